@@ -1,0 +1,44 @@
+# risk-platform: `make demo` sets up and runs the main job; `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)/var/dagster_home
+
+.PHONY: install demo test test-all ui mlflow-ui lint bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: resources/instance/embedded.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp $< $@
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/risk-platform-demo
+
+test: install
+	$(BIN)/pytest -m "not slow"
+
+test-all: install
+	$(BIN)/pytest
+
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+mlflow-ui: install
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m risk_platform.bench
+
+clean:
+	rm -rf var

@@ -1,0 +1,144 @@
+"""Dagster resources and the IO manager. ``resources_for_env`` is the one place that picks embedded or
+production resources, from ``RISK_PLATFORM_ENV`` (``embedded`` by default, or ``production``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from risk_platform import paths
+from risk_platform.data.loading import RawPrices, load_instruments, load_prices
+from risk_platform.data.quality import load_suite
+from risk_platform.features.store import FeatureStore
+from risk_platform.io import atomic_write, atomic_write_text
+from risk_platform.portfolio.positions import Portfolio, load_portfolio
+
+COMPLETENESS_SUITE_FILE = "market_panel_completeness.json"
+
+
+class MarketDataResource(dg.ConfigurableResource):
+    """Where market data comes from (a prices file or a directory of vendor files) and where the gate
+    keeps its records (quarantined files, GX validation results)."""
+
+    prices_path: str
+    instruments_path: str
+    expectations_dir: str
+    quarantine_dir: str
+    validations_dir: str
+    window_start: str | None = None
+    window_end: str | None = None
+
+    def instruments(self) -> pd.DataFrame:
+        return load_instruments(self.instruments_path)
+
+    def load(self, instruments: pd.DataFrame) -> RawPrices:
+        return load_prices(self.prices_path, instruments)
+
+    def completeness_suite(self) -> dict[str, Any]:
+        return load_suite(Path(self.expectations_dir) / COMPLETENESS_SUITE_FILE)
+
+    def window(self) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+        def parse(text: str | None) -> pd.Timestamp | None:
+            return pd.Timestamp(text) if text else None
+
+        return parse(self.window_start), parse(self.window_end)
+
+    def record_validation(self, validation_id: str, result: dict[str, Any]) -> Path:
+        """Keep a GX validation result as JSON under its id (lineage points at it)."""
+        return atomic_write_text(Path(self.validations_dir) / f"{validation_id}.json", json.dumps(result, indent=1))
+
+
+class FeatureStoreResource(dg.ConfigurableResource):
+    """The Parquet feature store."""
+
+    root: str
+
+    def store(self) -> FeatureStore:
+        return FeatureStore(self.root)
+
+
+class PortfolioResource(dg.ConfigurableResource):
+    """The positions file of the book under risk."""
+
+    positions_path: str
+
+    def load(self, instruments: pd.DataFrame) -> Portfolio:
+        return load_portfolio(self.positions_path, instruments)
+
+
+class LocalTableIOManager(dg.ConfigurableIOManager):
+    """DataFrames as Parquet, dicts as JSON, one file per asset, written atomically (never pickles)."""
+
+    base_dir: str
+
+    def _path(self, context: dg.OutputContext | dg.InputContext, suffix: str) -> Path:
+        key = context.asset_key.path if context.has_asset_key else [context.step_key, context.name]
+        return Path(self.base_dir, *key).with_suffix(suffix)
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            return
+        if isinstance(obj, pd.DataFrame):
+            path = atomic_write(self._path(context, ".parquet"), lambda tmp: obj.to_parquet(tmp, index=False))
+        elif isinstance(obj, dict):
+            path = atomic_write_text(self._path(context, ".json"), json.dumps(obj, indent=1, default=str))
+        else:
+            raise TypeError(f"{type(obj).__name__} outputs are not stored: return a DataFrame or a dict")
+        context.add_output_metadata({"stored_at": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        parquet = self._path(context, ".parquet")
+        if parquet.exists():
+            return pd.read_parquet(parquet)
+        path = self._path(context, ".json")
+        if not path.exists():
+            raise FileNotFoundError(f"no stored value for {context.asset_key.to_user_string()}: materialize it first")
+        return json.loads(path.read_text())
+
+
+def embedded_resources(state_dir: Path | None = None) -> dict[str, Any]:
+    """Defaults for ``make demo`` and tests: the bundled panel and sample book, state under ``var/``."""
+    state = Path(state_dir) if state_dir is not None else paths.state_dir()
+    return {
+        "market_data": MarketDataResource(
+            prices_path=str(paths.BUNDLED_PRICES),
+            instruments_path=str(paths.BUNDLED_INSTRUMENTS),
+            expectations_dir=str(paths.expectations_dir()),
+            quarantine_dir=str(state / "quarantine"),
+            validations_dir=str(state / "gx_validations"),
+        ),
+        "feature_store": FeatureStoreResource(root=str(state / "feature_store")),
+        "portfolio_source": PortfolioResource(positions_path=str(paths.SAMPLE_PORTFOLIO)),
+        "io_manager": LocalTableIOManager(base_dir=str(state / "assets")),
+    }
+
+
+def production_resources() -> dict[str, Any]:
+    """Production: every location from environment variables, resolved at run time by Dagster."""
+    return {
+        "market_data": MarketDataResource(
+            prices_path=dg.EnvVar("RISK_PLATFORM_PRICES"),
+            instruments_path=dg.EnvVar("RISK_PLATFORM_INSTRUMENTS"),
+            expectations_dir=dg.EnvVar("RISK_PLATFORM_EXPECTATIONS_DIR"),
+            quarantine_dir=dg.EnvVar("RISK_PLATFORM_QUARANTINE_DIR"),
+            validations_dir=dg.EnvVar("RISK_PLATFORM_VALIDATIONS_DIR"),
+        ),
+        "feature_store": FeatureStoreResource(root=dg.EnvVar("RISK_PLATFORM_FEATURE_STORE")),
+        "portfolio_source": PortfolioResource(positions_path=dg.EnvVar("RISK_PLATFORM_POSITIONS")),
+        "io_manager": LocalTableIOManager(base_dir=dg.EnvVar("RISK_PLATFORM_ASSET_STORE")),
+    }
+
+
+def resources_for_env(env: str | None = None) -> dict[str, Any]:
+    """Embedded or production resources, by ``env`` or ``RISK_PLATFORM_ENV``."""
+    env = env or os.environ.get("RISK_PLATFORM_ENV", "embedded")
+    if env == "embedded":
+        return embedded_resources()
+    if env == "production":
+        return production_resources()
+    raise ValueError(f"RISK_PLATFORM_ENV must be 'embedded' or 'production', got '{env}'")

@@ -1,0 +1,137 @@
+"""``risk-platform``: the command line over the same library functions the Dagster assets call.
+
+Exit codes: 0 success, 2 bad input (one line on stderr, no traceback), 3 valid input but a gate failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import pandas as pd
+
+from risk_platform import paths
+from risk_platform.errors import ComputationError, GateFailedError, InputError
+
+EXIT_OK, EXIT_BAD_INPUT, EXIT_GATE_FAILED = 0, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2
+        print(f"risk-platform: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _date(text: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(pd.to_datetime(text, format="%Y-%m-%d"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a YYYY-MM-DD date") from None
+
+
+def _suite_path(args: argparse.Namespace) -> Path:
+    return Path(args.suite) if args.suite else paths.expectations_dir() / "market_panel_completeness.json"
+
+
+def _gate(args: argparse.Namespace):
+    """Load instruments and prices and apply the missing-data gate: (instruments, raw, decision)."""
+    from risk_platform.data.loading import load_instruments, load_prices
+    from risk_platform.data.quality import apply_gate, completeness_table, load_suite, validate_with_gx
+
+    instruments = load_instruments(args.instruments)
+    raw = load_prices(args.prices, instruments)
+    suite = load_suite(_suite_path(args))
+    table = completeness_table(raw.frame, instruments, args.window_start, args.window_end)
+    decision = apply_gate(table, suite)
+    if getattr(args, "gx", False):
+        decision = validate_with_gx(decision, suite)
+    return instruments, raw, decision
+
+
+def cmd_check_data(args: argparse.Namespace) -> int:
+    _, raw, decision = _gate(args)
+    if args.json:
+        feeds = decision.table.to_dict(orient="records")
+        payload = {
+            "passed": decision.passed,
+            "threshold": decision.threshold,
+            "accepted": list(decision.accepted),
+            "rejected": [f for f in feeds if not f["accepted"]],
+            "feeds": feeds,
+            "files": [{"path": f.path, "sha256": f.sha256, "rows": f.rows} for f in raw.files],
+            "gx_validation_id": decision.gx_validation_id,
+        }
+        print(json.dumps(payload, indent=1, default=str))
+    else:
+        print(decision.summary())
+    return EXIT_OK if decision.passed else EXIT_GATE_FAILED
+
+
+def cmd_risk(args: argparse.Namespace) -> int:
+    from risk_platform.data.quality import accepted_panel
+    from risk_platform.features.returns import compute_returns
+    from risk_platform.portfolio.positions import load_portfolio
+    from risk_platform.risk.portfolio_risk import compute_portfolio_risk
+
+    instruments, raw, decision = _gate(args)
+    portfolio = load_portfolio(args.portfolio, instruments)
+    panel = accepted_panel(raw.frame, instruments, decision)
+    returns = compute_returns(panel, instruments)
+    unavailable = {s: "feed rejected by the missing-data gate" for s in decision.rejected}
+    report = compute_portfolio_risk(portfolio, panel, returns.frame, instruments, args.asof, unavailable)
+    if args.json:
+        print(json.dumps({**report.to_dict(), "rejected_feeds": list(decision.rejected)}, indent=1))
+    else:
+        print(report.summary())
+    excluded = [f for f in report.flagged_positions if f["excluded"]]
+    if excluded:
+        print(f"risk-platform: gate failed: {len(excluded)} position(s) excluded because their feed was rejected:"
+              f" {', '.join(f['symbol'] for f in excluded)}", file=sys.stderr)
+        return EXIT_GATE_FAILED
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="risk-platform", description="Multi-asset portfolio risk platform")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def data_args(p: argparse.ArgumentParser, required: bool) -> None:
+        default_p = None if required else str(paths.BUNDLED_PRICES)
+        default_i = None if required else str(paths.BUNDLED_INSTRUMENTS)
+        p.add_argument("--prices", required=required, default=default_p, help="prices file or directory (long format)")
+        p.add_argument("--instruments", required=required, default=default_i, help="instruments CSV")
+        p.add_argument("--suite", help="GX suite JSON (default: expectations/market_panel_completeness.json)")
+        p.add_argument("--window-start", type=_date, help="start of the evaluated window (YYYY-MM-DD)")
+        p.add_argument("--window-end", type=_date, help="end of the evaluated window (default: last date)")
+        p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+
+    check = sub.add_parser("check-data", help="the missing-data gate per feed")
+    data_args(check, required=True)
+    check.add_argument("--gx", action="store_true", help="also run the suite with Great Expectations (slower)")
+    check.set_defaults(func=cmd_check_data)
+
+    risk = sub.add_parser("risk", help="portfolio risk metrics")
+    risk.add_argument("--portfolio", required=True, help="positions file (YAML or CSV)")
+    risk.add_argument("--asof", type=_date, help="as-of date (default: last date of the data)")
+    data_args(risk, required=False)
+    risk.set_defaults(func=cmd_risk)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (InputError, ComputationError, FileNotFoundError) as exc:
+        print(f"risk-platform: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except GateFailedError as exc:
+        print(f"risk-platform: gate failed: {exc}", file=sys.stderr)
+        return EXIT_GATE_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Market data: loading and validating files, venue calendars, the missing-data gate."""

@@ -1,0 +1,92 @@
+"""Venue calendars from ``exchange_calendars``: which days each instrument's venue was open.
+
+FRED series (Treasury yields from H.15, FX rates and the broad dollar index from H.10) are published on
+Federal Reserve business days, which no exchange calendar describes: ``US_FED`` is an ``exchange_calendars``
+calendar built from pandas' US federal holiday rules (New Year, MLK, Washington's Birthday, Memorial Day,
+Juneteenth from 2021, Independence Day, Labor Day, Columbus Day, Veterans Day, Thanksgiving, Christmas).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import exchange_calendars as xcals
+import numpy as np
+import pandas as pd
+from exchange_calendars.exchange_calendar import HolidayCalendar
+from pandas.tseries.holiday import USFederalHolidayCalendar
+
+from risk_platform.io import atomic_write
+
+FED_CALENDAR = "US_FED"
+CALENDAR_START = pd.Timestamp("1995-01-01")
+
+
+class USFederalReserveCalendar(xcals.ExchangeCalendar):
+    """Federal Reserve business days (the publication calendar of H.15 and H.10 series)."""
+
+    name = FED_CALENDAR
+    tz = ZoneInfo("America/New_York")
+    open_times = ((None, dt.time(9)),)
+    close_times = ((None, dt.time(17)),)
+
+    @property
+    def regular_holidays(self) -> HolidayCalendar:
+        return HolidayCalendar(USFederalHolidayCalendar.rules)
+
+
+@cache
+def _register() -> None:
+    xcals.register_calendar_type(FED_CALENDAR, USFederalReserveCalendar, force=True)
+
+
+@cache
+def known_calendars() -> frozenset[str]:
+    """Names accepted in the instruments' ``calendar`` column."""
+    _register()
+    return frozenset(xcals.get_calendar_names(include_aliases=True))
+
+
+def _cache_path(name: str, end_year: int) -> Path:
+    from risk_platform.paths import state_dir
+
+    return state_dir() / "cache" / "calendars" / f"{name}-{xcals.__version__}-{end_year}.npy"
+
+
+@cache
+def _calendar_sessions(name: str, end_year: int) -> pd.DatetimeIndex:
+    """All sessions of a calendar up to ``end_year``; cached on disk (building one costs about 0.5 s)."""
+    path = _cache_path(name, end_year)
+    if path.exists():
+        return pd.DatetimeIndex(np.load(path))
+    built = _build_sessions(name, end_year)
+    try:
+        atomic_write(path, lambda tmp: _save_array(tmp, built.to_numpy()))
+    except OSError:
+        pass  # a read-only state dir only costs speed
+    return built
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:
+        np.save(handle, array)
+
+
+def _build_sessions(name: str, end_year: int) -> pd.DatetimeIndex:
+    _register()
+    bound = type(xcals.get_calendar(name)).bound_min()
+    start = CALENDAR_START if bound is None else max(CALENDAR_START, bound)
+    calendar = xcals.get_calendar(name, start=start, end=pd.Timestamp(f"{end_year}-12-31"))
+    found = calendar.sessions
+    return pd.DatetimeIndex(found.tz_localize(None) if found.tz is not None else found, freq=None)
+
+
+def sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """Trading sessions of ``calendar`` between ``start`` and ``end`` inclusive (naive dates)."""
+    all_sessions = _calendar_sessions(calendar, max(end.year, pd.Timestamp.today().year) + 1)
+    if start < all_sessions[0]:
+        raise ValueError(f"calendar {calendar} starts at {all_sessions[0]:%Y-%m-%d}; asked for {start:%Y-%m-%d}")
+    return all_sessions[(all_sessions >= start) & (all_sessions <= end)]

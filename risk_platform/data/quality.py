@@ -1,0 +1,255 @@
+"""The missing-data gate: per feed, the share of venue sessions without a value, validated by a GX suite.
+
+A value is missing when the instrument's venue was open (its ``exchange_calendars`` sessions) and the
+delivery has no value for that day (no row, or an empty / ``.`` / ``null`` value). Venue holidays are
+not missing. The threshold lives in the Great Expectations suite ``expectations/market_panel_completeness.json``.
+
+Two ways to evaluate the same suite:
+
+* :func:`apply_gate` reads the threshold from the suite JSON and decides in numpy (fast; used by the CLI);
+* :func:`validate_with_gx` runs the suite with GX Core 1.x (used by the Dagster asset check, which
+  records the GX result and asserts both agree).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from risk_platform.data.calendars import sessions
+from risk_platform.data.loading import sha256_file
+from risk_platform.errors import InputError
+from risk_platform.io import atomic_write_text
+
+COMPLETENESS_SUITE = "market_panel_completeness"
+MISSING_DATES_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Which feeds pass the missing-data gate.
+
+    ``table`` has one row per delivered feed (see :func:`completeness_table`) plus ``accepted`` (bool).
+    """
+
+    table: pd.DataFrame
+    threshold: float
+    accepted: tuple[str, ...]
+    rejected: tuple[str, ...]
+    gx_validation_id: str | None = None
+    gx_success: bool | None = None
+    gx_result: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return not self.rejected
+
+    def rejection_lines(self) -> list[str]:
+        """One line per rejected feed: symbol, share, first missing dates."""
+        rows = self.table[~self.table["accepted"]]
+        return [
+            f"{r.symbol}: {r.missing_share:.2%} of {r.expected_sessions} {r.calendar} sessions missing"
+            f" ({r.missing_sessions} days; first: {r.first_missing_dates})"
+            for r in rows.itertuples()
+        ]
+
+    def summary(self) -> str:
+        head = f"missing-data gate (max {self.threshold:.0%}): {len(self.accepted)} feeds accepted, "
+        head += f"{len(self.rejected)} rejected"
+        return "\n".join([head, *("  REJECTED " + line for line in self.rejection_lines())])
+
+
+def load_suite(path: Path | str) -> dict[str, Any]:
+    """Read a GX suite stored as JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: expectation suite not found") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: expectation suite is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def gate_threshold(suite: dict[str, Any]) -> float:
+    """The maximum missing share allowed by the suite's ``missing_share`` expectation."""
+    for expectation in suite.get("expectations", []):
+        kwargs = expectation.get("kwargs", {})
+        if expectation.get("type") == "expect_column_values_to_be_between" and kwargs.get("column") == "missing_share":
+            return float(kwargs["max_value"])
+    raise InputError(f"suite {suite.get('name')}: no expect_column_values_to_be_between on missing_share")
+
+
+def completeness_table(
+    raw: pd.DataFrame,
+    instruments: pd.DataFrame,
+    window_start: pd.Timestamp | None = None,
+    window_end: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Per delivered feed, the venue sessions in the evaluated window and how many have no value.
+
+    The window of a feed runs from its first observation (or ``window_start`` if later) to ``window_end``
+    (default: the last date of the whole delivery, so a feed that stopped early counts its silent tail).
+    """
+    frame = raw
+    end = window_end if window_end is not None else frame["date"].max()
+    calendar_of = instruments.set_index("symbol")["calendar"]
+    rows = []
+    for symbol, feed in frame.groupby("symbol", sort=True):
+        calendar = calendar_of[symbol]
+        start = feed["date"].min() if window_start is None else max(feed["date"].min(), window_start)
+        venue_days = sessions(calendar, start, end)
+        valued = pd.DatetimeIndex(feed.loc[feed["value"].notna(), "date"])
+        in_window = valued[(valued >= start) & (valued <= end)]
+        missing = venue_days[~venue_days.isin(in_window)]
+        expected = len(venue_days)
+        rows.append(
+            {
+                "symbol": symbol,
+                "calendar": calendar,
+                "window_start": start.strftime("%Y-%m-%d"),
+                "window_end": end.strftime("%Y-%m-%d"),
+                "expected_sessions": expected,
+                "observed_sessions": expected - len(missing),
+                "missing_sessions": len(missing),
+                "missing_share": len(missing) / expected if expected else 1.0,
+                "off_session_values": int((~in_window.isin(venue_days)).sum()),
+                "first_missing_dates": ", ".join(d.strftime("%Y-%m-%d") for d in missing[:MISSING_DATES_SHOWN]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def apply_gate(table: pd.DataFrame, suite: dict[str, Any]) -> GateDecision:
+    """Decide per feed with the suite's threshold (no GX import: fast path for the CLI)."""
+    threshold = gate_threshold(suite)
+    accepted_mask = (table["missing_share"] <= threshold) & (table["expected_sessions"] > 0)
+    table = table.assign(accepted=accepted_mask.to_numpy())
+    return GateDecision(
+        table=table,
+        threshold=threshold,
+        accepted=tuple(table.loc[accepted_mask, "symbol"]),
+        rejected=tuple(table.loc[~accepted_mask, "symbol"]),
+    )
+
+
+def validate_with_gx(decision: GateDecision, suite: dict[str, Any]) -> GateDecision:
+    """Run the suite with GX Core 1.x on the completeness table; the GX result decides the rejected feeds.
+
+    Raises ``RuntimeError`` if GX and the fast path disagree (that would be a bug, not bad data).
+    """
+    import great_expectations as gx  # slow import (about 5 s): only where GX really runs
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    table = decision.table.drop(columns="accepted")
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    batch = (
+        context.data_sources.add_pandas("risk_platform")
+        .add_dataframe_asset(COMPLETENESS_SUITE)
+        .add_batch_definition_whole_dataframe("delivery")
+        .get_batch(batch_parameters={"dataframe": table})
+    )
+    suite_obj = gx.ExpectationSuite(
+        name=suite["name"], expectations=suite["expectations"], meta=suite.get("meta", {})
+    )
+    result = batch.validate(
+        suite_obj, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["symbol"]}
+    )
+    result_dict = result.to_json_dict()
+    gx_rejected: set[str] = set()
+    for item in result_dict["results"]:
+        config = item["expectation_config"]
+        if config["kwargs"].get("column") == "missing_share" and not item["success"]:
+            gx_rejected |= {row["symbol"] for row in item["result"].get("unexpected_index_list", [])}
+    if gx_rejected != set(decision.rejected):
+        raise RuntimeError(f"GX and the gate disagree: GX {sorted(gx_rejected)} vs {sorted(decision.rejected)}")
+    validation_id = str(uuid.uuid4())
+    result_dict["id"] = validation_id
+    return GateDecision(
+        table=decision.table,
+        threshold=decision.threshold,
+        accepted=decision.accepted,
+        rejected=decision.rejected,
+        gx_validation_id=validation_id,
+        gx_success=bool(result_dict["success"]),
+        gx_result=result_dict,
+    )
+
+
+def quarantine_rejected(decision: GateDecision, raw: pd.DataFrame, quarantine_dir: Path) -> list[Path]:
+    """Copy each raw file that delivered a rejected feed into quarantine, with a JSON reason file.
+
+    ``raw`` is :attr:`RawPrices.frame` (it names each row's ``source_file``). The original file is never
+    modified or deleted (it may hold accepted feeds too); the copy is checked byte for byte by sha256.
+    Returns the reason files written.
+    """
+    if decision.passed:
+        return []
+    rejected = decision.table[~decision.table["accepted"]].set_index("symbol")
+    frame = raw[raw["symbol"].isin(decision.rejected)]
+    written = []
+    for source_file, symbols in frame.groupby("source_file")["symbol"].unique().items():
+        source = Path(source_file)
+        sha = sha256_file(source)
+        target_dir = quarantine_dir / f"{source.stem}-{sha[:12]}"
+        target_dir.mkdir(parents=True, exist_ok=True)
+        copy = target_dir / source.name
+        if not copy.exists():
+            tmp = target_dir / f".{source.name}.tmp-{uuid.uuid4().hex}"
+            shutil.copyfile(source, tmp)
+            tmp.replace(copy)
+        if sha256_file(copy) != sha:
+            raise RuntimeError(f"quarantine copy of {source} does not match its sha256")
+        reason = {
+            "file": str(source),
+            "sha256": sha,
+            "quarantined_copy": str(copy),
+            "reason": f"missing-data gate: more than {decision.threshold:.0%} of venue sessions missing",
+            "gx_validation_id": decision.gx_validation_id,
+            "rejected_feeds": [
+                {
+                    "symbol": s,
+                    "missing_share": float(rejected.at[s, "missing_share"]),
+                    "missing_sessions": int(rejected.at[s, "missing_sessions"]),
+                    "expected_sessions": int(rejected.at[s, "expected_sessions"]),
+                    "calendar": rejected.at[s, "calendar"],
+                    "first_missing_dates": rejected.at[s, "first_missing_dates"].split(", "),
+                }
+                for s in sorted(symbols)
+            ],
+        }
+        reason_path = target_dir / "REASON.json"
+        atomic_write_text(reason_path, json.dumps(reason, indent=2))
+        written.append(reason_path)
+    return written
+
+
+def accepted_panel(raw: pd.DataFrame, instruments: pd.DataFrame, decision: GateDecision) -> pd.DataFrame:
+    """The market panel from :attr:`RawPrices.frame`: accepted feeds only, each on its own venue's sessions,
+    missing values dropped.
+
+    Columns ``date, symbol, value``; values delivered on days the venue was closed are left out (their
+    count is ``off_session_values`` in the gate table).
+    """
+    frame = raw[raw["symbol"].isin(decision.accepted) & raw["value"].notna()]
+    calendar_of = instruments.set_index("symbol")["calendar"]
+    parts = []
+    for symbol, feed in frame.groupby("symbol", sort=True):
+        venue_days = sessions(calendar_of[symbol], feed["date"].min(), feed["date"].max())
+        parts.append(feed.loc[feed["date"].isin(venue_days), ["date", "symbol", "value"]])
+    if not parts:
+        return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "symbol": pd.Series(dtype=str),
+                             "value": pd.Series(dtype=float)})
+    return pd.concat(parts, ignore_index=True)
+
+
+def missing_share_of(decision: GateDecision) -> dict[str, float]:
+    """symbol -> missing share, for reports."""
+    return {r.symbol: float(np.round(r.missing_share, 6)) for r in decision.table.itertuples()}

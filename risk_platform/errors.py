@@ -1,0 +1,13 @@
+"""Error types shared by the library, the CLI and the Dagster assets."""
+
+
+class InputError(ValueError):
+    """Bad input: a file, row or symbol that cannot be used. The message is one line and names it."""
+
+
+class GateFailedError(RuntimeError):
+    """The input was valid but a quality or risk gate failed."""
+
+
+class ComputationError(RuntimeError):
+    """A computation could not produce a defined result (e.g. too little history)."""

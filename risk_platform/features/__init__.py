@@ -1,0 +1,1 @@
+"""Returns, volatility / correlation / drawdown / regime features, and the Parquet feature store."""

@@ -1,0 +1,107 @@
+"""Parquet feature store: one table per feature set, partitioned by year, written atomically.
+
+Layout: ``<root>/<table>/year=<YYYY>/part.parquet`` and ``<root>/<table>/_manifest.json``. Each
+partition file is written to a temporary name and renamed into place; the manifest (partition -> rows,
+sha256 of the file's bytes) is written last, atomically, and is what readers follow, so a failed write
+leaves the previous manifest and its files readable. Reads are point in time: ``as_of`` returns only rows
+dated on or before it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from risk_platform.data.loading import sha256_file
+from risk_platform.errors import InputError
+from risk_platform.io import atomic_write, atomic_write_text
+
+MANIFEST = "_manifest.json"
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One year of a table: its file, row count and content hash (sha256 of the Parquet bytes)."""
+
+    year: int
+    path: str
+    rows: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class TableManifest:
+    table: str
+    partitions: tuple[Partition, ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(p.rows for p in self.partitions)
+
+    def to_dict(self) -> dict:
+        return {"table": self.table, "rows": self.rows, "partitions": [asdict(p) for p in self.partitions]}
+
+
+class FeatureStore:
+    """A folder of year-partitioned Parquet tables with a manifest of content hashes."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def write(self, table: str, frame: pd.DataFrame, date_column: str = "date") -> TableManifest:
+        """Write ``frame`` as ``table``, one partition per calendar year of ``date_column``."""
+        if frame.empty:
+            raise InputError(f"feature table {table}: nothing to write (no rows)")
+        table_dir = self.root / table
+        years = frame[date_column].dt.year
+        partitions = []
+        for year, part in frame.groupby(years, sort=True):
+            path = table_dir / f"year={year}" / "part.parquet"
+            arrow = pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
+            atomic_write(path, lambda tmp, t=arrow: pq.write_table(t, tmp, compression="zstd"))
+            partitions.append(Partition(int(year), str(path.relative_to(self.root)), len(part), sha256_file(path)))
+        manifest = TableManifest(table, tuple(partitions))
+        atomic_write_text(table_dir / MANIFEST, json.dumps(manifest.to_dict(), indent=1))
+        self._remove_orphans(table_dir, {p.year for p in partitions})
+        return manifest
+
+    def manifest(self, table: str) -> TableManifest:
+        path = self.root / table / MANIFEST
+        if not path.exists():
+            raise InputError(f"feature table {table}: not in store {self.root} (no {MANIFEST})")
+        data = json.loads(path.read_text())
+        return TableManifest(data["table"], tuple(Partition(**p) for p in data["partitions"]))
+
+    def read(self, table: str, as_of: pd.Timestamp | None = None, start: pd.Timestamp | None = None,
+             date_column: str = "date", verify: bool = False) -> pd.DataFrame:
+        """Rows of ``table`` dated in [start, as_of]; ``verify`` re-hashes each partition read."""
+        parts = []
+        for p in self.manifest(table).partitions:
+            if (as_of is not None and p.year > as_of.year) or (start is not None and p.year < start.year):
+                continue
+            path = self.root / p.path
+            if verify and sha256_file(path) != p.sha256:
+                raise InputError(f"feature table {table}: partition {p.path} does not match its manifest hash")
+            parts.append(pq.read_table(path).to_pandas())
+        if not parts:
+            return pd.DataFrame()
+        frame = pd.concat(parts, ignore_index=True)
+        if as_of is not None:
+            frame = frame[frame[date_column] <= as_of]
+        if start is not None:
+            frame = frame[frame[date_column] >= start]
+        return frame.reset_index(drop=True)
+
+    @staticmethod
+    def _remove_orphans(table_dir: Path, keep_years: set[int]) -> None:
+        """Delete partition files of years no longer in the manifest (derived data, not raw data)."""
+        for part_dir in table_dir.glob("year=*"):
+            if int(part_dir.name.split("=", 1)[1]) not in keep_years:
+                for f in part_dir.iterdir():
+                    f.unlink()
+                part_dir.rmdir()

@@ -1,0 +1,1 @@
+"""Portfolios: positions files (YAML or CSV), validated against the instruments."""

@@ -1,0 +1,1 @@
+"""Risk maths: position revaluation, VaR / ES (historical and parametric), Euler contributions."""

@@ -1,0 +1,101 @@
+"""VaR and expected shortfall. Sign convention: losses are positive numbers (``loss = -P&L``).
+
+Historical simulation (``n`` scenarios, confidence ``alpha``):
+
+* ``VaR_alpha`` is the ``ceil(n * alpha)``-th smallest loss, i.e. the empirical alpha-quantile of losses
+  with the inverted-CDF definition (``numpy.quantile(losses, alpha, method="inverted_cdf")``);
+* ``ES_alpha`` is the Acerbi-Tasche tail mean over the worst ``n (1 - alpha)`` scenarios:
+  ``(sum of losses above VaR + VaR * (n (1 - alpha) - #losses above VaR)) / (n (1 - alpha))``.
+
+Parametric (zero mean, normal): ``VaR = z_alpha * sigma``, ``ES = sigma * phi(z_alpha) / (1 - alpha)``.
+Euler contributions sum exactly to the portfolio figure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import norm
+
+from risk_platform.features.engineering import EWMA_LAMBDA
+
+
+@dataclass(frozen=True)
+class TailEstimate:
+    """VaR and ES at one confidence, both as positive losses."""
+
+    alpha: float
+    var: float
+    es: float
+
+
+def _tail_weights(losses: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
+    """VaR and the Acerbi-Tasche scenario weights whose weighted mean of losses is ES. Shape (n,)."""
+    n = losses.shape[0]
+    if n == 0:
+        raise ValueError("no scenarios")
+    k = math.ceil(n * alpha - 1e-9)
+    var = float(np.sort(losses)[max(k, 1) - 1])
+    tail_mass = n * (1.0 - alpha)
+    above = losses > var
+    weights = above.astype(float)
+    at_var = losses == var
+    remaining = tail_mass - above.sum()
+    if at_var.any() and remaining > 0:
+        weights[at_var] = remaining / at_var.sum()
+    return var, weights / tail_mass
+
+
+def historical_var_es(pnl: np.ndarray, alpha: float) -> TailEstimate:
+    """VaR and ES from P&L scenarios (shape (n,), gains positive) at confidence ``alpha``."""
+    losses = -np.asarray(pnl, dtype=float)
+    var, weights = _tail_weights(losses, alpha)
+    return TailEstimate(alpha, var, float(weights @ losses))
+
+
+def historical_es_contributions(pnl_by_position: np.ndarray, alpha: float) -> np.ndarray:
+    """Euler (component) ES per position: the weighted tail mean of each position's loss.
+
+    ``pnl_by_position`` has shape (n scenarios, m positions); the result (m,) sums to the portfolio ES.
+    """
+    losses = -np.asarray(pnl_by_position, dtype=float)
+    _, weights = _tail_weights(losses.sum(axis=1), alpha)
+    return weights @ losses
+
+
+def ewma_covariance(returns: np.ndarray, lam: float = EWMA_LAMBDA) -> np.ndarray:
+    """RiskMetrics EWMA covariance with zero mean, weights ``(1 - lam) lam**k`` normalised to sum to one.
+
+    ``returns`` has shape (n dates, k factors), oldest first (NaN treated as no move); result (k, k).
+    """
+    x = np.nan_to_num(np.asarray(returns, dtype=float))
+    n = x.shape[0]
+    weights = (1.0 - lam) * lam ** np.arange(n - 1, -1, -1)
+    weights /= weights.sum()
+    return (x * weights[:, None]).T @ x
+
+
+@dataclass(frozen=True)
+class ParametricResult:
+    """Normal VaR/ES from a covariance: sigma (USD), tail estimates and Euler contributions per position."""
+
+    sigma: float
+    tails: dict[float, TailEstimate]
+    vol_contributions: np.ndarray  # (m,), sums to sigma
+    var_contributions: dict[float, np.ndarray]  # alpha -> (m,), sums to VaR
+
+
+def parametric_var_es(exposures: np.ndarray, covariance: np.ndarray, alphas: tuple[float, ...]) -> ParametricResult:
+    """Delta-normal VaR/ES of positions with factor exposures ``exposures`` (m positions, k factors)."""
+    total = exposures.sum(axis=0)
+    sigma = float(np.sqrt(total @ covariance @ total))
+    marginal = covariance @ total / sigma if sigma > 0 else np.zeros_like(total)
+    vol_contrib = exposures @ marginal
+    tails, contributions = {}, {}
+    for alpha in alphas:
+        z = norm.ppf(alpha)
+        tails[alpha] = TailEstimate(alpha, z * sigma, sigma * norm.pdf(z) / (1.0 - alpha))
+        contributions[alpha] = z * vol_contrib
+    return ParametricResult(sigma, tails, vol_contrib, contributions)

@@ -1,0 +1,313 @@
+"""Portfolio risk on one as-of date: position valuation, scenario P&L by full revaluation, historical and
+EWMA-parametric VaR / ES with Euler contributions, concentration. Losses are positive, USD, 1-day horizon.
+
+Revaluation of one day's market move (``g = exp(log return)``, or ``1 + r`` on arithmetic-fallback days;
+a venue that was closed that day did not move):
+
+* prices, index levels (``linear``): ``V (g_local * g_fx - 1)``, ``g_fx`` the move of the instrument's
+  currency against USD (from the FX feed that quotes it; a currency without a feed, e.g. the pegged HKD,
+  is not revalued and the report says so);
+* FX rates quoted in USD, e.g. EURUSD (``fx_usd_quote``): ``V (g - 1)``, V the USD value of the foreign amount;
+* USD-based FX rates, e.g. USDJPY (``fx_usd_base``): ``V (1 - 1 / g)``, V the USD amount held long;
+* yields (``rates_dv01``): ``-dv01 * change in bp``.
+
+The parametric method uses the first-order exposures of the same formulas to the factor returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from risk_platform.errors import ComputationError, InputError
+from risk_platform.features.engineering import EWMA_LAMBDA
+from risk_platform.portfolio.positions import Portfolio
+from risk_platform.risk.measures import (
+    ewma_covariance,
+    historical_es_contributions,
+    historical_var_es,
+    parametric_var_es,
+)
+
+ALPHAS = (0.95, 0.99)
+HS_WINDOW = 500
+STALE_AFTER_BUSINESS_DAYS = 3
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """Methodology settings; every figure in the report names the setting that produced it."""
+
+    hs_window: int = HS_WINDOW
+    ewma_lambda: float = EWMA_LAMBDA
+    alphas: tuple[float, ...] = ALPHAS
+
+
+def fx_factors(instruments: pd.DataFrame) -> dict[str, tuple[str, int]]:
+    """Currency -> (FX symbol, sign) where the sign turns the FX log return into the currency's move
+    against USD: +1 for ``CCYUSD`` (USD per CCY), -1 for ``USDCCY`` (CCY per USD)."""
+    out: dict[str, tuple[str, int]] = {}
+    for row in instruments[instruments["quote_type"] == "fx_rate"].itertuples():
+        if row.currency == "USD" and len(row.symbol) == 6 and row.symbol.endswith("USD"):
+            out[row.symbol[:3]] = (row.symbol, 1)
+        elif row.currency != "USD" and row.symbol.startswith("USD"):
+            out[row.currency] = (row.symbol, -1)
+    return out
+
+
+def _kind(quote_type: str, currency: str) -> str:
+    if quote_type == "yield_pct":
+        return "rates_dv01"
+    if quote_type == "fx_rate":
+        return "fx_usd_quote" if currency == "USD" else "fx_usd_base"
+    return "linear"
+
+
+def value_positions(portfolio: Portfolio, panel: pd.DataFrame, instruments: pd.DataFrame,
+                    asof: pd.Timestamp) -> tuple[pd.DataFrame, list[str]]:
+    """Positions with ``kind, value_usd, price, price_date, stale, fx_symbol, fx_sign`` as of ``asof``.
+
+    Returns the table and notes (e.g. currencies whose FX risk is not modelled). Symbols without a price
+    get NaN values; the caller flags them.
+    """
+    inst = instruments.set_index("symbol")
+    fx = fx_factors(instruments)
+    upto = panel[panel["date"] <= asof]
+    last = upto.sort_values("date").groupby("symbol").tail(1).set_index("symbol")
+    book = portfolio.positions.copy()
+    notes: list[str] = []
+    kinds, fx_syms, fx_signs, prices, price_dates, values = [], [], [], [], [], []
+    for row in book.itertuples():
+        quote_type, currency = inst.at[row.symbol, "quote_type"], inst.at[row.symbol, "currency"]
+        kind = _kind(quote_type, currency)
+        fx_symbol, fx_sign = "", 0
+        if kind == "linear" and currency != "USD":
+            if currency in fx:
+                fx_symbol, fx_sign = fx[currency]
+            else:
+                notes.append(f"{row.symbol}: no USD/{currency} feed, FX risk of this position not modelled")
+        price = last["value"].get(row.symbol, np.nan)
+        price_date = last["date"].get(row.symbol, pd.NaT)
+        if not np.isnan(row.notional):
+            value = row.notional
+        else:
+            fx_rate = 1.0
+            if fx_symbol:
+                rate = last["value"].get(fx_symbol, np.nan)
+                fx_rate = rate if fx_sign > 0 else 1.0 / rate
+            value = row.quantity * price * fx_rate
+        kinds.append(kind)
+        fx_syms.append(fx_symbol or "")
+        fx_signs.append(fx_sign)
+        prices.append(price)
+        price_dates.append(price_date)
+        values.append(value)
+    book["kind"], book["fx_symbol"], book["fx_sign"] = kinds, fx_syms, fx_signs
+    book["price"], book["price_date"], book["value_usd"] = prices, pd.to_datetime(price_dates), values
+    lag = [np.busday_count(d.date(), asof.date()) if pd.notna(d) else np.nan for d in book["price_date"]]
+    book["stale"] = np.asarray(lag, dtype=float) > STALE_AFTER_BUSINESS_DAYS
+    return book, notes
+
+
+def factor_history(returns: pd.DataFrame, factors: list[str], asof: pd.Timestamp,
+                   window: int) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+    """The last ``window`` dates (<= asof) on which any factor moved: (dates, returns, growth factors).
+
+    Returns shape (n, k): log returns (bp for yields; NaN -> 0); growth ``exp(r)``, ``1 + r`` on
+    arithmetic-fallback days, 1 where the venue was closed or the move is undefined.
+    """
+    sub = returns[returns["symbol"].isin(factors) & (returns["date"] <= asof)]
+    ret = sub.pivot(index="date", columns="symbol", values="ret").reindex(columns=factors).sort_index()
+    method = sub.pivot(index="date", columns="symbol", values="method").reindex(columns=factors).sort_index()
+    ret, method = ret.iloc[-window:], method.iloc[-window:]
+    r = ret.to_numpy(dtype=float)
+    m = method.to_numpy(dtype=object)
+    r = np.nan_to_num(r)
+    growth = np.where(m == "log", np.exp(r), np.where(m == "arith_fallback", 1.0 + r, 1.0))
+    return pd.DatetimeIndex(ret.index), r, growth
+
+
+def revalue(book: pd.DataFrame, factors: list[str], returns: np.ndarray, growth: np.ndarray) -> np.ndarray:
+    """P&L per scenario and position, shape (n, m), by the formulas in the module docstring."""
+    col = {f: i for i, f in enumerate(factors)}
+    pnl = np.zeros((returns.shape[0], len(book)))
+    for j, row in enumerate(book.itertuples()):
+        g = growth[:, col[row.symbol]]
+        if row.kind == "rates_dv01":
+            pnl[:, j] = -row.dv01 * returns[:, col[row.symbol]]
+        elif row.kind == "fx_usd_quote":
+            pnl[:, j] = row.value_usd * (g - 1.0)
+        elif row.kind == "fx_usd_base":
+            pnl[:, j] = row.value_usd * (1.0 - 1.0 / g)
+        else:
+            g_fx = growth[:, col[row.fx_symbol]] ** row.fx_sign if row.fx_symbol else 1.0
+            pnl[:, j] = row.value_usd * (g * g_fx - 1.0)
+    return pnl
+
+
+def exposures(book: pd.DataFrame, factors: list[str]) -> np.ndarray:
+    """First-order USD exposure of each position to each factor return, shape (m, k)."""
+    col = {f: i for i, f in enumerate(factors)}
+    out = np.zeros((len(book), len(factors)))
+    for j, row in enumerate(book.itertuples()):
+        if row.kind == "rates_dv01":
+            out[j, col[row.symbol]] = -row.dv01
+        else:
+            out[j, col[row.symbol]] = row.value_usd
+            if row.kind == "linear" and row.fx_symbol:
+                out[j, col[row.fx_symbol]] += row.fx_sign * row.value_usd
+    return out
+
+
+@dataclass(frozen=True)
+class PortfolioRisk:
+    """The risk report of one book on one date (losses positive, USD, 1 day)."""
+
+    asof: str
+    portfolio: str
+    nav: float
+    nav_source: str
+    var_95: float
+    var_99: float
+    cvar_95: float
+    es_99: float
+    portfolio_volatility: float
+    methods: dict
+    positions: list[dict]
+    vol_contribution: dict[str, float]
+    largest_position_pct: float
+    herfindahl_index: float
+    flagged_positions: list[dict]
+    coverage_pct_gross: float
+    notes: list[str] = field(default_factory=list)
+    bound_by: dict[str, str] = field(default_factory=dict)
+    currency: str = "USD"
+    horizon_days: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        hs, pm = self.methods["historical"], self.methods["parametric_ewma"]
+        lines = [
+            f"{self.portfolio} as of {self.asof}: NAV {self.nav:,.0f} {self.currency} ({self.nav_source})",
+            f"  historical ({hs['n_scenarios']} days {hs['window_start']}..{hs['window_end']}):"
+            f" VaR95 {hs['var_95']:,.0f}  VaR99 {hs['var_99']:,.0f}  ES95 {hs['es_95']:,.0f}  ES99 {hs['es_99']:,.0f}",
+            f"  parametric EWMA(lambda {pm['lambda']}): VaR95 {pm['var_95']:,.0f}  VaR99 {pm['var_99']:,.0f}"
+            f"  ES99 {pm['es_99']:,.0f}  daily vol {self.portfolio_volatility:,.0f}",
+            f"  largest position {self.largest_position_pct:.1f}% of NAV, HHI {self.herfindahl_index:.3f},"
+            f" coverage {self.coverage_pct_gross:.1f}% of gross",
+        ]
+        lines += [f"  FLAGGED {f['symbol']}: {f['reason']}" for f in self.flagged_positions]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def compute_portfolio_risk(portfolio: Portfolio, panel: pd.DataFrame, returns: pd.DataFrame,
+                           instruments: pd.DataFrame, asof: pd.Timestamp | None = None,
+                           unavailable: dict[str, str] | None = None,
+                           config: RiskConfig = RiskConfig()) -> PortfolioRisk:
+    """Risk of ``portfolio`` on ``asof`` (default: the last date of the panel).
+
+    ``unavailable`` maps symbols that must not be used (e.g. feeds rejected by the gate) to the reason;
+    positions depending on them, or on a symbol without prices, are excluded and flagged.
+    """
+    if panel.empty:
+        raise InputError("no market data: every feed was rejected or the panel is empty")
+    asof = pd.Timestamp(asof) if asof is not None else panel["date"].max()
+    if asof < panel["date"].min():
+        raise InputError(f"asof {asof:%Y-%m-%d} is before the first market data ({panel['date'].min():%Y-%m-%d})")
+    unavailable = dict(unavailable or {})
+    for symbol in set(portfolio.symbols) - set(panel["symbol"]):
+        unavailable.setdefault(symbol, "no market data for this symbol")
+    book, notes = value_positions(portfolio, panel, instruments, asof)
+    flagged = []
+    keep = np.ones(len(book), dtype=bool)
+    for j, row in enumerate(book.itertuples()):
+        for dep in filter(None, (row.symbol, row.fx_symbol)):
+            if dep in unavailable:
+                flagged.append({"symbol": row.symbol, "reason": f"depends on {dep}: {unavailable[dep]}",
+                                "excluded": True, "notional": _finite(row.value_usd)})
+                keep[j] = False
+                break
+        else:
+            if row.stale:
+                flagged.append({"symbol": row.symbol, "excluded": False, "notional": _finite(row.value_usd),
+                                "reason": f"stale price: last value {row.price_date:%Y-%m-%d} before asof"})
+    gross_all = np.nansum(np.abs(book["value_usd"].to_numpy(dtype=float)))
+    book = book[keep].reset_index(drop=True)
+    if book.empty:
+        raise InputError("no position can be valued: every position depends on an unavailable feed")
+    factors = sorted((set(book["symbol"]) | set(book["fx_symbol"])) - {""})
+    dates, rets, growth = factor_history(returns, factors, asof, config.hs_window)
+    if len(dates) < config.hs_window:
+        raise ComputationError(
+            f"only {len(dates)} days of returns up to {asof:%Y-%m-%d}; historical simulation needs {config.hs_window}"
+        )
+    pnl = revalue(book, factors, rets, growth)
+    total = pnl.sum(axis=1)
+    hs = {a: historical_var_es(total, a) for a in config.alphas}
+    hs_contrib = {a: historical_es_contributions(pnl, a) for a in config.alphas}
+    cov = ewma_covariance(rets, config.ewma_lambda)
+    param = parametric_var_es(exposures(book, factors), cov, config.alphas)
+    values = book["value_usd"].to_numpy(dtype=float)
+    gross = np.abs(values).sum()
+    nav = portfolio.nav if np.isfinite(portfolio.nav) else gross
+    shares = np.abs(values) / gross
+    positions = [
+        {
+            "symbol": row.symbol,
+            "kind": row.kind,
+            "value_usd": float(row.value_usd),
+            "weight_pct_nav": float(100 * row.value_usd / nav),
+            "price": _finite(row.price),
+            "price_date": row.price_date.strftime("%Y-%m-%d"),
+            "stale": bool(row.stale),
+            "hs_es_99_contribution": float(hs_contrib[0.99][j]),
+            "param_var_99_contribution": float(param.var_contributions[0.99][j]),
+            "vol_contribution": float(param.vol_contributions[j]),
+        }
+        for j, row in enumerate(book.itertuples())
+    ]
+    hs_window = f"historical_simulation({config.hs_window}d)"
+    return PortfolioRisk(
+        asof=asof.strftime("%Y-%m-%d"),
+        portfolio=portfolio.name,
+        nav=float(nav),
+        nav_source=portfolio.nav_source,
+        var_95=hs[0.95].var,
+        var_99=hs[0.99].var,
+        cvar_95=hs[0.95].es,
+        es_99=hs[0.99].es,
+        portfolio_volatility=param.sigma,
+        methods={
+            "historical": {
+                "n_scenarios": len(dates),
+                "window_start": dates[0].strftime("%Y-%m-%d"),
+                "window_end": dates[-1].strftime("%Y-%m-%d"),
+                **{f"var_{round(a * 100)}": hs[a].var for a in config.alphas},
+                **{f"es_{round(a * 100)}": hs[a].es for a in config.alphas},
+            },
+            "parametric_ewma": {
+                "lambda": config.ewma_lambda,
+                "sigma": param.sigma,
+                **{f"var_{round(a * 100)}": param.tails[a].var for a in config.alphas},
+                **{f"es_{round(a * 100)}": param.tails[a].es for a in config.alphas},
+            },
+        },
+        positions=positions,
+        vol_contribution={p["symbol"]: p["vol_contribution"] for p in positions},
+        largest_position_pct=float(100 * np.abs(values).max() / nav),
+        herfindahl_index=float((shares**2).sum()),
+        flagged_positions=flagged,
+        coverage_pct_gross=float(100 * gross / gross_all) if gross_all else 0.0,
+        notes=notes,
+        bound_by={"var_95": hs_window, "var_99": hs_window, "cvar_95": hs_window, "es_99": hs_window,
+                  "portfolio_volatility": f"ewma_covariance(lambda={config.ewma_lambda})"},
+    )
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and np.isfinite(x) else None
