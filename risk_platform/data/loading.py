@@ -159,7 +159,7 @@ def _drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         date, symbol = conflicting.index[0]
         rows = dups[(dups["date"] == date) & (dups["symbol"] == symbol)]
         pairs = zip(rows["source_file"], rows["source_row"], strict=True)
-        where = " and ".join(f"{Path(f).name} {_row_label(Path(f), int(r))}" for f, r in pairs)
+        where = " and ".join(f"{f} {_row_label(Path(f), int(r))}" for f, r in pairs)
         values = " vs ".join(rows["value_raw"].unique())
         raise InputError(f"{where}: {symbol} on {date:%Y-%m-%d} has conflicting values ({values})")
     deduped = frame.drop_duplicates(key, keep="first")

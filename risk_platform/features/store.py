@@ -1,15 +1,18 @@
 """Parquet feature store: one table per feature set, partitioned by year, written atomically.
 
-Layout: ``<root>/<table>/year=<YYYY>/part.parquet`` and ``<root>/<table>/_manifest.json``. Each
-partition file is written to a temporary name and renamed into place; the manifest (partition -> rows,
-sha256 of the file's bytes) is written last, atomically, and is what readers follow, so a failed write
-leaves the previous manifest and its files readable. Reads are point in time: ``as_of`` returns only rows
-dated on or before it.
+Layout: ``<root>/<table>/year=<YYYY>/part-<sha256 prefix>.parquet`` and ``<root>/<table>/_manifest.json``.
+Each partition file is written to a temporary name, hashed, and renamed to its content-addressed name, so
+it never overwrites the file of another version. The manifest (partition -> file, rows, sha256 of the
+file's bytes) is written last, atomically, and is what readers follow: a write that fails part-way leaves
+the previous manifest and all its files in place. Files no manifest refers to are removed only after the
+new manifest is in place. Reads are point in time: ``as_of`` returns only rows dated on or before it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -61,14 +64,24 @@ class FeatureStore:
         years = frame[date_column].dt.year
         partitions = []
         for year, part in frame.groupby(years, sort=True):
-            path = table_dir / f"year={year}" / "part.parquet"
             arrow = pa.Table.from_pandas(part.reset_index(drop=True), preserve_index=False)
-            atomic_write(path, lambda tmp, t=arrow: pq.write_table(t, tmp, compression="zstd"))
-            partitions.append(Partition(int(year), str(path.relative_to(self.root)), len(part), sha256_file(path)))
+            path, sha = self._write_content_addressed(table_dir / f"year={year}", arrow)
+            partitions.append(Partition(int(year), str(path.relative_to(self.root)), len(part), sha))
         manifest = TableManifest(table, tuple(partitions))
         atomic_write_text(table_dir / MANIFEST, json.dumps(manifest.to_dict(), indent=1))
-        self._remove_orphans(table_dir, {p.year for p in partitions})
+        self._remove_unreferenced(table_dir, {self.root / p.path for p in partitions})
         return manifest
+
+    @staticmethod
+    def _write_content_addressed(folder: Path, arrow: pa.Table) -> tuple[Path, str]:
+        """Write to a temporary file, then rename it to ``part-<sha256[:16]>.parquet``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = atomic_write(folder / f".staging-{uuid.uuid4().hex}.parquet",
+                               lambda tmp: pq.write_table(arrow, tmp, compression="zstd"))
+        sha = sha256_file(staging)
+        final = folder / f"part-{sha[:16]}.parquet"
+        os.replace(staging, final)
+        return final, sha
 
     def manifest(self, table: str) -> TableManifest:
         path = self.root / table / MANIFEST
@@ -98,10 +111,11 @@ class FeatureStore:
         return frame.reset_index(drop=True)
 
     @staticmethod
-    def _remove_orphans(table_dir: Path, keep_years: set[int]) -> None:
-        """Delete partition files of years no longer in the manifest (derived data, not raw data)."""
+    def _remove_unreferenced(table_dir: Path, keep: set[Path]) -> None:
+        """Delete partition files the manifest no longer names (derived data, not raw data)."""
         for part_dir in table_dir.glob("year=*"):
-            if int(part_dir.name.split("=", 1)[1]) not in keep_years:
-                for f in part_dir.iterdir():
+            for f in part_dir.glob("*.parquet"):
+                if f not in keep:
                     f.unlink()
+            if not any(part_dir.iterdir()):
                 part_dir.rmdir()

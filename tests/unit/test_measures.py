@@ -1,0 +1,80 @@
+"""VaR / ES against hand-computed values, numpy's inverted-CDF quantile and scipy's normal.
+
+Convention: losses are positive; P&L gains positive.
+"""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from scipy.stats import norm
+
+from risk_platform.risk.measures import (
+    ewma_covariance,
+    historical_es_contributions,
+    historical_var_es,
+    parametric_var_es,
+)
+
+
+def test_historical_var_es_by_hand():
+    # 20 scenarios, losses 1..20: VaR95 = ceil(19)-th smallest = 19; ES95 = mean of worst 1 = 20
+    pnl = -np.arange(1.0, 21.0)
+    t = historical_var_es(pnl, 0.95)
+    assert t.var == 19.0 and t.es == 20.0
+    # 10 scenarios at 85%: VaR = ceil(8.5) = 9th smallest = 9; tail mass 1.5: (10 + 0.5 * 9) / 1.5
+    t = historical_var_es(-np.arange(1.0, 11.0), 0.85)
+    assert t.var == 9.0
+    assert_allclose(t.es, (10 + 0.5 * 9) / 1.5)
+
+
+@pytest.mark.parametrize("n", [250, 500, 1000])
+@pytest.mark.parametrize("alpha", [0.95, 0.975, 0.99])
+def test_var_is_the_inverted_cdf_quantile_and_es_the_tail_mean(n, alpha):
+    pnl = np.random.default_rng(n).standard_t(4, n)
+    t = historical_var_es(pnl, alpha)
+    losses = -pnl
+    assert t.var == np.quantile(losses, alpha, method="inverted_cdf")
+    k = n * (1 - alpha)
+    worst = np.sort(losses)[::-1]
+    whole = int(np.floor(k + 1e-9))
+    expected = (worst[:whole].sum() + (k - whole) * worst[whole]) / k
+    assert_allclose(t.es, expected, rtol=1e-12)
+    assert t.es >= t.var
+
+
+def test_es_contributions_sum_to_es():
+    pnl = np.random.default_rng(3).normal(size=(500, 6))
+    contrib = historical_es_contributions(pnl, 0.99)
+    assert_allclose(contrib.sum(), historical_var_es(pnl.sum(axis=1), 0.99).es, rtol=1e-12)
+
+
+def test_ties_at_var_are_weighted_to_the_tail_mass():
+    pnl = -np.array([1.0, 2.0, 5.0, 5.0, 5.0, 9.0, 0.0, 0.0, 0.0, 0.0])
+    t = historical_var_es(pnl, 0.8)  # tail mass 2: worst is 9, then one of the 5s
+    assert t.var == 5.0
+    assert_allclose(t.es, (9 + 5) / 2)
+
+
+def test_parametric_matches_scipy_and_euler_contributions_add_up():
+    cov = np.array([[0.0001, 0.00004], [0.00004, 0.0004]])
+    exposures = np.array([[1e6, 0.0], [0.0, -5e5]])
+    result = parametric_var_es(exposures, cov, (0.95, 0.99))
+    total = exposures.sum(axis=0)
+    sigma = np.sqrt(total @ cov @ total)
+    assert_allclose(result.sigma, sigma)
+    assert_allclose(result.tails[0.99].var, norm.ppf(0.99) * sigma)
+    assert_allclose(result.tails[0.99].es, sigma * norm.pdf(norm.ppf(0.99)) / 0.01)
+    # ES from scipy by integration of the normal loss tail
+    assert_allclose(result.tails[0.95].es, norm.expect(lambda x: x, loc=0, scale=sigma, lb=norm.ppf(0.95) * sigma)
+                    / 0.05, rtol=1e-6)
+    assert_allclose(result.var_contributions[0.99].sum(), result.tails[0.99].var)
+    assert_allclose(result.vol_contributions.sum(), sigma)
+
+
+def test_ewma_covariance_matches_weighted_sum():
+    x = np.random.default_rng(4).normal(size=(300, 3)) * 0.01
+    lam = 0.94
+    w = np.array([(1 - lam) * lam ** (299 - t) for t in range(300)])
+    expected = sum(w[t] * np.outer(x[t], x[t]) for t in range(300)) / w.sum()
+    assert_allclose(ewma_covariance(x, lam), expected, rtol=1e-12)
+    assert np.all(np.linalg.eigvalsh(ewma_covariance(x, lam)) > 0)

@@ -1,0 +1,131 @@
+"""Positions files and the portfolio risk engine: validation, revaluation by hand, flags."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from risk_platform import paths
+from risk_platform.data.quality import accepted_panel, apply_gate, completeness_table
+from risk_platform.errors import InputError
+from risk_platform.features.returns import compute_returns
+from risk_platform.portfolio.positions import Portfolio, load_portfolio
+from risk_platform.risk.portfolio_risk import compute_portfolio_risk, exposures, revalue, value_positions
+
+HEADER = "symbol,notional,quantity,dv01,asset_class,sector,region,avg_daily_volume,bid_ask_bps\n"
+ROW = "SPX,1000000,,,equity,US,US,1e9,1\n"
+
+
+@pytest.fixture(scope="module")
+def market(raw, instruments, suite):
+    decision = apply_gate(completeness_table(raw.frame, instruments), suite)
+    panel = accepted_panel(raw.frame, instruments, decision)
+    return panel, compute_returns(panel, instruments).frame
+
+
+def csv(tmp_path, body):
+    path = tmp_path / "book.csv"
+    path.write_text(HEADER + body)
+    return path
+
+
+def test_sample_book_is_a_realistic_multi_asset_book(instruments):
+    book = load_portfolio(paths.SAMPLE_PORTFOLIO, instruments)
+    assert 20 <= len(book.positions) <= 30
+    classes = instruments.set_index("symbol").loc[book.symbols, "asset_class"]
+    assert {"equity", "rates", "fx", "commodity"} <= set(classes)
+    assert book.positions.loc[book.positions["symbol"].str.startswith("UST"), "dv01"].gt(0).all()
+    assert book.nav == 500_000_000
+    assert Portfolio.from_dict(book.to_dict()).positions.shape == book.positions.shape
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("NOPE,1,,,equity,US,US,1e9,1\n", "line 2: unknown symbol 'NOPE'"),
+        (ROW + "RUT,1,,,equity,US,US,-5,1\n", "line 3: RUT avg_daily_volume must be positive"),
+        (ROW + ROW, "line 3: duplicated position for SPX"),
+        ("SPX,1,5,,equity,US,US,1e9,1\n", "exactly one of quantity or notional"),
+        ("UST10Y,1e6,,,rates,Gov,US,1e9,1\n", "dv01 (USD per bp) is required"),
+        ("SPX,abc,,,equity,US,US,1e9,1\n", "line 2: notional 'abc' is not a number"),
+        ("SPX,0,,,equity,US,US,1e9,1\n", "zero size"),
+    ],
+)
+def test_bad_positions_name_the_row(tmp_path, instruments, body, expected):
+    with pytest.raises(InputError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        load_portfolio(csv(tmp_path, body), instruments)
+
+
+def test_missing_column_and_zero_nav(tmp_path, instruments):
+    path = tmp_path / "b.csv"
+    path.write_text("symbol,notional\nSPX,1\n")
+    with pytest.raises(InputError, match="missing column.*asset_class"):
+        load_portfolio(path, instruments)
+    path = tmp_path / "b.yaml"
+    path.write_text("portfolio: {nav: 0}\npositions:\n - {symbol: SPX, notional: 1, asset_class: equity,"
+                    " sector: x, region: US, avg_daily_volume: 1, bid_ask_bps: 1}\n")
+    with pytest.raises(InputError, match="nav must be positive"):
+        load_portfolio(path, instruments)
+
+
+def test_revaluation_formulas_by_hand(tmp_path, instruments, market):
+    panel, _ = market
+    body = ("DAX,1000000,,,equity,DE,DE,1e9,1\n" "USDJPY,2000000,,,fx,FX,JP,1e9,1\n"
+            "EURUSD,3000000,,,fx,FX,EU,1e9,1\n" "UST10Y,1e7,,5000,rates,Gov,US,1e9,1\n"
+            "N225,1000000,,,equity,JP,JP,1e9,1\n" "EEM,,1000,,equity,EM,EM,1e9,1\n")
+    book, notes = value_positions(load_portfolio(csv(tmp_path, body), instruments), panel, instruments,
+                                  pd.Timestamp("2024-12-31"))
+    assert not notes
+    eem_price = panel[(panel["symbol"] == "EEM") & (panel["date"] == "2024-12-31")]["value"].item()
+    assert_allclose(book.set_index("symbol").at["EEM", "value_usd"], 1000 * eem_price)
+    factors = ["DAX", "EEM", "EURUSD", "N225", "UST10Y", "USDJPY"]
+    r = np.array([[0.01, 0.0, 0.02, -0.01, 3.0, 0.05]])  # log returns; bp for UST10Y
+    g = np.exp(r)
+    pnl = revalue(book, factors, r, g)[0]
+    expected = [
+        1e6 * (np.exp(0.01 + 0.02) - 1),  # DAX in EUR, EUR up 2%
+        2e6 * (1 - np.exp(-0.05)),  # long USD vs JPY, USDJPY up 5%
+        3e6 * (np.exp(0.02) - 1),  # long EUR
+        -5000 * 3.0,  # yields +3 bp
+        1e6 * (np.exp(-0.01 - 0.05) - 1),  # Nikkei down 1%, JPY down 5% against USD
+        0.0,
+    ]
+    assert_allclose(pnl, expected)
+    linear = exposures(book, factors) @ r[0]
+    assert_allclose(linear, expected, rtol=0.05)  # first order
+
+
+def test_sample_book_risk_is_consistent(instruments, market):
+    panel, returns = market
+    book = load_portfolio(paths.SAMPLE_PORTFOLIO, instruments)
+    risk = compute_portfolio_risk(book, panel, returns, instruments)
+    assert risk.asof == "2024-12-31"
+    assert 0 < risk.var_95 < risk.var_99 < risk.es_99
+    assert risk.var_95 < risk.cvar_95
+    assert 0.002 < risk.var_99 / risk.nav < 0.05  # a diversified macro book: 0.2% to 5% of NAV
+    assert_allclose(sum(p["hs_es_99_contribution"] for p in risk.positions), risk.es_99)
+    assert_allclose(sum(risk.vol_contribution.values()), risk.portfolio_volatility)
+    assert risk.methods["historical"]["n_scenarios"] == 500
+    assert any("HSI" in n for n in risk.notes)  # HKD has no feed: said, not hidden
+    assert_allclose(risk.largest_position_pct, 24.0)
+
+
+def test_positions_on_rejected_feeds_are_flagged_and_excluded(instruments, market):
+    panel, returns = market
+    book = load_portfolio(paths.SAMPLE_PORTFOLIO, instruments)
+    panel_wo = panel[panel["symbol"] != "EURUSD"]
+    risk = compute_portfolio_risk(book, panel_wo, returns[returns["symbol"] != "EURUSD"], instruments,
+                                  unavailable={"EURUSD": "feed rejected by the missing-data gate"})
+    flagged = {f["symbol"]: f for f in risk.flagged_positions}
+    assert set(flagged) == {"EURUSD", "SX5E", "DAX"}  # the FX pair and the EUR assets that need it
+    assert all(f["excluded"] and "rejected" in f["reason"] for f in flagged.values())
+    assert risk.coverage_pct_gross < 100
+
+
+def test_as_of_in_the_past_uses_only_data_up_to_it(instruments, market):
+    panel, returns = market
+    book = load_portfolio(paths.SAMPLE_PORTFOLIO, instruments)
+    risk = compute_portfolio_risk(book, panel, returns, instruments, asof=pd.Timestamp("2020-03-20"))
+    assert risk.methods["historical"]["window_end"] == "2020-03-20"
+    calm = compute_portfolio_risk(book, panel, returns, instruments, asof=pd.Timestamp("2019-12-31"))
+    assert risk.portfolio_volatility > 3 * calm.portfolio_volatility  # EWMA reacts to the COVID crash
