@@ -45,7 +45,7 @@ def _gate(args: argparse.Namespace):
     raw = load_prices(args.prices, instruments)
     suite = load_suite(_suite_path(args))
     table = completeness_table(raw.frame, instruments, args.window_start, args.window_end)
-    decision = apply_gate(table, suite)
+    decision = apply_gate(table, suite, raw.symbols)
     if getattr(args, "gx", False):
         decision = validate_with_gx(decision, suite)
     return instruments, raw, decision

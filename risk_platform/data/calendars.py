@@ -3,7 +3,9 @@
 FRED series (Treasury yields from H.15, FX rates and the broad dollar index from H.10) are published on
 Federal Reserve business days, which no exchange calendar describes: ``US_FED`` is an ``exchange_calendars``
 calendar built from pandas' US federal holiday rules (New Year, MLK, Washington's Birthday, Memorial Day,
-Juneteenth from 2021, Independence Day, Labor Day, Columbus Day, Veterans Day, Thanksgiving, Christmas).
+Juneteenth from 2021, Independence Day, Labor Day, Columbus Day, Veterans Day, Thanksgiving, Christmas),
+with the Federal Reserve's observance: a holiday on a Sunday is observed on Monday, but on a Saturday the
+Reserve Banks stay open the Friday before (so FRED has prints on e.g. 2021-12-31).
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import exchange_calendars as xcals
 import numpy as np
 import pandas as pd
 from exchange_calendars.exchange_calendar import HolidayCalendar
-from pandas.tseries.holiday import USFederalHolidayCalendar
+from pandas.tseries.holiday import Holiday, USFederalHolidayCalendar, nearest_workday, sunday_to_monday
 
+from risk_platform.errors import InputError
 from risk_platform.io import atomic_write
 
 FED_CALENDAR = "US_FED"
 CALENDAR_START = pd.Timestamp("1995-01-01")
+CACHE_VERSION = 2  # bump when a calendar defined here changes
 
 
 class USFederalReserveCalendar(xcals.ExchangeCalendar):
@@ -35,7 +39,15 @@ class USFederalReserveCalendar(xcals.ExchangeCalendar):
 
     @property
     def regular_holidays(self) -> HolidayCalendar:
-        return HolidayCalendar(USFederalHolidayCalendar.rules)
+        return HolidayCalendar([_fed_observance(rule) for rule in USFederalHolidayCalendar.rules])
+
+
+def _fed_observance(rule: Holiday) -> Holiday:
+    """Fixed-date federal holidays move Sunday -> Monday only (pandas moves Saturday -> Friday too)."""
+    if rule.observance is not nearest_workday:
+        return rule
+    return Holiday(rule.name, month=rule.month, day=rule.day, start_date=rule.start_date,
+                   end_date=rule.end_date, observance=sunday_to_monday)
 
 
 @cache
@@ -53,7 +65,7 @@ def known_calendars() -> frozenset[str]:
 def _cache_path(name: str, end_year: int) -> Path:
     from risk_platform.paths import state_dir
 
-    return state_dir() / "cache" / "calendars" / f"{name}-{xcals.__version__}-{end_year}.npy"
+    return state_dir() / "cache" / "calendars" / f"{name}-{CACHE_VERSION}-{xcals.__version__}-{end_year}.npy"
 
 
 @cache
@@ -88,5 +100,5 @@ def sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Dateti
     """Trading sessions of ``calendar`` between ``start`` and ``end`` inclusive (naive dates)."""
     all_sessions = _calendar_sessions(calendar, max(end.year, pd.Timestamp.today().year) + 1)
     if start < all_sessions[0]:
-        raise ValueError(f"calendar {calendar} starts at {all_sessions[0]:%Y-%m-%d}; asked for {start:%Y-%m-%d}")
+        raise InputError(f"calendar {calendar} starts at {all_sessions[0]:%Y-%m-%d}; asked for {start:%Y-%m-%d}")
     return all_sessions[(all_sessions >= start) & (all_sessions <= end)]

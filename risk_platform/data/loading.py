@@ -64,7 +64,10 @@ def _row_label(path: Path, index: int) -> str:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
-    """Read one CSV or Parquet file with every column as text."""
+    """Read one CSV or Parquet file with every column as text.
+
+    Blank CSV lines are dropped but the index keeps each row's position in the file, so messages name the
+    right line."""
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if path.suffix.lower() == ".parquet":
@@ -76,7 +79,8 @@ def _read_table(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file")
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, skip_blank_lines=False)
+        return frame[~frame.fillna("").eq("").all(axis=1)]
     except pd.errors.EmptyDataError:
         raise InputError(f"{path}: empty file") from None
     except pd.errors.ParserError as exc:
@@ -99,19 +103,25 @@ def _parse_one_price_file(path: Path, known_symbols: set[str] | None) -> pd.Data
     _require_columns(raw, PRICE_COLUMNS, path)
     if raw.empty:
         raise InputError(f"{path}: empty file (header only, no rows)")
+    file_rows = raw.index.to_numpy()
+    raw = raw.reset_index(drop=True)
+
+    def where(i: int) -> str:
+        return f"{path} {_row_label(path, int(file_rows[i]))}"
+
     symbols = raw["symbol"].str.strip()
     blank_symbol = symbols == ""
     if blank_symbol.any():
-        raise InputError(f"{path} {_row_label(path, int(np.argmax(blank_symbol)))}: empty symbol")
+        raise InputError(f"{where(int(np.argmax(blank_symbol)))}: empty symbol")
     if known_symbols is not None:
         unknown = ~symbols.isin(known_symbols)
         if unknown.any():
             i = int(np.argmax(unknown))
-            raise InputError(f"{path} {_row_label(path, i)}: unknown symbol '{symbols.iat[i]}' (not in instruments)")
+            raise InputError(f"{where(i)}: unknown symbol '{symbols.iat[i]}' (not in instruments)")
     dates = pd.to_datetime(raw["date"].str.strip(), format="%Y-%m-%d", errors="coerce")
     if dates.isna().any():
         i = int(np.argmax(dates.isna()))
-        raise InputError(f"{path} {_row_label(path, i)}: date '{raw['date'].iat[i]}' is not a YYYY-MM-DD date")
+        raise InputError(f"{where(i)}: date '{raw['date'].iat[i]}' is not a YYYY-MM-DD date")
     value_raw = raw["value"].str.strip()
     is_missing = value_raw.str.lower().isin(MISSING_TOKENS)
     values = pd.to_numeric(value_raw.where(~is_missing), errors="coerce")
@@ -119,16 +129,16 @@ def _parse_one_price_file(path: Path, known_symbols: set[str] | None) -> pd.Data
     if bad.any():
         i = int(np.argmax(bad))
         raise InputError(
-            f"{path} {_row_label(path, i)}: value '{value_raw.iat[i]}' for {symbols.iat[i]}"
+            f"{where(i)}: value '{value_raw.iat[i]}' for {symbols.iat[i]}"
             f" on {raw['date'].iat[i]} is not a number"
         )
     infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
     if infinite.any():
         i = int(np.argmax(infinite))
-        raise InputError(f"{path} {_row_label(path, i)}: value '{value_raw.iat[i]}' for {symbols.iat[i]} is infinite")
+        raise InputError(f"{where(i)}: value '{value_raw.iat[i]}' for {symbols.iat[i]} is infinite")
     frame = pd.DataFrame(
         {"date": dates, "symbol": symbols, "value": values.astype(float), "value_raw": value_raw,
-         "source_file": str(path), "source_row": np.arange(len(raw))}
+         "source_file": str(path), "source_row": file_rows}
     )
     _check_order(frame, path)
     return frame
@@ -141,7 +151,8 @@ def _check_order(frame: pd.DataFrame, path: Path) -> None:
     if backwards.any():
         i = int(np.argmax(backwards))
         raise InputError(
-            f"{path} {_row_label(path, i)}: dates for {frame['symbol'].iat[i]} are not in ascending order"
+            f"{path} {_row_label(path, int(frame['source_row'].iat[i]))}: dates for {frame['symbol'].iat[i]}"
+            " are not in ascending order"
             f" ({frame['date'].iat[i]:%Y-%m-%d} after {prev.iat[i]:%Y-%m-%d})"
         )
 
@@ -153,7 +164,7 @@ def _drop_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     if not dup_mask.any():
         return frame, 0
     dups = frame[dup_mask]
-    distinct = dups.groupby(key)["value_raw"].nunique()
+    distinct = dups.groupby(key)["value"].nunique(dropna=False)
     conflicting = distinct[distinct > 1]
     if not conflicting.empty:
         date, symbol = conflicting.index[0]
@@ -212,7 +223,7 @@ def load_instruments(path: Path | str) -> pd.DataFrame:
     from risk_platform.data.calendars import known_calendars
 
     path = Path(path)
-    frame = _read_table(path)
+    frame = _read_table(path).reset_index(drop=True)
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     _require_columns(frame, ("symbol", "asset_class", "quote_type", "currency", "calendar"), path)
     if frame.empty:

@@ -13,6 +13,7 @@ Two ways to evaluate the same suite:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import uuid
@@ -30,19 +31,24 @@ from risk_platform.io import atomic_write_text
 
 COMPLETENESS_SUITE = "market_panel_completeness"
 MISSING_DATES_SHOWN = 10
+RECENT_SESSIONS = 63
 
 
 @dataclass(frozen=True)
 class GateDecision:
     """Which feeds pass the missing-data gate.
 
-    ``table`` has one row per delivered feed (see :func:`completeness_table`) plus ``accepted`` (bool).
+    ``table`` has one row per evaluated feed (see :func:`completeness_table`) plus ``accepted`` (bool);
+    ``rules`` are the suite's per-feed bounds ``(column, min, max)``; ``not_evaluated`` lists feeds with no
+    venue session inside the evaluated window (neither accepted nor rejected, and not in the panel).
     """
 
     table: pd.DataFrame
     threshold: float
     accepted: tuple[str, ...]
     rejected: tuple[str, ...]
+    rules: tuple[tuple[str, float | None, float | None], ...] = ()
+    not_evaluated: tuple[str, ...] = ()
     gx_validation_id: str | None = None
     gx_success: bool | None = None
     gx_result: dict[str, Any] | None = field(default=None, repr=False)
@@ -56,14 +62,18 @@ class GateDecision:
         rows = self.table[~self.table["accepted"]]
         return [
             f"{r.symbol}: {r.missing_share:.2%} of {r.expected_sessions} {r.calendar} sessions missing"
-            f" ({r.missing_sessions} days; first: {r.first_missing_dates})"
+            f" ({r.missing_sessions} days; first: {r.first_missing_dates});"
+            f" last {r.recent_sessions} sessions: {r.recent_missing_share:.2%} missing"
             for r in rows.itertuples()
         ]
 
     def summary(self) -> str:
         head = f"missing-data gate (max {self.threshold:.0%}): {len(self.accepted)} feeds accepted, "
         head += f"{len(self.rejected)} rejected"
-        return "\n".join([head, *("  REJECTED " + line for line in self.rejection_lines())])
+        lines = [head, *("  REJECTED " + line for line in self.rejection_lines())]
+        if self.not_evaluated:
+            lines.append(f"  not evaluated (no venue session in the window): {', '.join(self.not_evaluated)}")
+        return "\n".join(lines)
 
 
 def load_suite(path: Path | str) -> dict[str, Any]:
@@ -77,12 +87,21 @@ def load_suite(path: Path | str) -> dict[str, Any]:
         raise InputError(f"{path}: expectation suite is not valid JSON ({exc.msg} at line {exc.lineno})") from None
 
 
+def gate_rules(suite: dict[str, Any]) -> tuple[tuple[str, float | None, float | None], ...]:
+    """The suite's per-feed bounds: every ``expect_column_values_to_be_between`` as (column, min, max)."""
+    rules = []
+    for expectation in suite.get("expectations", []):
+        if expectation.get("type") == "expect_column_values_to_be_between":
+            kwargs = expectation["kwargs"]
+            rules.append((kwargs["column"], kwargs.get("min_value"), kwargs.get("max_value")))
+    return tuple(rules)
+
+
 def gate_threshold(suite: dict[str, Any]) -> float:
     """The maximum missing share allowed by the suite's ``missing_share`` expectation."""
-    for expectation in suite.get("expectations", []):
-        kwargs = expectation.get("kwargs", {})
-        if expectation.get("type") == "expect_column_values_to_be_between" and kwargs.get("column") == "missing_share":
-            return float(kwargs["max_value"])
+    for column, _, high in gate_rules(suite):
+        if column == "missing_share" and high is not None:
+            return float(high)
     raise InputError(f"suite {suite.get('name')}: no expect_column_values_to_be_between on missing_share")
 
 
@@ -96,6 +115,8 @@ def completeness_table(
 
     The window of a feed runs from its first observation (or ``window_start`` if later) to ``window_end``
     (default: the last date of the whole delivery, so a feed that stopped early counts its silent tail).
+    ``recent_*`` columns measure the last ``RECENT_SESSIONS`` venue sessions of that window. Feeds with no
+    venue session in the window (e.g. starting after ``window_end``) get no row.
     """
     frame = raw
     end = window_end if window_end is not None else frame["date"].max()
@@ -107,8 +128,12 @@ def completeness_table(
         venue_days = sessions(calendar, start, end)
         valued = pd.DatetimeIndex(feed.loc[feed["value"].notna(), "date"])
         in_window = valued[(valued >= start) & (valued <= end)]
+        if venue_days.empty:
+            continue
         missing = venue_days[~venue_days.isin(in_window)]
         expected = len(venue_days)
+        recent = venue_days[-RECENT_SESSIONS:]
+        recent_missing = int((~recent.isin(in_window)).sum())
         rows.append(
             {
                 "symbol": symbol,
@@ -118,24 +143,40 @@ def completeness_table(
                 "expected_sessions": expected,
                 "observed_sessions": expected - len(missing),
                 "missing_sessions": len(missing),
-                "missing_share": len(missing) / expected if expected else 1.0,
+                "missing_share": len(missing) / expected,
+                "recent_sessions": len(recent),
+                "recent_missing_share": recent_missing / len(recent),
                 "off_session_values": int((~in_window.isin(venue_days)).sum()),
                 "first_missing_dates": ", ".join(d.strftime("%Y-%m-%d") for d in missing[:MISSING_DATES_SHOWN]),
             }
         )
-    return pd.DataFrame(rows)
+    columns = ["symbol", "calendar", "window_start", "window_end", "expected_sessions", "observed_sessions",
+               "missing_sessions", "missing_share", "recent_sessions", "recent_missing_share", "off_session_values",
+               "first_missing_dates"]
+    return pd.DataFrame(rows, columns=columns)
 
 
-def apply_gate(table: pd.DataFrame, suite: dict[str, Any]) -> GateDecision:
-    """Decide per feed with the suite's threshold (no GX import: fast path for the CLI)."""
-    threshold = gate_threshold(suite)
-    accepted_mask = (table["missing_share"] <= threshold) & (table["expected_sessions"] > 0)
-    table = table.assign(accepted=accepted_mask.to_numpy())
+def apply_gate(table: pd.DataFrame, suite: dict[str, Any], delivered: list[str] | None = None) -> GateDecision:
+    """Decide per feed with the suite's bounds (no GX import: the fast path, used by the CLI).
+
+    ``delivered``: all symbols of the delivery, to list those the window left out as ``not_evaluated``.
+    """
+    rules = gate_rules(suite)
+    accepted_mask = np.ones(len(table), dtype=bool)
+    for column, low, high in rules:
+        values = table[column].to_numpy(dtype=float)
+        if low is not None:
+            accepted_mask &= values >= low
+        if high is not None:
+            accepted_mask &= values <= high
+    table = table.assign(accepted=accepted_mask)
     return GateDecision(
         table=table,
-        threshold=threshold,
+        threshold=gate_threshold(suite),
         accepted=tuple(table.loc[accepted_mask, "symbol"]),
         rejected=tuple(table.loc[~accepted_mask, "symbol"]),
+        rules=rules,
+        not_evaluated=tuple(sorted(set(delivered or []) - set(table["symbol"]))),
     )
 
 
@@ -165,21 +206,14 @@ def validate_with_gx(decision: GateDecision, suite: dict[str, Any]) -> GateDecis
     result_dict = result.to_json_dict()
     gx_rejected: set[str] = set()
     for item in result_dict["results"]:
-        config = item["expectation_config"]
-        if config["kwargs"].get("column") == "missing_share" and not item["success"]:
+        if item["expectation_config"]["type"] == "expect_column_values_to_be_between" and not item["success"]:
             gx_rejected |= {row["symbol"] for row in item["result"].get("unexpected_index_list", [])}
     if gx_rejected != set(decision.rejected):
         raise RuntimeError(f"GX and the gate disagree: GX {sorted(gx_rejected)} vs {sorted(decision.rejected)}")
     validation_id = str(uuid.uuid4())
     result_dict["id"] = validation_id
-    return GateDecision(
-        table=decision.table,
-        threshold=decision.threshold,
-        accepted=decision.accepted,
-        rejected=decision.rejected,
-        gx_validation_id=validation_id,
-        gx_success=bool(result_dict["success"]),
-        gx_result=result_dict,
+    return dataclasses.replace(
+        decision, gx_validation_id=validation_id, gx_success=bool(result_dict["success"]), gx_result=result_dict
     )
 
 
@@ -220,7 +254,8 @@ def quarantine_rejected(decision: GateDecision, raw: pd.DataFrame, quarantine_di
                     "missing_sessions": int(rejected.at[s, "missing_sessions"]),
                     "expected_sessions": int(rejected.at[s, "expected_sessions"]),
                     "calendar": rejected.at[s, "calendar"],
-                    "first_missing_dates": rejected.at[s, "first_missing_dates"].split(", "),
+                    "recent_missing_share": float(rejected.at[s, "recent_missing_share"]),
+                    "first_missing_dates": [d for d in rejected.at[s, "first_missing_dates"].split(", ") if d],
                 }
                 for s in sorted(symbols)
             ],

@@ -24,7 +24,8 @@ BP_QUOTES = ("yield_pct",)
 
 @dataclass(frozen=True)
 class Returns:
-    """Long table ``date, symbol, ret, method`` and the days that used a fallback."""
+    """Long table ``date, symbol, ret, method, price_change`` (``value_t - value_{t-1}`` in quote units)
+    and the days that used a fallback."""
 
     frame: pd.DataFrame
     fallbacks: pd.DataFrame
@@ -61,6 +62,8 @@ def compute_returns(panel: pd.DataFrame, instruments: pd.DataFrame) -> Returns:
          "prev_value": prev_v, "value": value}
     )
     frame = frame[~np.isnan(prev_v)].reset_index(drop=True)
+    frame["price_change"] = frame["value"] - frame["prev_value"]
     fallback_mask = frame["method"].isin(["arith_fallback", "undefined_zero_base"])
     fallbacks = frame.loc[fallback_mask, ["date", "symbol", "prev_value", "value", "ret", "method"]]
-    return Returns(frame=frame[["date", "symbol", "ret", "method"]], fallbacks=fallbacks.reset_index(drop=True))
+    return Returns(frame=frame[["date", "symbol", "ret", "method", "price_change"]],
+                   fallbacks=fallbacks.reset_index(drop=True))

@@ -3,7 +3,8 @@
 Historical simulation (``n`` scenarios, confidence ``alpha``):
 
 * ``VaR_alpha`` is the ``ceil(n * alpha)``-th smallest loss, i.e. the empirical alpha-quantile of losses
-  with the inverted-CDF definition (``numpy.quantile(losses, alpha, method="inverted_cdf")``);
+  with the inverted-CDF definition (as ``numpy.quantile(losses, alpha, method="inverted_cdf")``, but
+  with ``n * alpha`` rounded against floating-point noise);
 * ``ES_alpha`` is the Acerbi-Tasche tail mean over the worst ``n (1 - alpha)`` scenarios:
   ``(sum of losses above VaR + VaR * (n (1 - alpha) - #losses above VaR)) / (n (1 - alpha))``.
 
@@ -36,6 +37,10 @@ def _tail_weights(losses: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
     n = losses.shape[0]
     if n == 0:
         raise ValueError("no scenarios")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"confidence must be strictly between 0 and 1, got {alpha}")
+    if not np.all(np.isfinite(losses)):
+        raise ValueError("P&L scenarios contain NaN or infinite values")
     k = math.ceil(n * alpha - 1e-9)
     var = float(np.sort(losses)[max(k, 1) - 1])
     tail_mass = n * (1.0 - alpha)

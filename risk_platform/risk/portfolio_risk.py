@@ -1,8 +1,9 @@
 """Portfolio risk on one as-of date: position valuation, scenario P&L by full revaluation, historical and
 EWMA-parametric VaR / ES with Euler contributions, concentration. Losses are positive, USD, 1-day horizon.
 
-Revaluation of one day's market move (``g = exp(log return)``, or ``1 + r`` on arithmetic-fallback days;
-a venue that was closed that day did not move):
+Revaluation of one day's market move (``g = exp(log return)``; a venue that was closed that day did not
+move, ``g = 1``). On a day whose log return is undefined (a non-positive price, e.g. WTI on 2020-04-20)
+the day's absolute price change is applied to the as-of price: ``g = 1 + change / price_asof``.
 
 * prices, index levels (``linear``): ``V (g_local * g_fx - 1)``, ``g_fx`` the move of the instrument's
   currency against USD (from the FX feed that quotes it; a currency without a feed, e.g. the pegged HKD,
@@ -12,6 +13,11 @@ a venue that was closed that day did not move):
 * yields (``rates_dv01``): ``-dv01 * change in bp``.
 
 The parametric method uses the first-order exposures of the same formulas to the factor returns.
+
+A position is excluded and flagged when a feed it needs (its own, or the FX feed of its currency) was
+rejected, is absent, or has no value on or before the as-of date. It is flagged but kept when its last
+value is more than ``STALE_AFTER_SESSIONS`` venue sessions old, or when its history covers less than
+``MIN_HISTORY_COVERAGE`` of the venue's sessions in the historical window (the missing days count as no move).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from risk_platform.data.calendars import sessions
 from risk_platform.errors import ComputationError, InputError
 from risk_platform.features.engineering import EWMA_LAMBDA
 from risk_platform.portfolio.positions import Portfolio
@@ -33,7 +40,8 @@ from risk_platform.risk.measures import (
 
 ALPHAS = (0.95, 0.99)
 HS_WINDOW = 500
-STALE_AFTER_BUSINESS_DAYS = 3
+STALE_AFTER_SESSIONS = 3
+MIN_HISTORY_COVERAGE = 0.9
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,10 @@ class RiskConfig:
     hs_window: int = HS_WINDOW
     ewma_lambda: float = EWMA_LAMBDA
     alphas: tuple[float, ...] = ALPHAS
+
+    def __post_init__(self) -> None:
+        if not {0.95, 0.99} <= set(self.alphas):
+            raise ValueError("alphas must include 0.95 and 0.99 (the report's var_95/var_99/cvar_95/es_99)")
 
 
 def fx_factors(instruments: pd.DataFrame) -> dict[str, tuple[str, int]]:
@@ -74,8 +86,7 @@ def value_positions(portfolio: Portfolio, panel: pd.DataFrame, instruments: pd.D
     """
     inst = instruments.set_index("symbol")
     fx = fx_factors(instruments)
-    upto = panel[panel["date"] <= asof]
-    last = upto.sort_values("date").groupby("symbol").tail(1).set_index("symbol")
+    last = last_values(panel, asof)
     book = portfolio.positions.copy()
     notes: list[str] = []
     kinds, fx_syms, fx_signs, prices, price_dates, values = [], [], [], [], [], []
@@ -106,27 +117,55 @@ def value_positions(portfolio: Portfolio, panel: pd.DataFrame, instruments: pd.D
         values.append(value)
     book["kind"], book["fx_symbol"], book["fx_sign"] = kinds, fx_syms, fx_signs
     book["price"], book["price_date"], book["value_usd"] = prices, pd.to_datetime(price_dates), values
-    lag = [np.busday_count(d.date(), asof.date()) if pd.notna(d) else np.nan for d in book["price_date"]]
-    book["stale"] = np.asarray(lag, dtype=float) > STALE_AFTER_BUSINESS_DAYS
     return book, notes
 
 
-def factor_history(returns: pd.DataFrame, factors: list[str], asof: pd.Timestamp,
-                   window: int) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
-    """The last ``window`` dates (<= asof) on which any factor moved: (dates, returns, growth factors).
+def last_values(panel: pd.DataFrame, asof: pd.Timestamp) -> pd.DataFrame:
+    """Per symbol, the last ``value`` and its ``date`` on or before ``asof``."""
+    upto = panel[panel["date"] <= asof]
+    return upto.sort_values("date").groupby("symbol").tail(1).set_index("symbol")[["date", "value"]]
 
-    Returns shape (n, k): log returns (bp for yields; NaN -> 0); growth ``exp(r)``, ``1 + r`` on
-    arithmetic-fallback days, 1 where the venue was closed or the move is undefined.
+
+def sessions_since(calendar: str, last_date: pd.Timestamp, asof: pd.Timestamp) -> int:
+    """Venue sessions after ``last_date`` up to ``asof``: how many values a current feed would have added."""
+    if last_date >= asof:
+        return 0
+    return len(sessions(calendar, last_date + pd.Timedelta(days=1), asof))
+
+
+@dataclass(frozen=True)
+class FactorHistory:
+    """The last ``window`` dates (<= asof) on which any factor moved. Arrays have shape (n, k).
+
+    ``returns``: log returns (bp for yields), 0 where the venue was closed; ``growth``: the price ratio to
+    apply to today's value (``exp(r)``; on fallback days ``1 + change / price_asof``; 1 when closed);
+    ``observed``: how many returns each factor has in the window.
     """
+
+    dates: pd.DatetimeIndex
+    factors: list[str]
+    returns: np.ndarray
+    growth: np.ndarray
+    observed: np.ndarray
+
+
+def factor_history(returns: pd.DataFrame, factors: list[str], asof: pd.Timestamp, window: int,
+                   asof_levels: pd.Series) -> FactorHistory:
+    """Scenario history of ``factors`` for historical simulation (see :class:`FactorHistory`)."""
     sub = returns[returns["symbol"].isin(factors) & (returns["date"] <= asof)]
-    ret = sub.pivot(index="date", columns="symbol", values="ret").reindex(columns=factors).sort_index()
-    method = sub.pivot(index="date", columns="symbol", values="method").reindex(columns=factors).sort_index()
-    ret, method = ret.iloc[-window:], method.iloc[-window:]
-    r = ret.to_numpy(dtype=float)
+
+    def wide(column: str) -> pd.DataFrame:
+        table = sub.pivot(index="date", columns="symbol", values=column).reindex(columns=factors).sort_index()
+        return table.iloc[-window:]
+
+    ret, method, change = wide("ret"), wide("method"), wide("price_change")
     m = method.to_numpy(dtype=object)
-    r = np.nan_to_num(r)
-    growth = np.where(m == "log", np.exp(r), np.where(m == "arith_fallback", 1.0 + r, 1.0))
-    return pd.DatetimeIndex(ret.index), r, growth
+    r = np.nan_to_num(ret.to_numpy(dtype=float))
+    level = asof_levels.reindex(factors).to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fallback_growth = np.where(level > 0, 1.0 + np.nan_to_num(change.to_numpy(dtype=float)) / level, 1.0 + r)
+    growth = np.where(m == "log", np.exp(r), np.where(m == "arith_fallback", fallback_growth, 1.0))
+    return FactorHistory(pd.DatetimeIndex(ret.index), factors, r, growth, ret.notna().sum().to_numpy())
 
 
 def revalue(book: pd.DataFrame, factors: list[str], returns: np.ndarray, growth: np.ndarray) -> np.ndarray:
@@ -219,33 +258,45 @@ def compute_portfolio_risk(portfolio: Portfolio, panel: pd.DataFrame, returns: p
     asof = pd.Timestamp(asof) if asof is not None else panel["date"].max()
     if asof < panel["date"].min():
         raise InputError(f"asof {asof:%Y-%m-%d} is before the first market data ({panel['date'].min():%Y-%m-%d})")
-    unavailable = dict(unavailable or {})
-    for symbol in set(portfolio.symbols) - set(panel["symbol"]):
-        unavailable.setdefault(symbol, "no market data for this symbol")
     book, notes = value_positions(portfolio, panel, instruments, asof)
-    flagged = []
+    last = last_values(panel, asof)
+    calendar_of = instruments.set_index("symbol")["calendar"]
+    flagged: list[dict] = []
     keep = np.ones(len(book), dtype=bool)
     for j, row in enumerate(book.itertuples()):
+        problem, stale = None, []
         for dep in filter(None, (row.symbol, row.fx_symbol)):
-            if dep in unavailable:
-                flagged.append({"symbol": row.symbol, "reason": f"depends on {dep}: {unavailable[dep]}",
-                                "excluded": True, "notional": _finite(row.value_usd)})
-                keep[j] = False
+            if dep in (unavailable or {}):
+                problem = f"depends on {dep}: {unavailable[dep]}"
+            elif dep not in last.index:
+                problem = f"depends on {dep}: no value on or before {asof:%Y-%m-%d}"
+            else:
+                lag = sessions_since(calendar_of[dep], last.at[dep, "date"], asof)
+                if lag > STALE_AFTER_SESSIONS:
+                    stale.append(f"{dep} last valued {last.at[dep, 'date']:%Y-%m-%d} ({lag} sessions before asof)")
+            if problem:
                 break
-        else:
-            if row.stale:
-                flagged.append({"symbol": row.symbol, "excluded": False, "notional": _finite(row.value_usd),
-                                "reason": f"stale price: last value {row.price_date:%Y-%m-%d} before asof"})
-    gross_all = np.nansum(np.abs(book["value_usd"].to_numpy(dtype=float)))
+        notional = _finite(row.value_usd) if problem is None else _finite(getattr(row, "notional", np.nan))
+        if problem:
+            keep[j] = False
+            flagged.append({"symbol": row.symbol, "reason": problem, "excluded": True, "notional": notional})
+        elif stale:
+            flagged.append({"symbol": row.symbol, "reason": "stale price: " + "; ".join(stale), "excluded": False,
+                            "notional": notional})
+    book["stale"] = [any(f["symbol"] == s and not f["excluded"] for f in flagged) for s in book["symbol"]]
+    gross_all = float(np.abs(book["value_usd"].where(keep, book["notional"])).fillna(0.0).sum())
     book = book[keep].reset_index(drop=True)
     if book.empty:
         raise InputError("no position can be valued: every position depends on an unavailable feed")
     factors = sorted((set(book["symbol"]) | set(book["fx_symbol"])) - {""})
-    dates, rets, growth = factor_history(returns, factors, asof, config.hs_window)
+    history = factor_history(returns, factors, asof, config.hs_window, last["value"])
+    dates = history.dates
     if len(dates) < config.hs_window:
         raise ComputationError(
             f"only {len(dates)} days of returns up to {asof:%Y-%m-%d}; historical simulation needs {config.hs_window}"
         )
+    flagged += _short_histories(book, history, calendar_of)
+    rets, growth = history.returns, history.growth
     pnl = revalue(book, factors, rets, growth)
     total = pnl.sum(axis=1)
     hs = {a: historical_var_es(total, a) for a in config.alphas}
@@ -307,6 +358,22 @@ def compute_portfolio_risk(portfolio: Portfolio, panel: pd.DataFrame, returns: p
         bound_by={"var_95": hs_window, "var_99": hs_window, "cvar_95": hs_window, "es_99": hs_window,
                   "portfolio_volatility": f"ewma_covariance(lambda={config.ewma_lambda})"},
     )
+
+
+def _short_histories(book: pd.DataFrame, history: FactorHistory, calendar_of: pd.Series) -> list[dict]:
+    """Flags for positions whose feeds cover too few of their venue's sessions in the historical window."""
+    coverage = {}
+    for i, factor in enumerate(history.factors):
+        expected = len(sessions(calendar_of[factor], history.dates[0], history.dates[-1]))
+        coverage[factor] = history.observed[i] / expected if expected else 0.0
+    flags = []
+    for row in book.itertuples():
+        worst = min((coverage[d], d) for d in filter(None, (row.symbol, row.fx_symbol)))
+        if worst[0] < MIN_HISTORY_COVERAGE:
+            flags.append({"symbol": row.symbol, "excluded": False, "notional": _finite(row.value_usd),
+                          "reason": f"short history: {worst[1]} has returns on {worst[0]:.0%} of its venue's"
+                          f" sessions in the {len(history.dates)}-day window (missing days count as no move)"})
+    return flags
 
 
 def _finite(x: float) -> float | None:

@@ -26,3 +26,10 @@ def test_nyse_closed_after_september_11():
 def test_tokyo_golden_week_is_a_holiday_not_missing_data():
     days = sessions("XTKS", D("2019-04-26"), D("2019-05-08"))
     assert list(days.strftime("%m-%d")) == ["04-26", "05-07", "05-08"]
+
+
+def test_fed_is_open_on_the_friday_before_a_saturday_holiday():
+    days = sessions("US_FED", D("2021-12-27"), D("2022-01-04"))
+    assert D("2021-12-31") in days  # New Year's Day 2022 was a Saturday
+    assert D("2021-06-18") in sessions("US_FED", D("2021-06-14"), D("2021-06-18"))
+    assert D("2023-01-02") not in sessions("US_FED", D("2022-12-30"), D("2023-01-03"))  # Sunday -> Monday

@@ -96,3 +96,22 @@ def test_window_end_counts_a_silent_tail(instruments, suite, tmp_path):
     raw = load_prices(path, instruments)
     decision = apply_gate(completeness_table(raw.frame, instruments), suite)
     assert decision.rejected == ("RUT",)  # stopped delivering in May: its tail is missing
+
+
+def test_a_feed_silent_for_its_last_months_is_rejected_despite_a_complete_history(bundled_prices_text, instruments,
+                                                                                  suite, write_prices):
+    prices = bundled_prices_text
+    silent = (prices["symbol"] == "TLT") & (prices["date"] > "2024-11-15")  # ~31 of 5,600 sessions
+    raw = load_prices(write_prices(prices[~silent]), instruments)
+    decision = apply_gate(completeness_table(raw.frame, instruments), suite)
+    row = decision.table.set_index("symbol").loc["TLT"]
+    assert row["missing_share"] < 0.01 and row["recent_missing_share"] > 0.4
+    assert decision.rejected == ("TLT",)
+
+
+def test_a_feed_starting_after_the_window_is_not_evaluated(raw, instruments, suite):
+    table = completeness_table(raw.frame, instruments, window_end=pd.Timestamp("2003-01-31"))
+    decision = apply_gate(table, suite, raw.symbols)
+    assert {"SX5E", "HYG", "EEM", "USD_BROAD"} <= set(decision.not_evaluated)
+    assert not set(decision.not_evaluated) & set(decision.rejected)
+    assert "not evaluated" in decision.summary()

@@ -101,3 +101,14 @@ def test_bad_instruments(tmp_path):
     path = write(tmp_path, "symbol,asset_class,quote_type,currency,calendar\nX,equity,level,USD,XNYS\n", "i.csv")
     with pytest.raises(InputError, match="quote_type 'level'"):
         load_instruments(path)
+
+
+def test_blank_lines_do_not_shift_line_numbers(tmp_path, instruments):
+    path = write(tmp_path, "date,symbol,value\n2024-01-02,SPX,1\n\n2024-01-03,SPX,x\n")
+    with pytest.raises(InputError, match="line 4: value 'x'"):
+        load_prices(path, instruments)
+
+
+def test_the_same_number_written_differently_is_not_a_conflict(tmp_path, instruments):
+    raw = load_prices(write(tmp_path, "date,symbol,value\n2024-01-02,SPX,100\n2024-01-02,SPX,100.0\n"), instruments)
+    assert raw.exact_duplicates_dropped == 1

@@ -129,3 +129,43 @@ def test_as_of_in_the_past_uses_only_data_up_to_it(instruments, market):
     assert risk.methods["historical"]["window_end"] == "2020-03-20"
     calm = compute_portfolio_risk(book, panel, returns, instruments, asof=pd.Timestamp("2019-12-31"))
     assert risk.portfolio_volatility > 3 * calm.portfolio_volatility  # EWMA reacts to the COVID crash
+
+
+def test_as_of_before_a_series_starts_excludes_that_position_and_flags_short_histories(instruments, market):
+    panel, returns = market
+    book = load_portfolio(paths.SAMPLE_PORTFOLIO, instruments)
+    risk = compute_portfolio_risk(book, panel, returns, instruments, asof=pd.Timestamp("2006-06-30"))
+    flagged = {f["symbol"]: f for f in risk.flagged_positions}
+    assert flagged["SX5E"]["excluded"] and "no value on or before 2006-06-30" in flagged["SX5E"]["reason"]
+    assert flagged["HYG"]["excluded"]
+    assert np.isfinite(risk.var_99) and risk.coverage_pct_gross < 100
+    late = compute_portfolio_risk(book, panel, returns, instruments, asof=pd.Timestamp("2007-06-29"))
+    short = {f["symbol"]: f for f in late.flagged_positions}
+    assert not short["SX5E"]["excluded"] and "short history" in short["SX5E"]["reason"]
+
+
+def test_a_stale_feed_is_flagged_by_venue_sessions(instruments, market):
+    panel, returns = market
+    book = load_portfolio(paths.SAMPLE_PORTFOLIO, instruments)
+    cut = (panel["symbol"] == "COPPER") & (panel["date"] > "2024-12-20")
+    risk = compute_portfolio_risk(book, panel[~cut], returns, instruments)
+    (flag,) = risk.flagged_positions
+    assert flag["symbol"] == "COPPER" and "stale price" in flag["reason"] and not flag["excluded"]
+    # Tokyo closed 2024-12-31: N225 last valued 2024-12-30 is not stale
+    assert "N225" not in {f["symbol"] for f in risk.flagged_positions}
+
+
+def test_negative_price_day_is_revalued_by_its_price_change(tmp_path, instruments, market):
+    panel, returns = market
+    body = "WTI,1000000,,,commodity,Energy,US,1e9,1\n"
+    book = load_portfolio(csv(tmp_path, body), instruments)
+    from risk_platform.risk.portfolio_risk import factor_history, last_values
+
+    asof = pd.Timestamp("2020-06-30")
+    level = last_values(panel, asof)["value"]
+    history = factor_history(returns, ["WTI"], asof, 500, level)
+    day = list(history.dates).index(pd.Timestamp("2020-04-20"))
+    assert_allclose(history.growth[day, 0], 1 + (-36.98 - 18.31) / level["WTI"])
+    valued, _ = value_positions(book, panel, instruments, asof)
+    assert_allclose(revalue(valued, ["WTI"], history.returns, history.growth)[day, 0],
+                    1e6 * (-36.98 - 18.31) / level["WTI"])
