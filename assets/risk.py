@@ -46,7 +46,10 @@ def portfolio_risk(portfolio: dict, market_panel: pd.DataFrame, returns: pd.Data
     unavailable = {s: "feed rejected by the missing-data gate" for s in rejected}
     report = compute_portfolio_risk(Portfolio.from_dict(portfolio), market_panel, returns,
                                     market_data.instruments(), unavailable=unavailable)
-    positions = pd.DataFrame(report.positions).drop(columns=["kind"])
+    positions = pd.DataFrame(report.positions).drop(columns=["kind"]).round(
+        {"value_usd": 0, "weight_pct_nav": 2, "hs_es_99_contribution": 0, "param_var_99_contribution": 0,
+         "vol_contribution": 0}
+    )
     hs, pm = report.methods["historical"], report.methods["parametric_ewma"]
     figures = pd.DataFrame(
         [
@@ -58,12 +61,12 @@ def portfolio_risk(portfolio: dict, market_panel: pd.DataFrame, returns: pd.Data
         report.to_dict(),
         metadata={
             "asof": report.asof,
-            "var_95": report.var_95,
-            "var_99": report.var_99,
-            "cvar_95": report.cvar_95,
-            "es_99": report.es_99,
-            "var_99_pct_nav": 100 * report.var_99 / report.nav,
-            "portfolio_volatility": report.portfolio_volatility,
+            "var_95": round(report.var_95),
+            "var_99": round(report.var_99),
+            "cvar_95": round(report.cvar_95),
+            "es_99": round(report.es_99),
+            "var_99_pct_nav": round(100 * report.var_99 / report.nav, 3),
+            "portfolio_volatility": round(report.portfolio_volatility),
             "figures": table(figures),
             "positions": table(positions),
             "flagged_positions": table(pd.DataFrame(report.flagged_positions or [{"symbol": "none"}])),

@@ -124,3 +124,14 @@ def test_job_runs_twice_on_a_persistent_instance(tmp_path):
         record = instance.get_latest_asset_check_evaluation_record(GATE)
         assert record.run_id == second.run_id and record.evaluation.passed
         assert len(instance.get_runs()) == 2
+
+
+def test_resources_are_picked_by_environment(monkeypatch):
+    from resources import resources_for_env
+
+    monkeypatch.setenv("RISK_PLATFORM_ENV", "production")
+    production = resources_for_env()
+    assert set(production) == set(embedded_resources())
+    monkeypatch.setenv("RISK_PLATFORM_ENV", "staging")
+    with pytest.raises(ValueError, match="embedded' or 'production"):
+        resources_for_env()
