@@ -62,3 +62,15 @@ def write_prices(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def daily_features(raw, instruments, suite) -> pd.DataFrame:
+    """The feature store's ``daily_features`` table built from the bundled data (no store on disk)."""
+    from risk_platform.data.quality import accepted_panel, apply_gate, completeness_table
+    from risk_platform.features.engineering import series_features
+    from risk_platform.features.returns import compute_returns
+
+    decision = apply_gate(completeness_table(raw.frame, instruments), suite)
+    panel = accepted_panel(raw.frame, instruments, decision)
+    return series_features(compute_returns(panel, instruments).frame, panel, instruments)

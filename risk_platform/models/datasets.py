@@ -1,0 +1,66 @@
+"""Model inputs built from the feature store's ``daily_features`` table (point in time by construction).
+
+Shared by every model: the wide return matrix, the days on which every series has a return, the market
+regime of each day, and the per-series standardisation that generators store with their weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from risk_platform.errors import InputError
+from risk_platform.features.engineering import REGIMES, RegimeRule
+
+REGIME_INDEX = {name: i for i, name in enumerate(REGIMES)}  # low 0, normal 1, high 2
+
+
+def wide_feature(daily: pd.DataFrame, column: str) -> pd.DataFrame:
+    """One feature as dates x symbols (union calendar; NaN where a series has no row)."""
+    return daily.pivot(index="date", columns="symbol", values=column).sort_index()
+
+
+def complete_days(returns_wide: pd.DataFrame) -> pd.DataFrame:
+    """Rows on which every series has a return (from the first date on which all exist)."""
+    complete = returns_wide.dropna(how="any")
+    if complete.empty:
+        raise InputError("no day on which every series has a return: cannot build joint return vectors")
+    return complete
+
+
+def market_regime(daily: pd.DataFrame, rule: RegimeRule | None = None) -> pd.Series:
+    """Market regime per date: the regime rule applied to the cross-sectional median of the series'
+    volatility ranks that day (point in time: each rank uses data up to that day)."""
+    rule = rule or RegimeRule()
+    median_rank = wide_feature(daily, "vol_rank").median(axis=1, skipna=True)
+    return pd.Series(rule.label(median_rank.to_numpy()), index=median_rank.index, name="regime")
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """Per-series mean and standard deviation fitted on the training rows; stored with generator weights."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Standardizer:
+        std = x.std(axis=0, ddof=1)
+        if np.any(~np.isfinite(std)) or np.any(std <= 0):
+            raise InputError("a series has zero or undefined variance in the training window")
+        return cls(mean=x.mean(axis=0), std=std)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.std
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        return z * self.std + self.mean
+
+
+def check_finite(name: str, x: np.ndarray) -> None:
+    """Raise a clear error before training if features contain NaN or infinite values."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        raise InputError(f"{name}: {int(bad.sum())} NaN or infinite values in the training features")

@@ -1,0 +1,46 @@
+"""Shared training plumbing: a seeded Lightning Trainer (CPU by default, GPU when present) and a guard
+that fails the run when a loss turns NaN or infinite (so nothing is registered and no alias moves)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from risk_platform.errors import ComputationError
+
+
+class FiniteLossGuard(L.Callback):
+    """Raise :class:`ComputationError` as soon as a logged training loss is NaN or infinite."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        for name, value in trainer.callback_metrics.items():
+            if name.startswith("train") and not torch.isfinite(torch.as_tensor(value)).all():
+                raise ComputationError(f"{type(pl_module).__name__}: {name} became {float(value)} at epoch "
+                                       f"{trainer.current_epoch}, batch {batch_idx}: training stopped")
+
+
+def make_trainer(max_epochs: int, fast_dev_run: bool | int = False, gradient_clip_val: float | None = None,
+                 callbacks: list[L.Callback] | None = None) -> L.Trainer:
+    """A quiet, deterministic Trainer: no checkpoints, no logger, no progress bar."""
+    return L.Trainer(
+        max_epochs=max_epochs,
+        accelerator="auto",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        deterministic=True,
+        fast_dev_run=fast_dev_run,
+        gradient_clip_val=gradient_clip_val,
+        callbacks=[FiniteLossGuard(), *(callbacks or [])],
+    )
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (and dataloader workers) for reproducible weights."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    torch.use_deterministic_algorithms(True, warn_only=True)
