@@ -16,6 +16,7 @@ from risk_platform.data.loading import RawPrices, load_instruments, load_prices
 from risk_platform.data.quality import load_suite
 from risk_platform.features.store import FeatureStore
 from risk_platform.io import atomic_write, atomic_write_text
+from risk_platform.models.registry import ModelRegistry
 from risk_platform.portfolio.positions import Portfolio, load_portfolio
 
 COMPLETENESS_SUITE_FILE = "market_panel_completeness.json"
@@ -71,6 +72,16 @@ class PortfolioResource(dg.ConfigurableResource):
         return load_portfolio(self.positions_path, instruments)
 
 
+class MlflowResource(dg.ConfigurableResource):
+    """The MLflow tracking store and model registry (sqlite file embedded; a tracking server in production)."""
+
+    tracking_uri: str
+    artifact_root: str | None = None
+
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self.tracking_uri, artifact_root=self.artifact_root)
+
+
 class LocalTableIOManager(dg.ConfigurableIOManager):
     """DataFrames as Parquet, dicts as JSON, one file per asset, written atomically (never pickles)."""
 
@@ -102,8 +113,10 @@ class LocalTableIOManager(dg.ConfigurableIOManager):
 
 
 def embedded_resources(state_dir: Path | None = None) -> dict[str, Any]:
-    """Defaults for ``make demo`` and tests: the bundled panel and sample book, state under ``var/``."""
+    """Defaults for ``make demo`` and tests: the bundled panel and sample book, state under ``var/`` and
+    MLflow in ``mlruns/``; given a ``state_dir`` (tests), everything goes under it, MLflow too."""
     state = Path(state_dir) if state_dir is not None else paths.state_dir()
+    mlruns = Path(state_dir) / "mlruns" if state_dir is not None else paths.mlruns_dir()
     return {
         "market_data": MarketDataResource(
             prices_path=str(paths.BUNDLED_PRICES),
@@ -115,7 +128,15 @@ def embedded_resources(state_dir: Path | None = None) -> dict[str, Any]:
         "feature_store": FeatureStoreResource(root=str(state / "feature_store")),
         "portfolio_source": PortfolioResource(positions_path=str(paths.SAMPLE_PORTFOLIO)),
         "io_manager": LocalTableIOManager(base_dir=str(state / "assets")),
+        "mlflow": embedded_mlflow(mlruns),
     }
+
+
+def embedded_mlflow(mlruns_dir: Path) -> MlflowResource:
+    """``sqlite:///<absolute path>/mlflow.db`` with artifacts under ``<mlruns_dir>/artifacts``."""
+    mlruns_dir = Path(mlruns_dir).resolve()
+    return MlflowResource(tracking_uri=f"sqlite:///{mlruns_dir / 'mlflow.db'}",
+                          artifact_root=str(mlruns_dir / "artifacts"))
 
 
 def production_resources() -> dict[str, Any]:
@@ -131,6 +152,7 @@ def production_resources() -> dict[str, Any]:
         "feature_store": FeatureStoreResource(root=dg.EnvVar("RISK_PLATFORM_FEATURE_STORE")),
         "portfolio_source": PortfolioResource(positions_path=dg.EnvVar("RISK_PLATFORM_POSITIONS")),
         "io_manager": LocalTableIOManager(base_dir=dg.EnvVar("RISK_PLATFORM_ASSET_STORE")),
+        "mlflow": MlflowResource(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")),
     }
 
 

@@ -41,11 +41,7 @@ def state_dir() -> Path:
     return (root if root is not None else Path.cwd()) / "var"
 
 
-def mlflow_tracking_uri() -> str:
-    """The embedded MLflow store: ``sqlite:///<absolute path>/mlruns/mlflow.db`` (env override allowed)."""
-    override = os.environ.get("MLFLOW_TRACKING_URI")
-    if override:
-        return override
-    root = project_root() or Path.cwd()
-    return f"sqlite:///{(root / 'mlruns' / 'mlflow.db').resolve()}"
+def mlruns_dir() -> Path:
+    """The embedded MLflow store's folder: ``mlruns/`` of the checkout (``sqlite:///<it>/mlflow.db``)."""
+    return ((project_root() or Path.cwd()) / "mlruns").resolve()
 

@@ -7,8 +7,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from assets import ALL_ASSETS, ALL_CHECKS
-from jobs import JOBS
+from assets import ALL_ASSETS, ALL_CHECKS, DATA_GROUPS
 from resources import MarketDataResource, embedded_resources
 from risk_platform import paths
 from risk_platform.data.loading import sha256_file
@@ -17,6 +16,12 @@ from tests.conftest import inject_gaps
 
 pytestmark = pytest.mark.integration
 GATE = dg.AssetCheckKey(dg.AssetKey("market_panel"), "missing_data_gate")
+DATA = dg.AssetSelection.groups(*DATA_GROUPS)  # the models have their own tests (tests/integration/test_models.py)
+
+
+def materialize_data(resources, **kwargs):
+    return dg.materialize([*ALL_ASSETS, *ALL_CHECKS], selection=DATA, resources=resources,
+                          instance=dg.DagsterInstance.ephemeral(), **kwargs)
 
 
 def resources_with_prices(state, prices_path):
@@ -38,15 +43,15 @@ def test_definitions_load():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert {"raw_prices", "market_panel", "feed_quality", "returns", "daily_features", "correlation_features",
-            "portfolio", "portfolio_risk"} <= keys
+            "portfolio", "portfolio_risk", "vol_baselines", "lstm_vol_model"} <= keys
+    assert defs.resolve_job_def("retrain_models").name == "retrain_models"
     spec = next(s for s in graph.asset_check_keys if s == GATE)
     assert graph.get_check_spec(spec).blocking
     assert job.name == "risk_pipeline"
 
 
 def test_whole_graph_materializes_on_the_bundled_data(tmp_path):
-    result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], resources=embedded_resources(tmp_path),
-                            instance=dg.DagsterInstance.ephemeral())
+    result = materialize_data(embedded_resources(tmp_path))
     assert result.success
     assert check_evaluation(result, GATE).passed
     report = result.output_for_node("portfolio_risk")
@@ -73,8 +78,7 @@ def test_a_six_percent_incomplete_feed_is_rejected_by_name_while_the_others_flow
     gapped.to_csv(prices_path, index=False)
     before = sha256_file(prices_path)
 
-    result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], resources=resources_with_prices(tmp_path, prices_path),
-                            instance=dg.DagsterInstance.ephemeral())
+    result = materialize_data(resources_with_prices(tmp_path, prices_path))
     assert result.success  # a partial rejection warns; the remaining feeds proceed
     gate = check_evaluation(result, GATE)
     assert not gate.passed and gate.severity == dg.AssetCheckSeverity.WARN
@@ -100,8 +104,7 @@ def test_when_no_feed_passes_the_blocking_gate_stops_downstream(tmp_path):
     frame = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "symbol": "SPX", "value": "5000"}).iloc[::2]
     prices_path = tmp_path / "prices.csv"
     frame.to_csv(prices_path, index=False)
-    result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], resources=resources_with_prices(tmp_path, prices_path),
-                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    result = materialize_data(resources_with_prices(tmp_path, prices_path), raise_on_error=False)
     gate = check_evaluation(result, GATE)
     assert not gate.passed and gate.severity == dg.AssetCheckSeverity.ERROR
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
@@ -112,9 +115,10 @@ def test_job_runs_twice_on_a_persistent_instance(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(paths.PACKAGE_DIR.parent / "resources" / "instance" / "embedded.yaml", home / "dagster.yaml")
-    defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=JOBS,
+    data_job = dg.define_asset_job("data_pipeline", selection=DATA)
+    defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=[data_job],
                           resources=embedded_resources(tmp_path / "state"))
-    job = defs.resolve_job_def("risk_pipeline")
+    job = defs.resolve_job_def("data_pipeline")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         first = job.execute_in_process(instance=instance)
         second = job.execute_in_process(instance=instance)  # idempotent: no "already exists"

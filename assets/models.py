@@ -1,0 +1,100 @@
+"""Models: baseline volatility fits and one thin asset per ML model, each trained, logged to MLflow and
+registered with the ``experimental`` alias."""
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from assets.metadata import table
+from resources import FeatureStoreResource, MlflowResource
+from risk_platform.models.baselines import garch_forecasts, series_returns
+from risk_platform.models.lstm import LSTMConfig, train_lstm_vol
+from risk_platform.models.registry import RegisteredVersion, git_sha
+from risk_platform.models.reports import lstm_report
+
+DAILY_TABLE = "daily_features"
+
+
+class TrainingConfig(dg.Config):
+    """``preset``: ``demo`` (small, minutes on a laptop) or ``full`` (the real training, weekly).
+    ``fast_dev_run``: one batch only, for smoke tests."""
+
+    preset: str = "demo"
+    fast_dev_run: bool = False
+
+
+def feature_data(store: FeatureStoreResource, manifest: dict) -> tuple[pd.DataFrame, str]:
+    """The feature table the manifest describes, and one sha256 over its partitions' hashes (lineage)."""
+    digest = hashlib.sha256("".join(p["sha256"] for p in manifest["partitions"]).encode()).hexdigest()
+    return store.store().read(manifest["table"], verify=True), digest
+
+
+def lineage_tags(context: dg.AssetExecutionContext, data_sha256: str) -> dict[str, str]:
+    """The tags every MLflow run carries, with the GX validation behind the market panel it was built on."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("market_panel"))
+    gx_id = "unknown"
+    if event is not None and event.asset_materialization is not None:
+        value = event.asset_materialization.metadata.get("gx_validation_id")
+        gx_id = value.value if value is not None else "unknown"
+    return {
+        "dagster_run_id": context.run_id,
+        "dagster_asset_key": context.asset_key.to_user_string(),
+        "partition_key": context.partition_key if context.has_partition_key else "none",
+        "git_sha": git_sha(),
+        "data_sha256": data_sha256,
+        "gx_validation_id": gx_id,
+    }
+
+
+def version_metadata(version: RegisteredVersion, metrics: dict[str, float]) -> dict:
+    return {
+        "model_uri": version.model_uri,
+        "model_version": version.version,
+        "mlflow_run_id": version.run_id,
+        "alias": version.alias or "none",
+        **{k: round(v, 6) for k, v in metrics.items()},
+    }
+
+
+@dg.asset(group_name="models", compute_kind="arch")
+def vol_baselines(daily_features: dict, feature_store: FeatureStoreResource) -> dg.Output[pd.DataFrame]:
+    """GARCH(1,1)-t parameters per series, fitted on the LSTM's training window (EWMA needs no fit)."""
+    daily, _ = feature_data(feature_store, daily_features)
+    train_end = pd.Timestamp(LSTMConfig.demo().train_end)
+    rows = []
+    for symbol in sorted(daily["symbol"].unique()):
+        _, fit = garch_forecasts(series_returns(daily, symbol), train_end)
+        rows.append({"symbol": symbol, "omega": fit.omega, "alpha": fit.alpha, "beta": fit.beta, "nu": fit.nu,
+                     "persistence": fit.alpha + fit.beta})
+    params = pd.DataFrame(rows)
+    return dg.Output(params, metadata={"train_end": str(train_end.date()), "garch_t": table(params)})
+
+
+@dg.asset(group_name="models", compute_kind="pytorch", deps=[vol_baselines])
+def lstm_vol_model(context: dg.AssetExecutionContext, config: TrainingConfig, daily_features: dict,
+                   feature_store: FeatureStoreResource, mlflow: MlflowResource) -> dg.Output[dict]:
+    """LSTM volatility + regime forecaster across all series; scored out of sample against GARCH-t and EWMA."""
+    daily, data_sha = feature_data(feature_store, daily_features)
+    cfg = LSTMConfig.full() if config.preset == "full" else LSTMConfig.demo()
+    result = train_lstm_vol(daily, cfg, fast_dev_run=config.fast_dev_run)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = lstm_report(result, daily, Path(tmp))
+        version = mlflow.registry().log_training(
+            model_key="lstm_vol", model=result.forecaster, input_example=report.input_example,
+            params={**cfg.__dict__, "symbols": ",".join(result.symbols), "n_train": result.n_train},
+            metrics=result.metrics, tags=lineage_tags(context, data_sha), dataset=daily,
+            dataset_name=f"{DAILY_TABLE}@{data_sha[:12]}", artifacts=report.artifacts)
+    comparison = result.evaluation.reset_index(names="series")[
+        ["series", "qlike_lstm", "qlike_garch_t", "qlike_ewma", "mse_lstm", "mse_garch_t", "mse_ewma", "n"]]
+    return dg.Output(
+        {"model_uri": version.model_uri, "version": version.version, "run_id": version.run_id,
+         "metrics": result.metrics},
+        metadata={**version_metadata(version, result.metrics), "out_of_sample_vs_baselines": table(comparison)},
+    )
+
+
+ASSETS = [vol_baselines, lstm_vol_model]
+CHECKS: list = []

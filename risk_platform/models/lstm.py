@@ -1,0 +1,339 @@
+"""LSTM volatility and regime forecaster: one network across all series (an asset one-hot on every step),
+three heads, trained with Lightning on sequences from the feature store.
+
+Inputs per series and origin day t: the last ``seq_len`` days of ``r/s, (r/s)^2, ewma_vol/s, rv_21/s,
+rv_63/s, vol_rank`` (``s``: the series' return standard deviation in the training window, so log-return and
+basis-point series share one scale) plus the series one-hot. Heads, all for day t+1:
+
+* variance: ``log h`` with ``h`` the variance of ``r_{t+1}/s``; loss QLIKE ``log h + (r_{t+1}/s)^2 / h``
+  (Patton's QLIKE up to a constant that does not depend on the forecast);
+* regime: logits of low / normal / high volatility; cross-entropy on the series' regime label of t+1;
+* uncertainty: the 10% and 90% quantiles of the log of the next five days' realized variance
+  (pinball loss): a predictive interval for the coming week's variance.
+
+Training origins are those whose targets (up to t+5) end on or before ``train_end``; the evaluation
+origins are after it (walk-forward: the model never sees the test period).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from risk_platform.errors import InputError
+from risk_platform.features.engineering import REGIMES
+from risk_platform.models.baselines import ewma_forecasts, garch_forecasts, series_returns
+from risk_platform.models.datasets import REGIME_INDEX, check_finite
+from risk_platform.models.training import make_trainer, seed_everything
+from risk_platform.validation.forecast_loss import forecast_loss
+
+STEP_FEATURES = ("r", "r2", "ewma_vol", "rv_21", "rv_63", "vol_rank")
+QUANTILES = (0.1, 0.9)
+INTERVAL_DAYS = 5
+OUTPUT_COLUMNS = ("variance", "p_low", "p_normal", "p_high", "variance_q10", "variance_q90")
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """Hyper-parameters and the walk-forward split. ``demo`` trains in seconds; ``full`` is the real run."""
+
+    seq_len: int = 32
+    hidden: int = 32
+    layers: int = 1
+    epochs: int = 4
+    batch_size: int = 512
+    lr: float = 3e-3
+    sample_every: int = 2
+    regime_weight: float = 0.5
+    interval_weight: float = 0.5
+    train_end: str = "2019-12-31"
+    seed: int = 7
+    preset: str = "demo"
+
+    @classmethod
+    def demo(cls, **overrides) -> LSTMConfig:
+        return replace(cls(), **overrides)
+
+    @classmethod
+    def full(cls, **overrides) -> LSTMConfig:
+        return replace(cls(seq_len=63, hidden=64, layers=2, epochs=30, batch_size=256, lr=1e-3, sample_every=1,
+                           preset="full"), **overrides)
+
+
+class VolRegimeLSTM(nn.Module):
+    """LSTM over (n, seq_len, features + assets) -> heads (log variance, 3 regime logits, 2 log quantiles)."""
+
+    def __init__(self, n_inputs: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(n_inputs, hidden, num_layers=layers, batch_first=True)
+        self.norm = nn.LayerNorm(hidden)
+        self.variance = nn.Linear(hidden, 1)
+        self.regime = nn.Linear(hidden, len(REGIMES))
+        self.interval = nn.Linear(hidden, len(QUANTILES))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out, _ = self.lstm(x)
+        last = self.norm(out[:, -1, :])
+        raw_q = self.interval(last)
+        # ordered quantiles: q90 = q10 + softplus(...)
+        quantiles = torch.cat([raw_q[:, :1], raw_q[:, :1] + nn.functional.softplus(raw_q[:, 1:])], dim=1)
+        return self.variance(last).squeeze(-1), self.regime(last), quantiles
+
+
+class VolForecaster(nn.Module):
+    """The deployable model: input (n, seq_len, features + assets) as built by :func:`build_sequences`,
+    output (n, 6) = variance of the next day's return in the series' own units (log-return squared or
+    bp squared), regime probabilities (low, normal, high), and the 10%/90% interval of next week's variance."""
+
+    def __init__(self, net: VolRegimeLSTM, scales: np.ndarray, symbols: list[str]) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("scale2", torch.as_tensor(np.asarray(scales, dtype=np.float32) ** 2))
+        self.symbols = list(symbols)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        log_h, logits, log_q = self.net(x)
+        scale2 = x[:, -1, -len(self.symbols):] @ self.scale2  # the series' own scale from its one-hot
+        return torch.cat([
+            (torch.exp(log_h) * scale2).unsqueeze(-1),
+            torch.softmax(logits, dim=-1),
+            torch.exp(log_q) * scale2.unsqueeze(-1),
+        ], dim=-1)
+
+
+class LSTMVolModule(L.LightningModule):
+    """QLIKE + regime cross-entropy + pinball loss on the interval head."""
+
+    def __init__(self, net: VolRegimeLSTM, config: LSTMConfig) -> None:
+        super().__init__()
+        self.net = net
+        self.config = config
+        self.quantiles = torch.tensor(QUANTILES)
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        x, r2, regime, log_rv5 = batch
+        log_h, logits, log_q = self.net(x)
+        qlike = (log_h + r2 * torch.exp(-log_h)).mean()
+        ce = nn.functional.cross_entropy(logits, regime, ignore_index=-100)
+        diff = log_rv5.unsqueeze(-1) - log_q
+        pinball = torch.maximum(self.quantiles * diff, (self.quantiles - 1) * diff).mean()
+        loss = qlike + self.config.regime_weight * ce + self.config.interval_weight * pinball
+        self.log_dict({"train_loss": loss, "train_qlike": qlike, "train_regime_ce": ce, "train_pinball": pinball},
+                      on_step=True, on_epoch=True)
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.config.lr)
+
+
+@dataclass(frozen=True)
+class Sequences:
+    """Model inputs and targets for a set of (series, origin) pairs."""
+
+    x: np.ndarray  # (n, seq_len, features + assets) float32
+    r2: np.ndarray  # (n,) next-day squared scaled return
+    regime: np.ndarray  # (n,) next-day regime index, -100 if unknown
+    log_rv5: np.ndarray  # (n,) log mean squared scaled return over the next 5 days
+    symbol: np.ndarray  # (n,) series name
+    origin: np.ndarray  # (n,) origin date t
+
+
+def training_scales(daily: pd.DataFrame, symbols: list[str], train_end: pd.Timestamp) -> np.ndarray:
+    """Each series' return standard deviation over the training window."""
+    scales = []
+    for symbol in symbols:
+        r = daily.loc[(daily["symbol"] == symbol) & (daily["date"] <= train_end), "ret"].dropna()
+        if len(r) < 250 or not r.std() > 0:
+            raise InputError(f"{symbol}: {len(r)} returns before {train_end:%Y-%m-%d}; the LSTM needs 250")
+        scales.append(float(r.std()))
+    return np.asarray(scales)
+
+
+def build_sequences(daily: pd.DataFrame, symbols: list[str], scales: np.ndarray, seq_len: int,
+                    origins: str, train_end: pd.Timestamp, every: int = 1) -> Sequences:
+    """Windows ending at each origin t. ``origins``: ``train`` (targets up to t+5 on or before train_end),
+    ``test`` (t after train_end, targets where they exist), or ``latest`` (the last day of each series)."""
+    parts: list[Sequences] = []
+    n_assets = len(symbols)
+    for i, symbol in enumerate(symbols):
+        rows = daily[daily["symbol"] == symbol].sort_values("date")
+        s = scales[i]
+        r = rows["ret"].fillna(0.0).to_numpy() / s
+        feats = np.column_stack([r, r**2, rows["ewma_vol"] / s, rows["rv_21"] / s, rows["rv_63"] / s,
+                                 rows["vol_rank"]]).astype(np.float32)
+        dates = rows["date"].to_numpy()
+        n = len(rows)
+        r2_next = np.append(r[1:] ** 2, np.nan)
+        regime_next = np.append(rows["regime"].map(REGIME_INDEX).fillna(-100).to_numpy()[1:], -100).astype(int)
+        sq = np.append(r[1:] ** 2, [np.nan] * INTERVAL_DAYS)
+        rv5 = np.lib.stride_tricks.sliding_window_view(sq, INTERVAL_DAYS)[:n].mean(axis=1)
+        end = np.arange(seq_len - 1, n)
+        finite = np.isfinite(np.lib.stride_tricks.sliding_window_view(feats, seq_len, axis=0)).all(axis=(1, 2))
+        if origins == "train":
+            horizon_ok = np.append(dates[INTERVAL_DAYS:], [np.datetime64("NaT")] * INTERVAL_DAYS)[end] <= train_end
+            keep = end[finite & horizon_ok][::every]
+        elif origins == "test":
+            keep = end[finite & (dates[end] > train_end) & np.isfinite(r2_next[end])]
+        else:
+            keep = end[finite][-1:]
+        if keep.size == 0:
+            continue
+        windows = np.lib.stride_tricks.sliding_window_view(feats, seq_len, axis=0).transpose(0, 2, 1)
+        x = windows[keep - seq_len + 1]
+        onehot = np.zeros((len(keep), seq_len, n_assets), dtype=np.float32)
+        onehot[:, :, i] = 1.0
+        parts.append(Sequences(
+            x=np.concatenate([x, onehot], axis=2),
+            r2=r2_next[keep].astype(np.float32),
+            regime=regime_next[keep],
+            log_rv5=np.log(rv5[keep] + 1e-6).astype(np.float32),
+            symbol=np.full(len(keep), symbol),
+            origin=dates[keep],
+        ))
+    if not parts:
+        raise InputError(f"no {origins} sequences: too little history (need {seq_len} days of features)")
+    return Sequences(*(np.concatenate([getattr(p, f) for p in parts]) for f in Sequences.__dataclass_fields__))
+
+
+class VolSequenceDataModule(L.LightningDataModule):
+    """Serves training sequences (x, r2, regime, log_rv5) in shuffled, seeded batches."""
+
+    def __init__(self, train: Sequences, batch_size: int, seed: int) -> None:
+        super().__init__()
+        self.train = train
+        self.batch_size = batch_size
+        self.seed = seed
+
+    def train_dataloader(self) -> DataLoader:
+        t = self.train
+        dataset = TensorDataset(torch.from_numpy(t.x), torch.from_numpy(np.nan_to_num(t.r2)),
+                                torch.from_numpy(t.regime).long(), torch.from_numpy(np.nan_to_num(t.log_rv5)))
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=True,
+                          generator=torch.Generator().manual_seed(self.seed))
+
+
+@dataclass(frozen=True)
+class LSTMResult:
+    """A trained forecaster, its walk-forward evaluation against EWMA and GARCH-t, and how it was trained."""
+
+    forecaster: VolForecaster
+    config: LSTMConfig
+    symbols: list[str]
+    train_start: str
+    train_end: str
+    n_train: int
+    evaluation: pd.DataFrame  # per series (and "pooled"): QLIKE and MSE for lstm, garch_t, ewma
+    metrics: dict[str, float]
+    history: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+def predict(forecaster: VolForecaster, x: np.ndarray, batch: int = 8192) -> np.ndarray:
+    """Run the forecaster on inputs (n, seq_len, features + assets) -> (n, 6)."""
+    forecaster.eval()
+    with torch.no_grad():
+        return np.concatenate([forecaster(torch.from_numpy(x[i:i + batch])).numpy() for i in range(0, len(x), batch)])
+
+
+def train_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool = False) -> LSTMResult:
+    """Train the forecaster on origins before ``config.train_end`` and evaluate it after, with baselines."""
+    train_end = pd.Timestamp(config.train_end)
+    symbols = sorted(daily["symbol"].unique())
+    scales = training_scales(daily, symbols, train_end)
+    train = build_sequences(daily, symbols, scales, config.seq_len, "train", train_end, config.sample_every)
+    for name in ("x", "r2", "log_rv5"):
+        check_finite(f"LSTM training {name}", getattr(train, name))
+    seed_everything(config.seed)
+    net = VolRegimeLSTM(train.x.shape[2], config.hidden, config.layers)
+    module = LSTMVolModule(net, config)
+    history = _EpochHistory()
+    started = time.perf_counter()
+    make_trainer(config.epochs, fast_dev_run=fast_dev_run, gradient_clip_val=1.0, callbacks=[history]).fit(
+        module, datamodule=VolSequenceDataModule(train, config.batch_size, config.seed))
+    seconds = time.perf_counter() - started
+    forecaster = VolForecaster(net, scales, symbols).eval()
+    evaluation = evaluate_out_of_sample(forecaster, daily, symbols, scales, config)
+    pooled = evaluation.loc["pooled"]
+    metrics = {
+        "qlike_lstm": pooled["qlike_lstm"], "qlike_garch_t": pooled["qlike_garch_t"],
+        "qlike_ewma": pooled["qlike_ewma"], "qlike_ratio_to_garch_t": pooled["qlike_lstm"] / pooled["qlike_garch_t"],
+        "qlike_ratio_to_ewma": pooled["qlike_lstm"] / pooled["qlike_ewma"],
+        "mse_scaled_lstm": pooled["mse_lstm"], "mse_scaled_garch_t": pooled["mse_garch_t"],
+        "mse_scaled_ewma": pooled["mse_ewma"], "regime_accuracy": pooled["regime_accuracy"],
+        "series_beating_garch_t": float((evaluation.drop("pooled")["qlike_lstm"]
+                                         < evaluation.drop("pooled")["qlike_garch_t"]).sum()),
+        "train_seconds": seconds,
+    }
+    return LSTMResult(forecaster, config, symbols, str(pd.Timestamp(train.origin.min()).date()), config.train_end,
+                      len(train.r2), evaluation, {k: float(v) for k, v in metrics.items()}, history.rows, seconds)
+
+
+def evaluate_out_of_sample(forecaster: VolForecaster, daily: pd.DataFrame, symbols: list[str], scales: np.ndarray,
+                           config: LSTMConfig) -> pd.DataFrame:
+    """QLIKE and MSE per series and pooled, LSTM vs GARCH(1,1)-t vs EWMA(0.94), on the test origins.
+
+    MSE is on variances divided by the series' training variance (so series in bp and in log returns pool).
+    """
+    train_end = pd.Timestamp(config.train_end)
+    test = build_sequences(daily, symbols, scales, config.seq_len, "test", train_end)
+    out = predict(forecaster, test.x)
+    frames = []
+    for i, symbol in enumerate(symbols):
+        mask = test.symbol == symbol
+        if not mask.any():
+            continue
+        origins = pd.DatetimeIndex(test.origin[mask])
+        returns = series_returns(daily, symbol)
+        garch, _ = garch_forecasts(returns, train_end)
+        ewma = ewma_forecasts(returns)
+        s2 = scales[i] ** 2
+        frames.append(pd.DataFrame({
+            "symbol": symbol, "realized": test.r2[mask] * s2, "lstm": out[mask, 0],
+            "garch_t": garch.reindex(origins).to_numpy(), "ewma": ewma.reindex(origins).to_numpy(), "scale2": s2,
+            "regime_hit": (out[mask, 1:4].argmax(axis=1) == test.regime[mask]).astype(float),
+            "regime_known": (test.regime[mask] >= 0),
+        }))
+    table = pd.concat(frames, ignore_index=True).dropna(subset=["garch_t", "ewma"])
+    rows = {}
+    for key, group in [*table.groupby("symbol"), ("pooled", table)]:
+        row = {}
+        for model in ("lstm", "garch_t", "ewma"):
+            loss = forecast_loss(group["realized"].to_numpy() / group["scale2"].to_numpy(),
+                                 group[model].to_numpy() / group["scale2"].to_numpy())
+            row[f"qlike_{model}"], row[f"mse_{model}"], row["n"] = loss.qlike, loss.mse, loss.n
+        known = group["regime_known"]
+        row["regime_accuracy"] = group.loc[known, "regime_hit"].mean() if known.any() else np.nan
+        rows[key] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def forecast_latest(forecaster: VolForecaster, daily: pd.DataFrame, seq_len: int) -> pd.DataFrame:
+    """Next-day forecasts for every series from its latest feature window (one row per symbol)."""
+    scales = torch.sqrt(forecaster.scale2).numpy()
+    latest = build_sequences(daily, forecaster.symbols, scales, seq_len, "latest", pd.Timestamp.max)
+    out = predict(forecaster, latest.x)
+    frame = pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
+    frame.insert(0, "symbol", latest.symbol)
+    frame.insert(1, "origin", pd.DatetimeIndex(latest.origin))
+    frame["vol"] = np.sqrt(frame["variance"])
+    frame["regime"] = np.asarray(REGIMES)[out[:, 1:4].argmax(axis=1)]
+    return frame
+
+
+class _EpochHistory(L.Callback):
+    """Keeps the epoch-mean training losses for the loss-curve plot."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        self.rows.append({"epoch": trainer.current_epoch,
+                          **{k.removesuffix("_epoch"): float(v) for k, v in metrics.items() if k.endswith("_epoch")}})

@@ -1,0 +1,139 @@
+"""MLflow: one run per training, the model logged as a torch.export (pt2) program, registered as a new
+version with the ``experimental`` alias. Uses an explicit :class:`MlflowClient` (no global tracking URI).
+
+Every run carries the lineage tags ``dagster_run_id, dagster_asset_key, partition_key, git_sha,
+data_sha256, gx_validation_id`` and its training data logged with ``log_inputs`` (name and digest).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow.data
+import mlflow.pytorch
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.entities import DatasetInput, InputTag, Metric, Param
+from mlflow.exceptions import MlflowException
+from torch import nn
+
+from risk_platform import paths
+
+MODEL_NAMES = {
+    "lstm_vol": "risk_platform-lstm_vol",
+    "gnn_corr": "risk_platform-gnn_corr",
+    "gan_scenarios": "risk_platform-gan_scenarios",
+    "vae_scenarios": "risk_platform-vae_scenarios",
+}
+LINEAGE_TAGS = ("dagster_run_id", "dagster_asset_key", "partition_key", "git_sha", "data_sha256", "gx_validation_id")
+ALIASES = ("stable", "current", "experimental")
+EXPERIMENT = "risk_platform"
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A registered model version and the run that produced it."""
+
+    name: str
+    version: str
+    run_id: str
+    model_uri: str
+    alias: str | None
+
+
+def git_sha() -> str:
+    """The commit of the source checkout, or ``unknown`` outside one."""
+    root = paths.project_root()
+    if root is None:
+        return "unknown"
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+
+def pip_requirements() -> list[str]:
+    """Explicit requirements for logged models (saves MLflow's slow inference of them)."""
+    import torch
+
+    return [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"]
+
+
+class ModelRegistry:
+    """Log, register and load the platform's models in one MLflow tracking store."""
+
+    def __init__(self, tracking_uri: str, experiment: str = EXPERIMENT, artifact_root: str | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        found = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = found.experiment_id if found else self.client.create_experiment(
+            experiment, artifact_location=artifact_root)
+
+    def log_training(self, *, model_key: str, model: nn.Module, input_example: np.ndarray, params: dict,
+                     metrics: dict[str, float], tags: dict[str, str], dataset: pd.DataFrame, dataset_name: str,
+                     artifacts: list[tuple[Path, str]] | None = None, alias: str | None = "experimental",
+                     run_name: str | None = None) -> RegisteredVersion:
+        """One run: params, metrics, lineage tags, input dataset, artifacts, the model; then register it.
+
+        If anything fails, the run is marked FAILED and nothing is registered (no alias moves).
+        """
+        name = MODEL_NAMES[model_key]
+        missing = [t for t in LINEAGE_TAGS if t not in tags]
+        if missing:
+            raise ValueError(f"lineage tags missing: {', '.join(missing)}")
+        bad = {k: v for k, v in metrics.items() if not np.isfinite(v)}
+        if bad:
+            raise ValueError(f"non-finite metrics, refusing to register {name}: {bad}")
+        run = self.client.create_run(self.experiment_id, run_name=run_name or model_key,
+                                     tags={**tags, "model_key": model_key, "registered_model": name})
+        run_id = run.info.run_id
+        try:
+            self.client.log_batch(
+                run_id,
+                metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()],
+                params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+            )
+            source = mlflow.data.from_pandas(dataset, name=dataset_name)
+            self.client.log_inputs(run_id, [DatasetInput(source._to_mlflow_entity(),
+                                                         [InputTag("mlflow.data.context", "training")])])
+            for local, artifact_dir in artifacts or []:
+                self.client.log_artifact(run_id, str(local), artifact_dir)
+            with tempfile.TemporaryDirectory() as tmp:
+                local_model = Path(tmp) / "model"
+                mlflow.pytorch.save_model(model, str(local_model), input_example=input_example,
+                                          pip_requirements=pip_requirements(), serialization_format="pt2")
+                self.client.log_artifacts(run_id, str(local_model), "model")
+            self.client.set_terminated(run_id, "FINISHED")
+        except Exception:
+            self.client.set_terminated(run_id, "FAILED")
+            raise
+        try:
+            self.client.create_registered_model(name, description=f"risk-platform {model_key} model")
+        except MlflowException:
+            pass  # already registered
+        version = self.client.create_model_version(name, f"runs:/{run_id}/model", run_id,
+                                                   tags={t: tags[t] for t in LINEAGE_TAGS})
+        if alias:
+            self.client.set_registered_model_alias(name, alias, version.version)
+            self.client.set_tag(run_id, f"alias.{alias}", version.version)
+        return RegisteredVersion(name, version.version, run_id, f"models:/{name}/{version.version}", alias)
+
+    def aliases(self, model_key: str) -> dict[str, str]:
+        """alias -> version for a registered model (empty when it has none)."""
+        try:
+            return dict(self.client.get_registered_model(MODEL_NAMES[model_key]).aliases)
+        except MlflowException:
+            return {}
+
+    def load(self, model_key: str, alias: str = "experimental") -> nn.Module:
+        """Load the version behind ``alias`` (downloaded from its run's artifacts)."""
+        version = self.client.get_model_version_by_alias(MODEL_NAMES[model_key], alias)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self.client.download_artifacts(version.run_id, "model", tmp)
+            return mlflow.pytorch.load_model(local)
+
+    def run(self, run_id: str):
+        return self.client.get_run(run_id)
+

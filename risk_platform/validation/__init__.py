@@ -1,0 +1,1 @@
+"""Validation: forecast losses, backtests and crisis-window evaluation."""

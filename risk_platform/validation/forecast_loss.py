@@ -1,0 +1,45 @@
+"""Losses for variance forecasts against a realized proxy (the next day's squared return).
+
+QLIKE (Patton 2011, robust to noise in the proxy): ``L(s2, h) = s2 / h - log(s2 / h) - 1``, zero for a
+perfect forecast, in the units-free ratio ``s2 / h``. Days with a zero realized proxy have no defined QLIKE
+(``log 0``); they are left out and counted. MSE is ``(s2 - h)**2`` in the series' squared units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ForecastLoss:
+    """Mean QLIKE and MSE over ``n`` days (``n_zero`` zero-proxy days left out of QLIKE)."""
+
+    qlike: float
+    mse: float
+    n: int
+    n_zero: int
+
+
+def qlike(realized: np.ndarray, forecast: np.ndarray) -> np.ndarray:
+    """Per-day QLIKE; NaN where the realized proxy is zero. Shapes (n,) -> (n,)."""
+    realized = np.asarray(realized, dtype=float)
+    forecast = np.asarray(forecast, dtype=float)
+    if np.any(forecast <= 0) or not np.all(np.isfinite(forecast)):
+        raise ValueError("variance forecasts must be positive and finite")
+    ratio = realized / forecast
+    with np.errstate(divide="ignore"):
+        out = ratio - np.log(ratio) - 1.0
+    return np.where(realized > 0, out, np.nan)
+
+
+def forecast_loss(realized: np.ndarray, forecast: np.ndarray) -> ForecastLoss:
+    """Mean QLIKE (over days with a positive proxy) and MSE of variance forecasts."""
+    losses = qlike(realized, forecast)
+    return ForecastLoss(
+        qlike=float(np.nanmean(losses)),
+        mse=float(np.mean((np.asarray(realized) - np.asarray(forecast)) ** 2)),
+        n=len(losses),
+        n_zero=int(np.isnan(losses).sum()),
+    )

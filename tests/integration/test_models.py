@@ -1,0 +1,62 @@
+"""The model assets through Dagster into a temporary MLflow store: training, registration, lineage."""
+
+import dagster as dg
+import numpy as np
+import pytest
+import torch
+
+from assets import ALL_ASSETS, ALL_CHECKS, DATA_GROUPS
+from resources import embedded_resources
+from risk_platform.models.registry import LINEAGE_TAGS, MODEL_NAMES, ModelRegistry
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    state = tmp_path_factory.mktemp("state")
+    resources = embedded_resources(state)
+    instance = dg.DagsterInstance.ephemeral()
+    data = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], selection=dg.AssetSelection.groups(*DATA_GROUPS),
+                          resources=resources, instance=instance)
+    assert data.success
+    smoke = {"preset": "demo", "fast_dev_run": True}
+    model_assets = dg.AssetSelection.groups("models")
+    run_config = {"ops": {k: {"config": smoke} for k in ("lstm_vol_model",)}}
+    result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], selection=model_assets, resources=resources,
+                            instance=instance, run_config=run_config)
+    return result, resources["mlflow"].registry(), data
+
+
+def test_lstm_is_registered_with_lineage(trained):
+    result, registry, data = trained
+    assert result.success
+    out = result.output_for_node("lstm_vol_model")
+    version = registry.client.get_model_version(MODEL_NAMES["lstm_vol"], out["version"])
+    assert registry.aliases("lstm_vol") == {"experimental": out["version"]}
+    run = registry.run(out["run_id"])
+    for tag in LINEAGE_TAGS:
+        assert run.data.tags[tag] and version.tags[tag] == run.data.tags[tag]
+    assert run.data.tags["dagster_run_id"] == result.run_id
+    assert run.data.tags["gx_validation_id"] != "unknown"
+    assert run.inputs.dataset_inputs and run.inputs.dataset_inputs[0].dataset.digest
+    assert {"qlike_lstm", "qlike_garch_t", "qlike_ewma"} <= set(run.data.metrics)
+    artifacts = {a.path for a in registry.client.list_artifacts(out["run_id"], "plots")}
+    assert "plots/loss_curves.png" in artifacts
+
+
+def test_registered_lstm_round_trips(trained):
+    result, registry, _ = trained
+    loaded = registry.load("lstm_vol", "experimental")
+    x = torch.rand(5, 32, 6 + 28)
+    x[:, :, 6:] = 0
+    x[:, :, 6 + 3] = 1.0  # one-hot of the fourth series
+    out = loaded(x)
+    assert out.shape == (5, 6) and torch.all(out[:, 0] > 0)
+    assert torch.allclose(out[:, 1:4].sum(dim=1), torch.ones(5), atol=1e-5)
+    assert np.all(np.diff(out[:, 4:].detach().numpy(), axis=1) >= 0)  # q10 <= q90
+
+
+def test_a_registry_in_a_fresh_store_has_no_aliases(tmp_path):
+    registry = ModelRegistry(f"sqlite:///{tmp_path}/mlflow.db", artifact_root=str(tmp_path / "artifacts"))
+    assert registry.aliases("lstm_vol") == {}
