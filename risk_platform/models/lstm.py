@@ -169,6 +169,7 @@ def build_sequences(daily: pd.DataFrame, symbols: list[str], scales: np.ndarray,
         feats = np.column_stack([r, r**2, rows["ewma_vol"] / s, rows["rv_21"] / s, rows["rv_63"] / s,
                                  rows["vol_rank"]]).astype(np.float32)
         dates = rows["date"].to_numpy()
+        _reject_gaps_after_warmup(feats, symbol, dates)
         n = len(rows)
         r2_next = np.append(r[1:] ** 2, np.nan)
         regime_next = np.append(rows["regime"].map(REGIME_INDEX).fillna(-100).to_numpy()[1:], -100).astype(int)
@@ -200,6 +201,17 @@ def build_sequences(daily: pd.DataFrame, symbols: list[str], scales: np.ndarray,
     if not parts:
         raise InputError(f"no {origins} sequences: too little history (need {seq_len} days of features)")
     return Sequences(*(np.concatenate([getattr(p, f) for p in parts]) for f in Sequences.__dataclass_fields__))
+
+
+def _reject_gaps_after_warmup(feats: np.ndarray, symbol: str, dates: np.ndarray) -> None:
+    """Leading NaNs are the features' warm-up; a NaN or infinite value after it is bad data."""
+    finite = np.isfinite(feats).all(axis=1)
+    if not finite.any():
+        raise InputError(f"{symbol}: no day with complete features")
+    after = ~finite[int(np.argmax(finite)):]
+    if after.any():
+        day = pd.Timestamp(dates[int(np.argmax(finite)) + int(np.argmax(after))])
+        raise InputError(f"{symbol}: NaN or infinite features on {day:%Y-%m-%d} (after the warm-up)")
 
 
 class VolSequenceDataModule(L.LightningDataModule):

@@ -3,6 +3,7 @@ that fails the run when a loss turns NaN or infinite (so nothing is registered a
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import lightning as L
@@ -22,9 +23,16 @@ class FiniteLossGuard(L.Callback):
                                        f"{trainer.current_epoch}, batch {batch_idx}: training stopped")
 
 
+def _quiet_lightning() -> None:
+    """Lightning's start-up banners (GPU available, tips) are noise in logs of a scheduled job."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def make_trainer(max_epochs: int, fast_dev_run: bool | int = False, gradient_clip_val: float | None = None,
                  callbacks: list[L.Callback] | None = None) -> L.Trainer:
     """A quiet, deterministic Trainer: no checkpoints, no logger, no progress bar."""
+    _quiet_lightning()
     return L.Trainer(
         max_epochs=max_epochs,
         accelerator="auto",
