@@ -47,11 +47,26 @@ def main() -> int:
                   f"  ES95 {pm['es_95']:>12,.0f}  ES99 {pm['es_99']:>12,.0f}")
             for flag in report["flagged_positions"]:
                 print(f"    FLAGGED {flag['symbol']}: {flag['reason']}")
+            _print_models(result)
         state = paths.state_dir()
         print(f"  results: {state / 'assets'} (asset values), {state / 'feature_store'} (features),"
               f" {state / 'quarantine'} (rejected files)")
         print(f"  Dagster instance: {instance.root_directory}; UI: make ui -> http://127.0.0.1:3000")
         return 0 if result.success else 1
+
+
+HEADLINE_METRICS = {
+    "lstm_vol_model": ("qlike_lstm", "qlike_garch_t", "qlike_ewma", "qlike_ratio_to_garch_t"),
+}
+
+
+def _print_models(result: dg.ExecuteInProcessResult) -> None:
+    """One line per registered model: name, version, alias, headline out-of-sample metrics."""
+    print("  models registered in MLflow (make mlflow-ui -> http://127.0.0.1:5000):")
+    for node, keys in HEADLINE_METRICS.items():
+        out = result.output_for_node(node)
+        figures = "  ".join(f"{k} {out['metrics'][k]:.3f}" for k in keys if k in out["metrics"])
+        print(f"    {out['model_uri']} (alias experimental)  {figures}")
 
 
 if __name__ == "__main__":

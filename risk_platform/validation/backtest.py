@@ -1,0 +1,130 @@
+"""VaR and ES backtests. Losses are positive; an exception is a day whose loss exceeds that day's VaR.
+
+* Kupiec (1995) proportion of failures: ``LR = -2 ln[(1-p)^(n-x) p^x / ((1-x/n)^(n-x) (x/n)^x)] ~ chi2(1)``
+  with ``p = 1 - alpha``.
+* Christoffersen (1998) independence (first-order Markov alternative) ``~ chi2(1)`` and conditional coverage
+  ``LR_cc = LR_pof + LR_ind ~ chi2(2)``.
+* Basel traffic light from the binomial CDF with ``p = 1 - alpha``: yellow from the first count whose
+  cumulative probability ``P(X <= x)`` reaches 95%, red from the first that reaches 99.99% (for 250 days
+  at 99%: green 0-4, yellow 5-9, red 10+, as in the Basel table).
+* Acerbi-Szekely (2014) ``Z2 = sum(L_t 1{L_t > VaR_t} / ES_t) / (n (1 - alpha)) - 1``: zero when ES is right,
+  positive when it is underestimated; their distribution-robust critical values 0.70 (5%) and 1.8 (0.01%).
+* Quantile (tick) loss of VaR as the alpha-quantile of losses: ``mean((alpha - 1{L > VaR}) (VaR - L))``
+  written so that it is non-negative: ``mean((1{L > VaR} - (1 - alpha)) (L - VaR))``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.stats import binom, chi2
+
+Z2_CRITICAL_5PCT = 0.70
+Z2_CRITICAL_001PCT = 1.8
+
+
+def _xlogy(x: float, y: float) -> float:
+    """x * log(y) with 0 * log(0) = 0."""
+    return 0.0 if x == 0 else x * np.log(y)
+
+
+def kupiec_pof(exceptions: int, n: int, alpha: float) -> tuple[float, float]:
+    """Kupiec LR statistic and its chi2(1) p-value."""
+    p = 1.0 - alpha
+    x = exceptions
+    observed = x / n
+    log_null = _xlogy(n - x, 1 - p) + _xlogy(x, p)
+    log_alt = _xlogy(n - x, 1 - observed) + _xlogy(x, observed)
+    stat = max(-2.0 * (log_null - log_alt), 0.0)
+    return stat, float(chi2.sf(stat, 1))
+
+
+def christoffersen(hits: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
+    """Independence LR and p-value, conditional-coverage LR and p-value, from a 0/1 exception series."""
+    h = np.asarray(hits, dtype=int)
+    prev, curr = h[:-1], h[1:]
+    n00 = int(np.sum((prev == 0) & (curr == 0)))
+    n01 = int(np.sum((prev == 0) & (curr == 1)))
+    n10 = int(np.sum((prev == 1) & (curr == 0)))
+    n11 = int(np.sum((prev == 1) & (curr == 1)))
+    pi0 = n01 / (n00 + n01) if n00 + n01 else 0.0
+    pi1 = n11 / (n10 + n11) if n10 + n11 else 0.0
+    pi = (n01 + n11) / (n00 + n01 + n10 + n11)
+    log_null = _xlogy(n00 + n10, 1 - pi) + _xlogy(n01 + n11, pi)
+    log_alt = _xlogy(n00, 1 - pi0) + _xlogy(n01, pi0) + _xlogy(n10, 1 - pi1) + _xlogy(n11, pi1)
+    lr_ind = max(-2.0 * (log_null - log_alt), 0.0)
+    lr_pof, _ = kupiec_pof(int(h.sum()), len(h), alpha)
+    lr_cc = lr_pof + lr_ind
+    return lr_ind, float(chi2.sf(lr_ind, 1)), lr_cc, float(chi2.sf(lr_cc, 2))
+
+
+def traffic_light(exceptions: int, n: int, alpha: float) -> str:
+    """Basel zone (green / yellow / red) of an exception count over n days at confidence alpha."""
+    p = 1.0 - alpha
+    if binom.cdf(exceptions, n, p) >= 0.9999:
+        return "red"
+    if binom.cdf(exceptions, n, p) >= 0.95:
+        return "yellow"
+    return "green"
+
+
+def acerbi_szekely_z2(losses: np.ndarray, var: np.ndarray, es: np.ndarray, alpha: float) -> float:
+    """Z2 statistic of an ES forecast series (positive: ES too small)."""
+    hits = losses > var
+    return float(np.sum(losses * hits / es) / (len(losses) * (1.0 - alpha)) - 1.0)
+
+
+def tick_loss(losses: np.ndarray, var: np.ndarray, alpha: float) -> float:
+    """Mean quantile (tick) loss of VaR as the alpha-quantile of losses (lower is better)."""
+    hits = (losses > var).astype(float)
+    return float(np.mean((hits - (1.0 - alpha)) * (losses - var)))
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Exceptions and test statistics of a VaR/ES forecast series."""
+
+    alpha: float
+    n: int
+    exceptions: int
+    expected_exceptions: float
+    kupiec_lr: float
+    kupiec_p: float
+    christoffersen_lr: float
+    christoffersen_p: float
+    conditional_coverage_lr: float
+    conditional_coverage_p: float
+    zone: str
+    es_z2: float | None
+    es_zone: str | None
+    tick_loss: float
+
+    def summary(self) -> str:
+        es = "" if self.es_z2 is None else f", ES Z2 {self.es_z2:+.2f} ({self.es_zone})"
+        return (f"{self.n} days at {self.alpha:.1%}: {self.exceptions} exceptions (expected"
+                f" {self.expected_exceptions:.1f}), Kupiec p {self.kupiec_p:.3f}, Christoffersen p"
+                f" {self.christoffersen_p:.3f}, conditional coverage p {self.conditional_coverage_p:.3f},"
+                f" zone {self.zone}{es}, tick loss {self.tick_loss:.4g}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def backtest(losses: np.ndarray, var: np.ndarray, alpha: float, es: np.ndarray | None = None) -> BacktestResult:
+    """Backtest VaR (and ES when given) forecasts against realized losses; arrays of shape (n,)."""
+    losses, var = np.asarray(losses, dtype=float), np.asarray(var, dtype=float)
+    if losses.shape != var.shape or losses.ndim != 1 or len(losses) < 2:
+        raise ValueError("losses and VaR must be 1-d arrays of the same length (at least 2)")
+    if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(var))):
+        raise ValueError("losses and VaR must be finite")
+    hits = losses > var
+    n, x = len(losses), int(hits.sum())
+    lr_pof, p_pof = kupiec_pof(x, n, alpha)
+    lr_ind, p_ind, lr_cc, p_cc = christoffersen(hits, alpha)
+    z2 = es_zone = None
+    if es is not None:
+        z2 = acerbi_szekely_z2(losses, var, np.asarray(es, dtype=float), alpha)
+        es_zone = "red" if z2 > Z2_CRITICAL_001PCT else "yellow" if z2 > Z2_CRITICAL_5PCT else "green"
+    return BacktestResult(alpha, n, x, n * (1 - alpha), lr_pof, p_pof, lr_ind, p_ind, lr_cc, p_cc,
+                          traffic_light(x, n, alpha), z2, es_zone, tick_loss(losses, var, alpha))
