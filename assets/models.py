@@ -11,7 +11,7 @@ import pandas as pd
 from assets.metadata import table
 from resources import FeatureStoreResource, MlflowResource
 from risk_platform.models.baselines import garch_forecasts, series_returns
-from risk_platform.models.lstm import LSTMConfig, train_lstm_vol
+from risk_platform.models.lstm import STEP_FEATURES, LSTMConfig, train_lstm_vol
 from risk_platform.models.registry import RegisteredVersion, git_sha
 from risk_platform.models.reports import lstm_report
 
@@ -86,7 +86,8 @@ def lstm_vol_model(context: dg.AssetExecutionContext, config: TrainingConfig, da
             model_key="lstm_vol", model=result.forecaster, input_example=report.input_example,
             params={**cfg.__dict__, "symbols": ",".join(result.symbols), "n_train": result.n_train},
             metrics=result.metrics, tags=lineage_tags(context, data_sha), dataset=daily,
-            dataset_name=f"{DAILY_TABLE}@{data_sha[:12]}", artifacts=report.artifacts)
+            dataset_name=f"{DAILY_TABLE}@{data_sha[:12]}", artifacts=report.artifacts,
+            metadata={"symbols": result.symbols, "seq_len": cfg.seq_len, "features": list(STEP_FEATURES)})
     comparison = result.evaluation.reset_index(names="series")[
         ["series", "qlike_lstm", "qlike_garch_t", "qlike_ewma", "mse_lstm", "mse_garch_t", "mse_ewma", "n"]]
     return dg.Output(

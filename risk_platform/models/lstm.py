@@ -88,23 +88,29 @@ class VolRegimeLSTM(nn.Module):
 
 
 class VolForecaster(nn.Module):
-    """The deployable model: input (n, seq_len, features + assets) as built by :func:`build_sequences`,
-    output (n, 6) = variance of the next day's return in the series' own units (log-return squared or
-    bp squared), regime probabilities (low, normal, high), and the 10%/90% interval of next week's variance."""
+    """The deployable model. Input (n, seq_len, 6 + assets): the raw step features of
+    :data:`STEP_FEATURES` in the series' own units plus its one-hot, as :func:`build_sequences` makes them
+    without scales. Output (n, 6): variance of the next day's return in the series' own units (log-return
+    squared or bp squared), regime probabilities (low, normal, high), and the 10%/90% interval of next
+    week's variance. The training scales travel inside as a buffer."""
 
     def __init__(self, net: VolRegimeLSTM, scales: np.ndarray, symbols: list[str]) -> None:
         super().__init__()
         self.net = net
-        self.register_buffer("scale2", torch.as_tensor(np.asarray(scales, dtype=np.float32) ** 2))
+        self.register_buffer("scale", torch.as_tensor(np.asarray(scales, dtype=np.float32)))
         self.symbols = list(symbols)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        log_h, logits, log_q = self.net(x)
-        scale2 = x[:, -1, -len(self.symbols):] @ self.scale2  # the series' own scale from its one-hot
+        onehot = x[:, :, len(STEP_FEATURES):]
+        s = onehot[:, -1, :] @ self.scale  # the series' own scale, from its one-hot
+        ones = torch.ones_like(s)
+        divisor = torch.stack([s, s * s, s, s, s, ones], dim=-1).unsqueeze(1)
+        log_h, logits, log_q = self.net(torch.cat([x[:, :, :len(STEP_FEATURES)] / divisor, onehot], dim=-1))
+        s2 = s * s
         return torch.cat([
-            (torch.exp(log_h) * scale2).unsqueeze(-1),
+            (torch.exp(log_h) * s2).unsqueeze(-1),
             torch.softmax(logits, dim=-1),
-            torch.exp(log_q) * scale2.unsqueeze(-1),
+            torch.exp(log_q) * s2.unsqueeze(-1),
         ], dim=-1)
 
 
@@ -156,15 +162,17 @@ def training_scales(daily: pd.DataFrame, symbols: list[str], train_end: pd.Times
     return np.asarray(scales)
 
 
-def build_sequences(daily: pd.DataFrame, symbols: list[str], scales: np.ndarray, seq_len: int,
-                    origins: str, train_end: pd.Timestamp, every: int = 1) -> Sequences:
+def build_sequences(daily: pd.DataFrame, symbols: list[str], seq_len: int, origins: str,
+                    train_end: pd.Timestamp, every: int = 1, scales: np.ndarray | None = None) -> Sequences:
     """Windows ending at each origin t. ``origins``: ``train`` (targets up to t+5 on or before train_end),
-    ``test`` (t after train_end, targets where they exist), or ``latest`` (the last day of each series)."""
+    ``test`` (t after train_end, targets where they exist), or ``latest`` (the last day of each series).
+    With ``scales`` the features and targets are divided by each series' scale (the network's training
+    inputs); without, they are in the series' own units (the :class:`VolForecaster`'s inputs)."""
     parts: list[Sequences] = []
     n_assets = len(symbols)
     for i, symbol in enumerate(symbols):
         rows = daily[daily["symbol"] == symbol].sort_values("date")
-        s = scales[i]
+        s = 1.0 if scales is None else scales[i]
         r = rows["ret"].fillna(0.0).to_numpy() / s
         feats = np.column_stack([r, r**2, rows["ewma_vol"] / s, rows["rv_21"] / s, rows["rv_63"] / s,
                                  rows["vol_rank"]]).astype(np.float32)
@@ -247,7 +255,7 @@ class LSTMResult:
     train_seconds: float = 0.0
 
 
-def predict(forecaster: VolForecaster, x: np.ndarray, batch: int = 8192) -> np.ndarray:
+def predict(forecaster: nn.Module, x: np.ndarray, batch: int = 8192) -> np.ndarray:
     """Run the forecaster on inputs (n, seq_len, features + assets) -> (n, 6)."""
     forecaster.eval()
     with torch.no_grad():
@@ -259,7 +267,7 @@ def train_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool =
     train_end = pd.Timestamp(config.train_end)
     symbols = sorted(daily["symbol"].unique())
     scales = training_scales(daily, symbols, train_end)
-    train = build_sequences(daily, symbols, scales, config.seq_len, "train", train_end, config.sample_every)
+    train = build_sequences(daily, symbols, config.seq_len, "train", train_end, config.sample_every, scales)
     for name in ("x", "r2", "log_rv5"):
         check_finite(f"LSTM training {name}", getattr(train, name))
     seed_everything(config.seed)
@@ -271,7 +279,7 @@ def train_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool =
         module, datamodule=VolSequenceDataModule(train, config.batch_size, config.seed))
     seconds = time.perf_counter() - started
     forecaster = VolForecaster(net, scales, symbols).eval()
-    evaluation = evaluate_out_of_sample(forecaster, daily, symbols, scales, config)
+    evaluation = evaluate_out_of_sample(forecaster, daily, scales, config)
     pooled = evaluation.loc["pooled"]
     metrics = {
         "qlike_lstm": pooled["qlike_lstm"], "qlike_garch_t": pooled["qlike_garch_t"],
@@ -287,14 +295,15 @@ def train_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool =
                       len(train.r2), evaluation, {k: float(v) for k, v in metrics.items()}, history.rows, seconds)
 
 
-def evaluate_out_of_sample(forecaster: VolForecaster, daily: pd.DataFrame, symbols: list[str], scales: np.ndarray,
+def evaluate_out_of_sample(forecaster: VolForecaster, daily: pd.DataFrame, scales: np.ndarray,
                            config: LSTMConfig) -> pd.DataFrame:
     """QLIKE and MSE per series and pooled, LSTM vs GARCH(1,1)-t vs EWMA(0.94), on the test origins.
 
     MSE is on variances divided by the series' training variance (so series in bp and in log returns pool).
     """
     train_end = pd.Timestamp(config.train_end)
-    test = build_sequences(daily, symbols, scales, config.seq_len, "test", train_end)
+    symbols = forecaster.symbols
+    test = build_sequences(daily, symbols, config.seq_len, "test", train_end)
     out = predict(forecaster, test.x)
     frames = []
     for i, symbol in enumerate(symbols):
@@ -307,7 +316,7 @@ def evaluate_out_of_sample(forecaster: VolForecaster, daily: pd.DataFrame, symbo
         ewma = ewma_forecasts(returns)
         s2 = scales[i] ** 2
         frames.append(pd.DataFrame({
-            "symbol": symbol, "realized": test.r2[mask] * s2, "lstm": out[mask, 0],
+            "symbol": symbol, "realized": test.r2[mask], "lstm": out[mask, 0],
             "garch_t": garch.reindex(origins).to_numpy(), "ewma": ewma.reindex(origins).to_numpy(), "scale2": s2,
             "regime_hit": (out[mask, 1:4].argmax(axis=1) == test.regime[mask]).astype(float),
             "regime_known": (test.regime[mask] >= 0),
@@ -326,10 +335,12 @@ def evaluate_out_of_sample(forecaster: VolForecaster, daily: pd.DataFrame, symbo
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def forecast_latest(forecaster: VolForecaster, daily: pd.DataFrame, seq_len: int) -> pd.DataFrame:
-    """Next-day forecasts for every series from its latest feature window (one row per symbol)."""
-    scales = torch.sqrt(forecaster.scale2).numpy()
-    latest = build_sequences(daily, forecaster.symbols, scales, seq_len, "latest", pd.Timestamp.max)
+def forecast_latest(forecaster: nn.Module, daily: pd.DataFrame, symbols: list[str], seq_len: int) -> pd.DataFrame:
+    """Next-day forecasts for every series from its latest feature window (one row per symbol).
+
+    ``forecaster``: a :class:`VolForecaster`, or the same model loaded from MLflow (``symbols`` and
+    ``seq_len`` are in its metadata)."""
+    latest = build_sequences(daily, symbols, seq_len, "latest", pd.Timestamp.max)
     out = predict(forecaster, latest.x)
     frame = pd.DataFrame(out, columns=list(OUTPUT_COLUMNS))
     frame.insert(0, "symbol", latest.symbol)

@@ -19,9 +19,11 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param
 from mlflow.exceptions import MlflowException
+from mlflow.models import Model
 from torch import nn
 
 from risk_platform import paths
+from risk_platform.errors import InputError
 
 MODEL_NAMES = {
     "lstm_vol": "risk_platform-lstm_vol",
@@ -61,6 +63,18 @@ def pip_requirements() -> list[str]:
     return [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"]
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model loaded from the registry, with the metadata it was logged with and where it came from."""
+
+    module: nn.Module
+    metadata: dict
+    name: str
+    version: str
+    run_id: str
+    alias: str
+
+
 class ModelRegistry:
     """Log, register and load the platform's models in one MLflow tracking store."""
 
@@ -74,8 +88,11 @@ class ModelRegistry:
     def log_training(self, *, model_key: str, model: nn.Module, input_example: np.ndarray, params: dict,
                      metrics: dict[str, float], tags: dict[str, str], dataset: pd.DataFrame, dataset_name: str,
                      artifacts: list[tuple[Path, str]] | None = None, alias: str | None = "experimental",
-                     run_name: str | None = None) -> RegisteredVersion:
+                     run_name: str | None = None, metadata: dict | None = None) -> RegisteredVersion:
         """One run: params, metrics, lineage tags, input dataset, artifacts, the model; then register it.
+
+        ``metadata`` (JSON-able) is stored in the model's MLmodel file: what a user needs to build inputs
+        (e.g. the series order and sequence length).
 
         If anything fails, the run is marked FAILED and nothing is registered (no alias moves).
         """
@@ -103,7 +120,8 @@ class ModelRegistry:
             with tempfile.TemporaryDirectory() as tmp:
                 local_model = Path(tmp) / "model"
                 mlflow.pytorch.save_model(model, str(local_model), input_example=input_example,
-                                          pip_requirements=pip_requirements(), serialization_format="pt2")
+                                          pip_requirements=pip_requirements(), serialization_format="pt2",
+                                          metadata=metadata)
                 self.client.log_artifacts(run_id, str(local_model), "model")
             self.client.set_terminated(run_id, "FINISHED")
         except Exception:
@@ -127,12 +145,18 @@ class ModelRegistry:
         except MlflowException:
             return {}
 
-    def load(self, model_key: str, alias: str = "experimental") -> nn.Module:
-        """Load the version behind ``alias`` (downloaded from its run's artifacts)."""
-        version = self.client.get_model_version_by_alias(MODEL_NAMES[model_key], alias)
+    def load(self, model_key: str, alias: str = "experimental") -> LoadedModel:
+        """Load the version behind ``alias`` (downloaded from its run's artifacts) with its metadata."""
+        name = MODEL_NAMES[model_key]
+        try:
+            version = self.client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            raise InputError(f"no version of {name} has the alias '{alias}' in {self.tracking_uri}") from None
         with tempfile.TemporaryDirectory() as tmp:
             local = self.client.download_artifacts(version.run_id, "model", tmp)
-            return mlflow.pytorch.load_model(local)
+            module = mlflow.pytorch.load_model(local)
+            metadata = Model.load(local).metadata or {}
+        return LoadedModel(module, metadata, name, version.version, version.run_id, alias)
 
     def run(self, run_id: str):
         return self.client.get_run(run_id)

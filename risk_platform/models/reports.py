@@ -26,12 +26,11 @@ def lstm_report(result: LSTMResult, daily: pd.DataFrame, folder: Path, series: s
     """Loss curves, one series' out-of-sample forecast against realized and GARCH-t, the evaluation table."""
     cfg = result.config
     train_end = pd.Timestamp(cfg.train_end)
-    scales = np.sqrt(result.forecaster.scale2.numpy())
-    test = build_sequences(daily, result.symbols, scales, cfg.seq_len, "test", train_end)
+    test = build_sequences(daily, result.symbols, cfg.seq_len, "test", train_end)
     mask = test.symbol == series
     origins = pd.DatetimeIndex(test.origin[mask])
     garch, _ = garch_forecasts(series_returns(daily, series), train_end)
-    realized = test.r2[mask] * scales[result.symbols.index(series)] ** 2
+    realized = test.r2[mask]
     forecasts = {"LSTM": predict(result.forecaster, test.x[mask])[:, 0],
                  "GARCH(1,1)-t": garch.reindex(origins).to_numpy()}
     evaluation = folder / "evaluation_out_of_sample.csv"

@@ -48,10 +48,11 @@ def test_lstm_is_registered_with_lineage(trained):
 def test_registered_lstm_round_trips(trained):
     result, registry, _ = trained
     loaded = registry.load("lstm_vol", "experimental")
-    x = torch.rand(5, 32, 6 + 28)
+    assert loaded.metadata["seq_len"] == 32 and len(loaded.metadata["symbols"]) == 28
+    x = torch.rand(5, 32, 6 + 28) * 0.01
     x[:, :, 6:] = 0
     x[:, :, 6 + 3] = 1.0  # one-hot of the fourth series
-    out = loaded(x)
+    out = loaded.module(x)
     assert out.shape == (5, 6) and torch.all(out[:, 0] > 0)
     assert torch.allclose(out[:, 1:4].sum(dim=1), torch.ones(5), atol=1e-5)
     assert np.all(np.diff(out[:, 4:].detach().numpy(), axis=1) >= 0)  # q10 <= q90

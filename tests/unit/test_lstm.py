@@ -53,7 +53,7 @@ def test_ewma_forecast_is_the_riskmetrics_recursion(daily_features):
 
 def test_fast_dev_run_gives_valid_forecasts(subset):
     result = train_lstm_vol(subset, LSTMConfig.demo(), fast_dev_run=True)
-    latest = lstm_module.forecast_latest(result.forecaster, subset, result.config.seq_len)
+    latest = lstm_module.forecast_latest(result.forecaster, subset, result.symbols, result.config.seq_len)
     assert list(latest["symbol"]) == ["EURUSD", "SPX", "UST10Y", "WTI"]
     assert (latest["variance"] > 0).all() and np.isfinite(latest["variance"]).all()
     assert_allclose(latest[["p_low", "p_normal", "p_high"]].sum(axis=1), 1.0, atol=1e-5)
@@ -73,19 +73,18 @@ def test_training_targets_end_before_the_split(subset):
     train_end = pd.Timestamp("2012-06-29")
     symbols = sorted(subset["symbol"].unique())
     scales = training_scales(subset, symbols, train_end)
-    train = build_sequences(subset, symbols, scales, 16, "train", train_end)
+    train = build_sequences(subset, symbols, 16, "train", train_end, scales=scales)
     for symbol in symbols:
         dates = pd.DatetimeIndex(subset.loc[subset["symbol"] == symbol, "date"].sort_values())
         last_origin = pd.Timestamp(train.origin[train.symbol == symbol].max())
         assert dates[dates.get_loc(last_origin) + 5] <= train_end  # the 5-day interval target too
-    test = build_sequences(subset, symbols, scales, 16, "test", train_end)
+    test = build_sequences(subset, symbols, 16, "test", train_end)
     assert pd.Timestamp(test.origin.min()) > train_end
 
 
 def test_forecaster_output_scales_with_the_series(subset):
     result = train_lstm_vol(subset, TINY)
-    scales = np.sqrt(result.forecaster.scale2.numpy())
-    latest = build_sequences(subset, result.symbols, scales, TINY.seq_len, "latest", pd.Timestamp.max)
+    latest = build_sequences(subset, result.symbols, TINY.seq_len, "latest", pd.Timestamp.max)
     out = predict(result.forecaster, latest.x)
     ust = result.symbols.index("UST10Y")
     assert out[ust, 0] > 100 * out[result.symbols.index("SPX"), 0]  # bp^2 against log-return^2
