@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+import numpy as np
 import pandas as pd
 
 from risk_platform import paths
@@ -30,6 +31,16 @@ def _date(text: str) -> pd.Timestamp:
         return pd.Timestamp(pd.to_datetime(text, format="%Y-%m-%d"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a YYYY-MM-DD date") from None
+
+
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0.5 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"confidence must be between 0.5 and 1, got {value}")
+    return value
 
 
 def _suite_path(args: argparse.Namespace) -> Path:
@@ -94,6 +105,59 @@ def cmd_risk(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from risk_platform.data.quality import accepted_panel
+    from risk_platform.features.returns import compute_returns
+    from risk_platform.validation.backtest import backtest
+    from risk_platform.validation.var_forecasts import rolling_var
+
+    instruments, raw, decision = _gate(args)
+    if args.symbol not in set(raw.frame["symbol"]):
+        raise InputError(f"{args.prices}: no rows for symbol '{args.symbol}'")
+    if args.symbol in decision.rejected:
+        print(f"risk-platform: gate failed: {args.symbol} rejected by the missing-data gate", file=sys.stderr)
+        return EXIT_GATE_FAILED
+    panel = accepted_panel(raw.frame[raw.frame["symbol"] == args.symbol], instruments, decision)
+    returns = compute_returns(panel, instruments).frame
+    series = returns.set_index("date")["ret"].rename(args.symbol)
+    quote_type = instruments.set_index("symbol").at[args.symbol, "quote_type"]
+    lstm_variance, model = None, None
+    if args.method == "lstm":
+        lstm_variance, model = _lstm_variance(args, panel, returns, instruments)
+    forecast = rolling_var(series, quote_type, args.method, args.confidence, args.window, lstm_variance)
+    keep = np.ones(len(forecast.dates), dtype=bool)
+    if args.start is not None:
+        keep &= forecast.dates >= args.start
+    if args.end is not None:
+        keep &= forecast.dates <= args.end
+    if keep.sum() < 2:
+        raise InputError(f"{args.symbol}: no forecast days between the given --start and --end")
+    result = backtest(forecast.losses[keep], forecast.var[keep], args.confidence, forecast.es[keep])
+    payload = {"symbol": args.symbol, "method": args.method, "window": args.window,
+               "start": f"{forecast.dates[keep][0]:%Y-%m-%d}", "end": f"{forecast.dates[keep][-1]:%Y-%m-%d}",
+               **result.to_dict(), **({"model": model} if model else {})}
+    if args.json:
+        print(json.dumps(payload, indent=1))
+    else:
+        print(f"{args.symbol} {args.method} {payload['start']}..{payload['end']}: {result.summary()}")
+    return EXIT_OK
+
+
+def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
+    """The registered LSTM's variance forecasts for the symbol, and which version produced them."""
+    from risk_platform.features.engineering import series_features
+    from risk_platform.models.lstm import variance_forecasts
+    from risk_platform.models.registry import ModelRegistry
+
+    uri = args.mlflow_uri or f"sqlite:///{paths.mlruns_dir() / 'mlflow.db'}"
+    loaded = ModelRegistry(uri).load("lstm_vol", args.model_alias)
+    features = series_features(returns, panel, instruments)
+    variance = variance_forecasts(loaded.module, features, loaded.metadata["symbols"], loaded.metadata["seq_len"],
+                                  args.symbol)
+    return variance, {"name": loaded.name, "version": loaded.version, "alias": loaded.alias,
+                      "run_id": loaded.run_id}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="risk-platform", description="Multi-asset portfolio risk platform")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -118,6 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
     risk.add_argument("--asof", type=_date, help="as-of date (default: last date of the data)")
     data_args(risk, required=False)
     risk.set_defaults(func=cmd_risk)
+
+    back = sub.add_parser("backtest", help="rolling 1-day VaR/ES backtest of one series")
+    data_args(back, required=True)
+    back.add_argument("--symbol", required=True)
+    back.add_argument("--method", required=True, choices=("hs", "ewma", "garch", "fhs", "lstm"))
+    back.add_argument("--confidence", type=_confidence, default=0.99, help="e.g. 0.99 (default)")
+    back.add_argument("--start", type=_date, help="first backtest day (YYYY-MM-DD)")
+    back.add_argument("--end", type=_date, help="last backtest day (YYYY-MM-DD)")
+    back.add_argument("--window", type=int, default=500, help="history window in days (default 500)")
+    back.add_argument("--model-alias", default="experimental", help="LSTM version alias (lstm method)")
+    back.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
+    back.set_defaults(func=cmd_backtest)
     return parser
 
 

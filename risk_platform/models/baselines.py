@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from arch import arch_model
 
 from risk_platform.errors import InputError
 from risk_platform.features.engineering import EWMA_LAMBDA, ewma_variance
@@ -51,6 +50,8 @@ def garch_forecasts(returns: pd.Series, train_end: pd.Timestamp) -> tuple[pd.Ser
     if len(train) < MIN_TRAIN_DAYS:
         raise InputError(f"{returns.name}: {len(train)} training days before {train_end:%Y-%m-%d};"
                          f" GARCH needs {MIN_TRAIN_DAYS}")
+    from arch import arch_model  # imported here: arch costs about 2 s at start-up
+
     scale = float(train.std())
     model = arch_model(returns / scale, mean="Zero", vol="GARCH", p=1, q=1, dist="t", rescale=False)
     fitted = model.fit(last_obs=len(train), disp="off", show_warning=False)

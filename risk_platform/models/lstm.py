@@ -165,13 +165,16 @@ def training_scales(daily: pd.DataFrame, symbols: list[str], train_end: pd.Times
 def build_sequences(daily: pd.DataFrame, symbols: list[str], seq_len: int, origins: str,
                     train_end: pd.Timestamp, every: int = 1, scales: np.ndarray | None = None) -> Sequences:
     """Windows ending at each origin t. ``origins``: ``train`` (targets up to t+5 on or before train_end),
-    ``test`` (t after train_end, targets where they exist), or ``latest`` (the last day of each series).
+    ``test`` (t after train_end, targets where they exist), ``latest`` (the last day of each series) or
+    ``all`` (every origin with a complete window).
     With ``scales`` the features and targets are divided by each series' scale (the network's training
     inputs); without, they are in the series' own units (the :class:`VolForecaster`'s inputs)."""
     parts: list[Sequences] = []
     n_assets = len(symbols)
     for i, symbol in enumerate(symbols):
         rows = daily[daily["symbol"] == symbol].sort_values("date")
+        if rows.empty:
+            continue
         s = 1.0 if scales is None else scales[i]
         r = rows["ret"].fillna(0.0).to_numpy() / s
         feats = np.column_stack([r, r**2, rows["ewma_vol"] / s, rows["rv_21"] / s, rows["rv_63"] / s,
@@ -190,8 +193,10 @@ def build_sequences(daily: pd.DataFrame, symbols: list[str], seq_len: int, origi
             keep = end[finite & horizon_ok][::every]
         elif origins == "test":
             keep = end[finite & (dates[end] > train_end) & np.isfinite(r2_next[end])]
-        else:
+        elif origins == "latest":
             keep = end[finite][-1:]
+        else:
+            keep = end[finite]
         if keep.size == 0:
             continue
         windows = np.lib.stride_tricks.sliding_window_view(feats, seq_len, axis=0).transpose(0, 2, 1)
@@ -348,6 +353,16 @@ def forecast_latest(forecaster: nn.Module, daily: pd.DataFrame, symbols: list[st
     frame["vol"] = np.sqrt(frame["variance"])
     frame["regime"] = np.asarray(REGIMES)[out[:, 1:4].argmax(axis=1)]
     return frame
+
+
+def variance_forecasts(forecaster: nn.Module, daily: pd.DataFrame, symbols: list[str], seq_len: int,
+                       symbol: str) -> pd.Series:
+    """The model's next-day variance for ``symbol`` at every origin with a complete window (dated at t)."""
+    if symbol not in symbols:
+        raise InputError(f"the LSTM was trained on {', '.join(symbols)}; {symbol} is not among them")
+    rows = daily[daily["symbol"] == symbol]
+    sequences = build_sequences(rows, symbols, seq_len, "all", pd.Timestamp.max)
+    return pd.Series(predict(forecaster, sequences.x)[:, 0], index=pd.DatetimeIndex(sequences.origin))
 
 
 class _EpochHistory(L.Callback):

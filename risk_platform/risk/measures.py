@@ -82,6 +82,28 @@ def ewma_covariance(returns: np.ndarray, lam: float = EWMA_LAMBDA) -> np.ndarray
     return (x * weights[:, None]).T @ x
 
 
+def normal_var_es(sigma: np.ndarray | float, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-mean normal VaR and ES (losses positive) for standard deviations ``sigma``."""
+    z = norm.ppf(alpha)
+    sigma = np.asarray(sigma, dtype=float)
+    return z * sigma, sigma * norm.pdf(z) / (1.0 - alpha)
+
+
+def student_t_var_es(sigma: np.ndarray | float, nu: float, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """VaR and ES of a Student-t with ``nu`` degrees of freedom scaled to standard deviation ``sigma``.
+
+    For the standard t: ``VaR = t_a``, ``ES = f(t_a) / (1 - alpha) * (nu + t_a**2) / (nu - 1)``; both are
+    multiplied by ``sigma * sqrt((nu - 2) / nu)`` (unit variance). Requires ``nu > 2``.
+    """
+    from scipy.stats import t as student_t
+
+    q = student_t.ppf(alpha, nu)
+    unit = np.sqrt((nu - 2.0) / nu)
+    es = student_t.pdf(q, nu) / (1.0 - alpha) * (nu + q**2) / (nu - 1.0)
+    sigma = np.asarray(sigma, dtype=float)
+    return sigma * q * unit, sigma * es * unit
+
+
 @dataclass(frozen=True)
 class ParametricResult:
     """Normal VaR/ES from a covariance: sigma (USD), tail estimates and Euler contributions per position."""
@@ -100,7 +122,7 @@ def parametric_var_es(exposures: np.ndarray, covariance: np.ndarray, alphas: tup
     vol_contrib = exposures @ marginal
     tails, contributions = {}, {}
     for alpha in alphas:
-        z = norm.ppf(alpha)
-        tails[alpha] = TailEstimate(alpha, z * sigma, sigma * norm.pdf(z) / (1.0 - alpha))
-        contributions[alpha] = z * vol_contrib
+        var, es = normal_var_es(sigma, alpha)
+        tails[alpha] = TailEstimate(alpha, float(var), float(es))
+        contributions[alpha] = norm.ppf(alpha) * vol_contrib
     return ParametricResult(sigma, tails, vol_contrib, contributions)

@@ -88,3 +88,43 @@ def test_risk_with_a_bad_portfolio_exits_2(tmp_path):
     path.write_text("symbol,notional,asset_class,sector,region,avg_daily_volume,bid_ask_bps\nZZZ,1,e,s,r,1,1\n")
     done = cli("risk", "--portfolio", str(path))
     assert done.returncode == 2 and "unknown symbol 'ZZZ'" in done.stderr
+
+
+def backtest_args(prices, instruments, symbol, method):
+    return ("backtest", "--prices", prices, "--instruments", instruments, "--symbol", symbol, "--method", method,
+            "--confidence", "0.99", "--json")
+
+
+@pytest.mark.parametrize("method", ["hs", "ewma", "fhs", "garch"])
+def test_backtest_json_fields(method):
+    done = cli(*backtest_args(PRICES, INSTRUMENTS, "SPX", method), "--start", "2020-01-01")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    for key in ("n", "exceptions", "expected_exceptions", "kupiec_p", "christoffersen_p", "zone", "tick_loss"):
+        assert key in out
+    assert out["start"] >= "2020-01-01" and out["n"] > 1200
+    assert out["zone"] in ("green", "yellow", "red")
+
+
+def test_backtest_works_on_a_series_outside_the_bundle(tmp_path, bundled_prices_text):
+    prices = bundled_prices_text[bundled_prices_text["symbol"] == "SPX"].assign(symbol="ACME")
+    prices_path = tmp_path / "acme.csv"
+    prices.to_csv(prices_path, index=False)
+    instruments_path = tmp_path / "instruments.csv"
+    instruments_path.write_text("symbol,asset_class,quote_type,currency,calendar\nACME,equity,price,USD,XNYS\n")
+    done = cli(*backtest_args(str(prices_path), str(instruments_path), "ACME", "fhs"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["symbol"] == "ACME"
+
+
+def test_backtest_bad_symbol_and_rejected_feed(bundled_prices_text, instruments, write_prices):
+    done = cli(*backtest_args(PRICES, INSTRUMENTS, "NOPE", "hs"))
+    assert done.returncode == 2 and "no rows for symbol 'NOPE'" in done.stderr
+    prices, _ = inject_gaps(bundled_prices_text, instruments, "GOLD", 0.06)
+    done = cli(*backtest_args(str(write_prices(prices)), INSTRUMENTS, "GOLD", "hs"))
+    assert done.returncode == 3 and "GOLD rejected" in done.stderr
+
+
+def test_backtest_lstm_without_a_registered_model_is_a_clear_error(tmp_path):
+    done = cli(*backtest_args(PRICES, INSTRUMENTS, "SPX", "lstm"), "--mlflow-uri", f"sqlite:///{tmp_path}/m.db")
+    assert done.returncode == 2 and "has the alias 'experimental'" in done.stderr

@@ -1,0 +1,108 @@
+"""Rolling one-day VaR / ES forecasts of a single series by method, for backtesting.
+
+Loss convention: a long position of one unit of the series' return, losses positive: ``-r`` for
+log-return series, ``+change in bp`` for yields (a long bond loses when yields rise). The forecast for day t
+uses data up to t-1 only.
+
+* ``hs``: historical simulation over the last ``window`` losses (inverted-CDF VaR, Acerbi-Tasche ES);
+* ``ewma``: normal with the RiskMetrics EWMA(0.94) variance;
+* ``garch``: GARCH(1,1) with Student-t errors (``arch``), re-estimated every ``refit_every`` days on all
+  data before, filtered with fixed parameters in between;
+* ``fhs``: filtered historical simulation: losses devolatilised by their EWMA volatility, the empirical
+  quantile of the last ``window`` standardised losses rescaled by today's EWMA volatility;
+* ``lstm``: normal with the LSTM's next-day variance (a registered model version).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from risk_platform.errors import InputError
+from risk_platform.features.engineering import ewma_variance
+from risk_platform.features.returns import BP_QUOTES
+from risk_platform.models.baselines import garch_forecasts
+from risk_platform.risk.measures import historical_var_es, normal_var_es, student_t_var_es
+
+METHODS = ("hs", "ewma", "garch", "fhs", "lstm")
+REFIT_EVERY = 250
+
+
+@dataclass(frozen=True)
+class VarForecast:
+    """Realized losses and the VaR / ES forecast for the same days."""
+
+    method: str
+    alpha: float
+    dates: pd.DatetimeIndex
+    losses: np.ndarray
+    var: np.ndarray
+    es: np.ndarray
+
+
+def series_losses(returns: pd.Series, quote_type: str) -> pd.Series:
+    """Losses of a long unit position from a return series (see module docstring)."""
+    sign = 1.0 if quote_type in BP_QUOTES else -1.0
+    return sign * returns.fillna(0.0)
+
+
+def _historical(losses: np.ndarray, window: int, alpha: float, scale: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """VaR/ES at each t >= window from the previous ``window`` values (optionally times ``scale[t]``)."""
+    var, es = np.full(len(losses), np.nan), np.full(len(losses), np.nan)
+    for t in range(window, len(losses)):
+        tail = historical_var_es(-losses[t - window:t], alpha)
+        factor = 1.0 if scale is None else scale[t]
+        var[t], es[t] = tail.var * factor, tail.es * factor
+    return var, es
+
+
+def _ewma_sigma(losses: np.ndarray) -> np.ndarray:
+    """EWMA volatility forecast for each day t, made at t-1 (NaN during the warm-up)."""
+    return np.sqrt(np.concatenate([[np.nan], ewma_variance(losses)[:-1]]))
+
+
+def _garch(losses: pd.Series, window: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    var, es = np.full(len(losses), np.nan), np.full(len(losses), np.nan)
+    for start in range(window, len(losses), REFIT_EVERY):
+        variance, fit = garch_forecasts(losses, losses.index[start - 1])
+        block = variance.iloc[:REFIT_EVERY].to_numpy()  # origins start-1 .. : forecasts for start ..
+        stop = min(start + REFIT_EVERY, len(losses))
+        var[start:stop], es[start:stop] = student_t_var_es(np.sqrt(block[:stop - start]), fit.nu, alpha)
+    return var, es
+
+
+def rolling_var(returns: pd.Series, quote_type: str, method: str, alpha: float, window: int = 500,
+                lstm_variance: pd.Series | None = None) -> VarForecast:
+    """Forecast VaR / ES for every day with enough history. ``returns``: one series on its own sessions.
+
+    ``lstm_variance``: for ``lstm``, the model's variance forecasts dated at the origin (for the next day).
+    """
+    if method not in METHODS:
+        raise InputError(f"unknown method '{method}' (expected one of {', '.join(METHODS)})")
+    losses = series_losses(returns, quote_type)
+    x = losses.to_numpy()
+    if len(x) <= window + 1:
+        raise InputError(f"{returns.name}: {len(x)} returns; a {window}-day window needs more")
+    if method == "hs":
+        var, es = _historical(x, window, alpha)
+    elif method == "ewma":
+        var, es = normal_var_es(_ewma_sigma(x), alpha)
+    elif method == "fhs":
+        sigma = _ewma_sigma(x)
+        z = np.where(sigma > 0, x / sigma, 0.0)
+        var, es = _historical(np.nan_to_num(z), window, alpha, scale=sigma)
+        warm = np.arange(len(x)) < window + 20  # the standardised window must be past the EWMA warm-up
+        var[warm], es[warm] = np.nan, np.nan
+    elif method == "garch":
+        var, es = _garch(losses, window, alpha)
+    else:
+        if lstm_variance is None:
+            raise InputError("the lstm method needs the LSTM's variance forecasts")
+        sigma = np.sqrt(lstm_variance.reindex(losses.index).shift(1).to_numpy())
+        var, es = normal_var_es(sigma, alpha)
+        var[:window], es[:window] = np.nan, np.nan
+    keep = np.isfinite(var) & np.isfinite(es)
+    return VarForecast(method, alpha, pd.DatetimeIndex(losses.index[keep]), x[keep], var[keep], es[keep])
