@@ -34,7 +34,8 @@ def daily_features(returns: pd.DataFrame, market_panel: pd.DataFrame, market_dat
     """Per series and day: return, EWMA(0.94) and 21/63-day realized vol, drawdown, vol rank and regime."""
     rule = RegimeRule()
     frame = series_features(returns, market_panel, market_data.instruments(), rule)
-    manifest = feature_store.store().write(DAILY_TABLE, frame).to_dict()
+    store = feature_store.store()
+    manifest = {**store.write(DAILY_TABLE, frame).to_dict(), "store_root": str(store.root)}
     latest = frame.sort_values("date").groupby("symbol").tail(1)[["symbol", "date", "ewma_vol", "rv_21", "regime"]]
     return dg.Output(
         manifest,
@@ -52,7 +53,8 @@ def daily_features(returns: pd.DataFrame, market_panel: pd.DataFrame, market_dat
 def correlation_features(returns: pd.DataFrame, feature_store: FeatureStoreResource) -> dg.Output[dict]:
     """63-day rolling pairwise correlations of returns (pairs on common dates, at least 42)."""
     frame = rolling_correlations(wide_returns(returns))
-    manifest = feature_store.store().write(CORR_TABLE, frame).to_dict()
+    store = feature_store.store()
+    manifest = {**store.write(CORR_TABLE, frame).to_dict(), "store_root": str(store.root)}
     return dg.Output(manifest, metadata={"rows": manifest["rows"], "partitions": manifest_table(manifest)})
 
 

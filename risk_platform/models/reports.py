@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from risk_platform.models.baselines import garch_forecasts, series_returns
+from risk_platform.models.gnn import GNNResult, forecaster_input
 from risk_platform.models.lstm import LSTMResult, build_sequences, predict
 from risk_platform.models.plots import forecast_vs_realized, loss_curves
 
@@ -43,4 +44,25 @@ def lstm_report(result: LSTMResult, daily: pd.DataFrame, folder: Path, series: s
             (evaluation, "evaluation"),
         ],
         input_example=test.x[:2],
+    )
+
+
+def history_rows(history: dict[str, list[float]]) -> list[dict]:
+    """``{"loss": [e0, e1, ...]}`` -> ``[{"epoch": 0, "loss": e0}, ...]`` for :func:`loss_curves`."""
+    epochs = max((len(v) for v in history.values()), default=0)
+    return [{"epoch": e, **{k: v[e] for k, v in history.items() if e < len(v)}} for e in range(epochs)]
+
+
+def gnn_report(result: GNNResult, daily: pd.DataFrame, folder: Path) -> TrainingReport:
+    """Loss curves, the latest forecast correlation matrix (CSV) and the out-of-sample scores."""
+    as_of, inputs = forecaster_input(daily, result.symbols, result.config)
+    latest = result.forecast(daily)
+    forecast_csv = folder / f"forecast_correlation_{as_of:%Y-%m-%d}.csv"
+    latest.to_csv(forecast_csv)
+    scores = folder / "evaluation_out_of_sample.csv"
+    pd.Series(result.metrics, name="value").to_csv(scores, index_label="metric")
+    curves = loss_curves(history_rows(result.history), folder / "loss_curves.png", "GNN training / validation loss")
+    return TrainingReport(
+        artifacts=[(curves, "plots"), (forecast_csv, "forecasts"), (scores, "evaluation")],
+        input_example=inputs.numpy(),  # one date: (n series, features + trailing correlations)
     )

@@ -4,9 +4,12 @@ import dagster as dg
 import numpy as np
 import pytest
 import torch
+from numpy.testing import assert_allclose
 
 from assets import ALL_ASSETS, ALL_CHECKS, DATA_GROUPS
 from resources import embedded_resources
+from risk_platform.features.store import FeatureStore
+from risk_platform.models.gnn import GNNConfig, forecaster_input
 from risk_platform.models.registry import LINEAGE_TAGS, MODEL_NAMES, ModelRegistry
 
 pytestmark = pytest.mark.integration
@@ -22,7 +25,7 @@ def trained(tmp_path_factory):
     assert data.success
     smoke = {"preset": "demo", "fast_dev_run": True}
     model_assets = dg.AssetSelection.groups("models")
-    run_config = {"ops": {k: {"config": smoke} for k in ("lstm_vol_model",)}}
+    run_config = {"ops": {k: {"config": smoke} for k in ("lstm_vol_model", "gnn_corr_model")}}
     result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], selection=model_assets, resources=resources,
                             instance=instance, run_config=run_config)
     return result, resources["mlflow"].registry(), data
@@ -61,3 +64,18 @@ def test_registered_lstm_round_trips(trained):
 def test_a_registry_in_a_fresh_store_has_no_aliases(tmp_path):
     registry = ModelRegistry(f"sqlite:///{tmp_path}/mlflow.db", artifact_root=str(tmp_path / "artifacts"))
     assert registry.aliases("lstm_vol") == {}
+
+
+def test_gnn_is_registered_and_forecasts_a_valid_correlation(trained):
+    result, registry, data = trained
+    out = result.output_for_node("gnn_corr_model")
+    assert registry.aliases("gnn_corr") == {"experimental": out["version"]}
+    loaded = registry.load("gnn_corr", "experimental")
+    store = FeatureStore(data.output_for_node("daily_features")["store_root"])
+    daily = store.read("daily_features")
+    config = GNNConfig.demo()
+    _, inputs = forecaster_input(daily, loaded.metadata["symbols"], config)
+    forecast = loaded.module(inputs).detach().numpy().astype(float)
+    assert_allclose(forecast, forecast.T, atol=1e-6)
+    assert_allclose(np.diag(forecast), 1.0, atol=1e-6)
+    assert np.linalg.eigvalsh(forecast).min() > -1e-6

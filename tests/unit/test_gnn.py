@@ -1,0 +1,245 @@
+"""GNN dynamic-correlation model: validity of every output, point-in-time splits, baselines, training plumbing."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from risk_platform.errors import ComputationError, InputError
+from risk_platform.models import gnn
+from risk_platform.models.datasets import complete_days, wide_feature
+from risk_platform.risk.measures import ewma_covariance
+
+TINY = gnn.GNNConfig.demo(train_end="2012-06-30", val_start="2012-01-01", test_start="2012-07-01", train_stride=10,
+                          test_stride=10, min_train_graphs=10, hidden=8, heads=1, embed_dim=8, node_id_dim=2,
+                          max_epochs=2, batch_size=16, lr=1e-2)
+
+
+def assert_valid_correlation(c: np.ndarray, tol: float = 1e-6) -> None:
+    """(..., n, n): finite, symmetric, unit diagonal, positive semi-definite."""
+    c = np.asarray(c, dtype=float)
+    assert np.isfinite(c).all()
+    np.testing.assert_allclose(c, np.swapaxes(c, -1, -2), atol=tol)
+    np.testing.assert_allclose(np.diagonal(c, axis1=-2, axis2=-1), 1.0, atol=tol)
+    assert np.linalg.eigvalsh(c).min() >= -tol
+
+
+@pytest.fixture(scope="module")
+def small_daily(daily_features) -> pd.DataFrame:
+    return daily_features[daily_features["date"] <= "2013-12-31"].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(small_daily, instruments) -> gnn.GraphData:
+    return gnn.build_graph_data(small_daily, instruments, TINY)
+
+
+@pytest.fixture(scope="module")
+def dev_result(daily_features, instruments) -> gnn.GNNResult:
+    return gnn.train_gnn_corr(daily_features, instruments, gnn.GNNConfig.demo(), fast_dev_run=True)
+
+
+def test_fast_dev_run_on_the_bundled_data(dev_result):
+    result = dev_result
+    assert len(result.symbols) == 28 and result.n_train > 300
+    assert result.train_start >= pd.Timestamp("2008-01-01") and result.train_end < pd.Timestamp("2018-01-01")
+    assert len(result.history["train_loss"]) == 1
+    for name in ("frobenius_gnn", "frobenius_sample63", "frobenius_ewma", "ratio_gnn_to_sample63",
+                 "ratio_gnn_to_ewma"):
+        assert np.isfinite(result.metrics[name]) and result.metrics[name] > 0
+    assert result.metrics["n_test"] > 1000
+
+
+def test_forecast_latest_date_matches_batch_prediction_and_is_fast(dev_result, daily_features, instruments):
+    config = dev_result.config
+    frame = dev_result.forecast(daily_features)
+    assert list(frame.index) == list(frame.columns) == list(dev_result.symbols)
+    assert_valid_correlation(frame.to_numpy())
+    as_of = frame.attrs["as_of"]
+    assert as_of == complete_days(wide_feature(daily_features, "ret")).index[-1]
+
+    # the single-tensor path and the batched graph path give the same forecast for the same date
+    data = gnn.build_graph_data(daily_features, instruments, config)
+    t = data.test.dates[-1]
+    batch = gnn.predict(dev_result.model, data.test)[-1]
+    single = dev_result.forecast(daily_features[daily_features["date"] <= t])
+    assert single.attrs["as_of"] == t
+    np.testing.assert_allclose(single.to_numpy(), batch, atol=1e-5)
+
+    _, inputs = gnn.forecaster_input(daily_features, dev_result.symbols, config)
+    n, f = len(dev_result.symbols), len(gnn.feature_names(config.n_lags))
+    assert tuple(inputs.shape) == (n, f + len(config.corr_windows) * n)
+    forecaster = dev_result.forecaster()
+    with torch.no_grad(), gnn.torch_threads(1):
+        for _ in range(3):
+            forecaster(inputs)
+        times = []
+        for _ in range(15):
+            start = time.perf_counter()
+            forecaster(inputs)
+            times.append(time.perf_counter() - start)
+    assert np.median(times) < 0.020
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_output_is_a_valid_correlation_on_random_inputs(seed):
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    n, f, k, b = int(rng.integers(2, 12)), int(rng.integers(1, 8)), int(rng.integers(1, 3)), int(rng.integers(1, 4))
+    model = gnn.GNNCorrelation(n, f, 3, n_windows=k, hidden=8, heads=2, embed_dim=int(rng.integers(1, 6)),
+                               edge_threshold=float(rng.uniform(0, 0.9)), class_codes=rng.integers(0, 3, n),
+                               region_codes=rng.integers(0, 4, n), feature_mean=rng.normal(size=(n, f)),
+                               feature_std=rng.uniform(0.1, 3, (n, f))).eval()
+    with torch.no_grad():
+        for p in model.parameters():  # away from the zero initialisation of the output layers
+            p.add_(torch.randn_like(p) * float(rng.uniform(0.1, 3.0)))
+    x = torch.as_tensor(rng.normal(scale=rng.uniform(0.1, 50), size=(b * n, f)), dtype=torch.float32)
+    corr = torch.as_tensor(rng.uniform(-1.5, 1.5, size=(b, k, n, n)), dtype=torch.float32)  # not even symmetric
+    if seed % 3 == 0:
+        corr[0, 0, 0, -1] = float("nan")
+    n_edges = int(rng.integers(0, 3 * b * n))
+    edge_index = torch.as_tensor(rng.integers(0, b * n, size=(2, n_edges)), dtype=torch.long)
+    edge_attr = torch.as_tensor(rng.normal(size=(n_edges, len(gnn.EDGE_ATTRS))), dtype=torch.float32)
+    with torch.no_grad():
+        out = model(x, edge_index, edge_attr, corr)
+    assert out.shape == (b, n, n) and out.dtype == torch.float32
+    assert_valid_correlation(out.numpy())
+
+    # the serving wrapper, with edges rebuilt inside from a random (unrepaired) correlation
+    inputs = torch.cat([x[:n], corr[0].transpose(0, 1).reshape(n, k * n)], dim=1)
+    with torch.no_grad():
+        assert_valid_correlation(gnn.CorrelationForecaster(model)(inputs).numpy())
+
+
+def test_trailing_correlation_repair_is_valid():
+    rng = np.random.default_rng(0)
+    raw = torch.as_tensor(rng.uniform(-1, 1, size=(20, 6, 6)))
+    assert_valid_correlation(gnn.valid_correlation(raw).numpy())
+    good = torch.as_tensor(np.corrcoef(rng.normal(size=(6, 50))))
+    np.testing.assert_allclose(gnn.valid_correlation(good).numpy(), good.numpy(), atol=1e-12)
+
+
+def test_same_seed_same_weights(tiny_data):
+    config = replace(TINY, val_start=None)  # no epoch selection: the weights after the last epoch
+    data = replace(tiny_data, val=None)
+    first, second = (gnn.train_on_graphs(data, config) for _ in range(2))
+    assert len(first.history["train_loss"]) == config.max_epochs
+    a, b = first.model.state_dict(), second.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+    assert not torch.equal(a["embed.weight"], torch.zeros_like(a["embed.weight"]))  # it did train
+    assert first.metrics["frobenius_gnn"] == second.metrics["frobenius_gnn"]
+
+
+def test_validation_selects_the_best_epoch(tiny_data):
+    result = gnn.train_on_graphs(tiny_data, TINY)
+    val = result.history["val_loss"]
+    assert len(val) == TINY.max_epochs + 1  # before training, then after every epoch
+    assert result.metrics["best_epoch"] == int(np.argmin(val))
+    assert result.metrics["n_val"] == len(tiny_data.val.dates) > 0
+
+
+def test_no_training_target_uses_returns_after_train_end(tiny_data, small_daily, instruments):
+    train_end, val_start = pd.Timestamp(TINY.train_end), pd.Timestamp(TINY.val_start)
+    assert (tiny_data.train.target_end < val_start).all()
+    assert (tiny_data.val.target_end <= train_end).all() and (tiny_data.val.dates >= val_start).all()
+    assert (tiny_data.test.dates >= pd.Timestamp(TINY.test_start)).all()
+    # the last fitted / validation graphs are as late as the rule allows (counted back from the last eligible)
+    assert tiny_data.val.target_end[-1] > train_end - pd.Timedelta(days=30)
+
+    # scramble every value after train_end: the fit and validation graphs do not change at all
+    rng = np.random.default_rng(1)
+    after = small_daily["date"] > train_end
+    scrambled = small_daily.copy()
+    for column in ("ret", "ewma_vol", "rv_21", "rv_63", "vol_rank", "drawdown"):
+        scrambled.loc[after, column] = rng.uniform(0.001, 1.0, int(after.sum()))
+    other = gnn.build_graph_data(scrambled, instruments, TINY)
+    for name in ("train", "val"):
+        mine, theirs = getattr(tiny_data, name), getattr(other, name)
+        assert mine.dates.equals(theirs.dates)
+        for field in ("x", "corr", "target", "ewma"):
+            np.testing.assert_array_equal(getattr(mine, field), getattr(theirs, field))
+    assert not np.allclose(tiny_data.test.target, other.test.target)
+
+
+def test_graph_features_and_edges(tiny_data):
+    train = tiny_data.train
+    n = len(tiny_data.symbols)
+    assert train.x.shape[1:] == (n, len(gnn.feature_names(TINY.n_lags)))
+    assert train.corr.shape[1:] == (len(TINY.corr_windows), n, n)
+    assert_valid_correlation(train.target)
+    classes = np.unique(tiny_data.asset_classes, return_inverse=True)[1]
+    regions = np.unique(tiny_data.regions, return_inverse=True)[1]
+    model = gnn.GNNCorrelation(n, train.x.shape[2], int(classes.max()) + 1, class_codes=classes,
+                               region_codes=regions, edge_threshold=0.3)
+    corr = torch.as_tensor(train.corr[0, 0], dtype=torch.float32)
+    edge_index, edge_attr = model.edges(corr)
+    src, dst = edge_index.numpy()
+    assert (src != dst).all()
+    static = (classes[src] == classes[dst]) | (regions[src] == regions[dst])
+    dynamic = np.abs(train.corr[0, 0][src, dst]) > 0.3
+    assert (static | dynamic).all()
+    expected = ((classes[:, None] == classes) | (regions[:, None] == regions) | (np.abs(train.corr[0, 0]) > 0.3))
+    assert len(src) == int(expected.sum() - n)
+    np.testing.assert_allclose(edge_attr[:, 0].numpy(), train.corr[0, 0][src, dst], atol=1e-6)
+
+
+def test_baselines_on_a_hand_example():
+    x = np.array([0.01, -0.02, 0.03, 0.00, -0.01, 0.02])
+    returns = np.column_stack([x, 2 * x, -x, np.zeros_like(x)])
+    expected = np.array([[1, 1, -1, 0], [1, 1, -1, 0], [-1, -1, 1, 0], [0, 0, 0, 1]], dtype=float)
+    np.testing.assert_allclose(gnn.sample_correlation(returns), expected, atol=1e-12)
+    np.testing.assert_allclose(gnn.ewma_correlation(returns), expected, atol=1e-12)
+
+    realized = np.eye(2)[None]
+    sample = np.array([[[1, 0.5], [0.5, 1]]])
+    ewma = np.array([[[1, -0.25], [-0.25, 1]]])
+    scores = gnn.score_correlation(realized, realized.copy(), sample, ewma)
+    assert scores["frobenius_gnn"] == 0.0 and scores["ratio_gnn_to_sample63"] == 0.0
+    assert scores["frobenius_sample63"] == pytest.approx(np.sqrt(2 * 0.25))
+    assert scores["frobenius_ewma"] == pytest.approx(np.sqrt(2 * 0.0625))
+
+
+def test_baselines_match_direct_computation_on_real_dates(tiny_data, small_daily):
+    returns = complete_days(wide_feature(small_daily, "ret"))[list(tiny_data.symbols)]
+    test = tiny_data.test
+    for i in (0, len(test.dates) - 1):
+        k = returns.index.get_loc(test.dates[i])
+        window = returns.iloc[k - 62:k + 1].to_numpy()
+        np.testing.assert_allclose(test.corr[i, 0], np.corrcoef(window.T), atol=1e-10)
+        cov = ewma_covariance(returns.iloc[k - TINY.ewma_window + 1:k + 1].to_numpy())
+        np.testing.assert_allclose(test.ewma[i], cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov))), atol=1e-10)
+        future = returns.iloc[k + 1:k + 1 + TINY.horizon]
+        assert future.index[-1] == test.target_end[i]
+        np.testing.assert_allclose(test.target[i], np.corrcoef(future.to_numpy().T), atol=1e-10)
+
+
+def test_bad_input_raises_before_training(tiny_data, small_daily, instruments):
+    bad = small_daily.copy()
+    bad.loc[(bad["symbol"] == "SPX") & (bad["date"] == tiny_data.train.dates[5]), "ewma_vol"] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        gnn.train_gnn_corr(bad, instruments, TINY)
+    short = small_daily[small_daily["date"] <= "2008-09-30"]
+    with pytest.raises(InputError, match="too little history"):
+        gnn.train_gnn_corr(short, instruments, TINY)
+    with pytest.raises(InputError, match="no test date"):
+        gnn.build_graph_data(small_daily, instruments, replace(TINY, test_start="2014-01-01"))
+    with pytest.raises(InputError, match="no row for SPX"):
+        gnn.build_graph_data(small_daily, instruments[instruments["symbol"] != "SPX"], TINY)
+    with pytest.raises(InputError, match="missing columns"):
+        gnn.build_graph_data(small_daily.drop(columns="rv_63"), instruments, TINY)
+    with pytest.raises(InputError, match="invalid values"):
+        gnn.GNNConfig.demo(edge_threshold=1.5)
+    with pytest.raises(InputError, match="lacks node features"):
+        gnn.forecaster_input(small_daily[small_daily["date"] <= "2007-12-31"], sorted(small_daily["symbol"].unique()),
+                             TINY)
+
+
+def test_nan_loss_stops_training(tiny_data, monkeypatch):
+    monkeypatch.setattr(gnn, "correlation_loss", lambda forecast, target: forecast.sum() * float("nan"))
+    with pytest.raises(ComputationError, match="train_loss"):
+        gnn.train_on_graphs(tiny_data, TINY, fast_dev_run=True)
