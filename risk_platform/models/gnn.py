@@ -48,8 +48,7 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import lightning as L
@@ -65,7 +64,7 @@ from torch_geometric.nn import GATConv
 from risk_platform.errors import InputError
 from risk_platform.features.engineering import CORR_WINDOW, EWMA_LAMBDA
 from risk_platform.models.datasets import Standardizer, check_finite, complete_days
-from risk_platform.models.training import make_trainer, seed_everything
+from risk_platform.models.training import make_trainer, seed_everything, torch_threads
 from risk_platform.risk.measures import ewma_covariance
 
 BASE_FEATURES = ("log_ewma_vol", "log_rv_21", "log_rv_63", "vol_rank", "drawdown")
@@ -464,15 +463,6 @@ def correlation_loss(forecast: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return ((forecast - target) ** 2)[:, off].mean()
 
 
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @torch.no_grad()

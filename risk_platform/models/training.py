@@ -4,6 +4,8 @@ that fails the run when a loss turns NaN or infinite (so nothing is registered a
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import lightning as L
@@ -52,3 +54,16 @@ def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (and dataloader workers) for reproducible weights."""
     L.seed_everything(seed, workers=True, verbose=False)
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` intra-op torch threads (None: unchanged), restoring the previous setting afterwards.
+    Small models train fastest single-threaded on a shared 2-core machine."""
+    previous = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

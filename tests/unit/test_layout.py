@@ -35,6 +35,9 @@ def test_pyproject_lists_packages_and_has_no_dagster_table():
     packages = config["tool"]["setuptools"]["packages"]
     assert {"risk_platform", "assets", "jobs", "resources"} <= set(packages)
     assert not any(p.startswith("tests") for p in packages)
+    init_files = ROOT.glob("risk_platform/**/__init__.py")
+    on_disk = {".".join(f.parent.relative_to(ROOT).parts) for f in init_files}
+    assert on_disk <= set(packages), f"packages missing from pyproject: {sorted(on_disk - set(packages))}"
     deps = " ".join(config["project"]["dependencies"])
     for forbidden in ("dagster-ge", "dagster-mlflow", "dagster-pandas"):
         assert forbidden not in deps

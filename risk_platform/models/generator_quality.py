@@ -1,0 +1,278 @@
+"""Quality of generated one-day return scenarios against real returns of the same regime.
+
+Inputs are (n, k) arrays in original units (log returns; basis-point changes for yields) with columns in
+``symbols`` order. Metrics: excess kurtosis per series (with a bootstrap interval of the real sample), Hill
+left-tail index, average pairwise correlation, lower-tail dependence between equity indices, VaR/ES of two
+portfolios (losses positive) and a discriminative score (held-out classifier accuracy minus 0.5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import combinations
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+from scipy.stats import kurtosis, rankdata
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from risk_platform.errors import InputError
+from risk_platform.features.engineering import REGIMES
+from risk_platform.models.datasets import REGIME_INDEX
+from risk_platform.models.generators import DateLike, ScenarioRows, scenario_rows
+from risk_platform.risk.measures import historical_var_es
+
+PRICE_QUOTES = ("price", "index_level", "fx_rate")  # log-return series; yields (bp) are left out
+EXCLUDED_CLASSES = ("volatility",)  # VIX is quoted as an index level but is not an investable price
+SIXTY_FORTY = {"SPX": 0.6, "TLT": 0.4}
+TAIL_SHARE = 0.05  # Hill: top 5% order statistics; tail dependence at q = 5%
+
+
+class Sampler(Protocol):
+    symbols: list[str]
+
+    def sample(self, n: int, regime: str, seed: int | None = None) -> np.ndarray: ...
+
+
+# ------------------------------------------------------------------------------------------- marginals
+
+
+def excess_kurtosis(x: np.ndarray) -> np.ndarray:
+    """Sample excess kurtosis per column (Fisher, biased moment estimator): (n, k) -> (k,)."""
+    return kurtosis(np.asarray(x, dtype=float), axis=0, fisher=True, bias=True)
+
+
+def kurtosis_interval(x: np.ndarray, n_boot: int = 500, level: float = 0.95, seed: int = 0) -> np.ndarray:
+    """Percentile bootstrap interval of each column's excess kurtosis (rows resampled jointly): (n, k) -> (2, k)."""
+    x = np.asarray(x, dtype=float)
+    rng = np.random.default_rng(seed)
+    draws = np.empty((n_boot, x.shape[1]))
+    for b in range(n_boot):
+        draws[b] = excess_kurtosis(x[rng.integers(0, len(x), len(x))])
+    tail = (1.0 - level) / 2.0
+    return np.nanquantile(draws, [tail, 1.0 - tail], axis=0)
+
+
+def hill_left_tail_index(x: np.ndarray, share: float = TAIL_SHARE) -> np.ndarray:
+    """Hill estimate of the tail index alpha of the left tail (losses ``-x``) per column: (n, k) -> (k,).
+
+    With losses sorted in decreasing order ``L_(1) >= L_(2) >= ...`` and ``m = ceil(share * n)``:
+    ``1 / alpha = mean_{i<=m} log(L_(i) / L_(m+1))``. NaN when ``L_(m+1) <= 0`` (too few losses).
+    """
+    losses = -np.sort(np.asarray(x, dtype=float), axis=0)  # column-wise decreasing losses
+    n = losses.shape[0]
+    m = int(np.ceil(share * n))
+    if m + 1 > n:
+        raise InputError(f"Hill estimator: {n} observations are too few for the top {share:.0%}")
+    threshold = losses[m]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inverse_alpha = np.log(losses[:m] / threshold).mean(axis=0)
+        alpha = 1.0 / inverse_alpha
+    return np.where(threshold > 0, alpha, np.nan)
+
+
+# ---------------------------------------------------------------------------------------- dependence
+
+
+def average_pairwise_correlation(x: np.ndarray) -> float:
+    """Mean of the off-diagonal Pearson correlations of the columns of ``x`` (n, k)."""
+    corr = np.corrcoef(np.asarray(x, dtype=float), rowvar=False)
+    upper = corr[np.triu_indices_from(corr, k=1)]
+    return float(np.nanmean(upper))
+
+
+def correlation_rmse(a: np.ndarray, b: np.ndarray) -> float:
+    """Root mean squared difference of the off-diagonal correlations of two (n, k) samples."""
+    ca, cb = (np.corrcoef(np.asarray(v, dtype=float), rowvar=False) for v in (a, b))
+    iu = np.triu_indices_from(ca, k=1)
+    return float(np.sqrt(np.nanmean((ca[iu] - cb[iu]) ** 2)))
+
+
+def lower_tail_dependence(a: np.ndarray, b: np.ndarray, q: float = TAIL_SHARE) -> float:
+    """Empirical lower-tail dependence ``lambda_L(q) = P(U_a <= q, U_b <= q) / q`` on ranks (pseudo-observations
+    ``rank / n``) of two (n,) samples. 1 = losses always coincide, q = independence."""
+    n = len(a)
+    ua, ub = rankdata(a) / n, rankdata(b) / n
+    return float(np.mean((ua <= q) & (ub <= q)) / q)
+
+
+def equity_index_symbols(symbols: Sequence[str], instruments: pd.DataFrame) -> list[str]:
+    """Symbols with asset_class ``equity`` and quote_type ``index_level``, in ``symbols`` order."""
+    meta = _meta(instruments)
+    return [s for s in symbols if s in meta.index and meta.at[s, "asset_class"] == "equity"
+            and meta.at[s, "quote_type"] == "index_level"]
+
+
+def average_lower_tail_dependence(x: np.ndarray, symbols: Sequence[str], instruments: pd.DataFrame,
+                                  q: float = TAIL_SHARE) -> float:
+    """lambda_L(q) averaged over all pairs of equity indices; NaN with fewer than two."""
+    cols = [list(symbols).index(s) for s in equity_index_symbols(symbols, instruments)]
+    pairs = list(combinations(cols, 2))
+    if not pairs:
+        return float("nan")
+    return float(np.mean([lower_tail_dependence(x[:, i], x[:, j], q) for i, j in pairs]))
+
+
+# ---------------------------------------------------------------------------------------- portfolios
+
+
+def portfolio_weights(symbols: Sequence[str], instruments: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Weights (k,) of the ``equal_weight`` portfolio (price-type series: quote_type price/index_level/fx_rate,
+    VIX and yields excluded) and of ``60_40`` (60% SPX, 40% TLT; omitted when either is absent)."""
+    meta = _meta(instruments)
+    symbols = list(symbols)
+    priced = np.array([s in meta.index and meta.at[s, "quote_type"] in PRICE_QUOTES
+                       and meta.at[s, "asset_class"] not in EXCLUDED_CLASSES for s in symbols])
+    out: dict[str, np.ndarray] = {}
+    if priced.any():
+        out["equal_weight"] = priced / priced.sum()
+    if all(s in symbols for s in SIXTY_FORTY):
+        out["60_40"] = np.array([SIXTY_FORTY.get(s, 0.0) for s in symbols])
+    return out
+
+
+def portfolio_returns(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Simple portfolio returns (n,) of log-return scenarios (n, k): ``sum_i w_i (exp(x_i) - 1)`` over w_i != 0."""
+    used = weights != 0
+    return np.expm1(np.asarray(x, dtype=float)[:, used]) @ weights[used]
+
+
+# ---------------------------------------------------------------------------------------- classifier
+
+
+def discriminative_score(real: np.ndarray, generated: np.ndarray, seed: int = 0, test_size: float = 0.3,
+                         repeats: int = 3, match_grid: bool = True) -> float:
+    """Held-out accuracy minus 0.5 of a gradient-boosting classifier telling real rows from generated ones.
+
+    The larger sample is subsampled (without replacement) to the size of the smaller, so the classes are
+    balanced; 70/30 split with equal classes; the accuracy is averaged over ``repeats`` seeded splits (less noise with
+    a few hundred real rows). 0 = indistinguishable, 0.5 = perfectly separable. With ``match_grid``, series whose
+    real values all lie on the whole-unit grid (yield changes are published in whole basis points) are rounded
+    to that grid, real and generated alike, so the classifier judges the distribution rather than the quote
+    precision or float noise (a continuous generator is otherwise told apart on the yields alone).
+    """
+    real, generated = np.asarray(real, dtype=float), np.asarray(generated, dtype=float)
+    if match_grid:
+        grid = on_unit_grid(real)
+        real, generated = (np.where(grid, np.round(v), v) for v in (real, generated))
+    rng = np.random.default_rng(seed)
+    m = min(len(real), len(generated))
+    a = real[np.sort(rng.choice(len(real), m, replace=False))]
+    b = generated[np.sort(rng.choice(len(generated), m, replace=False))]
+    n_test = max(1, int(round(test_size * m)))
+    scores = []
+    for r in range(repeats):
+        # the same positions of both classes go to the test set: rows that are exact copies (generated == real)
+        # stay together, so a classifier cannot score by memorising a twin with the other label
+        order = np.random.default_rng(seed + r).permutation(m)
+        test, train = order[:n_test], order[n_test:]
+        y_train, y_test = np.r_[np.ones(len(train)), np.zeros(len(train))], np.r_[np.ones(n_test), np.zeros(n_test)]
+        model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=seed + r)
+        model.fit(np.vstack([a[train], b[train]]), y_train)
+        scores.append(model.score(np.vstack([a[test], b[test]]), y_test))
+    return float(np.mean(scores) - 0.5)
+
+
+def on_unit_grid(x: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+    """(n, k) -> (k,) bool: columns whose values are all whole numbers (up to ``tol``)."""
+    return np.all(np.abs(x - np.round(x)) <= tol, axis=0)
+
+
+# ------------------------------------------------------------------------------------------- summary
+
+
+def generator_quality(real: np.ndarray, generated: np.ndarray, symbols: Sequence[str], instruments: pd.DataFrame,
+                      seed: int = 0) -> dict[str, float]:
+    """All metrics of ``generated`` (n_gen, k) against ``real`` (n_real, k), same regime, original units.
+
+    Keys: ``kurtosis_real_mean``/``kurtosis_gen_mean`` (mean excess kurtosis over series),
+    ``kurtosis_share_in_ci`` (share of series whose generated kurtosis lies in the real sample's bootstrap 95%
+    interval), ``hill_real_mean``/``hill_gen_mean``/``hill_mae`` (left-tail index), ``avg_corr_real``/
+    ``avg_corr_gen``/``corr_rmse``, ``tail_dep_real``/``tail_dep_gen`` (equity indices, q = 5%),
+    ``var99_{real,gen,rel_err}_<portfolio>`` and ``es975_{real,gen,rel_err}_<portfolio>`` for portfolios
+    ``equal_weight`` and ``60_40`` (losses positive, fractions of value), ``disc_score`` (generated yield
+    changes rounded to whole bp like the real ones) and ``disc_score_unrounded``.
+    """
+    real, generated = np.asarray(real, dtype=float), np.asarray(generated, dtype=float)
+    k = len(symbols)
+    if real.ndim != 2 or generated.ndim != 2 or real.shape[1] != k or generated.shape[1] != k:
+        raise InputError(f"generator_quality: expected (n, {k}) arrays, got {real.shape} and {generated.shape}")
+    for name, x in (("real", real), ("generated", generated)):
+        if not np.all(np.isfinite(x)):
+            raise InputError(f"generator_quality: {name} scenarios contain NaN or infinite values")
+    kurt_real, kurt_gen = excess_kurtosis(real), excess_kurtosis(generated)
+    lo, hi = kurtosis_interval(real, seed=seed)
+    hill_real, hill_gen = hill_left_tail_index(real), hill_left_tail_index(generated)
+    out = {
+        "n_real": float(len(real)),
+        "n_gen": float(len(generated)),
+        "kurtosis_real_mean": float(np.mean(kurt_real)),
+        "kurtosis_gen_mean": float(np.mean(kurt_gen)),
+        "kurtosis_share_in_ci": float(np.mean((kurt_gen >= lo) & (kurt_gen <= hi))),
+        "hill_real_mean": float(np.nanmean(hill_real)),
+        "hill_gen_mean": float(np.nanmean(hill_gen)),
+        "hill_mae": float(np.nanmean(np.abs(hill_real - hill_gen))),
+        "avg_corr_real": average_pairwise_correlation(real),
+        "avg_corr_gen": average_pairwise_correlation(generated),
+        "corr_rmse": correlation_rmse(real, generated),
+        "tail_dep_real": average_lower_tail_dependence(real, symbols, instruments),
+        "tail_dep_gen": average_lower_tail_dependence(generated, symbols, instruments),
+    }
+    for name, weights in portfolio_weights(symbols, instruments).items():
+        pr, pg = portfolio_returns(real, weights), portfolio_returns(generated, weights)
+        for key, alpha, pick in (("var99", 0.99, "var"), ("es975", 0.975, "es")):
+            vr = getattr(historical_var_es(pr, alpha), pick)
+            vg = getattr(historical_var_es(pg, alpha), pick)
+            out[f"{key}_real_{name}"] = float(vr)
+            out[f"{key}_gen_{name}"] = float(vg)
+            out[f"{key}_rel_err_{name}"] = float(abs(vg - vr) / abs(vr)) if vr != 0 else float("nan")
+    out["disc_score"] = discriminative_score(real, generated, seed=seed)
+    out["disc_score_unrounded"] = discriminative_score(real, generated, seed=seed, match_grid=False)
+    return out
+
+
+def evaluate_generators(daily: pd.DataFrame, instruments: pd.DataFrame, samplers: Mapping[str, Sampler],
+                        regime: str = "high", n: int = 20_000, start: DateLike = None, end: DateLike = None,
+                        seed: int = 0) -> pd.DataFrame:
+    """Side-by-side quality table (metrics x sampler names) of each sampler's ``n`` scenarios for ``regime``
+    against the real complete-day rows of that regime with ``start <= date <= end`` (e.g. held-out days)."""
+    real = _regime_rows(scenario_rows(daily, start, end), regime)
+    columns = {}
+    for name, sampler in samplers.items():
+        _check_symbols(name, sampler, real.symbols)
+        generated = sampler.sample(n, regime, seed=seed)
+        columns[name] = generator_quality(real.returns, generated, real.symbols, instruments, seed=seed)
+    return pd.DataFrame(columns)
+
+
+def correlation_by_regime(daily: pd.DataFrame, samplers: Mapping[str, Sampler], regimes: Sequence[str] = REGIMES,
+                          n: int = 20_000, start: DateLike = None, end: DateLike = None, seed: int = 0) -> pd.DataFrame:
+    """Average pairwise correlation per regime (rows) for the real rows and each sampler (columns): shows
+    whether a generator reproduces the rise of cross-asset correlation in high-volatility regimes."""
+    rows = scenario_rows(daily, start, end)
+    table: dict[str, dict[str, float]] = {"real": {}}
+    for regime in regimes:
+        table["real"][regime] = average_pairwise_correlation(_regime_rows(rows, regime).returns)
+        for name, sampler in samplers.items():
+            _check_symbols(name, sampler, rows.symbols)
+            table.setdefault(name, {})[regime] = average_pairwise_correlation(sampler.sample(n, regime, seed=seed))
+    return pd.DataFrame(table)
+
+
+def _regime_rows(rows: ScenarioRows, regime: str) -> ScenarioRows:
+    if regime not in REGIME_INDEX:
+        raise InputError(f"unknown regime {regime!r}; expected one of {', '.join(REGIMES)}")
+    selected = rows.select(rows.regime == REGIME_INDEX[regime])
+    if len(selected) < 40:
+        raise InputError(f"only {len(selected)} real rows in regime {regime!r}: too few to evaluate generators")
+    return selected
+
+
+def _check_symbols(name: str, sampler: Sampler, symbols: list[str]) -> None:
+    if list(sampler.symbols) != list(symbols):
+        raise InputError(f"sampler {name!r}: symbols {list(sampler.symbols)} differ from the data's {symbols}")
+
+
+def _meta(instruments: pd.DataFrame) -> pd.DataFrame:
+    return instruments.drop_duplicates("symbol").set_index("symbol")[["asset_class", "quote_type"]]

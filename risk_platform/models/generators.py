@@ -1,0 +1,583 @@
+"""Stress-scenario generators: a conditional Wasserstein GAN with gradient penalty, a conditional VAE, and a
+filtered-historical-simulation (FHS) bootstrap baseline.
+
+Data: the joint one-day return vector of the ``k`` series on every day on which all of them have a return
+(log returns; basis-point changes for yields), conditioned on that day's market regime (``low``, ``normal``,
+``high``; :data:`~risk_platform.models.datasets.REGIME_INDEX`). The models learn per-series standardized
+returns; the standardisation (fitted on the training rows only) travels with the weights inside
+:class:`ScenarioSampler`, the object logged to MLflow, whose output is in original units.
+
+Layout (Lightning template): plain ``nn.Module`` building blocks (:class:`ConditionalMLP`,
+:class:`GaussianNoiseDecoder`), LightningModules holding the training loops (:class:`GANModule` with manual
+optimization, :class:`VAEModule`), a :class:`ScenarioDataModule`, and the callables :func:`train_gan` and
+:func:`train_vae`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
+
+from risk_platform.errors import InputError
+from risk_platform.features.engineering import REGIMES
+from risk_platform.models.datasets import (
+    REGIME_INDEX,
+    Standardizer,
+    check_finite,
+    complete_days,
+    market_regime,
+    wide_feature,
+)
+from risk_platform.models.training import make_trainer, seed_everything, torch_threads
+
+DateLike = str | date | pd.Timestamp | None
+N_REGIMES = len(REGIMES)
+LOGVAR_MIN, LOGVAR_MAX = -8.0, 4.0  # decoder log-variance bounds, in standardized units
+
+
+# --------------------------------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True, eq=False)
+class ScenarioRows:
+    """Joint return vectors with their regime, oldest first.
+
+    ``returns``: (n, k) float64 in original units (log return, or bp change for yields); ``regime``: (n,)
+    int64 regime index; ``dates``: (n,) dates; ``symbols``: the k column names (sorted).
+    """
+
+    dates: pd.DatetimeIndex
+    symbols: list[str]
+    returns: np.ndarray
+    regime: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+    def regime_counts(self) -> dict[str, int]:
+        counts = np.bincount(self.regime, minlength=N_REGIMES)
+        return {name: int(counts[i]) for name, i in REGIME_INDEX.items()}
+
+    def select(self, mask: np.ndarray) -> ScenarioRows:
+        return ScenarioRows(self.dates[mask], self.symbols, self.returns[mask], self.regime[mask])
+
+
+def _as_timestamp(value: DateLike) -> pd.Timestamp | None:
+    return None if value is None else pd.Timestamp(value)
+
+
+def scenario_rows(daily: pd.DataFrame, start: DateLike = None, end: DateLike = None) -> ScenarioRows:
+    """Complete-day return vectors of ``daily`` (the ``daily_features`` table) with a known market regime,
+    restricted to ``start <= date <= end`` (either bound optional). NaN/inf returns raise InputError."""
+    returns = complete_days(wide_feature(daily, "ret"))
+    regime = market_regime(daily).reindex(returns.index)
+    keep = np.array(regime.isin(REGIMES), dtype=bool)
+    lo, hi = _as_timestamp(start), _as_timestamp(end)
+    if lo is not None:
+        keep &= returns.index >= lo
+    if hi is not None:
+        keep &= returns.index <= hi
+    returns, regime = returns[keep], regime[keep]
+    x = returns.to_numpy(dtype=np.float64)
+    check_finite("daily_features.ret", x)
+    idx = np.array(regime.map(REGIME_INDEX), dtype=np.int64)
+    return ScenarioRows(pd.DatetimeIndex(returns.index), [str(s) for s in returns.columns], x, idx)
+
+
+def validate_training_rows(rows: ScenarioRows, min_rows: int, min_regime_rows: int, what: str) -> None:
+    """Raise InputError (one line) when there are too few training rows overall or in any regime."""
+    window = "no rows" if len(rows) == 0 else f"{rows.dates[0].date()}..{rows.dates[-1].date()}"
+    if len(rows) < min_rows:
+        raise InputError(f"{what}: {len(rows)} complete-day training rows ({window}), at least {min_rows} needed")
+    thin = {name: n for name, n in rows.regime_counts().items() if n < min_regime_rows}
+    if thin:
+        listed = ", ".join(f"{name}={n}" for name, n in thin.items())
+        raise InputError(f"{what}: too few training rows in regime {listed} ({window}), at least "
+                         f"{min_regime_rows} per regime needed")
+
+
+class ScenarioDataModule(L.LightningDataModule):
+    """Serves ``(x, regime)`` batches: ``x`` (batch, k) float32 standardized returns, ``regime`` (batch,) int64.
+
+    Built eagerly from ``daily_features`` so that bad input fails before any training: training rows are
+    the complete days with ``date <= train_end`` (all when None); the :class:`Standardizer` is fitted on
+    them only. ``balance_regimes`` draws rows with weights inversely proportional to their regime's size
+    (same number of draws per epoch), so the rarer high-volatility regime is seen as often as the others.
+    """
+
+    def __init__(self, daily: pd.DataFrame, train_end: DateLike = None, batch_size: int = 128, seed: int = 0,
+                 balance_regimes: bool = False, min_rows: int = 200, min_regime_rows: int = 20) -> None:
+        super().__init__()
+        self.train_end = _as_timestamp(train_end)
+        self.rows = scenario_rows(daily, end=self.train_end)
+        validate_training_rows(self.rows, min_rows, min_regime_rows, "scenario generator")
+        self.standardizer = Standardizer.fit(self.rows.returns)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.balance_regimes = balance_regimes
+        x = self.standardizer.transform(self.rows.returns)
+        self.dataset = TensorDataset(torch.as_tensor(x, dtype=torch.float32),
+                                     torch.as_tensor(self.rows.regime, dtype=torch.int64))
+
+    @property
+    def symbols(self) -> list[str]:
+        return self.rows.symbols
+
+    @property
+    def n_features(self) -> int:
+        return len(self.rows.symbols)
+
+    def train_dataloader(self) -> DataLoader:
+        generator = torch.Generator().manual_seed(self.seed)
+        batch = min(self.batch_size, len(self.dataset))
+        if self.balance_regimes:
+            counts = np.bincount(self.rows.regime, minlength=N_REGIMES).astype(float)
+            weights = torch.as_tensor(1.0 / counts[self.rows.regime], dtype=torch.double)
+            sampler = WeightedRandomSampler(weights, len(weights), replacement=True, generator=generator)
+            return DataLoader(self.dataset, batch_size=batch, sampler=sampler, drop_last=True)
+        return DataLoader(self.dataset, batch_size=batch, shuffle=True, generator=generator, drop_last=True)
+
+
+# ------------------------------------------------------------------------------------------ nn.Modules
+
+
+class ConditionalMLP(nn.Module):
+    """MLP on ``[inputs, onehot(regime)]``: (n, in_dim), (n, n_regimes) -> (n, out_dim), LeakyReLU(0.2)."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int], n_regimes: int = N_REGIMES) -> None:
+        super().__init__()
+        sizes = [in_dim + n_regimes, *hidden]
+        layers: list[nn.Module] = []
+        for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+            layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
+        layers.append(nn.Linear(sizes[-1], out_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, inputs: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([inputs, condition], dim=1))
+
+
+class ConditionalGaussianPrior(nn.Module):
+    """Learned prior ``p(z | regime) = N(loc_c, diag(exp(log_scale_c))^2)`` of the VAE latent, one per regime.
+
+    ``forward(noise, condition)``: standard normal noise (n, latent_dim), one-hot (n, 3) -> z (n, latent_dim).
+    """
+
+    def __init__(self, latent_dim: int, n_regimes: int = N_REGIMES) -> None:
+        super().__init__()
+        self.loc = nn.Parameter(torch.zeros(n_regimes, latent_dim))
+        self.log_scale = nn.Parameter(torch.zeros(n_regimes, latent_dim))
+
+    def moments(self, condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prior mean and log-variance per row, each (n, latent_dim)."""
+        return condition @ self.loc, 2.0 * (condition @ self.log_scale)
+
+    def forward(self, noise: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return condition @ self.loc + torch.exp(condition @ self.log_scale) * noise
+
+
+class GaussianNoiseDecoder(nn.Module):
+    """A location-scale generator: noise ``[u (latent_dim), eps (k)]`` -> ``mean + exp(logvar / 2) * eps``
+    where ``decoder(z, c)`` gives the mean and log-variance per dimension, (n, 2k), and ``z = prior(u, c)``
+    (``z = u`` without a prior). Output (n, k), standardized units. The VAE decoder, and the GAN generator
+    when ``location_scale`` (a scale mixture: fat tails from Gaussian noise)."""
+
+    def __init__(self, decoder: ConditionalMLP, latent_dim: int, prior: ConditionalGaussianPrior | None = None) -> None:
+        super().__init__()
+        self.decoder = decoder
+        self.prior = prior
+        self.latent_dim = latent_dim
+
+    def moments(self, z: torch.Tensor, condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and clamped log-variance given the latent ``z``, each (n, k)."""
+        mean, logvar = self.decoder(z, condition).chunk(2, dim=1)
+        return mean, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
+
+    def forward(self, noise: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        u, eps = noise[:, : self.latent_dim], noise[:, self.latent_dim:]
+        z = u if self.prior is None else self.prior(u, condition)
+        mean, logvar = self.moments(z, condition)
+        return mean + torch.exp(0.5 * logvar) * eps
+
+
+def one_hot(regime: torch.Tensor) -> torch.Tensor:
+    """(n,) int64 regime index -> (n, 3) float32 one-hot."""
+    return F.one_hot(regime, N_REGIMES).to(torch.float32)
+
+
+class ScenarioSampler(nn.Module):
+    """A trained generator in original units: the object logged to MLflow (its ``state_dict`` carries the
+    weights and the per-series ``mean``/``std`` buffers of the training standardisation).
+
+    ``forward(inputs)``: ``inputs`` (n, latent_dim + 3) float32 = ``[noise, onehot(regime)]`` with standard
+    normal noise -> (n, k) one-day returns in original units (log returns; bp changes for yields), columns in
+    ``symbols`` order. For a location-scale generator (the VAE decoder, the GAN by default) the noise is
+    ``[u, eps]``: latent noise, then the k observation noises, so ``latent_dim`` = model latent + k; for the
+    plain GAN generator (``location_scale=False``) it is the latent ``z`` alone.
+    """
+
+    def __init__(self, core: nn.Module, latent_dim: int, symbols: Sequence[str], mean: np.ndarray | None = None,
+                 std: np.ndarray | None = None) -> None:
+        super().__init__()
+        k = len(symbols)
+        self.core = core
+        self.latent_dim = int(latent_dim)
+        self.symbols = [str(s) for s in symbols]
+        self.register_buffer("mean", torch.as_tensor(np.zeros(k) if mean is None else mean, dtype=torch.float32))
+        self.register_buffer("std", torch.as_tensor(np.ones(k) if std is None else std, dtype=torch.float32))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        noise, condition = inputs[:, : self.latent_dim], inputs[:, self.latent_dim:]
+        return self.core(noise, condition) * self.std + self.mean
+
+    @torch.no_grad()
+    def sample(self, n: int, regime: str, seed: int | None = None) -> np.ndarray:
+        """``n`` scenarios of the given regime, shape (n, k), float64, original units; one batch, no grad."""
+        idx = _regime_index(regime)
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        noise = torch.randn(n, self.latent_dim, generator=generator)
+        condition = torch.zeros(n, N_REGIMES)
+        condition[:, idx] = 1.0
+        was_training = self.training
+        self.eval()
+        try:
+            out = self(torch.cat([noise.to(self.mean.device), condition.to(self.mean.device)], dim=1))
+        finally:
+            self.train(was_training)
+        return out.cpu().numpy().astype(np.float64)
+
+
+def _regime_index(regime: str) -> int:
+    if regime not in REGIME_INDEX:
+        raise InputError(f"unknown regime {regime!r}; expected one of {', '.join(REGIMES)}")
+    return REGIME_INDEX[regime]
+
+
+# -------------------------------------------------------------------------------------------- configs
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Settings shared by both generators: ``train_end`` last training date (inclusive; None = all data),
+    MLP ``hidden`` sizes, Adam ``lr``, ``balance_regimes`` (draw rows inversely to their regime's size),
+    ``min_train_rows``/``min_regime_rows`` (below: InputError before training)."""
+
+    seed: int = 0
+    train_end: DateLike = None
+    latent_dim: int = 16
+    hidden: tuple[int, ...] = (128, 128)
+    batch_size: int = 128
+    max_epochs: int = 100
+    lr: float = 1e-4
+    balance_regimes: bool = True
+    min_train_rows: int = 200
+    min_regime_rows: int = 20
+    torch_threads: int | None = 1  # intra-op threads while training (tiny MLPs: 1 is fastest); None = leave
+
+    @property
+    def rows_per_step(self) -> int:
+        """Rows the DataModule serves per training step."""
+        return self.batch_size
+
+
+@dataclass(frozen=True)
+class GANConfig(GeneratorConfig):
+    """Conditional WGAN-GP: ``n_critic`` critic updates per generator update, gradient penalty weight
+    ``gp_weight``, Adam ``lr`` with ``betas``; ``location_scale``: the generator outputs a mean and a
+    log-variance per series and samples ``mean + sigma * eps`` (a scale mixture, much fatter tails than a plain
+    ``MLP(z ++ onehot) -> k`` trained as briefly)."""
+
+    latent_dim: int = 16
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    n_critic: int = 5
+    gp_weight: float = 10.0
+    location_scale: bool = True
+
+    @property
+    def rows_per_step(self) -> int:
+        """One step = ``n_critic`` critic updates on ``batch_size`` rows each, then one generator update."""
+        return self.batch_size * self.n_critic
+
+    @classmethod
+    def demo(cls, **overrides: Any) -> GANConfig:
+        """Small and fast: about 30 s on 2 CPU cores on the bundled data (~720 generator updates, Adam 1e-3)."""
+        settings: dict[str, Any] = dict(hidden=(128, 128), batch_size=128, max_epochs=120, lr=1e-3)
+        return cls(**{**settings, **overrides})
+
+    @classmethod
+    def full(cls, **overrides: Any) -> GANConfig:
+        """Real training (many minutes on CPU; ~9,000 generator updates)."""
+        settings: dict[str, Any] = dict(hidden=(256, 256, 256), batch_size=128, max_epochs=1500, lr=2e-4)
+        return cls(**{**settings, **overrides})
+
+
+@dataclass(frozen=True)
+class VAEConfig(GeneratorConfig):
+    """Conditional VAE with a Gaussian decoder (learned per-dimension log-variance); loss = Gaussian NLL +
+    ``beta`` * KL(q(z|x,c) || N(0, I)); Adam ``lr``."""
+
+    latent_dim: int = 8
+    lr: float = 1e-3
+    beta: float = 1.0
+
+    @classmethod
+    def demo(cls, **overrides: Any) -> VAEConfig:
+        """Small and fast: about 25 s on 2 CPU cores on the bundled data."""
+        settings: dict[str, Any] = dict(hidden=(128, 128), latent_dim=16, batch_size=128, max_epochs=100, lr=2e-3)
+        return cls(**{**settings, **overrides})
+
+    @classmethod
+    def full(cls, **overrides: Any) -> VAEConfig:
+        """Real training (minutes on CPU)."""
+        settings: dict[str, Any] = dict(hidden=(256, 256), latent_dim=16, batch_size=128, max_epochs=800, lr=5e-4)
+        return cls(**{**settings, **overrides})
+
+
+# ----------------------------------------------------------------------------------- LightningModules
+
+
+class _LossHistory(L.LightningModule):
+    """Logs training losses per step (names start with ``train`` so the FiniteLossGuard sees them) and keeps
+    their per-epoch means in ``history``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history: list[dict[str, float]] = []
+        self._sums: dict[str, list[float]] = {}
+
+    def _record(self, **losses: torch.Tensor) -> None:
+        for name, value in losses.items():
+            self.log(name, value.detach(), on_step=True, on_epoch=False, prog_bar=False)
+            self._sums.setdefault(name, []).append(float(value.detach()))
+
+    def on_train_epoch_end(self) -> None:
+        row = {"epoch": float(self.current_epoch)}
+        row.update({name: float(np.mean(values)) for name, values in self._sums.items()})
+        self.history.append(row)
+        self._sums = {}
+
+
+class GANModule(_LossHistory):
+    """Conditional WGAN-GP training loop (manual optimization). Generator: ``MLP(z ++ onehot) -> k`` or, with
+    ``location_scale``, a :class:`GaussianNoiseDecoder` (``MLP(z ++ onehot) -> (mean, logvar)`` per dimension,
+    sample ``mean + sigma * eps``); critic: ``MLP(x ++ onehot) -> 1``. Batches: (x (b, k) standardized,
+    regime (b,)) with ``b = n_critic * batch_size``."""
+
+    def __init__(self, n_features: int, config: GANConfig) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.config = config
+        if config.location_scale:
+            self.generator: nn.Module = GaussianNoiseDecoder(
+                ConditionalMLP(config.latent_dim, 2 * n_features, config.hidden), config.latent_dim)
+            self.noise_dim = config.latent_dim + n_features
+        else:
+            self.generator = ConditionalMLP(config.latent_dim, n_features, config.hidden)
+            self.noise_dim = config.latent_dim
+        self.critic = ConditionalMLP(n_features, 1, config.hidden)
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        c = self.config
+        return [torch.optim.Adam(self.generator.parameters(), lr=c.lr, betas=c.betas),
+                torch.optim.Adam(self.critic.parameters(), lr=c.lr, betas=c.betas)]
+
+    def _gradient_penalty(self, real: torch.Tensor, fake: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """Mean of (||grad_x critic(x_hat)||_2 - 1)^2 on random interpolates x_hat of real and fake rows."""
+        t = torch.rand(real.shape[0], 1, device=real.device)
+        x_hat = (t * real + (1.0 - t) * fake).requires_grad_(True)
+        score = self.critic(x_hat, condition)
+        (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
+        return ((grad.norm(2, dim=1) - 1.0) ** 2).mean()
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        """One generator update after ``n_critic`` critic updates, each on its own ``batch_size`` rows of the
+        batch (the DataModule serves ``n_critic * batch_size`` rows per step)."""
+        opt_g, opt_c = self.optimizers()
+        for x, regime in zip(*(t.split(self.config.batch_size) for t in batch), strict=True):
+            condition = one_hot(regime)
+            fake = self.generator(self._noise(x), condition).detach()
+            wasserstein = self.critic(x, condition).mean() - self.critic(fake, condition).mean()
+            critic_loss = -wasserstein + self.config.gp_weight * self._gradient_penalty(x, fake, condition)
+            opt_c.zero_grad()
+            self.manual_backward(critic_loss)
+            opt_c.step()
+        generator_loss = -self.critic(self.generator(self._noise(x), condition), condition).mean()
+        opt_g.zero_grad()
+        self.manual_backward(generator_loss)
+        opt_g.step()
+        self._record(train_critic_loss=critic_loss, train_wasserstein=wasserstein,
+                     train_generator_loss=generator_loss)
+
+    def _noise(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.randn(x.shape[0], self.noise_dim, device=x.device)
+
+    def noise_map(self) -> nn.Module:
+        return self.generator
+
+
+class VAEModule(_LossHistory):
+    """Conditional VAE training loop: encoder(x, c) -> (mu, logvar) of q(z|x,c); decoder(z, c) -> Gaussian
+    mean and log-variance per dimension; loss per row = NLL (summed over k) + beta * KL."""
+
+    def __init__(self, n_features: int, config: VAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = ConditionalMLP(n_features, 2 * config.latent_dim, config.hidden)
+        self.decoder = GaussianNoiseDecoder(ConditionalMLP(config.latent_dim, 2 * n_features, config.hidden),
+                                            config.latent_dim, ConditionalGaussianPrior(config.latent_dim))
+        self.noise_dim = config.latent_dim + n_features
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.config.lr)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, regime = batch
+        condition = one_hot(regime)
+        mu, logvar = self.encoder(x, condition).chunk(2, dim=1)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        mean, dec_logvar = self.decoder.moments(z, condition)
+        nll = 0.5 * (dec_logvar + (x - mean) ** 2 * torch.exp(-dec_logvar) + np.log(2 * np.pi)).sum(dim=1).mean()
+        prior_mu, prior_logvar = self.decoder.prior.moments(condition)
+        kl = 0.5 * (prior_logvar - logvar + (logvar.exp() + (mu - prior_mu) ** 2) * torch.exp(-prior_logvar) - 1.0)
+        kl = kl.sum(dim=1).mean()
+        loss = nll + self.config.beta * kl
+        self._record(train_loss=loss, train_nll=nll, train_kl=kl)
+        return loss
+
+    def noise_map(self) -> nn.Module:
+        return self.decoder
+
+
+# ------------------------------------------------------------------------------------------ training
+
+
+@dataclass(frozen=True, eq=False)
+class GeneratorResult:
+    """A trained generator: the sampler (original units), its config, per-epoch mean losses, the symbols
+    (column order), the first/last training date, the number of training rows and summary metrics."""
+
+    sampler: ScenarioSampler
+    config: GeneratorConfig
+    history: list[dict[str, float]]
+    symbols: list[str]
+    train_start: pd.Timestamp
+    train_end: pd.Timestamp
+    n_train: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def build_sampler(config: GeneratorConfig, symbols: Sequence[str]) -> ScenarioSampler:
+    """An untrained sampler with the architecture of ``config`` (GANConfig or VAEConfig), for
+    ``load_state_dict`` of logged weights (the buffers restore the scaling)."""
+    return _sampler_from(_module_for(config, len(symbols)), symbols)
+
+
+def _module_for(config: GeneratorConfig, n_features: int) -> GANModule | VAEModule:
+    if isinstance(config, GANConfig):
+        return GANModule(n_features, config)
+    if isinstance(config, VAEConfig):
+        return VAEModule(n_features, config)
+    raise InputError(f"unsupported generator config {type(config).__name__}")
+
+
+def _sampler_from(module: GANModule | VAEModule, symbols: Sequence[str], data: ScenarioDataModule | None = None
+                  ) -> ScenarioSampler:
+    if data is None:
+        return ScenarioSampler(module.noise_map(), module.noise_dim, symbols)
+    return ScenarioSampler(module.noise_map(), module.noise_dim, symbols, data.standardizer.mean,
+                           data.standardizer.std)
+
+
+
+
+def _train(daily: pd.DataFrame, config: GeneratorConfig, fast_dev_run: bool) -> GeneratorResult:
+    seed_everything(config.seed)
+    data = ScenarioDataModule(daily, config.train_end, config.rows_per_step, config.seed, config.balance_regimes,
+                              config.min_train_rows, config.min_regime_rows)
+    module = _module_for(config, data.n_features)
+    trainer = make_trainer(config.max_epochs, fast_dev_run=fast_dev_run)
+    started = time.perf_counter()
+    with torch_threads(config.torch_threads):
+        trainer.fit(module, datamodule=data)
+    seconds = time.perf_counter() - started
+    sampler = _sampler_from(module, data.symbols, data).eval()
+    metrics = {"train_seconds": seconds, "epochs": float(len(module.history)), "n_train": float(len(data.rows))}
+    if module.history:
+        metrics.update({f"final_{k}": v for k, v in module.history[-1].items() if k != "epoch"})
+    metrics.update({f"n_train_{name}": float(n) for name, n in data.rows.regime_counts().items()})
+    return GeneratorResult(sampler=sampler, config=config, history=list(module.history), symbols=data.symbols,
+                           train_start=data.rows.dates[0], train_end=data.rows.dates[-1], n_train=len(data.rows),
+                           metrics=metrics)
+
+
+def train_gan(daily: pd.DataFrame, config: GANConfig | None = None, fast_dev_run: bool = False) -> GeneratorResult:
+    """Train the conditional WGAN-GP on ``daily_features`` (seeded; rows up to ``config.train_end``)."""
+    return _train(daily, config or GANConfig.demo(), fast_dev_run)
+
+
+def train_vae(daily: pd.DataFrame, config: VAEConfig | None = None, fast_dev_run: bool = False) -> GeneratorResult:
+    """Train the conditional VAE on ``daily_features`` (seeded; rows up to ``config.train_end``)."""
+    return _train(daily, config or VAEConfig.demo(), fast_dev_run)
+
+
+# ------------------------------------------------------------------------------------------ FHS baseline
+
+
+@dataclass(frozen=True, eq=False)
+class FHSBootstrap:
+    """Filtered historical simulation, regime-conditioned (no training).
+
+    Definition, per series i and training day t (complete days, ``date <= train_end``):
+    ``z_t,i = r_t,i / sigma_t-1,i`` where ``sigma_t-1,i`` is the series' EWMA(0.94) volatility on its previous
+    row (point in time: it uses returns up to t-1 only). A scenario for regime g is ``sigma_s * z_u``: the
+    residual vector ``z_u`` of one training day u drawn uniformly (jointly across series, so the
+    cross-correlation of the standardized shocks is kept; from all training days, or only days of regime g
+    when ``residuals_from="regime"``) times the volatility vector ``sigma_s = sigma_s-1`` of a training day s
+    drawn uniformly among the days whose market regime is g. Days without a positive previous-day volatility
+    for every series are left out.
+
+    ``residuals``: (m, k); ``sigma``: (m, k) previous-day volatilities; ``regime``: (m,) indices.
+    """
+
+    symbols: list[str]
+    dates: pd.DatetimeIndex
+    residuals: np.ndarray
+    sigma: np.ndarray
+    regime: np.ndarray
+    residuals_from: Literal["all", "regime"] = "all"
+
+    @classmethod
+    def fit(cls, daily: pd.DataFrame, train_end: DateLike = None, residuals_from: Literal["all", "regime"] = "all",
+            min_rows: int = 200, min_regime_rows: int = 20) -> FHSBootstrap:
+        rows = scenario_rows(daily, end=train_end)
+        sigma = previous_day_vol(daily).reindex(index=rows.dates, columns=rows.symbols).to_numpy(dtype=np.float64)
+        usable = np.all(np.isfinite(sigma) & (sigma > 0), axis=1)
+        rows, sigma = rows.select(usable), sigma[usable]
+        validate_training_rows(rows, min_rows, min_regime_rows, "FHS bootstrap")
+        return cls(rows.symbols, rows.dates, rows.returns / sigma, sigma, rows.regime, residuals_from)
+
+    def sample(self, n: int, regime: str, seed: int | None = None) -> np.ndarray:
+        """``n`` scenarios (n, k) in original units for the regime."""
+        rng = np.random.default_rng(seed)
+        days = np.flatnonzero(self.regime == _regime_index(regime))
+        pool = days if self.residuals_from == "regime" else np.arange(len(self.regime))
+        return self.sigma[rng.choice(days, n)] * self.residuals[rng.choice(pool, n)]
+
+
+def previous_day_vol(daily: pd.DataFrame) -> pd.DataFrame:
+    """dates x symbols: each series' EWMA volatility on its own previous row (NaN on its first row)."""
+    frame = daily[["date", "symbol", "ewma_vol"]].sort_values(["symbol", "date"])
+    prev = frame.groupby("symbol", sort=False)["ewma_vol"].shift(1)
+    return frame.assign(ewma_vol=prev).pivot(index="date", columns="symbol", values="ewma_vol").sort_index()

@@ -1,0 +1,277 @@
+"""Scenario generators (conditional WGAN-GP, conditional VAE), the FHS bootstrap baseline and the generator-quality
+metrics: fast_dev_run of both modules, shapes and units of the sampler, scaling in the state_dict, seeded
+reproducibility, the training window, input errors, the NaN-loss guard, and metrics on hand-computable cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from numpy.testing import assert_allclose
+from torch.utils.data import TensorDataset
+
+from risk_platform.errors import ComputationError, InputError
+from risk_platform.models.datasets import REGIME_INDEX
+from risk_platform.models.generator_quality import (
+    average_lower_tail_dependence,
+    average_pairwise_correlation,
+    discriminative_score,
+    evaluate_generators,
+    excess_kurtosis,
+    generator_quality,
+    hill_left_tail_index,
+    kurtosis_interval,
+    lower_tail_dependence,
+    portfolio_weights,
+)
+from risk_platform.models.generators import (
+    FHSBootstrap,
+    GANConfig,
+    GANModule,
+    ScenarioDataModule,
+    ScenarioSampler,
+    VAEConfig,
+    build_sampler,
+    previous_day_vol,
+    scenario_rows,
+    train_gan,
+    train_vae,
+)
+from risk_platform.models.training import make_trainer, seed_everything
+
+SHORT_END = "2008-12-31"  # 378 complete days: 31 low, 231 normal, 116 high
+TRAINERS = {"gan": (train_gan, GANConfig), "vae": (train_vae, VAEConfig)}
+
+
+def tiny(config_cls, **overrides):
+    """A config that trains in about a second on the short window."""
+    settings = dict(hidden=(32, 32), latent_dim=4, batch_size=64, max_epochs=1, train_end=SHORT_END)
+    return config_cls(**{**settings, **overrides})
+
+
+@pytest.fixture(scope="module")
+def dev_runs(daily_features):
+    """fast_dev_run of each generator on the whole bundled data with its demo architecture."""
+    return {kind: train(daily_features, cls.demo(), fast_dev_run=True) for kind, (train, cls) in TRAINERS.items()}
+
+
+# ------------------------------------------------------------------------------------------ generators
+
+
+@pytest.mark.parametrize("kind", ["gan", "vae"])
+def test_fast_dev_run_gives_finite_scenarios_of_the_right_shape(dev_runs, kind):
+    result = dev_runs[kind]
+    k = len(result.symbols)
+    assert k == 28 and result.sampler.symbols == result.symbols
+    assert result.n_train > 3000 and result.train_start >= pd.Timestamp("2007-04-01")
+    assert result.history and all(name.startswith(("epoch", "train")) for name in result.history[0])
+    for regime in REGIME_INDEX:
+        x = result.sampler.sample(64, regime, seed=1)
+        assert x.shape == (64, k) and np.isfinite(x).all()
+    assert_allclose(result.sampler.sample(8, "high", seed=3), result.sampler.sample(8, "high", seed=3))
+    with pytest.raises(InputError, match="unknown regime"):
+        result.sampler.sample(2, "crisis")
+
+
+@pytest.mark.parametrize("kind", ["gan", "vae"])
+def test_state_dict_carries_the_training_scaling_and_round_trips(dev_runs, daily_features, kind):
+    result = dev_runs[kind]
+    state = result.sampler.state_dict()
+    rows = scenario_rows(daily_features)
+    assert_allclose(state["mean"].numpy(), rows.returns.mean(axis=0), rtol=1e-5, atol=1e-9)
+    assert_allclose(state["std"].numpy(), rows.returns.std(axis=0, ddof=1), rtol=1e-5)
+    fresh = build_sampler(result.config, result.symbols)
+    fresh.load_state_dict(state)
+    assert_allclose(fresh.sample(16, "low", seed=5), result.sampler.sample(16, "low", seed=5))
+
+
+@pytest.mark.parametrize("kind", ["gan", "vae"])
+def test_forward_takes_noise_and_onehot_and_returns_original_units(dev_runs, kind):
+    sampler: ScenarioSampler = dev_runs[kind].sampler
+    n, k = 10, len(sampler.symbols)
+    noise = torch.randn(n, sampler.latent_dim)
+    onehot = torch.zeros(n, 3)
+    onehot[:, REGIME_INDEX["high"]] = 1.0
+    with torch.no_grad():
+        out = sampler(torch.cat([noise, onehot], dim=1))
+        standardized = sampler.core(noise, onehot)
+    assert out.shape == (n, k)
+    assert_allclose(out.numpy(), (standardized * sampler.std + sampler.mean).numpy(), rtol=1e-6)
+    assert sampler.latent_dim == dev_runs[kind].config.latent_dim + k  # [z, eps]: location-scale output
+
+
+def test_plain_gan_generator_maps_latent_to_returns(daily_features):
+    result = train_gan(daily_features, tiny(GANConfig, location_scale=False), fast_dev_run=True)
+    assert result.sampler.latent_dim == 4
+    assert result.sampler.sample(7, "normal", seed=0).shape == (7, 28)
+
+
+def test_sampling_100k_scenarios(dev_runs):
+    for result in dev_runs.values():  # speed: see risk_platform/bench.py
+        x = result.sampler.sample(100_000, "high", seed=0)
+        assert x.shape == (100_000, 28) and np.isfinite(x).all()
+
+
+@pytest.mark.parametrize("kind", ["gan", "vae"])
+def test_same_seed_gives_identical_weights(daily_features, kind):
+    train, cls = TRAINERS[kind]
+    a, b = (train(daily_features, tiny(cls, seed=11)).sampler.state_dict() for _ in range(2))
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    c = train(daily_features, tiny(cls, seed=12)).sampler.state_dict()
+    assert any(not torch.equal(a[name], c[name]) for name in a)
+
+
+def test_gan_uses_manual_optimization():
+    assert GANModule(5, GANConfig.demo()).automatic_optimization is False
+
+
+def test_training_window_ends_at_train_end(daily_features):
+    end = pd.Timestamp(SHORT_END)
+    data = ScenarioDataModule(daily_features, train_end=end)
+    assert data.rows.dates.max() <= end and data.rows.dates.max() >= end - pd.Timedelta(days=7)
+    later = scenario_rows(daily_features, start=end + pd.Timedelta(days=1))
+    assert len(later) > 3000 and not set(later.dates) & set(data.rows.dates)
+    assert_allclose(data.standardizer.mean, data.rows.returns.mean(axis=0))  # fitted on training rows only
+    x, regime = next(iter(data.train_dataloader()))
+    assert x.dtype == torch.float32 and regime.dtype == torch.int64 and x.shape == (128, 28)
+    result = train_vae(daily_features, tiny(VAEConfig), fast_dev_run=True)
+    assert result.train_end <= end and result.n_train == len(data.rows)
+    assert_allclose(result.sampler.mean.numpy(), data.standardizer.mean, rtol=1e-5, atol=1e-9)
+    fhs = FHSBootstrap.fit(daily_features, train_end=end, min_regime_rows=10)  # 17 low days keep a sigma
+    assert fhs.dates.max() <= end
+
+
+def test_too_little_data_or_bad_values_raise_input_error_before_training(daily_features):
+    with pytest.raises(InputError, match="47 complete-day training rows"):
+        train_gan(daily_features, tiny(GANConfig, train_end="2007-06-30"))
+    with pytest.raises(InputError, match="too few training rows in regime low=31"):
+        train_vae(daily_features, tiny(VAEConfig, min_regime_rows=50))
+    with pytest.raises(InputError, match=r"regime low=17 \(2007-05-10\.\.2008-03-31\), at least 20 per regime"):
+        FHSBootstrap.fit(daily_features, train_end="2008-03-31", min_rows=10)
+    broken = daily_features.copy()
+    broken.loc[(broken["symbol"] == "SPX") & (broken["date"] == pd.Timestamp("2008-10-15")), "ret"] = np.inf
+    with pytest.raises(InputError, match="NaN or infinite"):
+        train_gan(broken, tiny(GANConfig))
+    no_spx = daily_features.copy()
+    no_spx.loc[no_spx["symbol"] == "SPX", "ret"] = np.nan
+    with pytest.raises(InputError, match="every series"):
+        train_vae(no_spx, tiny(VAEConfig))
+
+
+def test_exploding_vae_training_raises_computation_error(daily_features):
+    with pytest.raises(ComputationError, match="train"):
+        train_vae(daily_features, tiny(VAEConfig, lr=1e30, max_epochs=2))
+
+
+def test_nan_batch_stops_gan_training_with_computation_error(daily_features):
+    seed_everything(0)
+    config = tiny(GANConfig)
+    data = ScenarioDataModule(daily_features, train_end=SHORT_END, batch_size=config.batch_size)
+    x, regime = data.dataset.tensors
+    data.dataset = TensorDataset(torch.full_like(x, float("nan")), regime)
+    with pytest.raises(ComputationError, match="GANModule: train_"):
+        make_trainer(1, fast_dev_run=True).fit(GANModule(data.n_features, config), datamodule=data)
+
+
+# ------------------------------------------------------------------------------------------------- FHS
+
+
+def test_fhs_uses_the_previous_day_ewma_vol_and_keeps_joint_rows(daily_features):
+    fhs = FHSBootstrap.fit(daily_features)
+    spx = daily_features[daily_features["symbol"] == "SPX"].sort_values("date").reset_index(drop=True)
+    i = int(spx.index[spx["date"] == pd.Timestamp("2020-03-16")][0])
+    prev = previous_day_vol(daily_features)
+    assert prev.at[spx.at[i, "date"], "SPX"] == spx.at[i - 1, "ewma_vol"]  # sigma_{t-1}: r_t not used
+    t = int(np.flatnonzero(fhs.dates == pd.Timestamp("2020-03-16"))[0])
+    col = fhs.symbols.index("SPX")
+    assert fhs.sigma[t, col] == spx.at[i - 1, "ewma_vol"]
+    assert_allclose(fhs.residuals[t, col] * fhs.sigma[t, col], spx.at[i, "ret"])
+    rows = scenario_rows(daily_features)
+    assert_allclose(fhs.residuals * fhs.sigma, rows.returns[np.isin(rows.dates, fhs.dates)])
+    for regime in REGIME_INDEX:
+        x = fhs.sample(500, regime, seed=2)
+        assert x.shape == (500, len(fhs.symbols)) and np.isfinite(x).all()
+    assert_allclose(fhs.sample(50, "high", seed=9), fhs.sample(50, "high", seed=9))
+    high_vol, low_vol = (fhs.sample(20_000, r, seed=1).std(axis=0) for r in ("high", "low"))
+    assert np.mean(high_vol > low_vol) > 0.9
+
+
+def test_fhs_scenarios_are_a_regime_sigma_times_a_residual_row(daily_features):
+    fhs = FHSBootstrap.fit(daily_features, train_end="2012-12-31", residuals_from="regime")
+    x = fhs.sample(5, "high", seed=4)
+    high = fhs.regime == REGIME_INDEX["high"]
+    for row in x:
+        ratio = row[None, :] / fhs.sigma[high]  # one sigma row of a high day turns it into a residual row
+        hits = np.isclose(ratio[:, None, :], fhs.residuals[high][None, :, :], rtol=1e-9, atol=0).all(axis=2)
+        assert hits.any()
+
+
+# --------------------------------------------------------------------------------------------- quality
+
+
+def test_hill_index_of_a_pareto_sample():
+    rng = np.random.default_rng(0)
+    losses = np.column_stack([rng.pareto(a, 40_000) + 1.0 for a in (2.0, 3.0, 4.0)])
+    assert_allclose(hill_left_tail_index(-losses), [2.0, 3.0, 4.0], rtol=0.08)
+
+
+def test_kurtosis_of_normal_sample_inside_interval_and_heavy_tails_outside():
+    rng = np.random.default_rng(1)
+    real = rng.normal(size=(2000, 3))
+    lo, hi = kurtosis_interval(real, seed=0)
+    assert np.all(lo < 0) and np.all(hi > 0)
+    assert np.all(np.abs(excess_kurtosis(rng.normal(size=(200_000, 3)))) < 0.05)
+    t3 = rng.standard_t(3, size=(200_000, 3))
+    assert np.all(excess_kurtosis(t3) > hi)
+
+
+def test_tail_dependence_and_correlation_by_hand():
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=20_000)
+    assert lower_tail_dependence(a, 3 * a) == pytest.approx(1.0)
+    assert lower_tail_dependence(a, rng.normal(size=20_000)) == pytest.approx(0.05, abs=0.015)
+    x = np.column_stack([a, a, -a])
+    assert average_pairwise_correlation(x) == pytest.approx(-1.0 / 3.0)
+
+
+def test_disc_score_is_zero_for_identical_and_half_for_separable_samples():
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(600, 4))
+    assert abs(discriminative_score(real, real.copy())) <= 0.05
+    assert discriminative_score(real, real + 5.0) >= 0.45
+
+
+def test_portfolio_weights_follow_quote_types(instruments):
+    symbols = ["SPX", "TLT", "UST10Y", "VIX", "EURUSD", "GOLD"]
+    w = portfolio_weights(symbols, instruments)
+    assert_allclose(w["equal_weight"], [0.25, 0.25, 0, 0, 0.25, 0.25])
+    assert_allclose(w["60_40"], [0.6, 0.4, 0, 0, 0, 0])
+    x = np.random.default_rng(0).normal(0, 0.01, size=(300, len(symbols)))
+    both_equity = average_lower_tail_dependence(np.column_stack([x[:, 0], x[:, 0]]), ["SPX", "DAX"], instruments)
+    assert both_equity == pytest.approx(1.0)
+
+
+def test_generator_quality_of_the_real_sample_itself(daily_features, instruments):
+    rows = scenario_rows(daily_features)
+    real = rows.returns[rows.regime == REGIME_INDEX["high"]]
+    q = generator_quality(real, real.copy(), rows.symbols, instruments, seed=0)
+    assert all(isinstance(v, float) for v in q.values())
+    for key in ("var99_rel_err_equal_weight", "es975_rel_err_equal_weight", "var99_rel_err_60_40",
+                "es975_rel_err_60_40", "hill_mae", "corr_rmse"):
+        assert q[key] == pytest.approx(0.0, abs=1e-12), key
+    assert q["kurtosis_share_in_ci"] == 1.0 and q["tail_dep_gen"] == q["tail_dep_real"] > 0.2
+    assert abs(q["disc_score"]) <= 0.08
+    assert q["var99_real_equal_weight"] > 0  # losses positive
+    with pytest.raises(InputError, match="NaN"):
+        generator_quality(real, np.full_like(real, np.nan), rows.symbols, instruments)
+
+
+def test_evaluate_generators_gives_a_side_by_side_table(daily_features, instruments, dev_runs):
+    samplers = {"fhs": FHSBootstrap.fit(daily_features), "gan": dev_runs["gan"].sampler}
+    table = evaluate_generators(daily_features, instruments, samplers, regime="high", n=3000)
+    assert list(table.columns) == ["fhs", "gan"] and "disc_score" in table.index
+    assert table.loc["n_real", "fhs"] == float((scenario_rows(daily_features).regime == 2).sum())
+    assert table.loc["disc_score", "fhs"] < table.loc["disc_score", "gan"]  # an untrained GAN is obvious
