@@ -10,9 +10,12 @@ import numpy as np
 import pandas as pd
 
 from risk_platform.models.baselines import garch_forecasts, series_returns
+from risk_platform.models.datasets import REGIME_INDEX
+from risk_platform.models.generator_quality import evaluate_generators
+from risk_platform.models.generators import FHSBootstrap, GeneratorResult, scenario_rows
 from risk_platform.models.gnn import GNNResult, forecaster_input
 from risk_platform.models.lstm import LSTMResult, build_sequences, predict
-from risk_platform.models.plots import forecast_vs_realized, loss_curves
+from risk_platform.models.plots import distributions, forecast_vs_realized, loss_curves
 
 
 @dataclass(frozen=True)
@@ -66,3 +69,37 @@ def gnn_report(result: GNNResult, daily: pd.DataFrame, folder: Path) -> Training
         artifacts=[(curves, "plots"), (forecast_csv, "forecasts"), (scores, "evaluation")],
         input_example=inputs.numpy(),  # one date: (n series, features + trailing correlations)
     )
+
+
+STRESS_REGIME = "high"
+PLOTTED_SERIES = ("SPX", "UST10Y", "EURUSD", "WTI")
+
+
+def generator_report(name: str, result: GeneratorResult, daily: pd.DataFrame, instruments: pd.DataFrame,
+                     folder: Path, n: int = 20_000) -> tuple[TrainingReport, pd.DataFrame]:
+    """Quality in the stress regime against real returns, side by side with the FHS bootstrap; loss curves;
+    generated-vs-real histograms. Returns the report and the quality table (metrics x [name, fhs])."""
+    fhs = FHSBootstrap.fit(daily, train_end=result.config.train_end)
+    quality = evaluate_generators(daily, instruments, {name: result.sampler, "fhs": fhs}, regime=STRESS_REGIME, n=n)
+    real = scenario_rows(daily)
+    stressed = real.returns[real.regime == REGIME_INDEX[STRESS_REGIME]]
+    shown = [s for s in PLOTTED_SERIES if s in result.symbols]
+    columns = [result.symbols.index(s) for s in shown]
+    generated = {name: result.sampler.sample(n, STRESS_REGIME, seed=0)[:, columns],
+                 "fhs": fhs.sample(n, STRESS_REGIME, seed=0)[:, columns]}
+    table_csv = folder / "quality_stress_regime.csv"
+    quality.to_csv(table_csv, index_label="metric")
+    latent = result.sampler.latent_dim
+    example = np.zeros((2, latent + 3), dtype=np.float32)
+    example[:, :latent] = np.random.default_rng(0).standard_normal((2, latent))
+    example[:, latent + REGIME_INDEX[STRESS_REGIME]] = 1.0  # inputs: [noise, one-hot(regime)]
+    report = TrainingReport(
+        artifacts=[
+            (loss_curves(result.history, folder / "loss_curves.png", f"{name.upper()} training losses"), "plots"),
+            (distributions(stressed[:, columns], generated, shown, folder / "generated_vs_real_high_regime.png",
+                           f"{name.upper()}: generated vs real returns, high-volatility regime"), "plots"),
+            (table_csv, "evaluation"),
+        ],
+        input_example=example,
+    )
+    return report, quality

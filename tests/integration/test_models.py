@@ -25,7 +25,8 @@ def trained(tmp_path_factory):
     assert data.success
     smoke = {"preset": "demo", "fast_dev_run": True}
     model_assets = dg.AssetSelection.groups("models")
-    run_config = {"ops": {k: {"config": smoke} for k in ("lstm_vol_model", "gnn_corr_model")}}
+    run_config = {"ops": {k: {"config": smoke} for k in ("lstm_vol_model", "gnn_corr_model", "gan_scenarios_model",
+                                                          "vae_scenarios_model")}}
     result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], selection=model_assets, resources=resources,
                             instance=instance, run_config=run_config)
     return result, resources["mlflow"].registry(), data
@@ -79,3 +80,18 @@ def test_gnn_is_registered_and_forecasts_a_valid_correlation(trained):
     assert_allclose(forecast, forecast.T, atol=1e-6)
     assert_allclose(np.diag(forecast), 1.0, atol=1e-6)
     assert np.linalg.eigvalsh(forecast).min() > -1e-6
+
+
+@pytest.mark.parametrize("key", ["gan_scenarios", "vae_scenarios"])
+def test_generators_are_registered_and_sample_in_original_units(trained, key):
+    result, registry, _ = trained
+    out = result.output_for_node(f"{key.split('_')[0]}_scenarios_model")
+    assert registry.aliases(key) == {"experimental": out["version"]}
+    assert {"stress_disc_score", "fhs_stress_disc_score"} <= set(out["metrics"])
+    loaded = registry.load(key, "experimental")
+    latent = loaded.metadata["latent_dim"]
+    inputs = torch.cat([torch.randn(1000, latent), torch.nn.functional.one_hot(torch.full((1000,), 2), 3)], dim=1)
+    scenarios = loaded.module(inputs.float()).detach().numpy()
+    assert scenarios.shape == (1000, len(loaded.metadata["symbols"])) and np.isfinite(scenarios).all()
+    artifacts = {a.path for a in registry.client.list_artifacts(out["run_id"], "plots")}
+    assert "plots/generated_vs_real_high_regime.png" in artifacts
