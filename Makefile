@@ -39,6 +39,7 @@ lint: install
 
 bench: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m risk_platform.bench
+	$(BIN)/python -m risk_platform.bench --models
 
 clean:
 	rm -rf var

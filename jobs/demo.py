@@ -57,6 +57,9 @@ def main() -> int:
 
 HEADLINE_METRICS = {
     "lstm_vol_model": ("qlike_lstm", "qlike_garch_t", "qlike_ewma", "qlike_ratio_to_garch_t"),
+    "gnn_corr_model": ("frobenius_gnn", "frobenius_sample63", "frobenius_ewma"),
+    "gan_scenarios_model": ("stress_disc_score", "stress_var99_rel_err_equal_weight", "stress_es975_rel_err_60_40"),
+    "vae_scenarios_model": ("stress_disc_score", "stress_var99_rel_err_equal_weight", "stress_es975_rel_err_60_40"),
 }
 
 

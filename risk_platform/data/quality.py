@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 import uuid
 from dataclasses import dataclass, field
@@ -188,6 +189,7 @@ def validate_with_gx(decision: GateDecision, suite: dict[str, Any]) -> GateDecis
     import great_expectations as gx  # slow import (about 5 s): only where GX really runs
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     table = decision.table.drop(columns="accepted")
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
