@@ -41,7 +41,7 @@ class RegisteredVersion:
     """A registered model version and the run that produced it."""
 
     name: str
-    version: str
+    version: str  # MLflow returns int versions in places; the platform always uses str
     run_id: str
     model_uri: str
     alias: str | None
@@ -136,14 +136,15 @@ class ModelRegistry:
         if alias:
             self.client.set_registered_model_alias(name, alias, version.version)
             self.client.set_tag(run_id, f"alias.{alias}", version.version)
-        return RegisteredVersion(name, version.version, run_id, f"models:/{name}/{version.version}", alias)
+        return RegisteredVersion(name, str(version.version), run_id, f"models:/{name}/{version.version}", alias)
 
     def aliases(self, model_key: str) -> dict[str, str]:
         """alias -> version for a registered model (empty when it has none)."""
         try:
-            return dict(self.client.get_registered_model(MODEL_NAMES[model_key]).aliases)
+            aliases = self.client.get_registered_model(MODEL_NAMES[model_key]).aliases
         except MlflowException:
             return {}
+        return {alias: str(version) for alias, version in aliases.items()}
 
     def load(self, model_key: str, alias: str = "experimental") -> LoadedModel:
         """Load the version behind ``alias`` (downloaded from its run's artifacts) with its metadata."""
@@ -156,7 +157,7 @@ class ModelRegistry:
             local = self.client.download_artifacts(version.run_id, "model", tmp)
             module = mlflow.pytorch.load_model(local)
             metadata = Model.load(local).metadata or {}
-        return LoadedModel(module, metadata, name, version.version, version.run_id, alias)
+        return LoadedModel(module, metadata, name, str(version.version), version.run_id, alias)
 
     def run(self, run_id: str):
         return self.client.get_run(run_id)

@@ -1,0 +1,198 @@
+"""Model governance: the promotion policy between the aliases ``experimental`` -> ``current`` -> ``stable``
+and the append-only audit log of every alias move (MLflow keeps no history of alias moves).
+
+Policy (configurable, :class:`PromotionPolicy`): a new version starts as ``experimental``; it becomes
+``current`` only if every gate of its model family passes on its validation metrics; the version it replaces
+becomes ``stable`` if it had been ``current`` for at least ``stable_after_days`` without a recorded
+monitoring failure. Each move is one JSON line in the audit log (time, model, alias, from and to version,
+reason, validation run id, actor) and is mirrored as a tag on the MLflow model version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from risk_platform.errors import InputError
+from risk_platform.models.registry import MODEL_NAMES, ModelRegistry
+
+
+@dataclass(frozen=True)
+class PromotionPolicy:
+    """Gates for experimental -> current, and the period for current -> stable."""
+
+    max_red_windows: int = 0  # crisis windows in the Basel red zone at 99%
+    min_kupiec_p: float = 0.05  # Kupiec p-value over the whole out-of-sample period
+    max_qlike_ratio_to_ewma: float = 1.0  # LSTM QLIKE no worse than EWMA(0.94)
+    max_frobenius_ratio_to_sample: float = 1.0  # GNN no worse than the 63-day sample correlation
+    max_generator_rel_err: float = 0.10  # GAN/VAE portfolio VaR and ES in the stress regime
+    stable_after_days: int = 182  # about six months as current
+
+    @classmethod
+    def from_yaml(cls, path: Path | str) -> PromotionPolicy:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError(f"{path}: cannot read promotion policy ({exc.__class__.__name__})") from None
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise InputError(f"{path}: unknown policy setting(s) {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Whether a version may become ``current``; one line per gate, each starting ``pass`` or ``FAIL``."""
+
+    passed: bool
+    checks: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.checks)
+
+
+def _gate(checks: list[str], metrics: dict[str, float], name: str, ok, description: str) -> None:
+    if name not in metrics:
+        checks.append(f"FAIL {description}: metric {name} missing (no validation run?)")
+    else:
+        checks.append(f"{'pass' if ok(metrics[name]) else 'FAIL'} {description}: {name} = {metrics[name]:.4g}")
+
+
+def evaluate_gates(model_key: str, metrics: dict[str, float], policy: PromotionPolicy) -> GateResult:
+    """Apply the policy's gates for ``model_key`` to its validation metrics."""
+    checks: list[str] = []
+    if model_key in ("lstm_vol", "gnn_corr"):
+        _gate(checks, metrics, "red_windows_99", lambda v: v <= policy.max_red_windows,
+              f"at most {policy.max_red_windows} crisis windows in the red zone")
+        _gate(checks, metrics, "kupiec_p_99", lambda v: v > policy.min_kupiec_p,
+              f"Kupiec p above {policy.min_kupiec_p} out of sample")
+    if model_key == "lstm_vol":
+        _gate(checks, metrics, "qlike_ratio_to_ewma", lambda v: v <= policy.max_qlike_ratio_to_ewma,
+              "QLIKE no worse than EWMA")
+    elif model_key == "gnn_corr":
+        _gate(checks, metrics, "ratio_gnn_to_sample63", lambda v: v <= policy.max_frobenius_ratio_to_sample,
+              "correlation error no worse than the 63-day sample")
+    elif model_key in ("gan_scenarios", "vae_scenarios"):
+        for name in ("stress_var99_rel_err_equal_weight", "stress_es975_rel_err_equal_weight",
+                     "stress_var99_rel_err_60_40", "stress_es975_rel_err_60_40"):
+            _gate(checks, metrics, name, lambda v: v <= policy.max_generator_rel_err,
+                  f"stress-regime portfolio risk within {policy.max_generator_rel_err:.0%} of historical")
+    else:
+        raise InputError(f"unknown model '{model_key}' (expected one of {', '.join(MODEL_NAMES)})")
+    return GateResult(all(c.startswith("pass") for c in checks), tuple(checks))
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One line of the audit log: an alias move (``event='alias_move'``) or a monitoring result."""
+
+    time: str
+    event: str
+    model: str
+    alias: str | None
+    from_version: str | None
+    to_version: str | None
+    reason: str
+    validation_run_id: str | None
+    actor: str
+
+
+class AuditLog:
+    """Append-only JSON-lines file: records are only ever added (one ``write`` of a whole line, fsynced)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def append(self, record: AuditRecord) -> AuditRecord:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(asdict(record), sort_keys=True) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return record
+
+    def records(self, model: str | None = None) -> list[AuditRecord]:
+        if not self.path.exists():
+            return []
+        out = []
+        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
+            try:
+                record = AuditRecord(**json.loads(line))
+            except (json.JSONDecodeError, TypeError):
+                raise InputError(f"{self.path} line {number}: not an audit record") from None
+            if model is None or record.model == model:
+                out.append(record)
+        return out
+
+
+def _now() -> pd.Timestamp:
+    return pd.Timestamp.now(tz="UTC")
+
+
+def move_alias(registry: ModelRegistry, audit: AuditLog, model_key: str, alias: str, version: str, reason: str,
+               actor: str, validation_run_id: str | None = None, now: pd.Timestamp | None = None) -> AuditRecord:
+    """Point ``alias`` at ``version``, log the move and mirror it as a tag on the model version."""
+    name = MODEL_NAMES[model_key]
+    previous = registry.aliases(model_key).get(alias)
+    when = (now or _now()).isoformat()
+    record = AuditRecord(when, "alias_move", model_key, alias, previous, version, reason, validation_run_id, actor)
+    registry.client.set_registered_model_alias(name, alias, version)
+    stamp = (now or _now()).strftime("%Y%m%dT%H%M%S%fZ")
+    registry.client.set_model_version_tag(name, version, f"audit.{alias}.{stamp}",
+                                          json.dumps({"from": previous, "reason": reason, "actor": actor,
+                                                      "validation_run_id": validation_run_id})[:5000])
+    return audit.append(record)
+
+
+def record_monitoring(audit: AuditLog, model_key: str, version: str, passed: bool, reason: str, actor: str,
+                      now: pd.Timestamp | None = None) -> AuditRecord:
+    """Log a monitoring result of a version (a failure blocks its promotion to ``stable``)."""
+    event = "monitoring_pass" if passed else "monitoring_failure"
+    return audit.append(AuditRecord((now or _now()).isoformat(), event, model_key, None, None, version, reason,
+                                    None, actor))
+
+
+def current_since(audit: AuditLog, model_key: str, version: str) -> pd.Timestamp | None:
+    """When ``version`` last became ``current`` (from the audit log)."""
+    moves = [r for r in audit.records(model_key)
+             if r.event == "alias_move" and r.alias == "current" and r.to_version == version]
+    return pd.Timestamp(moves[-1].time) if moves else None
+
+
+def apply_policy(registry: ModelRegistry, audit: AuditLog, model_key: str, candidate: str,
+                 metrics: dict[str, float], policy: PromotionPolicy, actor: str,
+                 validation_run_id: str | None = None, now: pd.Timestamp | None = None
+                 ) -> tuple[GateResult, list[AuditRecord]]:
+    """Promote ``candidate`` to ``current`` if its gates pass; the replaced ``current`` becomes ``stable``
+    when it served long enough without a monitoring failure. Returns the gates and the moves made."""
+    now = now or _now()
+    gates = evaluate_gates(model_key, metrics, policy)
+    aliases = registry.aliases(model_key)
+    if not gates.passed or aliases.get("current") == candidate:
+        return gates, []
+    moves = []
+    previous = aliases.get("current")
+    if previous is not None:
+        since = current_since(audit, model_key, previous)
+        failures = [r for r in audit.records(model_key)
+                    if r.event == "monitoring_failure" and r.to_version == previous
+                    and since is not None and pd.Timestamp(r.time) >= since]
+        served = (now - since).days if since is not None else 0
+        if since is not None and served >= policy.stable_after_days and not failures:
+            moves.append(move_alias(registry, audit, model_key, "stable", previous,
+                                    f"current for {served} days without a monitoring failure", actor,
+                                    validation_run_id, now))
+    moves.append(move_alias(registry, audit, model_key, "current", candidate, "passed the gates: " + gates.reason,
+                            actor, validation_run_id, now))
+    return gates, moves

@@ -1,0 +1,109 @@
+"""Promotion policy and the append-only audit log, against a real (temporary) MLflow registry."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from risk_platform.errors import InputError
+from risk_platform.models.governance import (
+    AuditLog,
+    PromotionPolicy,
+    apply_policy,
+    evaluate_gates,
+    move_alias,
+    record_monitoring,
+)
+from risk_platform.models.registry import MODEL_NAMES, ModelRegistry
+
+GOOD_LSTM = {"red_windows_99": 0, "kupiec_p_99": 0.4, "qlike_ratio_to_ewma": 0.97}
+T0 = pd.Timestamp("2026-01-05", tz="UTC")
+
+
+@pytest.fixture
+def registry(tmp_path):
+    reg = ModelRegistry(f"sqlite:///{tmp_path}/mlflow.db", artifact_root=str(tmp_path / "artifacts"))
+    reg.client.create_registered_model(MODEL_NAMES["lstm_vol"])
+    for _ in range(3):
+        reg.client.create_model_version(MODEL_NAMES["lstm_vol"], f"file://{tmp_path}/model")
+    return reg
+
+
+def test_gates_by_model_family():
+    policy = PromotionPolicy()
+    assert evaluate_gates("lstm_vol", GOOD_LSTM, policy).passed
+    worse = evaluate_gates("lstm_vol", {**GOOD_LSTM, "qlike_ratio_to_ewma": 1.02}, policy)
+    assert not worse.passed and "FAIL QLIKE no worse than EWMA" in worse.reason
+    red = evaluate_gates("lstm_vol", {**GOOD_LSTM, "red_windows_99": 1}, policy)
+    assert not red.passed
+    missing = evaluate_gates("gan_scenarios", {"stress_var99_rel_err_equal_weight": 0.05}, policy)
+    assert not missing.passed and "missing" in missing.reason
+    gen = {k: 0.08 for k in ("stress_var99_rel_err_equal_weight", "stress_es975_rel_err_equal_weight",
+                             "stress_var99_rel_err_60_40", "stress_es975_rel_err_60_40")}
+    assert evaluate_gates("vae_scenarios", gen, policy).passed
+    assert not evaluate_gates("vae_scenarios", {**gen, "stress_es975_rel_err_60_40": 0.2}, policy).passed
+    with pytest.raises(InputError):
+        evaluate_gates("nope", {}, policy)
+
+
+def test_policy_from_yaml(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text("stable_after_days: 90\nmin_kupiec_p: 0.01\n")
+    assert PromotionPolicy.from_yaml(path) == PromotionPolicy(stable_after_days=90, min_kupiec_p=0.01)
+    path.write_text("stable_after: 90\n")
+    with pytest.raises(InputError, match="unknown policy setting"):
+        PromotionPolicy.from_yaml(path)
+
+
+def test_promotion_moves_current_then_stable_after_six_months(registry, tmp_path):
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    policy = PromotionPolicy()
+    gates, moves = apply_policy(registry, audit, "lstm_vol", "1", GOOD_LSTM, policy, "schedule", "val-1", T0)
+    assert gates.passed and [(m.alias, m.to_version) for m in moves] == [("current", "1")]
+    # a second version 3 months later: passes, but v1 has not served six months -> not stable
+    _, moves = apply_policy(registry, audit, "lstm_vol", "2", GOOD_LSTM, policy, "schedule", "val-2",
+                            T0 + pd.Timedelta(days=90))
+    assert [(m.alias, m.to_version) for m in moves] == [("current", "2")]
+    assert "stable" not in registry.aliases("lstm_vol")
+    # a third version 7 months after v2 became current: v2 -> stable, v3 -> current
+    _, moves = apply_policy(registry, audit, "lstm_vol", "3", GOOD_LSTM, policy, "schedule", "val-3",
+                            T0 + pd.Timedelta(days=300))
+    assert [(m.alias, m.to_version, m.from_version) for m in moves] == [("stable", "2", None), ("current", "3", "2")]
+    assert registry.aliases("lstm_vol") == {"current": "3", "stable": "2"}
+    lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    assert len(lines) == 4 and {line["actor"] for line in lines} == {"schedule"}
+    tags = registry.client.get_model_version(MODEL_NAMES["lstm_vol"], "2").tags
+    assert any(k.startswith("audit.stable.") for k in tags) and any(k.startswith("audit.current.") for k in tags)
+
+
+def test_failed_gates_move_nothing(registry, tmp_path):
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    move_alias(registry, audit, "lstm_vol", "experimental", "2", "new training", "schedule")
+    gates, moves = apply_policy(registry, audit, "lstm_vol", "2", {**GOOD_LSTM, "kupiec_p_99": 0.01},
+                                PromotionPolicy(), "schedule")
+    assert not gates.passed and moves == []
+    assert registry.aliases("lstm_vol") == {"experimental": "2"}
+    assert len(audit.records()) == 1
+
+
+def test_a_monitoring_failure_blocks_stable(registry, tmp_path):
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    policy = PromotionPolicy()
+    apply_policy(registry, audit, "lstm_vol", "1", GOOD_LSTM, policy, "schedule", now=T0)
+    record_monitoring(audit, "lstm_vol", "1", False, "exception rate above expectation", "sensor",
+                      now=T0 + pd.Timedelta(days=30))
+    _, moves = apply_policy(registry, audit, "lstm_vol", "2", GOOD_LSTM, policy, "jane.doe",
+                            now=T0 + pd.Timedelta(days=200))
+    assert [(m.alias, m.to_version) for m in moves] == [("current", "2")]
+    assert "stable" not in registry.aliases("lstm_vol")
+
+
+def test_audit_log_is_append_only(tmp_path):
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    record_monitoring(audit, "lstm_vol", "1", True, "ok", "sensor")
+    before = (tmp_path / "audit.jsonl").read_bytes()
+    record_monitoring(audit, "lstm_vol", "1", True, "ok again", "sensor")
+    assert (tmp_path / "audit.jsonl").read_bytes().startswith(before)
+    (tmp_path / "audit.jsonl").write_text("garbage\n")
+    with pytest.raises(InputError, match="line 1: not an audit record"):
+        audit.records()
