@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import manifest_table, table
-from resources import FeatureStoreResource, MarketDataResource
+from resources import FeatureStoreResource, LineageResource, MarketDataResource
 from risk_platform.features.engineering import RegimeRule, rolling_correlations, series_features
 from risk_platform.features.returns import compute_returns, wide_returns
 
@@ -29,13 +29,15 @@ def returns(market_panel: pd.DataFrame, market_data: MarketDataResource) -> dg.O
 
 
 @dg.asset(group_name="features", compute_kind="parquet")
-def daily_features(returns: pd.DataFrame, market_panel: pd.DataFrame, market_data: MarketDataResource,
-                   feature_store: FeatureStoreResource) -> dg.Output[dict]:
+def daily_features(context: dg.AssetExecutionContext, returns: pd.DataFrame, market_panel: pd.DataFrame,
+                   market_data: MarketDataResource, feature_store: FeatureStoreResource,
+                   lineage: LineageResource) -> dg.Output[dict]:
     """Per series and day: return, EWMA(0.94) and 21/63-day realized vol, drawdown, vol rank and regime."""
     rule = RegimeRule()
     frame = series_features(returns, market_panel, market_data.instruments(), rule)
     store = feature_store.store()
     manifest = {**store.write(DAILY_TABLE, frame).to_dict(), "store_root": str(store.root)}
+    lineage.record(context.run_id, "daily_features", ["returns", "market_panel"], partition_facts(manifest))
     latest = frame.sort_values("date").groupby("symbol").tail(1)[["symbol", "date", "ewma_vol", "rv_21", "regime"]]
     return dg.Output(
         manifest,
@@ -50,12 +52,20 @@ def daily_features(returns: pd.DataFrame, market_panel: pd.DataFrame, market_dat
 
 
 @dg.asset(group_name="features", compute_kind="parquet")
-def correlation_features(returns: pd.DataFrame, feature_store: FeatureStoreResource) -> dg.Output[dict]:
+def correlation_features(context: dg.AssetExecutionContext, returns: pd.DataFrame,
+                         feature_store: FeatureStoreResource, lineage: LineageResource) -> dg.Output[dict]:
     """63-day rolling pairwise correlations of returns (pairs on common dates, at least 42)."""
     frame = rolling_correlations(wide_returns(returns))
     store = feature_store.store()
     manifest = {**store.write(CORR_TABLE, frame).to_dict(), "store_root": str(store.root)}
+    lineage.record(context.run_id, "correlation_features", ["returns"], partition_facts(manifest))
     return dg.Output(manifest, metadata={"rows": manifest["rows"], "partitions": manifest_table(manifest)})
+
+
+def partition_facts(manifest: dict) -> dict:
+    """What lineage keeps of a feature table: where it is and each partition's content hash."""
+    return {"table": manifest["table"], "store_root": manifest["store_root"],
+            "partitions": [{"year": p["year"], "sha256": p["sha256"]} for p in manifest["partitions"]]}
 
 
 ASSETS = [returns, daily_features, correlation_features]

@@ -6,7 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import table
-from resources import MarketDataResource
+from resources import LineageResource, MarketDataResource
 from risk_platform.data.quality import (
     accepted_panel,
     apply_gate,
@@ -19,11 +19,14 @@ GATE_CHECK = "missing_data_gate"
 
 
 @dg.asset(group_name="ingestion", compute_kind="pandas")
-def raw_prices(market_data: MarketDataResource) -> dg.Output[pd.DataFrame]:
+def raw_prices(context: dg.AssetExecutionContext, market_data: MarketDataResource,
+               lineage: LineageResource) -> dg.Output[pd.DataFrame]:
     """Prices as delivered (long format, parsed and validated), with the sha256 of every source file."""
     raw = market_data.load(market_data.instruments())
     frame = raw.frame
     files = pd.DataFrame([{"file": f.path, "sha256": f.sha256, "rows": f.rows} for f in raw.files])
+    lineage.record(context.run_id, "raw_prices", [], {"files": files.to_dict(orient="records"),
+                                                      "instruments": market_data.instruments_path})
     return dg.Output(
         frame,
         metadata={
@@ -62,7 +65,8 @@ def raw_prices(market_data: MarketDataResource) -> dg.Output[pd.DataFrame]:
     ],
     compute_kind="great_expectations",
 )
-def market_panel(raw_prices: pd.DataFrame, market_data: MarketDataResource):
+def market_panel(context: dg.AssetExecutionContext, raw_prices: pd.DataFrame, market_data: MarketDataResource,
+                 lineage: LineageResource):
     """Apply the missing-data gate to the delivery and keep the accepted feeds."""
     instruments = market_data.instruments()
     suite = market_data.completeness_suite()
@@ -74,6 +78,10 @@ def market_panel(raw_prices: pd.DataFrame, market_data: MarketDataResource):
     quarantined = quarantine_rejected(decision, raw_prices, Path(market_data.quarantine_dir))
     panel = accepted_panel(raw_prices, instruments, decision)
     gate_table = decision.table.sort_values(["accepted", "missing_share"], ascending=[True, False])
+    lineage.record(context.run_id, "market_panel", ["raw_prices"], {
+        "gx_validation_id": decision.gx_validation_id, "gx_result": str(result_path),
+        "suite": "expectations/market_panel_completeness.json", "accepted": list(decision.accepted),
+        "rejected": list(decision.rejected), "quarantined": [str(p.parent) for p in quarantined]})
     common = {"gx_validation_id": decision.gx_validation_id, "gx_result": dg.MetadataValue.path(str(result_path))}
     yield dg.Output(decision.table, output_name="feed_quality", metadata={"feeds": table(gate_table), **common})
     yield dg.Output(

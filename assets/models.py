@@ -9,12 +9,13 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import table
-from resources import FeatureStoreResource, MarketDataResource, MlflowResource
+from resources import FeatureStoreResource, LineageResource, MarketDataResource, MlflowResource
+from risk_platform.lineage import git_sha
 from risk_platform.models.baselines import garch_forecasts, series_returns
 from risk_platform.models.generators import GANConfig, VAEConfig, train_gan, train_vae
 from risk_platform.models.gnn import GNNConfig, train_gnn_corr
 from risk_platform.models.lstm import STEP_FEATURES, LSTMConfig, train_lstm_vol
-from risk_platform.models.registry import RegisteredVersion, git_sha
+from risk_platform.models.registry import RegisteredVersion
 from risk_platform.models.reports import generator_report, gnn_report, lstm_report
 
 DAILY_TABLE = "daily_features"
@@ -51,6 +52,13 @@ def lineage_tags(context: dg.AssetExecutionContext, data_sha256: str) -> dict[st
     }
 
 
+def record_model_lineage(context: dg.AssetExecutionContext, lineage: LineageResource, version: RegisteredVersion,
+                         tags: dict[str, str]) -> None:
+    lineage.record(context.run_id, context.asset_key.to_user_string(), ["daily_features"],
+                   {"mlflow_run_id": version.run_id, "model_uri": version.model_uri, "alias": version.alias,
+                    "data_sha256": tags["data_sha256"], "gx_validation_id": tags["gx_validation_id"]})
+
+
 def version_metadata(version: RegisteredVersion, metrics: dict[str, float]) -> dict:
     return {
         "model_uri": version.model_uri,
@@ -77,19 +85,22 @@ def vol_baselines(daily_features: dict, feature_store: FeatureStoreResource) -> 
 
 @dg.asset(group_name="models", compute_kind="pytorch", deps=[vol_baselines])
 def lstm_vol_model(context: dg.AssetExecutionContext, config: TrainingConfig, daily_features: dict,
-                   feature_store: FeatureStoreResource, mlflow: MlflowResource) -> dg.Output[dict]:
+                   feature_store: FeatureStoreResource, mlflow: MlflowResource,
+                   lineage: LineageResource) -> dg.Output[dict]:
     """LSTM volatility + regime forecaster across all series; scored out of sample against GARCH-t and EWMA."""
     daily, data_sha = feature_data(feature_store, daily_features)
     cfg = LSTMConfig.full() if config.preset == "full" else LSTMConfig.demo()
     result = train_lstm_vol(daily, cfg, fast_dev_run=config.fast_dev_run)
+    tags = lineage_tags(context, data_sha)
     with tempfile.TemporaryDirectory() as tmp:
         report = lstm_report(result, daily, Path(tmp))
         version = mlflow.registry().log_training(
             model_key="lstm_vol", model=result.forecaster, input_example=report.input_example,
             params={**cfg.__dict__, "symbols": ",".join(result.symbols), "n_train": result.n_train},
-            metrics=result.metrics, tags=lineage_tags(context, data_sha), dataset=daily,
+            metrics=result.metrics, tags=tags, dataset=daily,
             dataset_name=f"{DAILY_TABLE}@{data_sha[:12]}", artifacts=report.artifacts,
             metadata={"symbols": result.symbols, "seq_len": cfg.seq_len, "features": list(STEP_FEATURES)})
+    record_model_lineage(context, lineage, version, tags)
     comparison = result.evaluation.reset_index(names="series")[
         ["series", "qlike_lstm", "qlike_garch_t", "qlike_ewma", "mse_lstm", "mse_garch_t", "mse_ewma", "n"]]
     return dg.Output(
@@ -102,21 +113,23 @@ def lstm_vol_model(context: dg.AssetExecutionContext, config: TrainingConfig, da
 @dg.asset(group_name="models", compute_kind="pytorch")
 def gnn_corr_model(context: dg.AssetExecutionContext, config: TrainingConfig, daily_features: dict,
                    feature_store: FeatureStoreResource, market_data: MarketDataResource,
-                   mlflow: MlflowResource) -> dg.Output[dict]:
+                   mlflow: MlflowResource, lineage: LineageResource) -> dg.Output[dict]:
     """GNN (GATConv) forecast of the next 21 days' correlation matrix; scored against the 63-day sample and
     EWMA correlations (Frobenius error, 2020-2024)."""
     daily, data_sha = feature_data(feature_store, daily_features)
     cfg = GNNConfig.full() if config.preset == "full" else GNNConfig.demo()
     result = train_gnn_corr(daily, market_data.instruments(), cfg, fast_dev_run=config.fast_dev_run)
+    tags = lineage_tags(context, data_sha)
     with tempfile.TemporaryDirectory() as tmp:
         report = gnn_report(result, daily, Path(tmp))
         version = mlflow.registry().log_training(
             model_key="gnn_corr", model=result.forecaster(), input_example=report.input_example,
             params={**cfg.__dict__, "n_train": result.n_train, "train_start": str(result.train_start.date())},
-            metrics=result.metrics, tags=lineage_tags(context, data_sha), dataset=daily,
+            metrics=result.metrics, tags=tags, dataset=daily,
             dataset_name=f"{DAILY_TABLE}@{data_sha[:12]}", artifacts=report.artifacts,
             metadata={"symbols": list(result.symbols), "corr_windows": list(cfg.corr_windows),
                       "horizon": cfg.horizon})
+    record_model_lineage(context, lineage, version, tags)
     scores = pd.DataFrame([{"method": m, "mean_frobenius_error": result.metrics[f"frobenius_{m}"]}
                            for m in ("gnn", "sample63", "ewma")])
     return dg.Output(
@@ -132,10 +145,11 @@ def _generator_asset(model_key: str, name: str, train, config_cls, description: 
     @dg.asset(name=f"{name}_scenarios_model", group_name="models", compute_kind="pytorch", description=description)
     def generator_model(context: dg.AssetExecutionContext, config: TrainingConfig, daily_features: dict,
                         feature_store: FeatureStoreResource, market_data: MarketDataResource,
-                        mlflow: MlflowResource) -> dg.Output[dict]:
+                        mlflow: MlflowResource, lineage: LineageResource) -> dg.Output[dict]:
         daily, data_sha = feature_data(feature_store, daily_features)
         cfg = config_cls.full() if config.preset == "full" else config_cls.demo()
         result = train(daily, cfg, fast_dev_run=config.fast_dev_run)
+        tags = lineage_tags(context, data_sha)
         with tempfile.TemporaryDirectory() as tmp:
             report, quality = generator_report(name, result, daily, market_data.instruments(), Path(tmp))
             metrics = {**result.metrics, **{f"stress_{k}": float(v) for k, v in quality[name].items()},
@@ -143,11 +157,12 @@ def _generator_asset(model_key: str, name: str, train, config_cls, description: 
             version = mlflow.registry().log_training(
                 model_key=model_key, model=result.sampler, input_example=report.input_example,
                 params={**cfg.__dict__, "n_train": result.n_train, "train_start": str(result.train_start.date())},
-                metrics=metrics, tags=lineage_tags(context, data_sha), dataset=daily,
+                metrics=metrics, tags=tags, dataset=daily,
                 dataset_name=f"{DAILY_TABLE}@{data_sha[:12]}", artifacts=report.artifacts,
                 metadata={"symbols": result.symbols, "latent_dim": result.sampler.latent_dim,
                           "input": "[noise (latent_dim), one-hot regime (low, normal, high)]",
                           "output": "one-day returns in original units (log returns; bp for yields)"})
+        record_model_lineage(context, lineage, version, tags)
         return dg.Output(
             {"model_uri": version.model_uri, "version": version.version, "run_id": version.run_id,
              "metrics": metrics},

@@ -1,10 +1,13 @@
 """Risk: the book under risk and its portfolio risk report."""
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
 from assets.metadata import table
-from resources import MarketDataResource, PortfolioResource
+from resources import LineageResource, MarketDataResource, PortfolioResource
+from risk_platform.data.loading import sha256_file
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.risk.portfolio_risk import compute_portfolio_risk
 
@@ -12,9 +15,12 @@ COVERAGE_CHECK = "all_positions_valued"
 
 
 @dg.asset(group_name="risk", compute_kind="yaml")
-def portfolio(portfolio_source: PortfolioResource, market_data: MarketDataResource) -> dg.Output[dict]:
+def portfolio(context: dg.AssetExecutionContext, portfolio_source: PortfolioResource,
+              market_data: MarketDataResource, lineage: LineageResource) -> dg.Output[dict]:
     """The positions file, validated against the instruments."""
     book = portfolio_source.load(market_data.instruments())
+    lineage.record(context.run_id, "portfolio", [], {"positions_file": book.source,
+                                                     "sha256": sha256_file(Path(book.source))})
     frame = book.positions
     return dg.Output(
         book.to_dict(),
@@ -38,14 +44,18 @@ def portfolio(portfolio_source: PortfolioResource, market_data: MarketDataResour
         )
     ],
 )
-def portfolio_risk(portfolio: dict, market_panel: pd.DataFrame, returns: pd.DataFrame,
-                   feed_quality: pd.DataFrame, market_data: MarketDataResource):
+def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, market_panel: pd.DataFrame,
+                   returns: pd.DataFrame, feed_quality: pd.DataFrame, market_data: MarketDataResource,
+                   lineage: LineageResource):
     """1-day VaR/ES at 95% and 99%: historical simulation (500 days) and EWMA-parametric, with Euler
     contributions per position. Losses positive, USD."""
     rejected = feed_quality.loc[~feed_quality["accepted"], "symbol"]
     unavailable = {s: "feed rejected by the missing-data gate" for s in rejected}
     report = compute_portfolio_risk(Portfolio.from_dict(portfolio), market_panel, returns,
                                     market_data.instruments(), unavailable=unavailable)
+    lineage.record(context.run_id, "portfolio_risk", ["portfolio", "market_panel", "returns", "feed_quality"], {
+        "asof": report.asof, "var_95": report.var_95, "var_99": report.var_99, "cvar_95": report.cvar_95,
+        "es_99": report.es_99, "bound_by": report.bound_by, "flagged": report.flagged_positions})
     positions = pd.DataFrame(report.positions).drop(columns=["kind"]).round(
         {"value_usd": 0, "weight_pct_nav": 2, "hs_es_99_contribution": 0, "param_var_99_contribution": 0,
          "vol_contribution": 0}

@@ -52,6 +52,7 @@ def main() -> int:
         print(f"  results: {state / 'assets'} (asset values), {state / 'feature_store'} (features),"
               f" {state / 'quarantine'} (rejected files)")
         print(f"  Dagster instance: {instance.root_directory}; UI: make ui -> http://127.0.0.1:3000")
+        print(f"  lineage of this run: .venv/bin/risk-platform lineage {result.run_id}")
         return 0 if result.success else 1
 
 

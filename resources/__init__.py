@@ -16,6 +16,7 @@ from risk_platform.data.loading import RawPrices, load_instruments, load_prices
 from risk_platform.data.quality import load_suite
 from risk_platform.features.store import FeatureStore
 from risk_platform.io import atomic_write, atomic_write_text
+from risk_platform.lineage import LineageRecord, LineageStore, git_sha
 from risk_platform.models.registry import ModelRegistry
 from risk_platform.portfolio.positions import Portfolio, load_portfolio
 
@@ -82,6 +83,15 @@ class MlflowResource(dg.ConfigurableResource):
         return ModelRegistry(self.tracking_uri, artifact_root=self.artifact_root)
 
 
+class LineageResource(dg.ConfigurableResource):
+    """Where materializations append their lineage records (read by ``risk-platform lineage``)."""
+
+    root: str
+
+    def record(self, dagster_run_id: str, asset: str, upstream: list[str], facts: dict) -> None:
+        LineageStore(self.root).record(LineageRecord(dagster_run_id, asset, upstream, facts, git_sha()))
+
+
 class LocalTableIOManager(dg.ConfigurableIOManager):
     """DataFrames as Parquet, dicts as JSON, one file per asset, written atomically (never pickles)."""
 
@@ -129,6 +139,7 @@ def embedded_resources(state_dir: Path | None = None) -> dict[str, Any]:
         "portfolio_source": PortfolioResource(positions_path=str(paths.SAMPLE_PORTFOLIO)),
         "io_manager": LocalTableIOManager(base_dir=str(state / "assets")),
         "mlflow": embedded_mlflow(mlruns),
+        "lineage": LineageResource(root=str(state / "lineage")),
     }
 
 
@@ -153,6 +164,7 @@ def production_resources() -> dict[str, Any]:
         "portfolio_source": PortfolioResource(positions_path=dg.EnvVar("RISK_PLATFORM_POSITIONS")),
         "io_manager": LocalTableIOManager(base_dir=dg.EnvVar("RISK_PLATFORM_ASSET_STORE")),
         "mlflow": MlflowResource(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")),
+        "lineage": LineageResource(root=dg.EnvVar("RISK_PLATFORM_LINEAGE_DIR")),
     }
 
 

@@ -149,13 +149,40 @@ def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
     from risk_platform.models.lstm import variance_forecasts
     from risk_platform.models.registry import ModelRegistry
 
-    uri = args.mlflow_uri or f"sqlite:///{paths.mlruns_dir() / 'mlflow.db'}"
-    loaded = ModelRegistry(uri).load("lstm_vol", args.model_alias)
+    loaded = ModelRegistry(_mlflow_uri(args)).load("lstm_vol", args.model_alias)
     features = series_features(returns, panel, instruments)
     variance = variance_forecasts(loaded.module, features, loaded.metadata["symbols"], loaded.metadata["seq_len"],
                                   args.symbol)
     return variance, {"name": loaded.name, "version": loaded.version, "alias": loaded.alias,
                       "run_id": loaded.run_id}
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from risk_platform.lineage import LineageStore, format_trace, trace
+
+    store = LineageStore(args.lineage_dir or paths.state_dir() / "lineage")
+    tags = None
+    if not store.has_run(args.run_id):
+        from mlflow.exceptions import MlflowException
+
+        from risk_platform.models.registry import ModelRegistry
+
+        try:
+            run = ModelRegistry(_mlflow_uri(args)).run(args.run_id)
+        except MlflowException:
+            raise InputError(f"{args.run_id}: neither a Dagster run with recorded lineage in {store.root}"
+                             " nor an MLflow run") from None
+        tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+        tags["mlflow_run_id"] = args.run_id
+        tags["inputs"] = json.dumps([{"name": d.dataset.name, "digest": d.dataset.digest}
+                                     for d in run.inputs.dataset_inputs])
+    chain = trace(store, args.run_id, tags)
+    print(json.dumps(chain, indent=1, default=str) if args.json else format_trace(chain))
+    return EXIT_OK
+
+
+def _mlflow_uri(args: argparse.Namespace) -> str:
+    return args.mlflow_uri or f"sqlite:///{paths.mlruns_dir() / 'mlflow.db'}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,6 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--model-alias", default="experimental", help="LSTM version alias (lstm method)")
     back.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
     back.set_defaults(func=cmd_backtest)
+
+    lineage = sub.add_parser("lineage", help="the chain from a risk number or model back to the data")
+    lineage.add_argument("run_id", help="a Dagster run id or an MLflow run id")
+    lineage.add_argument("--lineage-dir", help="lineage records (default: var/lineage)")
+    lineage.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
+    lineage.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    lineage.set_defaults(func=cmd_lineage)
     return parser
 
 

@@ -7,7 +7,6 @@ data_sha256, gx_validation_id`` and its training data logged with ``log_inputs``
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,6 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from torch import nn
 
-from risk_platform import paths
 from risk_platform.errors import InputError
 
 MODEL_NAMES = {
@@ -45,15 +43,6 @@ class RegisteredVersion:
     run_id: str
     model_uri: str
     alias: str | None
-
-
-def git_sha() -> str:
-    """The commit of the source checkout, or ``unknown`` outside one."""
-    root = paths.project_root()
-    if root is None:
-        return "unknown"
-    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False)
-    return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
 def pip_requirements() -> list[str]:

@@ -29,11 +29,11 @@ def trained(tmp_path_factory):
                                                           "vae_scenarios_model")}}
     result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], selection=model_assets, resources=resources,
                             instance=instance, run_config=run_config)
-    return result, resources["mlflow"].registry(), data
+    return result, resources["mlflow"].registry(), data, state
 
 
 def test_lstm_is_registered_with_lineage(trained):
-    result, registry, data = trained
+    result, registry, data, state = trained
     assert result.success
     out = result.output_for_node("lstm_vol_model")
     version = registry.client.get_model_version(MODEL_NAMES["lstm_vol"], out["version"])
@@ -50,7 +50,7 @@ def test_lstm_is_registered_with_lineage(trained):
 
 
 def test_registered_lstm_round_trips(trained):
-    result, registry, _ = trained
+    result, registry, _, _ = trained
     loaded = registry.load("lstm_vol", "experimental")
     assert loaded.metadata["seq_len"] == 32 and len(loaded.metadata["symbols"]) == 28
     x = torch.rand(5, 32, 6 + 28) * 0.01
@@ -68,7 +68,7 @@ def test_a_registry_in_a_fresh_store_has_no_aliases(tmp_path):
 
 
 def test_gnn_is_registered_and_forecasts_a_valid_correlation(trained):
-    result, registry, data = trained
+    result, registry, data, state = trained
     out = result.output_for_node("gnn_corr_model")
     assert registry.aliases("gnn_corr") == {"experimental": out["version"]}
     loaded = registry.load("gnn_corr", "experimental")
@@ -84,7 +84,7 @@ def test_gnn_is_registered_and_forecasts_a_valid_correlation(trained):
 
 @pytest.mark.parametrize("key", ["gan_scenarios", "vae_scenarios"])
 def test_generators_are_registered_and_sample_in_original_units(trained, key):
-    result, registry, _ = trained
+    result, registry, _, _ = trained
     out = result.output_for_node(f"{key.split('_')[0]}_scenarios_model")
     assert registry.aliases(key) == {"experimental": out["version"]}
     assert {"stress_disc_score", "fhs_stress_disc_score"} <= set(out["metrics"])
@@ -95,3 +95,32 @@ def test_generators_are_registered_and_sample_in_original_units(trained, key):
     assert scenarios.shape == (1000, len(loaded.metadata["symbols"])) and np.isfinite(scenarios).all()
     artifacts = {a.path for a in registry.client.list_artifacts(out["run_id"], "plots")}
     assert "plots/generated_vs_real_high_regime.png" in artifacts
+
+
+def test_lineage_traces_a_model_and_the_risk_run_back_to_raw_file_hashes(trained, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    result, registry, data, state = trained
+    out = result.output_for_node("lstm_vol_model")
+
+    def lineage(identifier):
+        done = subprocess.run([sys.executable, "-m", "risk_platform.cli", "lineage", identifier, "--json",
+                               "--lineage-dir", f"{state}/lineage", "--mlflow-uri", registry.tracking_uri],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    model_chain = lineage(out["run_id"])  # an MLflow run id -> its Dagster run -> the data behind it
+    assert model_chain["mlflow_run"]["dagster_run_id"] == result.run_id
+    assert model_chain["assets"][0]["facts"]["mlflow_run_id"] == out["run_id"]
+    data_chain = lineage(data.run_id)  # the data run: risk figure back to the raw file
+    assets = {a["asset"]: a for a in data_chain["assets"]}
+    assert list(assets)[0] == "portfolio_risk" and assets["portfolio_risk"]["facts"]["var_99"] > 0
+    raw_sha = assets["raw_prices"]["facts"]["files"][0]["sha256"]
+    assert len(raw_sha) == 64 and assets["market_panel"]["facts"]["gx_validation_id"]
+    assert assets["daily_features"]["facts"]["partitions"][0]["sha256"]
+    done = subprocess.run([sys.executable, "-m", "risk_platform.cli", "lineage", "nope", "--lineage-dir",
+                           str(tmp_path), "--mlflow-uri", registry.tracking_uri], capture_output=True, text=True)
+    assert done.returncode == 2 and "neither a Dagster run" in done.stderr

@@ -1,0 +1,101 @@
+"""Lineage for reviewers: every materialization appends what it consumed and produced (file and partition
+hashes, GX validation ids, MLflow runs and model versions, the git commit) to an append-only JSON-lines file
+per Dagster run; :func:`trace` follows a Dagster run id or an MLflow run id back to the raw files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from risk_platform import paths
+from risk_platform.errors import InputError
+
+
+@dataclass(frozen=True)
+class LineageRecord:
+    """One materialization: the asset, its upstream assets, and the facts a reviewer checks."""
+
+    dagster_run_id: str
+    asset: str
+    upstream: list[str]
+    facts: dict[str, Any]
+    git_sha: str
+    time: str = field(default_factory=lambda: pd.Timestamp.now(tz="UTC").isoformat())
+
+
+def git_sha() -> str:
+    """The commit of the source checkout, or ``unknown`` outside one."""
+    root = paths.project_root()
+    if root is None:
+        return "unknown"
+    done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+
+class LineageStore:
+    """``<root>/<dagster_run_id>.jsonl``: records are only appended, one whole line per write."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def record(self, record: LineageRecord) -> LineageRecord:
+        self.root.mkdir(parents=True, exist_ok=True)
+        line = (json.dumps(asdict(record), sort_keys=True, default=str) + "\n").encode()
+        fd = os.open(self.root / f"{record.dagster_run_id}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return record
+
+    def has_run(self, dagster_run_id: str) -> bool:
+        return (self.root / f"{dagster_run_id}.jsonl").exists()
+
+    def records(self, dagster_run_id: str) -> list[LineageRecord]:
+        path = self.root / f"{dagster_run_id}.jsonl"
+        if not path.exists():
+            raise InputError(f"no lineage recorded for Dagster run {dagster_run_id} in {self.root}")
+        return [LineageRecord(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+
+
+def trace(store: LineageStore, identifier: str, mlflow_tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """The chain of a Dagster run (or of the MLflow run whose tags are given) back to the raw data.
+
+    Returns ``{"dagster_run_id", "mlflow_run": tags or None, "git_sha", "assets": [...]}`` with assets
+    ordered downstream first (risk, models, features, ingestion).
+    """
+    run_id = (mlflow_tags or {}).get("dagster_run_id", identifier)
+    records = store.records(run_id)
+    latest: dict[str, LineageRecord] = {}
+    for record in records:
+        latest[record.asset] = record
+    order = {"portfolio_risk": 0, "portfolio": 1}
+    assets = sorted(latest.values(), key=lambda r: (order.get(r.asset, 2 if "model" in r.asset else 3),
+                                                    -records.index(r)))
+    return {
+        "dagster_run_id": run_id,
+        "mlflow_run": mlflow_tags,
+        "git_sha": sorted({r.git_sha for r in records}),
+        "assets": [asdict(r) for r in assets],
+    }
+
+
+def format_trace(chain: dict[str, Any]) -> str:
+    """Human-readable lineage: one block per asset, its upstream and facts."""
+    lines = [f"Dagster run {chain['dagster_run_id']} (git {', '.join(chain['git_sha'])})"]
+    if chain["mlflow_run"]:
+        lines.append(f"  from MLflow run tags: {json.dumps(chain['mlflow_run'], sort_keys=True)}")
+    for asset in chain["assets"]:
+        lines.append(f"- {asset['asset']} (at {asset['time']}) <- {', '.join(asset['upstream']) or 'source'}")
+        for key, value in asset["facts"].items():
+            text = json.dumps(value, default=str)
+            lines.append(f"    {key}: {text if len(text) < 400 else text[:400] + ' ...'}")
+    return "\n".join(lines)
