@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from assets.metadata import manifest_table, table
+from assets.metadata import latest_gx_validation_id, manifest_table, table
 from resources import FeatureStoreResource, LineageResource, MarketDataResource
 from risk_platform.features.engineering import RegimeRule, rolling_correlations, series_features
 from risk_platform.features.returns import compute_returns, wide_returns
@@ -36,7 +36,8 @@ def daily_features(context: dg.AssetExecutionContext, returns: pd.DataFrame, mar
     rule = RegimeRule()
     frame = series_features(returns, market_panel, market_data.instruments(), rule)
     store = feature_store.store()
-    manifest = {**store.write(DAILY_TABLE, frame).to_dict(), "store_root": str(store.root)}
+    manifest = {**store.write(DAILY_TABLE, frame).to_dict(), "store_root": str(store.root),
+                "gx_validation_id": latest_gx_validation_id(context)}
     lineage.record(context.run_id, "daily_features", ["returns", "market_panel"], partition_facts(manifest))
     latest = frame.sort_values("date").groupby("symbol").tail(1)[["symbol", "date", "ewma_vol", "rv_21", "regime"]]
     return dg.Output(

@@ -36,3 +36,12 @@ def _plain(value: Any) -> Any:
 def manifest_table(manifest: dict) -> dg.TableMetadataValue:
     """The partitions of a feature-store table with their content hashes."""
     return table(pd.DataFrame(manifest["partitions"])[["year", "rows", "sha256", "path"]])
+
+
+def latest_gx_validation_id(context: dg.AssetExecutionContext) -> str:
+    """The GX validation behind the latest market panel (used when a manifest does not carry one)."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("market_panel"))
+    if event is None or event.asset_materialization is None:
+        return "unknown"
+    value = event.asset_materialization.metadata.get("gx_validation_id")
+    return value.value if value is not None else "unknown"

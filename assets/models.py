@@ -1,5 +1,5 @@
 """Models: baseline volatility fits and one thin asset per ML model, each trained, logged to MLflow and
-registered with the ``experimental`` alias."""
+registered; the ``experimental`` alias moves to the new version through the audited governance path."""
 
 import hashlib
 import tempfile
@@ -8,12 +8,13 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from assets.metadata import table
+from assets.metadata import latest_gx_validation_id, table
 from resources import FeatureStoreResource, LineageResource, MarketDataResource, MlflowResource
 from risk_platform.lineage import git_sha
 from risk_platform.models.baselines import garch_forecasts, series_returns
 from risk_platform.models.generators import GANConfig, VAEConfig, train_gan, train_vae
 from risk_platform.models.gnn import GNNConfig, train_gnn_corr
+from risk_platform.models.governance import move_alias
 from risk_platform.models.lstm import STEP_FEATURES, LSTMConfig, train_lstm_vol
 from risk_platform.models.registry import RegisteredVersion
 from risk_platform.models.reports import generator_report, gnn_report, lstm_report
@@ -35,13 +36,10 @@ def feature_data(store: FeatureStoreResource, manifest: dict) -> tuple[pd.DataFr
     return store.store().read(manifest["table"], verify=True), digest
 
 
-def lineage_tags(context: dg.AssetExecutionContext, data_sha256: str) -> dict[str, str]:
+def lineage_tags(context: dg.AssetExecutionContext, data_sha256: str,
+                 gx_validation_id: str | None = None) -> dict[str, str]:
     """The tags every MLflow run carries, with the GX validation behind the market panel it was built on."""
-    event = context.instance.get_latest_materialization_event(dg.AssetKey("market_panel"))
-    gx_id = "unknown"
-    if event is not None and event.asset_materialization is not None:
-        value = event.asset_materialization.metadata.get("gx_validation_id")
-        gx_id = value.value if value is not None else "unknown"
+    gx_id = gx_validation_id or latest_gx_validation_id(context)
     return {
         "dagster_run_id": context.run_id,
         "dagster_asset_key": context.asset_key.to_user_string(),
@@ -52,11 +50,16 @@ def lineage_tags(context: dg.AssetExecutionContext, data_sha256: str) -> dict[st
     }
 
 
-def record_model_lineage(context: dg.AssetExecutionContext, lineage: LineageResource, version: RegisteredVersion,
-                         tags: dict[str, str]) -> None:
+def publish(context: dg.AssetExecutionContext, mlflow: MlflowResource, lineage: LineageResource, model_key: str,
+            version: RegisteredVersion, tags: dict[str, str]) -> None:
+    """Point ``experimental`` at the new version (audited) and record the model's lineage."""
+    move_alias(mlflow.registry(), mlflow.audit(), model_key, "experimental", version.version, "new training run",
+               actor=f"dagster run {context.run_id}", validation_run_id=version.run_id)
+    features = context.instance.get_latest_materialization_event(dg.AssetKey("daily_features"))
     lineage.record(context.run_id, context.asset_key.to_user_string(), ["daily_features"],
-                   {"mlflow_run_id": version.run_id, "model_uri": version.model_uri, "alias": version.alias,
-                    "data_sha256": tags["data_sha256"], "gx_validation_id": tags["gx_validation_id"]})
+                   {"mlflow_run_id": version.run_id, "model_uri": version.model_uri, "alias": "experimental",
+                    "data_sha256": tags["data_sha256"], "gx_validation_id": tags["gx_validation_id"],
+                    "upstream_runs": {"daily_features": features.run_id if features else context.run_id}})
 
 
 def version_metadata(version: RegisteredVersion, metrics: dict[str, float]) -> dict:
@@ -64,7 +67,7 @@ def version_metadata(version: RegisteredVersion, metrics: dict[str, float]) -> d
         "model_uri": version.model_uri,
         "model_version": version.version,
         "mlflow_run_id": version.run_id,
-        "alias": version.alias or "none",
+        "alias": "experimental",
         **{k: round(v, 6) for k, v in metrics.items()},
     }
 
@@ -91,7 +94,7 @@ def lstm_vol_model(context: dg.AssetExecutionContext, config: TrainingConfig, da
     daily, data_sha = feature_data(feature_store, daily_features)
     cfg = LSTMConfig.full() if config.preset == "full" else LSTMConfig.demo()
     result = train_lstm_vol(daily, cfg, fast_dev_run=config.fast_dev_run)
-    tags = lineage_tags(context, data_sha)
+    tags = lineage_tags(context, data_sha, daily_features.get("gx_validation_id"))
     with tempfile.TemporaryDirectory() as tmp:
         report = lstm_report(result, daily, Path(tmp))
         version = mlflow.registry().log_training(
@@ -99,8 +102,9 @@ def lstm_vol_model(context: dg.AssetExecutionContext, config: TrainingConfig, da
             params={**cfg.__dict__, "symbols": ",".join(result.symbols), "n_train": result.n_train},
             metrics=result.metrics, tags=tags, dataset=daily,
             dataset_name=f"{DAILY_TABLE}@{data_sha[:12]}", artifacts=report.artifacts,
-            metadata={"symbols": result.symbols, "seq_len": cfg.seq_len, "features": list(STEP_FEATURES)})
-    record_model_lineage(context, lineage, version, tags)
+            metadata={"symbols": result.symbols, "seq_len": cfg.seq_len, "features": list(STEP_FEATURES),
+                      "train_end": cfg.train_end})
+    publish(context, mlflow, lineage, "lstm_vol", version, tags)
     comparison = result.evaluation.reset_index(names="series")[
         ["series", "qlike_lstm", "qlike_garch_t", "qlike_ewma", "mse_lstm", "mse_garch_t", "mse_ewma", "n"]]
     return dg.Output(
@@ -119,7 +123,7 @@ def gnn_corr_model(context: dg.AssetExecutionContext, config: TrainingConfig, da
     daily, data_sha = feature_data(feature_store, daily_features)
     cfg = GNNConfig.full() if config.preset == "full" else GNNConfig.demo()
     result = train_gnn_corr(daily, market_data.instruments(), cfg, fast_dev_run=config.fast_dev_run)
-    tags = lineage_tags(context, data_sha)
+    tags = lineage_tags(context, data_sha, daily_features.get("gx_validation_id"))
     with tempfile.TemporaryDirectory() as tmp:
         report = gnn_report(result, daily, Path(tmp))
         version = mlflow.registry().log_training(
@@ -129,7 +133,7 @@ def gnn_corr_model(context: dg.AssetExecutionContext, config: TrainingConfig, da
             dataset_name=f"{DAILY_TABLE}@{data_sha[:12]}", artifacts=report.artifacts,
             metadata={"symbols": list(result.symbols), "corr_windows": list(cfg.corr_windows),
                       "horizon": cfg.horizon})
-    record_model_lineage(context, lineage, version, tags)
+    publish(context, mlflow, lineage, "gnn_corr", version, tags)
     scores = pd.DataFrame([{"method": m, "mean_frobenius_error": result.metrics[f"frobenius_{m}"]}
                            for m in ("gnn", "sample63", "ewma")])
     return dg.Output(
@@ -149,7 +153,7 @@ def _generator_asset(model_key: str, name: str, train, config_cls, description: 
         daily, data_sha = feature_data(feature_store, daily_features)
         cfg = config_cls.full() if config.preset == "full" else config_cls.demo()
         result = train(daily, cfg, fast_dev_run=config.fast_dev_run)
-        tags = lineage_tags(context, data_sha)
+        tags = lineage_tags(context, data_sha, daily_features.get("gx_validation_id"))
         with tempfile.TemporaryDirectory() as tmp:
             report, quality = generator_report(name, result, daily, market_data.instruments(), Path(tmp))
             metrics = {**result.metrics, **{f"stress_{k}": float(v) for k, v in quality[name].items()},
@@ -162,7 +166,7 @@ def _generator_asset(model_key: str, name: str, train, config_cls, description: 
                 metadata={"symbols": result.symbols, "latent_dim": result.sampler.latent_dim,
                           "input": "[noise (latent_dim), one-hot regime (low, normal, high)]",
                           "output": "one-day returns in original units (log returns; bp for yields)"})
-        record_model_lineage(context, lineage, version, tags)
+        publish(context, mlflow, lineage, model_key, version, tags)
         return dg.Output(
             {"model_uri": version.model_uri, "version": version.version, "run_id": version.run_id,
              "metrics": metrics},

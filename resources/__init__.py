@@ -17,6 +17,7 @@ from risk_platform.data.quality import load_suite
 from risk_platform.features.store import FeatureStore
 from risk_platform.io import atomic_write, atomic_write_text
 from risk_platform.lineage import LineageRecord, LineageStore, git_sha
+from risk_platform.models.governance import AuditLog
 from risk_platform.models.registry import ModelRegistry
 from risk_platform.portfolio.positions import Portfolio, load_portfolio
 
@@ -77,10 +78,15 @@ class MlflowResource(dg.ConfigurableResource):
     """The MLflow tracking store and model registry (sqlite file embedded; a tracking server in production)."""
 
     tracking_uri: str
+    audit_log: str
     artifact_root: str | None = None
 
     def registry(self) -> ModelRegistry:
         return ModelRegistry(self.tracking_uri, artifact_root=self.artifact_root)
+
+    def audit(self) -> AuditLog:
+        """The append-only log of every alias move (MLflow keeps no history of them)."""
+        return AuditLog(self.audit_log)
 
 
 class LineageResource(dg.ConfigurableResource):
@@ -147,7 +153,8 @@ def embedded_mlflow(mlruns_dir: Path) -> MlflowResource:
     """``sqlite:///<absolute path>/mlflow.db`` with artifacts under ``<mlruns_dir>/artifacts``."""
     mlruns_dir = Path(mlruns_dir).resolve()
     return MlflowResource(tracking_uri=f"sqlite:///{mlruns_dir / 'mlflow.db'}",
-                          artifact_root=str(mlruns_dir / "artifacts"))
+                          artifact_root=str(mlruns_dir / "artifacts"),
+                          audit_log=str(mlruns_dir / "alias_audit.jsonl"))
 
 
 def production_resources() -> dict[str, Any]:
@@ -163,7 +170,8 @@ def production_resources() -> dict[str, Any]:
         "feature_store": FeatureStoreResource(root=dg.EnvVar("RISK_PLATFORM_FEATURE_STORE")),
         "portfolio_source": PortfolioResource(positions_path=dg.EnvVar("RISK_PLATFORM_POSITIONS")),
         "io_manager": LocalTableIOManager(base_dir=dg.EnvVar("RISK_PLATFORM_ASSET_STORE")),
-        "mlflow": MlflowResource(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI")),
+        "mlflow": MlflowResource(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"),
+                                 audit_log=dg.EnvVar("RISK_PLATFORM_ALIAS_AUDIT_LOG")),
         "lineage": LineageResource(root=dg.EnvVar("RISK_PLATFORM_LINEAGE_DIR")),
     }
 

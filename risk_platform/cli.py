@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -126,6 +127,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         lstm_variance, model = _lstm_variance(args, panel, returns, instruments)
     forecast = rolling_var(series, quote_type, args.method, args.confidence, args.window, lstm_variance)
     keep = np.ones(len(forecast.dates), dtype=bool)
+    if model and model.get("train_end"):
+        keep &= forecast.dates > pd.Timestamp(model["train_end"])  # the LSTM is scored out of sample only
     if args.start is not None:
         keep &= forecast.dates >= args.start
     if args.end is not None:
@@ -154,7 +157,7 @@ def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
     variance = variance_forecasts(loaded.module, features, loaded.metadata["symbols"], loaded.metadata["seq_len"],
                                   args.symbol)
     return variance, {"name": loaded.name, "version": loaded.version, "alias": loaded.alias,
-                      "run_id": loaded.run_id}
+                      "run_id": loaded.run_id, "train_end": loaded.metadata.get("train_end")}
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
@@ -163,13 +166,11 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     store = LineageStore(args.lineage_dir or paths.state_dir() / "lineage")
     tags = None
     if not store.has_run(args.run_id):
-        from mlflow.exceptions import MlflowException
-
         from risk_platform.models.registry import ModelRegistry
 
         try:
             run = ModelRegistry(_mlflow_uri(args)).run(args.run_id)
-        except MlflowException:
+        except InputError:
             raise InputError(f"{args.run_id}: neither a Dagster run with recorded lineage in {store.root}"
                              " nor an MLflow run") from None
         tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
@@ -182,7 +183,8 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def _mlflow_uri(args: argparse.Namespace) -> str:
-    return args.mlflow_uri or f"sqlite:///{paths.mlruns_dir() / 'mlflow.db'}"
+    """--mlflow-uri, else MLFLOW_TRACKING_URI (production), else the project's embedded store."""
+    return args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.mlruns_dir() / 'mlflow.db'}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -241,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     except GateFailedError as exc:
         print(f"risk-platform: gate failed: {exc}", file=sys.stderr)
         return EXIT_GATE_FAILED
+
 
 
 if __name__ == "__main__":

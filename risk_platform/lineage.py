@@ -73,24 +73,35 @@ def trace(store: LineageStore, identifier: str, mlflow_tags: dict[str, str] | No
     ordered downstream first (risk, models, features, ingestion).
     """
     run_id = (mlflow_tags or {}).get("dagster_run_id", identifier)
-    records = store.records(run_id)
     latest: dict[str, LineageRecord] = {}
-    for record in records:
-        latest[record.asset] = record
-    order = {"portfolio_risk": 0, "portfolio": 1}
-    assets = sorted(latest.values(), key=lambda r: (order.get(r.asset, 2 if "model" in r.asset else 3),
-                                                    -records.index(r)))
+    runs, queue = [], [run_id]
+    while queue:  # the traced run, then the runs that produced its inputs (facts["upstream_runs"])
+        current = queue.pop(0)
+        if current in runs or (current != run_id and not store.has_run(current)):
+            continue
+        runs.append(current)
+        in_run: dict[str, LineageRecord] = {}
+        for record in store.records(current):
+            in_run[record.asset] = record  # the last materialization of an asset in a run wins
+            queue += list(record.facts.get("upstream_runs", {}).values())
+        for asset, record in in_run.items():
+            latest.setdefault(asset, record)
+    order = {"portfolio_risk": 0, "portfolio": 1, "daily_features": 4, "correlation_features": 4, "returns": 5,
+             "market_panel": 6, "raw_prices": 7}
+    assets = sorted(latest.values(), key=lambda r: (order.get(r.asset, 2 if "model" in r.asset else 3), r.asset))
     return {
         "dagster_run_id": run_id,
+        "runs": runs,
         "mlflow_run": mlflow_tags,
-        "git_sha": sorted({r.git_sha for r in records}),
+        "git_sha": sorted({r.git_sha for r in latest.values()}),
         "assets": [asdict(r) for r in assets],
     }
 
 
 def format_trace(chain: dict[str, Any]) -> str:
     """Human-readable lineage: one block per asset, its upstream and facts."""
-    lines = [f"Dagster run {chain['dagster_run_id']} (git {', '.join(chain['git_sha'])})"]
+    lines = [f"Dagster run {chain['dagster_run_id']} (git {', '.join(chain['git_sha'])});"
+             f" runs followed: {', '.join(chain['runs'])}"]
     if chain["mlflow_run"]:
         lines.append(f"  from MLflow run tags: {json.dumps(chain['mlflow_run'], sort_keys=True)}")
     for asset in chain["assets"]:

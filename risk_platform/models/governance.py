@@ -147,12 +147,13 @@ def move_alias(registry: ModelRegistry, audit: AuditLog, model_key: str, alias: 
     previous = registry.aliases(model_key).get(alias)
     when = (now or _now()).isoformat()
     record = AuditRecord(when, "alias_move", model_key, alias, previous, version, reason, validation_run_id, actor)
+    audit.append(record)  # the record first: an alias never moves without one
     registry.client.set_registered_model_alias(name, alias, version)
     stamp = (now or _now()).strftime("%Y%m%dT%H%M%S%fZ")
     registry.client.set_model_version_tag(name, version, f"audit.{alias}.{stamp}",
                                           json.dumps({"from": previous, "reason": reason, "actor": actor,
                                                       "validation_run_id": validation_run_id})[:5000])
-    return audit.append(record)
+    return record
 
 
 def record_monitoring(audit: AuditLog, model_key: str, version: str, passed: bool, reason: str, actor: str,

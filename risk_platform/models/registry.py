@@ -8,6 +8,7 @@ data_sha256, gx_validation_id`` and its training data logged with ``log_inputs``
 from __future__ import annotations
 
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,7 +43,7 @@ class RegisteredVersion:
     version: str  # MLflow returns int versions in places; the platform always uses str
     run_id: str
     model_uri: str
-    alias: str | None
+    alias: str | None  # set only when log_training moved an alias itself (unaudited; the assets use governance)
 
 
 def pip_requirements() -> list[str]:
@@ -70,13 +71,19 @@ class ModelRegistry:
     def __init__(self, tracking_uri: str, experiment: str = EXPERIMENT, artifact_root: str | None = None) -> None:
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-        found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(
-            experiment, artifact_location=artifact_root)
+        self.experiment = experiment
+        self.artifact_root = artifact_root
+
+    def _experiment_id(self) -> str:
+        """The experiment's id, created on first training only (reading never creates anything)."""
+        found = self.client.get_experiment_by_name(self.experiment)
+        if found is not None:
+            return found.experiment_id
+        return self.client.create_experiment(self.experiment, artifact_location=self.artifact_root)
 
     def log_training(self, *, model_key: str, model: nn.Module, input_example: np.ndarray, params: dict,
                      metrics: dict[str, float], tags: dict[str, str], dataset: pd.DataFrame, dataset_name: str,
-                     artifacts: list[tuple[Path, str]] | None = None, alias: str | None = "experimental",
+                     artifacts: list[tuple[Path, str]] | None = None, alias: str | None = None,
                      run_name: str | None = None, metadata: dict | None = None) -> RegisteredVersion:
         """One run: params, metrics, lineage tags, input dataset, artifacts, the model; then register it.
 
@@ -92,13 +99,13 @@ class ModelRegistry:
         bad = {k: v for k, v in metrics.items() if not np.isfinite(v)}
         if bad:
             raise ValueError(f"non-finite metrics, refusing to register {name}: {bad}")
-        run = self.client.create_run(self.experiment_id, run_name=run_name or model_key,
+        run = self.client.create_run(self._experiment_id(), run_name=run_name or model_key,
                                      tags={**tags, "model_key": model_key, "registered_model": name})
         run_id = run.info.run_id
         try:
             self.client.log_batch(
                 run_id,
-                metrics=[Metric(k, float(v), 0, 0) for k, v in metrics.items()],
+                metrics=[Metric(k, float(v), int(time.time() * 1000), 0) for k, v in metrics.items()],
                 params=[Param(k, str(v)[:6000]) for k, v in params.items()],
             )
             source = mlflow.data.from_pandas(dataset, name=dataset_name)
@@ -118,8 +125,9 @@ class ModelRegistry:
             raise
         try:
             self.client.create_registered_model(name, description=f"risk-platform {model_key} model")
-        except MlflowException:
-            pass  # already registered
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
         version = self.client.create_model_version(name, f"runs:/{run_id}/model", run_id,
                                                    tags={t: tags[t] for t in LINEAGE_TAGS})
         if alias:
@@ -143,11 +151,19 @@ class ModelRegistry:
         except MlflowException:
             raise InputError(f"no version of {name} has the alias '{alias}' in {self.tracking_uri}") from None
         with tempfile.TemporaryDirectory() as tmp:
-            local = self.client.download_artifacts(version.run_id, "model", tmp)
+            try:
+                local = self.client.download_artifacts(version.run_id, "model", tmp)
+            except MlflowException as exc:
+                raise InputError(f"{name} version {version.version}: model artifacts not readable"
+                                 f" ({str(exc).splitlines()[0]})") from None
             module = mlflow.pytorch.load_model(local)
             metadata = Model.load(local).metadata or {}
         return LoadedModel(module, metadata, name, str(version.version), version.run_id, alias)
 
     def run(self, run_id: str):
-        return self.client.get_run(run_id)
+        """An MLflow run; :class:`InputError` when the store has no such run."""
+        try:
+            return self.client.get_run(run_id)
+        except MlflowException as exc:
+            raise InputError(f"MLflow run {run_id}: {str(exc).splitlines()[0]}") from None
 

@@ -30,6 +30,7 @@ def lstm_report(result: LSTMResult, daily: pd.DataFrame, folder: Path, series: s
     """Loss curves, one series' out-of-sample forecast against realized and GARCH-t, the evaluation table."""
     cfg = result.config
     train_end = pd.Timestamp(cfg.train_end)
+    series = series if series in result.symbols else result.symbols[0]
     test = build_sequences(daily, result.symbols, cfg.seq_len, "test", train_end)
     mask = test.symbol == series
     origins = pd.DatetimeIndex(test.origin[mask])

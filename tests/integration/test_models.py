@@ -1,5 +1,7 @@
 """The model assets through Dagster into a temporary MLflow store: training, registration, lineage."""
 
+import hashlib
+
 import dagster as dg
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from assets import ALL_ASSETS, ALL_CHECKS, DATA_GROUPS
 from resources import embedded_resources
 from risk_platform.features.store import FeatureStore
 from risk_platform.models.gnn import GNNConfig, forecaster_input
+from risk_platform.models.governance import AuditLog
 from risk_platform.models.registry import LINEAGE_TAGS, MODEL_NAMES, ModelRegistry
 
 pytestmark = pytest.mark.integration
@@ -38,6 +41,9 @@ def test_lstm_is_registered_with_lineage(trained):
     out = result.output_for_node("lstm_vol_model")
     version = registry.client.get_model_version(MODEL_NAMES["lstm_vol"], out["version"])
     assert registry.aliases("lstm_vol") == {"experimental": out["version"]}
+    audit = AuditLog(state / "mlruns" / "alias_audit.jsonl").records("lstm_vol")
+    assert [(r.alias, r.to_version, r.actor) for r in audit] == [("experimental", out["version"],
+                                                                  f"dagster run {result.run_id}")]
     run = registry.run(out["run_id"])
     for tag in LINEAGE_TAGS:
         assert run.data.tags[tag] and version.tags[tag] == run.data.tags[tag]
@@ -112,9 +118,15 @@ def test_lineage_traces_a_model_and_the_risk_run_back_to_raw_file_hashes(trained
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
-    model_chain = lineage(out["run_id"])  # an MLflow run id -> its Dagster run -> the data behind it
+    model_chain = lineage(out["run_id"])  # an MLflow run id -> its Dagster run -> the data run behind it
     assert model_chain["mlflow_run"]["dagster_run_id"] == result.run_id
-    assert model_chain["assets"][0]["facts"]["mlflow_run_id"] == out["run_id"]
+    assert model_chain["runs"] == [result.run_id, data.run_id]
+    traced = {a["asset"]: a for a in model_chain["assets"]}
+    assert traced["lstm_vol_model"]["facts"]["mlflow_run_id"] == out["run_id"]
+    partitions = traced["daily_features"]["facts"]["partitions"]
+    data_sha = hashlib.sha256("".join(p["sha256"] for p in partitions).encode()).hexdigest()
+    assert traced["lstm_vol_model"]["facts"]["data_sha256"] == data_sha  # the model's data is that feature table
+    assert len(traced["raw_prices"]["facts"]["files"][0]["sha256"]) == 64
     data_chain = lineage(data.run_id)  # the data run: risk figure back to the raw file
     assets = {a["asset"]: a for a in data_chain["assets"]}
     assert list(assets)[0] == "portfolio_risk" and assets["portfolio_risk"]["facts"]["var_99"] > 0
