@@ -152,12 +152,15 @@ def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
     from risk_platform.models.lstm import variance_forecasts
     from risk_platform.models.registry import ModelRegistry
 
-    loaded = ModelRegistry(_mlflow_uri(args)).load("lstm_vol", args.model_alias)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    registry = ModelRegistry(_mlflow_uri(args))
+    loaded = registry.load("lstm_vol", args.model_alias)
+    train_end = loaded.metadata.get("train_end") or registry.run(loaded.run_id).data.params.get("train_end")
     features = series_features(returns, panel, instruments)
     variance = variance_forecasts(loaded.module, features, loaded.metadata["symbols"], loaded.metadata["seq_len"],
                                   args.symbol)
     return variance, {"name": loaded.name, "version": loaded.version, "alias": loaded.alias,
-                      "run_id": loaded.run_id, "train_end": loaded.metadata.get("train_end")}
+                      "run_id": loaded.run_id, "train_end": train_end}
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:

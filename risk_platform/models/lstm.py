@@ -262,7 +262,8 @@ class LSTMResult:
 
 def predict(forecaster: nn.Module, x: np.ndarray, batch: int = 8192) -> np.ndarray:
     """Run the forecaster on inputs (n, seq_len, features + assets) -> (n, 6)."""
-    forecaster.eval()
+    if isinstance(forecaster, VolForecaster):
+        forecaster.eval()  # a model loaded from MLflow is an exported program: inference-only already
     with torch.no_grad():
         return np.concatenate([forecaster(torch.from_numpy(x[i:i + batch])).numpy() for i in range(0, len(x), batch)])
 

@@ -68,6 +68,23 @@ def test_registered_lstm_round_trips(trained):
     assert np.all(np.diff(out[:, 4:].detach().numpy(), axis=1) >= 0)  # q10 <= q90
 
 
+def test_backtest_lstm_uses_the_registered_model_out_of_sample(trained):
+    import json
+    import subprocess
+    import sys
+
+    from risk_platform import paths
+
+    _, registry, _, _ = trained
+    done = subprocess.run([sys.executable, "-m", "risk_platform.cli", "backtest", "--prices", str(paths.BUNDLED_PRICES),
+                           "--instruments", str(paths.BUNDLED_INSTRUMENTS), "--symbol", "SPX", "--method", "lstm",
+                           "--confidence", "0.99", "--json", "--mlflow-uri", registry.tracking_uri],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["start"] > out["model"]["train_end"] == "2019-12-31" and out["n"] > 1000
+
+
 def test_a_registry_in_a_fresh_store_has_no_aliases(tmp_path):
     registry = ModelRegistry(f"sqlite:///{tmp_path}/mlflow.db", artifact_root=str(tmp_path / "artifacts"))
     assert registry.aliases("lstm_vol") == {}
