@@ -11,7 +11,7 @@ import pandas as pd
 from assets.metadata import latest_gx_validation_id, table
 from resources import FeatureStoreResource, LineageResource, MarketDataResource, MlflowResource
 from risk_platform.lineage import git_sha
-from risk_platform.models.baselines import garch_forecasts, series_returns
+from risk_platform.models.baselines import garch_parameters
 from risk_platform.models.generators import GANConfig, VAEConfig, train_gan, train_vae
 from risk_platform.models.gnn import GNNConfig, train_gnn_corr
 from risk_platform.models.governance import move_alias
@@ -77,12 +77,7 @@ def vol_baselines(daily_features: dict, feature_store: FeatureStoreResource) -> 
     """GARCH(1,1)-t parameters per series, fitted on the LSTM's training window (EWMA needs no fit)."""
     daily, _ = feature_data(feature_store, daily_features)
     train_end = pd.Timestamp(LSTMConfig.demo().train_end)
-    rows = []
-    for symbol in sorted(daily["symbol"].unique()):
-        _, fit = garch_forecasts(series_returns(daily, symbol), train_end)
-        rows.append({"symbol": symbol, "omega": fit.omega, "alpha": fit.alpha, "beta": fit.beta, "nu": fit.nu,
-                     "persistence": fit.alpha + fit.beta})
-    params = pd.DataFrame(rows)
+    params = garch_parameters(daily, train_end)
     return dg.Output(params, metadata={"train_end": str(train_end.date()), "garch_t": table(params)})
 
 

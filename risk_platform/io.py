@@ -26,3 +26,14 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
 def atomic_write_text(path: Path, text: str) -> Path:
     """Write text atomically."""
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def append_line(path: Path, line: str) -> None:
+    """Append one line to a file in a single write and fsync it (append-only logs: nothing is rewritten)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line.rstrip("\n") + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -6,7 +6,6 @@ per Dagster run; :func:`trace` follows a Dagster run id or an MLflow run id back
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import pandas as pd
 
 from risk_platform import paths
 from risk_platform.errors import InputError
+from risk_platform.io import append_line
 
 
 @dataclass(frozen=True)
@@ -46,14 +46,8 @@ class LineageStore:
         self.root = Path(root)
 
     def record(self, record: LineageRecord) -> LineageRecord:
-        self.root.mkdir(parents=True, exist_ok=True)
-        line = (json.dumps(asdict(record), sort_keys=True, default=str) + "\n").encode()
-        fd = os.open(self.root / f"{record.dagster_run_id}.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        line = json.dumps(asdict(record), sort_keys=True, default=str)
+        append_line(self.root / f"{record.dagster_run_id}.jsonl", line)
         return record
 
     def has_run(self, dagster_run_id: str) -> bool:

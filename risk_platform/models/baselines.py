@@ -72,3 +72,13 @@ def garch_filter(returns: np.ndarray, fit: GarchFit, start_variance: float) -> n
         h = fit.omega + fit.alpha * r**2 + fit.beta * h
         out[t] = h
     return out
+
+
+def garch_parameters(daily: pd.DataFrame, train_end: pd.Timestamp) -> pd.DataFrame:
+    """GARCH(1,1)-t parameters of every series fitted on returns up to ``train_end`` (one row per symbol)."""
+    rows = []
+    for symbol in sorted(daily["symbol"].unique()):
+        _, fit = garch_forecasts(series_returns(daily, symbol), train_end)
+        rows.append({"symbol": symbol, "omega": fit.omega, "alpha": fit.alpha, "beta": fit.beta, "nu": fit.nu,
+                     "persistence": fit.alpha + fit.beta})
+    return pd.DataFrame(rows)

@@ -11,7 +11,6 @@ reason, validation run id, actor) and is mirrored as a tag on the MLflow model v
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pandas as pd
 import yaml
 
 from risk_platform.errors import InputError
+from risk_platform.io import append_line
 from risk_platform.models.registry import MODEL_NAMES, ModelRegistry
 
 
@@ -112,14 +112,7 @@ class AuditLog:
         self.path = Path(path)
 
     def append(self, record: AuditRecord) -> AuditRecord:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(asdict(record), sort_keys=True) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_line(self.path, json.dumps(asdict(record), sort_keys=True))
         return record
 
     def records(self, model: str | None = None) -> list[AuditRecord]:
