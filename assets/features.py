@@ -70,4 +70,3 @@ def partition_facts(manifest: dict) -> dict:
 
 
 ASSETS = [returns, daily_features, correlation_features]
-CHECKS: list = []

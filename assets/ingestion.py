@@ -118,4 +118,3 @@ def market_panel(context: dg.AssetExecutionContext, raw_prices: pd.DataFrame, ma
 
 
 ASSETS = [raw_prices, market_panel]
-CHECKS: list = []

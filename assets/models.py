@@ -181,4 +181,3 @@ vae_scenarios_model = _generator_asset(
     "Conditional VAE stress-scenario generator with the GAN's interface; same quality evaluation.")
 
 ASSETS = [vol_baselines, lstm_vol_model, gnn_corr_model, gan_scenarios_model, vae_scenarios_model]
-CHECKS: list = []

@@ -99,4 +99,3 @@ def _tails(method: dict) -> dict:
 
 
 ASSETS = [portfolio, portfolio_risk]
-CHECKS: list = []

@@ -51,7 +51,6 @@ class GateDecision:
     rules: tuple[tuple[str, float | None, float | None], ...] = ()
     not_evaluated: tuple[str, ...] = ()
     gx_validation_id: str | None = None
-    gx_success: bool | None = None
     gx_result: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -215,7 +214,7 @@ def validate_with_gx(decision: GateDecision, suite: dict[str, Any]) -> GateDecis
     validation_id = str(uuid.uuid4())
     result_dict["id"] = validation_id
     return dataclasses.replace(
-        decision, gx_validation_id=validation_id, gx_success=bool(result_dict["success"]), gx_result=result_dict
+        decision, gx_validation_id=validation_id, gx_result=result_dict
     )
 
 
@@ -285,8 +284,3 @@ def accepted_panel(raw: pd.DataFrame, instruments: pd.DataFrame, decision: GateD
         return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "symbol": pd.Series(dtype=str),
                              "value": pd.Series(dtype=float)})
     return pd.concat(parts, ignore_index=True)
-
-
-def missing_share_of(decision: GateDecision) -> dict[str, float]:
-    """symbol -> missing share, for reports."""
-    return {r.symbol: float(np.round(r.missing_share, 6)) for r in decision.table.itertuples()}

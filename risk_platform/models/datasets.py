@@ -55,9 +55,6 @@ class Standardizer:
     def transform(self, x: np.ndarray) -> np.ndarray:
         return (x - self.mean) / self.std
 
-    def inverse(self, z: np.ndarray) -> np.ndarray:
-        return z * self.std + self.mean
-
 
 def check_finite(name: str, x: np.ndarray) -> None:
     """Raise a clear error before training if features contain NaN or infinite values."""

@@ -1,5 +1,6 @@
-"""MLflow: one run per training, the model logged as a torch.export (pt2) program, registered as a new
-version with the ``experimental`` alias. Uses an explicit :class:`MlflowClient` (no global tracking URI).
+"""MLflow: one run per training, the model logged as a torch.export (pt2) program and registered as a new
+version; aliases move only through :mod:`risk_platform.models.governance`, which audits every move. Uses an
+explicit :class:`MlflowClient` (no global tracking URI).
 
 Every run carries the lineage tags ``dagster_run_id, dagster_asset_key, partition_key, git_sha,
 data_sha256, gx_validation_id`` and its training data logged with ``log_inputs`` (name and digest).
@@ -43,7 +44,6 @@ class RegisteredVersion:
     version: str  # MLflow returns int versions in places; the platform always uses str
     run_id: str
     model_uri: str
-    alias: str | None  # set only when log_training moved an alias itself (unaudited; the assets use governance)
 
 
 def pip_requirements() -> list[str]:
@@ -83,8 +83,8 @@ class ModelRegistry:
 
     def log_training(self, *, model_key: str, model: nn.Module, input_example: np.ndarray, params: dict,
                      metrics: dict[str, float], tags: dict[str, str], dataset: pd.DataFrame, dataset_name: str,
-                     artifacts: list[tuple[Path, str]] | None = None, alias: str | None = None,
-                     run_name: str | None = None, metadata: dict | None = None) -> RegisteredVersion:
+                     artifacts: list[tuple[Path, str]] | None = None, run_name: str | None = None,
+                     metadata: dict | None = None) -> RegisteredVersion:
         """One run: params, metrics, lineage tags, input dataset, artifacts, the model; then register it.
 
         ``metadata`` (JSON-able) is stored in the model's MLmodel file: what a user needs to build inputs
@@ -130,10 +130,7 @@ class ModelRegistry:
                 raise
         version = self.client.create_model_version(name, f"runs:/{run_id}/model", run_id,
                                                    tags={t: tags[t] for t in LINEAGE_TAGS})
-        if alias:
-            self.client.set_registered_model_alias(name, alias, version.version)
-            self.client.set_tag(run_id, f"alias.{alias}", version.version)
-        return RegisteredVersion(name, str(version.version), run_id, f"models:/{name}/{version.version}", alias)
+        return RegisteredVersion(name, str(version.version), run_id, f"models:/{name}/{version.version}")
 
     def aliases(self, model_key: str) -> dict[str, str]:
         """alias -> version for a registered model (empty when it has none)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from risk_platform.models.baselines import garch_forecasts, series_returns
 from risk_platform.models.datasets import REGIME_INDEX
@@ -60,7 +61,9 @@ def history_rows(history: dict[str, list[float]]) -> list[dict]:
 def gnn_report(result: GNNResult, daily: pd.DataFrame, folder: Path) -> TrainingReport:
     """Loss curves, the latest forecast correlation matrix (CSV) and the out-of-sample scores."""
     as_of, inputs = forecaster_input(daily, result.symbols, result.config)
-    latest = result.forecast(daily)
+    with torch.no_grad():
+        latest = pd.DataFrame(result.forecaster()(inputs).numpy().astype(float), index=list(result.symbols),
+                              columns=list(result.symbols))
     forecast_csv = folder / f"forecast_correlation_{as_of:%Y-%m-%d}.csv"
     latest.to_csv(forecast_csv)
     scores = folder / "evaluation_out_of_sample.csv"

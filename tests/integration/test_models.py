@@ -8,7 +8,7 @@ import pytest
 import torch
 from numpy.testing import assert_allclose
 
-from assets import ALL_ASSETS, ALL_CHECKS, DATA_GROUPS
+from assets import ALL_ASSETS, DATA_GROUPS
 from resources import embedded_resources
 from risk_platform.features.store import FeatureStore
 from risk_platform.models.gnn import GNNConfig, forecaster_input
@@ -23,14 +23,14 @@ def trained(tmp_path_factory):
     state = tmp_path_factory.mktemp("state")
     resources = embedded_resources(state)
     instance = dg.DagsterInstance.ephemeral()
-    data = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], selection=dg.AssetSelection.groups(*DATA_GROUPS),
+    data = dg.materialize(ALL_ASSETS, selection=dg.AssetSelection.groups(*DATA_GROUPS),
                           resources=resources, instance=instance)
     assert data.success
     smoke = {"preset": "demo", "fast_dev_run": True}
     model_assets = dg.AssetSelection.groups("models")
     run_config = {"ops": {k: {"config": smoke} for k in ("lstm_vol_model", "gnn_corr_model", "gan_scenarios_model",
                                                           "vae_scenarios_model")}}
-    result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], selection=model_assets, resources=resources,
+    result = dg.materialize(ALL_ASSETS, selection=model_assets, resources=resources,
                             instance=instance, run_config=run_config)
     return result, resources["mlflow"].registry(), data, state
 

@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from assets import ALL_ASSETS, ALL_CHECKS, DATA_GROUPS
+from assets import ALL_ASSETS, DATA_GROUPS
 from resources import MarketDataResource, embedded_resources
 from risk_platform import paths
 from risk_platform.data.loading import sha256_file
@@ -20,7 +20,7 @@ DATA = dg.AssetSelection.groups(*DATA_GROUPS)  # the models have their own tests
 
 
 def materialize_data(resources, **kwargs):
-    return dg.materialize([*ALL_ASSETS, *ALL_CHECKS], selection=DATA, resources=resources,
+    return dg.materialize(ALL_ASSETS, selection=DATA, resources=resources,
                           instance=dg.DagsterInstance.ephemeral(), **kwargs)
 
 
@@ -116,7 +116,7 @@ def test_job_runs_twice_on_a_persistent_instance(tmp_path):
     home.mkdir()
     shutil.copy(paths.PACKAGE_DIR.parent / "resources" / "instance" / "embedded.yaml", home / "dagster.yaml")
     data_job = dg.define_asset_job("data_pipeline", selection=DATA)
-    defs = dg.Definitions(assets=ALL_ASSETS, asset_checks=ALL_CHECKS, jobs=[data_job],
+    defs = dg.Definitions(assets=ALL_ASSETS, jobs=[data_job],
                           resources=embedded_resources(tmp_path / "state"))
     job = defs.resolve_job_def("data_pipeline")
     with dg.DagsterInstance.from_config(str(home)) as instance:
