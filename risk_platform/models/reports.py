@@ -12,7 +12,7 @@ import torch
 
 from risk_platform.models.baselines import garch_forecasts, series_returns
 from risk_platform.models.datasets import REGIME_INDEX
-from risk_platform.models.generator_quality import evaluate_generators
+from risk_platform.models.generator_quality import correlation_by_regime, evaluate_generators
 from risk_platform.models.generators import FHSBootstrap, GeneratorResult, scenario_rows
 from risk_platform.models.gnn import GNNResult, forecaster_input
 from risk_platform.models.lstm import LSTMResult, build_sequences, predict
@@ -93,6 +93,12 @@ def generator_report(name: str, result: GeneratorResult, daily: pd.DataFrame, in
                  "fhs": fhs.sample(n, STRESS_REGIME, seed=0)[:, columns]}
     table_csv = folder / "quality_stress_regime.csv"
     quality.to_csv(table_csv, index_label="metric")
+    by_regime = correlation_by_regime(daily, {name: result.sampler, "fhs": fhs}, n=n)
+    corr_csv = folder / "average_correlation_by_regime.csv"
+    by_regime.to_csv(corr_csv, index_label="regime")
+    for column in by_regime.columns:  # calm vs stress correlation, real and generated, as quality rows
+        quality.loc[f"avg_corr_low_{column}"] = by_regime.at["low", column]
+        quality.loc[f"avg_corr_high_{column}"] = by_regime.at["high", column]
     latent = result.sampler.latent_dim
     example = np.zeros((2, latent + 3), dtype=np.float32)
     example[:, :latent] = np.random.default_rng(0).standard_normal((2, latent))
@@ -103,6 +109,7 @@ def generator_report(name: str, result: GeneratorResult, daily: pd.DataFrame, in
             (distributions(stressed[:, columns], generated, shown, folder / "generated_vs_real_high_regime.png",
                            f"{name.upper()}: generated vs real returns, high-volatility regime"), "plots"),
             (table_csv, "evaluation"),
+            (corr_csv, "evaluation"),
         ],
         input_example=example,
     )

@@ -118,6 +118,9 @@ def test_generators_are_registered_and_sample_in_original_units(trained, key):
     assert scenarios.shape == (1000, len(loaded.metadata["symbols"])) and np.isfinite(scenarios).all()
     artifacts = {a.path for a in registry.client.list_artifacts(out["run_id"], "plots")}
     assert "plots/generated_vs_real_high_regime.png" in artifacts
+    evaluation = {a.path for a in registry.client.list_artifacts(out["run_id"], "evaluation")}
+    assert "evaluation/average_correlation_by_regime.csv" in evaluation
+    assert out["metrics"]["stress_avg_corr_high_real"] > out["metrics"]["stress_avg_corr_low_real"]
 
 
 def test_lineage_traces_a_model_and_the_risk_run_back_to_raw_file_hashes(trained, tmp_path):
