@@ -1,7 +1,7 @@
 """Thin Dagster assets, grouped by layer: ingestion, features, models, risk. Asset checks are declared next
 to their assets (``check_specs``) and so travel with ``ALL_ASSETS``."""
 
-from assets import features, ingestion, models, risk
+from assets import features, ingestion, limits, models, risk
 
-ALL_ASSETS = [*ingestion.ASSETS, *features.ASSETS, *models.ASSETS, *risk.ASSETS]
+ALL_ASSETS = [*ingestion.ASSETS, *features.ASSETS, *models.ASSETS, *risk.ASSETS, *limits.ASSETS]
 DATA_GROUPS = ("ingestion", "features", "risk")

@@ -12,6 +12,7 @@ import dagster as dg
 import pandas as pd
 
 from risk_platform import paths
+from risk_platform.alerts import Alert, Delivery, append_alerts, send_webhook
 from risk_platform.data.loading import RawPrices, load_instruments, load_prices
 from risk_platform.data.quality import load_suite
 from risk_platform.features.store import FeatureStore
@@ -20,8 +21,10 @@ from risk_platform.lineage import LineageRecord, LineageStore, git_sha
 from risk_platform.models.governance import AuditLog
 from risk_platform.models.registry import ModelRegistry
 from risk_platform.portfolio.positions import Portfolio, load_portfolio
+from risk_platform.risk.limits import BUNDLED_LIMITS, LimitSet, load_limits
 
 COMPLETENESS_SUITE_FILE = "market_panel_completeness.json"
+WEBHOOK_ENV = "RISK_PLATFORM_ALERT_WEBHOOK_URL"
 
 
 class MarketDataResource(dg.ConfigurableResource):
@@ -98,6 +101,39 @@ class LineageResource(dg.ConfigurableResource):
         LineageStore(self.root).record(LineageRecord(dagster_run_id, asset, upstream, facts, git_sha()))
 
 
+class RiskLimitsResource(dg.ConfigurableResource):
+    """The risk limits YAML file (default: the bundled limits for the sample book)."""
+
+    limits_path: str
+
+    def load(self) -> LimitSet:
+        return load_limits(self.limits_path)
+
+
+class AlertSinkResource(dg.ConfigurableResource):
+    """Where limit alerts go: an append-only JSON-lines log, and an optional webhook (POST JSON)."""
+
+    jsonl_path: str
+    webhook_url: str | None = None
+    webhook_timeout_s: float = 5.0
+
+    def emit(self, alerts: list[Alert]) -> Delivery | None:
+        """Append the alerts to the log, then POST them to the webhook if one is set (a failed POST is
+        logged and returned, never raised). None when there was nothing to send or no webhook."""
+        append_alerts(self.jsonl_path, alerts)
+        if not alerts or not self.webhook_url:
+            return None
+        return send_webhook(self.webhook_url, alerts, timeout=self.webhook_timeout_s)
+
+
+class LandingResource(dg.ConfigurableResource):
+    """Landing folders watched by the sensors: new market-data files (CSV/Parquet, the long prices format)
+    and new positions files (CSV/YAML)."""
+
+    prices_dir: str
+    positions_dir: str
+
+
 class LocalTableIOManager(dg.ConfigurableIOManager):
     """DataFrames as Parquet, dicts as JSON, one file per asset, written atomically (never pickles)."""
 
@@ -146,6 +182,10 @@ def embedded_resources(state_dir: Path | None = None) -> dict[str, Any]:
         "io_manager": LocalTableIOManager(base_dir=str(state / "assets")),
         "mlflow": embedded_mlflow(mlruns),
         "lineage": LineageResource(root=str(state / "lineage")),
+        "limits_source": RiskLimitsResource(limits_path=str(BUNDLED_LIMITS)),
+        "alert_sink": AlertSinkResource(jsonl_path=str(state / "alerts" / "alerts.jsonl")),
+        "landing": LandingResource(prices_dir=str(state / "landing" / "prices"),
+                                   positions_dir=str(state / "landing" / "positions")),
     }
 
 
@@ -173,6 +213,14 @@ def production_resources() -> dict[str, Any]:
         "mlflow": MlflowResource(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"),
                                  audit_log=dg.EnvVar("RISK_PLATFORM_ALIAS_AUDIT_LOG")),
         "lineage": LineageResource(root=dg.EnvVar("RISK_PLATFORM_LINEAGE_DIR")),
+        "limits_source": RiskLimitsResource(limits_path=dg.EnvVar("RISK_PLATFORM_LIMITS")),
+        # the webhook is optional: set RISK_PLATFORM_ALERT_WEBHOOK_URL before the code location loads
+        "alert_sink": AlertSinkResource(
+            jsonl_path=dg.EnvVar("RISK_PLATFORM_ALERT_LOG"),
+            webhook_url=dg.EnvVar(WEBHOOK_ENV) if os.environ.get(WEBHOOK_ENV) else None,
+        ),
+        "landing": LandingResource(prices_dir=dg.EnvVar("RISK_PLATFORM_LANDING_PRICES"),
+                                   positions_dir=dg.EnvVar("RISK_PLATFORM_LANDING_POSITIONS")),
     }
 
 

@@ -1,0 +1,185 @@
+"""Sensors: what makes the platform react without anyone touching it.
+
+* ``new_market_data_file``: a new or changed CSV/Parquet file in the prices landing folder runs
+  ``ingest_and_risk`` with the market data source pointed at that folder (run config of the
+  ``market_data`` resource: the folder's files together are the delivery, see ``load_prices``).
+* ``new_positions_file``: a new or changed positions file (CSV/YAML) in the positions landing folder runs
+  ``intraday_risk`` on that file (run config of the ``portfolio_source`` resource).
+* ``model_alias_change``: any alias move in the MLflow registry (stable / current / experimental of any
+  model) runs ``intraday_risk``, so the figures use the models now aliased.
+* ``model_drift_retrain``: a ``model_monitoring`` materialization whose metadata says ``drift_breach: true``
+  runs ``retrain_models`` (``full`` preset).
+
+Nothing is submitted twice: file run keys are name + mtime (ns) + size, the alias run key is the count of
+changes seen plus a hash of the new aliases, the drift run key is the event's storage id; Dagster drops a
+run request whose run key this sensor already used, and the cursors move past what was seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import dagster as dg
+
+from jobs.schedules import training_run_config
+from resources import LandingResource, MarketDataResource, MlflowResource, PortfolioResource
+from risk_platform.models.registry import MODEL_NAMES
+
+PRICE_SUFFIXES = (".csv", ".parquet")
+POSITION_SUFFIXES = (".csv", ".yaml", ".yml")
+MONITORING_ASSET = dg.AssetKey("model_monitoring")
+
+
+def landed_files(folder: Path | str, suffixes: tuple[str, ...]) -> dict[str, str]:
+    """File name -> ``mtime_ns:size`` for the data files directly in ``folder`` (hidden and partial files,
+    e.g. ``.x.tmp-…`` of an atomic write, are ignored). Empty when the folder does not exist."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    out = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.suffix.lower() not in suffixes or not path.is_file():
+            continue
+        stat = path.stat()
+        out[path.name] = f"{stat.st_mtime_ns}:{stat.st_size}"
+    return out
+
+
+def resource_config(resource: dg.ConfigurableResource, **overrides: str) -> dict:
+    """Run config for a resource: its current values with ``overrides`` (run config replaces a resource's
+    whole config, so every field is given; the run records exactly which paths it used)."""
+    values = {k: v for k, v in resource.model_dump().items() if v is not None}
+    return {"config": {**values, **overrides}}
+
+
+def _new_files(context: dg.SensorEvaluationContext, current: dict[str, str]) -> list[str]:
+    seen = json.loads(context.cursor) if context.cursor else {}
+    return [name for name, stamp in current.items() if seen.get(name) != stamp]
+
+
+@dg.sensor(
+    name="new_market_data_file",
+    job_name="ingest_and_risk",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="A new or changed prices file in the landing folder: ingest it, rebuild features, recompute"
+    " risk and limits.",
+)
+def new_market_data_file(context: dg.SensorEvaluationContext, landing: LandingResource,
+                         market_data: MarketDataResource):
+    current = landed_files(landing.prices_dir, PRICE_SUFFIXES)
+    new = _new_files(context, current)
+    if not new:
+        context.update_cursor(json.dumps(current, sort_keys=True))
+        return dg.SkipReason(f"no new prices file in {landing.prices_dir}")
+    run_key = "prices:" + ",".join(f"{name}@{current[name]}" for name in new)
+    context.update_cursor(json.dumps(current, sort_keys=True))
+    return dg.RunRequest(
+        run_key=run_key,
+        run_config={"resources": {"market_data": resource_config(market_data, prices_path=str(landing.prices_dir))}},
+        tags={"risk_platform/trigger": "landing_prices", "risk_platform/files": ",".join(new)[:250]},
+    )
+
+
+@dg.sensor(
+    name="new_positions_file",
+    job_name="intraday_risk",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="A new or changed positions file in the landing folder: recompute risk and limits on it.",
+)
+def new_positions_file(context: dg.SensorEvaluationContext, landing: LandingResource,
+                       portfolio_source: PortfolioResource):
+    current = landed_files(landing.positions_dir, POSITION_SUFFIXES)
+    new = _new_files(context, current)
+    context.update_cursor(json.dumps(current, sort_keys=True))
+    if not new:
+        return dg.SkipReason(f"no new positions file in {landing.positions_dir}")
+    return [
+        dg.RunRequest(
+            run_key=f"positions:{name}@{current[name]}",
+            run_config={"resources": {"portfolio_source": resource_config(
+                portfolio_source, positions_path=str(Path(landing.positions_dir) / name))}},
+            tags={"risk_platform/trigger": "landing_positions", "risk_platform/files": name[:250]},
+        )
+        for name in new
+    ]
+
+
+def registry_aliases(mlflow: MlflowResource) -> dict[str, dict[str, str]]:
+    """model key -> {alias: version} for every platform model (empty dicts for models without aliases)."""
+    registry = mlflow.registry()
+    return {key: dict(sorted(registry.aliases(key).items())) for key in sorted(MODEL_NAMES)}
+
+
+@dg.sensor(
+    name="model_alias_change",
+    job_name="intraday_risk",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="An alias (stable / current / experimental) moved in the MLflow registry: recompute risk with"
+    " the models now aliased. The first evaluation records the aliases without a run.",
+)
+def model_alias_change(context: dg.SensorEvaluationContext, mlflow: MlflowResource):
+    store = mlflow.tracking_uri.removeprefix("sqlite:///")
+    if mlflow.tracking_uri.startswith("sqlite:///") and not Path(store).exists():
+        return dg.SkipReason(f"no MLflow store at {store} yet (nothing trained)")  # reading must not create it
+    aliases = registry_aliases(mlflow)
+    state = json.loads(context.cursor) if context.cursor else None
+    if state is None:
+        context.update_cursor(json.dumps({"aliases": aliases, "changes": 0}, sort_keys=True))
+        return dg.SkipReason("recorded the registry's aliases (baseline)")
+    if state["aliases"] == aliases:
+        return dg.SkipReason("no alias moved")
+    changes = state["changes"] + 1
+    moved = sorted(k for k in aliases if aliases[k] != state["aliases"].get(k))
+    digest = hashlib.sha256(json.dumps(aliases, sort_keys=True).encode()).hexdigest()[:16]
+    context.update_cursor(json.dumps({"aliases": aliases, "changes": changes}, sort_keys=True))
+    return dg.RunRequest(
+        run_key=f"aliases:{changes}:{digest}",
+        tags={"risk_platform/trigger": "alias_change", "risk_platform/models": ",".join(moved)},
+    )
+
+
+@dg.sensor(
+    name="model_drift_retrain",
+    job_name="retrain_models",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Watches model_monitoring materializations: one whose metadata says drift_breach (rolling"
+    " QLIKE or VaR exception rate out of expectation) retrains the models with the full preset.",
+)
+def model_drift_retrain(context: dg.SensorEvaluationContext):
+    """An asset sensor on ``model_monitoring`` that reads every new materialization since the cursor (the
+    last storage id seen), not only the latest, so a breach followed by a clean result in one interval is
+    not missed. Breaches seen together make one retraining, keyed by the newest breach's storage id."""
+    after = int(context.cursor) if context.cursor else None
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=MONITORING_ASSET, after_storage_id=after), limit=100, ascending=True
+    ).records
+    if not records:
+        return dg.SkipReason("no new model_monitoring materialization")
+    breaches = []
+    for record in records:
+        materialization = record.asset_materialization
+        metadata = materialization.metadata if materialization is not None else {}
+        flag = metadata.get("drift_breach")
+        if flag is not None and bool(flag.value):
+            model = metadata.get("model_key")
+            breaches.append((record, str(model.value) if model is not None else "unknown"))
+    context.update_cursor(str(records[-1].storage_id))
+    if not breaches:
+        return dg.SkipReason(f"{len(records)} model_monitoring result(s), no drift breach")
+    newest = breaches[-1][0]
+    models = sorted({model for _, model in breaches})
+    return dg.RunRequest(
+        run_key=f"drift:{newest.storage_id}",
+        run_config=training_run_config("full"),
+        tags={"risk_platform/trigger": "drift", "risk_platform/drift_models": ",".join(models)[:250],
+              "risk_platform/monitoring_run": newest.run_id},
+    )
+
+
+SENSORS = [new_market_data_file, new_positions_file, model_alias_change, model_drift_retrain]

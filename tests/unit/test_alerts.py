@@ -1,0 +1,103 @@
+"""Alerts: records for fired limits, the append-only JSONL log, the webhook that never crashes a run."""
+
+import json
+import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pandas as pd
+import pytest
+
+from risk_platform.alerts import Alert, alerts_for, append_alerts, read_alerts, send_webhook
+from risk_platform.risk.limits import evaluate_limits, parse_limits
+
+LIMITS = parse_limits({"limits": [
+    {"name": "var99", "family": "var", "metric": "var_99", "scale": "pct_nav", "warn": 1.5, "breach": 2.0},
+    {"name": "hhi", "family": "concentration", "metric": "herfindahl_index", "warn": 0.1, "breach": 0.5,
+     "severity": "warn"},
+    {"name": "dtl", "family": "liquidity", "metric": "days_to_liquidate_portfolio", "breach": 5},
+]})
+REPORT = {"portfolio": "Test book", "asof": "2024-12-31", "nav": 100e6, "var_99": 2.5e6, "herfindahl_index": 0.2,
+          "bound_by": {"var_99": "historical_simulation(500d)"}, "model_versions": {"lstm_vol": "current:3"}}
+NOW = pd.Timestamp("2025-01-02T14:15:00Z")
+
+
+def test_alerts_for_breaches_carry_figures_and_model_versions():
+    results = evaluate_limits(REPORT, LIMITS)
+    (alert,) = alerts_for(results, REPORT, run_id="run-1", now=NOW)
+    assert (alert.limit, alert.status, alert.severity, alert.figure, alert.threshold) == ("var99", "breach", "error",
+                                                                                          2.5, 2.0)
+    assert alert.utilisation == pytest.approx(1.25)
+    assert (alert.portfolio, alert.asof, alert.dagster_run_id, alert.time) == ("Test book", "2024-12-31", "run-1",
+                                                                               "2025-01-02T14:15:00+00:00")
+    assert alert.model_versions == {"figure": "historical_simulation(500d)", "report": {"lstm_vol": "current:3"}}
+    with_warn = alerts_for(results, REPORT, run_id="run-1", alert_on=("warn", "breach"), now=NOW)
+    assert [(a.limit, a.status, a.severity) for a in with_warn] == [("var99", "breach", "error"),
+                                                                     ("hhi", "warn", "warn")]
+
+
+def test_alert_log_is_append_only(tmp_path):
+    log = tmp_path / "alerts" / "alerts.jsonl"
+    alerts = alerts_for(evaluate_limits(REPORT, LIMITS), REPORT, run_id="run-1", now=NOW)
+    assert append_alerts(log, alerts) == 1
+    first = log.read_bytes()
+    assert append_alerts(log, alerts_for(evaluate_limits(REPORT, LIMITS), REPORT, run_id="run-2", now=NOW)) == 1
+    assert log.read_bytes().startswith(first)
+    records = read_alerts(log)
+    assert [r["dagster_run_id"] for r in records] == ["run-1", "run-2"]
+    assert Alert(**records[0]) == alerts[0]
+    assert append_alerts(log, []) == 0 and len(read_alerts(log)) == 2
+    assert read_alerts(tmp_path / "none.jsonl") == []
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list = []
+    status = 200
+    delay = 0.0
+
+    def do_POST(self):  # noqa: N802 (http.server API)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(type(self).delay)
+        type(self).received.append((self.headers["Content-Type"], json.loads(body)))
+        self.send_response(type(self).status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook():
+    _Hook.received, _Hook.status, _Hook.delay = [], 200, 0.0
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", _Hook
+    server.shutdown()
+    server.server_close()
+
+
+def test_webhook_posts_json(webhook):
+    url, hook = webhook
+    alerts = alerts_for(evaluate_limits(REPORT, LIMITS), REPORT, run_id="run-1", now=NOW)
+    delivery = send_webhook(url, alerts)
+    assert delivery.ok and delivery.status == 200
+    ((content_type, body),) = hook.received
+    assert content_type == "application/json"
+    assert body["alerts"][0]["limit"] == "var99" and body["alerts"][0]["dagster_run_id"] == "run-1"
+
+
+def test_webhook_failures_are_logged_never_raised(webhook, caplog):
+    url, hook = webhook
+    alerts = alerts_for(evaluate_limits(REPORT, LIMITS), REPORT, run_id="run-1", now=NOW)
+    hook.status = 500
+    with caplog.at_level(logging.WARNING, logger="risk_platform.alerts"):
+        assert send_webhook(url, alerts).status == 500
+    assert "HTTP 500" in caplog.text
+    hook.status, hook.delay = 200, 1.0
+    slow = send_webhook(url, alerts, timeout=0.2)
+    assert not slow.ok and "timed out" in slow.error.lower()
+    closed = send_webhook("http://127.0.0.1:9/nothing-listens", alerts, timeout=1)
+    assert not closed.ok and closed.status is None
+    assert not send_webhook("not a url", alerts).ok
