@@ -185,6 +185,23 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_override(args: argparse.Namespace) -> int:
+    """Record a named human's acceptance of a flagged forecast (append-only overrides log)."""
+    from dataclasses import asdict
+
+    from risk_platform.models.guardrails import OverrideLog, accept_override
+
+    log = OverrideLog(args.log)
+    record = accept_override(log, model=args.model, version=args.version, series=args.series, asof=args.asof,
+                             accepted_by=args.by, reason=args.reason, ratio=args.ratio)
+    if args.json:
+        print(json.dumps({**asdict(record), "log": str(log.path)}, indent=1))
+    else:
+        print(f"override recorded in {log.path}: {record.model} v{record.version} {record.series} at {record.asof}"
+              f" accepted by {record.accepted_by}")
+    return EXIT_OK
+
+
 def _mlflow_uri(args: argparse.Namespace) -> str:
     """--mlflow-uri, else MLFLOW_TRACKING_URI (production), else the project's embedded store."""
     return args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.mlruns_dir() / 'mlflow.db'}"
@@ -233,6 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
     lineage.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
     lineage.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     lineage.set_defaults(func=cmd_lineage)
+
+    override = sub.add_parser("override", help="accept a forecast flagged by the guardrail (named human)")
+    override.add_argument("--model", required=True, help="model key, e.g. lstm_vol")
+    override.add_argument("--version", required=True, help="registered model version")
+    override.add_argument("--series", required=True, help="series symbol, e.g. SPX")
+    override.add_argument("--asof", required=True, type=_date, help="forecast date (YYYY-MM-DD)")
+    override.add_argument("--by", required=True, help="the named human accepting the forecast")
+    override.add_argument("--reason", required=True, help="why the forecast is accepted")
+    override.add_argument("--ratio", type=float, help="the flagged ratio to the norm (recorded)")
+    override.add_argument("--log", help="overrides log (default: var/governance/forecast_overrides.jsonl)")
+    override.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    override.set_defaults(func=cmd_override)
     return parser
 
 
