@@ -28,6 +28,12 @@ test: install
 test-all: install
 	$(BIN)/pytest
 
+# PostgreSQL and Chromium for the integration tests (PostgreSQL-backed instance, UI in a browser): apt-get
+# installs what is missing when run as root or with password-less sudo (.ci/run does this before make test)
+.PHONY: system-deps
+system-deps:
+	sh .ci/system-deps
+
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
