@@ -44,6 +44,16 @@ def _confidence(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or positive, got {value}")
+    return value
+
+
 def _suite_path(args: argparse.Namespace) -> Path:
     return Path(args.suite) if args.suite else paths.expectations_dir() / "market_panel_completeness.json"
 
@@ -82,28 +92,70 @@ def cmd_check_data(args: argparse.Namespace) -> int:
     return EXIT_OK if decision.passed else EXIT_GATE_FAILED
 
 
-def cmd_risk(args: argparse.Namespace) -> int:
+def _portfolio_report(args: argparse.Namespace, *, copula: bool, stress: bool):
+    """Gate the data, load the book and compute its report (non-model methods: the CLI loads no models)."""
+    from risk_platform.data.loading import load_instruments
     from risk_platform.data.quality import accepted_panel
     from risk_platform.features.returns import compute_returns
     from risk_platform.portfolio.positions import load_portfolio
-    from risk_platform.risk.portfolio_risk import compute_portfolio_risk
+    from risk_platform.risk.portfolio_risk import RiskConfig, compute_portfolio_risk
 
+    portfolio = load_portfolio(args.portfolio, load_instruments(args.instruments))  # bad positions fail first
     instruments, raw, decision = _gate(args)
-    portfolio = load_portfolio(args.portfolio, instruments)
     panel = accepted_panel(raw.frame, instruments, decision)
     returns = compute_returns(panel, instruments)
     unavailable = {s: "feed rejected by the missing-data gate" for s in decision.rejected}
-    report = compute_portfolio_risk(portfolio, panel, returns.frame, instruments, args.asof, unavailable)
-    if args.json:
-        print(json.dumps({**report.to_dict(), "rejected_feeds": list(decision.rejected)}, indent=1))
-    else:
-        print(report.summary())
+    config = RiskConfig(mc_scenarios=args.mc_scenarios, fit_copula=copula)
+    report = compute_portfolio_risk(portfolio, panel, returns.frame, instruments, args.asof, unavailable, config,
+                                    stress=stress)
+    return report, decision
+
+
+def _risk_exit(report) -> int:
+    """3 when a held position's feed was rejected (figures computed without it); stale prices only warn."""
+    if report.stale:
+        print(f"risk-platform: warning: stale prices for {', '.join(report.stale_symbols)}: figures flagged stale",
+              file=sys.stderr)
     excluded = [f for f in report.flagged_positions if f["excluded"]]
     if excluded:
         print(f"risk-platform: gate failed: {len(excluded)} position(s) excluded because their feed was rejected:"
               f" {', '.join(f['symbol'] for f in excluded)}", file=sys.stderr)
         return EXIT_GATE_FAILED
     return EXIT_OK
+
+
+NO_MODELS = "none: the command line runs the non-model methods only (historical, EWMA parametric, filtered HS," \
+    " vine copula, regime-adjusted with empirical regime transitions); model methods run in the Dagster pipeline"
+
+
+def cmd_risk(args: argparse.Namespace) -> int:
+    report, decision = _portfolio_report(args, copula=args.mc_scenarios > 0, stress=not args.no_stress)
+    if args.json:
+        print(json.dumps({**report.to_dict(), "rejected_feeds": list(decision.rejected), "models": NO_MODELS},
+                         indent=1))
+    else:
+        print(report.summary())
+        print(f"  models: {NO_MODELS}")
+    return _risk_exit(report)
+
+
+def cmd_stress(args: argparse.Namespace) -> int:
+    report, decision = _portfolio_report(args, copula=False, stress=True)
+    results = report.stress_test_results
+    if args.json:
+        print(json.dumps({"asof": report.asof, "portfolio": report.portfolio, "nav": report.nav,
+                          "currency": report.currency, "stale": report.stale, "stale_symbols": report.stale_symbols,
+                          "flagged_positions": report.flagged_positions, "rejected_feeds": list(decision.rejected),
+                          "models": NO_MODELS, "stress_test_results": results}, indent=1, default=float))
+    else:
+        print(f"{report.portfolio} as of {report.asof}: stress tests (P&L USD, gains positive; NAV {report.nav:,.0f})"
+              + (f"  [STALE: {', '.join(report.stale_symbols)}]" if report.stale else ""))
+        for name, res in results.items():
+            classes = ", ".join(f"{k} {v:,.0f}" for k, v in res["pnl_by_asset_class"].items() if v)
+            print(f"  {name:<44}{res['pnl']:>15,.0f} {res['pnl_pct_nav']:>7.2f}%   {classes}")
+            if "statement" in res["details"]:
+                print(f"    {res['details']['statement']}")
+    return _risk_exit(report)
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
@@ -226,11 +278,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--gx", action="store_true", help="also run the suite with Great Expectations (slower)")
     check.set_defaults(func=cmd_check_data)
 
-    risk = sub.add_parser("risk", help="portfolio risk metrics")
-    risk.add_argument("--portfolio", required=True, help="positions file (YAML or CSV)")
-    risk.add_argument("--asof", type=_date, help="as-of date (default: last date of the data)")
-    data_args(risk, required=False)
+    def book_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--portfolio", required=True, help="positions file (YAML or CSV)")
+        p.add_argument("--asof", type=_date, help="as-of date (default: last date of the data)")
+        p.add_argument("--mc-scenarios", type=_count, default=50_000,
+                       help="vine-copula draws and stress-bootstrap draws (default 50000; 0 skips the copula)")
+        data_args(p, required=False)
+
+    risk = sub.add_parser("risk", help="portfolio risk metrics: every VaR method, liquidity, concentration, stress")
+    book_args(risk)
+    risk.add_argument("--no-stress", action="store_true", help="skip the stress suite")
     risk.set_defaults(func=cmd_risk)
+
+    stress = sub.add_parser("stress", help="stress results per scenario (P&L by position and asset class)")
+    book_args(stress)
+    stress.set_defaults(func=cmd_stress)
 
     back = sub.add_parser("backtest", help="rolling 1-day VaR/ES backtest of one series")
     data_args(back, required=True)

@@ -4,7 +4,18 @@ YAML: ``portfolio: {name, base_currency, nav}`` and ``positions: [ {...}, ... ]`
 CSV: one row per position, no NAV (the NAV is then the gross absolute exposure, and says so).
 Columns: ``symbol``, ``quantity`` or ``notional`` (one of them), ``asset_class``, ``sector``, ``region``,
 ``avg_daily_volume`` (USD per day), ``bid_ask_bps``, ``dv01`` (required for yield-quoted symbols),
-optional option greeks ``delta, gamma, vega, theta`` (not priced yet: rejected with a clear error).
+optional option greeks ``delta, gamma, vega, theta`` for an option on a price or index-level symbol.
+
+Options (a row with greeks; revalued by delta-gamma-vega, see :mod:`risk_platform.risk.options`):
+
+* ``notional``: the option's USD market value (premium; negative when short), required;
+* ``delta``: dollar delta, USD per 100% move of the underlying (``P&L ~ delta * r``);
+* ``gamma``: dollar gamma, USD per (100% move) squared (``P&L ~ 0.5 * gamma * r**2``);
+* ``vega``: USD per 1 volatility point (implied vol up from 20% to 21%);
+* ``theta``: USD per calendar day (optional, default 0).
+
+An option and a linear position on the same symbol may coexist (one row each); two rows of the same kind
+on one symbol are duplicates (net them: greeks add).
 """
 
 from __future__ import annotations
@@ -21,6 +32,8 @@ from risk_platform.errors import InputError
 REQUIRED = ("symbol", "asset_class", "sector", "region", "avg_daily_volume", "bid_ask_bps")
 NUMERIC = ("quantity", "notional", "avg_daily_volume", "bid_ask_bps", "dv01", "delta", "gamma", "vega", "theta")
 GREEKS = ("delta", "gamma", "vega", "theta")
+REQUIRED_GREEKS = ("delta", "gamma", "vega")
+OPTION_UNDERLYING_QUOTES = ("price", "index_level")
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,11 @@ class Portfolio:
     def symbols(self) -> list[str]:
         return list(self.positions["symbol"])
 
+    @property
+    def is_option(self) -> np.ndarray:
+        """(m,) True for the rows that carry option greeks."""
+        return is_option(self.positions)
+
     def to_dict(self) -> dict:
         """JSON-ready form (NaN fields become None)."""
         rows = self.positions.astype(object).where(self.positions.notna(), None).to_dict(orient="records")
@@ -52,6 +70,24 @@ class Portfolio:
             positions[column] = pd.to_numeric(positions[column]).astype(float)
         nav = float("nan") if data["nav"] is None else float(data["nav"])
         return cls(data["name"], nav, data["base_currency"], positions, data["source"], data["nav_source"])
+
+
+def is_option(positions: pd.DataFrame) -> np.ndarray:
+    """(m,) True where a row carries option greeks (delta given)."""
+    if "delta" not in positions.columns:
+        return np.zeros(len(positions), dtype=bool)
+    return positions["delta"].notna().to_numpy()
+
+
+def position_labels(positions: pd.DataFrame) -> list[str]:
+    """The name of each position in reports: its ``position_id`` when the file gives one, else the symbol,
+    or ``'<symbol> option'`` for an option row."""
+    symbols = positions["symbol"].to_numpy(dtype=str)
+    labels = [f"{s} option" if o else s for s, o in zip(symbols.tolist(), is_option(positions).tolist(), strict=True)]
+    if "position_id" in positions.columns:
+        ids = positions["position_id"].to_numpy(dtype=object).tolist()
+        labels = [str(i) if isinstance(i, str) and i.strip() else label for i, label in zip(ids, labels, strict=True)]
+    return labels
 
 
 def _read_rows(path: Path) -> tuple[dict, pd.DataFrame, str]:
@@ -103,16 +139,28 @@ def load_portfolio(path: Path | str, instruments: pd.DataFrame) -> Portfolio:
             raise InputError(f"{path} {_label(kind, i)}: {column} '{raw.iat[i]}' is not a number")
         frame[column] = values.astype(float)
     for column in ("symbol", "asset_class", "sector", "region"):
-        frame[column] = frame[column].astype(str).str.strip()
+        frame[column] = frame[column].where(frame[column].notna(), "").astype(str).str.strip()
     instrument = instruments.set_index("symbol")
     for i, row in frame.iterrows():
         where = f"{path} {_label(kind, int(i))}"
         _validate_row(row, where, instrument)
-    dup = frame["symbol"].duplicated()
+    option = frame["delta"].notna()
+    if "position_id" in frame.columns:  # explicit ids: one row per id
+        ids = frame["position_id"].where(frame["position_id"].notna(), "").astype(str).str.strip()
+        dup = ids.duplicated() & (ids != "")
+        if dup.any():
+            i = int(np.argmax(dup))
+            raise InputError(f"{path} {_label(kind, i)}: duplicated position_id '{ids.iat[i]}'")
+        frame["position_id"] = ids
+    dup = frame.assign(_option=option).duplicated(["symbol", "_option"])
+    if "position_id" in frame.columns:
+        dup &= frame["position_id"] == ""
     if dup.any():
         i = int(np.argmax(dup))
-        raise InputError(f"{path} {_label(kind, i)}: duplicated position for {frame['symbol'].iat[i]}"
-                         " (one row per symbol; net them)")
+        first = int(np.argmax((frame["symbol"] == frame["symbol"].iat[i]) & (option == option.iat[i])))
+        what = "option position" if option.iat[i] else "position"
+        raise InputError(f"{path} {_label(kind, i)}: duplicated {what} for {frame['symbol'].iat[i]}"
+                         f" (same as {_label(kind, first)}; one row per symbol and kind; net them)")
     nav, nav_source = _nav(header, path)
     return Portfolio(
         name=str(header.get("name", path.stem)),
@@ -130,6 +178,12 @@ def _validate_row(row: pd.Series, where: str, instrument: pd.DataFrame) -> None:
         raise InputError(f"{where}: empty symbol")
     if symbol not in instrument.index:
         raise InputError(f"{where}: unknown symbol '{symbol}' (not in instruments)")
+    for column in ("asset_class", "sector", "region"):
+        if not row[column] or row[column] == "nan":
+            raise InputError(f"{where}: {symbol} has an empty {column}")
+    for column in NUMERIC:
+        if not np.isnan(row[column]) and not np.isfinite(row[column]):
+            raise InputError(f"{where}: {symbol} {column} must be finite, got {row[column]}")
     has_qty, has_notional = not np.isnan(row["quantity"]), not np.isnan(row["notional"])
     if has_qty == has_notional:
         raise InputError(f"{where}: {symbol} needs exactly one of quantity or notional")
@@ -151,8 +205,19 @@ def _validate_row(row: pd.Series, where: str, instrument: pd.DataFrame) -> None:
     if quote_type == "fx_rate" and has_qty:
         raise InputError(f"{where}: {symbol} is an FX rate: give notional (USD), not quantity")
     if any(not np.isnan(row[g]) for g in GREEKS):
-        raise InputError(f"{where}: {symbol} has option greeks; options are not priced yet (delta-gamma-vega"
-                         " revaluation is a later capability)")
+        _validate_option(row, where, quote_type, instrument.at[symbol, "asset_class"], has_notional)
+
+
+def _validate_option(row: pd.Series, where: str, quote_type: str, asset_class: str, has_notional: bool) -> None:
+    symbol = row["symbol"]
+    if quote_type not in OPTION_UNDERLYING_QUOTES or asset_class == "volatility":
+        raise InputError(f"{where}: {symbol} option greeks are only accepted on a price or index-level"
+                         f" underlying (not {quote_type} / {asset_class})")
+    missing = [g for g in REQUIRED_GREEKS if np.isnan(row[g])]
+    if missing:
+        raise InputError(f"{where}: {symbol} option needs {', '.join(REQUIRED_GREEKS)} (missing {', '.join(missing)})")
+    if not has_notional:
+        raise InputError(f"{where}: {symbol} option: give notional (the option's USD market value), not quantity")
 
 
 def _nav(header: dict, path: Path) -> tuple[float, str]:

@@ -42,7 +42,7 @@ def _tail_weights(losses: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
     if not np.all(np.isfinite(losses)):
         raise ValueError("P&L scenarios contain NaN or infinite values")
     k = math.ceil(n * alpha - 1e-9)
-    var = float(np.sort(losses)[max(k, 1) - 1])
+    var = float(np.partition(losses, max(k, 1) - 1)[max(k, 1) - 1])
     tail_mass = n * (1.0 - alpha)
     above = losses > var
     weights = above.astype(float)

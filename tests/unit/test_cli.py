@@ -62,20 +62,40 @@ def test_usage_errors_exit_2():
     assert done.returncode == 2 and "is not a YYYY-MM-DD date" in done.stderr
 
 
+DESIGN_FIELDS = ("var_95", "var_99", "cvar_95", "es_99", "portfolio_volatility", "vol_contribution",
+                 "largest_position_pct", "herfindahl_index", "sector_concentration", "liquidity_score",
+                 "days_to_liquidate_portfolio", "stress_test_results", "current_regime", "regime_probability",
+                 "bound_by", "methods", "flagged_positions")
+
+
 def test_risk_json_has_the_reference_fields():
-    done = cli("risk", "--portfolio", str(paths.SAMPLE_PORTFOLIO), "--json")
+    done = cli("risk", "--portfolio", str(paths.SAMPLE_PORTFOLIO), "--mc-scenarios", "2000", "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    for key in ("var_95", "var_99", "cvar_95", "portfolio_volatility", "vol_contribution", "largest_position_pct",
-                "herfindahl_index", "bound_by", "flagged_positions"):
-        assert key in out
+    for key in DESIGN_FIELDS:
+        assert key in out, key
     assert out["var_99"] > out["var_95"] > 0
+    methods = {"historical", "parametric_ewma", "filtered_historical", "vine_copula", "regime_adjusted"}
+    assert methods <= set(out["methods"])
+    assert out["models"].startswith("none") and not out["stale"]
+    assert "GFC: worst 10-day" in out["stress_test_results"]
+
+
+def test_stress_json_per_scenario():
+    done = cli("stress", "--portfolio", str(paths.SAMPLE_PORTFOLIO), "--mc-scenarios", "2000", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    results = out["stress_test_results"]
+    assert len(results) >= 7 * 3 + 5 + 2
+    for res in results.values():
+        assert {"pnl", "pnl_pct_nav", "pnl_by_position", "pnl_by_asset_class", "details"} <= set(res)
+    assert "equities -20%" in results and "counterfactual correlation" in results
 
 
 def test_risk_exits_3_when_a_held_feed_is_rejected(bundled_prices_text, instruments, write_prices):
     prices, _ = inject_gaps(bundled_prices_text, instruments, "GOLD", 0.06)
     done = cli("risk", "--portfolio", str(paths.SAMPLE_PORTFOLIO), "--prices", str(write_prices(prices)),
-               "--json")
+               "--mc-scenarios", "0", "--no-stress", "--json")
     assert done.returncode == 3
     out = json.loads(done.stdout)
     assert out["rejected_feeds"] == ["GOLD"]
@@ -83,11 +103,50 @@ def test_risk_exits_3_when_a_held_feed_is_rejected(bundled_prices_text, instrume
     assert "GOLD" in done.stderr
 
 
+def test_stale_prices_give_figures_with_a_stale_flag(bundled_prices_text, write_prices):
+    cut = (bundled_prices_text["symbol"] == "SPX") & (bundled_prices_text["date"] > "2024-12-20")
+    # the gate evaluates the delivery up to 2024-12-20 (SPX complete there); risk is as of 2024-12-31
+    done = cli("stress", "--portfolio", str(paths.SAMPLE_PORTFOLIO), "--prices",
+               str(write_prices(bundled_prices_text[~cut])), "--window-end", "2024-12-20", "--mc-scenarios", "500")
+    assert done.returncode == 0, done.stderr
+    assert "[STALE: SPX]" in done.stdout and "if correlations move to crisis levels" in done.stdout
+    assert "stale prices for SPX" in done.stderr
+
+
 def test_risk_with_a_bad_portfolio_exits_2(tmp_path):
     path = tmp_path / "book.csv"
     path.write_text("symbol,notional,asset_class,sector,region,avg_daily_volume,bid_ask_bps\nZZZ,1,e,s,r,1,1\n")
     done = cli("risk", "--portfolio", str(path))
     assert done.returncode == 2 and "unknown symbol 'ZZZ'" in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+BOOK_HEADER = "symbol,notional,asset_class,sector,region,avg_daily_volume,bid_ask_bps\n"
+BOOK_ROW = "SPX,1000000,equity,US,US,1e9,1\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("book.csv", BOOK_HEADER + BOOK_ROW + "NOPE,1,equity,US,US,1e9,1\n", "line 3: unknown symbol 'NOPE'"),
+        ("book.csv", "symbol,notional,sector,region,avg_daily_volume,bid_ask_bps\n" + BOOK_ROW,
+         "missing column(s) asset_class"),
+        ("book.csv", BOOK_HEADER + BOOK_ROW + "RUT,1,equity,US,US,-5,1\n",
+         "line 3: RUT avg_daily_volume must be positive"),
+        ("book.csv", BOOK_HEADER + BOOK_ROW + BOOK_ROW, "line 3: duplicated position for SPX (same as line 2"),
+        ("book.yaml", "portfolio: {nav: 0}\npositions:\n - {symbol: SPX, notional: 1, asset_class: equity, sector: x,"
+         " region: US, avg_daily_volume: 1, bid_ask_bps: 1}\n", "portfolio nav must be positive, got 0"),
+    ],
+)
+@pytest.mark.parametrize("command", ["risk", "stress"])
+def test_bad_positions_exit_2_naming_the_row(tmp_path, capsys, name, content, expected, command):
+    from risk_platform.cli import main
+
+    path = tmp_path / name
+    path.write_text(content)
+    assert main([command, "--portfolio", str(path), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and str(path) in err and err.count("\n") == 1
 
 
 def backtest_args(prices, instruments, symbol, method):

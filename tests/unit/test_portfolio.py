@@ -10,7 +10,9 @@ from risk_platform.data.quality import accepted_panel, apply_gate, completeness_
 from risk_platform.errors import InputError
 from risk_platform.features.returns import compute_returns
 from risk_platform.portfolio.positions import Portfolio, load_portfolio
-from risk_platform.risk.portfolio_risk import compute_portfolio_risk, exposures, revalue, value_positions
+from risk_platform.risk.portfolio_risk import RiskConfig, compute_portfolio_risk, exposures, revalue, value_positions
+
+FAST = RiskConfig(fit_copula=False, mc_scenarios=2000)  # the copula and stress suite are tested in test_risk_engine
 
 HEADER = "symbol,notional,quantity,dv01,asset_class,sector,region,avg_daily_volume,bid_ask_bps\n"
 ROW = "SPX,1000000,,,equity,US,US,1e9,1\n"
@@ -32,6 +34,8 @@ def csv(tmp_path, body):
 def test_sample_book_is_a_realistic_multi_asset_book(instruments):
     book = load_portfolio(paths.SAMPLE_PORTFOLIO, instruments)
     assert 20 <= len(book.positions) <= 30
+    option = book.positions[book.is_option]
+    assert list(option["symbol"]) == ["SPX"] and (option["delta"] < 0).all() and (option["gamma"] > 0).all()
     classes = instruments.set_index("symbol").loc[book.symbols, "asset_class"]
     assert {"equity", "rates", "fx", "commodity"} <= set(classes)
     assert book.positions.loc[book.positions["symbol"].str.startswith("UST"), "dv01"].gt(0).all()
@@ -46,6 +50,8 @@ def test_sample_book_is_a_realistic_multi_asset_book(instruments):
         (ROW + "RUT,1,,,equity,US,US,-5,1\n", "line 3: RUT avg_daily_volume must be positive"),
         (ROW + ROW, "line 3: duplicated position for SPX"),
         ("SPX,1,5,,equity,US,US,1e9,1\n", "exactly one of quantity or notional"),
+        ("SPX,1,,,equity,,US,1e9,1\n", "line 2: SPX has an empty sector"),
+        (ROW + "RUT,1,,,equity,US,US,1e9,-2\n", "line 3: RUT bid_ask_bps must be zero or positive"),
         ("UST10Y,1e6,,,rates,Gov,US,1e9,1\n", "dv01 (USD per bp) is required"),
         ("SPX,abc,,,equity,US,US,1e9,1\n", "line 2: notional 'abc' is not a number"),
         ("SPX,0,,,equity,US,US,1e9,1\n", "zero size"),
@@ -98,16 +104,22 @@ def test_revaluation_formulas_by_hand(tmp_path, instruments, market):
 def test_sample_book_risk_is_consistent(instruments, market):
     panel, returns = market
     book = load_portfolio(paths.SAMPLE_PORTFOLIO, instruments)
-    risk = compute_portfolio_risk(book, panel, returns, instruments)
+    risk = compute_portfolio_risk(book, panel, returns, instruments, config=FAST, stress=False)
     assert risk.asof == "2024-12-31"
     assert 0 < risk.var_95 < risk.var_99 < risk.es_99
     assert risk.var_95 < risk.cvar_95
     assert 0.002 < risk.var_99 / risk.nav < 0.05  # a diversified macro book: 0.2% to 5% of NAV
-    assert_allclose(sum(p["hs_es_99_contribution"] for p in risk.positions), risk.es_99)
+    hs = risk.methods["historical"]
+    assert_allclose(sum(p["hs_es_99_contribution"] for p in risk.positions), hs["es_99"])
     assert_allclose(sum(risk.vol_contribution.values()), risk.portfolio_volatility)
-    assert risk.methods["historical"]["n_scenarios"] == 500
+    assert hs["n_scenarios"] == 500
+    # the headline is the most conservative complete method, and says which
+    for key, figure in (("var_95", "var_95"), ("var_99", "var_99"), ("cvar_95", "es_95"), ("es_99", "es_99")):
+        assert_allclose(getattr(risk, key), max(m[figure] for m in risk.methods.values() if m["complete"]))
+        assert risk.bound_by[key].split(":")[0] in risk.methods
     assert any("HSI" in n for n in risk.notes)  # HKD has no feed: said, not hidden
     assert_allclose(risk.largest_position_pct, 24.0)
+    assert "SPX option" in risk.vol_contribution
 
 
 def test_positions_on_rejected_feeds_are_flagged_and_excluded(instruments, market):
@@ -115,7 +127,8 @@ def test_positions_on_rejected_feeds_are_flagged_and_excluded(instruments, marke
     book = load_portfolio(paths.SAMPLE_PORTFOLIO, instruments)
     panel_wo = panel[panel["symbol"] != "EURUSD"]
     risk = compute_portfolio_risk(book, panel_wo, returns[returns["symbol"] != "EURUSD"], instruments,
-                                  unavailable={"EURUSD": "feed rejected by the missing-data gate"})
+                                  unavailable={"EURUSD": "feed rejected by the missing-data gate"}, config=FAST,
+                                  stress=False)
     flagged = {f["symbol"]: f for f in risk.flagged_positions}
     assert set(flagged) == {"EURUSD", "SX5E", "DAX"}  # the FX pair and the EUR assets that need it
     assert all(f["excluded"] and "rejected" in f["reason"] for f in flagged.values())
@@ -125,21 +138,26 @@ def test_positions_on_rejected_feeds_are_flagged_and_excluded(instruments, marke
 def test_as_of_in_the_past_uses_only_data_up_to_it(instruments, market):
     panel, returns = market
     book = load_portfolio(paths.SAMPLE_PORTFOLIO, instruments)
-    risk = compute_portfolio_risk(book, panel, returns, instruments, asof=pd.Timestamp("2020-03-20"))
+    risk = compute_portfolio_risk(book, panel, returns, instruments, asof=pd.Timestamp("2020-03-20"), config=FAST,
+                                  stress=False)
     assert risk.methods["historical"]["window_end"] == "2020-03-20"
-    calm = compute_portfolio_risk(book, panel, returns, instruments, asof=pd.Timestamp("2019-12-31"))
+    assert risk.current_regime == "high"
+    calm = compute_portfolio_risk(book, panel, returns, instruments, asof=pd.Timestamp("2019-12-31"), config=FAST,
+                                  stress=False)
     assert risk.portfolio_volatility > 3 * calm.portfolio_volatility  # EWMA reacts to the COVID crash
 
 
 def test_as_of_before_a_series_starts_excludes_that_position_and_flags_short_histories(instruments, market):
     panel, returns = market
     book = load_portfolio(paths.SAMPLE_PORTFOLIO, instruments)
-    risk = compute_portfolio_risk(book, panel, returns, instruments, asof=pd.Timestamp("2006-06-30"))
+    risk = compute_portfolio_risk(book, panel, returns, instruments, asof=pd.Timestamp("2006-06-30"), config=FAST,
+                                  stress=False)
     flagged = {f["symbol"]: f for f in risk.flagged_positions}
     assert flagged["SX5E"]["excluded"] and "no value on or before 2006-06-30" in flagged["SX5E"]["reason"]
     assert flagged["HYG"]["excluded"]
     assert np.isfinite(risk.var_99) and risk.coverage_pct_gross < 100
-    late = compute_portfolio_risk(book, panel, returns, instruments, asof=pd.Timestamp("2007-06-29"))
+    late = compute_portfolio_risk(book, panel, returns, instruments, asof=pd.Timestamp("2007-06-29"), config=FAST,
+                                  stress=False)
     short = {f["symbol"]: f for f in late.flagged_positions}
     assert not short["SX5E"]["excluded"] and "short history" in short["SX5E"]["reason"]
 
@@ -148,9 +166,11 @@ def test_a_stale_feed_is_flagged_by_venue_sessions(instruments, market):
     panel, returns = market
     book = load_portfolio(paths.SAMPLE_PORTFOLIO, instruments)
     cut = (panel["symbol"] == "COPPER") & (panel["date"] > "2024-12-20")
-    risk = compute_portfolio_risk(book, panel[~cut], returns, instruments)
+    risk = compute_portfolio_risk(book, panel[~cut], returns, instruments, config=FAST, stress=False)
     (flag,) = risk.flagged_positions
     assert flag["symbol"] == "COPPER" and "stale price" in flag["reason"] and not flag["excluded"]
+    assert risk.stale and risk.stale_symbols == ["COPPER"] and "STALE: COPPER" in risk.bound_by["var_99"]
+    assert next(p for p in risk.positions if p["symbol"] == "COPPER")["stale"]
     # Tokyo closed 2024-12-31: N225 last valued 2024-12-30 is not stale
     assert "N225" not in {f["symbol"] for f in risk.flagged_positions}
 
@@ -169,3 +189,41 @@ def test_negative_price_day_is_revalued_by_its_price_change(tmp_path, instrument
     valued, _ = value_positions(book, panel, instruments, asof)
     assert_allclose(revalue(valued, ["WTI"], history.returns, history.growth)[day, 0],
                     1e6 * (-36.98 - 18.31) / level["WTI"])
+
+
+OPTION_HEADER = ("symbol,notional,quantity,dv01,delta,gamma,vega,theta,asset_class,sector,region,avg_daily_volume,"
+                 "bid_ask_bps\n")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("UST10Y,1e6,,5000,1,1,1,,rates,Gov,US,1e9,1\n", "line 2: UST10Y option greeks are only accepted on a price"),
+        ("SPX,1e5,,,-1e6,,5e4,,equity,US,US,1e9,1\n", "line 2: SPX option needs delta, gamma, vega (missing gamma)"),
+        ("SPX,,10,,-1e6,1e7,5e4,,equity,US,US,1e9,1\n", "give notional (the option's USD market value)"),
+        ("SPX,1e5,,,-1e6,1e7,5e4,,equity,US,US,1e9,1\nSPX,1e5,,,-1e6,1e7,5e4,,equity,US,US,1e9,1\n",
+         "line 3: duplicated option position for SPX (same as line 2"),
+        ("VIX,1e5,,,-1e6,1e7,5e4,,volatility,US,US,1e9,1\n", "only accepted on a price or index-level underlying"),
+    ],
+)
+def test_bad_option_rows_name_the_row(tmp_path, instruments, body, expected):
+    path = tmp_path / "book.csv"
+    path.write_text(OPTION_HEADER + body)
+    with pytest.raises(InputError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        load_portfolio(path, instruments)
+
+
+def test_an_option_and_a_future_on_the_same_symbol_are_two_positions(tmp_path, instruments, market):
+    panel, _ = market
+    path = tmp_path / "book.csv"
+    path.write_text(OPTION_HEADER + "SPX,1e6,,,,,,,equity,US,US,1e9,1\n"
+                    "SPX,2e4,,,-5e5,1e7,3e4,-200,equity,US,US,1e9,1\n")
+    book = load_portfolio(path, instruments)
+    valued, _ = value_positions(book, panel, instruments, pd.Timestamp("2024-12-31"))
+    assert list(valued["position"]) == ["SPX", "SPX option"]
+    assert list(valued["kind"]) == ["linear", "option"]
+    assert list(valued["exposure_usd"]) == [1e6, -5e5]
+    g = np.array([[0.9, 1.2]])  # SPX -10%, VIX +20%
+    vix = panel[(panel["symbol"] == "VIX") & (panel["date"] == "2024-12-31")]["value"].item()
+    pnl = revalue(valued, ["SPX", "VIX"], np.log(g), g, vix_level=vix)[0]
+    assert_allclose(pnl, [-1e5, 5e4 + 0.5 * 1e7 * 0.01 + 3e4 * vix * 0.2 - 200])

@@ -1,0 +1,187 @@
+"""The market side of a risk run, prepared once per as-of date and shared by every book assessed on it.
+
+:func:`prepare_market` turns the long panel and returns into arrays: the full return history of every
+usable feed up to the as-of date (dates on which any feed moved; 0 where a venue was closed), growth factors
+against the as-of levels (the price-change fallback of non-positive prices included), per-feed EWMA
+conditional variances (for filtered historical simulation), the market volatility regime of every day and
+the feeds that are unusable (rejected, absent) or stale. Everything here is independent of the positions,
+so an intraday run re-assesses a changed book without rebuilding it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from scipy.signal import lfilter
+
+from risk_platform.data.calendars import sessions
+from risk_platform.errors import InputError
+from risk_platform.features.engineering import EWMA_LAMBDA, EWMA_WARMUP, REGIMES, RegimeRule
+
+STALE_AFTER_SESSIONS = 3
+CRISIS_WINDOWS = {
+    "GFC": ("2008-09-15", "2009-03-31"),
+    "euro_crisis": ("2011-08-01", "2011-10-31"),
+    "china_devaluation": ("2015-08-10", "2015-09-30"),
+    "volmageddon": ("2018-01-29", "2018-04-30"),
+    "covid": ("2020-02-20", "2020-04-30"),
+    "rates_shock_2022": ("2022-01-03", "2022-10-31"),
+    "svb": ("2023-03-08", "2023-03-31"),
+}
+
+
+@lru_cache(maxsize=4096)
+def session_count(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> int:
+    """Number of venue sessions in ``[start, end]`` (cached: windows repeat across books)."""
+    if end < start:
+        return 0
+    return len(sessions(calendar, start, end))
+
+
+@dataclass(frozen=True)
+class MarketState:
+    """Arrays over ``n`` dates (oldest first, all <= ``asof``) and ``k`` usable feeds (``symbols``)."""
+
+    asof: pd.Timestamp
+    symbols: tuple[str, ...]
+    dates: pd.DatetimeIndex
+    returns: np.ndarray  # (n, k) log returns / bp, 0 where closed
+    growth: np.ndarray  # (n, k) price ratio to apply to today's level, 1 where closed
+    observed: np.ndarray  # (n, k) bool
+    is_bp: np.ndarray  # (k,) yields
+    cond_var: np.ndarray  # (n, k) EWMA variance of day t's return known at t-1 (NaN before warm-up)
+    next_var: np.ndarray  # (k,) EWMA variance forecast for the day after asof
+    regimes: pd.Series  # market regime of each date (low / normal / high / unknown)
+    last_value: pd.Series  # symbol -> last value on or before asof (every symbol of the panel)
+    last_date: pd.Series
+    unusable: dict  # symbol -> why it cannot be used
+    stale: dict  # symbol -> staleness description
+    instruments: pd.DataFrame  # indexed by symbol
+    ewma_lambda: float = EWMA_LAMBDA
+
+    def columns(self, factors: list[str]) -> np.ndarray:
+        index = {s: i for i, s in enumerate(self.symbols)}
+        return np.array([index[f] for f in factors], dtype=int)
+
+    def first_observed(self) -> pd.Series:
+        """Per symbol, the first date with a return."""
+        first = np.argmax(self.observed, axis=0)
+        return pd.Series(self.dates[first], index=list(self.symbols))
+
+    def current_regime(self) -> str:
+        return str(self.regimes.iloc[-1]) if len(self.regimes) else "unknown"
+
+    def regime_transition_probability(self) -> dict[str, float]:
+        """Non-model regime probability for the next day: the empirical Markov transition frequencies out of
+        today's regime over the history (a first-order Markov chain on the daily regime labels)."""
+        labels = self.regimes.to_numpy()
+        today = labels[-1] if len(labels) else "unknown"
+        prev, nxt = labels[:-1], labels[1:]
+        mask = (prev == today) & np.isin(nxt, REGIMES)
+        if today not in REGIMES or not mask.any():
+            return {r: float("nan") for r in REGIMES}
+        return {r: float(np.mean(nxt[mask] == r)) for r in REGIMES}
+
+
+def last_values(panel: pd.DataFrame, asof: pd.Timestamp) -> pd.DataFrame:
+    """Per symbol, the last ``value`` and its ``date`` on or before ``asof``."""
+    upto = panel[panel["date"] <= asof]
+    return upto.sort_values("date").groupby("symbol").tail(1).set_index("symbol")[["date", "value"]]
+
+
+def sessions_since(calendar: str, last_date: pd.Timestamp, asof: pd.Timestamp) -> int:
+    """Venue sessions after ``last_date`` up to ``asof``: how many values a current feed would have added."""
+    if last_date >= asof:
+        return 0
+    return session_count(calendar, last_date + pd.Timedelta(days=1), asof)
+
+
+def prepare_market(panel: pd.DataFrame, returns: pd.DataFrame, instruments: pd.DataFrame,
+                   asof: pd.Timestamp | None = None, unavailable: dict[str, str] | None = None,
+                   ewma_lambda: float = EWMA_LAMBDA, rule: RegimeRule | None = None) -> MarketState:
+    """Market arrays on ``asof`` (default: the last date of the panel); see :class:`MarketState`."""
+    rule = rule or RegimeRule()
+    if panel.empty:
+        raise InputError("no market data: every feed was rejected or the panel is empty")
+    asof = pd.Timestamp(asof) if asof is not None else panel["date"].max()
+    if asof < panel["date"].min():
+        raise InputError(f"asof {asof:%Y-%m-%d} is before the first market data ({panel['date'].min():%Y-%m-%d})")
+    unavailable = dict(unavailable or {})
+    inst = instruments.set_index("symbol")
+    last = last_values(panel, asof)
+    unusable: dict[str, str] = {s: r for s, r in unavailable.items()}
+    for symbol in inst.index:
+        if symbol not in unusable and symbol not in last.index:
+            unusable[symbol] = f"no value on or before {asof:%Y-%m-%d}"
+    stale = {}
+    for symbol, row in last.iterrows():
+        if symbol in unusable or symbol not in inst.index:
+            continue
+        lag = sessions_since(inst.at[symbol, "calendar"], row["date"], asof)
+        if lag > STALE_AFTER_SESSIONS:
+            stale[symbol] = f"{symbol} last valued {row['date']:%Y-%m-%d} ({lag} sessions before asof)"
+    usable = [s for s in sorted(last.index) if s not in unusable and s in inst.index]
+    sub = returns[returns["symbol"].isin(usable) & (returns["date"] <= asof)]
+    if sub.empty:
+        raise InputError(f"no returns on or before {asof:%Y-%m-%d}")
+
+    def wide(column: str) -> pd.DataFrame:
+        return sub.pivot(index="date", columns="symbol", values=column).reindex(columns=usable).sort_index()
+
+    ret, method, change = wide("ret"), wide("method"), wide("price_change")
+    m = method.to_numpy(dtype=object)
+    observed = ret.notna().to_numpy()
+    r = np.nan_to_num(ret.to_numpy(dtype=float))
+    level = last["value"].reindex(usable).to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fallback = np.where(level > 0, 1.0 + np.nan_to_num(change.to_numpy(dtype=float)) / level, 1.0 + r)
+    growth = np.where(m == "log", np.exp(r), np.where(m == "arith_fallback", fallback, 1.0))
+    is_bp = inst.loc[usable, "quote_type"].eq("yield_pct").to_numpy()
+    cond_var, next_var, vol_rank = _ewma_by_feed(r, observed, ewma_lambda, rule.min_history)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # days before any feed has a rank: all-NaN rows
+        median_rank = np.nanmedian(vol_rank, axis=1) if vol_rank.size else np.array([])
+    regimes = pd.Series(rule.label(median_rank), index=ret.index, name="regime")
+    return MarketState(asof=asof, symbols=tuple(usable), dates=pd.DatetimeIndex(ret.index), returns=r,
+                       growth=growth, observed=observed, is_bp=is_bp, cond_var=cond_var, next_var=next_var,
+                       regimes=regimes, last_value=last["value"], last_date=last["date"], unusable=unusable,
+                       stale=stale, instruments=inst, ewma_lambda=ewma_lambda)
+
+
+def _ewma_by_feed(r: np.ndarray, observed: np.ndarray, lam: float, min_history: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per feed, on its own observed days: the EWMA variance of day t known at t-1 (``cond``), the forecast
+    for the next day, and the expanding percentile rank of the EWMA volatility (the features' regime rule).
+    Closed days carry the previous value forward."""
+    n, k = r.shape
+    cond = np.full((n, k), np.nan)
+    rank = np.full((n, k), np.nan)
+    nxt = np.full(k, np.nan)
+    for j in range(k):
+        rows = np.flatnonzero(observed[:, j])
+        x2 = r[rows, j] ** 2
+        if len(rows) < EWMA_WARMUP:
+            continue
+        s2 = np.full(len(rows), np.nan)
+        seed = x2[:EWMA_WARMUP].mean()
+        s2[EWMA_WARMUP - 1] = seed
+        if len(rows) > EWMA_WARMUP:
+            s2[EWMA_WARMUP:], _ = lfilter([1.0 - lam], [1.0, -lam], x2[EWMA_WARMUP:], zi=[lam * seed])
+        nxt[j] = s2[-1]
+        c = np.full(len(rows), np.nan)
+        c[1:] = s2[:-1]
+        vol_rank = pd.Series(np.sqrt(s2)).expanding(min_periods=min_history).rank(pct=True).to_numpy()
+        cond[:, j] = _carry(rows, c, n)
+        rank[:, j] = _carry(rows, vol_rank, n)
+    return cond, nxt, rank
+
+
+def _carry(rows: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Values on ``rows`` spread over ``n`` rows, the last known value carried forward (NaN before)."""
+    out = np.full(n, np.nan)
+    out[rows] = values
+    return pd.Series(out).ffill().to_numpy()

@@ -1,0 +1,300 @@
+"""Every VaR / ES method as a pure function on arrays, comparable side by side.
+
+Conventions: losses positive, USD, 1-day horizon, confidences 95% and 99%. ``k`` factors, ``m`` positions,
+``n`` scenarios. Factor returns are log returns, or basis points for yields (``is_bp``).
+
+* :func:`historical_method`: P&L scenarios by full revaluation of past days (historical simulation).
+* :func:`parametric_method`: delta-normal with given per-factor volatilities and correlation matrix
+  (EWMA by default; LSTM volatilities and GNN correlations when the caller passes them).
+* :func:`monte_carlo_method`: a given scenario array of factor returns (GAN, VAE, vine copula, ...)
+  revalued through the same position formulas as historical simulation (options by delta-gamma-vega).
+* :func:`filtered_historical_scenarios`: EWMA-devolatilised past returns rescaled to today's volatility
+  (Barone-Adesi FHS); revalue them with :func:`monte_carlo_method`.
+* :func:`calibrate_regime_blend` and :func:`regime_adjusted_method`: the blend ``k_regime x (w HS +
+  (1 - w) parametric)`` with ``w`` and ``k_regime`` calibrated on the book's own P&L history.
+
+Each returns a :class:`MethodResult` that names what bound it (``bound_by``: model version or estimator).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.signal import lfilter
+from scipy.stats import norm
+
+from risk_platform.features.engineering import REGIMES
+from risk_platform.risk.measures import normal_var_es
+from risk_platform.risk.revaluation import BookArrays, growth_from_returns
+
+ALPHAS = (0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """VaR and ES at 95% and 99% of one method (losses positive, USD)."""
+
+    name: str
+    var_95: float
+    var_99: float
+    es_95: float
+    es_99: float
+    bound_by: str
+    kind: str  # historical | parametric | monte_carlo | filtered_historical | regime_adjusted
+    sigma: float | None = None
+    n_scenarios: int | None = None
+    complete: bool = True  # False when some factors of the book were not covered (excluded from headlines)
+    details: dict = field(default_factory=dict)
+
+    def figure(self, key: str) -> float:
+        return float(getattr(self, key))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _tails(pnl: np.ndarray, alphas=ALPHAS) -> dict[str, float]:
+    """VaR and ES at each ``alpha`` exactly as :func:`~risk_platform.risk.measures.historical_var_es`
+    (inverted-CDF VaR, Acerbi-Tasche ES), from one partial sort of the losses (O(n))."""
+    losses = -np.asarray(pnl, dtype=float)
+    n = len(losses)
+    if n == 0 or not np.isfinite(losses).all():
+        raise ValueError("P&L scenarios are empty or contain NaN or infinite values")
+    ks = [max(math.ceil(n * a - 1e-9), 1) - 1 for a in alphas]
+    part = np.partition(losses, sorted(set(ks)))
+    out = {}
+    for a, k in zip(alphas, ks, strict=True):
+        var = float(part[k])
+        upper = part[k + 1:]
+        above = upper[upper > var]
+        tail_mass = n * (1.0 - a)
+        p = round(a * 100)
+        out[f"var_{p}"] = var
+        out[f"es_{p}"] = float((above.sum() + var * (tail_mass - len(above))) / tail_mass)
+    return out
+
+
+def historical_method(pnl: np.ndarray, bound_by: str = "historical simulation", name: str = "historical",
+                      **details) -> MethodResult:
+    """Historical simulation from P&L scenarios ``pnl`` (n,), gains positive."""
+    pnl = np.asarray(pnl, dtype=float)
+    return MethodResult(name=name, bound_by=bound_by, kind="historical", n_scenarios=len(pnl),
+                        details=details, **_tails(pnl))
+
+
+def covariance_from(vols: np.ndarray, correlation: np.ndarray) -> np.ndarray:
+    """``diag(vols) C diag(vols)``: (k,), (k, k) -> (k, k)."""
+    vols = np.asarray(vols, dtype=float)
+    return np.asarray(correlation, dtype=float) * np.outer(vols, vols)
+
+
+def correlation_from(covariance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(vols, correlation) of a covariance matrix (zero-variance factors get correlation 0, diagonal 1)."""
+    vols = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = covariance / np.outer(vols, vols)
+    corr = np.nan_to_num(corr)
+    np.fill_diagonal(corr, 1.0)
+    return vols, corr
+
+
+def parametric_method(exposures: np.ndarray, vols: np.ndarray, correlation: np.ndarray, bound_by: str,
+                      name: str = "parametric", alphas=ALPHAS) -> tuple[MethodResult, np.ndarray]:
+    """Delta-normal VaR/ES (zero mean) of factor exposures.
+
+    ``exposures``: (m, k) USD per unit factor return (or (k,) for the book); ``vols``: (k,) 1-day factor
+    volatilities in return units; ``correlation``: (k, k). Returns the result (``sigma`` = 1-day P&L
+    standard deviation) and the Euler volatility contribution of each row of ``exposures`` (sums to sigma).
+    ``VaR = z_a sigma``, ``ES = sigma phi(z_a) / (1 - a)``.
+    """
+    e = np.atleast_2d(np.asarray(exposures, dtype=float))
+    cov = covariance_from(vols, correlation)
+    total = e.sum(axis=0)
+    sigma = float(np.sqrt(max(total @ cov @ total, 0.0)))
+    marginal = cov @ total / sigma if sigma > 0 else np.zeros_like(total)
+    figures = {}
+    for a in alphas:
+        var, es = normal_var_es(sigma, a)
+        figures[f"var_{round(a * 100)}"], figures[f"es_{round(a * 100)}"] = float(var), float(es)
+    result = MethodResult(name=name, bound_by=bound_by, kind="parametric", sigma=sigma, **figures)
+    return result, e @ marginal
+
+
+def monte_carlo_method(book: BookArrays, scenario_returns: np.ndarray, is_bp: np.ndarray, bound_by: str,
+                       name: str = "monte_carlo", kind: str = "monte_carlo", growth: np.ndarray | None = None,
+                       **details) -> tuple[MethodResult, np.ndarray]:
+    """VaR/ES of the book over scenario factor returns (n, k) in the book's factor order, by full
+    revaluation (``growth`` defaults to ``exp(r)`` for log-return factors). Returns the result and the
+    portfolio P&L per scenario (n,)."""
+    r = np.asarray(scenario_returns)  # float32 model output is kept as float32 (half the memory traffic)
+    g = growth_from_returns(r, is_bp) if growth is None else growth
+    pnl = book.total_pnl(r, g)
+    result = MethodResult(name=name, bound_by=bound_by, kind=kind, n_scenarios=len(pnl), details=details,
+                          **_tails(pnl))
+    return result, pnl
+
+
+def filtered_historical_scenarios(returns: np.ndarray, observed: np.ndarray, cond_var: np.ndarray,
+                                  next_var: np.ndarray) -> np.ndarray:
+    """Filtered historical simulation scenarios (n, k): each past return divided by the EWMA volatility
+    it had (known the day before) and multiplied by today's forecast for tomorrow,
+    ``r_t sigma_{T+1} / sigma_t``. Days a venue was closed stay 0; a feed without a defined volatility
+    (warm-up, zero variance) keeps its raw return."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.sqrt(np.asarray(next_var)[None, :] / np.asarray(cond_var))
+    ratio = np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
+    return np.where(observed, returns * ratio, 0.0)
+
+
+# ------------------------------------------------------------------------------- regime-adjusted blend
+
+WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
+MIN_REGIME_DAYS = 60
+
+
+@dataclass(frozen=True)
+class RegimeCalibration:
+    """Calibrated blend ``VaR = k_regime (w VaR_HS + (1 - w) VaR_EWMA)`` per confidence.
+
+    How: over the book's P&L history (today's positions revalued on every past day), each day's HS VaR
+    (previous ``window`` days) and EWMA-normal VaR (P&L EWMA variance known the day before) are computed.
+    ``weight[a]`` is the grid value in ``WEIGHT_GRID`` minimising the mean tick loss of the blend at ``a``;
+    ``factor[a][regime]`` is the a-quantile (inverted CDF) of ``loss_t / blend_t`` over the days whose
+    previous-day market regime is ``regime``: the scale that gives the blend the correct exception rate
+    ``1 - a`` in that regime over the history (1.0 when the regime has fewer than ``MIN_REGIME_DAYS``).
+    """
+
+    weight: dict[float, float]
+    factor: dict[float, dict[str, float]]
+    days: dict[str, int]
+    start: str
+    end: str
+    window: int
+    exception_rate_before: dict[float, dict[str, float]]
+    exception_rate_after: dict[float, dict[str, float]]
+    tick_loss: dict[float, dict[float, float]]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: ({str(a): v for a, v in val.items()} if isinstance(val, dict) and k != "days" else val)
+                for k, val in d.items()}
+
+
+def rolling_hs_var(pnl: np.ndarray, window: int, alpha: float) -> np.ndarray:
+    """HS VaR for day t from the ``window`` P&L values before t (inverted-CDF quantile); NaN before."""
+    losses = pd.Series(-np.asarray(pnl, dtype=float))
+    k = int(np.ceil(window * alpha - 1e-9))  # the k-th smallest of the window, as historical_var_es
+    q = losses.rolling(window).quantile((k - 1 + 1e-6) / (window - 1), interpolation="lower")
+    return q.shift(1).to_numpy()
+
+
+def ewma_sigma(pnl: np.ndarray, lam: float, warmup: int = 20) -> np.ndarray:
+    """P&L standard deviation for day t from the EWMA of squared P&L up to t-1 (NaN during warm-up)."""
+    x2 = np.asarray(pnl, dtype=float) ** 2
+    out = np.full(len(x2), np.nan)
+    if len(x2) <= warmup:
+        return out
+    seed = x2[:warmup].mean()
+    s2 = np.full(len(x2), np.nan)
+    s2[warmup - 1] = seed
+    s2[warmup:], _ = lfilter([1.0 - lam], [1.0, -lam], x2[warmup:], zi=[lam * seed])
+    out[1:] = np.sqrt(s2[:-1])
+    return out
+
+
+def _quantile_inverted(x: np.ndarray, alpha: float) -> float:
+    return float(np.quantile(x, alpha, method="inverted_cdf"))
+
+
+def calibrate_regime_blend(pnl: np.ndarray, regimes: np.ndarray, window: int = 500, lam: float = 0.94,
+                           alphas=ALPHAS, dates: pd.DatetimeIndex | None = None) -> RegimeCalibration:
+    """Calibrate the regime-adjusted blend on a P&L history (see :class:`RegimeCalibration`).
+
+    ``pnl`` (n,) daily P&L of the book, oldest first; ``regimes`` (n,) the market regime of each day
+    (the regime applied to day t is that of day t-1, known when the VaR is set).
+    """
+    pnl = np.asarray(pnl, dtype=float)
+    losses = -pnl
+    known_regime = pd.Series(np.asarray(regimes, dtype=object)).shift(1).to_numpy()
+    sigma = ewma_sigma(pnl, lam)
+    weight, factor, before, after, ticks = {}, {}, {}, {}, {}
+    usable = None
+    for a in alphas:
+        hs = rolling_hs_var(pnl, window, a)
+        pm = norm.ppf(a) * sigma
+        ok = np.isfinite(hs) & np.isfinite(pm) & (pm > 0)
+        usable = ok if usable is None else usable & ok
+        grid = {}
+        for w in WEIGHT_GRID:
+            blend = w * hs[ok] + (1 - w) * pm[ok]
+            hits = (losses[ok] > blend).astype(float)
+            grid[float(w)] = float(np.mean((hits - (1.0 - a)) * (losses[ok] - blend)))
+        w_best = min(grid, key=lambda w: (round(grid[w], 12), w))
+        blend = w_best * hs + (1 - w_best) * pm
+        weight[a], ticks[a] = w_best, grid
+        factor[a], before[a], after[a] = {}, {}, {}
+        for regime in REGIMES:
+            sel = ok & (known_regime == regime) & (blend > 0)
+            n_sel = int(sel.sum())
+            k = _quantile_inverted(losses[sel] / blend[sel], a) if n_sel >= MIN_REGIME_DAYS else 1.0
+            factor[a][regime] = k
+            before[a][regime] = float(np.mean(losses[sel] > blend[sel])) if n_sel else float("nan")
+            after[a][regime] = float(np.mean(losses[sel] > k * blend[sel])) if n_sel else float("nan")
+    days = {r: int((usable & (known_regime == r)).sum()) for r in REGIMES} if usable is not None else {}
+    idx = np.flatnonzero(usable) if usable is not None else np.array([], dtype=int)
+    fmt = (lambda i: f"{dates[i]:%Y-%m-%d}") if dates is not None else str
+    return RegimeCalibration(weight=weight, factor=factor, days=days, start=fmt(idx[0]) if len(idx) else "",
+                             end=fmt(idx[-1]) if len(idx) else "", window=window, exception_rate_before=before,
+                             exception_rate_after=after, tick_loss=ticks)
+
+
+def regime_factor(calibration: RegimeCalibration, alpha: float, regime: str,
+                  probability: Mapping[str, float] | None = None) -> float:
+    """The regime scale at ``alpha``: probability-weighted over regimes when probabilities are given
+    (``sum p_r k_r``), else the factor of ``regime`` (1.0 for an unknown regime)."""
+    factors = calibration.factor[alpha]
+    if probability and all(np.isfinite(probability.get(r, np.nan)) for r in REGIMES):
+        total = sum(probability[r] for r in REGIMES)
+        return float(sum(probability[r] * factors[r] for r in REGIMES) / total)
+    return float(factors.get(regime, 1.0))
+
+
+def regime_adjusted_method(historical: MethodResult, parametric: MethodResult, calibration: RegimeCalibration,
+                           regime: str, probability: Mapping[str, float] | None, bound_by: str,
+                           name: str = "regime_adjusted", alphas=ALPHAS) -> MethodResult:
+    """``k (w HS + (1 - w) parametric)`` for VaR and, with the same ``w`` and ``k``, for ES."""
+    figures, used = {}, {}
+    for a in alphas:
+        p = round(a * 100)
+        w = calibration.weight[a]
+        k = regime_factor(calibration, a, regime, probability)
+        used[str(a)] = {"weight_historical": w, "regime_factor": k}
+        for fig in (f"var_{p}", f"es_{p}"):
+            figures[fig] = k * (w * historical.figure(fig) + (1 - w) * parametric.figure(fig))
+    return MethodResult(name=name, bound_by=bound_by, kind="regime_adjusted", complete=parametric.complete,
+                        details={"regime": regime, "regime_probability": dict(probability or {}), **used},
+                        **figures)
+
+
+@dataclass(frozen=True)
+class RiskMethods:
+    """Every method's figures side by side, and which one binds each headline figure (the most
+    conservative complete method: the largest loss)."""
+
+    results: dict[str, MethodResult]
+
+    def binding(self, figure: str) -> MethodResult:
+        complete = [r for r in self.results.values() if r.complete] or list(self.results.values())
+        return max(complete, key=lambda r: r.figure(figure))
+
+    def table(self) -> pd.DataFrame:
+        rows = [{"method": r.name, "var_95": r.var_95, "var_99": r.var_99, "es_95": r.es_95, "es_99": r.es_99,
+                 "bound_by": r.bound_by, "complete": r.complete} for r in self.results.values()]
+        return pd.DataFrame(rows)
+
+    def to_dict(self) -> dict[str, dict]:
+        return {name: r.to_dict() for name, r in self.results.items()}

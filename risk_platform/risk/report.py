@@ -1,0 +1,143 @@
+"""The portfolio risk report and the model inputs a caller may pass to the risk engine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ScenarioSet:
+    """Factor-return scenarios (n, k) over ``symbols`` (log returns; bp for yields), with who made them."""
+
+    symbols: tuple[str, ...]
+    returns: np.ndarray
+    label: str
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """Outputs of one aliased set of model versions, as arrays (no model objects: risk/ never imports torch).
+
+    ``symbols`` orders the columns of every array. All optional:
+
+    * ``vols`` (k,): 1-day volatility forecasts in return units (log return, bp for yields), e.g. LSTM;
+    * ``correlation`` (k, k): e.g. the GNN's; a missing one is taken from EWMA (and said so);
+    * ``scenarios``: name -> (n, k) 1-day scenarios, e.g. ``{"gan": ..., "vae": ...}`` (50,000 each; float32
+      is kept as float32), or a :class:`ScenarioSet` when that model covers other symbols; book factors a
+      scenario set lacks do not move and the method is marked incomplete (excluded from headlines);
+    * ``stress_scenarios``: the same for stress-regime scenarios (the generated stress test);
+    * ``regime_probability``: ``{"low": p, "normal": p, "high": p}`` for the next day;
+    * ``label``: e.g. ``"current"``; ``versions``: component -> version, e.g. ``{"vols": "lstm_vol v3",
+      "correlation": "gnn_corr v2", "gan": "gan_scenarios v1", "regime": "lstm_vol v3"}``.
+    """
+
+    label: str
+    symbols: tuple[str, ...] = ()
+    vols: np.ndarray | None = None
+    correlation: np.ndarray | None = None
+    scenarios: Mapping[str, np.ndarray | ScenarioSet] = field(default_factory=dict)
+    stress_scenarios: Mapping[str, np.ndarray | ScenarioSet] = field(default_factory=dict)
+    regime_probability: Mapping[str, float] | None = None
+    versions: Mapping[str, str] = field(default_factory=dict)
+
+    def version(self, component: str) -> str:
+        """``'<version> (<label>)'`` for a component, or the label alone."""
+        v = self.versions.get(component)
+        return f"{v} ({self.label})" if v else f"{component} ({self.label})"
+
+
+@dataclass(frozen=True)
+class PortfolioRisk:
+    """The risk report of one book on one date (losses positive, USD, 1 day).
+
+    Headline figures (``var_95, var_99, cvar_95, es_99``) are the most conservative complete method's;
+    ``bound_by`` names, for every figure, the method and model version (or estimator) that produced it.
+    ``methods`` lists every method's figures side by side.
+    """
+
+    asof: str
+    portfolio: str
+    nav: float
+    nav_source: str
+    var_95: float
+    var_99: float
+    cvar_95: float
+    es_99: float
+    portfolio_volatility: float
+    methods: dict
+    positions: list[dict]
+    vol_contribution: dict[str, float]
+    largest_position_pct: float
+    herfindahl_index: float
+    flagged_positions: list[dict]
+    coverage_pct_gross: float
+    notes: list[str] = field(default_factory=list)
+    bound_by: dict[str, str] = field(default_factory=dict)
+    currency: str = "USD"
+    horizon_days: int = 1
+    es_95: float = float("nan")
+    largest_position: str = ""
+    sector_concentration: dict[str, float] = field(default_factory=dict)
+    asset_class_concentration: dict[str, float] = field(default_factory=dict)
+    region_concentration: dict[str, float] = field(default_factory=dict)
+    liquidity_score: float = float("nan")
+    days_to_liquidate_portfolio: float = float("nan")
+    liquidity: dict = field(default_factory=dict)
+    stress_test_results: dict[str, dict] = field(default_factory=dict)
+    current_regime: str = "unknown"
+    regime_probability: dict[str, float] = field(default_factory=dict)
+    regime_calibration: dict = field(default_factory=dict)
+    model_versions: list[str] = field(default_factory=list)
+    stale: bool = False
+    stale_symbols: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return _json_ready(asdict(self))
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.portfolio} as of {self.asof}: NAV {self.nav:,.0f} {self.currency} ({self.nav_source})"
+            + ("  [STALE PRICES: " + ", ".join(self.stale_symbols) + "]" if self.stale else ""),
+            f"  headline (most conservative): VaR95 {self.var_95:,.0f}  VaR99 {self.var_99:,.0f}"
+            f"  ES95 {self.cvar_95:,.0f}  ES99 {self.es_99:,.0f}  daily vol {self.portfolio_volatility:,.0f}",
+            f"  {'method':<34}{'VaR95':>13}{'VaR99':>13}{'ES95':>13}{'ES99':>13}  bound by",
+        ]
+        for m in self.methods.values():
+            lines.append(f"  {m['name']:<34}{m['var_95']:>13,.0f}{m['var_99']:>13,.0f}{m['es_95']:>13,.0f}"
+                         f"{m['es_99']:>13,.0f}  {m['bound_by']}{'' if m['complete'] else ' (INCOMPLETE)'}")
+        lines += [f"  bound_by {k}: {v}" for k, v in self.bound_by.items()]
+        lines.append(f"  largest position {self.largest_position} {self.largest_position_pct:.1f}% of NAV,"
+                     f" HHI {self.herfindahl_index:.3f}, coverage {self.coverage_pct_gross:.1f}% of gross")
+        if self.liquidity:
+            lines.append(f"  liquidity score {self.liquidity_score:.3f}, days to liquidate"
+                         f" {self.days_to_liquidate_portfolio:.3f} ({self.liquidity['slowest_position']}),"
+                         f" LVaR99 {self.liquidity['lvar_99']:,.0f}")
+        shares = self.asset_class_concentration.items()
+        lines.append("  by asset class: " + ", ".join(f"{k} {v:.1f}%" for k, v in shares))
+        lines.append(f"  regime {self.current_regime}, next-day probability "
+                     + ", ".join(f"{k} {v:.2f}" for k, v in self.regime_probability.items()))
+        if self.stress_test_results:
+            lines.append("  stress tests (P&L, % NAV):")
+            for name, s in self.stress_test_results.items():
+                lines.append(f"    {name:<44}{s['pnl']:>15,.0f}{s['pnl_pct_nav']:>8.2f}%")
+        lines += [f"  FLAGGED {f['symbol']}: {f['reason']}" for f in self.flagged_positions]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _json_ready(x):
+    if isinstance(x, dict):
+        return {str(k): _json_ready(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_json_ready(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _json_ready(x.tolist())
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x

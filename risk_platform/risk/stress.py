@@ -1,0 +1,261 @@
+"""Stress tests of today's book: historical crisis replays, generated stress, hypothetical shocks and
+counterfactual correlation. P&L in USD, gains positive (a loss is a negative ``pnl``).
+
+* **Historical replay** (each crisis window of DESIGN.md inside the data): the window's worst 1-day move,
+  worst 10-day move (10 consecutive rows, moves compounded: growth multiplied, bp added) and the
+  full-window move, applied to today's positions by full revaluation (option theta over the calendar days
+  spanned).
+* **Generated stress**: given stress-regime scenario arrays (e.g. 50,000 GAN or VAE draws), the worst 1%
+  by book P&L; the figure is their mean P&L (the tail expectation) and the tail scenario vectors are kept.
+* **Hypothetical shocks** (mapped by instrument metadata, see :data:`HYPOTHETICAL_SHOCKS`).
+* **Counterfactual correlation**: the parametric VaR with today's volatilities under today's correlations,
+  under crisis correlations (pooled over the crisis windows' days), and under crisis correlations with the
+  hedges inverted (every pair whose correlation offsets risk in this book gets the opposite sign, so hedges
+  add to the loss instead); matrices are repaired to the nearest valid correlation by eigenvalue clipping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from risk_platform.risk.methods import covariance_from
+from risk_platform.risk.revaluation import BookArrays, growth_from_returns
+
+TEN_DAYS = 10
+GENERATED_TAIL_SHARE = 0.01
+RATE_REFERENCE = "UST10Y"
+
+
+@dataclass(frozen=True)
+class StressResult:
+    """One stress scenario: total P&L, by position and by asset class, and how it was built."""
+
+    name: str
+    kind: str  # historical_replay | generated | hypothetical | counterfactual_correlation
+    pnl: float
+    pnl_pct_nav: float
+    pnl_by_position: dict[str, float]
+    pnl_by_asset_class: dict[str, float]
+    details: dict = field(default_factory=dict)
+    scenarios: np.ndarray | None = None  # generated stress: the kept tail scenario vectors (n_tail, k)
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in ("name", "kind", "pnl", "pnl_pct_nav", "pnl_by_position",
+                                             "pnl_by_asset_class", "details")}
+        if self.scenarios is not None:
+            out["n_scenarios_kept"] = int(len(self.scenarios))
+        return out
+
+
+def _result(name: str, kind: str, position_pnl: np.ndarray, labels: tuple[str, ...], asset_class: np.ndarray,
+            nav: float, **details) -> StressResult:
+    position_pnl = np.asarray(position_pnl, dtype=float)
+    classes, code = np.unique(np.asarray(asset_class, dtype=str), return_inverse=True)
+    by_class = np.bincount(code.ravel(), weights=position_pnl, minlength=len(classes))
+    total = float(position_pnl.sum())
+    return StressResult(name=name, kind=kind, pnl=total, pnl_pct_nav=100.0 * total / nav,
+                        pnl_by_position=dict(zip(labels, position_pnl.tolist(), strict=True)),
+                        pnl_by_asset_class=dict(zip(classes.tolist(), by_class.tolist(), strict=True)),
+                        details=details)
+
+
+# ------------------------------------------------------------------------------------ historical replay
+
+
+def compound(returns: np.ndarray, growth: np.ndarray, is_bp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The move over consecutive rows (n, k) -> (k,): growth multiplied, bp added, log returns added."""
+    return returns.sum(axis=0), np.where(is_bp, 1.0, np.prod(growth, axis=0))
+
+
+def rolling_compound(returns: np.ndarray, growth: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """Moves over every run of ``span`` consecutive rows: (n, k) -> (n - span + 1, k) each."""
+    csum = np.vstack([np.zeros(returns.shape[1]), np.cumsum(returns, axis=0)])
+    clog = np.vstack([np.zeros(growth.shape[1]), np.cumsum(np.log(np.clip(growth, 1e-12, None)), axis=0)])
+    return csum[span:] - csum[:-span], np.exp(clog[span:] - clog[:-span])
+
+
+def replay_window(book: BookArrays, name: str, dates: pd.DatetimeIndex, returns: np.ndarray, growth: np.ndarray,
+                  is_bp: np.ndarray, asset_class: np.ndarray, nav: float, missing: list[str] | None = None
+                  ) -> list[StressResult]:
+    """Worst 1-day, worst 10-day and full-window replays of one window's rows (n, k) on ``book``."""
+    details = {"window": f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}", "days": len(dates)}
+    if missing:
+        details["factors_without_data"] = missing
+    out = []
+    daily = book.total_pnl(returns, growth)
+    i = int(np.argmin(daily))
+    out.append(_result(f"{name}: worst 1-day", "historical_replay",
+                       book.mean_position_pnl(returns[i:i + 1], growth[i:i + 1]), book.labels, asset_class, nav,
+                       date=f"{dates[i]:%Y-%m-%d}", **details))
+    if len(dates) >= TEN_DAYS:
+        r10, g10 = rolling_compound(returns, growth, TEN_DAYS)
+        g10 = np.where(is_bp, 1.0, g10)
+        ten = book.total_pnl(r10, g10)
+        j = int(np.argmin(ten))
+        span = replace(book, horizon_days=float((dates[j + TEN_DAYS - 1] - dates[j]).days + 1))
+        out.append(_result(f"{name}: worst 10-day", "historical_replay",
+                           span.mean_position_pnl(r10[j:j + 1], g10[j:j + 1]), book.labels, asset_class, nav,
+                           start=f"{dates[j]:%Y-%m-%d}", end=f"{dates[j + TEN_DAYS - 1]:%Y-%m-%d}", **details))
+    r_full, g_full = compound(returns, growth, is_bp)
+    span = replace(book, horizon_days=float((dates[-1] - dates[0]).days + 1))  # option theta over the span
+    out.append(_result(f"{name}: full window", "historical_replay",
+                       span.mean_position_pnl(r_full[None], g_full[None]), book.labels, asset_class, nav, **details))
+    return out
+
+
+# ------------------------------------------------------------------------------------ generated stress
+
+
+def generated_stress(book: BookArrays, scenarios: np.ndarray, is_bp: np.ndarray, name: str, bound_by: str,
+                     asset_class: np.ndarray, nav: float, share: float = GENERATED_TAIL_SHARE,
+                     growth: np.ndarray | None = None) -> StressResult:
+    """The worst ``share`` of ``scenarios`` (n, k) by book P&L: mean P&L by position over them, the worst
+    scenario, and the tail scenario vectors kept (``scenarios`` of the result, worst first)."""
+    r = np.asarray(scenarios)
+    g = growth_from_returns(r, is_bp) if growth is None else growth
+    total = book.total_pnl(r, g)
+    n_tail = max(1, int(np.ceil(share * len(total))))
+    tail = np.argpartition(total, n_tail - 1)[:n_tail] if n_tail < len(total) else np.arange(len(total))
+    tail = tail[np.argsort(total[tail], kind="stable")]
+    by_position = book.mean_position_pnl(r[tail], g[tail])
+    worst = tail[0]
+    return StressResult(**{
+        **_result(name, "generated", by_position, book.labels, asset_class, nav).__dict__,
+        "details": {"bound_by": bound_by, "n_scenarios": int(len(total)), "tail_share": share, "n_tail": n_tail,
+                    "worst_pnl": float(total[worst]),
+                    "worst_scenario": dict(zip(book.factors, r[worst].tolist(), strict=True)),
+                    "tail_mean_scenario": dict(zip(book.factors, r[tail].mean(axis=0).tolist(), strict=True))},
+        "scenarios": r[tail],
+    })
+
+
+# ---------------------------------------------------------------------------------- hypothetical shocks
+
+HYPOTHETICAL_SHOCKS = {
+    "rates +200bp parallel": "every yield +200 bp; price-quoted rates instruments (bond ETFs) by their empirical"
+                             " duration to the 10-year yield: exp(200 beta), beta = cov(r, dy)/var(dy) over the"
+                             " historical window",
+    "equities -20%": "every equity instrument (asset_class equity) -20%",
+    "USD +10%": "USD +10% against every currency: CCYUSD rates x 1/1.1, USDCCY rates and USD indices x 1.1",
+    "oil -50%": "crude oil (commodities whose name says crude oil) -50%",
+    "credit ETFs -10%": "corporate bond ETFs (name says Corporate Bond, or held with asset_class credit) -10%",
+}
+
+
+def rate_betas(returns: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """OLS beta (k,) of each column of ``returns`` (n, k) on ``ref`` (n,) (zero-mean regression)."""
+    denom = float(ref @ ref)
+    return returns.T @ ref / denom if denom > 0 else np.zeros(returns.shape[1])
+
+
+def hypothetical_moves(factors: tuple[str, ...], instruments: pd.DataFrame, credit_symbols: set[str],
+                       rate_beta: Mapping[str, float] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per shock, (returns (k,), growth (k,)) over ``factors``. ``instruments`` indexed by symbol;
+    ``rate_beta``: log-return beta per bp of the reference yield for price-quoted rates instruments."""
+    inst = instruments.reindex(list(factors))
+    quote, cls, ccy = inst["quote_type"].to_numpy(), inst["asset_class"].to_numpy(), inst["currency"].to_numpy()
+    name = inst["name"].fillna("").str.lower().to_numpy()
+    symbols = np.array(factors)
+    k = len(factors)
+    out = {}
+
+    def shock(growth: np.ndarray, bp: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        is_bp = quote == "yield_pct"
+        ret = np.where(is_bp, 0.0 if bp is None else bp, np.log(growth))
+        return ret, np.where(is_bp, 1.0, growth)
+
+    bp = np.where(quote == "yield_pct", 200.0, 0.0)
+    beta = np.array([(rate_beta or {}).get(s, 0.0) for s in symbols])
+    rates_price = (cls == "rates") & (quote != "yield_pct")
+    out["rates +200bp parallel"] = shock(np.where(rates_price, np.exp(200.0 * beta), 1.0), bp)
+    out["equities -20%"] = shock(np.where(cls == "equity", 0.8, 1.0))
+    usd = np.ones(k)
+    fx = quote == "fx_rate"
+    usd = np.where(fx & (ccy == "USD"), 1 / 1.1, usd)
+    usd = np.where(fx & (ccy != "USD"), 1.1, usd)
+    usd = np.where((cls == "fx") & (quote == "index_level"), 1.1, usd)
+    out["USD +10%"] = shock(usd)
+    oil = (cls == "commodity") & (np.char.find(name.astype(str), "crude oil") >= 0)
+    out["oil -50%"] = shock(np.where(oil, 0.5, 1.0))
+    credit = np.char.find(name.astype(str), "corporate bond") >= 0
+    credit |= np.isin(symbols, list(credit_symbols))
+    out["credit ETFs -10%"] = shock(np.where(credit, 0.9, 1.0))
+    assert all(v[0].shape == (k,) for v in out.values())
+    return out
+
+
+def hypothetical_stress(book: BookArrays, moves: dict[str, tuple[np.ndarray, np.ndarray]], asset_class: np.ndarray,
+                        nav: float, rate_beta: Mapping[str, float] | None = None) -> list[StressResult]:
+    """Each hypothetical shock applied to ``book`` (moves from :func:`hypothetical_moves`)."""
+    out = []
+    for name, (r, g) in moves.items():
+        shocked = {f: (float(r[i]) if g[i] == 1.0 else float(g[i] - 1.0)) for i, f in enumerate(book.factors)
+                   if r[i] != 0.0 or g[i] != 1.0}
+        details = {"definition": HYPOTHETICAL_SHOCKS[name], "moves": shocked,
+                   "units": "bp for yields, simple return for prices"}
+        if name.startswith("rates") and rate_beta:
+            details["durations"] = {s: -1e4 * b for s, b in rate_beta.items()}
+        out.append(_result(name, "hypothetical", book.mean_position_pnl(r[None], g[None]), book.labels, asset_class,
+                           nav, **details))
+    return out
+
+
+# --------------------------------------------------------------------------- counterfactual correlation
+
+
+def nearest_correlation(c: np.ndarray, floor: float = 1e-8) -> np.ndarray:
+    """Symmetric, positive semi-definite, unit diagonal: eigenvalues clipped at ``floor``, rescaled."""
+    c = (np.asarray(c, dtype=float) + np.asarray(c, dtype=float).T) / 2.0
+    w, v = np.linalg.eigh(c)
+    fixed = (v * np.clip(w, floor, None)) @ v.T
+    d = np.sqrt(np.diag(fixed))
+    out = fixed / np.outer(d, d)
+    np.fill_diagonal(out, 1.0)
+    return out
+
+
+def inverted_hedges(exposure: np.ndarray, correlation: np.ndarray) -> np.ndarray:
+    """Correlations with every risk-offsetting pair (``e_i e_j rho_ij < 0``) given the opposite sign."""
+    e = np.asarray(exposure, dtype=float)
+    offsetting = np.outer(e, e) * correlation < 0
+    np.fill_diagonal(offsetting, False)
+    return nearest_correlation(np.where(offsetting, -correlation, correlation))
+
+
+def counterfactual_correlation(book: BookArrays, vols: np.ndarray, corr_now: np.ndarray, corr_crisis: np.ndarray,
+                               asset_class: np.ndarray, nav: float, alpha: float = 0.99,
+                               crisis_label: str = "crisis windows") -> StressResult:
+    """Parametric VaR at ``alpha`` under today's, crisis and crisis-with-inverted-hedges correlations.
+
+    The result's ``pnl`` is minus the VaR under crisis correlations with the hedges inverted; positions'
+    figures are their Euler VaR contributions under that matrix (minus sign: losses negative)."""
+    e = book.exposures()
+    total = e.sum(axis=0)
+    z = norm.ppf(alpha)
+    crisis = nearest_correlation(corr_crisis)
+    inverted = inverted_hedges(total, crisis)
+    figures, contrib = {}, None
+    for label, corr in (("now", corr_now), ("crisis", crisis), ("crisis_hedges_inverted", inverted)):
+        cov = covariance_from(vols, corr)
+        sigma = float(np.sqrt(max(total @ cov @ total, 0.0)))
+        figures[label] = z * sigma
+        if label == "crisis_hedges_inverted":
+            contrib = -(e @ (cov @ total)) * z / sigma if sigma > 0 else np.zeros(book.m)
+    p = round(alpha * 100)
+    rise = figures["crisis"] / figures["now"] - 1.0 if figures["now"] > 0 else float("nan")
+    rise_inv = figures["crisis_hedges_inverted"] / figures["now"] - 1.0 if figures["now"] > 0 else float("nan")
+    verb = "rises" if rise >= 0 else "falls"
+    statement = (f"VaR{p} {verb} from {figures['now']:,.0f} to {figures['crisis']:,.0f} ({rise:+.0%}) if correlations"
+                 f" move to crisis levels ({crisis_label}), and to {figures['crisis_hedges_inverted']:,.0f}"
+                 f" ({rise_inv:+.0%}) if the hedges also invert")
+    figures = {k: float(v) for k, v in figures.items()}
+    return _result("counterfactual correlation", "counterfactual_correlation", contrib, book.labels, asset_class, nav,
+                   **{f"var_{p}_now": figures["now"], f"var_{p}_crisis_correlation": figures["crisis"],
+                      f"var_{p}_crisis_hedges_inverted": figures["crisis_hedges_inverted"],
+                      "increase_crisis_pct": float(100 * rise), "increase_hedges_inverted_pct": float(100 * rise_inv),
+                      "crisis_correlation_from": crisis_label, "statement": statement})

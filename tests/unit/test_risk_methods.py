@@ -1,0 +1,259 @@
+"""Every VaR method, options, liquidity, stress building blocks: hand-computed and scipy reference values."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+from scipy.stats import norm
+
+from risk_platform.risk import methods as M
+from risk_platform.risk import stress as S
+from risk_platform.risk.liquidity import liquidity_concentration
+from risk_platform.risk.measures import historical_var_es
+from risk_platform.risk.options import delta_gamma_vega_pnl
+from risk_platform.risk.revaluation import BookArrays
+
+FACTORS = ["EURUSD", "LQD", "SPX", "USDJPY", "UST10Y", "VIX", "WTI"]
+
+
+def book_table(rows):
+    cols = ["position", "symbol", "kind", "value_usd", "fx_symbol", "fx_sign", "dv01", "delta", "gamma", "vega",
+            "theta"]
+    frame = pd.DataFrame(rows, columns=cols)
+    return frame.drop(columns="position")
+
+
+@pytest.fixture
+def small_book():
+    """SPX 1m, UST10Y dv01 5,000, long EUR 2m, long USD vs JPY 1m, WTI 1m, LQD 1m and an SPX put."""
+    table = book_table([
+        ("SPX", "SPX", "linear", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan),
+        ("UST10Y", "UST10Y", "rates_dv01", 1e7, "", 0, 5000.0, np.nan, np.nan, np.nan, np.nan),
+        ("EURUSD", "EURUSD", "fx_usd_quote", 2e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan),
+        ("USDJPY", "USDJPY", "fx_usd_base", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan),
+        ("WTI", "WTI", "linear", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan),
+        ("LQD", "LQD", "linear", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan),
+        ("SPX option", "SPX", "option", 5e4, "", 0, np.nan, -1e6, 2e7, 5e4, -1000.0),
+    ])
+    return BookArrays.from_book(table, FACTORS, vix_level=20.0)
+
+
+def test_delta_gamma_vega_by_hand(small_book):
+    # SPX -5%, VIX 20 -> 25 (growth 1.25): +5 vol points
+    pnl = delta_gamma_vega_pnl(-1e6, 2e7, 5e4, -1000.0, -0.05, 5.0)
+    assert_allclose(pnl, 50_000 + 0.5 * 2e7 * 0.0025 + 250_000 - 1000)
+    growth = np.ones((1, len(FACTORS)))
+    growth[0, FACTORS.index("SPX")] = 0.95
+    growth[0, FACTORS.index("VIX")] = 1.25
+    by_position = small_book.position_pnl(np.log(growth), growth)[0]
+    assert_allclose(by_position[-1], 324_000)
+    assert_allclose(by_position[0], -50_000)
+    assert_allclose(small_book.total_pnl(np.log(growth), growth), [by_position.sum()])
+    # first-order exposures: delta to SPX, vega x VIX level to the VIX log return
+    e = small_book.exposures()
+    assert_allclose(e[-1, FACTORS.index("SPX")], -1e6)
+    assert_allclose(e[-1, FACTORS.index("VIX")], 5e4 * 20.0)
+
+
+def test_folded_totals_and_mean_position_pnl_match_full_revaluation(small_book):
+    rng = np.random.default_rng(0)
+    r = rng.normal(0, 0.02, (400, len(FACTORS)))
+    r[:, FACTORS.index("UST10Y")] *= 300  # bp
+    g = np.exp(r)
+    g[:, FACTORS.index("UST10Y")] = 1.0
+    full = small_book.position_pnl(r, g)
+    assert_allclose(small_book.total_pnl(r, g), full.sum(axis=1), rtol=1e-10, atol=1e-6)
+    assert_allclose(small_book.mean_position_pnl(r, g), full.mean(axis=0), rtol=1e-10, atol=1e-6)
+    assert_allclose(small_book.total_pnl(r.astype(np.float32), g.astype(np.float32)), full.sum(axis=1), atol=5.0)
+
+
+def test_parametric_two_assets_by_hand():
+    e = np.array([[1e6, 0.0], [0.0, -5e5]])
+    vols, corr = np.array([0.01, 0.02]), np.array([[1.0, 0.3], [0.3, 1.0]])
+    res, contrib = M.parametric_method(e, vols, corr, "hand")
+    sigma = np.sqrt(1e4**2 + 1e4**2 + 2 * 0.3 * 1e4 * -1e4)
+    assert_allclose(res.sigma, sigma)
+    assert_allclose(res.var_99, norm.ppf(0.99) * sigma)
+    assert_allclose(res.es_95, sigma * norm.pdf(norm.ppf(0.95)) / 0.05)
+    assert_allclose(contrib.sum(), sigma)
+    assert_allclose(contrib[0], (1e6 * (1e6 * 1e-4 + 0.3 * 0.01 * 0.02 * -5e5)) / sigma)
+
+
+def test_fast_tails_match_the_reference_estimator():
+    rng = np.random.default_rng(3)
+    for pnl in (rng.standard_t(3, 50_000), np.round(rng.normal(size=1000), 1), -np.arange(1.0, 21.0)):
+        figures = M._tails(pnl)
+        for a in (0.95, 0.99):
+            ref = historical_var_es(pnl, a)
+            assert_allclose([figures[f"var_{round(a * 100)}"], figures[f"es_{round(a * 100)}"]], [ref.var, ref.es])
+
+
+def test_filtered_historical_scenarios_by_hand():
+    r = np.array([[0.01, 0.0], [0.02, 5.0]])
+    observed = np.array([[True, False], [True, True]])
+    cond = np.array([[1e-4, np.nan], [4e-4, 25.0]])
+    out = M.filtered_historical_scenarios(r, observed, cond, np.array([9e-4, 100.0]))
+    assert_allclose(out, [[0.03, 0.0], [0.03, 10.0]])
+
+
+def test_monte_carlo_revalues_scenarios_through_the_position_formulas(small_book):
+    rng = np.random.default_rng(1)
+    r = rng.normal(0, 0.01, (20_000, len(FACTORS)))
+    is_bp = np.array([f == "UST10Y" for f in FACTORS])
+    res, pnl = M.monte_carlo_method(small_book, r, is_bp, "test scenarios")
+    g = np.exp(r)
+    g[:, is_bp] = 1.0
+    assert_allclose(pnl, small_book.position_pnl(r, g).sum(axis=1))
+    assert_allclose(res.var_99, historical_var_es(pnl, 0.99).var)
+    assert res.n_scenarios == 20_000 and res.bound_by == "test scenarios"
+
+
+def test_rolling_hs_var_is_the_historical_var_of_the_previous_window():
+    pnl = np.random.default_rng(5).standard_t(4, 800)
+    var = M.rolling_hs_var(pnl, 250, 0.99)
+    assert np.isnan(var[249]) and np.isfinite(var[250])
+    for t in (250, 400, 799):
+        assert_allclose(var[t], historical_var_es(pnl[t - 250:t], 0.99).var)
+
+
+def test_regime_calibration_gives_correct_exception_rates_per_regime():
+    rng = np.random.default_rng(11)
+    n = 4000
+    regimes = np.where(np.arange(n) % 400 < 100, "high", np.where(np.arange(n) % 400 < 300, "normal", "low"))
+    scale = np.select([regimes == "high", regimes == "low"], [3.0, 0.5], 1.0)
+    pnl = rng.standard_t(5, n) * scale
+    cal = M.calibrate_regime_blend(pnl, regimes, window=250)
+    for a in (0.95, 0.99):
+        assert cal.weight[a] in set(M.WEIGHT_GRID.tolist())
+        assert min(cal.tick_loss[a].values()) == cal.tick_loss[a][cal.weight[a]]
+        for regime in ("low", "normal", "high"):
+            assert abs(cal.exception_rate_after[a][regime] - (1 - a)) <= 1.0 / cal.days[regime] + 1e-12
+    # probability-weighted factor
+    probs = {"low": 0.2, "normal": 0.5, "high": 0.3}
+    k = M.regime_factor(cal, 0.99, "normal", probs)
+    assert_allclose(k, sum(probs[r] * cal.factor[0.99][r] for r in probs))
+    hs = M.MethodResult("historical", 1.0, 2.0, 1.5, 2.5, "hs", "historical")
+    pm = M.MethodResult("parametric_ewma", 2.0, 3.0, 2.5, 3.5, "ewma", "parametric")
+    blend = M.regime_adjusted_method(hs, pm, cal, "high", None, "calibrated")
+    w, k99 = cal.weight[0.99], cal.factor[0.99]["high"]
+    assert_allclose(blend.var_99, k99 * (w * 2.0 + (1 - w) * 3.0))
+
+
+def test_risk_methods_binding_is_the_most_conservative_complete_method():
+    a = M.MethodResult("a", 1.0, 5.0, 2.0, 6.0, "A", "historical")
+    b = M.MethodResult("b", 2.0, 4.0, 3.0, 5.0, "B", "parametric")
+    c = M.MethodResult("c", 9.0, 9.0, 9.0, 9.0, "C", "monte_carlo", complete=False)
+    methods = M.RiskMethods({"a": a, "b": b, "c": c})
+    assert methods.binding("var_95").name == "b" and methods.binding("var_99").name == "a"
+    assert list(methods.table()["method"]) == ["a", "b", "c"]
+
+
+def test_vine_copula_mc_var_is_close_to_analytic_for_a_gaussian_case():
+    from risk_platform.risk.copula import fit_vine_copula
+
+    rng = np.random.default_rng(2)
+    cov = np.array([[1.0, 0.6, -0.3], [0.6, 1.0, 0.2], [-0.3, 0.2, 1.0]]) * 1e-4
+    x = rng.multivariate_normal(np.zeros(3), cov, size=3000)
+    model = fit_vine_copula(x, ["A", "B", "C"], families=("gaussian",), trunc_lvl=None)
+    scenarios = model.sample(50_000, seed=3)
+    e = np.array([1e6, 2e6, 1e6])
+    pnl = scenarios @ e
+    sample_cov = np.cov(x.T)
+    sigma = np.sqrt(e @ sample_cov @ e)
+    assert_allclose(historical_var_es(pnl, 0.99).var, norm.ppf(0.99) * sigma, rtol=0.06)
+    assert_allclose(historical_var_es(pnl, 0.95).var, norm.ppf(0.95) * sigma, rtol=0.04)
+    assert '"symbols": ["A", "B", "C"]' in model.to_json()
+
+
+# ---------------------------------------------------------------------------------------------- stress
+
+
+def test_hypothetical_shocks_by_hand(small_book, instruments):
+    inst = instruments.set_index("symbol")
+    moves = S.hypothetical_moves(small_book.factors, inst, {"LQD"}, {"LQD": -5e-4})
+    classes = np.array(["equity", "rates", "fx", "fx", "commodity", "credit", "equity"])
+    results = {r.name: r for r in S.hypothetical_stress(small_book, moves, classes, 1e8)}
+    theta = -1000.0
+    eq = results["equities -20%"]
+    assert_allclose(eq.pnl_by_position["SPX"], -2e5)
+    assert_allclose(eq.pnl_by_position["SPX option"], -1e6 * -0.2 + 0.5 * 2e7 * 0.04 + theta)
+    rates = results["rates +200bp parallel"].pnl_by_position
+    assert_allclose(rates["UST10Y"], -5000 * 200)
+    assert_allclose(rates["LQD"], 1e6 * (np.exp(-5e-4 * 200) - 1))
+    usd = results["USD +10%"].pnl_by_position
+    assert_allclose([usd["EURUSD"], usd["USDJPY"], usd["SPX"]], [2e6 * (1 / 1.1 - 1), 1e6 * (1 - 1 / 1.1), 0.0])
+    assert_allclose(results["oil -50%"].pnl_by_position["WTI"], -5e5)
+    credit = results["credit ETFs -10%"]
+    assert_allclose(credit.pnl_by_position["LQD"], -1e5)
+    assert_allclose(credit.pnl_by_asset_class["credit"], -1e5)
+    assert_allclose(credit.pnl, -1e5 + theta)
+    assert_allclose(credit.pnl_pct_nav, 100 * (-1e5 + theta) / 1e8)
+
+
+def test_replay_worst_day_ten_day_and_full_window_by_hand():
+    table = book_table([("SPX", "SPX", "linear", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan)])
+    book = BookArrays.from_book(table, ["SPX"])
+    growth = np.array([1.01, 0.97, 1.0, 0.99, 0.98, 1.0, 1.0, 0.99, 1.0, 1.0, 1.0, 1.05])[:, None]
+    dates = pd.bdate_range("2020-03-02", periods=len(growth))
+    out = S.replay_window(book, "w", dates, np.log(growth), growth, np.array([False]), np.array(["equity"]), 1e8)
+    one, ten, full = out
+    assert_allclose(one.pnl, -3e4)
+    assert one.details["date"] == "2020-03-03"
+    ten_day = [np.prod(growth[i:i + 10]) for i in range(len(growth) - 9)]
+    assert_allclose(ten.pnl, 1e6 * (min(ten_day) - 1))
+    assert_allclose(full.pnl, 1e6 * (np.prod(growth) - 1))
+
+
+def test_generated_stress_keeps_the_worst_one_percent():
+    table = book_table([("SPX", "SPX", "linear", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan)])
+    book = BookArrays.from_book(table, ["SPX"])
+    r = np.random.default_rng(4).normal(0, 0.02, (5000, 1))
+    res = S.generated_stress(book, r, np.array([False]), "gen", "gan v1 (current)", np.array(["equity"]), 1e8)
+    pnl = 1e6 * (np.exp(r[:, 0]) - 1)
+    worst = np.sort(pnl)[:50]
+    assert res.scenarios.shape == (50, 1) and res.details["n_tail"] == 50
+    assert_allclose(res.pnl, worst.mean())
+    assert_allclose(res.details["worst_pnl"], worst[0])
+    assert_allclose(1e6 * (np.exp(res.scenarios[:, 0]) - 1), worst)
+
+
+def test_counterfactual_correlation_inverts_hedges():
+    table = book_table([("SPX", "SPX", "linear", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan),
+                        ("TLT", "TLT", "linear", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan)])
+    book = BookArrays.from_book(table, ["SPX", "TLT"])
+    vols = np.array([0.01, 0.01])
+    now = np.array([[1.0, -0.5], [-0.5, 1.0]])
+    crisis = np.array([[1.0, -0.2], [-0.2, 1.0]])
+    res = S.counterfactual_correlation(book, vols, now, crisis, np.array(["equity", "rates"]), 1e8)
+    z = norm.ppf(0.99)
+    d = res.details
+    assert_allclose(d["var_99_now"], z * 1e4 * np.sqrt(2 - 1.0))
+    assert_allclose(d["var_99_crisis_correlation"], z * 1e4 * np.sqrt(2 - 0.4))
+    assert_allclose(d["var_99_crisis_hedges_inverted"], z * 1e4 * np.sqrt(2 + 0.4), rtol=1e-6)
+    assert_allclose(res.pnl, -d["var_99_crisis_hedges_inverted"], rtol=1e-6)
+    assert "rises" in d["statement"]
+    fixed = S.nearest_correlation(np.array([[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]]))
+    assert np.linalg.eigvalsh(fixed).min() > -1e-10
+    assert_allclose(np.diag(fixed), 1.0)
+
+
+# -------------------------------------------------------------------------------------------- liquidity
+
+
+def test_liquidity_and_concentration_by_hand():
+    liq = liquidity_concentration(["A", "B", "C"], np.array([1e8, -1e6, 4e7]), np.array([1e8, 1e9, 1e9]),
+                                  np.array([10.0, 2.0, 0.0]), np.array(["equity", "fx", "equity"]),
+                                  np.array(["tech", "G10", "banks"]), np.array(["US", "EU", "US"]), 2e8, 1e6, 2e6)
+    assert_allclose(liq.days_to_liquidate["A"], 5.0)  # 1e8 / (0.2 * 1e8)
+    assert_allclose(liq.days_to_liquidate["B"], 0.005)
+    assert liq.days_to_liquidate_portfolio == 5.0 and liq.slowest_position == "A"
+    gross = 1e8 + 1e6 + 4e7
+    assert_allclose(liq.liquidity_score, (1e8 * 0.2 + 1e6 + 4e7) / gross)
+    cost = 0.5 * 10e-4 * 1e8 + 0.5 * 2e-4 * 1e6
+    assert_allclose([liq.spread_cost, liq.lvar_99], [cost, 2e6 + cost])
+    assert_allclose(liq.largest_position_pct, 50.0)
+    assert liq.largest_position == "A"
+    assert_allclose(liq.herfindahl_index, ((np.array([1e8, 1e6, 4e7]) / gross) ** 2).sum())
+    assert_allclose(liq.asset_class_concentration["equity"], 100 * 1.4e8 / gross)
+    assert_allclose(liq.region_concentration["EU"], 100 * 1e6 / gross)
+    assert set(liq.sector_concentration) == {"tech", "G10", "banks"}
