@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from assets.validation import crisis_windows
 from jobs.schedules import SCHEDULES as SCHEDULES  # schedules and sensors name their jobs
 from jobs.sensors import SENSORS as SENSORS
 
@@ -44,4 +45,21 @@ ingest_and_risk = dg.define_asset_job(
     op_retry_policy=TRANSIENT_RETRY,
 )
 
-JOBS = [risk_pipeline, retrain_models, intraday_risk, ingest_and_risk]
+crisis_validation = dg.define_asset_job(
+    "crisis_validation",
+    selection=dg.AssetSelection.groups("validation") - dg.AssetSelection.assets("model_promotion"),
+    partitions_def=crisis_windows,
+    description="One crisis window (partition): retrain every model family on the data before it and backtest"
+    " the book's VaR/ES inside it, beside HS, EWMA, GARCH-t and FHS (run every partition: a backfill).",
+    tags={"risk_platform/job": "validation"},
+)
+
+promote_models = dg.define_asset_job(
+    "promote_models",
+    selection=dg.AssetSelection.assets("model_promotion"),
+    description="Summarise the crisis windows per model version, log the validation report to MLflow and apply"
+    " the promotion policy (experimental -> current -> stable, audited).",
+    tags={"risk_platform/job": "promotion"},
+)
+
+JOBS = [risk_pipeline, retrain_models, intraday_risk, ingest_and_risk, crisis_validation, promote_models]

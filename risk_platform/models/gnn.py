@@ -93,6 +93,7 @@ class GNNConfig:
     train_end: str = "2019-12-31"
     val_start: str | None = "2018-01-01"
     test_start: str = "2020-01-01"
+    test_end: str | None = None  # last test date (None: every date with a complete target window)
     train_stride: int = 5
     test_stride: int = 1
     min_train_graphs: int = 50
@@ -303,7 +304,10 @@ def build_graph_data(daily: pd.DataFrame, instruments: pd.DataFrame, config: GNN
     val_start = pd.Timestamp(config.val_start) if config.val_start else train_end + pd.Timedelta(days=1)
     fit_idx = in_sample[target_end[in_sample] < val_start]
     val_idx = in_sample[panel.dates[in_sample] >= val_start]
-    test_idx = np.flatnonzero(candidates & (panel.dates >= pd.Timestamp(config.test_start)))[::config.test_stride]
+    in_test = panel.dates >= pd.Timestamp(config.test_start)
+    if config.test_end is not None:
+        in_test &= panel.dates <= pd.Timestamp(config.test_end)
+    test_idx = np.flatnonzero(candidates & in_test)[::config.test_stride]
     if len(fit_idx) < config.min_train_graphs:
         raise InputError(f"too little history for the GNN: {len(fit_idx)} training dates with targets ending before "
                          f"{val_start.date()} (need {config.min_train_graphs})")

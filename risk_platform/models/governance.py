@@ -69,7 +69,7 @@ def _gate(checks: list[str], metrics: dict[str, float], name: str, ok, descripti
 def evaluate_gates(model_key: str, metrics: dict[str, float], policy: PromotionPolicy) -> GateResult:
     """Apply the policy's gates for ``model_key`` to its validation metrics."""
     checks: list[str] = []
-    if model_key in ("lstm_vol", "gnn_corr"):
+    if model_key in MODEL_NAMES:
         _gate(checks, metrics, "red_windows_99", lambda v: v <= policy.max_red_windows,
               f"at most {policy.max_red_windows} crisis windows in the red zone")
         _gate(checks, metrics, "kupiec_p_99", lambda v: v > policy.min_kupiec_p,
@@ -149,6 +149,14 @@ def move_alias(registry: ModelRegistry, audit: AuditLog, model_key: str, alias: 
     return record
 
 
+def record_gate_evaluation(audit: AuditLog, model_key: str, version: str, gates: GateResult, actor: str,
+                           validation_run_id: str | None = None, now: pd.Timestamp | None = None) -> AuditRecord:
+    """Log a promotion decision, passed or refused, with every gate line (a refusal moves no alias)."""
+    event = "gates_passed" if gates.passed else "gates_failed"
+    return audit.append(AuditRecord((now or _now()).isoformat(), event, model_key, "current", None, version,
+                                    gates.reason, validation_run_id, actor))
+
+
 def record_monitoring(audit: AuditLog, model_key: str, version: str, passed: bool, reason: str, actor: str,
                       now: pd.Timestamp | None = None) -> AuditRecord:
     """Log a monitoring result of a version (a failure blocks its promotion to ``stable``)."""
@@ -172,6 +180,7 @@ def apply_policy(registry: ModelRegistry, audit: AuditLog, model_key: str, candi
     when it served long enough without a monitoring failure. Returns the gates and the moves made."""
     now = now or _now()
     gates = evaluate_gates(model_key, metrics, policy)
+    record_gate_evaluation(audit, model_key, candidate, gates, actor, validation_run_id, now)
     aliases = registry.aliases(model_key)
     if not gates.passed or aliases.get("current") == candidate:
         return gates, []

@@ -5,11 +5,13 @@ Inputs per series and origin day t: the last ``seq_len`` days of ``r/s, (r/s)^2,
 rv_63/s, vol_rank`` (``s``: the series' return standard deviation in the training window, so log-return and
 basis-point series share one scale) plus the series one-hot. Heads, all for day t+1:
 
-* variance: ``log h`` with ``h`` the variance of ``r_{t+1}/s``; loss QLIKE ``log h + (r_{t+1}/s)^2 / h``
+* variance: ``log h = log(ewma_t^2) + c`` with ``h`` the variance of ``r_{t+1}/s`` and ``c`` the network's
+  log correction to the origin day's EWMA(0.94) variance (so that the forecast extrapolates like EWMA in
+  regimes beyond the training range, e.g. a crisis window); loss QLIKE ``log h + (r_{t+1}/s)^2 / h``
   (Patton's QLIKE up to a constant that does not depend on the forecast);
 * regime: logits of low / normal / high volatility; cross-entropy on the series' regime label of t+1;
-* uncertainty: the 10% and 90% quantiles of the log of the next five days' realized variance
-  (pinball loss): a predictive interval for the coming week's variance.
+* uncertainty: the 10% and 90% quantiles of the log of the next five days' realized variance, also as
+  corrections to the EWMA anchor (pinball loss): a predictive interval for the coming week's variance.
 
 Training origins are those whose targets (up to t+5) end on or before ``train_end``; the evaluation
 origins are after it (walk-forward: the model never sees the test period).
@@ -37,6 +39,8 @@ from risk_platform.validation.forecast_loss import forecast_loss
 STEP_FEATURES = ("r", "r2", "ewma_vol", "rv_21", "rv_63", "vol_rank")
 QUANTILES = (0.1, 0.9)
 INTERVAL_DAYS = 5
+EWMA_FEATURE = STEP_FEATURES.index("ewma_vol")
+ANCHOR_FLOOR = 1e-6  # in units of the training variance: keeps the log finite for a series that did not move
 OUTPUT_COLUMNS = ("variance", "p_low", "p_normal", "p_high", "variance_q10", "variance_q90")
 
 
@@ -81,10 +85,13 @@ class VolRegimeLSTM(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out, _ = self.lstm(x)
         last = self.norm(out[:, -1, :])
+        # anchored on the EWMA(0.94) variance of the origin day: the heads learn a log correction to it, so
+        # in a regime beyond the training range (the LSTM's state saturates) the forecast still follows EWMA
+        anchor = torch.log(x[:, -1, EWMA_FEATURE] ** 2 + ANCHOR_FLOOR)
         raw_q = self.interval(last)
         # ordered quantiles: q90 = q10 + softplus(...)
         quantiles = torch.cat([raw_q[:, :1], raw_q[:, :1] + nn.functional.softplus(raw_q[:, 1:])], dim=1)
-        return self.variance(last).squeeze(-1), self.regime(last), quantiles
+        return anchor + self.variance(last).squeeze(-1), self.regime(last), anchor.unsqueeze(-1) + quantiles
 
 
 class VolForecaster(nn.Module):
@@ -268,8 +275,21 @@ def predict(forecaster: nn.Module, x: np.ndarray, batch: int = 8192) -> np.ndarr
         return np.concatenate([forecaster(torch.from_numpy(x[i:i + batch])).numpy() for i in range(0, len(x), batch)])
 
 
-def train_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool = False) -> LSTMResult:
-    """Train the forecaster on origins before ``config.train_end`` and evaluate it after, with baselines."""
+@dataclass(frozen=True)
+class FittedLSTM:
+    """A trained forecaster before evaluation: the training scales and the training record."""
+
+    forecaster: VolForecaster
+    scales: np.ndarray
+    train_start: str
+    last_origin: pd.Timestamp  # the last training origin (its targets end on or before ``config.train_end``)
+    n_train: int
+    history: list[dict]
+    seconds: float
+
+
+def fit_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool = False) -> FittedLSTM:
+    """Train the forecaster (seeded) on the origins whose targets end on or before ``config.train_end``."""
     train_end = pd.Timestamp(config.train_end)
     symbols = sorted(daily["symbol"].unique())
     scales = training_scales(daily, symbols, train_end)
@@ -284,21 +304,32 @@ def train_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool =
     make_trainer(config.epochs, fast_dev_run=fast_dev_run, gradient_clip_val=1.0, callbacks=[history]).fit(
         module, datamodule=VolSequenceDataModule(train, config.batch_size, config.seed))
     seconds = time.perf_counter() - started
-    forecaster = VolForecaster(net, scales, symbols).eval()
-    evaluation = evaluate_out_of_sample(forecaster, daily, scales, config)
+    return FittedLSTM(VolForecaster(net, scales, symbols).eval(), scales, str(pd.Timestamp(train.origin.min()).date()),
+                      pd.Timestamp(train.origin.max()), len(train.r2), history.rows, seconds)
+
+
+def train_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool = False) -> LSTMResult:
+    """Train the forecaster on origins before ``config.train_end`` and evaluate it after, with baselines."""
+    fitted = fit_lstm_vol(daily, config, fast_dev_run)
+    evaluation = evaluate_out_of_sample(fitted.forecaster, daily, fitted.scales, config)
+    metrics = {**evaluation_metrics(evaluation), "train_seconds": fitted.seconds}
+    return LSTMResult(fitted.forecaster, config, fitted.forecaster.symbols, fitted.train_start, config.train_end,
+                      fitted.n_train, evaluation, metrics, fitted.history, fitted.seconds)
+
+
+def evaluation_metrics(evaluation: pd.DataFrame) -> dict[str, float]:
+    """Headline figures of :func:`evaluate_out_of_sample`'s table (pooled QLIKE/MSE, ratios, regime accuracy)."""
     pooled = evaluation.loc["pooled"]
+    per_series = evaluation.drop("pooled")
     metrics = {
         "qlike_lstm": pooled["qlike_lstm"], "qlike_garch_t": pooled["qlike_garch_t"],
         "qlike_ewma": pooled["qlike_ewma"], "qlike_ratio_to_garch_t": pooled["qlike_lstm"] / pooled["qlike_garch_t"],
         "qlike_ratio_to_ewma": pooled["qlike_lstm"] / pooled["qlike_ewma"],
         "mse_scaled_lstm": pooled["mse_lstm"], "mse_scaled_garch_t": pooled["mse_garch_t"],
         "mse_scaled_ewma": pooled["mse_ewma"], "regime_accuracy": pooled["regime_accuracy"],
-        "series_beating_garch_t": float((evaluation.drop("pooled")["qlike_lstm"]
-                                         < evaluation.drop("pooled")["qlike_garch_t"]).sum()),
-        "train_seconds": seconds,
+        "series_beating_garch_t": float((per_series["qlike_lstm"] < per_series["qlike_garch_t"]).sum()),
     }
-    return LSTMResult(forecaster, config, symbols, str(pd.Timestamp(train.origin.min()).date()), config.train_end,
-                      len(train.r2), evaluation, {k: float(v) for k, v in metrics.items()}, history.rows, seconds)
+    return {k: float(v) for k, v in metrics.items()}
 
 
 def evaluate_out_of_sample(forecaster: VolForecaster, daily: pd.DataFrame, scales: np.ndarray,

@@ -34,6 +34,7 @@ MODEL_NAMES = {
 LINEAGE_TAGS = ("dagster_run_id", "dagster_asset_key", "partition_key", "git_sha", "data_sha256", "gx_validation_id")
 ALIASES = ("stable", "current", "experimental")
 EXPERIMENT = "risk_platform"
+VALIDATION_EXPERIMENT = "risk_platform-validation"
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,33 @@ class ModelRegistry:
         version = self.client.create_model_version(name, f"runs:/{run_id}/model", run_id,
                                                    tags={t: tags[t] for t in LINEAGE_TAGS})
         return RegisteredVersion(name, str(version.version), run_id, f"models:/{name}/{version.version}")
+
+    def log_validation(self, *, model_key: str, version: str, metrics: dict[str, float], tags: dict[str, str],
+                       artifacts: list[tuple[Path, str]]) -> str:
+        """One run in the validation experiment for a model version: metrics, report artifacts, lineage tags.
+        The version is tagged with the run id and each metric (``validation.<name>``); returns the run id."""
+        name = MODEL_NAMES[model_key]
+        found = self.client.get_experiment_by_name(VALIDATION_EXPERIMENT)
+        experiment = found.experiment_id if found is not None else self.client.create_experiment(
+            VALIDATION_EXPERIMENT, artifact_location=self.artifact_root)
+        source = self.client.get_model_version(name, version)
+        run = self.client.create_run(experiment, run_name=f"validate {model_key} v{version}",
+                                     tags={**tags, "model_key": model_key, "validated_model": name,
+                                           "validated_version": str(version), "model_run_id": source.run_id})
+        run_id = run.info.run_id
+        finite = {k: float(v) for k, v in metrics.items() if np.isfinite(v)}
+        try:
+            self.client.log_batch(run_id, metrics=[Metric(k, v, int(time.time() * 1000), 0) for k, v in finite.items()])
+            for local, artifact_dir in artifacts:
+                self.client.log_artifact(run_id, str(local), artifact_dir)
+            self.client.set_terminated(run_id, "FINISHED")
+        except Exception:
+            self.client.set_terminated(run_id, "FAILED")
+            raise
+        self.client.set_model_version_tag(name, version, "validation_run_id", run_id)
+        for key, value in finite.items():
+            self.client.set_model_version_tag(name, version, f"validation.{key}", f"{value:.6g}")
+        return run_id
 
     def aliases(self, model_key: str) -> dict[str, str]:
         """alias -> version for a registered model (empty when it has none)."""

@@ -156,3 +156,64 @@ def test_lineage_traces_a_model_and_the_risk_run_back_to_raw_file_hashes(trained
     done = subprocess.run([sys.executable, "-m", "risk_platform.cli", "lineage", "nope", "--lineage-dir",
                            str(tmp_path), "--mlflow-uri", registry.tracking_uri], capture_output=True, text=True)
     assert done.returncode == 2 and "neither a Dagster run" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def validated(trained):
+    """Every crisis window (smoke trainings), then the promotion decision."""
+    from risk_platform.validation.crisis import WINDOW_KEYS
+
+    _, registry, _, state = trained
+    resources = embedded_resources(state)
+    smoke = {"preset": "demo", "fast_dev_run": True}
+    families = ("lstm_vol", "gnn_corr", "gan_scenarios", "vae_scenarios")
+    run_config = {"ops": {f"{f}_crisis_validation": {"config": smoke} for f in families}}
+    windows = dg.AssetSelection.groups("validation") - dg.AssetSelection.assets("model_promotion")
+    for key in WINDOW_KEYS:
+        run = dg.materialize(ALL_ASSETS, selection=windows, partition_key=key, resources=resources,
+                             run_config=run_config)
+        assert run.success
+    promotion = dg.materialize(ALL_ASSETS, selection=dg.AssetSelection.assets("model_promotion"),
+                               resources=resources)
+    return promotion, registry, state
+
+
+def test_crisis_windows_train_only_before_the_window(validated):
+    import json
+
+    from risk_platform.validation.crisis import CRISIS_WINDOWS
+
+    _, _, state = validated
+    for window in CRISIS_WINDOWS:
+        for family in ("lstm_vol", "gnn_corr", "gan_scenarios", "vae_scenarios"):
+            stored = json.loads((state / "assets" / f"{family}_crisis_validation" / f"{window.key}.json").read_text())
+            assert stored["window"] == window.key
+            if stored["status"] == "evaluated":
+                assert stored["train_end"] < f"{window.start:%Y-%m-%d}", (family, window.key)
+                assert {b["method"] for b in stored["backtests"]} == {family.split("_")[0]}
+                assert all(b["n"] > 0 for b in stored["backtests"])
+            else:
+                assert stored["status"].startswith("not evaluable: ")
+        baselines = json.loads((state / "assets" / "crisis_baselines" / f"{window.key}.json").read_text())
+        assert {b["method"] for b in baselines["backtests"]} == {"hs", "ewma", "garch", "fhs"}
+
+
+def test_promotion_logs_report_and_audits_every_decision(validated):
+    promotion, registry, state = validated
+    assert promotion.success
+    decisions = promotion.output_for_node("model_promotion")["decisions"]
+    assert [d["model"] for d in decisions] == ["lstm_vol", "gnn_corr", "gan_scenarios", "vae_scenarios"]
+    audit = AuditLog(state / "mlruns" / "alias_audit.jsonl")
+    for decision in decisions:
+        key = decision["model"]
+        run = registry.run(decision["validation_run_id"])
+        assert run.data.tags["validated_version"] == decision["version"]
+        assert {"red_windows_99", "kupiec_p_99", "windows_evaluated"} <= set(run.data.metrics)
+        files = {a.path for a in registry.client.list_artifacts(run.info.run_id, "validation_report")}
+        assert "validation_report/report.md" in files and any(f.endswith(".png") for f in files)
+        version = registry.client.get_model_version(MODEL_NAMES[key], decision["version"])
+        assert version.tags["validation_run_id"] == run.info.run_id
+        events = [r for r in audit.records(key) if r.event.startswith("gates_")]
+        assert events and events[-1].validation_run_id == run.info.run_id
+        assert events[-1].event == ("gates_passed" if decision["passed"] else "gates_failed")
+        assert (registry.aliases(key).get("current") == decision["version"]) == decision["passed"]

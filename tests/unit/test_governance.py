@@ -38,10 +38,12 @@ def test_gates_by_model_family():
     assert not red.passed
     missing = evaluate_gates("gan_scenarios", {"stress_var99_rel_err_equal_weight": 0.05}, policy)
     assert not missing.passed and "missing" in missing.reason
-    gen = {k: 0.08 for k in ("stress_var99_rel_err_equal_weight", "stress_es975_rel_err_equal_weight",
-                             "stress_var99_rel_err_60_40", "stress_es975_rel_err_60_40")}
+    gen = {"red_windows_99": 0, "kupiec_p_99": 0.3,
+           **{k: 0.08 for k in ("stress_var99_rel_err_equal_weight", "stress_es975_rel_err_equal_weight",
+                                "stress_var99_rel_err_60_40", "stress_es975_rel_err_60_40")}}
     assert evaluate_gates("vae_scenarios", gen, policy).passed
     assert not evaluate_gates("vae_scenarios", {**gen, "stress_es975_rel_err_60_40": 0.2}, policy).passed
+    assert not evaluate_gates("gan_scenarios", {**gen, "red_windows_99": 2}, policy).passed  # crisis gates too
     with pytest.raises(InputError):
         evaluate_gates("nope", {}, policy)
 
@@ -71,7 +73,10 @@ def test_promotion_moves_current_then_stable_after_six_months(registry, tmp_path
     assert [(m.alias, m.to_version, m.from_version) for m in moves] == [("stable", "2", None), ("current", "3", "2")]
     assert registry.aliases("lstm_vol") == {"current": "3", "stable": "2"}
     lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
-    assert len(lines) == 4 and {line["actor"] for line in lines} == {"schedule"}
+    moves_logged = [line for line in lines if line["event"] == "alias_move"]
+    assert len(moves_logged) == 4 and {line["actor"] for line in lines} == {"schedule"}
+    assert [line["validation_run_id"] for line in lines if line["event"] == "gates_passed"] == ["val-1", "val-2",
+                                                                                              "val-3"]
     tags = registry.client.get_model_version(MODEL_NAMES["lstm_vol"], "2").tags
     assert any(k.startswith("audit.stable.") for k in tags) and any(k.startswith("audit.current.") for k in tags)
 
@@ -83,7 +88,8 @@ def test_failed_gates_move_nothing(registry, tmp_path):
                                 PromotionPolicy(), "schedule")
     assert not gates.passed and moves == []
     assert registry.aliases("lstm_vol") == {"experimental": "2"}
-    assert len(audit.records()) == 1
+    assert [r.event for r in audit.records()] == ["alias_move", "gates_failed"]  # the refusal is on record
+    assert "FAIL Kupiec" in audit.records()[-1].reason
 
 
 def test_a_monitoring_failure_blocks_stable(registry, tmp_path):

@@ -1,0 +1,419 @@
+"""Crisis-window validation: for each of the seven crisis windows of DESIGN.md and each model family, train
+only on data dated before the window starts, then forecast through the window and backtest.
+
+What is backtested: the 1-day VaR/ES (95%, 99%; losses positive, USD) of the *validation book*, the risk
+book's first-order USD exposures ``x`` to the factor returns (USD per unit log return; ``-dv01`` per bp for
+yields) held fixed through history, so that its P&L on day t is ``x . r_t`` (a venue that was closed did not
+move). The forecast for day t uses data up to t-1 only. Methods:
+
+* baselines on the book's P&L series (see :mod:`risk_platform.validation.var_forecasts`): ``hs`` (500 days),
+  ``ewma`` (normal, lambda 0.94), ``garch`` (GARCH(1,1)-t, refitted every 250 days on the data before),
+  ``fhs`` (EWMA-filtered historical simulation);
+* ``lstm``: normal with ``sigma_t^2 = (x v_t)' C_t (x v_t)``, ``v_t`` the LSTM's volatility forecasts of each
+  series made at its last session before t, ``C_t`` the EWMA(0.94) correlation of the returns up to t-1;
+* ``gnn``: normal with the EWMA(0.94) volatilities and the GNN's forecast correlation made at the last
+  complete day before t;
+* ``gan``, ``vae``: the empirical VaR/ES of ``x . s`` over ``n`` generated scenarios ``s`` of the market regime
+  of day t-1 (the generators learn returns by regime, so their VaR moves only when the regime does).
+
+Family metrics in the window: the LSTM's QLIKE/MSE against EWMA and GARCH-t (fitted on the same pre-window
+data), the GNN's Frobenius error against the 63-day sample and EWMA correlations, the generators' quality
+metrics (:func:`~risk_platform.models.generator_quality.generator_quality`) of high-regime scenarios against
+the window's real complete-day returns. Validation retrains each family with its preset's architecture on at
+most ``TRAIN_YEARS`` years before the window, with the epoch budget of :func:`validation_configs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from risk_platform.errors import InputError
+from risk_platform.features.engineering import EWMA_LAMBDA, REGIMES
+from risk_platform.models.datasets import market_regime, wide_feature
+from risk_platform.validation.backtest import backtest
+from risk_platform.validation.var_forecasts import VarForecast, rolling_var
+
+ALPHAS = (0.95, 0.99)
+BASELINES = ("hs", "ewma", "garch", "fhs")
+HS_WINDOW = 500
+WARMUP_DAYS = 300  # EWMA warm-up before the HS window (0.94^300 ~ 1e-8)
+TRAIN_YEARS = 10
+SCENARIOS = 20_000
+
+
+@dataclass(frozen=True)
+class CrisisWindow:
+    """One validation partition: a named crisis and its first and last day (inclusive)."""
+
+    key: str
+    name: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    @property
+    def train_end(self) -> pd.Timestamp:
+        """The last date any training row or training target may carry."""
+        return self.start - pd.Timedelta(days=1)
+
+
+CRISIS_WINDOWS = tuple(CrisisWindow(k, n, pd.Timestamp(s), pd.Timestamp(e)) for k, n, s, e in (
+    ("gfc_2008", "Global financial crisis", "2008-09-15", "2009-03-31"),
+    ("euro_2011", "Euro crisis", "2011-08-01", "2011-10-31"),
+    ("china_2015", "China devaluation", "2015-08-10", "2015-09-30"),
+    ("volmageddon_2018", "Volmageddon", "2018-01-29", "2018-04-30"),
+    ("covid_2020", "COVID", "2020-02-20", "2020-04-30"),
+    ("rates_2022", "Rates shock", "2022-01-03", "2022-10-31"),
+    ("svb_2023", "SVB", "2023-03-08", "2023-03-31"),
+))
+WINDOW_KEYS = tuple(w.key for w in CRISIS_WINDOWS)
+
+
+def crisis_window(key: str) -> CrisisWindow:
+    for window in CRISIS_WINDOWS:
+        if window.key == key:
+            return window
+    raise InputError(f"unknown crisis window '{key}' (expected one of {', '.join(WINDOW_KEYS)})")
+
+
+# ------------------------------------------------------------------------------------------ data splits
+
+
+def training_rows(daily: pd.DataFrame, window: CrisisWindow, years: int = TRAIN_YEARS) -> pd.DataFrame:
+    """The ``daily_features`` rows a model may train on: the ``years`` before the window, none inside or after."""
+    first = window.start - pd.DateOffset(years=years)
+    rows = daily[(daily["date"] >= first) & (daily["date"] < window.start)]
+    assert_before(rows["date"], window, "training rows")
+    return rows
+
+
+def history_through(daily: pd.DataFrame, window: CrisisWindow, extra_days: int = 0) -> pd.DataFrame:
+    """Rows up to the window's end (plus ``extra_days`` calendar days for forward-looking targets): the
+    inputs of forecasts made inside the window, never of training."""
+    return daily[daily["date"] <= window.end + pd.Timedelta(days=extra_days)]
+
+
+def assert_before(dates: pd.Series | pd.DatetimeIndex, window: CrisisWindow, what: str) -> None:
+    """Raise if any date falls on or after the window's start (the no-leakage rule)."""
+    dates = pd.DatetimeIndex(dates)
+    if len(dates) and dates.max() >= window.start:
+        raise AssertionError(f"{what}: {dates.max():%Y-%m-%d} is not before {window.key} ({window.start:%Y-%m-%d})")
+
+
+# ------------------------------------------------------------------------------------------ the book
+
+
+def book_exposure(portfolio, panel: pd.DataFrame, instruments: pd.DataFrame,
+                  asof: pd.Timestamp | None = None) -> pd.Series:
+    """The book's first-order USD exposure per factor (USD per unit log return; USD per bp for yields) as of
+    ``asof`` (default: the panel's last date). Positions that cannot be valued are left out."""
+    from risk_platform.risk.portfolio_risk import exposures, value_positions
+
+    asof = pd.Timestamp(asof) if asof is not None else panel["date"].max()
+    book, _ = value_positions(portfolio, panel, instruments, asof)
+    book = book[np.isfinite(book["value_usd"].to_numpy(dtype=float))].reset_index(drop=True)
+    factors = sorted((set(book["symbol"]) | set(book["fx_symbol"])) - {""})
+    return pd.Series(exposures(book, factors).sum(axis=0), index=factors, name="exposure_usd")
+
+
+def book_pnl(daily: pd.DataFrame, exposure: pd.Series) -> pd.Series:
+    """Daily P&L (USD) of the validation book on the union calendar: ``x . r_t``, closed venues not moving."""
+    missing = sorted(set(exposure.index) - set(daily["symbol"]))
+    if missing:
+        raise InputError(f"validation book: no feature rows for {', '.join(missing)}")
+    wide = wide_feature(daily, "ret").reindex(columns=exposure.index)
+    return pd.Series(wide.fillna(0.0).to_numpy() @ exposure.to_numpy(), index=wide.index, name="book_pnl")
+
+
+def forecasts_before(wide: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """For each of ``dates``, the latest row of ``wide`` (forecasts dated at their origin) strictly before it."""
+    union = wide.index.union(dates)
+    return wide.reindex(union).ffill().shift(1).reindex(dates)
+
+
+def ewma_correlations(returns: pd.DataFrame, dates: pd.DatetimeIndex, lam: float = EWMA_LAMBDA) -> np.ndarray:
+    """(n, k, k): the EWMA correlation of ``returns`` (dates x k; NaN = no move) using days before each date."""
+    x = returns.fillna(0.0).to_numpy()
+    position = returns.index.searchsorted(dates)  # rows strictly before each date
+    out = np.empty((len(dates), x.shape[1], x.shape[1]))
+    cov = np.cov(x[:250].T) if len(x) > 250 else np.eye(x.shape[1])
+    wanted: dict[int, list[int]] = {}
+    for i, p in enumerate(position):
+        wanted.setdefault(int(p), []).append(i)
+    for t in range(int(position.max()) + 1 if len(position) else 0):
+        for i in wanted.get(t, []):
+            out[i] = _to_correlation(cov)
+        cov = lam * cov + (1.0 - lam) * np.outer(x[t], x[t])
+    for i in wanted.get(len(x), []):
+        out[i] = _to_correlation(cov)
+    return out
+
+
+def _to_correlation(cov: np.ndarray) -> np.ndarray:
+    sd = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
+    return cov / np.outer(sd, sd)
+
+
+def normal_book_forecast(method: str, pnl: pd.Series, exposure: np.ndarray, vols: np.ndarray, corr: np.ndarray,
+                         alpha: float) -> VarForecast:
+    """Normal VaR/ES of the book with per-factor vols (n, k) and correlations (n, k, k) dated like ``pnl``."""
+    from risk_platform.risk.measures import normal_var_es
+
+    xv = exposure[None, :] * np.nan_to_num(vols)
+    sigma = np.sqrt(np.maximum(np.einsum("ni,nij,nj->n", xv, corr, xv), 0.0))
+    var, es = normal_var_es(sigma, alpha)
+    return _forecast(method, alpha, pnl, var, es)
+
+
+def scenario_book_forecast(method: str, pnl: pd.Series, exposure: np.ndarray, regime_before: pd.Series,
+                           sample: Callable[[str], np.ndarray], alpha: float) -> VarForecast:
+    """Empirical VaR/ES of the book over generated scenarios of the previous day's regime."""
+    from risk_platform.risk.measures import historical_var_es
+
+    tails = {}
+    for regime in REGIMES:
+        tail = historical_var_es(sample(regime) @ exposure, alpha)
+        tails[regime] = (tail.var, tail.es)
+    var = np.array([tails.get(g, (np.nan, np.nan))[0] for g in regime_before])
+    es = np.array([tails.get(g, (np.nan, np.nan))[1] for g in regime_before])
+    return _forecast(method, alpha, pnl, var, es)
+
+
+def _forecast(method: str, alpha: float, pnl: pd.Series, var: np.ndarray, es: np.ndarray) -> VarForecast:
+    keep = np.isfinite(var) & np.isfinite(es)
+    return VarForecast(method, alpha, pd.DatetimeIndex(pnl.index[keep]), -pnl.to_numpy()[keep], var[keep], es[keep])
+
+
+def baseline_forecasts(pnl: pd.Series, window: CrisisWindow, alphas: tuple[float, ...] = ALPHAS
+                       ) -> list[VarForecast]:
+    """HS, EWMA, GARCH-t and FHS forecasts of the book for the window's days (data before each day only)."""
+    history = pnl[pnl.index <= window.end]
+    first = max(0, int(history.index.searchsorted(window.start)) - HS_WINDOW - WARMUP_DAYS)
+    history = history.iloc[first:]
+    if int((history.index < window.start).sum()) < HS_WINDOW:
+        raise InputError(f"{window.key}: fewer than {HS_WINDOW} days of book P&L before the window")
+    out = []
+    for method in BASELINES:
+        for alpha in alphas:
+            out.append(in_window(rolling_var(history, "price", method, alpha, HS_WINDOW), window))
+    return out
+
+
+def in_window(forecast: VarForecast, window: CrisisWindow) -> VarForecast:
+    keep = (forecast.dates >= window.start) & (forecast.dates <= window.end)
+    return VarForecast(forecast.method, forecast.alpha, forecast.dates[keep], forecast.losses[keep],
+                       forecast.var[keep], forecast.es[keep])
+
+
+# ------------------------------------------------------------------------------------------ results
+
+
+@dataclass(frozen=True)
+class WindowValidation:
+    """One family in one window: status, backtests (a row per method and confidence), family metrics, the
+    99% forecasts for plots, and what the model was trained on."""
+
+    window: str
+    family: str
+    status: str  # "evaluated" or "not evaluable: <reason>"
+    backtests: list[dict] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    series: list[dict] = field(default_factory=list)  # date, loss, var_99 per method
+    train_start: str | None = None
+    train_end: str | None = None
+    n_train: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> WindowValidation:
+        return cls(**data)
+
+    def summary(self) -> str:
+        head = f"{self.family} in {self.window}: {self.status}"
+        rows = [f"  {b['method']:>6} {b['alpha']:.0%}: {b['exceptions']}/{b['n']} exceptions"
+                f" (expected {b['expected_exceptions']:.1f}), zone {b['zone']}, Kupiec p {b['kupiec_p']:.3f}"
+                for b in self.backtests]
+        return "\n".join([head, *rows])
+
+
+def backtest_rows(forecasts: list[VarForecast]) -> list[dict]:
+    """One dict per forecast: method, alpha and the :class:`~risk_platform.validation.backtest.BacktestResult`."""
+    rows = []
+    for f in forecasts:
+        if len(f.dates) < 2:
+            continue
+        result = backtest(f.losses, f.var, f.alpha, f.es)
+        rows.append({"method": f.method, **result.to_dict(), "first": f"{f.dates[0]:%Y-%m-%d}",
+                     "last": f"{f.dates[-1]:%Y-%m-%d}"})
+    return rows
+
+
+def series_rows(forecasts: list[VarForecast], alpha: float = 0.99) -> list[dict]:
+    """Date, loss and each method's VaR at ``alpha`` (for the report's plots)."""
+    frames = [pd.Series(f.var, index=f.dates, name=f"var_{f.method}") for f in forecasts if f.alpha == alpha]
+    losses = [pd.Series(f.losses, index=f.dates, name="loss") for f in forecasts if f.alpha == alpha]
+    if not frames:
+        return []
+    table = pd.concat([losses[0], *frames], axis=1).sort_index()
+    table.insert(0, "date", table.index.strftime("%Y-%m-%d"))
+    return table.replace({np.nan: None}).to_dict(orient="records")
+
+
+def validated(window: CrisisWindow, family: str, forecasts: list[VarForecast], metrics: dict[str, float],
+              train_dates: pd.DatetimeIndex, n_train: int) -> WindowValidation:
+    assert_before(train_dates, window, f"{family} training")
+    return WindowValidation(window.key, family, "evaluated", backtest_rows(forecasts),
+                            {k: float(v) for k, v in metrics.items()}, series_rows(forecasts),
+                            f"{train_dates.min():%Y-%m-%d}", f"{train_dates.max():%Y-%m-%d}", n_train)
+
+
+def not_evaluable(window: CrisisWindow, family: str, reason: str) -> WindowValidation:
+    return WindowValidation(window.key, family, f"not evaluable: {reason}")
+
+
+# ------------------------------------------------------------------------------------------ families
+
+
+def validate_baselines(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.Series) -> WindowValidation:
+    """HS, EWMA, GARCH-t and FHS of the book through the window (no training beyond the rolling fits)."""
+    pnl = book_pnl(history_through(daily, window), exposure)
+    forecasts = baseline_forecasts(pnl, window)
+    before = pnl.index[pnl.index < window.start]
+    return validated(window, "baselines", forecasts, {"book_days": float(len(forecasts[0].dates))},
+                     before[-HS_WINDOW:], HS_WINDOW)
+
+
+def validate_lstm(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.Series, config,
+                  fast_dev_run: bool = False) -> WindowValidation:
+    """Train the LSTM before the window; QLIKE/MSE in it against EWMA and GARCH-t; the book's LSTM VaR."""
+    from risk_platform.models.baselines import MIN_TRAIN_DAYS
+    from risk_platform.models.lstm import (
+        build_sequences,
+        evaluate_out_of_sample,
+        evaluation_metrics,
+        fit_lstm_vol,
+        predict,
+    )
+
+    config = replace(config, train_end=f"{window.train_end:%Y-%m-%d}")
+    train = training_rows(daily, window)
+    try:
+        fitted = fit_lstm_vol(train, config, fast_dev_run=fast_dev_run)
+    except InputError as exc:
+        return not_evaluable(window, "lstm_vol", str(exc))
+    history = history_through(daily, window)
+    counts = train.dropna(subset=["ret"]).groupby("symbol").size()
+    short = sorted(counts.index[counts < MIN_TRAIN_DAYS])  # GARCH-t cannot be fitted: left out of the QLIKE table
+    evaluation = evaluate_out_of_sample(fitted.forecaster, history[~history["symbol"].isin(short)], fitted.scales,
+                                        config)
+    symbols = fitted.forecaster.symbols
+    sequences = build_sequences(history[history["date"] >= window.start - pd.Timedelta(days=120)], symbols,
+                                config.seq_len, "all", pd.Timestamp.max)
+    variance = pd.DataFrame({"date": sequences.origin, "symbol": sequences.symbol,
+                             "v": predict(fitted.forecaster, sequences.x)[:, 0]})
+    wide_var = variance.pivot(index="date", columns="symbol", values="v").reindex(columns=exposure.index)
+    pnl = in_window_series(book_pnl(history, exposure), window)
+    vols = np.sqrt(forecasts_before(wide_var, pnl.index).to_numpy())
+    corr = ewma_correlations(wide_feature(history, "ret").reindex(columns=exposure.index), pnl.index)
+    forecasts = [normal_book_forecast("lstm", pnl, exposure.to_numpy(), vols, corr, a) for a in ALPHAS]
+    metrics = {**evaluation_metrics(evaluation), "train_seconds": fitted.seconds,
+               "series_scored": float(len(evaluation) - 1), "series_without_garch_history": float(len(short))}
+    train_dates = pd.DatetimeIndex(train["date"])
+    if fitted.last_origin >= window.start:
+        raise AssertionError(f"LSTM training origin {fitted.last_origin:%Y-%m-%d} inside {window.key}")
+    return validated(window, "lstm_vol", forecasts, metrics, train_dates, fitted.n_train)
+
+
+def in_window_series(series: pd.Series, window: CrisisWindow) -> pd.Series:
+    return series[(series.index >= window.start) & (series.index <= window.end)]
+
+
+def validate_gnn(daily: pd.DataFrame, instruments: pd.DataFrame, window: CrisisWindow, exposure: pd.Series,
+                 config, fast_dev_run: bool = False) -> WindowValidation:
+    """Train the GNN on graphs whose targets end before the window; correlation error and the book's GNN VaR
+    inside it (the targets of forecasts made in the window run up to ``horizon`` days past its end)."""
+    from risk_platform.models.gnn import build_graph_data, predict, train_on_graphs
+
+    config = replace(config, train_end=f"{window.train_end:%Y-%m-%d}",
+                     val_start=f"{window.start - pd.DateOffset(years=1):%Y-%m-%d}",
+                     test_start=f"{window.start:%Y-%m-%d}", test_end=f"{window.end:%Y-%m-%d}")
+    eval_daily = history_through(daily, window, extra_days=2 * config.horizon + 14)
+    recent = eval_daily[eval_daily["date"] >= window.start - pd.DateOffset(years=TRAIN_YEARS)]
+    try:
+        data = build_graph_data(recent, instruments, config)
+    except InputError as exc:
+        return not_evaluable(window, "gnn_corr", str(exc))
+    fitted_dates = data.train.target_end.union(data.val.target_end if data.val is not None else pd.DatetimeIndex([]))
+    assert_before(fitted_dates, window, "GNN training targets")
+    result = train_on_graphs(data, config, fast_dev_run=fast_dev_run)
+    symbols = list(data.symbols)
+    forecast = predict(result.model, data.test)  # (m, n, n) made at data.test.dates
+    pnl = in_window_series(book_pnl(history_through(daily, window), exposure), window)
+    order = [symbols.index(s) for s in exposure.index]
+    flat = pd.DataFrame(forecast[:, order][:, :, order].reshape(len(forecast), -1), index=data.test.dates)
+    corr = forecasts_before(flat, pnl.index).to_numpy().reshape(len(pnl), len(order), len(order))
+    ewma_vol = forecasts_before(wide_feature(eval_daily, "ewma_vol").reindex(columns=exposure.index), pnl.index)
+    usable = np.isfinite(corr).all(axis=(1, 2))
+    pnl, corr, vols = pnl[usable], corr[usable], ewma_vol.to_numpy()[usable]
+    forecasts = [normal_book_forecast("gnn", pnl, exposure.to_numpy(), vols, corr, a) for a in ALPHAS]
+    metrics = {k: v for k, v in result.metrics.items() if k.startswith(("frobenius", "ratio", "n_test"))}
+    return validated(window, "gnn_corr", forecasts, metrics, pd.DatetimeIndex(fitted_dates), result.n_train)
+
+
+def validate_generator(family: str, train: Callable, daily: pd.DataFrame, instruments: pd.DataFrame,
+                       window: CrisisWindow, exposure: pd.Series, config, fast_dev_run: bool = False,
+                       n_scenarios: int = SCENARIOS) -> WindowValidation:
+    """Train a generator (``train_gan`` or ``train_vae``) before the window; its quality against the window's
+    real returns and the book's scenario VaR through it."""
+    from risk_platform.models.generator_quality import generator_quality
+    from risk_platform.models.generators import scenario_rows
+
+    config = replace(config, train_end=window.train_end)
+    try:
+        result = train(training_rows(daily, window), config, fast_dev_run=fast_dev_run)
+    except InputError as exc:
+        return not_evaluable(window, family, str(exc))
+    history = history_through(daily, window)
+    regime = market_regime(history)
+    pnl = in_window_series(book_pnl(history, exposure), window)
+    regime_before = forecasts_before(regime.to_frame(), pnl.index)["regime"]
+    symbols = list(result.sampler.symbols)
+    order = [symbols.index(s) for s in exposure.index]
+    cache: dict[str, np.ndarray] = {}
+
+    def sample(regime_name: str) -> np.ndarray:
+        if regime_name not in cache:
+            cache[regime_name] = result.sampler.sample(n_scenarios, regime_name, seed=0)[:, order]
+        return cache[regime_name]
+
+    forecasts = [scenario_book_forecast(family.split("_")[0], pnl, exposure.to_numpy(), regime_before, sample, a)
+                 for a in ALPHAS]
+    real = scenario_rows(history, window.start, window.end)
+    metrics: dict[str, float] = {"n_real_window_days": float(len(real))}
+    if len(real) >= 10:
+        generated = result.sampler.sample(n_scenarios, "high", seed=1)
+        quality = generator_quality(real.returns, generated, real.symbols, instruments)
+        metrics.update({f"window_{k}": v for k, v in quality.items()})
+    return validated(window, family, forecasts, metrics, pd.DatetimeIndex([result.train_start, result.train_end]),
+                     result.n_train)
+
+
+def validation_configs(preset: str) -> dict[str, object]:
+    """Per-family training configs for crisis validation: the preset's architecture, a smaller epoch budget
+    (seven retrainings per family fit in the main job's time on 2 cores)."""
+    from risk_platform.models.generators import GANConfig, VAEConfig
+    from risk_platform.models.gnn import GNNConfig
+    from risk_platform.models.lstm import LSTMConfig
+
+    if preset == "full":
+        return {"lstm_vol": LSTMConfig.full(epochs=10), "gnn_corr": GNNConfig.full(max_epochs=10),
+                "gan_scenarios": GANConfig.full(max_epochs=300), "vae_scenarios": VAEConfig.full(max_epochs=200)}
+    demo_gan, demo_vae = GANConfig.demo(), VAEConfig.demo()
+    return {"lstm_vol": LSTMConfig.demo(epochs=2), "gnn_corr": GNNConfig.demo(max_epochs=5),
+            "gan_scenarios": GANConfig.demo(max_epochs=max(1, demo_gan.max_epochs // 2)),
+            "vae_scenarios": VAEConfig.demo(max_epochs=max(1, demo_vae.max_epochs // 2))}
