@@ -403,6 +403,7 @@ def _stress_suite(arrays: BookArrays, market: MarketState, fac: _Factors, is_bp:
                   book: pd.DataFrame, asset_class: np.ndarray, nav: float, model_inputs: Sequence[ModelInputs],
                   ewma_vols: np.ndarray, ewma_corr: np.ndarray, config) -> dict[str, S.StressResult]:
     out: dict[str, S.StressResult] = {}
+    asset_class = S.encode(asset_class)  # once for every scenario
     first = market.first_observed()
     for name, (start, end) in CRISIS_WINDOWS.items():
         start, end = pd.Timestamp(start), pd.Timestamp(end)

@@ -29,7 +29,7 @@ from scipy.stats import norm
 
 from risk_platform.features.engineering import REGIMES
 from risk_platform.risk.measures import normal_var_es
-from risk_platform.risk.revaluation import BookArrays, growth_from_returns
+from risk_platform.risk.revaluation import BookArrays
 
 ALPHAS = (0.95, 0.99)
 
@@ -131,8 +131,7 @@ def monte_carlo_method(book: BookArrays, scenario_returns: np.ndarray, is_bp: np
     revaluation (``growth`` defaults to ``exp(r)`` for log-return factors). Returns the result and the
     portfolio P&L per scenario (n,)."""
     r = np.asarray(scenario_returns)  # float32 model output is kept as float32 (half the memory traffic)
-    g = growth_from_returns(r, is_bp) if growth is None else growth
-    pnl = book.total_pnl(r, g)
+    pnl = book.total_pnl_from_returns(r, is_bp) if growth is None else book.total_pnl(r, growth)
     result = MethodResult(name=name, bound_by=bound_by, kind=kind, n_scenarios=len(pnl), details=details,
                           **_tails(pnl))
     return result, pnl

@@ -47,7 +47,7 @@ from risk_platform.risk.market import (  # noqa: F401  (re-exported: callers imp
     sessions_since,
 )
 from risk_platform.risk.report import ModelInputs, PortfolioRisk, ScenarioSet  # noqa: F401
-from risk_platform.risk.revaluation import BookArrays
+from risk_platform.risk.revaluation import BookArrays, lookup
 
 ALPHAS = (0.95, 0.99)
 HS_WINDOW = 500
@@ -86,12 +86,14 @@ class RiskConfig:
 def fx_factors(instruments: pd.DataFrame) -> dict[str, tuple[str, int]]:
     """Currency -> (FX symbol, sign) where the sign turns the FX log return into the currency's move
     against USD: +1 for ``CCYUSD`` (USD per CCY), -1 for ``USDCCY`` (CCY per USD)."""
+    fx = instruments[instruments["quote_type"] == "fx_rate"]
+    symbol, currency = fx["symbol"].to_numpy(dtype=str), fx["currency"].to_numpy(dtype=str)
     out: dict[str, tuple[str, int]] = {}
-    for row in instruments[instruments["quote_type"] == "fx_rate"].itertuples():
-        if row.currency == "USD" and len(row.symbol) == 6 and row.symbol.endswith("USD"):
-            out[row.symbol[:3]] = (row.symbol, 1)
-        elif row.currency != "USD" and row.symbol.startswith("USD"):
-            out[row.currency] = (row.symbol, -1)
+    for s, c in zip(symbol.tolist(), currency.tolist(), strict=True):
+        if c == "USD" and len(s) == 6 and s.endswith("USD"):
+            out[s[:3]] = (s, 1)
+        elif c != "USD" and s.startswith("USD"):
+            out[c] = (s, -1)
     return out
 
 
@@ -114,27 +116,32 @@ def value_positions(portfolio: Portfolio, panel: pd.DataFrame | None, instrument
         table = last if last is not None else last_values(panel, asof)
         last_value, last_date = table["value"], table["date"]
     book = portfolio.positions.copy()
-    sym = book["symbol"]
-    quote, ccy = sym.map(inst["quote_type"]), sym.map(inst["currency"])
+    sym = book["symbol"].to_numpy(dtype=str)
+    quote = lookup(sym, inst["quote_type"].to_dict(), "").astype(str)
+    ccy = lookup(sym, inst["currency"].to_dict(), "").astype(str)
     option = is_option(book)
     kind = np.select([option, quote == "yield_pct", (quote == "fx_rate") & (ccy == "USD"), quote == "fx_rate"],
                      ["option", "rates_dv01", "fx_usd_quote", "fx_usd_base"], "linear")
-    needs_fx = np.isin(kind, ("linear", "option")) & (ccy != "USD").to_numpy()
-    fx_symbol = np.where(needs_fx, ccy.map(lambda c: fx.get(c, ("", 0))[0]), "")
-    fx_sign = np.where(needs_fx, ccy.map(lambda c: fx.get(c, ("", 0))[1]), 0).astype(int)
+    needs_fx = np.isin(kind, ("linear", "option")) & (ccy != "USD")
+    fx_symbol = np.where(needs_fx, lookup(ccy, {c: f for c, (f, _) in fx.items()}, "").astype(str), "")
+    fx_sign = np.where(needs_fx, lookup(ccy, {c: g for c, (_, g) in fx.items()}, 0).astype(int), 0)
     labels = position_labels(book)
-    notes = [f"{label}: no USD/{c} feed, FX risk of this position not modelled"
-             for label, c, need, f in zip(labels, ccy, needs_fx, fx_symbol, strict=True) if need and not f]
-    price = sym.map(last_value).to_numpy(dtype=float)
-    rate = pd.Series(fx_symbol).map(last_value).to_numpy(dtype=float)
+    notes = [f"{labels[j]}: no USD/{ccy[j]} feed, FX risk of this position not modelled"
+             for j in np.flatnonzero(needs_fx & (fx_symbol == ""))]
+    where = last_value.index.get_indexer(sym)
+    fx_where = last_value.index.get_indexer(fx_symbol)
+    values = np.append(last_value.to_numpy(dtype=float), np.nan)  # index -1 -> NaN
+    price, rate = values[where], values[fx_where]
     with np.errstate(divide="ignore", invalid="ignore"):
         fx_rate = np.where(fx_symbol == "", 1.0, np.where(fx_sign > 0, rate, 1.0 / rate))
     notional = book["notional"].to_numpy(dtype=float)
     value = np.where(np.isnan(notional), book["quantity"].to_numpy(dtype=float) * price * fx_rate, notional)
-    book["position"], book["kind"], book["fx_symbol"], book["fx_sign"] = labels, kind, fx_symbol, fx_sign
-    book["price"], book["price_date"] = price, pd.to_datetime(sym.map(last_date))
-    book["value_usd"] = value
-    book["exposure_usd"] = np.where(option, book["delta"].to_numpy(dtype=float), value)
+    dates = np.append(pd.DatetimeIndex(last_date.reindex(last_value.index)).to_numpy(), np.datetime64("NaT"))
+    delta = book["delta"].to_numpy(dtype=float) if "delta" in book.columns else np.full(len(book), np.nan)
+    new = pd.DataFrame({"position": labels, "kind": kind, "fx_symbol": fx_symbol, "fx_sign": fx_sign, "price": price,
+                        "price_date": dates[where], "value_usd": value,
+                        "exposure_usd": np.where(option, delta, value)}, index=book.index)
+    book = pd.concat([book.drop(columns=[c for c in new.columns if c in book.columns]), new], axis=1)
     return book, notes
 
 

@@ -24,6 +24,7 @@ LINEAR, FX_QUOTE, FX_BASE, RATES, OPTION = range(5)
 KIND_CODES = {"linear": LINEAR, "fx_usd_quote": FX_QUOTE, "fx_usd_base": FX_BASE, "rates_dv01": RATES,
               "option": OPTION}
 VIX = "VIX"
+UNIT_PARAMS = ("value", "dv01", "delta", "gamma", "vega")
 
 
 def lookup(values, table: dict, default) -> np.ndarray:
@@ -153,20 +154,37 @@ class BookArrays:
         """The book with positions of the same (kind, instrument, FX feed) added up: same total P&L."""
         return self._groups[0]
 
+    @cached_property
+    def _unit_book(self) -> BookArrays:
+        """Five copies of the grouped book stacked, each with one parameter (value, dv01, delta, gamma, vega)
+        set to 1 and the others 0: its P&L columns are the per-unit P&L of every group and parameter."""
+        grouped, _ = self._groups
+        g = grouped.m
+        eye = np.repeat(np.eye(len(UNIT_PARAMS)), g, axis=1)  # (5, 5g)
+
+        def tile(x: np.ndarray) -> np.ndarray:
+            return np.tile(x, len(UNIT_PARAMS))
+
+        return replace(grouped, labels=tuple(range(g * len(UNIT_PARAMS))), kind=tile(grouped.kind),
+                       sym=tile(grouped.sym), fx=tile(grouped.fx), fx_sign=tile(grouped.fx_sign),
+                       theta=np.zeros(g * len(UNIT_PARAMS)), **dict(zip(UNIT_PARAMS, eye, strict=True)))
+
     def mean_position_pnl(self, returns: np.ndarray, growth: np.ndarray) -> np.ndarray:
         """Mean P&L per position over the scenarios (n, k) -> (m,), without an (n, m) array: every formula
         is linear in the position's own parameters (value, dv01, greeks), so the scenario means of the
         per-unit P&L of each (kind, instrument, FX feed) group are combined with each position's parameters."""
-        grouped, inverse = self._groups
-        zero = np.zeros(grouped.m)
-        out = self.theta * self.horizon_days
-        for param in ("value", "dv01", "delta", "gamma", "vega"):
-            mine = getattr(self, param)
-            if not mine.any():
-                continue
-            params = {p: zero for p in ("value", "dv01", "delta", "gamma", "vega", "theta")}
-            unit = replace(grouped, **{**params, param: np.ones(grouped.m)})
-            out = out + mine * unit.position_pnl(returns, growth).mean(axis=0)[inverse]
+        _, inverse = self._groups
+        unit = self._unit_book
+        basis = unit.position_pnl(returns, growth).mean(axis=0).reshape(len(UNIT_PARAMS), -1)[:, inverse]
+        params = np.stack([getattr(self, p) for p in UNIT_PARAMS])
+        return (params * basis).sum(axis=0) + self.theta * self.horizon_days
+
+    def with_horizon(self, days: float) -> BookArrays:
+        """The same book over a horizon of ``days`` (option theta), keeping the cached groupings."""
+        out = replace(self, horizon_days=float(days))
+        for name in ("_groups", "_unit_book", "_aggregate"):
+            if name in self.__dict__:
+                out.__dict__[name] = self.__dict__[name]
         return out
 
     @cached_property
@@ -191,30 +209,45 @@ class BookArrays:
         """Portfolio P&L per scenario, shape (n,): the position formulas folded onto the factors, so the cost
         is a few matrix-vector products over (n, k) whatever the number of positions."""
         agg = self._aggregate
-        if growth.dtype == np.float32:  # float32 model output stays float32 (half the memory traffic)
-            out = ((growth - np.float32(1.0)) @ agg["a"].astype(np.float32)).astype(float)
-        else:
-            out = growth @ agg["a"] - agg["a"].sum()
+        if growth.dtype == np.float32:
+            return self._fold(returns, growth - np.float32(1.0))
+        out = growth @ agg["a"] - agg["a"].sum()  # no (n, k) temporary
+        return out + self._fold(returns, growth - 1.0, skip_plain=True)
+
+    def total_pnl_from_returns(self, returns: np.ndarray, is_bp: np.ndarray) -> np.ndarray:
+        """:meth:`total_pnl` of generated scenarios (log returns, bp for yields) in one pass:
+        ``g - 1 = expm1(r)`` (exact for small moves, and float32 model output stays float32)."""
+        r = np.asarray(returns)
+        gm1 = np.expm1(r if r.dtype in (np.float32, np.float64) else r.astype(float))
+        gm1[:, np.asarray(is_bp, dtype=bool)] = 0.0
+        return self._fold(r, gm1)
+
+    def _fold(self, returns: np.ndarray, gm1: np.ndarray, skip_plain: bool = False) -> np.ndarray:
+        """The folded formulas on ``gm1 = growth - 1`` (n, k)."""
+        agg = self._aggregate
+        dtype = np.float32 if gm1.dtype == np.float32 else np.float64
+        out = np.zeros(gm1.shape[0]) if skip_plain else (gm1 @ agg["a"].astype(dtype)).astype(float)
         b = agg["b"]
         if b.any():
             cols = np.flatnonzero(b)
-            out += (1.0 - 1.0 / growth[:, cols]) @ b[cols]
+            x = gm1[:, cols]
+            out += (x / (1.0 + x)) @ b[cols]  # 1 - 1/g
         if agg["c"].any():
-            out += returns @ agg["c"].astype(returns.dtype if returns.dtype == np.float32 else np.float64)
+            out += returns @ agg["c"].astype(np.float32 if returns.dtype == np.float32 else np.float64)
         p = agg["pairs"]
         for mask in (agg["linear_fx"], agg["option"]):
             if not mask.any():
                 continue
-            g = growth[:, p.sym[mask]]
+            g = 1.0 + gm1[:, p.sym[mask]]
             fx = p.fx[mask]
             if (fx >= 0).any():
-                gf = growth[:, np.where(fx >= 0, fx, 0)]
+                gf = 1.0 + gm1[:, np.where(fx >= 0, fx, 0)]
                 g = g * np.where(fx >= 0, np.where(p.fx_sign[mask] > 0, gf, 1.0 / gf), 1.0)
             r = g - 1.0
             if mask is agg["linear_fx"]:
                 out += r @ p.value[mask]
             else:
-                dv = self.vix_level * (growth[:, p.vix] - 1.0) if p.vix >= 0 else 0.0
+                dv = self.vix_level * gm1[:, p.vix] if p.vix >= 0 else 0.0
                 out += r @ p.delta[mask] + 0.5 * (r * r) @ p.gamma[mask] + dv * p.vega[mask].sum()
                 out += p.theta[mask].sum() * self.horizon_days
         return out

@@ -17,7 +17,7 @@ counterfactual correlation. P&L in USD, gains positive (a loss is a negative ``p
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -52,10 +52,18 @@ class StressResult:
         return out
 
 
+def encode(groups) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct labels, code per position) of ``groups``; an already encoded pair passes through."""
+    if isinstance(groups, tuple):
+        return groups
+    classes, code = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    return classes, code.ravel()
+
+
 def _result(name: str, kind: str, position_pnl: np.ndarray, labels: tuple[str, ...], asset_class: np.ndarray,
             nav: float, **details) -> StressResult:
     position_pnl = np.asarray(position_pnl, dtype=float)
-    classes, code = np.unique(np.asarray(asset_class, dtype=str), return_inverse=True)
+    classes, code = encode(asset_class)
     by_class = np.bincount(code.ravel(), weights=position_pnl, minlength=len(classes))
     total = float(position_pnl.sum())
     return StressResult(name=name, kind=kind, pnl=total, pnl_pct_nav=100.0 * total / nav,
@@ -97,12 +105,12 @@ def replay_window(book: BookArrays, name: str, dates: pd.DatetimeIndex, returns:
         g10 = np.where(is_bp, 1.0, g10)
         ten = book.total_pnl(r10, g10)
         j = int(np.argmin(ten))
-        span = replace(book, horizon_days=float((dates[j + TEN_DAYS - 1] - dates[j]).days + 1))
+        span = book.with_horizon((dates[j + TEN_DAYS - 1] - dates[j]).days + 1)
         out.append(_result(f"{name}: worst 10-day", "historical_replay",
                            span.mean_position_pnl(r10[j:j + 1], g10[j:j + 1]), book.labels, asset_class, nav,
                            start=f"{dates[j]:%Y-%m-%d}", end=f"{dates[j + TEN_DAYS - 1]:%Y-%m-%d}", **details))
     r_full, g_full = compound(returns, growth, is_bp)
-    span = replace(book, horizon_days=float((dates[-1] - dates[0]).days + 1))  # option theta over the span
+    span = book.with_horizon((dates[-1] - dates[0]).days + 1)  # option theta over the span
     out.append(_result(f"{name}: full window", "historical_replay",
                        span.mean_position_pnl(r_full[None], g_full[None]), book.labels, asset_class, nav, **details))
     return out
@@ -117,12 +125,12 @@ def generated_stress(book: BookArrays, scenarios: np.ndarray, is_bp: np.ndarray,
     """The worst ``share`` of ``scenarios`` (n, k) by book P&L: mean P&L by position over them, the worst
     scenario, and the tail scenario vectors kept (``scenarios`` of the result, worst first)."""
     r = np.asarray(scenarios)
-    g = growth_from_returns(r, is_bp) if growth is None else growth
-    total = book.total_pnl(r, g)
+    total = book.total_pnl_from_returns(r, is_bp) if growth is None else book.total_pnl(r, growth)
     n_tail = max(1, int(np.ceil(share * len(total))))
     tail = np.argpartition(total, n_tail - 1)[:n_tail] if n_tail < len(total) else np.arange(len(total))
     tail = tail[np.argsort(total[tail], kind="stable")]
-    by_position = book.mean_position_pnl(r[tail], g[tail])
+    g = growth_from_returns(r[tail], is_bp) if growth is None else growth[tail]
+    by_position = book.mean_position_pnl(r[tail], g)
     worst = tail[0]
     return StressResult(**{
         **_result(name, "generated", by_position, book.labels, asset_class, nav).__dict__,
