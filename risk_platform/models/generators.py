@@ -3,18 +3,32 @@ filtered-historical-simulation (FHS) bootstrap baseline.
 
 Data: the joint one-day return vector of the ``k`` series on every day on which all of them have a return
 (log returns; basis-point changes for yields), conditioned on that day's market regime (``low``, ``normal``,
-``high``; :data:`~risk_platform.models.datasets.REGIME_INDEX`). The models learn per-series standardized
-returns; the standardisation (fitted on the training rows only) travels with the weights inside
+``high``; :data:`~risk_platform.models.datasets.REGIME_INDEX`).
+
+Model (``devolatilise=True``, the default): a return is a volatility state times a shock,
+``r = sigma * e`` per series, as in filtered historical simulation. The networks learn the joint law of the
+devolatilised shocks ``e_t = r_t / sigma_t-1`` (``sigma_t-1``: each series' EWMA(0.94) volatility on its
+previous row, point in time), conditioned on the regime; the shocks are close to stationary, so every
+training day informs them. The volatility state of a scenario is drawn from :class:`RegimeVolPrior`, a
+log-normal law of the k-vector ``sigma`` fitted per regime (closed form, on the training days of that regime).
+The heavy tails of stress-regime returns come from this scale mixture (days of very different volatility in
+one regime) on top of the shocks' own tails, which the location-scale output layer draws with multivariate
+Student-t noise (``noise_df``: one mixing variable per scenario shared by all series, so large shocks coincide
+across assets; :class:`LocationScaleDecoder`). A generator trained on standardized returns alone must learn the
+mixture from a few hundred stress days and understates the portfolio tails (VaR/ES 10-27% low in-sample).
+With ``devolatilise=False`` the networks learn per-series standardized returns directly (the former model).
+Either standardisation (fitted on the training rows only) travels with the weights inside
 :class:`ScenarioSampler`, the object logged to MLflow, whose output is in original units.
 
 Layout (Lightning template): plain ``nn.Module`` building blocks (:class:`ConditionalMLP`,
-:class:`GaussianNoiseDecoder`), LightningModules holding the training loops (:class:`GANModule` with manual
+:class:`LocationScaleDecoder`), LightningModules holding the training loops (:class:`GANModule` with manual
 optimization, :class:`VAEModule`), a :class:`ScenarioDataModule`, and the callables :func:`train_gan` and
 :func:`train_vae`.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +40,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from sklearn.covariance import ledoit_wolf
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
@@ -95,6 +110,22 @@ def scenario_rows(daily: pd.DataFrame, start: DateLike = None, end: DateLike = N
     return ScenarioRows(pd.DatetimeIndex(returns.index), [str(s) for s in returns.columns], x, idx)
 
 
+def devolatilised_rows(daily: pd.DataFrame, end: DateLike = None, backfill: bool = False
+                       ) -> tuple[ScenarioRows, np.ndarray]:
+    """The complete-day rows up to ``end`` on which every series has a positive previous-day EWMA volatility,
+    and those volatilities ``sigma_t-1`` (n, k), same units as the returns (:func:`previous_day_vol`).
+
+    ``backfill``: a series' first rows, before its EWMA is seeded, take its first EWMA volatility (a scale
+    for training rows only, not point in time; keeps the first complete days of a late-starting series).
+    """
+    rows = scenario_rows(daily, end=end)
+    vol = previous_day_vol(daily)
+    vol = vol.bfill() if backfill else vol
+    sigma = vol.reindex(index=rows.dates, columns=rows.symbols).to_numpy(dtype=np.float64)
+    usable = np.all(np.isfinite(sigma) & (sigma > 0), axis=1)
+    return rows.select(usable), sigma[usable]
+
+
 def validate_training_rows(rows: ScenarioRows, min_rows: int, min_regime_rows: int, what: str) -> None:
     """Raise InputError (one line) when there are too few training rows overall or in any regime."""
     window = "no rows" if len(rows) == 0 else f"{rows.dates[0].date()}..{rows.dates[-1].date()}"
@@ -108,25 +139,34 @@ def validate_training_rows(rows: ScenarioRows, min_rows: int, min_regime_rows: i
 
 
 class ScenarioDataModule(L.LightningDataModule):
-    """Serves ``(x, regime)`` batches: ``x`` (batch, k) float32 standardized returns, ``regime`` (batch,) int64.
+    """Serves ``(x, regime)`` batches: ``x`` (batch, k) float32 standardized targets, ``regime`` (batch,) int64.
 
     Built eagerly from ``daily_features`` so that bad input fails before any training: training rows are
-    the complete days with ``date <= train_end`` (all when None); the :class:`Standardizer` is fitted on
-    them only. ``balance_regimes`` draws rows with weights inversely proportional to their regime's size
-    (same number of draws per epoch), so the rarer high-volatility regime is seen as often as the others.
+    the complete days with ``date <= train_end`` (all when None). Targets: the returns or, with
+    ``devolatilise``, the shocks ``returns / sigma`` (``sigma``: previous-day EWMA volatility, back-filled
+    over a series' EWMA warm-up, :func:`devolatilised_rows`); the :class:`Standardizer` is fitted on the
+    training targets only.
+    ``balance_regimes`` draws rows with weights inversely proportional to their regime's size (same number
+    of draws per epoch), so the rarer high-volatility regime is seen as often as the others.
     """
 
     def __init__(self, daily: pd.DataFrame, train_end: DateLike = None, batch_size: int = 128, seed: int = 0,
-                 balance_regimes: bool = False, min_rows: int = 200, min_regime_rows: int = 20) -> None:
+                 balance_regimes: bool = False, min_rows: int = 200, min_regime_rows: int = 20,
+                 devolatilise: bool = True) -> None:
         super().__init__()
         self.train_end = _as_timestamp(train_end)
-        self.rows = scenario_rows(daily, end=self.train_end)
+        if devolatilise:
+            self.rows, sigma = devolatilised_rows(daily, self.train_end, backfill=True)
+            self.sigma: np.ndarray | None = sigma
+        else:
+            self.rows, self.sigma = scenario_rows(daily, end=self.train_end), None
         validate_training_rows(self.rows, min_rows, min_regime_rows, "scenario generator")
-        self.standardizer = Standardizer.fit(self.rows.returns)
+        self.targets = self.rows.returns if self.sigma is None else self.rows.returns / self.sigma
+        self.standardizer = Standardizer.fit(self.targets)
         self.batch_size = batch_size
         self.seed = seed
         self.balance_regimes = balance_regimes
-        x = self.standardizer.transform(self.rows.returns)
+        x = self.standardizer.transform(self.targets)
         self.dataset = TensorDataset(torch.as_tensor(x, dtype=torch.float32),
                                      torch.as_tensor(self.rows.regime, dtype=torch.int64))
 
@@ -187,17 +227,39 @@ class ConditionalGaussianPrior(nn.Module):
         return condition @ self.loc + torch.exp(condition @ self.log_scale) * noise
 
 
-class GaussianNoiseDecoder(nn.Module):
-    """A location-scale generator: noise ``[u (latent_dim), eps (k)]`` -> ``mean + exp(logvar / 2) * eps``
-    where ``decoder(z, c)`` gives the mean and log-variance per dimension, (n, 2k), and ``z = prior(u, c)``
-    (``z = u`` without a prior). Output (n, k), standardized units. The VAE decoder, and the GAN generator
-    when ``location_scale`` (a scale mixture: fat tails from Gaussian noise)."""
+class LocationScaleDecoder(nn.Module):
+    """A location-scale generator: ``decoder(z, c)`` gives a mean and a log scale^2 per dimension, (n, 2k), and
+    the output is ``mean + exp(logvar / 2) * t`` (n, k), standardized units, with ``z = prior(u, c)`` (``z = u``
+    without a prior). The VAE decoder, and the GAN generator when ``location_scale``.
 
-    def __init__(self, decoder: ConditionalMLP, latent_dim: int, prior: ConditionalGaussianPrior | None = None) -> None:
+    Observation noise ``t``: Gaussian ``eps`` when ``df`` is None; else multivariate Student-t with ``df``
+    degrees of freedom, ``t = eps / sqrt(w)``, ``w = chi2_df / df`` one per row, common to all k series: joint
+    crash days (tail dependence) that independent per-series noise cannot give. ``w`` is drawn exactly as the
+    mean of ``df`` squared standard normals, so the input noise stays standard normal:
+    ``noise = [u (latent_dim), eps (k), chi (df)]``.
+    """
+
+    def __init__(self, decoder: ConditionalMLP, latent_dim: int, prior: ConditionalGaussianPrior | None = None,
+                 df: int | None = None) -> None:
         super().__init__()
         self.decoder = decoder
         self.prior = prior
         self.latent_dim = latent_dim
+        self.df = df
+
+    def noise_dim(self, k: int) -> int:
+        """Input noise width for k output series."""
+        return self.latent_dim + k + (self.df or 0)
+
+    def negative_log_likelihood(self, x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """Per-row ``-log p(x | mean, scale)`` (n,) of the observation noise law (Gaussian or multivariate t)."""
+        k = x.shape[1]
+        quad = ((x - mean) ** 2 * torch.exp(-logvar)).sum(dim=1)
+        if self.df is None:
+            return 0.5 * (logvar.sum(dim=1) + quad + k * np.log(2 * np.pi))
+        nu = float(self.df)
+        const = math.lgamma(nu / 2) - math.lgamma((nu + k) / 2) + 0.5 * k * math.log(nu * math.pi)
+        return const + 0.5 * logvar.sum(dim=1) + 0.5 * (nu + k) * torch.log1p(quad / nu)
 
     def moments(self, z: torch.Tensor, condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and clamped log-variance given the latent ``z``, each (n, k)."""
@@ -206,9 +268,46 @@ class GaussianNoiseDecoder(nn.Module):
 
     def forward(self, noise: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         u, eps = noise[:, : self.latent_dim], noise[:, self.latent_dim:]
+        if self.df is not None:
+            eps, chi = eps[:, : -self.df], eps[:, -self.df:]
+            eps = eps * torch.rsqrt((chi**2).mean(dim=1, keepdim=True))
         z = u if self.prior is None else self.prior(u, condition)
         mean, logvar = self.moments(z, condition)
         return mean + torch.exp(0.5 * logvar) * eps
+
+
+class RegimeVolPrior(nn.Module):
+    """Volatility state of a scenario: ``log sigma | regime c ~ N(loc_c, chol_c chol_c^T)``, a k-vector.
+
+    Fitted in closed form (:meth:`fit`) on the log previous-day EWMA volatilities of the training days of each
+    regime: the mean, and a Ledoit-Wolf shrunk covariance (well conditioned with fewer days than series); the
+    full covariance keeps the common movement of volatilities across series. Buffers ``loc`` (3, k) and
+    ``chol`` (3, k, k) travel in the state_dict. ``forward(noise, condition)``: standard normal (n, k), one-hot
+    (n, 3) -> sigma (n, k) > 0, same units as the returns.
+    """
+
+    def __init__(self, k: int, n_regimes: int = N_REGIMES) -> None:
+        super().__init__()
+        self.register_buffer("loc", torch.zeros(n_regimes, k))
+        self.register_buffer("chol", torch.eye(k).repeat(n_regimes, 1, 1))
+
+    @classmethod
+    def fit(cls, sigma: np.ndarray, regime: np.ndarray) -> RegimeVolPrior:
+        """From volatilities (n, k) > 0 and regime indices (n,), every regime present (2+ days)."""
+        prior = cls(sigma.shape[1])
+        log_sigma = np.log(sigma)
+        for c in range(N_REGIMES):
+            days = log_sigma[regime == c]
+            covariance, _ = ledoit_wolf(days)
+            prior.loc[c] = torch.as_tensor(days.mean(axis=0))
+            prior.chol[c] = torch.as_tensor(np.linalg.cholesky(covariance))
+        return prior
+
+    def forward(self, noise: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        n, k = noise.shape
+        routed = (condition.unsqueeze(2) * noise.unsqueeze(1)).reshape(n, -1)  # (n, 3k): noise in its regime's slot
+        stacked = self.chol.transpose(1, 2).reshape(-1, k)  # (3k, k): chol_c^T stacked over c
+        return torch.exp(torch.addmm(condition @ self.loc, routed, stacked))
 
 
 def one_hot(regime: torch.Tensor) -> torch.Tensor:
@@ -218,28 +317,36 @@ def one_hot(regime: torch.Tensor) -> torch.Tensor:
 
 class ScenarioSampler(nn.Module):
     """A trained generator in original units: the object logged to MLflow (its ``state_dict`` carries the
-    weights and the per-series ``mean``/``std`` buffers of the training standardisation).
+    weights, the per-series ``mean``/``std`` buffers of the training standardisation and, when devolatilised,
+    the :class:`RegimeVolPrior` buffers ``vol.loc``/``vol.chol``).
 
     ``forward(inputs)``: ``inputs`` (n, latent_dim + 3) float32 = ``[noise, onehot(regime)]`` with standard
     normal noise -> (n, k) one-day returns in original units (log returns; bp changes for yields), columns in
-    ``symbols`` order. For a location-scale generator (the VAE decoder, the GAN by default) the noise is
-    ``[u, eps]``: latent noise, then the k observation noises, so ``latent_dim`` = model latent + k; for the
-    plain GAN generator (``location_scale=False``) it is the latent ``z`` alone.
+    ``symbols`` order: ``core(noise_core, c) * std + mean``, times ``vol(noise_vol, c)`` when devolatilised.
+    ``noise = [noise_core, noise_vol]``: ``noise_core`` (``core_dim``) is ``[u, eps]`` for a location-scale
+    core (the VAE decoder, the GAN by default: latent noise, then the k observation noises) or the latent
+    ``z`` alone for the plain GAN generator; ``noise_vol`` (k, absent without ``vol``) draws the volatility
+    state. All randomness is in the input: the forward is pure tensor operations (torch.export-able).
     """
 
-    def __init__(self, core: nn.Module, latent_dim: int, symbols: Sequence[str], mean: np.ndarray | None = None,
-                 std: np.ndarray | None = None) -> None:
+    def __init__(self, core: nn.Module, core_dim: int, symbols: Sequence[str], mean: np.ndarray | None = None,
+                 std: np.ndarray | None = None, vol: RegimeVolPrior | None = None) -> None:
         super().__init__()
         k = len(symbols)
         self.core = core
-        self.latent_dim = int(latent_dim)
+        self.vol = vol
+        self.core_dim = int(core_dim)
+        self.latent_dim = self.core_dim + (k if vol is not None else 0)
         self.symbols = [str(s) for s in symbols]
         self.register_buffer("mean", torch.as_tensor(np.zeros(k) if mean is None else mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(np.ones(k) if std is None else std, dtype=torch.float32))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         noise, condition = inputs[:, : self.latent_dim], inputs[:, self.latent_dim:]
-        return self.core(noise, condition) * self.std + self.mean
+        out = self.core(noise[:, : self.core_dim], condition) * self.std + self.mean
+        if self.vol is not None:
+            out = out * self.vol(noise[:, self.core_dim:], condition)
+        return out
 
     @torch.no_grad()
     def sample(self, n: int, regime: str, seed: int | None = None) -> np.ndarray:
@@ -271,7 +378,10 @@ def _regime_index(regime: str) -> int:
 class GeneratorConfig:
     """Settings shared by both generators: ``train_end`` last training date (inclusive; None = all data),
     MLP ``hidden`` sizes, Adam ``lr``, ``balance_regimes`` (draw rows inversely to their regime's size),
-    ``min_train_rows``/``min_regime_rows`` (below: InputError before training)."""
+    ``devolatilise`` (learn the shocks ``r / sigma_t-1`` and draw ``sigma`` from a :class:`RegimeVolPrior`;
+    see the module docstring), ``noise_df`` (location-scale output noise: multivariate Student-t with these
+    degrees of freedom, None = Gaussian; :class:`LocationScaleDecoder`), ``min_train_rows``/``min_regime_rows``
+    (below: InputError before training)."""
 
     seed: int = 0
     train_end: DateLike = None
@@ -281,6 +391,8 @@ class GeneratorConfig:
     max_epochs: int = 100
     lr: float = 1e-4
     balance_regimes: bool = True
+    devolatilise: bool = True
+    noise_df: int | None = 5
     min_train_rows: int = 200
     min_regime_rows: int = 20
     torch_threads: int | None = 1  # intra-op threads while training (tiny MLPs: 1 is fastest); None = leave
@@ -325,8 +437,9 @@ class GANConfig(GeneratorConfig):
 
 @dataclass(frozen=True)
 class VAEConfig(GeneratorConfig):
-    """Conditional VAE with a Gaussian decoder (learned per-dimension log-variance); loss = Gaussian NLL +
-    ``beta`` * KL(q(z|x,c) || N(0, I)); Adam ``lr``."""
+    """Conditional VAE with a location-scale decoder (learned per-dimension mean and log scale^2; Gaussian or,
+    with ``noise_df``, multivariate Student-t observation noise); loss = NLL of that law + ``beta`` *
+    KL(q(z|x,c) || p(z|c)) with a learned Gaussian prior per regime; Adam ``lr``."""
 
     latent_dim: int = 8
     lr: float = 1e-3
@@ -371,8 +484,9 @@ class _LossHistory(L.LightningModule):
 
 class GANModule(_LossHistory):
     """Conditional WGAN-GP training loop (manual optimization). Generator: ``MLP(z ++ onehot) -> k`` or, with
-    ``location_scale``, a :class:`GaussianNoiseDecoder` (``MLP(z ++ onehot) -> (mean, logvar)`` per dimension,
-    sample ``mean + sigma * eps``); critic: ``MLP(x ++ onehot) -> 1``. Batches: (x (b, k) standardized,
+    ``location_scale``, a :class:`LocationScaleDecoder` (``MLP(z ++ onehot) -> (mean, logvar)`` per dimension,
+    sample ``mean + sigma * t``, ``t`` Gaussian or multivariate t with ``noise_df``); critic:
+    ``MLP(x ++ onehot) -> 1``. Batches: (x (b, k) standardized,
     regime (b,)) with ``b = n_critic * batch_size``."""
 
     def __init__(self, n_features: int, config: GANConfig) -> None:
@@ -380,9 +494,10 @@ class GANModule(_LossHistory):
         self.automatic_optimization = False
         self.config = config
         if config.location_scale:
-            self.generator: nn.Module = GaussianNoiseDecoder(
-                ConditionalMLP(config.latent_dim, 2 * n_features, config.hidden), config.latent_dim)
-            self.noise_dim = config.latent_dim + n_features
+            decoder = LocationScaleDecoder(ConditionalMLP(config.latent_dim, 2 * n_features, config.hidden),
+                                           config.latent_dim, df=config.noise_df)
+            self.generator: nn.Module = decoder
+            self.noise_dim = decoder.noise_dim(n_features)
         else:
             self.generator = ConditionalMLP(config.latent_dim, n_features, config.hidden)
             self.noise_dim = config.latent_dim
@@ -428,16 +543,17 @@ class GANModule(_LossHistory):
 
 
 class VAEModule(_LossHistory):
-    """Conditional VAE training loop: encoder(x, c) -> (mu, logvar) of q(z|x,c); decoder(z, c) -> Gaussian
-    mean and log-variance per dimension; loss per row = NLL (summed over k) + beta * KL."""
+    """Conditional VAE training loop: encoder(x, c) -> (mu, logvar) of q(z|x,c); decoder(z, c) -> mean and
+    log scale^2 per dimension; loss per row = NLL of the decoder's noise law (joint over k) + beta * KL."""
 
     def __init__(self, n_features: int, config: VAEConfig) -> None:
         super().__init__()
         self.config = config
         self.encoder = ConditionalMLP(n_features, 2 * config.latent_dim, config.hidden)
-        self.decoder = GaussianNoiseDecoder(ConditionalMLP(config.latent_dim, 2 * n_features, config.hidden),
-                                            config.latent_dim, ConditionalGaussianPrior(config.latent_dim))
-        self.noise_dim = config.latent_dim + n_features
+        self.decoder = LocationScaleDecoder(ConditionalMLP(config.latent_dim, 2 * n_features, config.hidden),
+                                            config.latent_dim, ConditionalGaussianPrior(config.latent_dim),
+                                            df=config.noise_df)
+        self.noise_dim = self.decoder.noise_dim(n_features)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.config.lr)
@@ -448,7 +564,7 @@ class VAEModule(_LossHistory):
         mu, logvar = self.encoder(x, condition).chunk(2, dim=1)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         mean, dec_logvar = self.decoder.moments(z, condition)
-        nll = 0.5 * (dec_logvar + (x - mean) ** 2 * torch.exp(-dec_logvar) + np.log(2 * np.pi)).sum(dim=1).mean()
+        nll = self.decoder.negative_log_likelihood(x, mean, dec_logvar).mean()
         prior_mu, prior_logvar = self.decoder.prior.moments(condition)
         kl = 0.5 * (prior_logvar - logvar + (logvar.exp() + (mu - prior_mu) ** 2) * torch.exp(-prior_logvar) - 1.0)
         kl = kl.sum(dim=1).mean()
@@ -480,8 +596,10 @@ class GeneratorResult:
 
 def build_sampler(config: GeneratorConfig, symbols: Sequence[str]) -> ScenarioSampler:
     """An untrained sampler with the architecture of ``config`` (GANConfig or VAEConfig), for
-    ``load_state_dict`` of logged weights (the buffers restore the scaling)."""
-    return _sampler_from(_module_for(config, len(symbols)), symbols)
+    ``load_state_dict`` of logged weights (the buffers restore the scaling and the volatility prior)."""
+    vol = RegimeVolPrior(len(symbols)) if config.devolatilise else None
+    module = _module_for(config, len(symbols))
+    return ScenarioSampler(module.noise_map(), module.noise_dim, symbols, vol=vol)
 
 
 def _module_for(config: GeneratorConfig, n_features: int) -> GANModule | VAEModule:
@@ -492,27 +610,24 @@ def _module_for(config: GeneratorConfig, n_features: int) -> GANModule | VAEModu
     raise InputError(f"unsupported generator config {type(config).__name__}")
 
 
-def _sampler_from(module: GANModule | VAEModule, symbols: Sequence[str], data: ScenarioDataModule | None = None
-                  ) -> ScenarioSampler:
-    if data is None:
-        return ScenarioSampler(module.noise_map(), module.noise_dim, symbols)
-    return ScenarioSampler(module.noise_map(), module.noise_dim, symbols, data.standardizer.mean,
-                           data.standardizer.std)
-
-
+def _trained_sampler(module: GANModule | VAEModule, data: ScenarioDataModule) -> ScenarioSampler:
+    """The trained core with the data's standardisation and, when devolatilised, its fitted volatility prior."""
+    vol = None if data.sigma is None else RegimeVolPrior.fit(data.sigma, data.rows.regime)
+    return ScenarioSampler(module.noise_map(), module.noise_dim, data.symbols, data.standardizer.mean,
+                           data.standardizer.std, vol).eval()
 
 
 def _train(daily: pd.DataFrame, config: GeneratorConfig, fast_dev_run: bool) -> GeneratorResult:
     seed_everything(config.seed)
     data = ScenarioDataModule(daily, config.train_end, config.rows_per_step, config.seed, config.balance_regimes,
-                              config.min_train_rows, config.min_regime_rows)
+                              config.min_train_rows, config.min_regime_rows, config.devolatilise)
     module = _module_for(config, data.n_features)
     trainer = make_trainer(config.max_epochs, fast_dev_run=fast_dev_run)
     started = time.perf_counter()
     with torch_threads(config.torch_threads):
         trainer.fit(module, datamodule=data)
     seconds = time.perf_counter() - started
-    sampler = _sampler_from(module, data.symbols, data).eval()
+    sampler = _trained_sampler(module, data)
     metrics = {"train_seconds": seconds, "epochs": float(len(module.history)), "n_train": float(len(data.rows))}
     if module.history:
         metrics.update({f"final_{k}": v for k, v in module.history[-1].items() if k != "epoch"})
@@ -561,10 +676,7 @@ class FHSBootstrap:
     @classmethod
     def fit(cls, daily: pd.DataFrame, train_end: DateLike = None, residuals_from: Literal["all", "regime"] = "all",
             min_rows: int = 200, min_regime_rows: int = 20) -> FHSBootstrap:
-        rows = scenario_rows(daily, end=train_end)
-        sigma = previous_day_vol(daily).reindex(index=rows.dates, columns=rows.symbols).to_numpy(dtype=np.float64)
-        usable = np.all(np.isfinite(sigma) & (sigma > 0), axis=1)
-        rows, sigma = rows.select(usable), sigma[usable]
+        rows, sigma = devolatilised_rows(daily, train_end)
         validate_training_rows(rows, min_rows, min_regime_rows, "FHS bootstrap")
         return cls(rows.symbols, rows.dates, rows.returns / sigma, sigma, rows.regime, residuals_from)
 

@@ -1,6 +1,7 @@
 """Scenario generators (conditional WGAN-GP, conditional VAE), the FHS bootstrap baseline and the generator-quality
-metrics: fast_dev_run of both modules, shapes and units of the sampler, scaling in the state_dict, seeded
-reproducibility, the training window, input errors, the NaN-loss guard, and metrics on hand-computable cases."""
+metrics: fast_dev_run of both modules, shapes and units of the sampler, scaling and volatility prior in the
+state_dict, the Student-t output noise, torch.export, seeded reproducibility, the training window, input errors,
+the NaN-loss guard, and metrics on hand-computable cases."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 from numpy.testing import assert_allclose
+from scipy.stats import multivariate_t
 from torch.utils.data import TensorDataset
 
 from risk_platform.errors import ComputationError, InputError
@@ -26,13 +28,17 @@ from risk_platform.models.generator_quality import (
     portfolio_weights,
 )
 from risk_platform.models.generators import (
+    ConditionalMLP,
     FHSBootstrap,
     GANConfig,
     GANModule,
+    LocationScaleDecoder,
+    RegimeVolPrior,
     ScenarioDataModule,
     ScenarioSampler,
     VAEConfig,
     build_sampler,
+    devolatilised_rows,
     previous_day_vol,
     scenario_rows,
     train_gan,
@@ -78,9 +84,13 @@ def test_fast_dev_run_gives_finite_scenarios_of_the_right_shape(dev_runs, kind):
 def test_state_dict_carries_the_training_scaling_and_round_trips(dev_runs, daily_features, kind):
     result = dev_runs[kind]
     state = result.sampler.state_dict()
-    rows = scenario_rows(daily_features)
-    assert_allclose(state["mean"].numpy(), rows.returns.mean(axis=0), rtol=1e-5, atol=1e-9)
-    assert_allclose(state["std"].numpy(), rows.returns.std(axis=0, ddof=1), rtol=1e-5)
+    rows, sigma = devolatilised_rows(daily_features, backfill=True)
+    assert len(rows) == len(scenario_rows(daily_features)) == result.n_train  # back-filled warm-up: no row lost
+    shocks = rows.returns / sigma
+    assert_allclose(state["mean"].numpy(), shocks.mean(axis=0), rtol=1e-5, atol=1e-6)
+    assert_allclose(state["std"].numpy(), shocks.std(axis=0, ddof=1), rtol=1e-5)
+    high = np.log(sigma[rows.regime == REGIME_INDEX["high"]])
+    assert_allclose(state["vol.loc"][REGIME_INDEX["high"]].numpy(), high.mean(axis=0), rtol=1e-5)
     fresh = build_sampler(result.config, result.symbols)
     fresh.load_state_dict(state)
     assert_allclose(fresh.sample(16, "low", seed=5), result.sampler.sample(16, "low", seed=5))
@@ -95,16 +105,69 @@ def test_forward_takes_noise_and_onehot_and_returns_original_units(dev_runs, kin
     onehot[:, REGIME_INDEX["high"]] = 1.0
     with torch.no_grad():
         out = sampler(torch.cat([noise, onehot], dim=1))
-        standardized = sampler.core(noise, onehot)
+        standardized = sampler.core(noise[:, : sampler.core_dim], onehot)
+        sigma = sampler.vol(noise[:, sampler.core_dim:], onehot)
     assert out.shape == (n, k)
-    assert_allclose(out.numpy(), (standardized * sampler.std + sampler.mean).numpy(), rtol=1e-6)
-    assert sampler.latent_dim == dev_runs[kind].config.latent_dim + k  # [z, eps]: location-scale output
+    assert_allclose(out.numpy(), ((standardized * sampler.std + sampler.mean) * sigma).numpy(), rtol=1e-5)
+    config = dev_runs[kind].config
+    assert sampler.core_dim == config.latent_dim + k + config.noise_df  # [z, eps, chi]: location-scale, t noise
+    assert sampler.latent_dim == sampler.core_dim + k  # then the volatility-state noise
 
 
-def test_plain_gan_generator_maps_latent_to_returns(daily_features):
-    result = train_gan(daily_features, tiny(GANConfig, location_scale=False), fast_dev_run=True)
-    assert result.sampler.latent_dim == 4
+@pytest.mark.parametrize("kind", ["gan", "vae"])
+def test_sampler_exports_with_torch_export(dev_runs, kind):
+    sampler = dev_runs[kind].sampler
+    inputs = torch.cat([torch.randn(6, sampler.latent_dim), torch.eye(3).repeat(2, 1)], dim=1)
+    program = torch.export.export(sampler, (inputs,))
+    with torch.no_grad():
+        assert_allclose(program.module()(inputs).numpy(), sampler(inputs).numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_regime_vol_prior_is_a_lognormal_fitted_per_regime():
+    rng = np.random.default_rng(0)
+    regime = np.repeat([0, 1, 2], 400)
+    common = rng.normal(size=(1200, 1))  # one factor: volatilities move together
+    log_sigma = np.log([0.005, 0.01, 0.03])[regime][:, None] + 0.3 * common + 0.1 * rng.normal(size=(1200, 4))
+    prior = RegimeVolPrior.fit(np.exp(log_sigma), regime)
+    for c in range(3):
+        assert_allclose(prior.loc[c].numpy(), log_sigma[regime == c].mean(axis=0), rtol=1e-5)
+    condition = torch.eye(3).repeat_interleave(50_000, dim=0)
+    with torch.no_grad():
+        drawn = np.log(prior(torch.randn(150_000, 4, generator=torch.Generator().manual_seed(1)), condition).numpy())
+    for c in range(3):
+        block = drawn[c * 50_000:(c + 1) * 50_000]
+        assert_allclose(block.mean(axis=0), log_sigma[regime == c].mean(axis=0), atol=0.01)
+        corr = np.corrcoef(block, rowvar=False)[np.triu_indices(4, 1)]
+        assert np.all(corr > 0.75)  # the common factor survives the shrinkage
+
+
+def test_student_t_output_noise_has_heavier_joint_tails_and_its_exact_likelihood():
+    k, df = 4, 5
+    decoder = LocationScaleDecoder(ConditionalMLP(2, 2 * k, (8,)), latent_dim=2, df=df)
+    gaussian = LocationScaleDecoder(decoder.decoder, latent_dim=2)
+    with torch.no_grad():
+        decoder.decoder.net[-1].weight.zero_()
+        decoder.decoder.net[-1].bias.zero_()  # mean 0, scale 1: the output is the noise itself
+    noise = torch.randn(200_000, decoder.noise_dim(k), generator=torch.Generator().manual_seed(0))
+    condition = torch.eye(3)[torch.zeros(200_000, dtype=torch.int64)]
+    with torch.no_grad():
+        t, g = decoder(noise, condition).numpy(), gaussian(noise[:, : 2 + k], condition).numpy()
+    assert np.all(excess_kurtosis(t) > 3.0) and np.all(np.abs(excess_kurtosis(g)) < 0.1)  # t5: 6, normal: 0
+    assert_allclose(t.var(axis=0), df / (df - 2), rtol=0.05)
+    assert np.corrcoef(t[:, 0] ** 2, t[:, 1] ** 2)[0, 1] > 0.1  # common mixing variable: joint large moves
+    assert abs(np.corrcoef(g[:, 0] ** 2, g[:, 1] ** 2)[0, 1]) < 0.02
+    x, mean, logvar = torch.randn(5, k), torch.randn(5, k), torch.randn(5, k)
+    expected = [-multivariate_t(m, np.diag(np.exp(v)), df=df).logpdf(r)
+                for r, m, v in zip(x.numpy(), mean.numpy(), logvar.numpy(), strict=True)]
+    assert_allclose(decoder.negative_log_likelihood(x, mean, logvar).numpy(), expected, rtol=1e-5)
+
+
+def test_plain_gan_generator_on_standardized_returns_maps_latent_to_returns(daily_features):
+    result = train_gan(daily_features, tiny(GANConfig, location_scale=False, devolatilise=False), fast_dev_run=True)
+    assert result.sampler.latent_dim == 4 and result.sampler.vol is None
     assert result.sampler.sample(7, "normal", seed=0).shape == (7, 28)
+    rows = scenario_rows(daily_features, end=SHORT_END)
+    assert_allclose(result.sampler.mean.numpy(), rows.returns.mean(axis=0), rtol=1e-5, atol=1e-9)
 
 
 def test_sampling_100k_scenarios(dev_runs):
@@ -134,7 +197,8 @@ def test_training_window_ends_at_train_end(daily_features):
     assert data.rows.dates.max() <= end and data.rows.dates.max() >= end - pd.Timedelta(days=7)
     later = scenario_rows(daily_features, start=end + pd.Timedelta(days=1))
     assert len(later) > 3000 and not set(later.dates) & set(data.rows.dates)
-    assert_allclose(data.standardizer.mean, data.rows.returns.mean(axis=0))  # fitted on training rows only
+    assert_allclose(data.standardizer.mean, data.targets.mean(axis=0))  # fitted on training rows only
+    assert_allclose(data.targets * data.sigma, data.rows.returns)  # targets: devolatilised shocks
     x, regime = next(iter(data.train_dataloader()))
     assert x.dtype == torch.float32 and regime.dtype == torch.int64 and x.shape == (128, 28)
     result = train_vae(daily_features, tiny(VAEConfig), fast_dev_run=True)
