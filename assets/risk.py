@@ -6,8 +6,10 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import table
-from resources import LineageResource, MarketDataResource, PortfolioResource
+from resources import FeatureStoreResource, LineageResource, MarketDataResource, MlflowResource, PortfolioResource
 from risk_platform.data.loading import sha256_file
+from risk_platform.models.inference import aliased_model_inputs
+from risk_platform.models.registry import MODEL_NAMES
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.risk.portfolio_risk import compute_portfolio_risk
 
@@ -45,30 +47,31 @@ def portfolio(context: dg.AssetExecutionContext, portfolio_source: PortfolioReso
     ],
 )
 def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, market_panel: pd.DataFrame,
-                   returns: pd.DataFrame, feed_quality: pd.DataFrame, market_data: MarketDataResource,
+                   returns: pd.DataFrame, feed_quality: pd.DataFrame, daily_features: dict,
+                   market_data: MarketDataResource, feature_store: FeatureStoreResource, mlflow: MlflowResource,
                    lineage: LineageResource):
-    """1-day VaR/ES at 95% and 99%: historical simulation (500 days) and EWMA-parametric, with Euler
-    contributions per position. Losses positive, USD."""
+    """Every VaR/ES method side by side (historical, EWMA and model parametric, GAN/VAE/vine-copula Monte
+    Carlo, FHS, regime blend), computed with each aliased model set (stable, current, experimental); the
+    headline figures, which limits use, are the most conservative. Stress tests, liquidity, concentration.
+    Losses positive, USD, 1 day."""
     rejected = feed_quality.loc[~feed_quality["accepted"], "symbol"]
     unavailable = {s: "feed rejected by the missing-data gate" for s in rejected}
+    daily = feature_store.store().read(daily_features["table"], verify=True)
+    models = aliased_model_inputs(mlflow.registry(), daily, override_log=mlflow.override_log())
     report = compute_portfolio_risk(Portfolio.from_dict(portfolio), market_panel, returns,
-                                    market_data.instruments(), unavailable=unavailable)
-    lineage.record(context.run_id, "portfolio_risk", ["portfolio", "market_panel", "returns", "feed_quality"], {
+                                    market_data.instruments(), unavailable=unavailable, model_inputs=models.inputs)
+    aliases = {key: mlflow.registry().aliases(key) for key in MODEL_NAMES}
+    lineage.record(context.run_id, "portfolio_risk", ["portfolio", "market_panel", "returns", "feed_quality",
+                                                      "daily_features"], {
         "asof": report.asof, "var_95": report.var_95, "var_99": report.var_99, "cvar_95": report.cvar_95,
-        "es_99": report.es_99, "bound_by": report.bound_by, "flagged": report.flagged_positions})
-    positions = pd.DataFrame(report.positions).drop(columns=["kind"]).round(
-        {"value_usd": 0, "weight_pct_nav": 2, "hs_es_99_contribution": 0, "param_var_99_contribution": 0,
-         "vol_contribution": 0}
-    )
-    hs, pm = report.methods["historical"], report.methods["parametric_ewma"]
-    figures = pd.DataFrame(
-        [
-            {"method": f"historical ({hs['n_scenarios']}d to {hs['window_end']})", **_tails(hs)},
-            {"method": f"parametric EWMA (lambda {pm['lambda']})", **_tails(pm)},
-        ]
-    )
+        "es_99": report.es_99, "bound_by": report.bound_by, "flagged": report.flagged_positions,
+        "model_versions": report.model_versions, "aliases": aliases, "guardrails": models.guardrails})
+    figures = pd.DataFrame([{"method": name, **{k: round(m[k]) for k in ("var_95", "var_99", "es_95", "es_99")
+                                                 if isinstance(m.get(k), int | float) and m[k] == m[k]}}
+                            for name, m in report.methods.items() if isinstance(m, dict)])
+    positions = pd.DataFrame(report.positions)
     yield dg.Output(
-        report.to_dict(),
+        {**report.to_dict(), "model_notes": models.notes, "guardrails": models.guardrails},
         metadata={
             "asof": report.asof,
             "var_95": round(report.var_95),
@@ -76,10 +79,19 @@ def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, market_pa
             "cvar_95": round(report.cvar_95),
             "es_99": round(report.es_99),
             "var_99_pct_nav": round(100 * report.var_99 / report.nav, 3),
+            "bound_by": dg.MetadataValue.json(report.bound_by),
+            "model_versions": ", ".join(report.model_versions) or "none (no aliased model)",
+            "aliases": dg.MetadataValue.json(aliases),
             "portfolio_volatility": round(report.portfolio_volatility),
+            "current_regime": report.current_regime,
+            "days_to_liquidate_portfolio": round(report.days_to_liquidate_portfolio, 2),
             "figures": table(figures),
-            "positions": table(positions),
+            "positions": table(positions.round(2)),
+            "stress_tests": table(pd.DataFrame([{"scenario": k, **{f: v for f, v in r.items()
+                                                                   if isinstance(v, int | float | str)}}
+                                                for k, r in report.stress_test_results.items()])),
             "flagged_positions": table(pd.DataFrame(report.flagged_positions or [{"symbol": "none"}])),
+            "model_notes": "; ".join(models.notes) or "none",
             "summary": dg.MetadataValue.md(f"```\n{report.summary()}\n```"),
         },
     )
@@ -92,10 +104,6 @@ def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, market_pa
             "coverage_pct_gross": report.coverage_pct_gross,
         },
     )
-
-
-def _tails(method: dict) -> dict:
-    return {k: round(method[k]) for k in ("var_95", "var_99", "es_95", "es_99")}
 
 
 ASSETS = [portfolio, portfolio_risk]

@@ -12,10 +12,12 @@ from assets.metadata import table
 from resources import FeatureStoreResource, LineageResource, MarketDataResource, MlflowResource
 from risk_platform.lineage import git_sha
 from risk_platform.models.generators import train_gan, train_vae
-from risk_platform.models.governance import PromotionPolicy, apply_policy, evaluate_gates
+from risk_platform.models.governance import PromotionPolicy, apply_policy, evaluate_gates, record_monitoring
 from risk_platform.models.registry import MODEL_NAMES
+from risk_platform.models.shadow import append_shadow_log, compare_versions
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.validation import crisis
+from risk_platform.validation.drift import lstm_drift
 from risk_platform.validation.report import summarize_family, write_report
 
 crisis_windows = dg.StaticPartitionsDefinition(list(crisis.WINDOW_KEYS))
@@ -177,4 +179,58 @@ def _training_metrics(candidate: dict, family: str) -> dict[str, float]:
     return {k: v for k, v in candidate["metrics"].items() if k.startswith("stress_")}
 
 
-ASSETS = [crisis_baselines, *FAMILY_VALIDATIONS, model_promotion]
+@dg.asset(group_name="monitoring", compute_kind="mlflow", ins=VALIDATION_INS)
+def model_monitoring(context: dg.AssetExecutionContext, daily_features: dict, portfolio: dict,
+                     market_panel: pd.DataFrame, feature_store: FeatureStoreResource,
+                     market_data: MarketDataResource, mlflow: MlflowResource,
+                     lineage: LineageResource) -> dg.Output[dict]:
+    """Drift of the LSTM in production (``current``, else ``experimental``): rolling QLIKE against EWMA and the
+    book's VaR99 exception rate; a breach is a monitoring failure in the audit log and makes the drift sensor
+    request retraining. Shadow mode: the ``experimental`` version's forecasts beside ``current``'s, scored on
+    the latest day, appended to the shadow log."""
+    registry = mlflow.registry()
+    aliases = registry.aliases("lstm_vol")
+    if not aliases:
+        return dg.Output({"status": "no registered LSTM version"},
+                         metadata={"drift_breach": False, "model_key": "lstm_vol", "status": "no version"})
+    alias = "current" if "current" in aliases else "experimental"
+    monitored = registry.load("lstm_vol", alias)
+    daily = feature_store.store().read(daily_features["table"], verify=True)
+    exposure = crisis.book_exposure(Portfolio.from_dict(portfolio), market_panel, market_data.instruments())
+    symbols, seq_len = monitored.metadata["symbols"], int(monitored.metadata["seq_len"])
+    drift = lstm_drift(monitored.module, symbols, seq_len, daily, exposure, monitored.version)
+    record_monitoring(mlflow.audit(), "lstm_vol", monitored.version, not drift.breach, drift.summary(),
+                      actor=f"dagster run {context.run_id}")
+    shadow_text = "no experimental version beside current"
+    if alias == "current" and aliases.get("experimental") not in (None, monitored.version):
+        challenger = registry.load("lstm_vol", "experimental")
+        comparison = shadow_comparison(monitored, challenger, daily)
+        append_shadow_log(mlflow.shadow_log(), comparison, run_id=context.run_id)
+        shadow_text = comparison.summary()
+    lineage.record(context.run_id, "model_monitoring", ["daily_features", "portfolio", "market_panel"],
+                   {"model": "lstm_vol", "version": monitored.version, "alias": alias, **drift.to_dict()})
+    return dg.Output(
+        {**drift.to_dict(), "alias": alias, "shadow": shadow_text},
+        metadata={"drift_breach": drift.breach, "model_key": "lstm_vol", "monitored": f"v{monitored.version} ({alias})",
+                  "qlike_ratio_to_ewma": round(drift.qlike_ratio, 4), "exceptions_99": drift.exceptions,
+                  "zone_99": drift.zone, "kupiec_p_99": round(drift.kupiec_p, 4),
+                  "summary": dg.MetadataValue.md(drift.summary()), "shadow": dg.MetadataValue.md(shadow_text)},
+    )
+
+
+def shadow_comparison(current, experimental, daily: pd.DataFrame):
+    """Both versions' forecasts made on the previous day, scored against the latest day's squared return."""
+    from risk_platform.models.datasets import wide_feature
+
+    last = daily["date"].max()
+    since = last - pd.Timedelta(days=10)
+    tables = [crisis.lstm_variance_table(m.module, daily, m.metadata["symbols"], int(m.metadata["seq_len"]), since)
+              for m in (current, experimental)]
+    previous = [t[t.index < last].iloc[-1] for t in tables]
+    realized = (wide_feature(daily[daily["date"] == last], "ret").iloc[-1] ** 2).dropna()
+    return compare_versions(previous[0].to_dict(), previous[1].to_dict(), realized.to_dict(), asof=last,
+                            model="lstm_vol", current_version=current.version,
+                            experimental_version=experimental.version)
+
+
+ASSETS = [crisis_baselines, *FAMILY_VALIDATIONS, model_promotion, model_monitoring]

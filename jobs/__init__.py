@@ -13,9 +13,9 @@ RETRAIN_TAGS = {"risk_platform/job": "retrain"}
 
 risk_pipeline = dg.define_asset_job(
     "risk_pipeline",
-    selection=dg.AssetSelection.groups("ingestion", "features", "models", "risk"),
+    selection=dg.AssetSelection.groups("ingestion", "features", "models", "risk", "monitoring"),
     description="End to end: ingest and gate the market data, build features, train and register the models,"
-    " compute portfolio risk.",
+    " compute portfolio risk, monitor the production LSTM (drift, shadow).",
     op_retry_policy=TRANSIENT_RETRY,
 )
 

@@ -23,37 +23,74 @@ def _instance() -> dg.DagsterInstance:
 
 def main() -> int:
     from risk_platform.definitions import defs
+    from risk_platform.validation.crisis import WINDOW_KEYS
 
     started = time.perf_counter()
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with _instance() as instance:
-        job = defs.resolve_job_def("risk_pipeline")
-        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=quiet)
-        elapsed = time.perf_counter() - started
-        print(f"risk_pipeline run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'} in {elapsed:.1f} s")
-        for event in result.get_asset_check_evaluations():
-            status = "passed" if event.passed else f"FAILED ({event.severity.value})"
-            print(f"  check {event.asset_key.to_user_string()}:{event.check_name} {status}")
-            if not event.passed:
-                print(f"    {event.description}")
-        if result.success:
-            report = result.output_for_node("portfolio_risk")
-            hs, pm = report["methods"]["historical"], report["methods"]["parametric_ewma"]
-            print(f"  {report['portfolio']} as of {report['asof']} (NAV {report['nav']:,.0f} USD),"
-                  " 1-day, losses positive:")
-            print(f"    historical 500d   VaR95 {hs['var_95']:>12,.0f}  VaR99 {hs['var_99']:>12,.0f}"
-                  f"  ES95 {hs['es_95']:>12,.0f}  ES99 {hs['es_99']:>12,.0f}")
-            print(f"    parametric EWMA   VaR95 {pm['var_95']:>12,.0f}  VaR99 {pm['var_99']:>12,.0f}"
-                  f"  ES95 {pm['es_95']:>12,.0f}  ES99 {pm['es_99']:>12,.0f}")
-            for flag in report["flagged_positions"]:
-                print(f"    FLAGGED {flag['symbol']}: {flag['reason']}")
-            _print_models(result)
+        result = defs.resolve_job_def("risk_pipeline").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=quiet)
+        print(f"risk_pipeline run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}"
+              f" in {time.perf_counter() - started:.1f} s")
+        _print_checks(result)
+        if not result.success:
+            return 1
+        _print_models(result)
+        validation = defs.resolve_job_def("crisis_validation")
+        for key in WINDOW_KEYS:
+            window_started = time.perf_counter()
+            run = validation.execute_in_process(instance=instance, partition_key=key, raise_on_error=False,
+                                                run_config=quiet)
+            print(f"  crisis_validation[{key}] {'SUCCESS' if run.success else 'FAILURE'}"
+                  f" in {time.perf_counter() - window_started:.1f} s")
+            if not run.success:
+                return 1
+        promotion = defs.resolve_job_def("promote_models").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=quiet)
+        if not promotion.success:
+            print("  promote_models FAILURE")
+            return 1
+        _print_promotion(promotion.output_for_node("model_promotion"))
+        risk = defs.resolve_job_def("intraday_risk").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=quiet)
+        print(f"intraday_risk run {risk.run_id} (after promotion): {'SUCCESS' if risk.success else 'FAILURE'}")
+        _print_checks(risk)
+        if risk.success:
+            _print_risk(risk.output_for_node("portfolio_risk"))
         state = paths.state_dir()
+        print(f"  main job (pipeline, seven crisis windows, promotion, risk) in {time.perf_counter() - started:.1f} s")
         print(f"  results: {state / 'assets'} (asset values), {state / 'feature_store'} (features),"
               f" {state / 'quarantine'} (rejected files)")
         print(f"  Dagster instance: {instance.root_directory}; UI: make ui -> http://127.0.0.1:3000")
-        print(f"  lineage of this run: .venv/bin/risk-platform lineage {result.run_id}")
-        return 0 if result.success else 1
+        print(f"  lineage of the risk run: .venv/bin/risk-platform lineage {risk.run_id}")
+        return 0 if risk.success else 1
+
+
+def _print_checks(result: dg.ExecuteInProcessResult) -> None:
+    for event in result.get_asset_check_evaluations():
+        status = "passed" if event.passed else f"FAILED ({event.severity.value})"
+        print(f"  check {event.asset_key.to_user_string()}:{event.check_name} {status}")
+        if not event.passed and event.description:
+            print(f"    {event.description}")
+
+
+def _print_risk(report: dict) -> None:
+    print(f"  {report['portfolio']} as of {report['asof']} (NAV {report['nav']:,.0f} USD), 1-day, losses positive:")
+    for name, method in report["methods"].items():
+        if isinstance(method, dict) and "var_99" in method:
+            print(f"    {name:<28} VaR95 {method.get('var_95', float('nan')):>12,.0f}"
+                  f"  VaR99 {method['var_99']:>12,.0f}  ES99 {method.get('es_99', float('nan')):>12,.0f}")
+    bound = report.get("bound_by", {})
+    print(f"    limits use VaR99 {report['var_99']:,.0f} bound by {bound.get('var_99', '?')}")
+    for flag in report["flagged_positions"]:
+        print(f"    FLAGGED {flag['symbol']}: {flag['reason']}")
+
+
+def _print_promotion(output: dict) -> None:
+    print("  promotion (crisis windows -> gates -> aliases; audit log mlruns/alias_audit.jsonl):")
+    for d in output["decisions"]:
+        print(f"    {d['model']} v{d['version']}: {'PASSED' if d['passed'] else 'not promoted'}; moves: {d['moves']};"
+              f" report {d['report']}")
 
 
 HEADLINE_METRICS = {

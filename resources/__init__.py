@@ -91,6 +91,14 @@ class MlflowResource(dg.ConfigurableResource):
         """The append-only log of every alias move (MLflow keeps no history of them)."""
         return AuditLog(self.audit_log)
 
+    def override_log(self) -> Path:
+        """The append-only log of human overrides of guardrail-flagged forecasts (beside the audit log)."""
+        return Path(self.audit_log).parent / "forecast_overrides.jsonl"
+
+    def shadow_log(self) -> Path:
+        """The daily experimental-vs-current comparison (shadow mode), beside the audit log."""
+        return Path(self.audit_log).parent / "shadow_lstm_vol.jsonl"
+
 
 class LineageResource(dg.ConfigurableResource):
     """Where materializations append their lineage records (read by ``risk-platform lineage``)."""

@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     override.add_argument("--by", required=True, help="the named human accepting the forecast")
     override.add_argument("--reason", required=True, help="why the forecast is accepted")
     override.add_argument("--ratio", type=float, help="the flagged ratio to the norm (recorded)")
-    override.add_argument("--log", help="overrides log (default: mlruns/forecast_overrides.jsonl, read by the risk assets)")
+    override.add_argument("--log", help="overrides log (default: mlruns/forecast_overrides.jsonl)")
     override.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     override.set_defaults(func=cmd_override)
     return parser

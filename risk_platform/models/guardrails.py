@@ -51,8 +51,9 @@ MACHINE_ACTORS = frozenset({"schedule", "sensor", "system", "dagster", "auto", "
 
 
 def default_override_log() -> Path:
-    """``<state dir>/governance/forecast_overrides.jsonl`` (``RISK_PLATFORM_VAR`` or ``var/``)."""
-    return paths.state_dir() / "governance" / "forecast_overrides.jsonl"
+    """``mlruns/forecast_overrides.jsonl``: beside the alias audit log of the embedded MLflow store, where the
+    risk assets read it (``MlflowResource.override_log``)."""
+    return paths.mlruns_dir() / "forecast_overrides.jsonl"
 
 
 def norm_definition(window_days: int = NORM_WINDOW_DAYS, min_obs: int = NORM_MIN_OBS) -> str:

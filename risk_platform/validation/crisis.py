@@ -293,11 +293,9 @@ def validate_lstm(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.Series
     """Train the LSTM before the window; QLIKE/MSE in it against EWMA and GARCH-t; the book's LSTM VaR."""
     from risk_platform.models.baselines import MIN_TRAIN_DAYS
     from risk_platform.models.lstm import (
-        build_sequences,
         evaluate_out_of_sample,
         evaluation_metrics,
         fit_lstm_vol,
-        predict,
     )
 
     config = replace(config, train_end=f"{window.train_end:%Y-%m-%d}")
@@ -311,12 +309,8 @@ def validate_lstm(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.Series
     short = sorted(counts.index[counts < MIN_TRAIN_DAYS])  # GARCH-t cannot be fitted: left out of the QLIKE table
     evaluation = evaluate_out_of_sample(fitted.forecaster, history[~history["symbol"].isin(short)], fitted.scales,
                                         config)
-    symbols = fitted.forecaster.symbols
-    sequences = build_sequences(history[history["date"] >= window.start - pd.Timedelta(days=120)], symbols,
-                                config.seq_len, "all", pd.Timestamp.max)
-    variance = pd.DataFrame({"date": sequences.origin, "symbol": sequences.symbol,
-                             "v": predict(fitted.forecaster, sequences.x)[:, 0]})
-    wide_var = variance.pivot(index="date", columns="symbol", values="v").reindex(columns=exposure.index)
+    wide_var = lstm_variance_table(fitted.forecaster, history, fitted.forecaster.symbols, config.seq_len,
+                                   since=window.start - pd.Timedelta(days=120)).reindex(columns=exposure.index)
     pnl = in_window_series(book_pnl(history, exposure), window)
     vols = np.sqrt(forecasts_before(wide_var, pnl.index).to_numpy())
     corr = ewma_correlations(wide_feature(history, "ret").reindex(columns=exposure.index), pnl.index)
@@ -327,6 +321,20 @@ def validate_lstm(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.Series
     if fitted.last_origin >= window.start:
         raise AssertionError(f"LSTM training origin {fitted.last_origin:%Y-%m-%d} inside {window.key}")
     return validated(window, "lstm_vol", forecasts, metrics, train_dates, fitted.n_train)
+
+
+def lstm_variance_table(forecaster, daily: pd.DataFrame, symbols: list[str], seq_len: int,
+                        since: pd.Timestamp) -> pd.DataFrame:
+    """origin dates x symbols: the LSTM's next-day variance at every origin from ``since`` (window inputs may
+    reach back before it)."""
+    from risk_platform.models.lstm import build_sequences, predict
+
+    rows = daily[daily["date"] >= since - pd.Timedelta(days=2 * seq_len + 30)]
+    sequences = build_sequences(rows, symbols, seq_len, "all", pd.Timestamp.max)
+    variance = pd.DataFrame({"date": sequences.origin, "symbol": sequences.symbol,
+                             "v": predict(forecaster, sequences.x)[:, 0]})
+    table = variance.pivot(index="date", columns="symbol", values="v")
+    return table[table.index >= since]
 
 
 def in_window_series(series: pd.Series, window: CrisisWindow) -> pd.Series:

@@ -1,0 +1,139 @@
+"""Model outputs for the risk engine, per alias: for each of ``stable``, ``current`` and ``experimental`` that
+exists, the registered versions behind it produce arrays (LSTM volatilities and regime probabilities, the GNN
+correlation, GAN/VAE scenarios) packed as :class:`~risk_platform.risk.report.ModelInputs`; the engine computes
+every method with each set and binds limits to the most conservative figure.
+
+Guardrail: an LSTM volatility above twice its series' norm (:mod:`risk_platform.models.guardrails`) feeds the
+figures only once a named human accepted it in the override log; until then that series uses its EWMA(0.94)
+volatility, and the report says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from risk_platform.errors import InputError
+from risk_platform.features.engineering import REGIMES
+from risk_platform.models.guardrails import OverrideLog, accepted_overrides, check_forecasts, limit_inputs
+from risk_platform.models.registry import ALIASES, LoadedModel, ModelRegistry
+from risk_platform.risk.report import ModelInputs
+
+N_SCENARIOS = 50_000
+STRESS_REGIME = "high"
+
+
+@dataclass
+class AliasedInputs:
+    """The inputs per alias and what a reviewer should know about them (guardrail flags, missing models)."""
+
+    inputs: list[ModelInputs] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    guardrails: list[dict] = field(default_factory=list)
+
+
+def current_regime(daily: pd.DataFrame) -> str:
+    """The market regime of the latest day (the regime rule on the median volatility rank)."""
+    from risk_platform.models.datasets import market_regime
+
+    regime = market_regime(daily).dropna()
+    return str(regime.iloc[-1]) if len(regime) and regime.iloc[-1] in REGIMES else "normal"
+
+
+def lstm_outputs(loaded: LoadedModel, daily: pd.DataFrame) -> pd.DataFrame:
+    """Latest next-day forecasts of a registered LSTM: per symbol ``variance, vol, p_low, p_normal, p_high``."""
+    from risk_platform.models.lstm import forecast_latest
+
+    return forecast_latest(loaded.module, daily, loaded.metadata["symbols"], int(loaded.metadata["seq_len"])
+                           ).set_index("symbol")
+
+
+def gnn_correlation(loaded: LoadedModel, daily: pd.DataFrame) -> np.ndarray:
+    """The registered GNN's forecast correlation (k, k) from the latest complete day."""
+    from risk_platform.models.gnn import GNNConfig, forecaster_input
+
+    meta = loaded.metadata
+    config = GNNConfig.demo(corr_windows=tuple(meta["corr_windows"]), n_lags=int(meta.get("n_lags", 5)))
+    _, inputs = forecaster_input(daily, meta["symbols"], config)
+    with torch.no_grad():
+        return loaded.module(inputs).numpy().astype(float)
+
+
+def generated(loaded: LoadedModel, regime: str, n: int = N_SCENARIOS, seed: int = 0) -> np.ndarray:
+    """``n`` scenarios (n, k) of a registered generator for ``regime`` (standard normal noise, as trained)."""
+    latent = int(loaded.metadata["latent_dim"])
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(n, latent, generator=generator)
+    onehot = torch.zeros(n, len(REGIMES))
+    onehot[:, REGIMES.index(regime)] = 1.0
+    with torch.no_grad():
+        return loaded.module(torch.cat([noise, onehot], dim=1)).numpy()
+
+
+def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, override_log: Path | str | None = None,
+                         n_scenarios: int = N_SCENARIOS) -> AliasedInputs:
+    """One :class:`ModelInputs` per alias that at least one model carries (each version loaded once)."""
+    out = AliasedInputs()
+    regime = current_regime(daily)
+    asof = pd.Timestamp(daily["date"].max())
+    cache: dict[tuple[str, str], LoadedModel] = {}
+
+    def load(key: str, alias: str) -> LoadedModel | None:
+        version = registry.aliases(key).get(alias)
+        if version is None:
+            return None
+        if (key, version) not in cache:
+            cache[(key, version)] = registry.load(key, alias)
+        return cache[(key, version)]
+
+    for alias in ALIASES:
+        lstm, gnn = load("lstm_vol", alias), load("gnn_corr", alias)
+        gan, vae = load("gan_scenarios", alias), load("vae_scenarios", alias)
+        if not any((lstm, gnn, gan, vae)):
+            continue
+        versions: dict[str, str] = {}
+        symbols: list[str] | None = None
+        vols = correlation = probability = None
+        if lstm is not None:
+            forecasts = lstm_outputs(lstm, daily)
+            symbols = list(forecasts.index)
+            guard = check_forecasts(forecasts["variance"], daily, asof, model="lstm_vol", version=lstm.version)
+            accepted = accepted_overrides(OverrideLog(override_log), model="lstm_vol", version=lstm.version,
+                                          asof=asof)
+            usable = limit_inputs(guard, accepted)
+            variance = pd.Series({**usable.variance, **usable.baseline})  # excluded series fall back to EWMA
+            vols = np.sqrt(variance.reindex(symbols).to_numpy(dtype=float))
+            if usable.excluded:
+                out.notes.append(f"{alias}: LSTM v{lstm.version} forecasts above twice their norm, not accepted by"
+                                 f" a human, replaced by EWMA: {', '.join(usable.excluded)}")
+            out.guardrails.append({"alias": alias, "version": lstm.version, "flagged": guard.flagged,
+                                   "excluded": list(usable.excluded), "overridden": list(usable.overridden)})
+            probability = {r: float(forecasts[f"p_{r}"].median()) for r in REGIMES}
+            versions["vols"] = versions["regime"] = f"lstm_vol v{lstm.version}"
+        if gnn is not None:
+            gnn_symbols = list(gnn.metadata["symbols"])
+            corr = pd.DataFrame(gnn_correlation(gnn, daily), index=gnn_symbols, columns=gnn_symbols)
+            symbols = symbols or gnn_symbols
+            correlation = corr.reindex(index=symbols, columns=symbols).to_numpy()
+            versions["correlation"] = f"gnn_corr v{gnn.version}"
+        scenarios, stress = {}, {}
+        for name, loaded in (("gan", gan), ("vae", vae)):
+            if loaded is None:
+                continue
+            gen_symbols = list(loaded.metadata["symbols"])
+            symbols = symbols or gen_symbols
+            if gen_symbols != symbols:
+                raise InputError(f"{loaded.name} v{loaded.version}: series {gen_symbols} differ from {symbols}")
+            scenarios[name] = generated(loaded, regime, n_scenarios, seed=0)
+            stress[name] = generated(loaded, STRESS_REGIME, n_scenarios, seed=1)
+            versions[name] = f"{loaded.name.removeprefix('risk_platform-')} v{loaded.version}"
+        out.inputs.append(ModelInputs(label=alias, symbols=tuple(symbols or ()), vols=vols, correlation=correlation,
+                                      scenarios=scenarios, stress_scenarios=stress, regime_probability=probability,
+                                      versions=versions))
+    if not out.inputs:
+        out.notes.append("no registered model version carries an alias: non-model methods only")
+    return out
