@@ -137,16 +137,25 @@ def monte_carlo_method(book: BookArrays, scenario_returns: np.ndarray, is_bp: np
     return result, pnl
 
 
+FHS_VOL_FLOOR = 0.2
+
+
 def filtered_historical_scenarios(returns: np.ndarray, observed: np.ndarray, cond_var: np.ndarray,
-                                  next_var: np.ndarray) -> np.ndarray:
+                                  next_var: np.ndarray, vol_floor: float = FHS_VOL_FLOOR) -> np.ndarray:
     """Filtered historical simulation scenarios (n, k): each past return divided by the EWMA volatility
     it had (known the day before) and multiplied by today's forecast for tomorrow,
-    ``r_t sigma_{T+1} / sigma_t``. Days a venue was closed stay 0; a feed without a defined volatility
+    ``r_t sigma_{T+1} / max(sigma_t, vol_floor x rms)``, ``rms`` the factor's root-mean-square return over
+    the window: the floor keeps a currency coming off a peg (USDCNY in 2005, volatility ~0) from being
+    scaled up thousands of times. Days a venue was closed stay 0; a feed without a defined volatility
     (warm-up, zero variance) keeps its raw return."""
+    r = np.asarray(returns, dtype=float)
+    observed = np.asarray(observed, dtype=bool)
+    n_obs = np.maximum(observed.sum(axis=0), 1)
+    floor_var = vol_floor**2 * (np.where(observed, r, 0.0) ** 2).sum(axis=0) / n_obs
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.sqrt(np.asarray(next_var)[None, :] / np.asarray(cond_var))
+        ratio = np.sqrt(np.asarray(next_var)[None, :] / np.maximum(np.asarray(cond_var), floor_var[None, :]))
     ratio = np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
-    return np.where(observed, returns * ratio, 0.0)
+    return np.where(observed, r * ratio, 0.0)
 
 
 # ------------------------------------------------------------------------------- regime-adjusted blend

@@ -231,7 +231,7 @@ class BookArrays:
         if b.any():
             cols = np.flatnonzero(b)
             x = gm1[:, cols]
-            out += (x / (1.0 + x)) @ b[cols]  # 1 - 1/g
+            out += (1.0 - 1.0 / (1.0 + x)) @ b[cols]
         if agg["c"].any():
             out += returns @ agg["c"].astype(np.float32 if returns.dtype == np.float32 else np.float64)
         p = agg["pairs"]

@@ -257,3 +257,10 @@ def test_liquidity_and_concentration_by_hand():
     assert_allclose(liq.asset_class_concentration["equity"], 100 * 1.4e8 / gross)
     assert_allclose(liq.region_concentration["EU"], 100 * 1e6 / gross)
     assert set(liq.sector_concentration) == {"tech", "G10", "banks"}
+
+
+def test_fhs_floors_the_volatility_of_a_series_coming_off_a_peg():
+    r = np.array([[1e-6], [0.01]])
+    out = M.filtered_historical_scenarios(r, np.ones((2, 1), bool), np.array([[1e-16], [1e-4]]), np.array([1e-4]))
+    floor_var = M.FHS_VOL_FLOOR**2 * (1e-12 + 1e-4) / 2
+    assert_allclose(out[:, 0], [1e-6 * np.sqrt(1e-4 / floor_var), 0.01])
