@@ -233,4 +233,33 @@ def shadow_comparison(current, experimental, daily: pd.DataFrame):
                             experimental_version=experimental.version)
 
 
-ASSETS = [crisis_baselines, *FAMILY_VALIDATIONS, model_promotion, model_monitoring]
+@dg.asset(group_name="validation", compute_kind="shap", ins={"daily_features": dg.AssetIn(),
+                                                              "candidate": dg.AssetIn("lstm_vol_model")})
+def lstm_explanations(context: dg.AssetExecutionContext, daily_features: dict, candidate: dict,
+                      feature_store: FeatureStoreResource, mlflow: MlflowResource) -> dg.Output[dict]:
+    """SHAP (GradientExplainer) attributions of the LSTM's log-variance forecast to its input features, on the
+    latest date and at each crisis window's start: top drivers per series, logged as artifacts
+    (``explanations/``) of the version's training run."""
+    from risk_platform.models.explain import explain_loaded
+
+    registry = mlflow.registry()
+    loaded = registry.load("lstm_vol", "experimental")
+    daily = feature_store.store().read(daily_features["table"], verify=True)
+    dates = [daily["date"].max(), *(w.start for w in crisis.CRISIS_WINDOWS)]
+    explanation = explain_loaded(loaded, daily, dates)
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in explanation.write_artifacts(Path(tmp)):
+            registry.client.log_artifact(loaded.run_id, str(path), "explanations")
+    latest = explanation.top_drivers()
+    latest = latest[latest["date"] == latest["date"].max()] if "date" in latest else latest
+    return dg.Output(
+        {"version": loaded.version, "run_id": loaded.run_id, "dates": [f"{d:%Y-%m-%d}" for d in dates],
+         "mean_abs": explanation.mean_abs().to_dict()},
+        metadata={"model_version": loaded.version, "artifacts": f"runs:/{loaded.run_id}/explanations",
+                  "mean_abs_shap": table(explanation.mean_abs().rename("mean_abs_shap").reset_index()),
+                  "top_drivers_latest": table(latest),
+                  "summary": dg.MetadataValue.md(explanation.to_markdown())},
+    )
+
+
+ASSETS = [crisis_baselines, *FAMILY_VALIDATIONS, model_promotion, model_monitoring, lstm_explanations]

@@ -173,7 +173,8 @@ def validated(trained):
         run = dg.materialize(ALL_ASSETS, selection=windows, partition_key=key, resources=resources,
                              run_config=run_config)
         assert run.success
-    promotion = dg.materialize(ALL_ASSETS, selection=dg.AssetSelection.assets("model_promotion"),
+    promotion = dg.materialize(ALL_ASSETS, selection=dg.AssetSelection.assets("model_promotion",
+                                                                              "lstm_explanations"),
                                resources=resources)
     return promotion, registry, state
 
@@ -217,3 +218,31 @@ def test_promotion_logs_report_and_audits_every_decision(validated):
         assert events and events[-1].validation_run_id == run.info.run_id
         assert events[-1].event == ("gates_passed" if decision["passed"] else "gates_failed")
         assert (registry.aliases(key).get("current") == decision["version"]) == decision["passed"]
+
+
+def test_explanations_are_logged_on_the_lstm_run(validated):
+    promotion, registry, _ = validated
+    out = promotion.output_for_node("lstm_explanations")
+    files = {a.path for a in registry.client.list_artifacts(out["run_id"], "explanations")}
+    assert {"explanations/shap_top_drivers.csv", "explanations/shap_mean_abs.png"} <= files
+    assert len(out["dates"]) == 8 and all(v >= 0 for v in out["mean_abs"].values())
+
+
+def test_risk_uses_every_aliased_version_and_monitoring_runs(validated):
+    _, registry, state = validated
+    resources = embedded_resources(state)
+    run = dg.materialize(ALL_ASSETS, selection=dg.AssetSelection.assets("portfolio_risk", "model_monitoring"),
+                         resources=resources)
+    assert run.success
+    report = run.output_for_node("portfolio_risk")
+    expected = {f"{key} v{version} ({alias})" for key in MODEL_NAMES
+                for alias, version in registry.aliases(key).items()}
+    assert expected and expected <= set(report["model_versions"])
+    labels = [name for name in report["methods"] if "[" in name]
+    assert any(name.endswith("[experimental]") for name in labels)
+    complete = [m["var_99"] for m in report["methods"].values() if m.get("complete", True)]
+    assert report["var_99"] == pytest.approx(max(complete))  # limits bind to the most conservative figure
+    monitoring = run.output_for_node("model_monitoring")
+    assert monitoring["var_days"] == 250 and monitoring["qlike_days"] > 0
+    events = [r.event for r in AuditLog(state / "mlruns" / "alias_audit.jsonl").records("lstm_vol")]
+    assert events[-1] in ("monitoring_pass", "monitoring_failure")
