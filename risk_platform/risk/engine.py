@@ -336,25 +336,33 @@ def _columns(array, symbols: Sequence[str], names: list[str]) -> tuple[np.ndarra
 
 
 def _model_cov(mi: ModelInputs, names: list[str], ewma_vols: np.ndarray, ewma_corr: np.ndarray):
+    """Model vols / correlation over the book's factors; factors the model lacks (or gives NaN for) take
+    the EWMA figure, and a mixed correlation matrix is repaired to the nearest valid one."""
     index = {s: i for i, s in enumerate(mi.symbols)}
     have = np.array([n in index for n in names])
-    missing = [n for n, h in zip(names, have, strict=True) if not h]
     pos = np.array([index.get(n, 0) for n in names])
     vols, corr, parts = ewma_vols.copy(), ewma_corr.copy(), []
+    fallback: set[str] = {n for n, h in zip(names, have, strict=True) if not h}
     if mi.vols is not None:
-        v = np.asarray(mi.vols, dtype=float)
-        vols = np.where(have, v[pos], ewma_vols)
+        v = np.asarray(mi.vols, dtype=float)[pos]
+        ok = have & np.isfinite(v) & (v >= 0)
+        vols = np.where(ok, v, ewma_vols)
+        fallback |= {n for n, o in zip(names, ok, strict=True) if not o}
         parts.append(f"vols {mi.version('vols')}")
     else:
         parts.append("vols EWMA")
     if mi.correlation is not None:
         c = np.asarray(mi.correlation, dtype=float)[np.ix_(pos, pos)]
-        both = np.outer(have, have)
-        corr = np.where(both, c, ewma_corr)
+        ok = np.outer(have, have) & np.isfinite(c)
+        corr = np.where(ok, c, ewma_corr)
         np.fill_diagonal(corr, 1.0)
+        if not ok.all():
+            corr = S.nearest_correlation(corr)
+            fallback |= {n for n, row in zip(names, ok, strict=True) if not row.all()}
         parts.append(f"correlation {mi.version('correlation')}")
     else:
         parts.append("correlation EWMA")
+    missing = sorted(fallback)
     label = ", ".join(parts) + (f"; EWMA for {', '.join(missing)}" if missing else "")
     return vols, corr, label, missing
 

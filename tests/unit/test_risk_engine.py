@@ -129,3 +129,17 @@ def test_model_inputs_add_methods_bound_by_their_versions(setting, instruments, 
     assert m["parametric[current]"]["sigma"] > 0
     # the non-model methods are unchanged by model inputs
     assert_allclose(m["historical"]["var_99"], report.methods["historical"]["var_99"])
+
+
+def test_model_vols_and_correlations_with_gaps_fall_back_to_ewma(setting, instruments, report):
+    panel, returns, market, book = setting
+    symbols = market.symbols
+    k = len(symbols)
+    vols = np.full(k, np.nan)  # the model gives nothing usable: EWMA everywhere
+    corr = np.full((k, k), np.nan)
+    inputs = ModelInputs(label="stable", symbols=symbols, vols=vols, correlation=corr)
+    risk = compute_portfolio_risk(book, panel, returns, instruments, config=RiskConfig(fit_copula=False),
+                                  market=market, model_inputs=inputs, stress=False)
+    m = risk.methods["parametric[stable]"]
+    assert_allclose(m["var_99"], report.methods["parametric_ewma"]["var_99"], rtol=1e-6)
+    assert "EWMA for" in m["bound_by"] and m["factors_from_ewma"]
