@@ -226,14 +226,23 @@ class BookArrays:
         """The folded formulas on ``gm1 = growth - 1`` (n, k)."""
         agg = self._aggregate
         dtype = np.float32 if gm1.dtype == np.float32 else np.float64
-        out = np.zeros(gm1.shape[0]) if skip_plain else (gm1 @ agg["a"].astype(dtype)).astype(float)
         b = agg["b"]
         if b.any():
             cols = np.flatnonzero(b)
             x = gm1[:, cols]
-            out += (1.0 - 1.0 / (1.0 + x)) @ b[cols]
-        if agg["c"].any():
-            out += returns @ agg["c"].astype(np.float32 if returns.dtype == np.float32 else np.float64)
+            extra = (1.0 - 1.0 / (1.0 + x)) @ b[cols]
+        else:
+            extra = 0.0
+        c = agg["c"]
+        rates = np.flatnonzero(c)
+        if skip_plain:
+            out = returns[:, rates] @ c[rates] if len(rates) else np.zeros(gm1.shape[0])
+        else:  # yields carry no linear position: one product over [g - 1 | bp change] with [a | c]
+            if len(rates):
+                gm1 = gm1.copy() if not gm1.flags.writeable else gm1
+                gm1[:, rates] = returns[:, rates]
+            out = (gm1 @ (agg["a"] + c).astype(dtype)).astype(float)
+        out = out + extra
         p = agg["pairs"]
         for mask in (agg["linear_fx"], agg["option"]):
             if not mask.any():
