@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from assets.validation import crisis_windows
 from jobs.schedules import SCHEDULES as SCHEDULES  # schedules and sensors name their jobs
 from jobs.sensors import SENSORS as SENSORS
+from jobs.validation import crisis_validation, promote_models
 
 # transient failures (a file still being written, a locked SQLite/MLflow store, a network blip): retry ops
 TRANSIENT_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
@@ -43,24 +43,6 @@ ingest_and_risk = dg.define_asset_job(
     description="New market data: ingest and gate it, rebuild the features, recompute risk and limits.",
     tags={"risk_platform/job": "ingest"},
     op_retry_policy=TRANSIENT_RETRY,
-)
-
-crisis_validation = dg.define_asset_job(
-    "crisis_validation",
-    selection=dg.AssetSelection.groups("validation") - dg.AssetSelection.assets("model_promotion",
-                                                                                "lstm_explanations"),
-    partitions_def=crisis_windows,
-    description="One crisis window (partition): retrain every model family on the data before it and backtest"
-    " the book's VaR/ES inside it, beside HS, EWMA, GARCH-t and FHS (run every partition: a backfill).",
-    tags={"risk_platform/job": "validation"},
-)
-
-promote_models = dg.define_asset_job(
-    "promote_models",
-    selection=dg.AssetSelection.assets("model_promotion", "lstm_explanations"),
-    description="Summarise the crisis windows per model version, log the validation report to MLflow and apply"
-    " the promotion policy (experimental -> current -> stable, audited); SHAP explanations of the LSTM.",
-    tags={"risk_platform/job": "promotion"},
 )
 
 JOBS = [risk_pipeline, retrain_models, intraday_risk, ingest_and_risk, crisis_validation, promote_models]

@@ -24,6 +24,7 @@ from pathlib import Path
 import dagster as dg
 
 from jobs.schedules import training_run_config
+from jobs.validation import crisis_validation, promote_models
 from resources import LandingResource, MarketDataResource, MlflowResource, PortfolioResource
 from risk_platform.models.registry import MODEL_NAMES
 
@@ -182,4 +183,46 @@ def model_drift_retrain(context: dg.SensorEvaluationContext):
     )
 
 
-SENSORS = [new_market_data_file, new_positions_file, model_alias_change, model_drift_retrain]
+CANDIDATE_ASSET = dg.AssetKey("lstm_vol_model")  # every training run registers all four families together
+WINDOW_ASSETS = [dg.AssetKey(f"{key}_crisis_validation") for key in MODEL_NAMES] + [dg.AssetKey("crisis_baselines")]
+
+
+def validated_since(instance: dg.DagsterInstance, storage_id: int, windows: list[str]) -> list[str]:
+    """The crisis windows whose every validation asset was materialized after the event ``storage_id``."""
+    done = []
+    for window in windows:
+        latest = [instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=[window],
+                                                                        after_storage_id=storage_id), limit=1)
+                  for key in WINDOW_ASSETS]
+        if all(result.records for result in latest):
+            done.append(window)
+    return done
+
+
+@dg.sensor(
+    name="validate_new_model_versions",
+    minimum_interval_seconds=120,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    jobs=[crisis_validation, promote_models],
+    description="New model versions (a training run): validate them on every crisis window (one run per"
+    " partition), then, once every window is done, apply the promotion policy (promote_models).",
+)
+def validate_new_model_versions(context: dg.SensorEvaluationContext):
+    """Keyed by the training materialization's storage id: each window run and the promotion are submitted once."""
+    latest = context.instance.fetch_materializations(CANDIDATE_ASSET, limit=1).records
+    if not latest:
+        return dg.SkipReason("no trained model yet")
+    trained = latest[0].storage_id
+    windows = crisis_validation.partitions_def.get_partition_keys()
+    done = validated_since(context.instance, trained, windows)
+    requests = [dg.RunRequest(run_key=f"validate:{trained}:{w}", partition_key=w, job_name="crisis_validation",
+                              tags={"risk_platform/trigger": "new_model_version"})
+                for w in windows if w not in done]
+    if not requests:
+        requests = [dg.RunRequest(run_key=f"promote:{trained}", job_name="promote_models",
+                                  tags={"risk_platform/trigger": "crisis_validation_complete"})]
+    return requests
+
+
+SENSORS = [new_market_data_file, new_positions_file, model_alias_change, model_drift_retrain,
+           validate_new_model_versions]

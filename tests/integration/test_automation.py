@@ -292,3 +292,35 @@ def test_a_dropped_prices_file_flows_to_new_risk_figures_and_an_alert(tmp_path):
     assert intraday.success and intraday.output_for_node("portfolio_risk")["asof"] == "2024-12-20"
     assert len(read_alerts(state / "alerts" / "alerts.jsonl")) == 2
     print(f"ingest_and_risk {ingest_s:.1f} s, intraday_risk {intraday_s:.1f} s")
+
+
+def test_a_new_model_version_is_validated_on_every_window_then_promoted():
+    from jobs.sensors import WINDOW_ASSETS, validate_new_model_versions
+    from risk_platform.validation.crisis import WINDOW_KEYS
+
+    from risk_platform.definitions import defs
+
+    instance = dg.DagsterInstance.ephemeral()
+    repository = defs.get_repository_def()
+
+    def tick(sensor, instance, cursor, resources):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources,
+                                          repository_def=repository)
+        return sensor.evaluate_tick(context)
+
+    assert not tick(validate_new_model_versions, instance, None, {}).run_requests
+    instance.report_runless_asset_event(dg.AssetMaterialization("lstm_vol_model"))
+    first = tick(validate_new_model_versions, instance, None, {}).run_requests
+    assert sorted(r.partition_key for r in first) == sorted(WINDOW_KEYS)
+    assert {r.job_name for r in first} == {"crisis_validation"} and len({r.run_key for r in first}) == 7
+    for window in WINDOW_KEYS[:5]:
+        for key in WINDOW_ASSETS:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=window))
+    rest = tick(validate_new_model_versions, instance, None, {}).run_requests
+    assert sorted(r.partition_key for r in rest) == sorted(WINDOW_KEYS[5:])
+    assert {r.run_key for r in rest} <= {r.run_key for r in first}  # same keys: never submitted twice
+    for window in WINDOW_KEYS[5:]:
+        for key in WINDOW_ASSETS:
+            instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=window))
+    (promote,) = tick(validate_new_model_versions, instance, None, {}).run_requests
+    assert promote.job_name == "promote_models" and promote.run_key.startswith("promote:")
