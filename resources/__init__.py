@@ -175,7 +175,12 @@ class LocalTableIOManager(dg.ConfigurableIOManager):
         keys = context.asset_partition_keys
         if context.has_partition_key and len(keys) == 1:
             return self._read(context, keys[0])
-        return {key: self._read(context, key) for key in keys}
+        return {key: self._read(context, key) for key in keys if self._stored(context, key)}
+
+    def _stored(self, context: dg.InputContext, partition: str) -> bool:
+        """Whether a partition has a value (an unpartitioned reader gets the materialized partitions only and
+        judges the missing ones itself, e.g. a crisis window not yet validated)."""
+        return any(self._path(context, suffix, partition).exists() for suffix in (".parquet", ".json"))
 
     def _read(self, context: dg.InputContext, partition: str | None) -> Any:
         parquet = self._path(context, ".parquet", partition)

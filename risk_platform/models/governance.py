@@ -27,6 +27,7 @@ class PromotionPolicy:
     """Gates for experimental -> current, and the period for current -> stable."""
 
     max_red_windows: int = 0  # crisis windows in the Basel red zone at 99%
+    min_windows_evaluated: int = 5  # of the seven (a family cannot be trained before some windows)
     min_kupiec_p: float = 0.05  # Kupiec p-value over the whole out-of-sample period
     max_qlike_ratio_to_ewma: float = 1.0  # LSTM QLIKE no worse than EWMA(0.94)
     max_frobenius_ratio_to_sample: float = 1.0  # GNN no worse than the 63-day sample correlation
@@ -70,6 +71,8 @@ def evaluate_gates(model_key: str, metrics: dict[str, float], policy: PromotionP
     """Apply the policy's gates for ``model_key`` to its validation metrics."""
     checks: list[str] = []
     if model_key in MODEL_NAMES:
+        _gate(checks, metrics, "windows_evaluated", lambda v: v >= policy.min_windows_evaluated,
+              f"at least {policy.min_windows_evaluated} crisis windows evaluated")
         _gate(checks, metrics, "red_windows_99", lambda v: v <= policy.max_red_windows,
               f"at most {policy.max_red_windows} crisis windows in the red zone")
         _gate(checks, metrics, "kupiec_p_99", lambda v: v > policy.min_kupiec_p,

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from risk_platform.validation import crisis  # noqa: E402
 from risk_platform.validation.backtest import kupiec_pof  # noqa: E402
 from risk_platform.validation.crisis import CRISIS_WINDOWS, WindowValidation  # noqa: E402
 
@@ -54,6 +55,9 @@ def summarize_family(family: str, windows: list[WindowValidation], baselines: li
     own = zone_table(windows)
     table = pd.concat([own, zone_table(baselines)], ignore_index=True)
     at99 = own[np.isclose(own["alpha"], GATE_ALPHA)] if len(own) else own
+    validated = {v.window for v in windows}
+    windows = [*windows, *(crisis.not_evaluable(w, family, "not validated (no result for this window)")
+                           for w in crisis.CRISIS_WINDOWS if w.key not in validated)]
     metrics: dict[str, float] = {"windows_evaluated": float(sum(v.status == "evaluated" for v in windows)),
                                  "windows_total": float(len(windows))}
     if len(at99):
@@ -78,7 +82,9 @@ def summarize_family(family: str, windows: list[WindowValidation], baselines: li
             values = [v.metrics[name] for v in evaluated if name in v.metrics]
             if values:
                 metrics[f"crisis_mean_{name.removeprefix('window_')}"] = float(np.mean(values))
-    return FamilySummary(family, metrics, table, {v.window: v.status for v in windows})
+    order = {w.key: i for i, w in enumerate(CRISIS_WINDOWS)}
+    statuses = {v.window: v.status for v in sorted(windows, key=lambda v: order.get(v.window, 99))}
+    return FamilySummary(family, metrics, table, statuses)
 
 
 def window_plot(window: WindowValidation, baselines: WindowValidation | None, path: Path) -> Path | None:

@@ -16,7 +16,7 @@ from risk_platform.models.governance import (
 )
 from risk_platform.models.registry import MODEL_NAMES, ModelRegistry
 
-GOOD_LSTM = {"red_windows_99": 0, "kupiec_p_99": 0.4, "qlike_ratio_to_ewma": 0.97}
+GOOD_LSTM = {"windows_evaluated": 7, "red_windows_99": 0, "kupiec_p_99": 0.4, "qlike_ratio_to_ewma": 0.97}
 T0 = pd.Timestamp("2026-01-05", tz="UTC")
 
 
@@ -38,7 +38,8 @@ def test_gates_by_model_family():
     assert not red.passed
     missing = evaluate_gates("gan_scenarios", {"stress_var99_rel_err_equal_weight": 0.05}, policy)
     assert not missing.passed and "missing" in missing.reason
-    gen = {"red_windows_99": 0, "kupiec_p_99": 0.3,
+    assert not evaluate_gates("lstm_vol", {**GOOD_LSTM, "windows_evaluated": 2}, policy).passed
+    gen = {"windows_evaluated": 6, "red_windows_99": 0, "kupiec_p_99": 0.3,
            **{k: 0.08 for k in ("stress_var99_rel_err_equal_weight", "stress_es975_rel_err_equal_weight",
                                 "stress_var99_rel_err_60_40", "stress_es975_rel_err_60_40")}}
     assert evaluate_gates("vae_scenarios", gen, policy).passed
