@@ -127,7 +127,7 @@ def gnn_corr_model(context: dg.AssetExecutionContext, config: TrainingConfig, da
             metrics=result.metrics, tags=tags, dataset=daily,
             dataset_name=f"{DAILY_TABLE}@{data_sha[:12]}", artifacts=report.artifacts,
             metadata={"symbols": list(result.symbols), "corr_windows": list(cfg.corr_windows),
-                      "horizon": cfg.horizon})
+                      "horizon": cfg.horizon, "n_lags": cfg.n_lags})
     publish(context, mlflow, lineage, "gnn_corr", version, tags)
     scores = pd.DataFrame([{"method": m, "mean_frobenius_error": result.metrics[f"frobenius_{m}"]}
                            for m in ("gnn", "sample63", "ewma")])
