@@ -57,10 +57,11 @@ def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, market_pa
     rejected = feed_quality.loc[~feed_quality["accepted"], "symbol"]
     unavailable = {s: "feed rejected by the missing-data gate" for s in rejected}
     daily = feature_store.store().read(daily_features["table"], verify=True)
-    models = aliased_model_inputs(mlflow.registry(), daily, override_log=mlflow.override_log())
+    registry = mlflow.registry()
+    models = aliased_model_inputs(registry, daily, override_log=mlflow.override_log())
     report = compute_portfolio_risk(Portfolio.from_dict(portfolio), market_panel, returns,
                                     market_data.instruments(), unavailable=unavailable, model_inputs=models.inputs)
-    aliases = {key: mlflow.registry().aliases(key) for key in MODEL_NAMES}
+    aliases = {key: registry.aliases(key) for key in MODEL_NAMES}
     lineage.record(context.run_id, "portfolio_risk", ["portfolio", "market_panel", "returns", "feed_quality",
                                                       "daily_features"], {
         "asof": report.asof, "var_95": report.var_95, "var_99": report.var_99, "cvar_95": report.cvar_95,

@@ -14,10 +14,10 @@ from risk_platform.lineage import git_sha
 from risk_platform.models.generators import train_gan, train_vae
 from risk_platform.models.governance import PromotionPolicy, apply_policy, evaluate_gates, record_monitoring
 from risk_platform.models.registry import MODEL_NAMES
-from risk_platform.models.shadow import append_shadow_log, compare_versions
+from risk_platform.models.shadow import append_shadow_log
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.validation import crisis
-from risk_platform.validation.drift import lstm_drift
+from risk_platform.validation.drift import lstm_drift, shadow_comparison
 from risk_platform.validation.report import summarize_family, write_report
 
 crisis_windows = dg.StaticPartitionsDefinition(list(crisis.WINDOW_KEYS))
@@ -216,21 +216,6 @@ def model_monitoring(context: dg.AssetExecutionContext, daily_features: dict, po
                   "zone_99": drift.zone, "kupiec_p_99": round(drift.kupiec_p, 4),
                   "summary": dg.MetadataValue.md(drift.summary()), "shadow": dg.MetadataValue.md(shadow_text)},
     )
-
-
-def shadow_comparison(current, experimental, daily: pd.DataFrame):
-    """Both versions' forecasts made on the previous day, scored against the latest day's squared return."""
-    from risk_platform.models.datasets import wide_feature
-
-    last = daily["date"].max()
-    since = last - pd.Timedelta(days=10)
-    tables = [crisis.lstm_variance_table(m.module, daily, m.metadata["symbols"], int(m.metadata["seq_len"]), since)
-              for m in (current, experimental)]
-    previous = [t[t.index < last].iloc[-1] for t in tables]
-    realized = (wide_feature(daily[daily["date"] == last], "ret").iloc[-1] ** 2).dropna()
-    return compare_versions(previous[0].to_dict(), previous[1].to_dict(), realized.to_dict(), asof=last,
-                            model="lstm_vol", current_version=current.version,
-                            experimental_version=experimental.version)
 
 
 @dg.asset(group_name="validation", compute_kind="shap", ins={"daily_features": dg.AssetIn(),

@@ -21,6 +21,8 @@ import pandas as pd
 from torch import nn
 
 from risk_platform.models.baselines import ewma_forecasts, series_returns
+from risk_platform.models.datasets import wide_feature
+from risk_platform.models.shadow import ShadowComparison, compare_versions
 from risk_platform.validation.backtest import backtest
 from risk_platform.validation.crisis import (
     book_pnl,
@@ -87,7 +89,7 @@ def lstm_drift(forecaster: nn.Module, symbols: list[str], seq_len: int, daily: p
     pnl = book_pnl(daily, exposure)
     pnl = pnl[pnl.index >= recent[0]]
     vols = np.sqrt(forecasts_before(variance.reindex(columns=exposure.index), pnl.index).to_numpy())
-    corr = ewma_correlations(_wide_returns(daily, exposure.index), pnl.index)
+    corr = ewma_correlations(wide_feature(daily, "ret").reindex(columns=exposure.index), pnl.index)
     forecast = normal_book_forecast("lstm", pnl, exposure.to_numpy(), vols, corr, 0.99)
     result = backtest(forecast.losses, forecast.var, 0.99, forecast.es)
     ratio = q_model.qlike / q_ewma.qlike
@@ -102,7 +104,14 @@ def lstm_drift(forecaster: nn.Module, symbols: list[str], seq_len: int, daily: p
                        result.kupiec_p, result.zone, bool(reasons), tuple(reasons))
 
 
-def _wide_returns(daily: pd.DataFrame, symbols) -> pd.DataFrame:
-    from risk_platform.models.datasets import wide_feature
-
-    return wide_feature(daily, "ret").reindex(columns=symbols)
+def shadow_comparison(current, experimental, daily: pd.DataFrame) -> ShadowComparison:
+    """Both versions' forecasts made on the previous day, scored against the latest day's squared return."""
+    last = daily["date"].max()
+    since = last - pd.Timedelta(days=10)
+    tables = [lstm_variance_table(m.module, daily, m.metadata["symbols"], int(m.metadata["seq_len"]), since)
+              for m in (current, experimental)]
+    previous = [t[t.index < last].iloc[-1] for t in tables]
+    realized = (wide_feature(daily[daily["date"] == last], "ret").iloc[-1] ** 2).dropna()
+    return compare_versions(previous[0].to_dict(), previous[1].to_dict(), realized.to_dict(), asof=last,
+                            model="lstm_vol", current_version=current.version,
+                            experimental_version=experimental.version)
