@@ -21,10 +21,28 @@ def _instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+def intraday() -> int:
+    """``risk-platform-demo --intraday``: one ``intraday_risk`` run on the instance the main job filled."""
+    from risk_platform.definitions import defs
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    with _instance() as instance:
+        started = time.perf_counter()
+        risk = defs.resolve_job_def("intraday_risk").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=quiet)
+        print(f"intraday_risk run {risk.run_id}: {'SUCCESS' if risk.success else 'FAILURE'}"
+              f" in {time.perf_counter() - started:.1f} s")
+        return 0 if risk.success else 1
+
+
 def main() -> int:
+    if "--intraday" in sys.argv[1:]:
+        return intraday()
     from risk_platform.definitions import defs
     from risk_platform.validation.crisis import WINDOW_KEYS
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # model loads: no progress bars
     started = time.perf_counter()
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with _instance() as instance:

@@ -329,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # model loads: clean stdout/stderr
     try:
         return args.func(args)
     except (InputError, ComputationError, FileNotFoundError) as exc:

@@ -37,10 +37,19 @@ def lookup(values, table: dict, default) -> np.ndarray:
 
 def growth_from_returns(returns: np.ndarray, is_bp: np.ndarray) -> np.ndarray:
     """Growth factors of scenario returns: ``exp(r)`` for log-return factors, 1 for yields (bp)."""
+    r = _float(returns)
+    return np.exp(_zero_bp(r, is_bp))
+
+
+def _float(returns: np.ndarray) -> np.ndarray:
+    """``returns`` as float32 or float64 (model output stays float32)."""
     r = np.asarray(returns)
-    g = np.exp(r if r.dtype in (np.float32, np.float64) else r.astype(float))
-    g[..., np.asarray(is_bp, dtype=bool)] = 1.0
-    return g
+    return r if r.dtype in (np.float32, np.float64) else r.astype(float)
+
+
+def _zero_bp(r: np.ndarray, is_bp: np.ndarray) -> np.ndarray:
+    """``r`` with the bp columns set to 0: a bp change is not a log return (exp of a 100 bp move overflows)."""
+    return np.where(np.asarray(is_bp, dtype=bool), r.dtype.type(0), r)
 
 
 @dataclass(frozen=True)
@@ -217,10 +226,8 @@ class BookArrays:
     def total_pnl_from_returns(self, returns: np.ndarray, is_bp: np.ndarray) -> np.ndarray:
         """:meth:`total_pnl` of generated scenarios (log returns, bp for yields) in one pass:
         ``g - 1 = expm1(r)`` (exact for small moves, and float32 model output stays float32)."""
-        r = np.asarray(returns)
-        gm1 = np.expm1(r if r.dtype in (np.float32, np.float64) else r.astype(float))
-        gm1[:, np.asarray(is_bp, dtype=bool)] = 0.0
-        return self._fold(r, gm1)
+        r = _float(returns)
+        return self._fold(r, np.expm1(_zero_bp(r, is_bp)))
 
     def _fold(self, returns: np.ndarray, gm1: np.ndarray, skip_plain: bool = False) -> np.ndarray:
         """The folded formulas on ``gm1 = growth - 1`` (n, k)."""

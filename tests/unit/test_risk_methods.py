@@ -67,6 +67,20 @@ def test_folded_totals_and_mean_position_pnl_match_full_revaluation(small_book):
     assert_allclose(small_book.total_pnl(r.astype(np.float32), g.astype(np.float32)), full.sum(axis=1), atol=5.0)
 
 
+def test_generated_scenarios_with_large_bp_moves_revalue_without_overflow(small_book):
+    from risk_platform.risk.revaluation import growth_from_returns
+
+    rng = np.random.default_rng(1)
+    r = rng.normal(0, 0.02, (50, len(FACTORS))).astype(np.float32)
+    is_bp = np.array([f == "UST10Y" for f in FACTORS])
+    r[:, is_bp] = 150.0  # +150 bp: exp(150) overflows float32 if treated as a log return
+    with np.errstate(over="raise", invalid="raise"):
+        g = growth_from_returns(r, is_bp)
+        pnl = small_book.total_pnl_from_returns(r, is_bp)
+    assert np.all(g[:, is_bp] == 1.0)
+    assert_allclose(pnl, small_book.position_pnl(r.astype(float), g.astype(float)).sum(axis=1), rtol=1e-4, atol=5.0)
+
+
 def test_parametric_two_assets_by_hand():
     e = np.array([[1e6, 0.0], [0.0, -5e5]])
     vols, corr = np.array([0.01, 0.02]), np.array([[1.0, 0.3], [0.3, 1.0]])
