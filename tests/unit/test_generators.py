@@ -5,12 +5,15 @@ the NaN-loss guard, and metrics on hand-computable cases."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from numpy.testing import assert_allclose
 from scipy.stats import multivariate_t
+from sklearn.covariance import ledoit_wolf
 from torch.utils.data import TensorDataset
 
 from risk_platform.errors import ComputationError, InputError
@@ -33,6 +36,7 @@ from risk_platform.models.generators import (
     GANConfig,
     GANModule,
     LocationScaleDecoder,
+    MomentCalibration,
     RegimeVolPrior,
     ScenarioDataModule,
     ScenarioSampler,
@@ -105,7 +109,7 @@ def test_forward_takes_noise_and_onehot_and_returns_original_units(dev_runs, kin
     onehot[:, REGIME_INDEX["high"]] = 1.0
     with torch.no_grad():
         out = sampler(torch.cat([noise, onehot], dim=1))
-        standardized = sampler.core(noise[:, : sampler.core_dim], onehot)
+        standardized = sampler.calibration(sampler.core(noise[:, : sampler.core_dim], onehot), onehot)
         sigma = sampler.vol(noise[:, sampler.core_dim:], onehot)
     assert out.shape == (n, k)
     assert_allclose(out.numpy(), ((standardized * sampler.std + sampler.mean) * sigma).numpy(), rtol=1e-5)
@@ -139,6 +143,34 @@ def test_regime_vol_prior_is_a_lognormal_fitted_per_regime():
         assert_allclose(block.mean(axis=0), log_sigma[regime == c].mean(axis=0), atol=0.01)
         corr = np.corrcoef(block, rowvar=False)[np.triu_indices(4, 1)]
         assert np.all(corr > 0.75)  # the common factor survives the shrinkage
+
+
+def test_moment_calibration_gives_each_regime_the_real_mean_and_covariance():
+    rng = np.random.default_rng(0)
+    k = 3
+    real_cov = [np.eye(k), np.array([[1.0, 0.3, 0.0], [0.3, 1.0, 0.2], [0.0, 0.2, 1.0]]),
+                np.array([[2.0, 1.2, 0.9], [1.2, 1.5, 0.8], [0.9, 0.8, 1.0]])]  # stress: higher, more correlated
+    real_mean = np.array([[0.0, 0.0, 0.0], [0.05, 0.0, -0.05], [-0.3, -0.2, 0.1]])
+    regime = np.repeat([0, 1, 2], 4000)
+    real = np.concatenate([rng.multivariate_normal(real_mean[c], real_cov[c], 4000) for c in range(3)])
+
+    class IndependentCore(torch.nn.Module):  # a "generator" with the wrong moments: independent, unit scale
+        def forward(self, noise: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+            return 0.5 + noise[:, :k] * (1.0 + condition[:, 2:3])
+
+    core = IndependentCore()
+    calibration, gaps = MomentCalibration.fit(core, k, real, regime, n=200_000, seed=1)
+    assert gaps["moment_gap_high"] > 0.5  # the raw core was far from the data in the stress regime
+    for c in range(3):
+        observed = real[regime == c]
+        condition = torch.zeros(200_000, 3)
+        condition[:, c] = 1.0
+        with torch.no_grad():
+            out = calibration(core(torch.randn(200_000, k, generator=torch.Generator().manual_seed(2)), condition),
+                              condition).double().numpy()
+        assert_allclose(out.mean(axis=0), observed.mean(axis=0), atol=0.02)
+        assert_allclose(np.cov(out, rowvar=False), ledoit_wolf(observed)[0], atol=0.02)  # the shrunk estimate
+        assert_allclose(np.cov(out, rowvar=False), real_cov[c], atol=0.1)
 
 
 def test_student_t_output_noise_has_heavier_joint_tails_and_its_exact_likelihood():
@@ -334,8 +366,12 @@ def test_generator_quality_of_the_real_sample_itself(daily_features, instruments
 
 
 def test_evaluate_generators_gives_a_side_by_side_table(daily_features, instruments, dev_runs):
-    samplers = {"fhs": FHSBootstrap.fit(daily_features), "gan": dev_runs["gan"].sampler}
+    raw = copy.deepcopy(dev_runs["gan"].sampler)
+    raw.calibration = None
+    samplers = {"fhs": FHSBootstrap.fit(daily_features), "gan": dev_runs["gan"].sampler, "gan_raw": raw}
     table = evaluate_generators(daily_features, instruments, samplers, regime="high", n=3000)
-    assert list(table.columns) == ["fhs", "gan"] and "disc_score" in table.index
+    assert list(table.columns) == ["fhs", "gan", "gan_raw"] and "disc_score" in table.index
     assert table.loc["n_real", "fhs"] == float((scenario_rows(daily_features).regime == 2).sum())
-    assert table.loc["disc_score", "fhs"] < table.loc["disc_score", "gan"]  # an untrained GAN is obvious
+    assert table.loc["disc_score", "fhs"] < table.loc["disc_score", "gan_raw"]  # an untrained GAN is obvious...
+    assert table.loc["disc_score", "gan"] < table.loc["disc_score", "gan_raw"]  # ...less so with the real moments
+    assert table.loc["corr_rmse", "gan"] < table.loc["corr_rmse", "gan_raw"]
