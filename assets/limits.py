@@ -37,11 +37,14 @@ def check_name(family: str) -> str:
 )
 def risk_limits(context: dg.AssetExecutionContext, portfolio_risk: dict, limits_source: RiskLimitsResource,
                 alert_sink: AlertSinkResource, lineage: LineageResource):
-    """The risk report against the limits file: figure, threshold, utilisation and status per limit; fired
-    limits go to the alert log (and the webhook, when one is configured)."""
+    """The risk report against the limits file: figure, threshold, utilisation and status per limit; alert
+    episodes that open, change, are due a reminder or clear go to the alert log (and the webhook, when one is
+    configured); a limit still firing inside the re-notification interval is counted as suppressed."""
     limit_set = limits_source.load()
     results = evaluate_limits(portfolio_risk, limit_set)
-    alerts = alerts_for(results, portfolio_risk, run_id=context.run_id, alert_on=limit_set.alert_on)
+    fired = alerts_for(results, portfolio_risk, run_id=context.run_id, alert_on=limit_set.alert_on)
+    triage = alert_sink.triage(fired, results, portfolio_risk, context.run_id)
+    alerts = triage.notify
     delivery = alert_sink.emit(alerts)
     if delivery is not None and not delivery.ok:
         context.log.warning(f"alert webhook delivery failed ({delivery.error}); alerts are in {alert_sink.jsonl_path}")
@@ -55,11 +58,14 @@ def risk_limits(context: dg.AssetExecutionContext, portfolio_risk: dict, limits_
     counts = {s: sum(r.status == s for r in results) for s in ("ok", "warn", "breach", "not_evaluated")}
     yield dg.Output(
         {"asof": portfolio_risk.get("asof"), "portfolio": portfolio_risk.get("portfolio"),
-         "limits_file": limits_source.limits_path, "results": rows, "alerts": [a.to_dict() for a in alerts]},
+         "limits_file": limits_source.limits_path, "results": rows, "alerts": [a.to_dict() for a in alerts],
+         "alerts_suppressed": [a.to_dict() for a in triage.suppressed]},
         metadata={
             "asof": str(portfolio_risk.get("asof")),
             **counts,
             "alerts_written": len(alerts),
+            "alert_events": ", ".join(f"{a.event} {a.limit}" for a in alerts) or "none",
+            "alerts_suppressed": dg.MetadataValue.int(len(triage.suppressed)),
             "alert_log": dg.MetadataValue.path(alert_sink.jsonl_path),
             "webhook": _webhook_status(alert_sink, delivery),
             "limits_file": dg.MetadataValue.path(limits_source.limits_path),

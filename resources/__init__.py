@@ -12,7 +12,7 @@ import dagster as dg
 import pandas as pd
 
 from risk_platform import paths
-from risk_platform.alerts import Alert, Delivery, append_alerts, send_webhook
+from risk_platform.alerts import Alert, Delivery, Triage, append_alerts, read_alerts, send_webhook, triage_alerts
 from risk_platform.data.loading import RawPrices, load_instruments, load_prices
 from risk_platform.data.quality import load_suite
 from risk_platform.features.store import FeatureStore
@@ -21,7 +21,7 @@ from risk_platform.lineage import LineageRecord, LineageStore, git_sha
 from risk_platform.models.governance import AuditLog
 from risk_platform.models.registry import ModelRegistry
 from risk_platform.portfolio.positions import Portfolio, load_portfolio
-from risk_platform.risk.limits import BUNDLED_LIMITS, LimitSet, load_limits
+from risk_platform.risk.limits import BUNDLED_LIMITS, LimitResult, LimitSet, load_limits
 
 COMPLETENESS_SUITE_FILE = "market_panel_completeness.json"
 WEBHOOK_ENV = "RISK_PLATFORM_ALERT_WEBHOOK_URL"
@@ -119,11 +119,19 @@ class RiskLimitsResource(dg.ConfigurableResource):
 
 
 class AlertSinkResource(dg.ConfigurableResource):
-    """Where limit alerts go: an append-only JSON-lines log, and an optional webhook (POST JSON)."""
+    """Where limit alerts go: an append-only JSON-lines log, and an optional webhook (POST JSON).
+    ``renotify_after_minutes``: a limit that keeps firing is recorded and sent again (a ``reminder``) once its
+    episode's last record is this old; in between, runs suppress it (:func:`risk_platform.alerts.triage_alerts`)."""
 
     jsonl_path: str
     webhook_url: str | None = None
     webhook_timeout_s: float = 5.0
+    renotify_after_minutes: float = 240.0
+
+    def triage(self, fired: list[Alert], results: list[LimitResult], report: dict, run_id: str | None) -> Triage:
+        """This run's episode events against the log (opened, escalated/eased, reminder, cleared)."""
+        return triage_alerts(fired, results, report, read_alerts(self.jsonl_path),
+                             pd.Timedelta(minutes=self.renotify_after_minutes), run_id=run_id)
 
     def emit(self, alerts: list[Alert]) -> Delivery | None:
         """Append the alerts to the log, then POST them to the webhook if one is set (a failed POST is

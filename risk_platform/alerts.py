@@ -1,6 +1,15 @@
-"""Limit alerts: one record per fired limit, appended to an append-only JSON-lines log, optionally POSTed
-to a webhook. Sending never raises: a failed delivery is logged and reported back, the run carries on
-(the JSONL log is the record of truth)."""
+"""Limit alerts: records of fired limits, appended to an append-only JSON-lines log, optionally POSTed to a
+webhook. Sending never raises: a failed delivery is logged and reported back, the run carries on (the JSONL
+log is the record of truth).
+
+An alert is an episode per (portfolio, limit), not one record per run: the intraday job re-evaluates the
+limits every 15 minutes, and a breach that persists must not page anyone 36 times a day.
+:func:`triage_alerts` compares the limits fired by this run with the open episodes in the log and keeps
+``opened`` (a limit fires that had no open episode), ``escalated``/``eased`` (its status changed, e.g. warn to
+breach), ``reminder`` (still firing, and the last record of the episode is ``renotify_after`` old) and
+``cleared`` (an open episode whose limit no longer fires); an unchanged firing inside the interval is
+suppressed (counted in the run's metadata; the asset check still fails on every run).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,7 @@ import logging
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +54,13 @@ class Alert:
     model_versions: Any
     dagster_run_id: str | None
     message: str
+    event: str = "opened"
+    opened_at: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The episode an alert belongs to: (portfolio, limit)."""
+        return self.portfolio, self.limit
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +88,69 @@ def alerts_for(results: Iterable[LimitResult], report: dict, *, run_id: str | No
                          portfolio=str(report.get("portfolio", "")), asof=str(report.get("asof", "")),
                          model_versions=versions, dagster_run_id=run_id, message=result.message))
     return out
+
+
+STATUS_RANK = {"ok": 0, "not_evaluated": 0, "warn": 1, "breach": 2}
+
+
+@dataclass(frozen=True)
+class Triage:
+    """What one run's fired limits mean against the open episodes: ``notify`` (records to log and send, each
+    with its ``event``) and ``suppressed`` (unchanged firings inside the re-notification interval)."""
+
+    notify: list[Alert]
+    suppressed: list[Alert]
+
+    def count(self, event: str) -> int:
+        return sum(a.event == event for a in self.notify)
+
+
+def open_episodes(records: Iterable[dict]) -> dict[tuple[str, str], Alert]:
+    """The last logged record of every (portfolio, limit) episode that is not cleared."""
+    last: dict[tuple[str, str], Alert] = {}
+    for record in records:
+        alert = Alert(**record)
+        last[alert.key] = alert
+    return {key: alert for key, alert in last.items() if alert.event != "cleared"}
+
+
+def triage_alerts(fired: Iterable[Alert], results: Iterable[LimitResult], report: dict, records: Iterable[dict],
+                  renotify_after: pd.Timedelta, *, run_id: str | None = None,
+                  now: pd.Timestamp | None = None) -> Triage:
+    """Episode events for this run (module docstring): ``fired`` from :func:`alerts_for`, ``results`` every
+    evaluated limit of the report (to clear episodes), ``records`` the alert log so far."""
+    when = now or pd.Timestamp.now(tz="UTC")
+    episodes = open_episodes(records)
+    notify, suppressed = [], []
+    firing = set()
+    for alert in fired:
+        firing.add(alert.key)
+        previous = episodes.get(alert.key)
+        if previous is None:
+            notify.append(replace(alert, event="opened", opened_at=alert.time))
+            continue
+        opened = replace(alert, opened_at=previous.opened_at or previous.time)
+        if STATUS_RANK[alert.status] != STATUS_RANK[previous.status]:
+            rising = STATUS_RANK[alert.status] > STATUS_RANK[previous.status]
+            notify.append(replace(opened, event="escalated" if rising else "eased"))
+        elif when - pd.Timestamp(previous.time) >= renotify_after:
+            notify.append(replace(opened, event="reminder"))
+        else:
+            suppressed.append(replace(opened, event="ongoing"))
+    portfolio = str(report.get("portfolio", ""))
+    current = {r.limit: r for r in results}
+    for key, previous in episodes.items():
+        if key[0] != portfolio or key in firing:
+            continue
+        result = current.get(key[1])
+        notify.append(replace(
+            previous, time=when.isoformat(), event="cleared", opened_at=previous.opened_at or previous.time,
+            status=result.status if result else "not_evaluated", severity=previous.severity,
+            figure=result.figure if result else None, utilisation=result.utilisation if result else None,
+            asof=str(report.get("asof", "")), dagster_run_id=run_id,
+            message=(f"cleared: {result.message}" if result and result.message else
+                     "cleared: the limit no longer fires" if result else "cleared: the limit is no longer defined")))
+    return Triage(notify, suppressed)
 
 
 def append_alerts(path: Path | str, alerts: Iterable[Alert]) -> int:

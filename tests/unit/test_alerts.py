@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pandas as pd
 import pytest
 
-from risk_platform.alerts import Alert, alerts_for, append_alerts, read_alerts, send_webhook
+from risk_platform.alerts import Alert, alerts_for, append_alerts, read_alerts, send_webhook, triage_alerts
 from risk_platform.risk.limits import evaluate_limits, parse_limits
 
 LIMITS = parse_limits({"limits": [
@@ -49,6 +49,41 @@ def test_alert_log_is_append_only(tmp_path):
     assert Alert(**records[0]) == alerts[0]
     assert append_alerts(log, []) == 0 and len(read_alerts(log)) == 2
     assert read_alerts(tmp_path / "none.jsonl") == []
+
+
+def test_a_persisting_breach_is_one_episode_with_reminders_escalation_and_clearing(tmp_path):
+    log = tmp_path / "alerts.jsonl"
+    every = pd.Timedelta(hours=4)
+    warn_on = ("warn", "breach")
+
+    def run(report: dict, minutes: int, run_id: str):
+        now = NOW + pd.Timedelta(minutes=minutes)
+        results = evaluate_limits(report, LIMITS)
+        fired = alerts_for(results, report, run_id=run_id, alert_on=warn_on, now=now)
+        triage = triage_alerts(fired, results, report, read_alerts(log), every, run_id=run_id, now=now)
+        append_alerts(log, triage.notify)
+        return [(a.event, a.limit, a.status) for a in triage.notify], [a.limit for a in triage.suppressed]
+
+    breached = REPORT  # var99 breach (2.5% > 2.0), hhi warn (0.2 > 0.1)
+    assert run(breached, 0, "r0") == ([("opened", "var99", "breach"), ("opened", "hhi", "warn")], [])
+    assert run(breached, 15, "r1") == ([], ["var99", "hhi"])  # every 15 minutes: nothing new, nobody paged
+    assert run(breached, 239, "r2") == ([], ["var99", "hhi"])
+    assert run(breached, 240, "r3") == ([("reminder", "var99", "breach"), ("reminder", "hhi", "warn")], [])
+    hhi_breach = {**REPORT, "herfindahl_index": 0.6}
+    assert run(hhi_breach, 255, "r4") == ([("escalated", "hhi", "breach")], ["var99"])
+    calm = {**REPORT, "var_99": 1.0e6, "herfindahl_index": 0.05}
+    assert run(calm, 270, "r5") == ([("cleared", "var99", "ok"), ("cleared", "hhi", "ok")], [])
+    assert run(calm, 285, "r6") == ([], [])
+    assert run(breached, 300, "r7") == ([("opened", "var99", "breach"), ("opened", "hhi", "warn")], [])
+    records = read_alerts(log)
+    assert len(records) == 9  # 2 opened + 2 reminders + 1 escalation + 2 cleared + 2 opened; 6 suppressed
+    reminder = next(r for r in records if r["event"] == "reminder" and r["limit"] == "var99")
+    assert reminder["opened_at"] == NOW.isoformat() and reminder["dagster_run_id"] == "r3"
+    cleared = next(r for r in records if r["event"] == "cleared" and r["limit"] == "var99")
+    assert cleared["figure"] == pytest.approx(1.0) and cleared["dagster_run_id"] == "r5"
+    assert cleared["message"].startswith("cleared: var99: ok")
+    other_book = {**calm, "portfolio": "Other book"}  # episodes are per portfolio: nothing of Test book clears
+    assert run(other_book, 310, "r8") == ([], [])
 
 
 class _Hook(BaseHTTPRequestHandler):
