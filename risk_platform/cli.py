@@ -254,6 +254,34 @@ def cmd_override(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_alias(args: argparse.Namespace) -> int:
+    """A named human moves an alias (a rollback, or a committee's decision): recorded in the audit log first
+    and mirrored as a tag on the version, like the policy's moves."""
+    from dataclasses import asdict
+
+    from risk_platform.models.governance import AuditLog, move_alias
+    from risk_platform.models.registry import MODEL_NAMES, ModelRegistry
+
+    if args.model not in MODEL_NAMES:
+        raise InputError(f"unknown model {args.model!r}; expected one of {', '.join(MODEL_NAMES)}")
+    if not args.by.strip() or not args.reason.strip():
+        raise InputError("--by and --reason must name the person and the reason")
+    registry = ModelRegistry(_mlflow_uri(args))
+    name = MODEL_NAMES[args.model]
+    try:
+        registry.client.get_model_version(name, args.version)
+    except Exception:  # noqa: BLE001 (MLflow raises its own types; the message is what matters)
+        raise InputError(f"{name} has no version {args.version} in {registry.tracking_uri}") from None
+    audit = AuditLog(args.audit_log or paths.mlruns_dir() / "alias_audit.jsonl")
+    record = move_alias(registry, audit, args.model, args.alias, args.version, args.reason, actor=f"human:{args.by}")
+    if args.json:
+        print(json.dumps({**asdict(record), "audit_log": str(audit.path)}, indent=1))
+    else:
+        print(f"{name}: alias {record.alias} {record.from_version or '-'} -> {record.to_version} by {args.by};"
+              f" recorded in {audit.path}")
+    return EXIT_OK
+
+
 def _mlflow_uri(args: argparse.Namespace) -> str:
     """--mlflow-uri, else MLFLOW_TRACKING_URI (production), else the project's embedded store."""
     return args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.mlruns_dir() / 'mlflow.db'}"
@@ -324,6 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
     override.add_argument("--log", help="overrides log (default: mlruns/forecast_overrides.jsonl)")
     override.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     override.set_defaults(func=cmd_override)
+
+    alias = sub.add_parser("alias", help="move a model alias by hand (named human; audit-logged)")
+    alias.add_argument("--model", required=True, help="model key, e.g. lstm_vol")
+    alias.add_argument("--alias", required=True, choices=("stable", "current", "experimental"))
+    alias.add_argument("--version", required=True, help="registered model version")
+    alias.add_argument("--by", required=True, help="the named human moving the alias")
+    alias.add_argument("--reason", required=True, help="why (recorded in the audit log and on the version)")
+    alias.add_argument("--audit-log", help="audit log (default: mlruns/alias_audit.jsonl)")
+    alias.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
+    alias.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    alias.set_defaults(func=cmd_alias)
     return parser
 
 

@@ -1,6 +1,7 @@
 """The model assets through Dagster into a temporary MLflow store: training, registration, lineage."""
 
 import hashlib
+import json
 
 import dagster as dg
 import numpy as np
@@ -250,3 +251,45 @@ def test_risk_uses_every_aliased_version_and_monitoring_runs(validated):
     assert monitoring["var_days"] == 250 and monitoring["qlike_days"] > 0
     events = [r.event for r in AuditLog(state / "mlruns" / "alias_audit.jsonl").records("lstm_vol")]
     assert events[-1] in ("monitoring_pass", "monitoring_failure")
+
+
+def test_a_named_human_sets_current_and_the_new_experimental_runs_in_shadow(validated, capsys):
+    """``risk-platform alias`` (audit-logged), then a retraining registers a new experimental version: the
+    monitoring asset watches ``current`` and logs the experimental version's forecasts beside it."""
+    from risk_platform.cli import main
+    from risk_platform.models.shadow import read_shadow_log
+
+    _, registry, state = validated
+    resources = embedded_resources(state)
+    audit_path = state / "mlruns" / "alias_audit.jsonl"
+    first = registry.aliases("lstm_vol")["experimental"]
+    common = ["--model", "lstm_vol", "--mlflow-uri", resources["mlflow"].tracking_uri, "--audit-log", str(audit_path)]
+    assert main(["alias", *common, "--alias", "current", "--version", "99", "--by", "a.reviewer",
+                 "--reason", "x"]) == 2
+    assert "has no version 99" in capsys.readouterr().err
+    assert main(["alias", *common, "--alias", "current", "--version", first, "--by", "a.reviewer",
+                 "--reason", "committee approval despite COVID window", "--json"]) == 0
+    move = json.loads(capsys.readouterr().out)
+    assert (move["actor"], move["from_version"], move["to_version"]) == ("human:a.reviewer", None, first)
+    assert AuditLog(audit_path).records("lstm_vol")[-1].reason == "committee approval despite COVID window"
+    version = registry.client.get_model_version(MODEL_NAMES["lstm_vol"], first)
+    assert any(k.startswith("audit.current.") and "a.reviewer" in v for k, v in version.tags.items())
+
+    smoke = {"ops": {"lstm_vol_model": {"config": {"preset": "demo", "fast_dev_run": True}}}}
+    retrain = dg.materialize(ALL_ASSETS, selection=["lstm_vol_model"], resources=resources, run_config=smoke)
+    assert retrain.success
+    aliases = registry.aliases("lstm_vol")
+    assert aliases["current"] == first and aliases["experimental"] != first
+    run = dg.materialize(ALL_ASSETS, selection=["model_monitoring"], resources=resources)
+    assert run.success
+    monitoring = run.output_for_node("model_monitoring")
+    assert monitoring["alias"] == "current" and monitoring["version"] == first
+    log = resources["mlflow"].shadow_log()
+    (line,) = [json.loads(x) for x in log.read_text().splitlines()]
+    assert line["run_id"] == run.run_id and line["model"] == "lstm_vol"
+    shadow = read_shadow_log(log)
+    assert len(shadow) == 28 and set(shadow["current_version"]) == {first}
+    assert set(shadow["experimental_version"]) == {aliases["experimental"]}
+    assert (shadow["current"] > 0).all() and (shadow["experimental"] > 0).all()
+    assert shadow["qlike_current"].notna().any()  # scored against the latest day's squared return
+    assert f"experimental v{aliases['experimental']} vs current v{first}" in monitoring["shadow"]
