@@ -9,7 +9,6 @@ from assets.metadata import table
 from resources import FeatureStoreResource, LineageResource, MarketDataResource, MlflowResource, PortfolioResource
 from risk_platform.data.loading import sha256_file
 from risk_platform.models.inference import aliased_model_inputs
-from risk_platform.models.registry import MODEL_NAMES
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.risk.portfolio_risk import compute_portfolio_risk
 
@@ -61,7 +60,7 @@ def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, market_pa
     models = aliased_model_inputs(registry, daily, override_log=mlflow.override_log())
     report = compute_portfolio_risk(Portfolio.from_dict(portfolio), market_panel, returns,
                                     market_data.instruments(), unavailable=unavailable, model_inputs=models.inputs)
-    aliases = {key: registry.aliases(key) for key in MODEL_NAMES}
+    aliases = models.aliases
     lineage.record(context.run_id, "portfolio_risk", ["portfolio", "market_panel", "returns", "feed_quality",
                                                       "daily_features"], {
         "asof": report.asof, "var_95": report.var_95, "var_99": report.var_99, "cvar_95": report.cvar_95,

@@ -26,6 +26,7 @@ import dagster as dg
 from jobs.schedules import training_run_config
 from jobs.validation import crisis_validation, promote_models
 from resources import LandingResource, MarketDataResource, MlflowResource, PortfolioResource
+from risk_platform.errors import RegistryUnavailable
 from risk_platform.models.registry import MODEL_NAMES
 
 PRICE_SUFFIXES = (".csv", ".parquet")
@@ -127,7 +128,10 @@ def model_alias_change(context: dg.SensorEvaluationContext, mlflow: MlflowResour
     store = mlflow.tracking_uri.removeprefix("sqlite:///")
     if mlflow.tracking_uri.startswith("sqlite:///") and not Path(store).exists():
         return dg.SkipReason(f"no MLflow store at {store} yet (nothing trained)")  # reading must not create it
-    aliases = registry_aliases(mlflow)
+    try:
+        aliases = registry_aliases(mlflow)
+    except RegistryUnavailable as exc:  # an outage is not an alias move: keep the cursor, try again next tick
+        return dg.SkipReason(str(exc))
     state = json.loads(context.cursor) if context.cursor else None
     if state is None:
         context.update_cursor(json.dumps({"aliases": aliases, "changes": 0}, sort_keys=True))

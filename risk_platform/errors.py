@@ -11,3 +11,7 @@ class GateFailedError(RuntimeError):
 
 class ComputationError(RuntimeError):
     """A computation could not produce a defined result (e.g. too little history)."""
+
+
+class RegistryUnavailable(ComputationError):
+    """The MLflow tracking store / registry could not be read (server down, store unreadable)."""

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from risk_platform.errors import InputError
+from risk_platform.errors import InputError, RegistryUnavailable
 from risk_platform.features.engineering import REGIMES
 from risk_platform.models.guardrails import OverrideLog, accepted_overrides, check_forecasts, limit_inputs
-from risk_platform.models.registry import ALIASES, LoadedModel, ModelRegistry
+from risk_platform.models.registry import ALIASES, MODEL_NAMES, LoadedModel, ModelRegistry
 from risk_platform.risk.report import ModelInputs
 
 N_SCENARIOS = 50_000
@@ -34,6 +34,7 @@ class AliasedInputs:
     inputs: list[ModelInputs] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     guardrails: list[dict] = field(default_factory=list)
+    aliases: dict[str, dict[str, str]] = field(default_factory=dict)  # model key -> {alias: version}; {} if unread
 
 
 def current_regime(daily: pd.DataFrame) -> str:
@@ -76,14 +77,20 @@ def generated(loaded: LoadedModel, regime: str, n: int = N_SCENARIOS, seed: int 
 
 def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, override_log: Path | str | None = None,
                          n_scenarios: int = N_SCENARIOS) -> AliasedInputs:
-    """One :class:`ModelInputs` per alias that at least one model carries (each version loaded once)."""
+    """One :class:`ModelInputs` per alias that at least one model carries (each version loaded once). When the
+    registry cannot be read, no model inputs and a note saying so: risk still runs on the non-model methods."""
     out = AliasedInputs()
+    try:
+        out.aliases = {key: registry.aliases(key) for key in MODEL_NAMES}
+    except RegistryUnavailable as exc:
+        out.notes.append(f"{exc}: non-model methods only")
+        return out
     regime = current_regime(daily)
     asof = pd.Timestamp(daily["date"].max())
     cache: dict[tuple[str, str], LoadedModel] = {}
 
     def load(key: str, alias: str) -> LoadedModel | None:
-        version = registry.aliases(key).get(alias)
+        version = out.aliases[key].get(alias)
         if version is None:
             return None
         if (key, version) not in cache:

@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from torch import nn
 
-from risk_platform.errors import InputError
+from risk_platform.errors import InputError, RegistryUnavailable
 
 MODEL_NAMES = {
     "lstm_vol": "risk_platform-lstm_vol",
@@ -161,11 +161,19 @@ class ModelRegistry:
         return run_id
 
     def aliases(self, model_key: str) -> dict[str, str]:
-        """alias -> version for a registered model (empty when it has none)."""
+        """alias -> version for a registered model (empty when it has none or is not registered yet).
+        :class:`RegistryUnavailable` when the registry cannot be read: an outage is not "no aliases" (callers
+        would otherwise see every alias vanish, and reappear, as moves)."""
         try:
             aliases = self.client.get_registered_model(MODEL_NAMES[model_key]).aliases
-        except MlflowException:
-            return {}
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            raise RegistryUnavailable(f"MLflow registry {self.tracking_uri} unreadable:"
+                                      f" {str(exc).splitlines()[0][:200]}") from None
+        except Exception as exc:  # noqa: BLE001 (connection and store errors of any kind)
+            raise RegistryUnavailable(f"MLflow registry {self.tracking_uri} unreadable:"
+                                      f" {exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}") from None
         return {alias: str(version) for alias, version in aliases.items()}
 
     def load(self, model_key: str, alias: str = "experimental") -> LoadedModel:

@@ -327,3 +327,29 @@ def test_a_new_model_version_is_validated_on_every_window_then_promoted():
             instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=window))
     (promote,) = tick(validate_new_model_versions, instance, None, {}).run_requests
     assert promote.job_name == "promote_models" and promote.run_key.startswith("promote:")
+
+
+def test_a_registry_outage_is_not_an_alias_move_and_risk_runs_without_models(monkeypatch):
+    """A tracking server that does not answer: the registry says so (RegistryUnavailable), the alias sensor
+    skips the tick with the cursor unchanged, and the risk inputs carry a note instead of models."""
+    import socket
+
+    from risk_platform.errors import RegistryUnavailable
+    from risk_platform.models.inference import aliased_model_inputs
+    from risk_platform.models.registry import ModelRegistry
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    with socket.socket() as probe:  # a free port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        uri = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(RegistryUnavailable, match="unreadable"):
+        ModelRegistry(uri).aliases("lstm_vol")
+    resources = {"mlflow": MlflowResource(tracking_uri=uri, audit_log="unused")}
+    cursor = json.dumps({"aliases": {k: {} for k in MODEL_NAMES}, "changes": 0}, sort_keys=True)
+    context = dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), cursor=cursor, resources=resources)
+    evaluation = model_alias_change.evaluate_tick(context)
+    assert not evaluation.run_requests and "unreadable" in evaluation.skip_message
+    assert evaluation.cursor in (None, cursor)
+    inputs = aliased_model_inputs(ModelRegistry(uri), daily=None)
+    assert inputs.inputs == [] and inputs.aliases == {} and "non-model methods only" in inputs.notes[0]
