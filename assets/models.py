@@ -159,7 +159,10 @@ def _generator_asset(model_key: str, name: str, train, config_cls, description: 
                 metrics=metrics, tags=tags, dataset=daily,
                 dataset_name=f"{DAILY_TABLE}@{data_sha[:12]}", artifacts=report.artifacts,
                 metadata={"symbols": result.symbols, "latent_dim": result.sampler.latent_dim,
-                          "input": "[noise (latent_dim), one-hot regime (low, normal, high)]",
+                          "vol_input": result.sampler.vol is not None,
+                          "input": "[noise (latent_dim), one-hot regime (low, normal, high)] then, when vol_input,"
+                                   " [log volatility per series (k), weight (1): 0 = the regime's volatility"
+                                   " state, 1 = the given volatility]",
                           "output": "one-day returns in original units (log returns; bp for yields)"})
         publish(context, mlflow, lineage, model_key, version, tags)
         return dg.Output(

@@ -59,6 +59,7 @@ from risk_platform.models.datasets import (
     market_regime,
     wide_feature,
 )
+from risk_platform.models.sampler_inputs import regime_index, scenario_inputs
 from risk_platform.models.training import make_trainer, seed_everything, torch_threads
 
 DateLike = str | date | pd.Timestamp | None
@@ -308,11 +309,17 @@ class RegimeVolPrior(nn.Module):
             prior.chol[c] = torch.as_tensor(np.linalg.cholesky(covariance))
         return prior
 
-    def forward(self, noise: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    def forward(self, noise: torch.Tensor, condition: torch.Tensor, anchor: torch.Tensor | None = None,
+                weight: torch.Tensor | None = None) -> torch.Tensor:
+        """``anchor`` (n, k) log volatilities and ``weight`` (n, 1) in [0, 1]: ``log sigma`` moves from the regime
+        draw (weight 0) to the anchor (weight 1: a given volatility, e.g. today's EWMA)."""
         n, k = noise.shape
         routed = (condition.unsqueeze(2) * noise.unsqueeze(1)).reshape(n, -1)  # (n, 3k): noise in its regime's slot
         stacked = self.chol.transpose(1, 2).reshape(-1, k)  # (3k, k): chol_c^T stacked over c
-        return torch.exp(torch.addmm(condition @ self.loc, routed, stacked))
+        log_sigma = torch.addmm(condition @ self.loc, routed, stacked)
+        if anchor is not None and weight is not None:
+            log_sigma = log_sigma + weight * (anchor - log_sigma)
+        return torch.exp(log_sigma)
 
 
 class MomentCalibration(nn.Module):
@@ -375,10 +382,13 @@ class ScenarioSampler(nn.Module):
     weights, the per-series ``mean``/``std`` buffers of the training standardisation and, when devolatilised,
     the :class:`RegimeVolPrior` buffers ``vol.loc``/``vol.chol``).
 
-    ``forward(inputs)``: ``inputs`` (n, latent_dim + 3) float32 = ``[noise, onehot(regime)]`` with standard
-    normal noise -> (n, k) one-day returns in original units (log returns; bp changes for yields), columns in
-    ``symbols`` order: ``calibration(core(noise_core, c), c) * std + mean`` (no calibration: the core's output
-    as it is), times ``vol(noise_vol, c)`` when devolatilised.
+    ``forward(inputs)``: ``inputs`` (n, :attr:`input_dim`) float32 = ``[noise, onehot(regime)]`` with standard
+    normal noise, followed when devolatilised by ``[log_vol (k), weight (1)]`` -> (n, k) one-day returns in
+    original units (log returns; bp changes for yields), columns in ``symbols`` order:
+    ``calibration(core(noise_core, c), c) * std + mean`` (no calibration: the core's output as it is), times
+    ``vol(noise_vol, c, log_vol, weight)`` when devolatilised: weight 0 draws the volatility state of the
+    regime (stress scenarios: what a day of that regime looks like), weight 1 uses ``exp(log_vol)`` (the
+    one-day-ahead forecast: today's volatility times generated shocks, as filtered historical simulation does).
     ``noise = [noise_core, noise_vol]``: ``noise_core`` (``core_dim``) is ``[u, eps]`` for a location-scale
     core (the VAE decoder, the GAN by default: latent noise, then the k observation noises) or the latent
     ``z`` alone for the plain GAN generator; ``noise_vol`` (k, absent without ``vol``) draws the volatility
@@ -399,37 +409,40 @@ class ScenarioSampler(nn.Module):
         self.register_buffer("mean", torch.as_tensor(np.zeros(k) if mean is None else mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(np.ones(k) if std is None else std, dtype=torch.float32))
 
+    @property
+    def input_dim(self) -> int:
+        """Width of the forward's input: noise, one-hot regime and, when devolatilised, log vol and weight."""
+        return self.latent_dim + N_REGIMES + (len(self.symbols) + 1 if self.vol is not None else 0)
+
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        noise, condition = inputs[:, : self.latent_dim], inputs[:, self.latent_dim:]
+        at = self.latent_dim + N_REGIMES
+        noise, condition = inputs[:, : self.latent_dim], inputs[:, self.latent_dim: at]
         shocks = self.core(noise[:, : self.core_dim], condition)
         if self.calibration is not None:
             shocks = self.calibration(shocks, condition)
         out = shocks * self.std + self.mean
         if self.vol is not None:
-            out = out * self.vol(noise[:, self.core_dim:], condition)
+            k = len(self.symbols)
+            out = out * self.vol(noise[:, self.core_dim:], condition, inputs[:, at: at + k], inputs[:, at + k:])
         return out
 
     @torch.no_grad()
-    def sample(self, n: int, regime: str, seed: int | None = None) -> np.ndarray:
-        """``n`` scenarios of the given regime, shape (n, k), float64, original units; one batch, no grad."""
-        idx = _regime_index(regime)
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        noise = torch.randn(n, self.latent_dim, generator=generator)
-        condition = torch.zeros(n, N_REGIMES)
-        condition[:, idx] = 1.0
+    def sample(self, n: int, regime: str, seed: int | None = None, volatility: np.ndarray | None = None
+               ) -> np.ndarray:
+        """``n`` scenarios of the given regime, shape (n, k), float64, original units; one batch, no grad.
+        ``volatility`` (k,): the series' current volatilities (return units), to scale the generated shocks
+        (devolatilised samplers only); None draws the regime's volatility state."""
+        if volatility is not None and self.vol is None:
+            raise InputError("this sampler learned returns, not devolatilised shocks: no volatility input")
+        inputs = scenario_inputs(n, self.latent_dim, regime, len(self.symbols) if self.vol is not None else None,
+                                 seed, volatility)
         was_training = self.training
         self.eval()
         try:
-            out = self(torch.cat([noise.to(self.mean.device), condition.to(self.mean.device)], dim=1))
+            out = self(inputs.to(self.mean.device))
         finally:
             self.train(was_training)
         return out.cpu().numpy().astype(np.float64)
-
-
-def _regime_index(regime: str) -> int:
-    if regime not in REGIME_INDEX:
-        raise InputError(f"unknown regime {regime!r}; expected one of {', '.join(REGIMES)}")
-    return REGIME_INDEX[regime]
 
 
 # -------------------------------------------------------------------------------------------- configs
@@ -757,7 +770,7 @@ class FHSBootstrap:
     def sample(self, n: int, regime: str, seed: int | None = None) -> np.ndarray:
         """``n`` scenarios (n, k) in original units for the regime."""
         rng = np.random.default_rng(seed)
-        days = np.flatnonzero(self.regime == _regime_index(regime))
+        days = np.flatnonzero(self.regime == regime_index(regime))
         pool = days if self.residuals_from == "regime" else np.arange(len(self.regime))
         return self.sigma[rng.choice(days, n)] * self.residuals[rng.choice(pool, n)]
 

@@ -21,6 +21,7 @@ from risk_platform.errors import InputError, RegistryUnavailable
 from risk_platform.features.engineering import REGIMES
 from risk_platform.models.guardrails import OverrideLog, accepted_overrides, check_forecasts, limit_inputs
 from risk_platform.models.registry import ALIASES, MODEL_NAMES, LoadedModel, ModelRegistry
+from risk_platform.models.sampler_inputs import scenario_inputs
 from risk_platform.risk.report import ModelInputs
 
 N_SCENARIOS = 50_000
@@ -64,15 +65,24 @@ def gnn_correlation(loaded: LoadedModel, daily: pd.DataFrame) -> np.ndarray:
         return loaded.module(inputs).numpy().astype(float)
 
 
-def generated(loaded: LoadedModel, regime: str, n: int = N_SCENARIOS, seed: int = 0) -> np.ndarray:
-    """``n`` scenarios (n, k) of a registered generator for ``regime`` (standard normal noise, as trained)."""
-    latent = int(loaded.metadata["latent_dim"])
-    generator = torch.Generator().manual_seed(seed)
-    noise = torch.randn(n, latent, generator=generator)
-    onehot = torch.zeros(n, len(REGIMES))
-    onehot[:, REGIMES.index(regime)] = 1.0
+def generated(loaded: LoadedModel, regime: str, n: int = N_SCENARIOS, seed: int = 0,
+              volatility: np.ndarray | None = None) -> np.ndarray:
+    """``n`` scenarios (n, k) of a registered generator for ``regime`` (standard normal noise, as trained).
+    ``volatility`` (k,): today's volatility per series, scaling the generated shocks (versions with a
+    volatility input); None, or a version without that input: the regime's volatility state."""
+    k_vol = len(loaded.metadata["symbols"]) if loaded.metadata.get("vol_input") else None
+    inputs = scenario_inputs(n, int(loaded.metadata["latent_dim"]), regime, k_vol, seed,
+                             volatility if k_vol is not None else None)
     with torch.no_grad():
-        return loaded.module(torch.cat([noise, onehot], dim=1)).numpy()
+        return loaded.module(inputs).numpy()
+
+
+def latest_volatility(daily: pd.DataFrame, symbols: list[str]) -> np.ndarray | None:
+    """Each series' EWMA(0.94) volatility on its latest row (the forecast of tomorrow's volatility, return
+    units), in ``symbols`` order; None when a series has none."""
+    latest = daily.dropna(subset=["ewma_vol"]).sort_values("date").groupby("symbol")["ewma_vol"].last()
+    vol = latest.reindex(symbols).to_numpy(dtype=float)
+    return vol if np.all(np.isfinite(vol) & (vol > 0)) else None
 
 
 def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, override_log: Path | str | None = None,
@@ -135,7 +145,11 @@ def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, override_
             symbols = symbols or gen_symbols
             if gen_symbols != symbols:
                 raise InputError(f"{loaded.name} v{loaded.version}: series {gen_symbols} differ from {symbols}")
-            scenarios[name] = generated(loaded, regime, n_scenarios, seed=0)
+            volatility = latest_volatility(daily, gen_symbols)
+            if volatility is None:
+                out.notes.append(f"{alias}: {loaded.name} v{loaded.version} scenarios use the regime's volatility"
+                                 " state (a series has no EWMA volatility today)")
+            scenarios[name] = generated(loaded, regime, n_scenarios, seed=0, volatility=volatility)
             stress[name] = generated(loaded, STRESS_REGIME, n_scenarios, seed=1)
             versions[name] = f"{loaded.name.removeprefix('risk_platform-')} v{loaded.version}"
         out.inputs.append(ModelInputs(label=alias, symbols=tuple(symbols or ()), vols=vols, correlation=correlation,

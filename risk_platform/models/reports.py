@@ -17,6 +17,7 @@ from risk_platform.models.generators import FHSBootstrap, GeneratorResult, scena
 from risk_platform.models.gnn import GNNResult, forecaster_input
 from risk_platform.models.lstm import LSTMResult, build_sequences, predict
 from risk_platform.models.plots import distributions, forecast_vs_realized, loss_curves
+from risk_platform.models.sampler_inputs import scenario_inputs
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,11 @@ def generator_report(name: str, result: GeneratorResult, daily: pd.DataFrame, in
     for column in by_regime.columns:  # calm vs stress correlation, real and generated, as quality rows
         quality.loc[f"avg_corr_low_{column}"] = by_regime.at["low", column]
         quality.loc[f"avg_corr_high_{column}"] = by_regime.at["high", column]
-    latent = result.sampler.latent_dim
-    example = np.zeros((2, latent + 3), dtype=np.float32)
-    example[:, :latent] = np.random.default_rng(0).standard_normal((2, latent))
-    example[:, latent + REGIME_INDEX[STRESS_REGIME]] = 1.0  # inputs: [noise, one-hot(regime)]
+    sampler = result.sampler
+    k_vol = len(sampler.symbols) if sampler.vol is not None else None
+    example = torch.cat([scenario_inputs(1, sampler.latent_dim, STRESS_REGIME, k_vol, seed=0),  # regime's vol
+                         scenario_inputs(1, sampler.latent_dim, STRESS_REGIME, k_vol, seed=1,  # a given vol
+                                         volatility=None if k_vol is None else np.full(k_vol, 0.01))]).numpy()
     report = TrainingReport(
         artifacts=[
             (loss_curves(result.history, folder / "loss_curves.png", f"{name.upper()} training losses"), "plots"),

@@ -43,6 +43,7 @@ HS_WINDOW = 500
 WARMUP_DAYS = 300  # EWMA warm-up before the HS window (0.94^300 ~ 1e-8)
 TRAIN_YEARS = 10
 SCENARIOS = 20_000
+DAILY_SCENARIOS = 10_000  # per window day for the generators' conditional VaR (100 beyond VaR99)
 
 
 @dataclass(frozen=True)
@@ -168,18 +169,25 @@ def normal_book_forecast(method: str, pnl: pd.Series, exposure: np.ndarray, vols
     return _forecast(method, alpha, pnl, var, es)
 
 
-def scenario_book_forecast(method: str, pnl: pd.Series, exposure: np.ndarray, regime_before: pd.Series,
-                           sample: Callable[[str], np.ndarray], alpha: float) -> VarForecast:
-    """Empirical VaR/ES of the book over generated scenarios of the previous day's regime."""
+def scenario_book_forecasts(method: str, pnl: pd.Series, exposure: np.ndarray, regime_before: pd.Series,
+                            vol_before: np.ndarray, sample: Callable[[str, np.ndarray], np.ndarray],
+                            alphas: tuple[float, ...] = ALPHAS) -> list[VarForecast]:
+    """Empirical VaR/ES of the book, per day, over generated scenarios: the shocks of the previous day's
+    regime scaled by the previous day's EWMA volatilities (``vol_before`` (n_days, k), point in time), as
+    filtered historical simulation does with historical shocks. ``sample(regime, volatility)`` -> (m, k)."""
     from risk_platform.risk.measures import historical_var_es
 
-    tails = {}
-    for regime in REGIMES:
-        tail = historical_var_es(sample(regime) @ exposure, alpha)
-        tails[regime] = (tail.var, tail.es)
-    var = np.array([tails.get(g, (np.nan, np.nan))[0] for g in regime_before])
-    es = np.array([tails.get(g, (np.nan, np.nan))[1] for g in regime_before])
-    return _forecast(method, alpha, pnl, var, es)
+    var = {a: np.full(len(pnl), np.nan) for a in alphas}
+    es = {a: np.full(len(pnl), np.nan) for a in alphas}
+    for i, regime in enumerate(regime_before.to_numpy()):
+        vol = vol_before[i]
+        if regime not in REGIMES or not np.all(np.isfinite(vol) & (vol > 0)):
+            continue
+        scenario_pnl = sample(str(regime), vol) @ exposure
+        for a in alphas:
+            tail = historical_var_es(scenario_pnl, a)
+            var[a][i], es[a][i] = tail.var, tail.es
+    return [_forecast(method, a, pnl, var[a], es[a]) for a in alphas]
 
 
 def _forecast(method: str, alpha: float, pnl: pd.Series, var: np.ndarray, es: np.ndarray) -> VarForecast:
@@ -391,16 +399,15 @@ def validate_generator(family: str, train: Callable, daily: pd.DataFrame, instru
     pnl = in_window_series(book_pnl(history, exposure), window)
     regime_before = forecasts_before(regime.to_frame(), pnl.index)["regime"]
     symbols = list(result.sampler.symbols)
+    vol_before = forecasts_before(wide_feature(history, "ewma_vol")[symbols], pnl.index).to_numpy(dtype=float)
     order = [symbols.index(s) for s in exposure.index]
-    cache: dict[str, np.ndarray] = {}
 
-    def sample(regime_name: str) -> np.ndarray:
-        if regime_name not in cache:
-            cache[regime_name] = result.sampler.sample(n_scenarios, regime_name, seed=0)[:, order]
-        return cache[regime_name]
+    def sample(regime_name: str, volatility: np.ndarray) -> np.ndarray:
+        scaled = volatility if result.sampler.vol is not None else None  # a sampler of raw returns: no scaling
+        return result.sampler.sample(DAILY_SCENARIOS, regime_name, seed=0, volatility=scaled)[:, order]
 
-    forecasts = [scenario_book_forecast(family.split("_")[0], pnl, exposure.to_numpy(), regime_before, sample, a)
-                 for a in ALPHAS]
+    forecasts = scenario_book_forecasts(family.split("_")[0], pnl, exposure.to_numpy(), regime_before, vol_before,
+                                        sample)
     real = scenario_rows(history, window.start, window.end)
     metrics: dict[str, float] = {"n_real_window_days": float(len(real))}
     if len(real) >= 10:

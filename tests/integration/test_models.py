@@ -14,6 +14,7 @@ from resources import embedded_resources
 from risk_platform.features.store import FeatureStore
 from risk_platform.models.gnn import GNNConfig, forecaster_input
 from risk_platform.models.governance import AuditLog
+from risk_platform.models.inference import generated
 from risk_platform.models.registry import LINEAGE_TAGS, MODEL_NAMES, ModelRegistry
 
 pytestmark = pytest.mark.integration
@@ -113,10 +114,13 @@ def test_generators_are_registered_and_sample_in_original_units(trained, key):
     assert registry.aliases(key) == {"experimental": out["version"]}
     assert {"stress_disc_score", "fhs_stress_disc_score"} <= set(out["metrics"])
     loaded = registry.load(key, "experimental")
-    latent = loaded.metadata["latent_dim"]
-    inputs = torch.cat([torch.randn(1000, latent), torch.nn.functional.one_hot(torch.full((1000,), 2), 3)], dim=1)
-    scenarios = loaded.module(inputs.float()).detach().numpy()
-    assert scenarios.shape == (1000, len(loaded.metadata["symbols"])) and np.isfinite(scenarios).all()
+    k = len(loaded.metadata["symbols"])
+    assert loaded.metadata["vol_input"] is True
+    stress = generated(loaded, "high", 1000, seed=0)  # the regime's volatility state
+    today = generated(loaded, "high", 1000, seed=0, volatility=np.full(k, 0.01))  # shocks x a given volatility
+    assert stress.shape == today.shape == (1000, k) and np.isfinite(stress).all() and np.isfinite(today).all()
+    shocks = generated(loaded, "high", 1000, seed=0, volatility=np.full(k, 1.0))
+    assert_allclose(today, 0.01 * shocks, rtol=1e-4, atol=1e-9)  # the exported program scales the same shocks
     artifacts = {a.path for a in registry.client.list_artifacts(out["run_id"], "plots")}
     assert "plots/generated_vs_real_high_regime.png" in artifacts
     evaluation = {a.path for a in registry.client.list_artifacts(out["run_id"], "evaluation")}

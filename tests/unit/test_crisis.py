@@ -86,17 +86,25 @@ def test_normal_book_var_by_hand():
     assert_allclose(f.losses, [10.0, -5.0])  # losses positive
 
 
-def test_scenario_var_follows_the_previous_days_regime():
-    pnl = pd.Series([1.0, 2.0], index=pd.to_datetime(["2020-01-02", "2020-01-03"]))
-    scale = {"low": 1.0, "normal": 2.0, "high": 5.0}
+def test_scenario_var_scales_shocks_of_the_previous_days_regime_by_the_previous_days_volatility():
+    pnl = pd.Series([1.0, 2.0, 3.0], index=pd.to_datetime(["2020-01-02", "2020-01-03", "2020-01-06"]))
+    shock = {"low": 1.0, "normal": 2.0, "high": 5.0}
     base = np.linspace(-1, 1, 1001)[:, None]
 
-    def sample(regime: str) -> np.ndarray:
-        return base * scale[regime]
+    def sample(regime: str, volatility: np.ndarray) -> np.ndarray:
+        return base * shock[regime] * volatility
 
-    f = crisis.scenario_book_forecast("gan", pnl, np.array([1.0]), pd.Series(["low", "high"]), sample, 0.99)
-    assert f.var[1] / f.var[0] == pytest.approx(5.0)
-    assert f.var[0] == pytest.approx(0.98, abs=0.003)
+    vol_before = np.array([[1.0], [1.0], [3.0]])
+    forecasts = crisis.scenario_book_forecasts("gan", pnl, np.array([2.0]), pd.Series(["low", "high", "high"]),
+                                               vol_before, sample)
+    f99 = next(f for f in forecasts if f.alpha == 0.99)
+    assert f99.var[0] == pytest.approx(2 * 0.98, abs=0.006)  # exposure 2 x the 99% loss quantile of base
+    assert f99.var[1] / f99.var[0] == pytest.approx(5.0)  # the regime's shocks
+    assert f99.var[2] / f99.var[1] == pytest.approx(3.0)  # times the volatility
+    assert [f.alpha for f in forecasts] == [0.95, 0.99] and np.all(f99.es >= f99.var)
+    skipped = crisis.scenario_book_forecasts("gan", pnl, np.array([2.0]), pd.Series(["low", None, "high"]),
+                                             np.array([[1.0], [1.0], [np.nan]]), sample)
+    assert len(skipped[1].dates) == 1  # no regime or no volatility the day before: no forecast
 
 
 def _window(family: str, key: str, zone: str, n: int, x: int, **metrics) -> WindowValidation:

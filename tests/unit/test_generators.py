@@ -48,6 +48,7 @@ from risk_platform.models.generators import (
     train_gan,
     train_vae,
 )
+from risk_platform.models.sampler_inputs import scenario_inputs
 from risk_platform.models.training import make_trainer, seed_everything
 
 SHORT_END = "2008-12-31"  # 378 complete days: 31 low, 231 normal, 116 high
@@ -104,24 +105,36 @@ def test_state_dict_carries_the_training_scaling_and_round_trips(dev_runs, daily
 def test_forward_takes_noise_and_onehot_and_returns_original_units(dev_runs, kind):
     sampler: ScenarioSampler = dev_runs[kind].sampler
     n, k = 10, len(sampler.symbols)
-    noise = torch.randn(n, sampler.latent_dim)
-    onehot = torch.zeros(n, 3)
-    onehot[:, REGIME_INDEX["high"]] = 1.0
+    inputs = scenario_inputs(n, sampler.latent_dim, "high", k, seed=0)
+    noise, onehot = inputs[:, : sampler.latent_dim], inputs[:, sampler.latent_dim: sampler.latent_dim + 3]
     with torch.no_grad():
-        out = sampler(torch.cat([noise, onehot], dim=1))
-        standardized = sampler.calibration(sampler.core(noise[:, : sampler.core_dim], onehot), onehot)
+        out = sampler(inputs)
+        shocks = sampler.calibration(sampler.core(noise[:, : sampler.core_dim], onehot), onehot) * sampler.std
+        shocks = shocks + sampler.mean
         sigma = sampler.vol(noise[:, sampler.core_dim:], onehot)
-    assert out.shape == (n, k)
-    assert_allclose(out.numpy(), ((standardized * sampler.std + sampler.mean) * sigma).numpy(), rtol=1e-5)
+    assert out.shape == (n, k) and inputs.shape == (n, sampler.input_dim)
+    assert_allclose(out.numpy(), (shocks * sigma).numpy(), rtol=1e-5)
     config = dev_runs[kind].config
     assert sampler.core_dim == config.latent_dim + k + config.noise_df  # [z, eps, chi]: location-scale, t noise
     assert sampler.latent_dim == sampler.core_dim + k  # then the volatility-state noise
+    assert sampler.input_dim == sampler.latent_dim + 3 + k + 1  # then [log vol (k), weight]
+    # a given volatility (weight 1) replaces the regime's volatility state: shocks x today's volatility
+    today = np.linspace(0.005, 0.03, k)
+    given = scenario_inputs(n, sampler.latent_dim, "high", k, seed=0, volatility=today)
+    with torch.no_grad():
+        assert_allclose(sampler(given).numpy(), (shocks * torch.as_tensor(today, dtype=torch.float32)).numpy(),
+                        rtol=1e-4, atol=1e-9)
+    assert_allclose(sampler.sample(n, "high", seed=0, volatility=today), sampler(given).detach().numpy(), rtol=1e-6)
+    with pytest.raises(InputError, match="positive finite"):
+        sampler.sample(2, "high", volatility=np.zeros(k))
 
 
 @pytest.mark.parametrize("kind", ["gan", "vae"])
 def test_sampler_exports_with_torch_export(dev_runs, kind):
     sampler = dev_runs[kind].sampler
-    inputs = torch.cat([torch.randn(6, sampler.latent_dim), torch.eye(3).repeat(2, 1)], dim=1)
+    k = len(sampler.symbols)
+    inputs = torch.cat([scenario_inputs(3, sampler.latent_dim, "high", k, seed=1),
+                        scenario_inputs(3, sampler.latent_dim, "low", k, seed=2, volatility=np.full(k, 0.01))])
     program = torch.export.export(sampler, (inputs,))
     with torch.no_grad():
         assert_allclose(program.module()(inputs).numpy(), sampler(inputs).numpy(), rtol=1e-5, atol=1e-7)
