@@ -43,7 +43,6 @@ HS_WINDOW = 500
 WARMUP_DAYS = 300  # EWMA warm-up before the HS window (0.94^300 ~ 1e-8)
 TRAIN_YEARS = 10
 SCENARIOS = 20_000
-DAILY_SCENARIOS = 10_000  # per window day for the generators' conditional VaR (100 beyond VaR99)
 
 
 @dataclass(frozen=True)
@@ -170,11 +169,12 @@ def normal_book_forecast(method: str, pnl: pd.Series, exposure: np.ndarray, vols
 
 
 def scenario_book_forecasts(method: str, pnl: pd.Series, exposure: np.ndarray, regime_before: pd.Series,
-                            vol_before: np.ndarray, sample: Callable[[str, np.ndarray], np.ndarray],
+                            vol_before: np.ndarray, shocks: Callable[[str], np.ndarray],
                             alphas: tuple[float, ...] = ALPHAS) -> list[VarForecast]:
     """Empirical VaR/ES of the book, per day, over generated scenarios: the shocks of the previous day's
-    regime scaled by the previous day's EWMA volatilities (``vol_before`` (n_days, k), point in time), as
-    filtered historical simulation does with historical shocks. ``sample(regime, volatility)`` -> (m, k)."""
+    regime (``shocks(regime)`` -> (m, k), drawn once per regime) times the previous day's EWMA volatilities
+    (``vol_before`` (n_days, k), point in time), as filtered historical simulation scales historical shocks.
+    The book's scenario P&L of a day is ``shocks @ (vol * exposure)``: exact, one product per day."""
     from risk_platform.risk.measures import historical_var_es
 
     var = {a: np.full(len(pnl), np.nan) for a in alphas}
@@ -183,7 +183,7 @@ def scenario_book_forecasts(method: str, pnl: pd.Series, exposure: np.ndarray, r
         vol = vol_before[i]
         if regime not in REGIMES or not np.all(np.isfinite(vol) & (vol > 0)):
             continue
-        scenario_pnl = sample(str(regime), vol) @ exposure
+        scenario_pnl = shocks(str(regime)) @ (vol * exposure)
         for a in alphas:
             tail = historical_var_es(scenario_pnl, a)
             var[a][i], es[a][i] = tail.var, tail.es
@@ -399,15 +399,20 @@ def validate_generator(family: str, train: Callable, daily: pd.DataFrame, instru
     pnl = in_window_series(book_pnl(history, exposure), window)
     regime_before = forecasts_before(regime.to_frame(), pnl.index)["regime"]
     symbols = list(result.sampler.symbols)
-    vol_before = forecasts_before(wide_feature(history, "ewma_vol")[symbols], pnl.index).to_numpy(dtype=float)
     order = [symbols.index(s) for s in exposure.index]
+    devolatilised = result.sampler.vol is not None
+    vol_before = (forecasts_before(wide_feature(history, "ewma_vol")[list(exposure.index)], pnl.index)
+                  .to_numpy(dtype=float) if devolatilised else np.ones((len(pnl), len(order))))
+    cache: dict[str, np.ndarray] = {}
 
-    def sample(regime_name: str, volatility: np.ndarray) -> np.ndarray:
-        scaled = volatility if result.sampler.vol is not None else None  # a sampler of raw returns: no scaling
-        return result.sampler.sample(DAILY_SCENARIOS, regime_name, seed=0, volatility=scaled)[:, order]
+    def shocks(regime_name: str) -> np.ndarray:  # unit volatility: the generated shocks themselves
+        if regime_name not in cache:
+            unit = np.ones(len(symbols)) if devolatilised else None  # a sampler of raw returns: no scaling
+            cache[regime_name] = result.sampler.sample(n_scenarios, regime_name, seed=0, volatility=unit)[:, order]
+        return cache[regime_name]
 
     forecasts = scenario_book_forecasts(family.split("_")[0], pnl, exposure.to_numpy(), regime_before, vol_before,
-                                        sample)
+                                        shocks)
     real = scenario_rows(history, window.start, window.end)
     metrics: dict[str, float] = {"n_real_window_days": float(len(real))}
     if len(real) >= 10:

@@ -91,19 +91,19 @@ def test_scenario_var_scales_shocks_of_the_previous_days_regime_by_the_previous_
     shock = {"low": 1.0, "normal": 2.0, "high": 5.0}
     base = np.linspace(-1, 1, 1001)[:, None]
 
-    def sample(regime: str, volatility: np.ndarray) -> np.ndarray:
-        return base * shock[regime] * volatility
+    def shocks(regime: str) -> np.ndarray:
+        return base * shock[regime]
 
     vol_before = np.array([[1.0], [1.0], [3.0]])
     forecasts = crisis.scenario_book_forecasts("gan", pnl, np.array([2.0]), pd.Series(["low", "high", "high"]),
-                                               vol_before, sample)
+                                               vol_before, shocks)
     f99 = next(f for f in forecasts if f.alpha == 0.99)
     assert f99.var[0] == pytest.approx(2 * 0.98, abs=0.006)  # exposure 2 x the 99% loss quantile of base
     assert f99.var[1] / f99.var[0] == pytest.approx(5.0)  # the regime's shocks
     assert f99.var[2] / f99.var[1] == pytest.approx(3.0)  # times the volatility
     assert [f.alpha for f in forecasts] == [0.95, 0.99] and np.all(f99.es >= f99.var)
     skipped = crisis.scenario_book_forecasts("gan", pnl, np.array([2.0]), pd.Series(["low", None, "high"]),
-                                             np.array([[1.0], [1.0], [np.nan]]), sample)
+                                             np.array([[1.0], [1.0], [np.nan]]), shocks)
     assert len(skipped[1].dates) == 1  # no regime or no volatility the day before: no forecast
 
 
