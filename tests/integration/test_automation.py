@@ -73,6 +73,7 @@ def test_definitions_carry_schedules_sensors_retries_and_the_retrain_tag():
     keys = {k.to_user_string() for k in intraday.asset_layer.executable_asset_keys}
     assert keys == {"portfolio", "portfolio_risk", "risk_limits"}
     assert intraday.op_retry_policy.max_retries == 2
+    assert intraday.run_tags["risk_platform/job"] == "intraday"  # tag limit 1: recomputes run in order
     weekly = defs.resolve_schedule_def("weekly_model_retraining")
     assert dg.validate_run_config(retrain, weekly.evaluate_tick(dg.build_schedule_context()).run_requests[0].run_config)
     graph = defs.resolve_asset_graph()

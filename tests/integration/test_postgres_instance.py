@@ -178,6 +178,7 @@ def test_the_pipeline_on_the_postgres_instance_records_runs_and_events_in_postgr
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.max_concurrent_runs == 4
         assert RETRAIN_TAG in queue.tag_concurrency_limits
+        assert {"key": "risk_platform/job", "value": "intraday", "limit": 1} in queue.tag_concurrency_limits
         result = defs.resolve_job_def("data_pipeline").execute_in_process(instance=instance)
         assert result.success
         assert instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.SUCCESS
