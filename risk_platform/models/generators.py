@@ -9,7 +9,9 @@ Model (``devolatilise=True``, the default): a return is a volatility state times
 ``r = sigma * e`` per series, as in filtered historical simulation. The networks learn the joint law of the
 devolatilised shocks ``e_t = r_t / sigma_t-1`` (``sigma_t-1``: each series' EWMA(0.94) volatility on its
 previous row, point in time), conditioned on the regime; the shocks are close to stationary, so every
-training day informs them. The volatility state of a scenario is drawn from :class:`RegimeVolPrior`, a
+training day informs them. The volatility of a scenario is either given (the one-day-ahead forecast: today's
+EWMA volatilities, an input of the registered model, as filtered historical simulation scales historical
+shocks) or drawn from :class:`RegimeVolPrior` (stress scenarios: what a day of the regime looks like), a
 log-normal law of the k-vector ``sigma`` fitted per regime (closed form, on the training days of that regime).
 The heavy tails of stress-regime returns come from this scale mixture (days of very different volatility in
 one regime) on top of the shocks' own tails, which the location-scale output layer draws with multivariate
