@@ -60,12 +60,11 @@ def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, market_pa
     models = aliased_model_inputs(registry, daily, override_log=mlflow.override_log())
     report = compute_portfolio_risk(Portfolio.from_dict(portfolio), market_panel, returns,
                                     market_data.instruments(), unavailable=unavailable, model_inputs=models.inputs)
-    aliases = models.aliases
     lineage.record(context.run_id, "portfolio_risk", ["portfolio", "market_panel", "returns", "feed_quality",
                                                       "daily_features"], {
         "asof": report.asof, "var_95": report.var_95, "var_99": report.var_99, "cvar_95": report.cvar_95,
         "es_99": report.es_99, "bound_by": report.bound_by, "flagged": report.flagged_positions,
-        "model_versions": report.model_versions, "aliases": aliases, "guardrails": models.guardrails})
+        "model_versions": report.model_versions, "aliases": models.aliases, "guardrails": models.guardrails})
     figures = pd.DataFrame([{"method": name, **{k: round(m[k]) for k in ("var_95", "var_99", "es_95", "es_99")
                                                  if isinstance(m.get(k), int | float) and m[k] == m[k]}}
                             for name, m in report.methods.items() if isinstance(m, dict)])
@@ -81,7 +80,7 @@ def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, market_pa
             "var_99_pct_nav": round(100 * report.var_99 / report.nav, 3),
             "bound_by": dg.MetadataValue.json(report.bound_by),
             "model_versions": ", ".join(report.model_versions) or "none (no aliased model)",
-            "aliases": dg.MetadataValue.json(aliases),
+            "aliases": dg.MetadataValue.json(models.aliases),
             "portfolio_volatility": round(report.portfolio_volatility),
             "current_regime": report.current_regime,
             "days_to_liquidate_portfolio": round(report.days_to_liquidate_portfolio, 2),

@@ -246,12 +246,9 @@ def cmd_override(args: argparse.Namespace) -> int:
     log = OverrideLog(args.log)
     record = accept_override(log, model=args.model, version=args.version, series=args.series, asof=args.asof,
                              accepted_by=args.by, reason=args.reason, ratio=args.ratio)
-    if args.json:
-        print(json.dumps({**asdict(record), "log": str(log.path)}, indent=1))
-    else:
-        print(f"override recorded in {log.path}: {record.model} v{record.version} {record.series} at {record.asof}"
-              f" accepted by {record.accepted_by}")
-    return EXIT_OK
+    return _print_record(args, {**asdict(record), "log": str(log.path)},
+                         f"override recorded in {log.path}: {record.model} v{record.version} {record.series}"
+                         f" at {record.asof} accepted by {record.accepted_by}")
 
 
 def cmd_alias(args: argparse.Namespace) -> int:
@@ -274,11 +271,14 @@ def cmd_alias(args: argparse.Namespace) -> int:
         raise InputError(f"{name} has no version {args.version} in {registry.tracking_uri}") from None
     audit = AuditLog(args.audit_log or paths.mlruns_dir() / "alias_audit.jsonl")
     record = move_alias(registry, audit, args.model, args.alias, args.version, args.reason, actor=f"human:{args.by}")
-    if args.json:
-        print(json.dumps({**asdict(record), "audit_log": str(audit.path)}, indent=1))
-    else:
-        print(f"{name}: alias {record.alias} {record.from_version or '-'} -> {record.to_version} by {args.by};"
-              f" recorded in {audit.path}")
+    return _print_record(args, {**asdict(record), "audit_log": str(audit.path)},
+                         f"{name}: alias {record.alias} {record.from_version or '-'} -> {record.to_version}"
+                         f" by {args.by}; recorded in {audit.path}")
+
+
+def _print_record(args: argparse.Namespace, record: dict, text: str) -> int:
+    """A recorded human action: the record as JSON with ``--json``, else one line of text."""
+    print(json.dumps(record, indent=1, default=str) if args.json else text)
     return EXIT_OK
 
 

@@ -315,10 +315,7 @@ class RegimeVolPrior(nn.Module):
                 weight: torch.Tensor | None = None) -> torch.Tensor:
         """``anchor`` (n, k) log volatilities and ``weight`` (n, 1) in [0, 1]: ``log sigma`` moves from the regime
         draw (weight 0) to the anchor (weight 1: a given volatility, e.g. today's EWMA)."""
-        n, k = noise.shape
-        routed = (condition.unsqueeze(2) * noise.unsqueeze(1)).reshape(n, -1)  # (n, 3k): noise in its regime's slot
-        stacked = self.chol.transpose(1, 2).reshape(-1, k)  # (3k, k): chol_c^T stacked over c
-        log_sigma = torch.addmm(condition @ self.loc, routed, stacked)
+        log_sigma = condition @ self.loc + per_regime_product(noise, condition, self.chol.transpose(1, 2))
         if anchor is not None and weight is not None:
             log_sigma = log_sigma + weight * (anchor - log_sigma)
         return torch.exp(log_sigma)
@@ -362,10 +359,17 @@ class MomentCalibration(nn.Module):
         return calibration, gaps
 
     def forward(self, shocks: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        n, k = shocks.shape
         centred = shocks - condition @ self.mean_gen
-        routed = (condition.unsqueeze(2) * centred.unsqueeze(1)).reshape(n, -1)  # (n, 3k): row in its regime's slot
-        return torch.addmm(condition @ self.mean_real, routed, self.weight.reshape(-1, k))
+        return condition @ self.mean_real + per_regime_product(centred, condition, self.weight)
+
+
+def per_regime_product(x: torch.Tensor, condition: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
+    """Row i of ``x`` (n, k) times the matrix of its regime, ``matrices[c]`` (3, k, k), for one-hot ``condition``
+    (n, 3), in one product: each row is placed in its regime's slot of an (n, 3k) array, times the stacked
+    (3k, k) matrices (no per-row gather; torch.export-able)."""
+    n, k = x.shape
+    routed = (condition.unsqueeze(2) * x.unsqueeze(1)).reshape(n, -1)
+    return routed @ matrices.reshape(-1, k)
 
 
 def _sym_sqrt(matrix: np.ndarray, power: float) -> np.ndarray:

@@ -19,7 +19,13 @@ import torch
 
 from risk_platform.errors import InputError, RegistryUnavailable
 from risk_platform.features.engineering import REGIMES
-from risk_platform.models.guardrails import OverrideLog, accepted_overrides, check_forecasts, limit_inputs
+from risk_platform.models.guardrails import (
+    OverrideLog,
+    accepted_overrides,
+    check_forecasts,
+    historical_norms,
+    limit_inputs,
+)
 from risk_platform.models.registry import ALIASES, MODEL_NAMES, LoadedModel, ModelRegistry
 from risk_platform.models.sampler_inputs import scenario_inputs
 from risk_platform.risk.report import ModelInputs
@@ -77,14 +83,6 @@ def generated(loaded: LoadedModel, regime: str, n: int = N_SCENARIOS, seed: int 
         return loaded.module(inputs).numpy()
 
 
-def latest_volatility(daily: pd.DataFrame, symbols: list[str]) -> np.ndarray | None:
-    """Each series' EWMA(0.94) volatility on its latest row (the forecast of tomorrow's volatility, return
-    units), in ``symbols`` order; None when a series has none."""
-    latest = daily.dropna(subset=["ewma_vol"]).sort_values("date").groupby("symbol")["ewma_vol"].last()
-    vol = latest.reindex(symbols).to_numpy(dtype=float)
-    return vol if np.all(np.isfinite(vol) & (vol > 0)) else None
-
-
 def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, override_log: Path | str | None = None,
                          n_scenarios: int = N_SCENARIOS) -> AliasedInputs:
     """One :class:`ModelInputs` per alias that at least one model carries (each version loaded once). When the
@@ -97,6 +95,7 @@ def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, override_
         return out
     regime = current_regime(daily)
     asof = pd.Timestamp(daily["date"].max())
+    ewma_vol_today = np.sqrt(historical_norms(daily, asof)["ewma_variance"])  # tomorrow's EWMA forecast
     cache: dict[tuple[str, str], LoadedModel] = {}
 
     def load(key: str, alias: str) -> LoadedModel | None:
@@ -145,8 +144,9 @@ def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, override_
             symbols = symbols or gen_symbols
             if gen_symbols != symbols:
                 raise InputError(f"{loaded.name} v{loaded.version}: series {gen_symbols} differ from {symbols}")
-            volatility = latest_volatility(daily, gen_symbols)
-            if volatility is None:
+            volatility = ewma_vol_today.reindex(gen_symbols).to_numpy(dtype=float)
+            if not np.all(np.isfinite(volatility) & (volatility > 0)):
+                volatility = None
                 out.notes.append(f"{alias}: {loaded.name} v{loaded.version} scenarios use the regime's volatility"
                                  " state (a series has no EWMA volatility today)")
             scenarios[name] = generated(loaded, regime, n_scenarios, seed=0, volatility=volatility)
