@@ -21,6 +21,7 @@ from risk_platform.models.datasets import REGIME_INDEX
 from risk_platform.models.generator_quality import (
     average_lower_tail_dependence,
     average_pairwise_correlation,
+    bootstrap_interval,
     discriminative_score,
     evaluate_generators,
     excess_kurtosis,
@@ -43,6 +44,7 @@ from risk_platform.models.generators import (
     VAEConfig,
     build_sampler,
     devolatilised_rows,
+    dispersion_scale,
     previous_day_vol,
     scenario_rows,
     train_gan,
@@ -156,6 +158,52 @@ def test_regime_vol_prior_is_a_lognormal_fitted_per_regime():
         assert_allclose(block.mean(axis=0), log_sigma[regime == c].mean(axis=0), atol=0.01)
         corr = np.corrcoef(block, rowvar=False)[np.triu_indices(4, 1)]
         assert np.all(corr > 0.75)  # the common factor survives the shrinkage
+
+
+def test_dispersion_scale_solves_the_second_moment_equation_by_hand():
+    rng = np.random.default_rng(0)
+    n = 20_000
+    log_sigma = np.log(0.01) + 0.4 * rng.normal(size=(n, 3))
+    sigma = np.exp(log_sigma)
+    shocks = rng.standard_t(6, size=(n, 3)) / np.sqrt(1.5)  # unit variance
+    returns = np.column_stack([
+        shocks[:, 0] * sigma[:, 0],  # independent of its volatility: full dispersion
+        shocks[:, 1] * np.exp(np.log(0.01) + 0.4**2),  # a constant scale: the volatility draw adds nothing
+        shocks[:, 2] * sigma[:, 2] * np.exp(0.1 * (log_sigma[:, 2] - np.log(0.01))),  # more dispersed than sigma
+    ])
+    loc, variance = log_sigma.mean(axis=0), log_sigma.var(axis=0)
+    scale = dispersion_scale(returns, sigma, loc, variance)
+    # by hand: E[e^2] exp(2 loc + 2 s^2 v) = E[r^2]
+    e2, r2 = np.mean((returns / sigma) ** 2, axis=0), np.mean(returns**2, axis=0)
+    expected = np.sqrt(np.clip((0.5 * np.log(r2 / e2) - loc) / variance, 0, 1.5**2))
+    assert_allclose(scale, expected, rtol=1e-12)
+    assert scale[0] == pytest.approx(1.0, abs=0.1)
+    assert scale[1] == 0.0  # the shocks carry all the dispersion already
+    assert 1.0 < scale[2] <= 1.5
+    assert_allclose(dispersion_scale(returns, sigma, loc, variance, max_scale=1.0)[2], 1.0)
+
+
+def test_variance_matched_vol_prior_gives_the_real_return_variance(daily_features):
+    rows, sigma = devolatilised_rows(daily_features, backfill=True)
+    shocks = rows.returns / sigma
+    matched = RegimeVolPrior.fit(sigma, rows.regime, rows.returns)
+    full = RegimeVolPrior.fit(sigma, rows.regime)
+    assert set(matched.dispersion) == {"low", "normal", "high"} and not full.dispersion
+    n, k = 200_000, sigma.shape[1]
+    for c, name in enumerate(["low", "normal", "high"]):
+        days = rows.regime == c
+        draw = np.random.default_rng(c).integers(0, days.sum(), n)
+        condition = torch.zeros(n, 3)
+        condition[:, c] = 1.0
+        noise = torch.randn(n, k, generator=torch.Generator().manual_seed(c))
+        real_moment = np.mean(rows.returns[days] ** 2, axis=0)
+        with torch.no_grad():
+            ratios = {prior_name: np.mean((shocks[days][draw] * prior(noise, condition).double().numpy()) ** 2, axis=0)
+                      / real_moment for prior_name, prior in (("matched", matched), ("full", full))}
+        scale = matched.chol[c].diagonal() / full.chol[c].diagonal()
+        inside = (scale > 0.05).numpy() & (scale < 1.45).numpy()  # not clipped: matched exactly, up to draws
+        assert_allclose(ratios["matched"][inside], 1.0, atol=0.08), name
+        assert ratios["full"].mean() > ratios["matched"].mean(), name  # independent draws overstate the variance
 
 
 def test_moment_calibration_gives_each_regime_the_real_mean_and_covariance():
@@ -374,8 +422,21 @@ def test_generator_quality_of_the_real_sample_itself(daily_features, instruments
     assert q["kurtosis_share_in_ci"] == 1.0 and q["tail_dep_gen"] == q["tail_dep_real"] > 0.2
     assert abs(q["disc_score"]) <= 0.08
     assert q["var99_real_equal_weight"] > 0  # losses positive
+    for key in ("var99", "es975"):
+        for book in ("equal_weight", "60_40"):
+            assert q[f"{key}_real_lo_{book}"] < q[f"{key}_real_{book}"] < q[f"{key}_real_hi_{book}"], (key, book)
+            assert q[f"{key}_gen_in_ci_{book}"] == 1.0
+    doubled = generator_quality(real, 2.0 * real, rows.symbols, instruments, seed=0)  # twice the moves: outside
+    assert doubled["es975_gen_in_ci_equal_weight"] == doubled["var99_gen_in_ci_60_40"] == 0.0
     with pytest.raises(InputError, match="NaN"):
         generator_quality(real, np.full_like(real, np.nan), rows.symbols, instruments)
+
+
+def test_bootstrap_interval_of_a_mean_matches_normal_theory():
+    x = np.random.default_rng(3).normal(0.0, 1.0, size=2000)
+    lo, hi = bootstrap_interval(x, np.mean, n_boot=2000, seed=0)
+    half = 1.959964 * x.std() / np.sqrt(len(x))  # the 95% interval of a mean, normal theory
+    assert_allclose([lo, hi], [x.mean() - half, x.mean() + half], atol=0.1 * half)
 
 
 def test_evaluate_generators_gives_a_side_by_side_table(daily_features, instruments, dev_runs):
