@@ -14,7 +14,7 @@ from risk_platform.lineage import git_sha
 from risk_platform.models.generators import train_gan, train_vae
 from risk_platform.models.governance import PromotionPolicy, apply_policy, evaluate_gates, record_monitoring
 from risk_platform.models.registry import MODEL_NAMES
-from risk_platform.models.shadow import append_shadow_log
+from risk_platform.models.shadow import append_shadow_log, monitoring_plan
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.validation import crisis
 from risk_platform.validation.drift import lstm_drift, shadow_comparison
@@ -189,11 +189,11 @@ def model_monitoring(context: dg.AssetExecutionContext, daily_features: dict, po
     request retraining. Shadow mode: the ``experimental`` version's forecasts beside ``current``'s, scored on
     the latest day, appended to the shadow log."""
     registry = mlflow.registry()
-    aliases = registry.aliases("lstm_vol")
-    if not aliases:
-        return dg.Output({"status": "no registered LSTM version"},
+    plan = monitoring_plan(registry.aliases("lstm_vol"))
+    if plan is None:
+        return dg.Output({"status": "no LSTM version carries current or experimental"},
                          metadata={"drift_breach": False, "model_key": "lstm_vol", "status": "no version"})
-    alias = "current" if "current" in aliases else "experimental"
+    alias = plan.monitored
     monitored = registry.load("lstm_vol", alias)
     daily = feature_store.store().read(daily_features["table"], verify=True)
     exposure = crisis.book_exposure(Portfolio.from_dict(portfolio), market_panel, market_data.instruments())
@@ -202,7 +202,7 @@ def model_monitoring(context: dg.AssetExecutionContext, daily_features: dict, po
     record_monitoring(mlflow.audit(), "lstm_vol", monitored.version, not drift.breach, drift.summary(),
                       actor=f"dagster run {context.run_id}")
     shadow_text = "no experimental version beside current"
-    if alias == "current" and aliases.get("experimental") not in (None, monitored.version):
+    if plan.shadow:
         challenger = registry.load("lstm_vol", "experimental")
         comparison = shadow_comparison(monitored, challenger, daily)
         append_shadow_log(mlflow.shadow_log(), comparison, run_id=context.run_id)

@@ -14,6 +14,7 @@ Pure functions; the asset or job that runs the two versions passes their forecas
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,26 @@ import pandas as pd
 from risk_platform.io import append_line
 
 COLUMNS = ("current", "experimental", "ratio", "realized", "qlike_current", "qlike_experimental", "better")
+
+
+@dataclass(frozen=True)
+class MonitoringPlan:
+    """Which version a monitoring run watches and whether it runs a shadow comparison: ``monitored`` is the
+    alias in production (``current``, else ``experimental`` before any promotion); ``shadow`` is True when
+    ``current`` is monitored and a different version carries ``experimental`` (the challenger)."""
+
+    monitored: str
+    shadow: bool
+
+
+def monitoring_plan(aliases: Mapping[str, str]) -> MonitoringPlan | None:
+    """The plan for a model's ``aliases`` (alias -> version); None when it carries no alias to monitor."""
+    if "current" in aliases:
+        challenger = aliases.get("experimental")
+        return MonitoringPlan("current", challenger is not None and challenger != aliases["current"])
+    if "experimental" in aliases:
+        return MonitoringPlan("experimental", False)
+    return None
 
 
 def _qlike(realized: float, forecast: float) -> float:

@@ -21,7 +21,13 @@ from risk_platform.models.guardrails import (
     historical_norms,
     limit_inputs,
 )
-from risk_platform.models.shadow import append_shadow_log, compare_versions, read_shadow_log
+from risk_platform.models.shadow import (
+    MonitoringPlan,
+    append_shadow_log,
+    compare_versions,
+    monitoring_plan,
+    read_shadow_log,
+)
 
 ASOF = "2021-06-30"
 
@@ -166,3 +172,12 @@ def test_shadow_comparison_and_log(tmp_path):
     history = read_shadow_log(path)
     assert len(history) == 4  # the scored line replaces the unscored one of the same day
     assert history.set_index("series").loc["SPX", "qlike_experimental"] == 0.0
+
+
+def test_monitoring_plan_watches_production_and_shadows_a_different_challenger():
+    assert monitoring_plan({}) is None
+    assert monitoring_plan({"stable": "1"}) is None
+    assert monitoring_plan({"experimental": "3"}) == MonitoringPlan("experimental", shadow=False)
+    assert monitoring_plan({"current": "2"}) == MonitoringPlan("current", shadow=False)
+    assert monitoring_plan({"current": "2", "experimental": "2"}) == MonitoringPlan("current", shadow=False)
+    assert monitoring_plan({"current": "2", "experimental": "3", "stable": "1"}) == MonitoringPlan("current", True)
