@@ -28,6 +28,7 @@ PRICE_QUOTES = ("price", "index_level", "fx_rate")  # log-return series; yields 
 EXCLUDED_CLASSES = ("volatility",)  # VIX is quoted as an index level but is not an investable price
 SIXTY_FORTY = {"SPX": 0.6, "TLT": 0.4}
 TAIL_SHARE = 0.05  # Hill: top 5% order statistics; tail dependence at q = 5%
+MIN_TAIL_DAYS = 2.0  # expected real days beyond the VaR level below which the figure gets no bootstrap interval
 
 
 class Sampler(Protocol):
@@ -200,8 +201,9 @@ def generator_quality(real: np.ndarray, generated: np.ndarray, symbols: Sequence
     ``var99_{real,gen,rel_err}_<portfolio>`` and ``es975_{real,gen,rel_err}_<portfolio>`` for portfolios
     ``equal_weight`` and ``60_40`` (losses positive, fractions of value), with the real figure's bootstrap 95%
     interval ``..._real_lo_<portfolio>``/``..._real_hi_<portfolio>`` (days resampled; the sampling error of the
-    reference itself, wide with a few hundred stress days) and ``..._gen_in_ci_<portfolio>`` (1 when the
-    generated figure lies inside it), ``disc_score`` (generated yield
+    reference itself, wide with a few hundred stress days; NaN with fewer than :data:`MIN_TAIL_DAYS` expected
+    real days in the tail, e.g. VaR99 of a crisis window under 200 days) and ``..._gen_in_ci_<portfolio>`` (1
+    when the generated figure lies inside it, NaN without an interval), ``disc_score`` (generated yield
     changes rounded to whole bp like the real ones) and ``disc_score_unrounded``.
     """
     real, generated = np.asarray(real, dtype=float), np.asarray(generated, dtype=float)
@@ -212,14 +214,14 @@ def generator_quality(real: np.ndarray, generated: np.ndarray, symbols: Sequence
         if not np.all(np.isfinite(x)):
             raise InputError(f"generator_quality: {name} scenarios contain NaN or infinite values")
     kurt_real, kurt_gen = excess_kurtosis(real), excess_kurtosis(generated)
-    lo, hi = kurtosis_interval(real, seed=seed)
+    kurt_lo, kurt_hi = kurtosis_interval(real, seed=seed)
     hill_real, hill_gen = hill_left_tail_index(real), hill_left_tail_index(generated)
     out = {
         "n_real": float(len(real)),
         "n_gen": float(len(generated)),
         "kurtosis_real_mean": float(np.mean(kurt_real)),
         "kurtosis_gen_mean": float(np.mean(kurt_gen)),
-        "kurtosis_share_in_ci": float(np.mean((kurt_gen >= lo) & (kurt_gen <= hi))),
+        "kurtosis_share_in_ci": float(np.mean((kurt_gen >= kurt_lo) & (kurt_gen <= kurt_hi))),
         "hill_real_mean": float(np.nanmean(hill_real)),
         "hill_gen_mean": float(np.nanmean(hill_gen)),
         "hill_mae": float(np.nanmean(np.abs(hill_real - hill_gen))),
@@ -236,12 +238,14 @@ def generator_quality(real: np.ndarray, generated: np.ndarray, symbols: Sequence
                 return getattr(historical_var_es(pnl, alpha), pick)
 
             vr, vg = figure(pr), figure(pg)
-            lo, hi = bootstrap_interval(pr, figure, seed=seed)
+            lo = hi = float("nan")  # too few tail days: a resample cannot exceed the largest loss, no upper side
+            if len(pr) * (1.0 - alpha) >= MIN_TAIL_DAYS:
+                lo, hi = bootstrap_interval(pr, figure, seed=seed)
             out[f"{key}_real_{name}"] = float(vr)
             out[f"{key}_gen_{name}"] = float(vg)
             out[f"{key}_rel_err_{name}"] = float(abs(vg - vr) / abs(vr)) if vr != 0 else float("nan")
             out[f"{key}_real_lo_{name}"], out[f"{key}_real_hi_{name}"] = float(lo), float(hi)
-            out[f"{key}_gen_in_ci_{name}"] = float(lo <= vg <= hi)
+            out[f"{key}_gen_in_ci_{name}"] = float(lo <= vg <= hi) if np.isfinite(lo) else float("nan")
     out["disc_score"] = discriminative_score(real, generated, seed=seed)
     out["disc_score_unrounded"] = discriminative_score(real, generated, seed=seed, match_grid=False)
     return out

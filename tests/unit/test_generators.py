@@ -82,6 +82,7 @@ def test_fast_dev_run_gives_finite_scenarios_of_the_right_shape(dev_runs, kind):
     for regime in REGIME_INDEX:
         x = result.sampler.sample(64, regime, seed=1)
         assert x.shape == (64, k) and np.isfinite(x).all()
+        assert 0.0 < result.metrics[f"vol_dispersion_scale_{regime}"] < 1.5  # match_variance (the default)
     assert_allclose(result.sampler.sample(8, "high", seed=3), result.sampler.sample(8, "high", seed=3))
     with pytest.raises(InputError, match="unknown regime"):
         result.sampler.sample(2, "crisis")
@@ -162,7 +163,7 @@ def test_regime_vol_prior_is_a_lognormal_fitted_per_regime():
 
 def test_dispersion_scale_solves_the_second_moment_equation_by_hand():
     rng = np.random.default_rng(0)
-    n = 20_000
+    n = 200_000
     log_sigma = np.log(0.01) + 0.4 * rng.normal(size=(n, 3))
     sigma = np.exp(log_sigma)
     shocks = rng.standard_t(6, size=(n, 3)) / np.sqrt(1.5)  # unit variance
@@ -173,14 +174,14 @@ def test_dispersion_scale_solves_the_second_moment_equation_by_hand():
     ])
     loc, variance = log_sigma.mean(axis=0), log_sigma.var(axis=0)
     scale = dispersion_scale(returns, sigma, loc, variance)
-    # by hand: E[e^2] exp(2 loc + 2 s^2 v) = E[r^2]
-    e2, r2 = np.mean((returns / sigma) ** 2, axis=0), np.mean(returns**2, axis=0)
-    expected = np.sqrt(np.clip((0.5 * np.log(r2 / e2) - loc) / variance, 0, 1.5**2))
-    assert_allclose(scale, expected, rtol=1e-12)
-    assert scale[0] == pytest.approx(1.0, abs=0.1)
-    assert scale[1] == 0.0  # the shocks carry all the dispersion already
-    assert 1.0 < scale[2] <= 1.5
-    assert_allclose(dispersion_scale(returns, sigma, loc, variance, max_scale=1.0)[2], 1.0)
+    # by hand, with d = log sigma - log 0.01 ~ N(0, v = 0.16) and E[exp(a d)] = exp(a^2 v / 2): series 0 (r = e sigma)
+    # s = 1; series 2 (r = x 0.01 exp(1.1 d), e = x exp(0.1 d)): s^2 v = (2.2^2 - 0.2^2) v / 4 = 1.2 v, s = sqrt(1.2)
+    assert_allclose(scale[[0, 2]], [1.0, np.sqrt(1.2)], atol=0.02)
+    assert scale[1] == 0.0  # e = r / sigma carries all the dispersion already: nothing left for the draw
+    assert_allclose(dispersion_scale(returns, sigma, loc, variance, max_scale=1.05)[2], 1.05)
+    flat = returns.copy()
+    flat[:, 1] = 0.0  # no move at all in the regime: the moments are undefined, the fitted dispersion is kept
+    assert dispersion_scale(flat, sigma, loc, variance)[1] == 1.0
 
 
 def test_variance_matched_vol_prior_gives_the_real_return_variance(daily_features):
@@ -189,6 +190,7 @@ def test_variance_matched_vol_prior_gives_the_real_return_variance(daily_feature
     matched = RegimeVolPrior.fit(sigma, rows.regime, rows.returns)
     full = RegimeVolPrior.fit(sigma, rows.regime)
     assert set(matched.dispersion) == {"low", "normal", "high"} and not full.dispersion
+    assert all(0.0 < v < 1.0 for v in matched.dispersion.values())  # the bundled data: less dispersion than drawn
     n, k = 200_000, sigma.shape[1]
     for c, name in enumerate(["low", "normal", "high"]):
         days = rows.regime == c
@@ -202,6 +204,7 @@ def test_variance_matched_vol_prior_gives_the_real_return_variance(daily_feature
                       / real_moment for prior_name, prior in (("matched", matched), ("full", full))}
         scale = matched.chol[c].diagonal() / full.chol[c].diagonal()
         inside = (scale > 0.05).numpy() & (scale < 1.45).numpy()  # not clipped: matched exactly, up to draws
+        assert inside.sum() >= k // 2, name
         assert_allclose(ratios["matched"][inside], 1.0, atol=0.08), name
         assert ratios["full"].mean() > ratios["matched"].mean(), name  # independent draws overstate the variance
 
@@ -428,6 +431,9 @@ def test_generator_quality_of_the_real_sample_itself(daily_features, instruments
             assert q[f"{key}_gen_in_ci_{book}"] == 1.0
     doubled = generator_quality(real, 2.0 * real, rows.symbols, instruments, seed=0)  # twice the moves: outside
     assert doubled["es975_gen_in_ci_equal_weight"] == doubled["var99_gen_in_ci_60_40"] == 0.0
+    short = generator_quality(real[:100], real[:100], rows.symbols, instruments, seed=0)  # 1 day beyond VaR99
+    assert np.isnan([short["var99_real_lo_60_40"], short["var99_real_hi_60_40"], short["var99_gen_in_ci_60_40"]]).all()
+    assert short["es975_gen_in_ci_60_40"] == 1.0  # 2.5 days beyond the 97.5% level: an interval
     with pytest.raises(InputError, match="NaN"):
         generator_quality(real, np.full_like(real, np.nan), rows.symbols, instruments)
 
