@@ -455,3 +455,17 @@ def test_evaluate_generators_gives_a_side_by_side_table(daily_features, instrume
     assert table.loc["disc_score", "fhs"] < table.loc["disc_score", "gan_raw"]  # an untrained GAN is obvious...
     assert table.loc["disc_score", "gan"] < table.loc["disc_score", "gan_raw"]  # ...less so with the real moments
     assert table.loc["corr_rmse", "gan"] < table.loc["corr_rmse", "gan_raw"]
+
+
+def test_bench_prints_the_generator_targets_with_signed_errors(daily_features, instruments, dev_runs):
+    from risk_platform.bench import generator_targets
+
+    samplers = {name: run.sampler for name, run in dev_runs.items()}
+    targets = generator_targets(daily_features, instruments, samplers)
+    table = evaluate_generators(daily_features, instruments, samplers, regime="high")
+    assert set(targets) == set(samplers)
+    for name, figures in targets.items():
+        assert figures["disc_score"] == pytest.approx(table.at["disc_score", name], abs=5e-4)
+        for key in ("var99_rel_err_equal_weight", "es975_rel_err_60_40"):
+            assert abs(figures[key]) == pytest.approx(table.at[key, name], abs=1e-4)  # the asset's figure, signed
+        assert figures["var99_in_ci_60_40"] in (0.0, 1.0)
