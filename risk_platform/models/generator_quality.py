@@ -20,8 +20,8 @@ from threadpoolctl import threadpool_limits
 
 from risk_platform.errors import InputError
 from risk_platform.features.engineering import REGIMES
-from risk_platform.models.datasets import REGIME_INDEX
 from risk_platform.models.generators import DateLike, ScenarioRows, scenario_rows
+from risk_platform.models.sampler_inputs import regime_index
 from risk_platform.risk.measures import historical_var_es
 
 PRICE_QUOTES = ("price", "index_level", "fx_rate")  # log-return series; yields (bp) are left out
@@ -280,9 +280,7 @@ def correlation_by_regime(daily: pd.DataFrame, samplers: Mapping[str, Sampler], 
 
 
 def _regime_rows(rows: ScenarioRows, regime: str) -> ScenarioRows:
-    if regime not in REGIME_INDEX:
-        raise InputError(f"unknown regime {regime!r}; expected one of {', '.join(REGIMES)}")
-    selected = rows.select(rows.regime == REGIME_INDEX[regime])
+    selected = rows.select(rows.regime == regime_index(regime))
     if len(selected) < 40:
         raise InputError(f"only {len(selected)} real rows in regime {regime!r}: too few to evaluate generators")
     return selected

@@ -317,13 +317,14 @@ class RegimeVolPrior(nn.Module):
         log_sigma = np.log(sigma)
         for c in range(N_REGIMES):
             days = regime == c
+            loc = log_sigma[days].mean(axis=0)
             covariance, _ = ledoit_wolf(log_sigma[days])
             chol = np.linalg.cholesky(covariance)
             if returns is not None:
-                scale = dispersion_scale(returns[days], sigma[days], log_sigma[days].mean(axis=0), np.diag(covariance))
+                scale = dispersion_scale(returns[days], sigma[days], loc, np.diag(covariance))
                 chol = scale[:, None] * chol
                 prior.dispersion[REGIMES[c]] = float(scale.mean())
-            prior.loc[c] = torch.as_tensor(log_sigma[days].mean(axis=0))
+            prior.loc[c] = torch.as_tensor(loc)
             prior.chol[c] = torch.as_tensor(chol)
         return prior
 
@@ -499,10 +500,9 @@ class GeneratorConfig:
     see the module docstring), ``noise_df`` (location-scale output noise: multivariate Student-t with these
     degrees of freedom, None = Gaussian; :class:`LocationScaleDecoder`), ``moment_calibration`` (match the
     generated shocks' mean and covariance to the real ones per regime after training; :class:`MomentCalibration`),
-    ``min_train_rows``/``min_regime_rows``
-    (below: InputError before training), ``match_variance`` (devolatilised only: the volatility prior's
-    dispersion is scaled per series and regime so that the stress scenarios have the real returns' variance;
-    :func:`dispersion_scale`)."""
+    ``match_variance`` (devolatilised only: the volatility prior's dispersion is scaled per series and regime so
+    that the stress scenarios have the real returns' variance; :func:`dispersion_scale`),
+    ``min_train_rows``/``min_regime_rows`` (below: InputError before training)."""
 
     seed: int = 0
     train_end: DateLike = None
@@ -737,7 +737,7 @@ def _module_for(config: GeneratorConfig, n_features: int) -> GANModule | VAEModu
 def _trained_sampler(module: GANModule | VAEModule, data: ScenarioDataModule, config: GeneratorConfig
                      ) -> tuple[ScenarioSampler, dict[str, float]]:
     """The trained core with the data's standardisation, its fitted volatility prior (when devolatilised) and
-    moment calibration (when configured; with its covariance gaps as metrics)."""
+    moment calibration (when configured), and the metrics of those fits (covariance gaps, dispersion factors)."""
     vol = None if data.sigma is None else RegimeVolPrior.fit(data.sigma, data.rows.regime,
                                                              data.rows.returns if config.match_variance else None)
     core = module.noise_map().eval()
@@ -761,9 +761,9 @@ def _train(daily: pd.DataFrame, config: GeneratorConfig, fast_dev_run: bool) -> 
     with torch_threads(config.torch_threads):
         trainer.fit(module, datamodule=data)
     seconds = time.perf_counter() - started
-    sampler, gaps = _trained_sampler(module, data, config)
+    sampler, fit_metrics = _trained_sampler(module, data, config)
     metrics = {"train_seconds": seconds, "epochs": float(len(module.history)), "n_train": float(len(data.rows)),
-               **gaps}
+               **fit_metrics}
     if module.history:
         metrics.update({f"final_{k}": v for k, v in module.history[-1].items() if k != "epoch"})
     metrics.update({f"n_train_{name}": float(n) for name, n in data.rows.regime_counts().items()})

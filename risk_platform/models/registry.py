@@ -166,14 +166,12 @@ class ModelRegistry:
         would otherwise see every alias vanish, and reappear, as moves)."""
         try:
             aliases = self.client.get_registered_model(MODEL_NAMES[model_key]).aliases
-        except MlflowException as exc:
-            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-                return {}
-            raise RegistryUnavailable(f"MLflow registry {self.tracking_uri} unreadable:"
-                                      f" {str(exc).splitlines()[0][:200]}") from None
         except Exception as exc:  # noqa: BLE001 (connection and store errors of any kind)
+            if isinstance(exc, MlflowException) and exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            first_line = (str(exc).splitlines() or [""])[0][:200]
             raise RegistryUnavailable(f"MLflow registry {self.tracking_uri} unreadable:"
-                                      f" {exc.__class__.__name__}: {str(exc).splitlines()[0][:200]}") from None
+                                      f" {exc.__class__.__name__}: {first_line}") from None
         return {alias: str(version) for alias, version in aliases.items()}
 
     def load(self, model_key: str, alias: str = "experimental") -> LoadedModel:
