@@ -34,7 +34,7 @@ from risk_platform.features.engineering import REGIMES
 from risk_platform.models.baselines import ewma_forecasts, garch_forecasts, series_returns
 from risk_platform.models.datasets import REGIME_INDEX, check_finite
 from risk_platform.models.training import make_trainer, seed_everything
-from risk_platform.validation.forecast_loss import forecast_loss
+from risk_platform.scoring import forecast_loss
 
 STEP_FEATURES = ("r", "r2", "ewma_vol", "rv_21", "rv_63", "vol_rank")
 QUANTILES = (0.1, 0.9)

@@ -31,7 +31,7 @@ from risk_platform.validation.crisis import (
     lstm_variance_table,
     normal_book_forecast,
 )
-from risk_platform.validation.forecast_loss import forecast_loss
+from risk_platform.scoring import forecast_loss
 
 WINDOW = 250
 QLIKE_WINDOW = 63

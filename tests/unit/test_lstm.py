@@ -11,7 +11,7 @@ from risk_platform.errors import ComputationError, InputError
 from risk_platform.models import lstm as lstm_module
 from risk_platform.models.baselines import ewma_forecasts, garch_filter, garch_forecasts, series_returns
 from risk_platform.models.lstm import LSTMConfig, build_sequences, predict, train_lstm_vol, training_scales
-from risk_platform.validation.forecast_loss import forecast_loss, qlike
+from risk_platform.scoring import forecast_loss, qlike
 
 TINY = LSTMConfig.demo(seq_len=8, hidden=8, epochs=1, sample_every=25, batch_size=256)
 

@@ -1,4 +1,5 @@
-"""Losses for variance forecasts against a realized proxy (the next day's squared return).
+"""Forecast losses, in one neutral module (models and validation both score with it): variance forecasts
+against a realized proxy (the next day's squared return).
 
 QLIKE (Patton 2011, robust to noise in the proxy): ``L(s2, h) = s2 / h - log(s2 / h) - 1``, zero for a
 perfect forecast, in the units-free ratio ``s2 / h``. Days with a zero realized proxy have no defined QLIKE
