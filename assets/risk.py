@@ -10,7 +10,7 @@ from resources import FeatureStoreResource, LineageResource, MarketDataResource,
 from risk_platform.data.loading import sha256_file
 from risk_platform.models.inference import aliased_model_inputs
 from risk_platform.portfolio.positions import Portfolio
-from risk_platform.risk.portfolio_risk import compute_portfolio_risk
+from risk_platform.risk.engine import compute_portfolio_risk
 
 COVERAGE_CHECK = "all_positions_valued"
 

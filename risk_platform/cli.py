@@ -98,7 +98,8 @@ def _portfolio_report(args: argparse.Namespace, *, copula: bool, stress: bool):
     from risk_platform.data.quality import accepted_panel
     from risk_platform.features.returns import compute_returns
     from risk_platform.portfolio.positions import load_portfolio
-    from risk_platform.risk.portfolio_risk import RiskConfig, compute_portfolio_risk
+    from risk_platform.risk.config import RiskConfig
+    from risk_platform.risk.engine import compute_portfolio_risk
 
     portfolio = load_portfolio(args.portfolio, load_instruments(args.instruments))  # bad positions fail first
     instruments, raw, decision = _gate(args)

@@ -4,32 +4,24 @@ Fit: the pseudo-observations (ranks / (n + 1)) of recent factor returns on the d
 return are fitted with a regular vine whose pair copulas are chosen per edge by AIC among
 ``family_set``, parameters by Kendall's-tau inversion. The default families are Gaussian (no tail
 dependence), Clayton and Gumbel with their rotations (lower / upper tail dependence, and for negatively
-dependent pairs the mixed corners), truncated after ``DEFAULT_TRUNCATION`` trees (conditional independence
+dependent pairs the mixed corners), truncated after ``COPULA_TRUNCATION`` trees (conditional independence
 beyond). Student-t and Frank are left out by default: their inverse h-functions are numerical, and drawing
 50,000 scenarios over 25 factors then takes minutes on two cores instead of seconds.
 Simulation: uniforms from the vine mapped back through each factor's empirical quantile function
 (linear interpolation between order statistics; so scenarios never exceed the fitted sample's extremes).
-The fitted vine is persisted as JSON (``to_json``), not pickled.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
+import pyvinecopulib as pv
 
 from risk_platform.errors import ComputationError
+from risk_platform.risk.config import COPULA_FAMILIES, COPULA_TRUNCATION
 
-DEFAULT_FAMILIES = ("gaussian", "clayton", "gumbel")
-DEFAULT_TRUNCATION = 3
 MIN_COPULA_DAYS = 100
-
-
-def _pv():
-    import pyvinecopulib as pv
-
-    return pv
 
 
 @dataclass(frozen=True)
@@ -37,7 +29,7 @@ class VineCopulaModel:
     """A fitted vine copula over ``symbols`` with the sorted fitted returns as empirical marginals."""
 
     symbols: tuple[str, ...]
-    vine: object  # pyvinecopulib.Vinecop
+    vine: pv.Vinecop
     sorted_returns: np.ndarray  # (n_obs, k), each column sorted
     n_obs: int
     start: str
@@ -61,10 +53,6 @@ class VineCopulaModel:
         pairs = self.vine.pair_copulas[0] if self.vine.pair_copulas else []
         return {"first_tree_families": sorted({str(pc.family).split(".")[-1] for pc in pairs})}
 
-    def to_json(self) -> str:
-        return json.dumps({"symbols": list(self.symbols), "vine": json.loads(self.vine.to_json()),
-                           "start": self.start, "end": self.end, "n_obs": self.n_obs})
-
 
 def empirical_quantiles(sorted_returns: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Inverse empirical CDF per column: ``u`` (n, k) in (0, 1) -> values, linear between the order
@@ -77,11 +65,10 @@ def empirical_quantiles(sorted_returns: np.ndarray, u: np.ndarray) -> np.ndarray
     return out
 
 
-def fit_vine_copula(returns: np.ndarray, symbols: list[str], families: tuple[str, ...] = DEFAULT_FAMILIES,
-                    trunc_lvl: int | None = DEFAULT_TRUNCATION, threads: int = 1, start: str = "",
+def fit_vine_copula(returns: np.ndarray, symbols: list[str], families: tuple[str, ...] = COPULA_FAMILIES,
+                    trunc_lvl: int | None = COPULA_TRUNCATION, threads: int = 1, start: str = "",
                     end: str = "") -> VineCopulaModel:
     """Fit a vine copula on complete rows of ``returns`` (n, k) (rows with NaN are dropped)."""
-    pv = _pv()
     x = np.asarray(returns, dtype=float)
     x = x[np.all(np.isfinite(x), axis=1)]
     if len(x) < MIN_COPULA_DAYS:

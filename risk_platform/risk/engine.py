@@ -1,226 +1,119 @@
-"""The full risk assessment of one book on a prepared market: every VaR method, contributions, liquidity and
-concentration, regime, stress suite; the report names what bound each figure.
+"""Portfolio risk on one as-of date: every VaR / ES method side by side (historical, parametric with EWMA or
+model volatilities and correlations, Monte Carlo from model or vine-copula scenarios, filtered HS,
+regime-adjusted blend), Euler contributions, liquidity and concentration, stress tests; the report names what
+bound each figure. Losses are positive, USD, 1-day horizon.
 
-Hot path (:func:`assess_portfolio`) is vectorised: positions are revalued as arrays and portfolio totals go
-through positions grouped by factor, so 1,000 positions x 50,000 scenarios cost as much as the few dozen
-distinct factor groups. The market arrays come from :func:`risk_platform.risk.market.prepare_market`.
+Entry point: :func:`compute_portfolio_risk` (= :func:`~risk_platform.risk.market.prepare_market` +
+:func:`assess_portfolio`). The assessment runs in stages, one function each, in this order: valuation
+(:func:`~risk_platform.risk.valuation.value_book`), historical and parametric, filtered HS and the models'
+Monte Carlo, vine copula, regime, liquidity, stress (:func:`~risk_platform.risk.stress.stress_suite`) and
+the report. The formulas of each part live in ``valuation``, ``revaluation``, ``methods``, ``options``,
+``copula``, ``stress`` and ``liquidity``.
+
+The hot path is vectorised: positions are revalued as arrays and portfolio totals go through positions
+grouped by factor, so 1,000 positions x 50,000 scenarios cost as much as the few dozen distinct factor groups.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
+from threadpoolctl import ThreadpoolController
 
-from risk_platform.errors import ComputationError, InputError
-from risk_platform.features.engineering import REGIMES
+from risk_platform.errors import ComputationError
 from risk_platform.portfolio.positions import Portfolio
+from risk_platform.regime import REGIMES
 from risk_platform.risk import methods as M
-from risk_platform.risk import stress as S
+from risk_platform.risk.config import RiskConfig
 from risk_platform.risk.copula import VineCopulaModel, fit_vine_copula
-from risk_platform.risk.liquidity import liquidity_concentration
-from risk_platform.risk.market import CRISIS_WINDOWS, MarketState, session_count
+from risk_platform.risk.liquidity import LiquidityConcentration, liquidity_concentration
+from risk_platform.risk.market import MarketState, prepare_market
 from risk_platform.risk.measures import ewma_covariance, historical_es_contributions
-from risk_platform.risk.report import ModelInputs, PortfolioRisk, ScenarioSet
-from risk_platform.risk.revaluation import VIX, BookArrays, growth_from_returns, lookup
+from risk_platform.risk.report import ModelInputs, PortfolioRisk, ScenarioSet, model_columns
+from risk_platform.risk.stress import StressResult, nearest_correlation, stress_suite
+from risk_platform.risk.valuation import ValuedBook, value_book
 
-MIN_HISTORY_COVERAGE = 0.9
 HEADLINES = {"var_95": "var_95", "var_99": "var_99", "cvar_95": "es_95", "es_99": "es_99"}
+EMPIRICAL_REGIME_SOURCE = "empirical regime transitions (Markov, non-model)"
+DEFAULT_CONFIG = RiskConfig()
+NO_MODEL_NOTE = ("no model inputs: non-model methods only (historical, EWMA parametric, filtered HS, vine copula,"
+                 " regime-adjusted with empirical regime transitions)")
 
 
-@dataclass(frozen=True)
-class _Factors:
-    names: list[str]
-    cols: np.ndarray  # into market.symbols
-    window: np.ndarray  # rows of the historical window
-    history: np.ndarray  # rows since every factor started (regime calibration, stress bootstrap)
+def compute_portfolio_risk(portfolio: Portfolio, panel: pd.DataFrame, returns: pd.DataFrame,
+                           instruments: pd.DataFrame, asof: pd.Timestamp | None = None,
+                           unavailable: dict[str, str] | None = None,
+                           config: RiskConfig = DEFAULT_CONFIG, *,
+                           model_inputs: ModelInputs | Sequence[ModelInputs] | None = None,
+                           copula: VineCopulaModel | ScenarioSet | None = None,
+                           stress: bool = True, market: MarketState | None = None) -> PortfolioRisk:
+    """Risk of ``portfolio`` on ``asof`` (default: the last date of the panel).
+
+    ``unavailable`` maps symbols that must not be used (e.g. feeds rejected by the gate) to the reason;
+    positions depending on them, or on a symbol without prices, are excluded and flagged.
+    ``model_inputs``: one :class:`ModelInputs` per aliased set of model versions (LSTM vols, GNN
+    correlations, GAN/VAE scenarios, regime probabilities); each adds its methods to the report.
+    ``copula``: a fitted :class:`VineCopulaModel` or pre-drawn :class:`ScenarioSet` (else fitted here when
+    ``config.fit_copula``). ``stress``: run the stress suite. ``market``: a prepared market (skips
+    :func:`prepare_market`; ``panel``, ``returns``, ``asof`` and ``unavailable`` are then ignored).
+    """
+    if market is None:
+        market = prepare_market(panel, returns, instruments, asof, unavailable, config.ewma_lambda)
+    if isinstance(model_inputs, ModelInputs):
+        model_inputs = [model_inputs]
+    return assess_portfolio(portfolio, market, config, list(model_inputs or []), copula, stress)
 
 
-_BLAS = None
+@cache
+def _blas() -> ThreadpoolController:
+    """The process's thread-pool controller (inspecting the loaded libraries once)."""
+    return ThreadpoolController()
 
 
-def assess_portfolio(portfolio: Portfolio, market: MarketState, config, model_inputs: Sequence[ModelInputs] = (),
-                     copula: VineCopulaModel | ScenarioSet | None = None, stress: bool = True) -> PortfolioRisk:
-    """The full report of ``portfolio`` on ``market`` (see :func:`~risk_platform.risk.portfolio_risk.
-    compute_portfolio_risk` for the arguments).
+def assess_portfolio(portfolio: Portfolio, market: MarketState, config: RiskConfig,
+                     model_inputs: Sequence[ModelInputs] = (), copula: VineCopulaModel | ScenarioSet | None = None,
+                     stress: bool = True) -> PortfolioRisk:
+    """The full report of ``portfolio`` on ``market`` (see :func:`compute_portfolio_risk` for the arguments).
 
     BLAS runs single-threaded here: every product is thin (n x k with k <= ~30 factors), and on two shared
-    cores OpenBLAS's thread hand-offs cost 3-4x more than they save (measured in ``bench_risk``).
+    cores OpenBLAS's thread hand-offs cost 3-4x more than they save (measured by the risk benchmark).
     """
-    global _BLAS
-    if _BLAS is None:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS = ThreadpoolController()
-    with _BLAS.limit(limits=1, user_api="blas"):
+    with _blas().limit(limits=1, user_api="blas"):
         return _assess(portfolio, market, config, model_inputs, copula, stress)
 
 
-def _assess(portfolio: Portfolio, market: MarketState, config, model_inputs: Sequence[ModelInputs],
+def _assess(portfolio: Portfolio, market: MarketState, config: RiskConfig, model_inputs: Sequence[ModelInputs],
             copula: VineCopulaModel | ScenarioSet | None, stress: bool) -> PortfolioRisk:
-    from risk_platform.risk.portfolio_risk import value_positions
-
+    """The stages in order, each timed (``timings_ms``)."""
     clock = _Clock()
-    asof = market.asof
-    book, notes = value_positions(portfolio, None, market.instruments.reset_index(), asof, last=market)
-    book, flagged, keep, gross_all = _flags(book, market)
-    if book.empty:
-        raise InputError("no position can be valued: every position depends on an unavailable feed")
-    names = sorted((set(book["symbol"]) | set(book["fx_symbol"]) | ({VIX} if (book["kind"] == "option").any()
-                                                                       else set())) - {""})
-    fac = _factor_rows(market, names, config.hs_window)
-    flagged += _short_histories(book, market, fac)
-    arrays = BookArrays.from_book(book, names, vix_level=float(market.last_value.get(VIX, np.nan)))
-    is_bp = market.is_bp[fac.cols]
-    r_win, g_win = market.returns[np.ix_(fac.window, fac.cols)], market.growth[np.ix_(fac.window, fac.cols)]
-    dates = market.dates[fac.window]
+    valued = value_book(portfolio, market, config.hs_window)
     clock.lap("valuation")
-
-    results: dict[str, M.MethodResult] = {}
-    pos_pnl = arrays.position_pnl(r_win, g_win)
-    total = pos_pnl.sum(axis=1)
-    hs_label = f"historical simulation ({len(dates)} days {dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d})"
-    results["historical"] = M.historical_method(total, bound_by=hs_label, window_start=f"{dates[0]:%Y-%m-%d}",
-                                                window_end=f"{dates[-1]:%Y-%m-%d}")
-    es_contrib = historical_es_contributions(pos_pnl, 0.99)
-
-    exposures = arrays.exposures()
-    ewma_vols, ewma_corr = M.correlation_from(ewma_covariance(r_win, config.ewma_lambda))
-    ewma_label = f"EWMA covariance (lambda {config.ewma_lambda}, {len(dates)} days)"
-    param, vol_contrib = M.parametric_method(exposures, ewma_vols, ewma_corr, ewma_label, name="parametric_ewma")
-    results["parametric_ewma"] = param
-    parametric = {"parametric_ewma": (param, vol_contrib)}
-    for mi in model_inputs:
-        if mi.vols is None and mi.correlation is None:
-            continue
-        vols, corr, label, missing = _model_cov(mi, names, ewma_vols, ewma_corr)
-        name = f"parametric[{mi.label}]"
-        res, contrib = M.parametric_method(exposures, vols, corr, label, name=name)
-        if missing:
-            res = _with(res, details={"factors_from_ewma": missing})
-        results[name], parametric[name] = res, (res, contrib)
+    historical, es_contrib = historical_method(valued, market)
+    parametric = parametric_methods(valued, market, config, model_inputs)
     clock.lap("historical_parametric")
-
-    fhs = M.filtered_historical_scenarios(r_win, market.observed[np.ix_(fac.window, fac.cols)],
-                                          market.cond_var[np.ix_(fac.window, fac.cols)], market.next_var[fac.cols])
-    results["filtered_historical"], _ = M.monte_carlo_method(
-        arrays, fhs, is_bp, bound_by=f"filtered HS (EWMA lambda {market.ewma_lambda}, {len(dates)} days)",
-        name="filtered_historical", kind="filtered_historical")
-    for mi in model_inputs:
-        for key, scen in mi.scenarios.items():
-            r, missing = _columns(scen, mi.symbols, names)
-            res, _ = M.monte_carlo_method(arrays, r, is_bp, bound_by=mi.version(key),
-                                          name=f"monte_carlo_{key}[{mi.label}]")
-            if missing:
-                res = _with(res, complete=False, details={"factors_missing_no_move": missing})
-            results[res.name] = res
+    monte_carlo = filtered_and_model_monte_carlo(valued, market, model_inputs)
     clock.lap("fhs_model_mc")
-    copula_result, copula_note = _copula_method(arrays, market, fac, names, is_bp, config, copula)
-    if copula_result is not None:
-        results[copula_result.name] = copula_result
-    if copula_note:
-        notes.append(copula_note)
+    copula_result, copula_note = copula_method(valued, market, config, copula)
     clock.lap("copula")
-
-    pnl_hist = arrays.total_pnl(market.returns[np.ix_(fac.history, fac.cols)],
-                                market.growth[np.ix_(fac.history, fac.cols)])
-    regimes_hist = market.regimes.to_numpy()[fac.history]
-    calibration = M.calibrate_regime_blend(pnl_hist, regimes_hist, config.hs_window, config.ewma_lambda,
-                                           dates=market.dates[fac.history])
-    current_regime = market.current_regime()
-    regime_probability = market.regime_transition_probability()
-    regime_source = "empirical regime transitions (Markov, non-model)"
-    calib_label = (f"w, k calibrated on {calibration.start}..{calibration.end}; regime {current_regime}"
-                   " (market volatility rank rule)")
-    results["regime_adjusted"] = M.regime_adjusted_method(results["historical"], param, calibration, current_regime,
-                                                          None, bound_by=calib_label)
-    for mi in model_inputs:
-        if mi.regime_probability:
-            probs = {r: float(mi.regime_probability.get(r, np.nan)) for r in REGIMES}
-            name = f"regime_adjusted[{mi.label}]"
-            label = f"{calib_label}; probabilities {mi.version('regime')}"
-            results[name] = M.regime_adjusted_method(results["historical"], param, calibration, current_regime,
-                                                     probs, bound_by=label, name=name)
-            if regime_source.startswith("empirical"):
-                regime_probability, regime_source = probs, mi.version("regime")
-                current_regime = max(probs, key=probs.get)
+    regime = regime_methods(valued, market, config, model_inputs, historical, parametric.ewma)
     clock.lap("regime")
-
-    all_methods = M.RiskMethods(results)
-    headline = {key: all_methods.binding(fig) for key, fig in HEADLINES.items()}
-    vol_name = max(parametric, key=lambda k: parametric[k][0].sigma)
-    vol_res, vol_c = parametric[vol_name]
-    labels = arrays.labels
-    asset_class = book["asset_class"].to_numpy(dtype=str)
-    nav = portfolio.nav if np.isfinite(portfolio.nav) else float(np.abs(arrays.exposure_usd).sum())
-    liq = liquidity_concentration(labels, arrays.exposure_usd, book["avg_daily_volume"].to_numpy(dtype=float),
-                                  book["bid_ask_bps"].to_numpy(dtype=float), asset_class,
-                                  book["sector"].to_numpy(dtype=str), book["region"].to_numpy(dtype=str), nav,
-                                  headline["var_95"].var_95, headline["var_99"].var_99, config.participation)
+    results = {"historical": historical, **parametric.results, **monte_carlo,
+               **({copula_result.name: copula_result} if copula_result is not None else {}), **regime.results}
+    headline = {key: M.binding_method(results, figure) for key, figure in HEADLINES.items()}
+    liquidity = book_liquidity(valued, headline, config)
     clock.lap("liquidity")
-
-    stress_results = {}
-    if stress:
-        stress_results = _stress_suite(arrays, market, fac, is_bp, names, book, asset_class, nav, model_inputs,
-                                       ewma_vols, ewma_corr, config)
+    stress_results = stress_suite(valued, market, config, model_inputs, parametric.ewma_vols,
+                                  parametric.ewma_corr) if stress else {}
     clock.lap("stress")
-
-    positions_out = ({
-        "position": list(labels), "symbol": book["symbol"].to_numpy(dtype=str),
-        "kind": book["kind"].to_numpy(dtype=str),
-        "asset_class": asset_class, "value_usd": book["value_usd"].to_numpy(dtype=float),
-        "exposure_usd": arrays.exposure_usd, "weight_pct_nav": 100 * arrays.exposure_usd / nav,
-        "price": book["price"].to_numpy(dtype=float),
-        "price_date": book["price_date"].dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
-        "stale": book["stale"].to_numpy(dtype=bool), "hs_es_99_contribution": es_contrib,
-        "param_var_99_contribution": M.norm.ppf(0.99) * vol_contrib, "vol_contribution": vol_c,
-        "days_to_liquidate": np.array([liq.days_to_liquidate[p] for p in labels]),
-    })
-    stale_symbols = sorted({f["symbol"] for f in flagged if not f["excluded"] and "stale" in f["reason"]})
-    versions = sorted({v for mi in model_inputs for v in [mi.version(c) for c in mi.versions] or [mi.label]})
-    bound_by = {key: f"{res.name}: {res.bound_by}" for key, res in headline.items()}
-    bound_by.update({
-        "es_95": bound_by["cvar_95"],
-        "portfolio_volatility": f"{vol_name}: {vol_res.bound_by}",
-        "vol_contribution": f"{vol_name}: Euler contributions",
-        "largest_position_pct": "positions file (exposure / NAV)",
-        "herfindahl_index": "positions file (absolute exposure shares)",
-        "sector_concentration": "positions file (absolute exposure shares)",
-        "liquidity_score": f"positions file ADV at {config.participation:.0%} participation",
-        "days_to_liquidate_portfolio": f"positions file ADV at {config.participation:.0%} participation",
-        "current_regime": regime_source if not regime_source.startswith("empirical")
-        else "market volatility regime rule (median EWMA-vol rank across feeds)",
-        "regime_probability": regime_source,
-        "stress_test_results": "full revaluation of today's book (see each result's details)",
-    })
-    if stale_symbols:
-        bound_by = {k: v + " [STALE: " + ", ".join(stale_symbols) + "]" for k, v in bound_by.items()}
-    if not model_inputs:
-        notes.append("no model inputs: non-model methods only (historical, EWMA parametric, filtered HS, vine copula,"
-                     " regime-adjusted with empirical regime transitions)")
-    gross = float(np.abs(arrays.exposure_usd).sum())
-    return PortfolioRisk(
-        asof=f"{asof:%Y-%m-%d}", portfolio=portfolio.name, nav=float(nav), nav_source=portfolio.nav_source,
-        var_95=headline["var_95"].var_95, var_99=headline["var_99"].var_99, cvar_95=headline["cvar_95"].es_95,
-        es_99=headline["es_99"].es_99, es_95=headline["cvar_95"].es_95, portfolio_volatility=float(vol_res.sigma),
-        methods={name: _method_dict(res) for name, res in results.items()},
-        positions=_records(positions_out),
-        vol_contribution=dict(zip(labels, map(float, vol_c), strict=True)),
-        largest_position=liq.largest_position, largest_position_pct=liq.largest_position_pct,
-        herfindahl_index=liq.herfindahl_index, flagged_positions=flagged,
-        coverage_pct_gross=float(100 * gross / gross_all) if gross_all else 0.0, notes=notes, bound_by=bound_by,
-        sector_concentration=liq.sector_concentration, asset_class_concentration=liq.asset_class_concentration,
-        region_concentration=liq.region_concentration, liquidity_score=liq.liquidity_score,
-        days_to_liquidate_portfolio=liq.days_to_liquidate_portfolio,
-        liquidity={k: v for k, v in liq.to_dict().items() if k != "days_to_liquidate"},
-        stress_test_results={name: s.to_dict() for name, s in stress_results.items()},
-        current_regime=current_regime, regime_probability=regime_probability,
-        regime_calibration=calibration.to_dict(), model_versions=versions, stale=bool(stale_symbols),
-        stale_symbols=stale_symbols, timings_ms=clock.laps,
-    )
+    notes = [*valued.notes, *([copula_note] if copula_note else []), *([] if model_inputs else [NO_MODEL_NOTE])]
+    return build_report(portfolio, market, config, valued, results, headline, parametric, es_contrib, liquidity,
+                        regime, stress_results, model_inputs, notes, clock.laps)
 
 
 class _Clock:
@@ -235,109 +128,78 @@ class _Clock:
 
 
 def _with(res: M.MethodResult, **changes) -> M.MethodResult:
-    from dataclasses import replace
-
+    """``res`` with ``changes`` (``details`` merged into the existing ones)."""
     if "details" in changes:
         changes["details"] = {**res.details, **changes["details"]}
     return replace(res, **changes)
 
 
-def _method_dict(res: M.MethodResult) -> dict:
-    d = res.to_dict()
-    d.update(d.pop("details"))
-    if res.kind == "historical":
-        d["n_scenarios"] = res.n_scenarios
-    if res.kind == "parametric" and res.name == "parametric_ewma":
-        d["lambda"] = float(res.bound_by.split("lambda ")[1].split(",")[0])
-    return d
+def _incomplete(res: M.MethodResult, missing: list[str]) -> M.MethodResult:
+    """``res`` marked incomplete (out of the headlines) when the scenarios lacked some of the book's factors."""
+    return _with(res, complete=False, details={"factors_missing_no_move": missing}) if missing else res
 
 
-def _dependencies(book: pd.DataFrame) -> list[np.ndarray]:
-    """The feeds each position needs: its own, its currency's FX feed, VIX for options ('' when none)."""
-    return [book["symbol"].to_numpy(dtype=str), book["fx_symbol"].to_numpy(dtype=str),
-            np.where(book["kind"].to_numpy(dtype=str) == "option", VIX, "")]
+# ------------------------------------------------------------------------------ historical and parametric
 
 
-def _flags(book: pd.DataFrame, market: MarketState) -> tuple[pd.DataFrame, list[dict], np.ndarray, float]:
-    """Exclude positions whose feeds (own, FX, VIX for options) are unusable; flag stale ones (vectorised)."""
-    unusable = {s: f"depends on {s}: {r}" for s, r in market.unusable.items()}
-    problem = np.full(len(book), "", dtype=object)
-    stale = np.full(len(book), "", dtype=object)
-    for dep in _dependencies(book):
-        reason = lookup(dep, unusable, "")
-        problem = np.where(problem == "", reason, problem)
-        st = lookup(dep, market.stale, "")
-        stale = np.where(st == "", stale, np.where(stale == "", st, stale + "; " + st))
-    keep = problem == ""
-    labels = book["position"].to_numpy(dtype=str)
-    symbols = book["symbol"].to_numpy(dtype=str)
-    notional = book["notional"].to_numpy(dtype=float)
-    notional = np.where(book["kind"].to_numpy(dtype=str) == "option", book["delta"].to_numpy(dtype=float), notional)
-    value = book["exposure_usd"].to_numpy(dtype=float)
-    flagged = [{"symbol": symbols[j], "position": labels[j], "reason": problem[j], "excluded": True,
-                "notional": _finite(notional[j])} for j in np.flatnonzero(~keep)]
-    is_stale = keep & (stale != "")
-    flagged += [{"symbol": symbols[j], "position": labels[j], "reason": "stale price: " + stale[j],
-                 "excluded": False, "notional": _finite(value[j])} for j in np.flatnonzero(is_stale)]
-    book = book.assign(stale=is_stale)
-    gross_all = float(np.nansum(np.abs(np.where(keep, value, notional))))
-    return book[keep].reset_index(drop=True), flagged, keep, gross_all
+def historical_method(valued: ValuedBook, market: MarketState) -> tuple[M.MethodResult, np.ndarray]:
+    """Historical simulation over the window, and each position's Euler contribution to its ES99."""
+    factors = valued.factors
+    pos_pnl = valued.arrays.position_pnl(factors.take(market.returns, factors.window),
+                                         factors.take(market.growth, factors.window))
+    dates = market.dates[factors.window]
+    start, end = f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}"
+    label = f"historical simulation ({len(dates)} days {start}..{end})"
+    result = M.historical_method(pos_pnl.sum(axis=1), bound_by=label, window_start=start, window_end=end)
+    return result, historical_es_contributions(pos_pnl, 0.99)
 
 
-def _factor_rows(market: MarketState, names: list[str], window: int) -> _Factors:
-    cols = market.columns(names)
-    rows = np.flatnonzero(market.observed[:, cols].any(axis=1))
-    if len(rows) < window:
-        raise ComputationError(f"only {len(rows)} days of returns up to {market.asof:%Y-%m-%d}; historical"
-                               f" simulation needs {window}")
-    first = np.argmax(market.observed[:, cols], axis=0).max()
-    history = rows[rows >= first]
-    if len(history) < window + 60:
-        history = rows
-    return _Factors(names, cols, rows[-window:], history)
+@dataclass(frozen=True)
+class ParametricMethods:
+    """The delta-normal methods by name with each position's Euler volatility contribution, and the EWMA
+    volatilities and correlation (over the book's factors) that the EWMA method and the fallbacks use."""
+
+    results: dict[str, M.MethodResult]
+    vol_contributions: dict[str, np.ndarray]
+    ewma_vols: np.ndarray
+    ewma_corr: np.ndarray
+
+    @property
+    def ewma(self) -> M.MethodResult:
+        return self.results["parametric_ewma"]
+
+    def most_volatile(self) -> str:
+        """The method with the largest P&L volatility (it gives the report's volatility figures)."""
+        return max(self.results, key=lambda k: self.results[k].sigma)
 
 
-def _short_histories(book: pd.DataFrame, market: MarketState, fac: _Factors) -> list[dict]:
-    start, end = market.dates[fac.window[0]], market.dates[fac.window[-1]]
-    observed = market.observed[np.ix_(fac.window, fac.cols)].sum(axis=0)
-    cal = market.instruments["calendar"]
-    coverage = {f: (observed[i] / n if (n := session_count(cal[f], start, end)) else 0.0)
-                for i, f in enumerate(fac.names)}
-    worst_cov = np.full(len(book), np.inf)
-    worst_dep = np.full(len(book), "", dtype=object)
-    for dep in _dependencies(book):
-        c = lookup(dep, coverage, np.inf).astype(float)
-        better = c < worst_cov
-        worst_cov, worst_dep = np.where(better, c, worst_cov), np.where(better, dep, worst_dep)
-    symbols, labels = book["symbol"].to_numpy(dtype=str), book["position"].to_numpy(dtype=str)
-    value = book["value_usd"].to_numpy(dtype=float)
-    return [{"symbol": symbols[j], "position": labels[j], "excluded": False, "notional": _finite(value[j]),
-             "reason": f"short history: {worst_dep[j]} has returns on {worst_cov[j]:.0%} of its venue's"
-             f" sessions in the {len(fac.window)}-day window (missing days count as no move)"}
-            for j in np.flatnonzero(worst_cov < MIN_HISTORY_COVERAGE)]
+def parametric_methods(valued: ValuedBook, market: MarketState, config: RiskConfig,
+                       model_inputs: Sequence[ModelInputs]) -> ParametricMethods:
+    """Delta-normal VaR/ES with the EWMA covariance of the window, then with each model's volatilities and
+    correlation (EWMA where the model has none)."""
+    factors = valued.factors
+    exposures = valued.arrays.exposures()
+    ewma_vols, ewma_corr = M.correlation_from(ewma_covariance(factors.take(market.returns, factors.window),
+                                                              config.ewma_lambda))
+    label = f"EWMA covariance (lambda {config.ewma_lambda}, {len(factors.window)} days)"
+    ewma, contrib = M.parametric_method(exposures, ewma_vols, ewma_corr, label, name="parametric_ewma")
+    results = {ewma.name: _with(ewma, details={"lambda": config.ewma_lambda})}
+    contributions = {ewma.name: contrib}
+    for mi in model_inputs:
+        if mi.vols is None and mi.correlation is None:
+            continue
+        vols, corr, label, missing = model_covariance(mi, valued.names, ewma_vols, ewma_corr)
+        res, contrib = M.parametric_method(exposures, vols, corr, label, name=f"parametric[{mi.label}]")
+        results[res.name] = _with(res, details={"factors_from_ewma": missing}) if missing else res
+        contributions[res.name] = contrib
+    return ParametricMethods(results, contributions, ewma_vols, ewma_corr)
 
 
-def _columns(array, symbols: Sequence[str], names: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Columns of ``array`` (.., len(symbols)) reordered to ``names``; missing ones are 0 (listed).
-    ``array`` may be a :class:`ScenarioSet` carrying its own symbols."""
-    if isinstance(array, ScenarioSet):
-        array, symbols = array.returns, array.symbols
-    array = np.asarray(array)
-    if array.shape[-1] != len(symbols):
-        raise InputError(f"model array has {array.shape[-1]} columns but {len(symbols)} symbols are named")
-    if tuple(symbols) == tuple(names):
-        return array, []
-    index = {s: i for i, s in enumerate(symbols)}
-    missing = [n for n in names if n not in index]
-    out = array[..., [index.get(n, 0) for n in names]]
-    if missing:
-        out[..., [j for j, n in enumerate(names) if n not in index]] = 0.0
-    return out, missing
-
-
-def _model_cov(mi: ModelInputs, names: list[str], ewma_vols: np.ndarray, ewma_corr: np.ndarray):
+def model_covariance(mi: ModelInputs, names: list[str], ewma_vols: np.ndarray, ewma_corr: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
     """Model vols / correlation over the book's factors; factors the model lacks (or gives NaN for) take
-    the EWMA figure, and a mixed correlation matrix is repaired to the nearest valid one."""
+    the EWMA figure, and a mixed correlation matrix is repaired to the nearest valid one. Returns the vols,
+    the correlation, the label and the factors that fell back to EWMA."""
     index = {s: i for i, s in enumerate(mi.symbols)}
     have = np.array([n in index for n in names])
     pos = np.array([index.get(n, 0) for n in names])
@@ -357,7 +219,7 @@ def _model_cov(mi: ModelInputs, names: list[str], ewma_vols: np.ndarray, ewma_co
         corr = np.where(ok, c, ewma_corr)
         np.fill_diagonal(corr, 1.0)
         if not ok.all():
-            corr = S.nearest_correlation(corr)
+            corr = nearest_correlation(corr)
             fallback |= {n for n, row in zip(names, ok, strict=True) if not row.all()}
         parts.append(f"correlation {mi.version('correlation')}")
     else:
@@ -367,102 +229,196 @@ def _model_cov(mi: ModelInputs, names: list[str], ewma_vols: np.ndarray, ewma_co
     return vols, corr, label, missing
 
 
-def _copula_method(arrays: BookArrays, market: MarketState, fac: _Factors, names: list[str], is_bp: np.ndarray,
-                   config, copula) -> tuple[M.MethodResult | None, str]:
+# ------------------------------------------------------------------------------------------ Monte Carlo
+
+
+def filtered_and_model_monte_carlo(valued: ValuedBook, market: MarketState, model_inputs: Sequence[ModelInputs]
+                                   ) -> dict[str, M.MethodResult]:
+    """Filtered historical simulation, then each model's scenarios (incomplete when they lack a factor)."""
+    factors = valued.factors
+    fhs = M.filtered_historical_scenarios(factors.take(market.returns, factors.window),
+                                          factors.take(market.observed, factors.window),
+                                          factors.take(market.cond_var, factors.window), market.next_var[factors.cols])
+    label = f"filtered HS (EWMA lambda {market.ewma_lambda}, {len(factors.window)} days)"
+    result, _ = M.monte_carlo_method(valued.arrays, fhs, valued.is_bp, bound_by=label, name="filtered_historical",
+                                     kind="filtered_historical")
+    results = {result.name: result}
+    for mi in model_inputs:
+        for key, scen in mi.scenarios.items():
+            r, missing = model_columns(scen, mi.symbols, valued.names)
+            res, _ = M.monte_carlo_method(valued.arrays, r, valued.is_bp, bound_by=mi.version(key),
+                                          name=f"monte_carlo_{key}[{mi.label}]")
+            results[res.name] = _incomplete(res, missing)
+    return results
+
+
+def copula_method(valued: ValuedBook, market: MarketState, config: RiskConfig,
+                  copula: VineCopulaModel | ScenarioSet | None) -> tuple[M.MethodResult | None, str]:
+    """Vine-copula Monte Carlo from pre-drawn scenarios, a fitted model, or a model fitted here on the last
+    ``config.copula_window`` days of the history; (None, why) when skipped, else (result, '')."""
     if isinstance(copula, ScenarioSet):
-        r, missing = _columns(copula.returns, copula.symbols, names)
-        res, _ = M.monte_carlo_method(arrays, r, is_bp, bound_by=copula.label, name="vine_copula")
-        return (_with(res, complete=False, details={"factors_missing_no_move": missing}) if missing else res), ""
+        r, missing = model_columns(copula.returns, copula.symbols, valued.names)
+        res, _ = M.monte_carlo_method(valued.arrays, r, valued.is_bp, bound_by=copula.label, name="vine_copula")
+        return _incomplete(res, missing), ""
     model = copula
     if model is None:
         if not config.fit_copula or config.mc_scenarios <= 0:
             return None, "vine copula Monte Carlo skipped (disabled in the configuration)"
-        rows = fac.history[-config.copula_window:]
-        x = np.where(market.observed[np.ix_(rows, fac.cols)], market.returns[np.ix_(rows, fac.cols)], np.nan)
-        d = market.dates[rows]
         try:
-            model = fit_vine_copula(x, names, config.copula_families, config.copula_trunc_lvl, config.threads,
-                                    start=f"{d[0]:%Y-%m-%d}", end=f"{d[-1]:%Y-%m-%d}")
+            model = _fit_copula(valued, market, config)
         except ComputationError as exc:
             return None, f"vine copula Monte Carlo skipped: {exc}"
-    r, missing = _columns(model.sample(config.mc_scenarios, config.seed, config.threads), model.symbols, names)
-    res, _ = M.monte_carlo_method(arrays, r, is_bp, bound_by=model.label, name="vine_copula",
+    r, missing = model_columns(model.sample(config.mc_scenarios, config.seed, config.threads), model.symbols,
+                               valued.names)
+    res, _ = M.monte_carlo_method(valued.arrays, r, valued.is_bp, bound_by=model.label, name="vine_copula",
                                   **model.tail_dependence())
-    return (_with(res, complete=False, details={"factors_missing_no_move": missing}) if missing else res), ""
+    return _incomplete(res, missing), ""
 
 
-def crisis_correlation(market: MarketState, cols: np.ndarray) -> tuple[np.ndarray, str]:
-    """Correlation pooled over the crisis windows' days up to asof (pairs on days both moved)."""
-    mask = np.zeros(len(market.dates), dtype=bool)
-    used = []
-    for name, (start, end) in CRISIS_WINDOWS.items():
-        sel = (market.dates >= pd.Timestamp(start)) & (market.dates <= min(pd.Timestamp(end), market.asof))
-        if sel.any():
-            mask |= sel
-            used.append(name)
-    x = np.where(market.observed[np.ix_(mask, cols)], market.returns[np.ix_(mask, cols)], np.nan)
-    corr = pd.DataFrame(x).corr(min_periods=20).to_numpy()
-    corr = np.nan_to_num(corr)
-    np.fill_diagonal(corr, 1.0)
-    return corr, "pooled " + ", ".join(used)
+def _fit_copula(valued: ValuedBook, market: MarketState, config: RiskConfig) -> VineCopulaModel:
+    """The vine copula of the book's factors over the last ``config.copula_window`` days of the history."""
+    factors = valued.factors
+    rows = factors.history[-config.copula_window:]
+    x = np.where(factors.take(market.observed, rows), factors.take(market.returns, rows), np.nan)
+    d = market.dates[rows]
+    return fit_vine_copula(x, factors.names, config.copula_families, config.copula_trunc_lvl, config.threads,
+                           start=f"{d[0]:%Y-%m-%d}", end=f"{d[-1]:%Y-%m-%d}")
 
 
-def _stress_suite(arrays: BookArrays, market: MarketState, fac: _Factors, is_bp: np.ndarray, names: list[str],
-                  book: pd.DataFrame, asset_class: np.ndarray, nav: float, model_inputs: Sequence[ModelInputs],
-                  ewma_vols: np.ndarray, ewma_corr: np.ndarray, config) -> dict[str, S.StressResult]:
-    out: dict[str, S.StressResult] = {}
-    asset_class = S.encode(asset_class)  # once for every scenario
-    first = market.first_observed()
-    for name, (start, end) in CRISIS_WINDOWS.items():
-        start, end = pd.Timestamp(start), pd.Timestamp(end)
-        if end > market.asof:
+# ------------------------------------------------------------------------------------------------ regime
+
+
+@dataclass(frozen=True)
+class RegimeMethods:
+    """The regime-adjusted methods, the calibration they share, the current regime and the next-day regime
+    probability with its source (the first model that gives one, else the empirical transitions)."""
+
+    results: dict[str, M.MethodResult]
+    calibration: M.RegimeCalibration
+    current: str
+    probability: dict[str, float]
+    source: str
+
+
+def regime_methods(valued: ValuedBook, market: MarketState, config: RiskConfig, model_inputs: Sequence[ModelInputs],
+                   historical: M.MethodResult, ewma: M.MethodResult) -> RegimeMethods:
+    """The regime-adjusted blend of ``historical`` and ``ewma`` calibrated on the book's P&L history, with the
+    market regime rule, then with each model's regime probabilities."""
+    factors = valued.factors
+    pnl_history = valued.arrays.total_pnl(factors.take(market.returns, factors.history),
+                                          factors.take(market.growth, factors.history))
+    calibration = M.calibrate_regime_blend(pnl_history, market.regimes.to_numpy()[factors.history],
+                                           config.hs_window, config.ewma_lambda, dates=market.dates[factors.history])
+    current, probability, source = market.current_regime(), market.regime_transition_probability(), None
+    label = (f"w, k calibrated on {calibration.start}..{calibration.end}; regime {current}"
+             " (market volatility rank rule)")
+    results = {"regime_adjusted": M.regime_adjusted_method(historical, ewma, calibration, current, None,
+                                                           bound_by=label)}
+    for mi in model_inputs:
+        if not mi.regime_probability:
             continue
-        rows = np.flatnonzero((market.dates >= start) & (market.dates <= end))
-        if len(rows) == 0:
-            continue
-        missing = [f for f in names if first[f] > start]
-        for res in S.replay_window(arrays, name, market.dates[rows], market.returns[np.ix_(rows, fac.cols)],
-                                   market.growth[np.ix_(rows, fac.cols)], is_bp, asset_class, nav, missing):
-            out[res.name] = res
-    window_r = market.returns[np.ix_(fac.window, fac.cols)]
-    ref = names.index(S.RATE_REFERENCE) if S.RATE_REFERENCE in names else None
-    rate_beta = {}
-    if ref is None and S.RATE_REFERENCE in market.symbols:
-        ref_col = market.columns([S.RATE_REFERENCE])[0]
-        ref_series = market.returns[fac.window, ref_col]
-    else:
-        ref_series = window_r[:, ref] if ref is not None else None
-    inst = market.instruments
-    if ref_series is not None:
-        rates_price = [i for i, f in enumerate(names) if inst.at[f, "asset_class"] == "rates"
-                       and inst.at[f, "quote_type"] != "yield_pct"]
-        betas = S.rate_betas(window_r[:, rates_price], ref_series) if rates_price else []
-        rate_beta = {names[i]: float(b) for i, b in zip(rates_price, betas, strict=True)}
-    credit = set(book.loc[book["asset_class"].str.lower() == "credit", "symbol"])
-    moves = S.hypothetical_moves(tuple(names), inst, credit, rate_beta)
-    for res in S.hypothetical_stress(arrays, moves, asset_class, nav, rate_beta):
-        out[res.name] = res
-    generated = [(f"generated stress: {key} [{mi.label}]", _columns(scen, mi.symbols, names)[0], mi.version(key), None)
-                 for mi in model_inputs for key, scen in mi.stress_scenarios.items()]
-    if not generated and config.mc_scenarios > 0:
-        high = fac.history[market.regimes.to_numpy()[fac.history] == "high"]
-        if len(high):
-            rng = np.random.default_rng(config.seed)
-            pick = high[rng.integers(0, len(high), config.mc_scenarios)]
-            r = market.returns[np.ix_(pick, fac.cols)]
-            g = market.growth[np.ix_(pick, fac.cols)]
-            d = market.dates[high]
-            generated.append(("generated stress: high-regime bootstrap", r,
-                              f"bootstrap of {len(high)} high-regime days {d[0]:%Y-%m-%d}..{d[-1]:%Y-%m-%d}"
-                              " (non-model)", g))
-    for name, r, label, g in generated:
-        out[name] = S.generated_stress(arrays, r, is_bp, name, label, asset_class, nav, config.stress_share,
-                                       growth=g)
-    crisis_corr, crisis_label = crisis_correlation(market, fac.cols)
-    res = S.counterfactual_correlation(arrays, ewma_vols, ewma_corr, crisis_corr, asset_class, nav,
-                                       crisis_label=crisis_label)
-    out[res.name] = res
-    return out
+        probs = {r: float(mi.regime_probability.get(r, np.nan)) for r in REGIMES}
+        name = f"regime_adjusted[{mi.label}]"
+        results[name] = M.regime_adjusted_method(historical, ewma, calibration, current, probs, name=name,
+                                                 bound_by=f"{label}; probabilities {mi.version('regime')}")
+        if source is None:  # the first model's probabilities are the report's (later models blend on its regime)
+            probability, source = probs, mi.version("regime")
+            current = max(probs, key=probs.get)
+    return RegimeMethods(results, calibration, current, probability, source or EMPIRICAL_REGIME_SOURCE)
+
+
+# ---------------------------------------------------------------------------------------------- liquidity
+
+
+def book_liquidity(valued: ValuedBook, headline: dict[str, M.MethodResult], config: RiskConfig
+                   ) -> LiquidityConcentration:
+    """Liquidity and concentration of the valued positions, the liquidity-adjusted VaR on the headline VaR."""
+    table = valued.table
+    return liquidity_concentration(valued.arrays.labels, valued.arrays.exposure_usd,
+                                   table["avg_daily_volume"].to_numpy(dtype=float),
+                                   table["bid_ask_bps"].to_numpy(dtype=float), valued.asset_class,
+                                   table["sector"].to_numpy(dtype=str), table["region"].to_numpy(dtype=str),
+                                   valued.nav, headline["var_95"].var_95, headline["var_99"].var_99,
+                                   config.participation)
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def build_report(portfolio: Portfolio, market: MarketState, config: RiskConfig, valued: ValuedBook,
+                 results: dict[str, M.MethodResult], headline: dict[str, M.MethodResult],
+                 parametric: ParametricMethods, es_contrib: np.ndarray, liquidity: LiquidityConcentration,
+                 regime: RegimeMethods, stress_results: dict[str, StressResult],
+                 model_inputs: Sequence[ModelInputs], notes: list[str], timings_ms: dict[str, float]
+                 ) -> PortfolioRisk:
+    """The report: headline figures of the binding methods, every method, positions, flags, what bound
+    each figure, liquidity and concentration, stress, regime and the model versions used."""
+    vol_name = parametric.most_volatile()
+    vol_res, vol_c = parametric.results[vol_name], parametric.vol_contributions[vol_name]
+    stale_symbols = valued.stale_symbols
+    versions = sorted({v for mi in model_inputs for v in [mi.version(c) for c in mi.versions] or [mi.label]})
+    liq = liquidity
+    return PortfolioRisk(
+        asof=f"{market.asof:%Y-%m-%d}", portfolio=portfolio.name, nav=float(valued.nav),
+        nav_source=portfolio.nav_source, var_95=headline["var_95"].var_95, var_99=headline["var_99"].var_99,
+        cvar_95=headline["cvar_95"].es_95, es_99=headline["es_99"].es_99, es_95=headline["cvar_95"].es_95,
+        portfolio_volatility=float(vol_res.sigma), methods={name: res.to_dict() for name, res in results.items()},
+        positions=_records(_positions_columns(valued, es_contrib, parametric.vol_contributions["parametric_ewma"],
+                                              vol_c, liq)),
+        vol_contribution=dict(zip(valued.arrays.labels, map(float, vol_c), strict=True)),
+        largest_position=liq.largest_position, largest_position_pct=liq.largest_position_pct,
+        herfindahl_index=liq.herfindahl_index, flagged_positions=list(valued.flagged),
+        coverage_pct_gross=valued.coverage_pct_gross, notes=notes,
+        bound_by=_bound_by(headline, vol_name, vol_res, config, regime.source, stale_symbols),
+        sector_concentration=liq.sector_concentration, asset_class_concentration=liq.asset_class_concentration,
+        region_concentration=liq.region_concentration, liquidity_score=liq.liquidity_score,
+        days_to_liquidate_portfolio=liq.days_to_liquidate_portfolio,
+        liquidity={k: v for k, v in liq.to_dict().items() if k != "days_to_liquidate"},
+        stress_test_results={name: s.to_dict() for name, s in stress_results.items()},
+        current_regime=regime.current, regime_probability=regime.probability,
+        regime_calibration=regime.calibration.to_dict(), model_versions=versions, stale=bool(stale_symbols),
+        stale_symbols=stale_symbols, timings_ms=timings_ms,
+    )
+
+
+def _positions_columns(valued: ValuedBook, es_contrib: np.ndarray, ewma_vol_contrib: np.ndarray,
+                       vol_contrib: np.ndarray, liq: LiquidityConcentration) -> dict[str, np.ndarray]:
+    """The report's positions table as columns."""
+    table, arrays, labels = valued.table, valued.arrays, valued.arrays.labels
+    return {
+        "position": list(labels), "symbol": table["symbol"].to_numpy(dtype=str),
+        "kind": table["kind"].to_numpy(dtype=str),
+        "asset_class": valued.asset_class, "value_usd": table["value_usd"].to_numpy(dtype=float),
+        "exposure_usd": arrays.exposure_usd, "weight_pct_nav": 100 * arrays.exposure_usd / valued.nav,
+        "price": table["price"].to_numpy(dtype=float),
+        "price_date": table["price_date"].dt.strftime("%Y-%m-%d").to_numpy(dtype=object),
+        "stale": table["stale"].to_numpy(dtype=bool), "hs_es_99_contribution": es_contrib,
+        "param_var_99_contribution": norm.ppf(0.99) * ewma_vol_contrib, "vol_contribution": vol_contrib,
+        "days_to_liquidate": np.array([liq.days_to_liquidate[p] for p in labels]),
+    }
+
+
+def _bound_by(headline: dict[str, M.MethodResult], vol_name: str, vol_res: M.MethodResult, config: RiskConfig,
+              regime_source: str, stale_symbols: list[str]) -> dict[str, str]:
+    """What bound each figure of the report (every entry tagged with the stale symbols, if any)."""
+    bound_by = {key: f"{res.name}: {res.bound_by}" for key, res in headline.items()}
+    bound_by.update({
+        "es_95": bound_by["cvar_95"],
+        "portfolio_volatility": f"{vol_name}: {vol_res.bound_by}",
+        "vol_contribution": f"{vol_name}: Euler contributions",
+        "largest_position_pct": "positions file (exposure / NAV)",
+        "herfindahl_index": "positions file (absolute exposure shares)",
+        "sector_concentration": "positions file (absolute exposure shares)",
+        "liquidity_score": f"positions file ADV at {config.participation:.0%} participation",
+        "days_to_liquidate_portfolio": f"positions file ADV at {config.participation:.0%} participation",
+        "current_regime": regime_source if regime_source != EMPIRICAL_REGIME_SOURCE
+        else "market volatility regime rule (median EWMA-vol rank across feeds)",
+        "regime_probability": regime_source,
+        "stress_test_results": "full revaluation of today's book (see each result's details)",
+    })
+    if stale_symbols:
+        bound_by = {k: v + " [STALE: " + ", ".join(stale_symbols) + "]" for k, v in bound_by.items()}
+    return bound_by
 
 
 def _records(columns: dict[str, np.ndarray]) -> list[dict]:
@@ -470,14 +426,3 @@ def _records(columns: dict[str, np.ndarray]) -> list[dict]:
     keys = list(columns)
     values = [np.asarray(columns[k]).tolist() for k in keys]
     return [dict(zip(keys, row, strict=True)) for row in zip(*values, strict=True)]
-
-
-def _finite(x) -> float | None:
-    try:
-        x = float(x)
-    except (TypeError, ValueError):
-        return None
-    return x if np.isfinite(x) else None
-
-
-__all__ = ["assess_portfolio", "crisis_correlation", "growth_from_returns"]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-PARTICIPATION = 0.2
+from risk_platform.risk.config import PARTICIPATION
 
 
 @dataclass(frozen=True)

@@ -3,35 +3,25 @@
 :func:`prepare_market` turns the long panel and returns into arrays: the full return history of every
 usable feed up to the as-of date (dates on which any feed moved; 0 where a venue was closed), growth factors
 against the as-of levels (the price-change fallback of non-positive prices included), per-feed EWMA
-conditional variances (for filtered historical simulation), the market volatility regime of every day and
-the feeds that are unusable (rejected, absent) or stale. Everything here is independent of the positions,
+conditional variances (:mod:`risk_platform.ewma`, for filtered historical simulation), the market volatility
+regime of every day (:func:`risk_platform.regime.market_regime`) and the feeds that are unusable (rejected,
+absent) or stale. Everything here is independent of the positions,
 so an intraday run re-assesses a changed book without rebuilding it.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from risk_platform.data.calendars import sessions
 from risk_platform.errors import InputError
-from risk_platform.features.engineering import EWMA_LAMBDA, EWMA_WARMUP, REGIMES, RegimeRule
-
-STALE_AFTER_SESSIONS = 3
-CRISIS_WINDOWS = {
-    "GFC": ("2008-09-15", "2009-03-31"),
-    "euro_crisis": ("2011-08-01", "2011-10-31"),
-    "china_devaluation": ("2015-08-10", "2015-09-30"),
-    "volmageddon": ("2018-01-29", "2018-04-30"),
-    "covid": ("2020-02-20", "2020-04-30"),
-    "rates_shock_2022": ("2022-01-03", "2022-10-31"),
-    "svb": ("2023-03-08", "2023-03-31"),
-}
+from risk_platform.ewma import EWMA_LAMBDA, ewma_variance, ewma_variance_forecast
+from risk_platform.regime import REGIMES, UNKNOWN, RegimeRule, market_regime, volatility_rank
+from risk_platform.risk.config import STALE_AFTER_SESSIONS
 
 
 @lru_cache(maxsize=4096)
@@ -73,13 +63,13 @@ class MarketState:
         return pd.Series(self.dates[first], index=list(self.symbols))
 
     def current_regime(self) -> str:
-        return str(self.regimes.iloc[-1]) if len(self.regimes) else "unknown"
+        return str(self.regimes.iloc[-1]) if len(self.regimes) else UNKNOWN
 
     def regime_transition_probability(self) -> dict[str, float]:
         """Non-model regime probability for the next day: the empirical Markov transition frequencies out of
         today's regime over the history (a first-order Markov chain on the daily regime labels)."""
         labels = self.regimes.to_numpy()
-        today = labels[-1] if len(labels) else "unknown"
+        today = labels[-1] if len(labels) else UNKNOWN
         prev, nxt = labels[:-1], labels[1:]
         mask = (prev == today) & np.isin(nxt, REGIMES)
         if today not in REGIMES or not mask.any():
@@ -141,42 +131,33 @@ def prepare_market(panel: pd.DataFrame, returns: pd.DataFrame, instruments: pd.D
         fallback = np.where(level > 0, 1.0 + np.nan_to_num(change.to_numpy(dtype=float)) / level, 1.0 + r)
     growth = np.where(m == "log", np.exp(r), np.where(m == "arith_fallback", fallback, 1.0))
     is_bp = inst.loc[usable, "quote_type"].eq("yield_pct").to_numpy()
-    cond_var, next_var, vol_rank = _ewma_by_feed(r, observed, ewma_lambda, rule.min_history)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # days before any feed has a rank: all-NaN rows
-        median_rank = np.nanmedian(vol_rank, axis=1) if vol_rank.size else np.array([])
-    regimes = pd.Series(rule.label(median_rank), index=ret.index, name="regime")
+    cond_var, next_var, vol_rank = _ewma_by_feed(r, observed, ewma_lambda, rule)
+    regimes = market_regime(pd.DataFrame(vol_rank, index=ret.index), rule)
     return MarketState(asof=asof, symbols=tuple(usable), dates=pd.DatetimeIndex(ret.index), returns=r,
                        growth=growth, observed=observed, is_bp=is_bp, cond_var=cond_var, next_var=next_var,
                        regimes=regimes, last_value=last["value"], last_date=last["date"], unusable=unusable,
                        stale=stale, instruments=inst, ewma_lambda=ewma_lambda)
 
 
-def _ewma_by_feed(r: np.ndarray, observed: np.ndarray, lam: float, min_history: int
+def _ewma_by_feed(r: np.ndarray, observed: np.ndarray, lam: float, rule: RegimeRule
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per feed, on its own observed days: the EWMA variance of day t known at t-1 (``cond``), the forecast
-    for the next day, and the expanding percentile rank of the EWMA volatility (the features' regime rule).
-    Closed days carry the previous value forward."""
+    """Per feed, on its own observed days (:mod:`risk_platform.ewma`): the EWMA variance of day t known at t-1
+    (``cond``, carried forward over closed days), the forecast for the day after the last one, and the
+    volatility rank of :func:`risk_platform.regime.volatility_rank` (NaN on closed days:
+    :func:`~risk_platform.regime.market_regime` carries it)."""
     n, k = r.shape
     cond = np.full((n, k), np.nan)
     rank = np.full((n, k), np.nan)
     nxt = np.full(k, np.nan)
     for j in range(k):
         rows = np.flatnonzero(observed[:, j])
-        x2 = r[rows, j] ** 2
-        if len(rows) < EWMA_WARMUP:
+        if not len(rows):
             continue
-        s2 = np.full(len(rows), np.nan)
-        seed = x2[:EWMA_WARMUP].mean()
-        s2[EWMA_WARMUP - 1] = seed
-        if len(rows) > EWMA_WARMUP:
-            s2[EWMA_WARMUP:], _ = lfilter([1.0 - lam], [1.0, -lam], x2[EWMA_WARMUP:], zi=[lam * seed])
+        x = r[rows, j]
+        s2 = ewma_variance(x, lam)
         nxt[j] = s2[-1]
-        c = np.full(len(rows), np.nan)
-        c[1:] = s2[:-1]
-        vol_rank = pd.Series(np.sqrt(s2)).expanding(min_periods=min_history).rank(pct=True).to_numpy()
-        cond[:, j] = _carry(rows, c, n)
-        rank[:, j] = _carry(rows, vol_rank, n)
+        cond[:, j] = _carry(rows, ewma_variance_forecast(x, lam), n)
+        rank[rows, j] = volatility_rank(np.sqrt(s2), rule)
     return cond, nxt, rank
 
 

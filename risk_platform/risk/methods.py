@@ -24,14 +24,13 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 from scipy.stats import norm
 
-from risk_platform.features.engineering import REGIMES
+from risk_platform.ewma import EWMA_LAMBDA, ewma_sigma_forecast
+from risk_platform.regime import REGIMES
+from risk_platform.risk.config import ALPHAS, FHS_VOL_FLOOR, HS_WINDOW
 from risk_platform.risk.measures import normal_var_es
 from risk_platform.risk.revaluation import BookArrays
-
-ALPHAS = (0.95, 0.99)
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,10 @@ class MethodResult:
         return float(getattr(self, key))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The report's entry: every field, with ``details`` merged in (e.g. ``lambda``, ``window_start``)."""
+        out = asdict(self)
+        out.update(out.pop("details"))
+        return out
 
 
 def _tails(pnl: np.ndarray, alphas=ALPHAS) -> dict[str, float]:
@@ -137,9 +139,6 @@ def monte_carlo_method(book: BookArrays, scenario_returns: np.ndarray, is_bp: np
     return result, pnl
 
 
-FHS_VOL_FLOOR = 0.2
-
-
 def filtered_historical_scenarios(returns: np.ndarray, observed: np.ndarray, cond_var: np.ndarray,
                                   next_var: np.ndarray, vol_floor: float = FHS_VOL_FLOOR) -> np.ndarray:
     """Filtered historical simulation scenarios (n, k): each past return divided by the EWMA volatility
@@ -200,25 +199,11 @@ def rolling_hs_var(pnl: np.ndarray, window: int, alpha: float) -> np.ndarray:
     return q.shift(1).to_numpy()
 
 
-def ewma_sigma(pnl: np.ndarray, lam: float, warmup: int = 20) -> np.ndarray:
-    """P&L standard deviation for day t from the EWMA of squared P&L up to t-1 (NaN during warm-up)."""
-    x2 = np.asarray(pnl, dtype=float) ** 2
-    out = np.full(len(x2), np.nan)
-    if len(x2) <= warmup:
-        return out
-    seed = x2[:warmup].mean()
-    s2 = np.full(len(x2), np.nan)
-    s2[warmup - 1] = seed
-    s2[warmup:], _ = lfilter([1.0 - lam], [1.0, -lam], x2[warmup:], zi=[lam * seed])
-    out[1:] = np.sqrt(s2[:-1])
-    return out
-
-
 def _quantile_inverted(x: np.ndarray, alpha: float) -> float:
     return float(np.quantile(x, alpha, method="inverted_cdf"))
 
 
-def calibrate_regime_blend(pnl: np.ndarray, regimes: np.ndarray, window: int = 500, lam: float = 0.94,
+def calibrate_regime_blend(pnl: np.ndarray, regimes: np.ndarray, window: int = HS_WINDOW, lam: float = EWMA_LAMBDA,
                            alphas=ALPHAS, dates: pd.DatetimeIndex | None = None) -> RegimeCalibration:
     """Calibrate the regime-adjusted blend on a P&L history (see :class:`RegimeCalibration`).
 
@@ -228,7 +213,7 @@ def calibrate_regime_blend(pnl: np.ndarray, regimes: np.ndarray, window: int = 5
     pnl = np.asarray(pnl, dtype=float)
     losses = -pnl
     known_regime = pd.Series(np.asarray(regimes, dtype=object)).shift(1).to_numpy()
-    sigma = ewma_sigma(pnl, lam)
+    sigma = ewma_sigma_forecast(pnl, lam)
     weight, factor, before, after, ticks = {}, {}, {}, {}, {}
     usable = None
     for a in alphas:
@@ -288,21 +273,7 @@ def regime_adjusted_method(historical: MethodResult, parametric: MethodResult, c
                         **figures)
 
 
-@dataclass(frozen=True)
-class RiskMethods:
-    """Every method's figures side by side, and which one binds each headline figure (the most
-    conservative complete method: the largest loss)."""
-
-    results: dict[str, MethodResult]
-
-    def binding(self, figure: str) -> MethodResult:
-        complete = [r for r in self.results.values() if r.complete] or list(self.results.values())
-        return max(complete, key=lambda r: r.figure(figure))
-
-    def table(self) -> pd.DataFrame:
-        rows = [{"method": r.name, "var_95": r.var_95, "var_99": r.var_99, "es_95": r.es_95, "es_99": r.es_99,
-                 "bound_by": r.bound_by, "complete": r.complete} for r in self.results.values()]
-        return pd.DataFrame(rows)
-
-    def to_dict(self) -> dict[str, dict]:
-        return {name: r.to_dict() for name, r in self.results.items()}
+def binding_method(results: Mapping[str, MethodResult], figure: str) -> MethodResult:
+    """The method that binds a headline figure: the most conservative complete one (the largest loss)."""
+    complete = [r for r in results.values() if r.complete] or list(results.values())
+    return max(complete, key=lambda r: r.figure(figure))

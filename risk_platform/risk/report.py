@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from risk_platform.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,25 @@ class ModelInputs:
         """``'<version> (<label>)'`` for a component, or the label alone."""
         v = self.versions.get(component)
         return f"{v} ({self.label})" if v else f"{component} ({self.label})"
+
+
+def model_columns(array: np.ndarray | ScenarioSet, symbols: Sequence[str], names: Sequence[str]
+                  ) -> tuple[np.ndarray, list[str]]:
+    """Columns of a model ``array`` (.., len(symbols)) reordered to the book's factors ``names``; factors the
+    model lacks are 0 (no move) and listed. A :class:`ScenarioSet` carries its own symbols."""
+    if isinstance(array, ScenarioSet):
+        array, symbols = array.returns, array.symbols
+    array = np.asarray(array)
+    if array.shape[-1] != len(symbols):
+        raise InputError(f"model array has {array.shape[-1]} columns but {len(symbols)} symbols are named")
+    if tuple(symbols) == tuple(names):
+        return array, []
+    index = {s: i for i, s in enumerate(symbols)}
+    missing = [n for n in names if n not in index]
+    out = array[..., [index.get(n, 0) for n in names]]
+    if missing:
+        out[..., [j for j, n in enumerate(names) if n not in index]] = 0.0
+    return out, missing
 
 
 @dataclass(frozen=True)

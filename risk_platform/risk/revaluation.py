@@ -1,7 +1,22 @@
-"""Vectorised revaluation of a book: the position formulas of :mod:`risk_platform.risk.portfolio_risk` as
-array operations (no per-position Python loop), and the same formulas aggregated by factor group for the
-portfolio total (positions on the same factors add up, so 50,000 scenarios x 1,000 positions cost as much as
-50,000 x the number of distinct (kind, instrument, currency) groups).
+"""Vectorised revaluation of a book: the position formulas as array operations (no per-position Python
+loop), and the same formulas aggregated by factor group for the portfolio total (positions on the same
+factors add up, so 50,000 scenarios x 1,000 positions cost as much as 50,000 x the number of distinct
+(kind, instrument, currency) groups).
+
+Revaluation of one day's market move (``g = exp(log return)``; a venue that was closed that day did not
+move, ``g = 1``). On a day whose log return is undefined (a non-positive price, e.g. WTI on 2020-04-20)
+the day's absolute price change is applied to the as-of price: ``g = 1 + change / price_asof``.
+
+* prices, index levels (``linear``): ``V (g_local * g_fx - 1)``, ``g_fx`` the move of the instrument's
+  currency against USD (from the FX feed that quotes it; a currency without a feed, e.g. the pegged HKD,
+  is not revalued and the report says so);
+* FX rates quoted in USD, e.g. EURUSD (``fx_usd_quote``): ``V (g - 1)``, V the USD value of the foreign amount;
+* USD-based FX rates, e.g. USDJPY (``fx_usd_base``): ``V (1 - 1 / g)``, V the USD amount held long;
+* yields (``rates_dv01``): ``-dv01 * change in bp``;
+* options (``option``): delta-gamma-vega-theta on the underlying's USD move and the VIX change in points
+  (:mod:`risk_platform.risk.options`).
+
+The parametric method uses the first-order exposures of the same formulas (:meth:`BookArrays.exposures`).
 
 Scenario inputs for ``k`` factors: ``returns`` (n, k), log returns or basis points for yields, and
 ``growth`` (n, k), the price ratio applied to today's level (``exp(log return)``, or the price-change
@@ -74,7 +89,7 @@ class BookArrays:
 
     @classmethod
     def from_book(cls, book: pd.DataFrame, factors: list[str], vix_level: float = np.nan) -> BookArrays:
-        """From the table of :func:`~risk_platform.risk.portfolio_risk.value_positions` (its ``kind`` column)."""
+        """From the table of :func:`~risk_platform.risk.valuation.value_positions` (its ``kind`` column)."""
         col = {f: i for i, f in enumerate(factors)}
         fx_sym = book["fx_symbol"].fillna("").to_numpy(dtype=str)
         kind = lookup(book["kind"], KIND_CODES, -1).astype(int)

@@ -12,23 +12,31 @@ counterfactual correlation. P&L in USD, gains positive (a loss is a negative ``p
   under crisis correlations (pooled over the crisis windows' days), and under crisis correlations with the
   hedges inverted (every pair whose correlation offsets risk in this book gets the opposite sign, so hedges
   add to the loss instead); matrices are repaired to the nearest valid correlation by eigenvalue clipping.
+
+:func:`stress_suite` runs all of them on a valued book; results are named by crisis-window key
+(:data:`risk_platform.crisis_windows.CRISIS_WINDOWS`), e.g. ``gfc_2008: worst 10-day``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from risk_platform.crisis_windows import CRISIS_WINDOWS
+from risk_platform.risk.config import STRESS_TAIL_SHARE, RiskConfig
+from risk_platform.risk.market import MarketState
 from risk_platform.risk.methods import covariance_from
+from risk_platform.risk.report import ModelInputs, model_columns
 from risk_platform.risk.revaluation import BookArrays, growth_from_returns
+from risk_platform.risk.valuation import ValuedBook
 
 TEN_DAYS = 10
-GENERATED_TAIL_SHARE = 0.01
 RATE_REFERENCE = "UST10Y"
+CRISIS_CORRELATION_MIN_DAYS = 20  # pairs with fewer common crisis days get correlation 0
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,7 @@ def replay_window(book: BookArrays, name: str, dates: pd.DatetimeIndex, returns:
 
 
 def generated_stress(book: BookArrays, scenarios: np.ndarray, is_bp: np.ndarray, name: str, bound_by: str,
-                     asset_class: np.ndarray, nav: float, share: float = GENERATED_TAIL_SHARE,
+                     asset_class: np.ndarray, nav: float, share: float = STRESS_TAIL_SHARE,
                      growth: np.ndarray | None = None) -> StressResult:
     """The worst ``share`` of ``scenarios`` (n, k) by book P&L: mean P&L by position over them, the worst
     scenario, and the tail scenario vectors kept (``scenarios`` of the result, worst first)."""
@@ -267,3 +275,112 @@ def counterfactual_correlation(book: BookArrays, vols: np.ndarray, corr_now: np.
                       f"var_{p}_crisis_hedges_inverted": figures["crisis_hedges_inverted"],
                       "increase_crisis_pct": float(100 * rise), "increase_hedges_inverted_pct": float(100 * rise_inv),
                       "crisis_correlation_from": crisis_label, "statement": statement})
+
+
+# ------------------------------------------------------------------------------------------- the suite
+
+
+@dataclass(frozen=True)
+class GeneratedScenarios:
+    """Stress-regime scenarios of the book's factors (``growth`` None: ``exp`` of the log returns)."""
+
+    name: str
+    returns: np.ndarray
+    bound_by: str
+    growth: np.ndarray | None = None
+
+
+def stress_suite(valued: ValuedBook, market: MarketState, config: RiskConfig, model_inputs: Sequence[ModelInputs],
+                 ewma_vols: np.ndarray, ewma_corr: np.ndarray) -> dict[str, StressResult]:
+    """Every stress test of ``valued`` by name: the crisis replays, the hypothetical shocks, the generated
+    stress (the models' stress scenarios, else a bootstrap of high-regime days) and the counterfactual
+    correlation on the EWMA volatilities ``ewma_vols`` and correlation ``ewma_corr``."""
+    arrays, nav, names = valued.arrays, valued.nav, valued.names
+    asset_class = encode(valued.asset_class)  # once for every scenario
+    out = {res.name: res for res in crisis_replays(valued, market, asset_class)}
+    rate_beta = book_rate_betas(valued, market)
+    table = valued.table
+    credit = set(table.loc[table["asset_class"].str.lower() == "credit", "symbol"])
+    moves = hypothetical_moves(tuple(names), market.instruments, credit, rate_beta)
+    out.update((res.name, res) for res in hypothetical_stress(arrays, moves, asset_class, nav, rate_beta))
+    for gen in generated_scenarios(valued, market, config, model_inputs):
+        out[gen.name] = generated_stress(arrays, gen.returns, valued.is_bp, gen.name, gen.bound_by, asset_class, nav,
+                                         config.stress_share, growth=gen.growth)
+    crisis_corr, crisis_label = crisis_correlation(market, valued.factors.cols)
+    res = counterfactual_correlation(arrays, ewma_vols, ewma_corr, crisis_corr, asset_class, nav,
+                                     crisis_label=crisis_label)
+    out[res.name] = res
+    return out
+
+
+def crisis_replays(valued: ValuedBook, market: MarketState, asset_class: tuple[np.ndarray, np.ndarray]
+                   ) -> list[StressResult]:
+    """:func:`replay_window` of every crisis window that ended by the as-of date and has market rows."""
+    out = []
+    first = market.first_observed()
+    for window in CRISIS_WINDOWS:
+        if window.end > market.asof:
+            continue
+        rows = np.flatnonzero((market.dates >= window.start) & (market.dates <= window.end))
+        if len(rows) == 0:
+            continue
+        missing = [f for f in valued.names if first[f] > window.start]
+        out += replay_window(valued.arrays, window.key, market.dates[rows], valued.factors.take(market.returns, rows),
+                             valued.factors.take(market.growth, rows), valued.is_bp, asset_class, valued.nav, missing)
+    return out
+
+
+def book_rate_betas(valued: ValuedBook, market: MarketState) -> dict[str, float]:
+    """:func:`rate_betas` of the book's price-quoted rates instruments on ``RATE_REFERENCE`` over the
+    historical window (empty when the reference yield is not in the market)."""
+    names, factors = valued.names, valued.factors
+    window_r = factors.take(market.returns, factors.window)
+    if RATE_REFERENCE in names:
+        ref_series = window_r[:, names.index(RATE_REFERENCE)]
+    elif RATE_REFERENCE in market.symbols:
+        ref_series = market.returns[factors.window, market.columns([RATE_REFERENCE])[0]]
+    else:
+        return {}
+    inst = market.instruments
+    rates_price = [i for i, f in enumerate(names) if inst.at[f, "asset_class"] == "rates"
+                   and inst.at[f, "quote_type"] != "yield_pct"]
+    betas = rate_betas(window_r[:, rates_price], ref_series) if rates_price else []
+    return {names[i]: float(b) for i, b in zip(rates_price, betas, strict=True)}
+
+
+def generated_scenarios(valued: ValuedBook, market: MarketState, config: RiskConfig,
+                        model_inputs: Sequence[ModelInputs]) -> list[GeneratedScenarios]:
+    """The models' stress scenarios over the book's factors, else (non-model) ``config.mc_scenarios`` draws
+    of the high-regime days of the history (none when there are no such days or draws)."""
+    generated = [GeneratedScenarios(f"generated stress: {key} [{mi.label}]",
+                                    model_columns(scen, mi.symbols, valued.names)[0], mi.version(key))
+                 for mi in model_inputs for key, scen in mi.stress_scenarios.items()]
+    if generated or config.mc_scenarios <= 0:
+        return generated
+    history = valued.factors.history
+    high = history[market.regimes.to_numpy()[history] == "high"]
+    if not len(high):
+        return []
+    rng = np.random.default_rng(config.seed)
+    pick = high[rng.integers(0, len(high), config.mc_scenarios)]
+    d = market.dates[high]
+    label = f"bootstrap of {len(high)} high-regime days {d[0]:%Y-%m-%d}..{d[-1]:%Y-%m-%d} (non-model)"
+    return [GeneratedScenarios("generated stress: high-regime bootstrap", valued.factors.take(market.returns, pick),
+                               label, valued.factors.take(market.growth, pick))]
+
+
+def crisis_correlation(market: MarketState, cols: np.ndarray) -> tuple[np.ndarray, str]:
+    """Correlation of the market columns ``cols`` pooled over the crisis windows' days up to the as-of date
+    (each pair on the days both moved), and the keys of the windows used."""
+    mask = np.zeros(len(market.dates), dtype=bool)
+    used = []
+    for window in CRISIS_WINDOWS:
+        sel = (market.dates >= window.start) & (market.dates <= min(window.end, market.asof))
+        if sel.any():
+            mask |= sel
+            used.append(window.key)
+    x = np.where(market.observed[np.ix_(mask, cols)], market.returns[np.ix_(mask, cols)], np.nan)
+    corr = pd.DataFrame(x).corr(min_periods=CRISIS_CORRELATION_MIN_DAYS).to_numpy()
+    corr = np.nan_to_num(corr)
+    np.fill_diagonal(corr, 1.0)
+    return corr, "pooled " + ", ".join(used)

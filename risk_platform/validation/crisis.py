@@ -34,12 +34,14 @@ import pandas as pd
 from risk_platform.errors import InputError
 from risk_platform.features.engineering import EWMA_LAMBDA, REGIMES
 from risk_platform.models.datasets import market_regime, wide_feature
+from risk_platform.risk.config import ALPHAS, HS_WINDOW
+from risk_platform.risk.measures import historical_var_es, normal_var_es
+from risk_platform.risk.revaluation import BookArrays
+from risk_platform.risk.valuation import value_positions
 from risk_platform.validation.backtest import backtest
 from risk_platform.validation.var_forecasts import VarForecast, rolling_var
 
-ALPHAS = (0.95, 0.99)
 BASELINES = ("hs", "ewma", "garch", "fhs")
-HS_WINDOW = 500
 WARMUP_DAYS = 300  # EWMA warm-up before the HS window (0.94^300 ~ 1e-8)
 TRAIN_YEARS = 10
 SCENARIOS = 20_000
@@ -110,13 +112,11 @@ def book_exposure(portfolio, panel: pd.DataFrame, instruments: pd.DataFrame,
                   asof: pd.Timestamp | None = None) -> pd.Series:
     """The book's first-order USD exposure per factor (USD per unit log return; USD per bp for yields) as of
     ``asof`` (default: the panel's last date). Positions that cannot be valued are left out."""
-    from risk_platform.risk.portfolio_risk import exposures, value_positions
-
     asof = pd.Timestamp(asof) if asof is not None else panel["date"].max()
     book, _ = value_positions(portfolio, panel, instruments, asof)
     book = book[np.isfinite(book["value_usd"].to_numpy(dtype=float))].reset_index(drop=True)
     factors = sorted((set(book["symbol"]) | set(book["fx_symbol"])) - {""})
-    return pd.Series(exposures(book, factors).sum(axis=0), index=factors, name="exposure_usd")
+    return pd.Series(BookArrays.from_book(book, factors).exposures().sum(axis=0), index=factors, name="exposure_usd")
 
 
 def book_pnl(daily: pd.DataFrame, exposure: pd.Series) -> pd.Series:
@@ -160,8 +160,6 @@ def _to_correlation(cov: np.ndarray) -> np.ndarray:
 def normal_book_forecast(method: str, pnl: pd.Series, exposure: np.ndarray, vols: np.ndarray, corr: np.ndarray,
                          alpha: float) -> VarForecast:
     """Normal VaR/ES of the book with per-factor vols (n, k) and correlations (n, k, k) dated like ``pnl``."""
-    from risk_platform.risk.measures import normal_var_es
-
     xv = exposure[None, :] * np.nan_to_num(vols)
     sigma = np.sqrt(np.maximum(np.einsum("ni,nij,nj->n", xv, corr, xv), 0.0))
     var, es = normal_var_es(sigma, alpha)
@@ -175,8 +173,6 @@ def scenario_book_forecasts(method: str, pnl: pd.Series, exposure: np.ndarray, r
     regime (``shocks(regime)`` -> (m, k), drawn once per regime) times the previous day's EWMA volatilities
     (``vol_before`` (n_days, k), point in time), as filtered historical simulation scales historical shocks.
     The book's scenario P&L of a day is ``shocks @ (vol * exposure)``: exact, one product per day."""
-    from risk_platform.risk.measures import historical_var_es
-
     var = {a: np.full(len(pnl), np.nan) for a in alphas}
     es = {a: np.full(len(pnl), np.nan) for a in alphas}
     for i, regime in enumerate(regime_before.to_numpy()):

@@ -78,7 +78,7 @@ def test_risk_json_has_the_reference_fields():
     methods = {"historical", "parametric_ewma", "filtered_historical", "vine_copula", "regime_adjusted"}
     assert methods <= set(out["methods"])
     assert out["models"].startswith("none") and not out["stale"]
-    assert "GFC: worst 10-day" in out["stress_test_results"]
+    assert "gfc_2008: worst 10-day" in out["stress_test_results"]
 
 
 def test_stress_json_per_scenario():

@@ -10,7 +10,11 @@ from risk_platform.data.quality import accepted_panel, apply_gate, completeness_
 from risk_platform.errors import InputError
 from risk_platform.features.returns import compute_returns
 from risk_platform.portfolio.positions import Portfolio, load_portfolio
-from risk_platform.risk.portfolio_risk import RiskConfig, compute_portfolio_risk, exposures, revalue, value_positions
+from risk_platform.risk.config import RiskConfig
+from risk_platform.risk.engine import compute_portfolio_risk
+from risk_platform.risk.market import prepare_market
+from risk_platform.risk.revaluation import BookArrays
+from risk_platform.risk.valuation import value_positions
 
 FAST = RiskConfig(fit_copula=False, mc_scenarios=2000)  # the copula and stress suite are tested in test_risk_engine
 
@@ -87,7 +91,8 @@ def test_revaluation_formulas_by_hand(tmp_path, instruments, market):
     factors = ["DAX", "EEM", "EURUSD", "N225", "UST10Y", "USDJPY"]
     r = np.array([[0.01, 0.0, 0.02, -0.01, 3.0, 0.05]])  # log returns; bp for UST10Y
     g = np.exp(r)
-    pnl = revalue(book, factors, r, g)[0]
+    arrays = BookArrays.from_book(book, factors)
+    pnl = arrays.position_pnl(r, g)[0]
     expected = [
         1e6 * (np.exp(0.01 + 0.02) - 1),  # DAX in EUR, EUR up 2%
         2e6 * (1 - np.exp(-0.05)),  # long USD vs JPY, USDJPY up 5%
@@ -97,7 +102,7 @@ def test_revaluation_formulas_by_hand(tmp_path, instruments, market):
         0.0,
     ]
     assert_allclose(pnl, expected)
-    linear = exposures(book, factors) @ r[0]
+    linear = arrays.exposures() @ r[0]
     assert_allclose(linear, expected, rtol=0.05)  # first order
 
 
@@ -179,16 +184,15 @@ def test_negative_price_day_is_revalued_by_its_price_change(tmp_path, instrument
     panel, returns = market
     body = "WTI,1000000,,,commodity,Energy,US,1e9,1\n"
     book = load_portfolio(csv(tmp_path, body), instruments)
-    from risk_platform.risk.portfolio_risk import factor_history, last_values
-
     asof = pd.Timestamp("2020-06-30")
-    level = last_values(panel, asof)["value"]
-    history = factor_history(returns, ["WTI"], asof, 500, level)
-    day = list(history.dates).index(pd.Timestamp("2020-04-20"))
-    assert_allclose(history.growth[day, 0], 1 + (-36.98 - 18.31) / level["WTI"])
+    prepared = prepare_market(panel, returns, instruments, asof)
+    level = prepared.last_value
+    wti = prepared.columns(["WTI"])
+    day = list(prepared.dates).index(pd.Timestamp("2020-04-20"))
+    assert_allclose(prepared.growth[day, wti[0]], 1 + (-36.98 - 18.31) / level["WTI"])
     valued, _ = value_positions(book, panel, instruments, asof)
-    assert_allclose(revalue(valued, ["WTI"], history.returns, history.growth)[day, 0],
-                    1e6 * (-36.98 - 18.31) / level["WTI"])
+    pnl = BookArrays.from_book(valued, ["WTI"]).position_pnl(prepared.returns[:, wti], prepared.growth[:, wti])
+    assert_allclose(pnl[day, 0], 1e6 * (-36.98 - 18.31) / level["WTI"])
 
 
 OPTION_HEADER = ("symbol,notional,quantity,dv01,delta,gamma,vega,theta,asset_class,sector,region,avg_daily_volume,"
@@ -225,5 +229,5 @@ def test_an_option_and_a_future_on_the_same_symbol_are_two_positions(tmp_path, i
     assert list(valued["exposure_usd"]) == [1e6, -5e5]
     g = np.array([[0.9, 1.2]])  # SPX -10%, VIX +20%
     vix = panel[(panel["symbol"] == "VIX") & (panel["date"] == "2024-12-31")]["value"].item()
-    pnl = revalue(valued, ["SPX", "VIX"], np.log(g), g, vix_level=vix)[0]
+    pnl = BookArrays.from_book(valued, ["SPX", "VIX"], vix_level=vix).position_pnl(np.log(g), g)[0]
     assert_allclose(pnl, [-1e5, 5e4 + 0.5 * 1e7 * 0.01 + 3e4 * vix * 0.2 - 200])

@@ -7,11 +7,14 @@ import pytest
 from numpy.testing import assert_allclose
 
 from risk_platform import paths
+from risk_platform.crisis_windows import WINDOW_KEYS
 from risk_platform.data.quality import accepted_panel, apply_gate, completeness_table
 from risk_platform.features.returns import compute_returns
 from risk_platform.portfolio.positions import load_portfolio
-from risk_platform.risk.market import CRISIS_WINDOWS, prepare_market
-from risk_platform.risk.portfolio_risk import ModelInputs, RiskConfig, ScenarioSet, compute_portfolio_risk
+from risk_platform.risk.config import RiskConfig
+from risk_platform.risk.engine import compute_portfolio_risk
+from risk_platform.risk.market import prepare_market
+from risk_platform.risk.report import ModelInputs, ScenarioSet
 
 DESIGN_FIELDS = ("var_95", "var_99", "cvar_95", "es_99", "portfolio_volatility", "vol_contribution",
                  "largest_position_pct", "herfindahl_index", "sector_concentration", "liquidity_score",
@@ -70,7 +73,7 @@ def test_every_non_model_method_side_by_side(report):
 
 def test_stress_suite_replays_every_window_and_the_hypothetical_shocks(report):
     stress = report.stress_test_results
-    for window in CRISIS_WINDOWS:
+    for window in WINDOW_KEYS:
         for kind in ("worst 1-day", "worst 10-day", "full window"):
             assert f"{window}: {kind}" in stress
     for shock in ("rates +200bp parallel", "equities -20%", "USD +10%", "oil -50%", "credit ETFs -10%"):
@@ -78,7 +81,7 @@ def test_stress_suite_replays_every_window_and_the_hypothetical_shocks(report):
     for res in stress.values():
         assert_allclose(sum(res["pnl_by_position"].values()), res["pnl"], rtol=1e-9, atol=1e-3)
         assert_allclose(sum(res["pnl_by_asset_class"].values()), res["pnl"], rtol=1e-9, atol=1e-3)
-    assert stress["GFC: worst 10-day"]["pnl"] < stress["GFC: worst 1-day"]["pnl"] < 0
+    assert stress["gfc_2008: worst 10-day"]["pnl"] < stress["gfc_2008: worst 1-day"]["pnl"] < 0
     assert stress["equities -20%"]["pnl_by_position"]["SPX"] == pytest.approx(-0.2 * 120e6)
     assert stress["equities -20%"]["pnl_by_position"]["SPX option"] > 0  # the put hedges
     gen = stress["generated stress: high-regime bootstrap"]

@@ -1,0 +1,43 @@
+"""The risk engine's settings and constants, each defined once: confidences, windows, scenario counts, the
+data-quality thresholds of an assessment and the methods' defaults. Every module of ``risk/`` may import it;
+it imports none of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from risk_platform.ewma import EWMA_LAMBDA
+
+ALPHAS = (0.95, 0.99)  # the report's confidences: var_95, var_99, es_95 (cvar_95), es_99
+HS_WINDOW = 500  # days of historical simulation
+MC_SCENARIOS = 50_000  # vine-copula draws and non-model stress bootstrap draws
+MIN_HISTORY_COVERAGE = 0.9  # share of a venue's sessions in the window below which a history is flagged short
+STALE_AFTER_SESSIONS = 3  # venue sessions without a value after which a price is flagged stale
+FHS_VOL_FLOOR = 0.2  # filtered HS: volatility floor as a share of the factor's root-mean-square return
+STRESS_TAIL_SHARE = 0.01  # generated stress: the worst share of the scenarios kept
+PARTICIPATION = 0.2  # share of a position's average daily volume traded per day when liquidating
+COPULA_FAMILIES = ("gaussian", "clayton", "gumbel")  # pair-copula families of the vine (see copula.py)
+COPULA_TRUNCATION = 3  # vine trees fitted (conditional independence beyond)
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """Methodology settings; every figure in the report names the setting that produced it.
+
+    ``mc_scenarios``: vine-copula draws and non-model stress bootstrap draws; ``fit_copula``: fit the vine
+    copula when no fitted model or scenarios are passed (seconds: pass a fitted model intraday);
+    ``copula_window``: recent days it is fitted on; ``stress_share``: tail share of generated stress;
+    ``participation``: share of ADV traded per day when liquidating.
+    """
+
+    hs_window: int = HS_WINDOW
+    ewma_lambda: float = EWMA_LAMBDA
+    mc_scenarios: int = MC_SCENARIOS
+    fit_copula: bool = True
+    copula_window: int = 500
+    copula_families: tuple[str, ...] = COPULA_FAMILIES
+    copula_trunc_lvl: int | None = COPULA_TRUNCATION
+    stress_share: float = STRESS_TAIL_SHARE
+    participation: float = PARTICIPATION
+    seed: int = 0
+    threads: int = 2
