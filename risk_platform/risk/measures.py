@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
-from risk_platform.features.engineering import EWMA_LAMBDA
+from risk_platform.ewma import EWMA_LAMBDA
 
 
 @dataclass(frozen=True)
@@ -95,34 +96,9 @@ def student_t_var_es(sigma: np.ndarray | float, nu: float, alpha: float) -> tupl
     For the standard t: ``VaR = t_a``, ``ES = f(t_a) / (1 - alpha) * (nu + t_a**2) / (nu - 1)``; both are
     multiplied by ``sigma * sqrt((nu - 2) / nu)`` (unit variance). Requires ``nu > 2``.
     """
-    from scipy.stats import t as student_t
-
     q = student_t.ppf(alpha, nu)
     unit = np.sqrt((nu - 2.0) / nu)
     es = student_t.pdf(q, nu) / (1.0 - alpha) * (nu + q**2) / (nu - 1.0)
     sigma = np.asarray(sigma, dtype=float)
     return sigma * q * unit, sigma * es * unit
 
-
-@dataclass(frozen=True)
-class ParametricResult:
-    """Normal VaR/ES from a covariance: sigma (USD), tail estimates and Euler contributions per position."""
-
-    sigma: float
-    tails: dict[float, TailEstimate]
-    vol_contributions: np.ndarray  # (m,), sums to sigma
-    var_contributions: dict[float, np.ndarray]  # alpha -> (m,), sums to VaR
-
-
-def parametric_var_es(exposures: np.ndarray, covariance: np.ndarray, alphas: tuple[float, ...]) -> ParametricResult:
-    """Delta-normal VaR/ES of positions with factor exposures ``exposures`` (m positions, k factors)."""
-    total = exposures.sum(axis=0)
-    sigma = float(np.sqrt(total @ covariance @ total))
-    marginal = covariance @ total / sigma if sigma > 0 else np.zeros_like(total)
-    vol_contrib = exposures @ marginal
-    tails, contributions = {}, {}
-    for alpha in alphas:
-        var, es = normal_var_es(sigma, alpha)
-        tails[alpha] = TailEstimate(alpha, float(var), float(es))
-        contributions[alpha] = norm.ppf(alpha) * vol_contrib
-    return ParametricResult(sigma, tails, vol_contrib, contributions)

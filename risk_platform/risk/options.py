@@ -31,7 +31,3 @@ def delta_gamma_vega_pnl(delta: np.ndarray | float, gamma: np.ndarray | float, v
     dv = np.asarray(vol_change_points, dtype=float)
     return delta * r + 0.5 * gamma * r**2 + vega * dv + theta * horizon_days
 
-
-def vix_points_change(vix_level: float, vix_growth: np.ndarray | float) -> np.ndarray:
-    """Change of VIX in points from its as-of level and a growth factor (``exp`` of the log return)."""
-    return vix_level * (np.asarray(vix_growth, dtype=float) - 1.0)

@@ -8,12 +8,8 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.stats import norm
 
-from risk_platform.risk.measures import (
-    ewma_covariance,
-    historical_es_contributions,
-    historical_var_es,
-    parametric_var_es,
-)
+from risk_platform.risk.measures import ewma_covariance, historical_es_contributions, historical_var_es
+from risk_platform.risk.methods import parametric_method
 
 
 def test_historical_var_es_by_hand():
@@ -56,19 +52,22 @@ def test_ties_at_var_are_weighted_to_the_tail_mass():
 
 
 def test_parametric_matches_scipy_and_euler_contributions_add_up():
+    vols = np.array([0.01, 0.02])
+    corr = np.array([[1.0, 0.2], [0.2, 1.0]])  # covariance [[1e-4, 4e-5], [4e-5, 4e-4]]
     cov = np.array([[0.0001, 0.00004], [0.00004, 0.0004]])
     exposures = np.array([[1e6, 0.0], [0.0, -5e5]])
-    result = parametric_var_es(exposures, cov, (0.95, 0.99))
+    result, vol_contributions = parametric_method(exposures, vols, corr, "hand")
     total = exposures.sum(axis=0)
     sigma = np.sqrt(total @ cov @ total)
+    assert_allclose(sigma, np.sqrt(1e12 * 1e-4 + 2.5e11 * 4e-4 - 2 * 5e11 * 4e-5))  # by hand: 12,649
     assert_allclose(result.sigma, sigma)
-    assert_allclose(result.tails[0.99].var, norm.ppf(0.99) * sigma)
-    assert_allclose(result.tails[0.99].es, sigma * norm.pdf(norm.ppf(0.99)) / 0.01)
+    assert_allclose(result.var_99, norm.ppf(0.99) * sigma)
+    assert_allclose(result.es_99, sigma * norm.pdf(norm.ppf(0.99)) / 0.01)
     # ES from scipy by integration of the normal loss tail
-    assert_allclose(result.tails[0.95].es, norm.expect(lambda x: x, loc=0, scale=sigma, lb=norm.ppf(0.95) * sigma)
+    assert_allclose(result.es_95, norm.expect(lambda x: x, loc=0, scale=sigma, lb=norm.ppf(0.95) * sigma)
                     / 0.05, rtol=1e-6)
-    assert_allclose(result.var_contributions[0.99].sum(), result.tails[0.99].var)
-    assert_allclose(result.vol_contributions.sum(), sigma)
+    assert_allclose((norm.ppf(0.99) * vol_contributions).sum(), result.var_99)
+    assert_allclose(vol_contributions.sum(), sigma)
 
 
 def test_ewma_covariance_matches_weighted_sum():
