@@ -50,3 +50,28 @@ def test_workspace_points_at_definitions():
 def test_expectations_are_json_suites_without_python():
     suites = list((ROOT / "expectations").iterdir())
     assert suites and all(p.suffix == ".json" for p in suites)
+
+
+# ---------------------------------------------------------------------- risk/ flows one way (risk engine)
+
+RISK_PACKAGE = ROOT / "risk_platform" / "risk"
+MAX_FUNCTION_LINES = 80
+
+
+def _risk_functions():
+    for path in sorted(RISK_PACKAGE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                yield path.relative_to(ROOT), node
+
+
+def test_risk_modules_import_only_at_module_level():
+    offenders = [f"{path}:{inner.lineno} in {func.name}" for path, func in _risk_functions()
+                 for inner in ast.walk(func) if isinstance(inner, ast.Import | ast.ImportFrom)]
+    assert not offenders, offenders
+
+
+def test_risk_functions_are_at_most_80_lines():
+    offenders = [f"{path}:{func.lineno} {func.name} ({func.end_lineno - func.lineno + 1} lines)"
+                 for path, func in _risk_functions() if func.end_lineno - func.lineno + 1 > MAX_FUNCTION_LINES]
+    assert not offenders, offenders
