@@ -32,8 +32,9 @@ import numpy as np
 import pandas as pd
 
 from risk_platform.errors import InputError
-from risk_platform.features.engineering import EWMA_LAMBDA, REGIMES
+from risk_platform.ewma import EWMA_LAMBDA
 from risk_platform.models.datasets import market_regime, wide_feature
+from risk_platform.regime import REGIMES
 from risk_platform.validation.backtest import backtest
 from risk_platform.validation.var_forecasts import VarForecast, rolling_var
 
