@@ -5,8 +5,9 @@ import pandas as pd
 
 from assets.metadata import latest_gx_validation_id, manifest_table, table
 from resources import FeatureStoreResource, LineageResource, MarketDataResource
-from risk_platform.features.engineering import RegimeRule, rolling_correlations, series_features
+from risk_platform.features.engineering import rolling_correlations, series_features
 from risk_platform.features.returns import compute_returns, wide_returns
+from risk_platform.regime import RegimeRule
 
 DAILY_TABLE = "daily_features"
 CORR_TABLE = "correlations_63d"

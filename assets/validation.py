@@ -10,6 +10,7 @@ import pandas as pd
 
 from assets.metadata import table
 from resources import FeatureStoreResource, LineageResource, MarketDataResource, MlflowResource
+from risk_platform.crisis_windows import CRISIS_WINDOWS, WINDOW_KEYS, crisis_window
 from risk_platform.lineage import git_sha
 from risk_platform.models.generators import train_gan, train_vae
 from risk_platform.models.governance import PromotionPolicy, apply_policy, evaluate_gates, record_monitoring
@@ -20,7 +21,7 @@ from risk_platform.validation import crisis
 from risk_platform.validation.drift import lstm_drift, shadow_comparison
 from risk_platform.validation.report import summarize_family, write_report
 
-crisis_windows = dg.StaticPartitionsDefinition(list(crisis.WINDOW_KEYS))
+crisis_windows = dg.StaticPartitionsDefinition(list(WINDOW_KEYS))
 FAMILY_ASSETS = {"lstm_vol": "lstm_vol_model", "gnn_corr": "gnn_corr_model",
                  "gan_scenarios": "gan_scenarios_model", "vae_scenarios": "vae_scenarios_model"}
 
@@ -41,7 +42,7 @@ class PromotionConfig(dg.Config):
 
 def _inputs(context: dg.AssetExecutionContext, store: FeatureStoreResource, daily_features: dict,
             portfolio: dict, market_panel: pd.DataFrame, market_data: MarketDataResource):
-    window = crisis.crisis_window(context.partition_key)
+    window = crisis_window(context.partition_key)
     daily = store.store().read(daily_features["table"], verify=True)
     exposure = crisis.book_exposure(Portfolio.from_dict(portfolio), market_panel, market_data.instruments())
     return window, daily, exposure
@@ -230,7 +231,7 @@ def lstm_explanations(context: dg.AssetExecutionContext, daily_features: dict, c
     registry = mlflow.registry()
     loaded = registry.load("lstm_vol", "experimental")
     daily = feature_store.store().read(daily_features["table"], verify=True)
-    dates = [daily["date"].max(), *(w.start for w in crisis.CRISIS_WINDOWS)]
+    dates = [daily["date"].max(), *(w.start for w in CRISIS_WINDOWS)]
     explanation = explain_loaded(loaded, daily, dates)
     with tempfile.TemporaryDirectory() as tmp:
         for path in explanation.write_artifacts(Path(tmp)):

@@ -39,8 +39,8 @@ def intraday() -> int:
 def main() -> int:
     if "--intraday" in sys.argv[1:]:
         return intraday()
+    from risk_platform.crisis_windows import WINDOW_KEYS
     from risk_platform.definitions import defs
-    from risk_platform.validation.crisis import WINDOW_KEYS
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # model loads: no progress bars
     started = time.perf_counter()

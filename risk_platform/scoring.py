@@ -35,6 +35,14 @@ def qlike(realized: np.ndarray, forecast: np.ndarray) -> np.ndarray:
     return np.where(realized > 0, out, np.nan)
 
 
+def qlike_one(realized: float, forecast: float) -> float:
+    """:func:`qlike` of one forecast; NaN where it is undefined: a missing or zero proxy, or a forecast that
+    is not positive and finite (a day to leave unscored rather than an error)."""
+    if not (np.isfinite(realized) and realized > 0 and np.isfinite(forecast) and forecast > 0):
+        return float("nan")
+    return float(qlike(np.array([realized]), np.array([forecast]))[0])
+
+
 def forecast_loss(realized: np.ndarray, forecast: np.ndarray) -> ForecastLoss:
     """Mean QLIKE (over days with a positive proxy) and MSE of variance forecasts."""
     losses = qlike(realized, forecast)

@@ -6,53 +6,16 @@ Units: volatilities are daily, in the series' return units (log return, or basis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
+from risk_platform.ewma import ewma_variance
 from risk_platform.features.returns import BP_QUOTES
+from risk_platform.regime import RegimeRule, volatility_rank
 
-EWMA_LAMBDA = 0.94
-EWMA_WARMUP = 20
 REALIZED_WINDOWS = (21, 63)
 CORR_WINDOW = 63
 CORR_MIN_PERIODS = 42
-REGIMES = ("low", "normal", "high")
-
-
-@dataclass(frozen=True)
-class RegimeRule:
-    """Volatility regime of a series on day t from the percentile rank of its EWMA volatility on day t
-    among all its EWMA volatilities up to t (expanding window, at least ``min_history`` days):
-    ``low`` below ``low_below``, ``high`` above ``high_above``, ``normal`` in between; ``unknown`` before
-    ``min_history`` days exist."""
-
-    min_history: int = 252
-    low_below: float = 0.25
-    high_above: float = 0.85
-
-    def label(self, rank: np.ndarray) -> np.ndarray:
-        out = np.where(rank < self.low_below, "low", np.where(rank > self.high_above, "high", "normal"))
-        return np.where(np.isnan(rank), "unknown", out)
-
-
-def ewma_variance(returns: np.ndarray, lam: float = EWMA_LAMBDA, warmup: int = EWMA_WARMUP) -> np.ndarray:
-    """RiskMetrics recursion ``s2_t = lam * s2_{t-1} + (1 - lam) * r_t**2`` (zero mean).
-
-    Seeded on day ``warmup - 1`` with the mean of the first ``warmup`` squared returns; earlier days are NaN.
-    Shape: (n,) -> (n,).
-    """
-    r2 = np.asarray(returns, dtype=float) ** 2
-    out = np.full(r2.shape, np.nan)
-    if len(r2) < warmup:
-        return out
-    seed = r2[:warmup].mean()
-    out[warmup - 1] = seed
-    if len(r2) > warmup:
-        out[warmup:], _ = lfilter([1.0 - lam], [1.0, -lam], r2[warmup:], zi=[lam * seed])
-    return out
 
 
 def realized_vol(returns: pd.Series, window: int) -> pd.Series:
@@ -79,7 +42,7 @@ def series_features(returns: pd.DataFrame, panel: pd.DataFrame, instruments: pd.
         feed = feed.sort_values("date").reset_index(drop=True)
         r = feed["ret"].fillna(0.0)  # undefined_zero_base days: no relative move is measurable
         ewma_vol = pd.Series(np.sqrt(ewma_variance(r.to_numpy())))
-        rank = ewma_vol.expanding(min_periods=rule.min_history).rank(pct=True).to_numpy()
+        rank = volatility_rank(ewma_vol.to_numpy(), rule)
         level = values.loc[symbol]
         dd = drawdown(level, quote_of[symbol]).reindex(feed["date"]).to_numpy()
         part = pd.DataFrame(

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from risk_platform.errors import InputError
-from risk_platform.features.engineering import EWMA_LAMBDA, ewma_variance
+from risk_platform.ewma import EWMA_LAMBDA, ewma_variance
 
 MIN_TRAIN_DAYS = 500
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from risk_platform import regime
 from risk_platform.errors import InputError
-from risk_platform.features.engineering import REGIMES, RegimeRule
 
-REGIME_INDEX = {name: i for i, name in enumerate(REGIMES)}  # low 0, normal 1, high 2
+REGIME_INDEX = {name: i for i, name in enumerate(regime.REGIMES)}  # low 0, normal 1, high 2
 
 
 def wide_feature(daily: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -30,12 +30,10 @@ def complete_days(returns_wide: pd.DataFrame) -> pd.DataFrame:
     return complete
 
 
-def market_regime(daily: pd.DataFrame, rule: RegimeRule | None = None) -> pd.Series:
-    """Market regime per date: the regime rule applied to the cross-sectional median of the series'
-    volatility ranks that day (point in time: each rank uses data up to that day)."""
-    rule = rule or RegimeRule()
-    median_rank = wide_feature(daily, "vol_rank").median(axis=1, skipna=True)
-    return pd.Series(rule.label(median_rank.to_numpy()), index=median_rank.index, name="regime")
+def market_regime(daily: pd.DataFrame, rule: regime.RegimeRule = regime.RegimeRule()) -> pd.Series:
+    """Market regime per date of the ``daily_features`` table: :func:`risk_platform.regime.market_regime` on
+    the series' ``vol_rank`` (a closed venue keeps its last rank)."""
+    return regime.market_regime(wide_feature(daily, "vol_rank"), rule)
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
 from risk_platform.errors import InputError
-from risk_platform.features.engineering import REGIMES
 from risk_platform.models.generators import DateLike, ScenarioRows, scenario_rows
 from risk_platform.models.sampler_inputs import regime_index
+from risk_platform.regime import REGIMES
 from risk_platform.risk.measures import historical_var_es
 
 PRICE_QUOTES = ("price", "index_level", "fx_rate")  # log-return series; yields (bp) are left out

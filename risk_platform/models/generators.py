@@ -58,7 +58,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
 from risk_platform.errors import InputError
-from risk_platform.features.engineering import REGIMES
 from risk_platform.models.datasets import (
     REGIME_INDEX,
     Standardizer,
@@ -69,6 +68,7 @@ from risk_platform.models.datasets import (
 )
 from risk_platform.models.sampler_inputs import regime_index, scenario_inputs
 from risk_platform.models.training import make_trainer, seed_everything, torch_threads
+from risk_platform.regime import REGIMES
 
 DateLike = str | date | pd.Timestamp | None
 N_REGIMES = len(REGIMES)

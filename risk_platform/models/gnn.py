@@ -62,7 +62,8 @@ from torch_geometric.loader import DataLoader
 from torch_geometric.nn import GATConv
 
 from risk_platform.errors import InputError
-from risk_platform.features.engineering import CORR_WINDOW, EWMA_LAMBDA
+from risk_platform.ewma import EWMA_LAMBDA
+from risk_platform.features.engineering import CORR_WINDOW
 from risk_platform.models.datasets import Standardizer, check_finite, complete_days
 from risk_platform.models.training import make_trainer, seed_everything, torch_threads
 from risk_platform.risk.measures import ewma_covariance

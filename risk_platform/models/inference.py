@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from risk_platform.errors import InputError, RegistryUnavailable
-from risk_platform.features.engineering import REGIMES
+from risk_platform.models.datasets import market_regime
 from risk_platform.models.guardrails import (
     OverrideLog,
     accepted_overrides,
@@ -28,6 +28,7 @@ from risk_platform.models.guardrails import (
 )
 from risk_platform.models.registry import ALIASES, MODEL_NAMES, LoadedModel, ModelRegistry
 from risk_platform.models.sampler_inputs import scenario_inputs
+from risk_platform.regime import REGIMES
 from risk_platform.risk.report import ModelInputs
 
 N_SCENARIOS = 50_000
@@ -45,10 +46,9 @@ class AliasedInputs:
 
 
 def current_regime(daily: pd.DataFrame) -> str:
-    """The market regime of the latest day (the regime rule on the median volatility rank)."""
-    from risk_platform.models.datasets import market_regime
-
-    regime = market_regime(daily).dropna()
+    """The market regime of the latest day (:func:`~risk_platform.models.datasets.market_regime`); ``normal``
+    while it is unknown."""
+    regime = market_regime(daily)
     return str(regime.iloc[-1]) if len(regime) and regime.iloc[-1] in REGIMES else "normal"
 
 

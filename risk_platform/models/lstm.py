@@ -30,10 +30,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from risk_platform.errors import InputError
-from risk_platform.features.engineering import REGIMES
 from risk_platform.models.baselines import ewma_forecasts, garch_forecasts, series_returns
 from risk_platform.models.datasets import REGIME_INDEX, check_finite
 from risk_platform.models.training import make_trainer, seed_everything
+from risk_platform.regime import REGIMES
 from risk_platform.scoring import forecast_loss
 
 STEP_FEATURES = ("r", "r2", "ewma_vol", "rv_21", "rv_63", "vol_rank")

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 from risk_platform.errors import InputError
-from risk_platform.features.engineering import REGIMES
 from risk_platform.models.datasets import REGIME_INDEX
+from risk_platform.regime import REGIMES
 
 N_REGIMES = len(REGIMES)
 

@@ -3,7 +3,7 @@ the daily comparison is logged (append-only JSONL) so a reviewer can see how the
 
 Per series: both next-day variance forecasts, their ratio (experimental / current) and, once the realized
 proxy (the next day's squared return, same units) is known, both QLIKE contributions
-``s2/h - log(s2/h) - 1`` (lower is better; undefined when the proxy is zero). Forecasts for day t are
+(:mod:`risk_platform.scoring`; lower is better; undefined when the proxy is zero). Forecasts for day t are
 scored when day t+1's return exists: log the forecasts on day t with ``realized=None``, and the scored
 comparison of day t on day t+1 (two lines with the same ``asof``; :func:`read_shadow_log` keeps the
 latest per day, series and version pair).
@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from risk_platform.io import append_line
+from risk_platform.scoring import qlike_one
 
 COLUMNS = ("current", "experimental", "ratio", "realized", "qlike_current", "qlike_experimental", "better")
 
@@ -44,14 +45,6 @@ def monitoring_plan(aliases: Mapping[str, str]) -> MonitoringPlan | None:
     if "experimental" in aliases:
         return MonitoringPlan("experimental", False)
     return None
-
-
-def _qlike(realized: float, forecast: float) -> float:
-    """QLIKE of one forecast; NaN when the proxy is missing or zero or the forecast is not positive/finite."""
-    if not (np.isfinite(realized) and realized > 0 and np.isfinite(forecast) and forecast > 0):
-        return float("nan")
-    ratio = realized / forecast
-    return float(ratio - np.log(ratio) - 1.0)
 
 
 @dataclass(frozen=True)
@@ -109,7 +102,7 @@ def compare_versions(current: dict[str, float], experimental: dict[str, float], 
         cur = float(current.get(series, np.nan))
         exp = float(experimental.get(series, np.nan))
         real = float(realized.get(series, np.nan)) if realized.get(series) is not None else float("nan")
-        q_cur, q_exp = _qlike(real, cur), _qlike(real, exp)
+        q_cur, q_exp = qlike_one(real, cur), qlike_one(real, exp)
         if np.isfinite(q_cur) and np.isfinite(q_exp):
             better = "experimental" if q_exp < q_cur else "current" if q_cur < q_exp else "tie"
         else:

@@ -31,9 +31,11 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from risk_platform.crisis_windows import CrisisWindow
 from risk_platform.errors import InputError
-from risk_platform.features.engineering import EWMA_LAMBDA, REGIMES
+from risk_platform.ewma import EWMA_LAMBDA
 from risk_platform.models.datasets import market_regime, wide_feature
+from risk_platform.regime import REGIMES
 from risk_platform.risk.config import ALPHAS, HS_WINDOW
 from risk_platform.risk.measures import historical_var_es, normal_var_es
 from risk_platform.risk.revaluation import BookArrays
@@ -45,40 +47,6 @@ BASELINES = ("hs", "ewma", "garch", "fhs")
 WARMUP_DAYS = 300  # EWMA warm-up before the HS window (0.94^300 ~ 1e-8)
 TRAIN_YEARS = 10
 SCENARIOS = 20_000
-
-
-@dataclass(frozen=True)
-class CrisisWindow:
-    """One validation partition: a named crisis and its first and last day (inclusive)."""
-
-    key: str
-    name: str
-    start: pd.Timestamp
-    end: pd.Timestamp
-
-    @property
-    def train_end(self) -> pd.Timestamp:
-        """The last date any training row or training target may carry."""
-        return self.start - pd.Timedelta(days=1)
-
-
-CRISIS_WINDOWS = tuple(CrisisWindow(k, n, pd.Timestamp(s), pd.Timestamp(e)) for k, n, s, e in (
-    ("gfc_2008", "Global financial crisis", "2008-09-15", "2009-03-31"),
-    ("euro_2011", "Euro crisis", "2011-08-01", "2011-10-31"),
-    ("china_2015", "China devaluation", "2015-08-10", "2015-09-30"),
-    ("volmageddon_2018", "Volmageddon", "2018-01-29", "2018-04-30"),
-    ("covid_2020", "COVID", "2020-02-20", "2020-04-30"),
-    ("rates_2022", "Rates shock", "2022-01-03", "2022-10-31"),
-    ("svb_2023", "SVB", "2023-03-08", "2023-03-31"),
-))
-WINDOW_KEYS = tuple(w.key for w in CRISIS_WINDOWS)
-
-
-def crisis_window(key: str) -> CrisisWindow:
-    for window in CRISIS_WINDOWS:
-        if window.key == key:
-            return window
-    raise InputError(f"unknown crisis window '{key}' (expected one of {', '.join(WINDOW_KEYS)})")
 
 
 # ------------------------------------------------------------------------------------------ data splits

@@ -23,6 +23,7 @@ from torch import nn
 from risk_platform.models.baselines import ewma_forecasts, series_returns
 from risk_platform.models.datasets import wide_feature
 from risk_platform.models.shadow import ShadowComparison, compare_versions
+from risk_platform.scoring import forecast_loss
 from risk_platform.validation.backtest import backtest
 from risk_platform.validation.crisis import (
     book_pnl,
@@ -31,7 +32,6 @@ from risk_platform.validation.crisis import (
     lstm_variance_table,
     normal_book_forecast,
 )
-from risk_platform.scoring import forecast_loss
 
 WINDOW = 250
 QLIKE_WINDOW = 63

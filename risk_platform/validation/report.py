@@ -15,9 +15,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from risk_platform.crisis_windows import CRISIS_WINDOWS  # noqa: E402
 from risk_platform.validation import crisis  # noqa: E402
 from risk_platform.validation.backtest import kupiec_pof  # noqa: E402
-from risk_platform.validation.crisis import CRISIS_WINDOWS, WindowValidation  # noqa: E402
+from risk_platform.validation.crisis import WindowValidation  # noqa: E402
 
 GATE_ALPHA = 0.99
 TABLE_COLUMNS = ["window", "method", "alpha", "n", "exceptions", "expected_exceptions", "zone", "kupiec_p",
@@ -57,7 +58,7 @@ def summarize_family(family: str, windows: list[WindowValidation], baselines: li
     at99 = own[np.isclose(own["alpha"], GATE_ALPHA)] if len(own) else own
     validated = {v.window for v in windows}
     windows = [*windows, *(crisis.not_evaluable(w, family, "not validated (no result for this window)")
-                           for w in crisis.CRISIS_WINDOWS if w.key not in validated)]
+                           for w in CRISIS_WINDOWS if w.key not in validated)]
     metrics: dict[str, float] = {"windows_evaluated": float(sum(v.status == "evaluated" for v in windows)),
                                  "windows_total": float(len(windows))}
     if len(at99):

@@ -5,7 +5,7 @@ log-return series, ``+change in bp`` for yields (a long bond loses when yields r
 uses data up to t-1 only.
 
 * ``hs``: historical simulation over the last ``window`` losses (inverted-CDF VaR, Acerbi-Tasche ES);
-* ``ewma``: normal with the RiskMetrics EWMA(0.94) variance;
+* ``ewma``: normal with the RiskMetrics EWMA(0.94) variance forecast made at t-1 (:mod:`risk_platform.ewma`);
 * ``garch``: GARCH(1,1) with Student-t errors (``arch``), re-estimated every ``refit_every`` days on all
   data before, filtered with fixed parameters in between;
 * ``fhs``: filtered historical simulation: losses devolatilised by their EWMA volatility, the empirical
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from risk_platform.errors import InputError
-from risk_platform.features.engineering import ewma_variance
+from risk_platform.ewma import EWMA_WARMUP, ewma_sigma_forecast
 from risk_platform.features.returns import BP_QUOTES
 from risk_platform.models.baselines import garch_forecasts
 from risk_platform.risk.measures import historical_var_es, normal_var_es, student_t_var_es
@@ -59,11 +59,6 @@ def _historical(losses: np.ndarray, window: int, alpha: float, scale: np.ndarray
     return var, es
 
 
-def _ewma_sigma(losses: np.ndarray) -> np.ndarray:
-    """EWMA volatility forecast for each day t, made at t-1 (NaN during the warm-up)."""
-    return np.sqrt(np.concatenate([[np.nan], ewma_variance(losses)[:-1]]))
-
-
 def _garch(losses: pd.Series, window: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     var, es = np.full(len(losses), np.nan), np.full(len(losses), np.nan)
     for start in range(window, len(losses), REFIT_EVERY):
@@ -89,12 +84,12 @@ def rolling_var(returns: pd.Series, quote_type: str, method: str, alpha: float, 
     if method == "hs":
         var, es = _historical(x, window, alpha)
     elif method == "ewma":
-        var, es = normal_var_es(_ewma_sigma(x), alpha)
+        var, es = normal_var_es(ewma_sigma_forecast(x), alpha)
     elif method == "fhs":
-        sigma = _ewma_sigma(x)
+        sigma = ewma_sigma_forecast(x)
         z = np.where(sigma > 0, x / sigma, 0.0)
         var, es = _historical(np.nan_to_num(z), window, alpha, scale=sigma)
-        warm = np.arange(len(x)) < window + 20  # the standardised window must be past the EWMA warm-up
+        warm = np.arange(len(x)) < window + EWMA_WARMUP  # the standardised window must be past the EWMA warm-up
         var[warm], es[warm] = np.nan, np.nan
     elif method == "garch":
         var, es = _garch(losses, window, alpha)

@@ -301,8 +301,8 @@ def test_a_dropped_prices_file_flows_to_new_risk_figures_and_an_alert(tmp_path):
 
 def test_a_new_model_version_is_validated_on_every_window_then_promoted():
     from jobs.sensors import WINDOW_ASSETS, validate_new_model_versions
+    from risk_platform.crisis_windows import WINDOW_KEYS
     from risk_platform.definitions import defs
-    from risk_platform.validation.crisis import WINDOW_KEYS
 
     instance = dg.DagsterInstance.ephemeral()
     repository = defs.get_repository_def()

@@ -189,7 +189,7 @@ def validated(trained):
 def test_crisis_windows_train_only_before_the_window(validated):
     import json
 
-    from risk_platform.validation.crisis import CRISIS_WINDOWS
+    from risk_platform.crisis_windows import CRISIS_WINDOWS
 
     _, _, state = validated
     for window in (w for w in CRISIS_WINDOWS if w.key in VALIDATED_WINDOWS):

@@ -6,6 +6,8 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.stats import norm
 
+from risk_platform.crisis_windows import CRISIS_WINDOWS, crisis_window
+from risk_platform.errors import InputError
 from risk_platform.models.governance import PromotionPolicy, evaluate_gates
 from risk_platform.validation import crisis
 from risk_platform.validation.crisis import WindowValidation
@@ -13,23 +15,23 @@ from risk_platform.validation.report import summarize_family
 
 
 def test_the_seven_windows_of_the_design():
-    assert [(w.key, f"{w.start:%Y-%m-%d}", f"{w.end:%Y-%m-%d}") for w in crisis.CRISIS_WINDOWS] == [
+    assert [(w.key, f"{w.start:%Y-%m-%d}", f"{w.end:%Y-%m-%d}") for w in CRISIS_WINDOWS] == [
         ("gfc_2008", "2008-09-15", "2009-03-31"), ("euro_2011", "2011-08-01", "2011-10-31"),
         ("china_2015", "2015-08-10", "2015-09-30"), ("volmageddon_2018", "2018-01-29", "2018-04-30"),
         ("covid_2020", "2020-02-20", "2020-04-30"), ("rates_2022", "2022-01-03", "2022-10-31"),
         ("svb_2023", "2023-03-08", "2023-03-31")]
-    with pytest.raises(Exception, match="unknown crisis window"):
-        crisis.crisis_window("dotcom")
+    with pytest.raises(InputError, match="unknown crisis window"):
+        crisis_window("dotcom")
 
 
 def test_training_rows_stop_before_the_window(daily_features):
-    for window in crisis.CRISIS_WINDOWS:
+    for window in CRISIS_WINDOWS:
         rows = crisis.training_rows(daily_features, window)
         assert rows["date"].max() < window.start
         assert rows["date"].min() >= window.start - pd.DateOffset(years=crisis.TRAIN_YEARS)
     with pytest.raises(AssertionError, match="not before covid_2020"):
         crisis.assert_before(pd.Series(pd.to_datetime(["2020-01-02", "2020-02-20"])),
-                             crisis.crisis_window("covid_2020"), "rows")
+                             crisis_window("covid_2020"), "rows")
 
 
 def _daily(dates, returns: dict[str, list[float]]) -> pd.DataFrame:

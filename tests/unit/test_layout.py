@@ -2,8 +2,11 @@
 
 import ast
 import importlib
+import re
 import tomllib
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,3 +78,53 @@ def test_risk_functions_are_at_most_80_lines():
     offenders = [f"{path}:{func.lineno} {func.name} ({func.end_lineno - func.lineno + 1} lines)"
                  for path, func in _risk_functions() if func.end_lineno - func.lineno + 1 > MAX_FUNCTION_LINES]
     assert not offenders, offenders
+
+
+# ---------------------------------------------------------------- one definition per convention
+
+EWMA_RECURSION = re.compile(r"lfilter\(\s*\[\s*1(?:\.0*)?\s*-\s*\w+\s*\]\s*,\s*\[\s*1(?:\.0*)?\s*,\s*-\s*\w+\s*\]")
+
+
+def _library_modules() -> list[Path]:
+    return sorted((ROOT / "risk_platform").rglob("*.py"))
+
+
+def test_models_never_import_validation():
+    offenders = []
+    for path in (ROOT / "risk_platform" / "models").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.startswith("risk_platform.validation")]
+    assert not offenders, offenders
+
+
+def test_the_ewma_recursion_is_written_once():
+    writers = [str(p.relative_to(ROOT)) for p in _library_modules() if EWMA_RECURSION.search(p.read_text())]
+    assert writers == ["risk_platform/ewma.py"], writers
+
+
+def _assigned_in(name: str) -> list[str]:
+    """Modules of ``risk_platform/`` that assign ``name`` anywhere (module, class or function level)."""
+    out = []
+    for path in _library_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+                node, ast.AnnAssign) else []
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+                out.append(str(path.relative_to(ROOT)))
+                break
+    return out
+
+
+@pytest.mark.parametrize("name, home", [
+    ("CRISIS_WINDOWS", "risk_platform/crisis_windows.py"),
+    ("REGIMES", "risk_platform/regime.py"),
+    ("ALPHAS", "risk_platform/risk/config.py"),
+    ("EWMA_LAMBDA", "risk_platform/ewma.py"),
+])
+def test_each_convention_is_assigned_in_one_module(name, home):
+    assert _assigned_in(name) == [home]

@@ -11,7 +11,7 @@ from risk_platform.errors import ComputationError, InputError
 from risk_platform.models import lstm as lstm_module
 from risk_platform.models.baselines import ewma_forecasts, garch_filter, garch_forecasts, series_returns
 from risk_platform.models.lstm import LSTMConfig, build_sequences, predict, train_lstm_vol, training_scales
-from risk_platform.scoring import forecast_loss, qlike
+from risk_platform.scoring import forecast_loss, qlike, qlike_one
 
 TINY = LSTMConfig.demo(seq_len=8, hidden=8, epochs=1, sample_every=25, batch_size=256)
 
@@ -28,6 +28,9 @@ def test_qlike_by_hand():
     assert_allclose(loss.qlike, (1 - np.log(2)) / 2)
     with pytest.raises(ValueError):
         qlike(np.array([1.0]), np.array([0.0]))
+    assert qlike_one(2.0, 1.0) == pytest.approx(2 - np.log(2) - 1)  # one forecast: the same formula
+    for realized, forecast in ((0.0, 1.0), (np.nan, 1.0), (1.0, 0.0), (1.0, np.inf)):
+        assert np.isnan(qlike_one(realized, forecast))  # undefined: unscored, not an error
 
 
 def test_garch_forecasts_match_arch_directly(daily_features):

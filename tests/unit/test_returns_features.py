@@ -6,15 +6,11 @@ import pytest
 from numpy.testing import assert_allclose
 
 from risk_platform.data.quality import accepted_panel, apply_gate, completeness_table
-from risk_platform.features.engineering import (
-    RegimeRule,
-    drawdown,
-    ewma_variance,
-    realized_vol,
-    rolling_correlations,
-    series_features,
-)
+from risk_platform.ewma import ewma_variance
+from risk_platform.features.engineering import drawdown, realized_vol, rolling_correlations, series_features
 from risk_platform.features.returns import compute_returns, wide_returns
+from risk_platform.models.datasets import market_regime
+from risk_platform.regime import RegimeRule
 
 
 def panel_of(rows):
@@ -91,6 +87,21 @@ def test_regime_rule_labels():
     rule = RegimeRule(min_history=3, low_below=0.25, high_above=0.85)
     labels = rule.label(np.array([np.nan, 0.1, 0.5, 0.9]))
     assert list(labels) == ["unknown", "low", "normal", "high"]
+
+
+def test_market_regime_keeps_a_closed_venues_last_rank():
+    dates = pd.to_datetime(["2024-01-02", "2024-01-03", "2024-01-04"])
+    daily = pd.DataFrame({"date": dates[[0, 0, 0, 1, 1, 1, 2, 2]], "symbol": list("ABCABCAB"),
+                          "vol_rank": [np.nan, np.nan, np.nan, 0.1, 0.2, 0.95, 0.5, 0.9]})
+    # C is closed on the 4th: its 0.95 still votes, median(0.5, 0.9, 0.95) = 0.9 (not median(0.5, 0.9) = 0.7)
+    assert list(market_regime(daily)) == ["unknown", "low", "high"]
+    assert list(market_regime(daily).index) == list(dates)
+
+
+def test_vol_rank_is_the_expanding_rank_of_ewma_vol(daily_features):
+    spx = daily_features[daily_features["symbol"] == "SPX"]
+    expected = spx["ewma_vol"].reset_index(drop=True).expanding(min_periods=252).rank(pct=True)
+    assert_allclose(spx["vol_rank"].to_numpy(), expected.to_numpy())
 
 
 def test_features_are_point_in_time(raw, instruments, suite):

@@ -9,7 +9,7 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from risk_platform.errors import InputError
-from risk_platform.features.engineering import ewma_variance
+from risk_platform.ewma import ewma_variance
 from risk_platform.models.baselines import garch_forecasts, series_returns
 from risk_platform.risk.measures import historical_var_es, normal_var_es, student_t_var_es
 from risk_platform.validation.var_forecasts import rolling_var, series_losses
