@@ -8,6 +8,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from risk_platform.models.training_run import NEW_VERSION_ALIAS, TrainedVersion
+from risk_platform.validation.crisis import WindowValidation
+from risk_platform.validation.monitoring import MONITORED_MODEL, Monitoring
+from risk_platform.validation.promotion import Promotion
+
 _TYPES = {"i": "int", "u": "int", "f": "float", "b": "bool"}
 
 
@@ -45,3 +50,46 @@ def latest_gx_validation_id(context: dg.AssetExecutionContext) -> str:
         return "unknown"
     value = event.asset_materialization.metadata.get("gx_validation_id")
     return value.value if value is not None else "unknown"
+
+
+# ------------------------------------------------------------------------ models, validation and promotion
+
+
+def model_version_metadata(trained: TrainedVersion) -> dict:
+    """A registered version: its URI, number, run, alias, the metrics its run logged and its tables."""
+    version = trained.version
+    return {"model_uri": version.model_uri, "model_version": version.version, "mlflow_run_id": version.run_id,
+            "alias": NEW_VERSION_ALIAS, **{k: round(v, 6) for k, v in trained.metrics.items()},
+            **{name: table(frame) for name, frame in trained.tables.items()}}
+
+
+def window_validation_metadata(result: WindowValidation) -> dict:
+    """One family in one crisis window: status, the backtests per method and confidence, the family's figures."""
+    rows = pd.DataFrame(result.backtests)
+    shown = rows[["method", "alpha", "n", "exceptions", "expected_exceptions", "zone", "kupiec_p",
+                  "christoffersen_p", "es_z2", "tick_loss"]].round(4) if len(rows) else pd.DataFrame(
+        [{"status": result.status}])
+    return {"window": result.window, "status": result.status, "backtests": table(shown),
+            "trained_on": f"{result.train_start}..{result.train_end}" if result.train_start else "n/a",
+            **{k: round(v, 6) for k, v in result.metrics.items() if pd.notna(v)}}
+
+
+def promotion_metadata(promotion: Promotion) -> dict:
+    """The decisions, each family's gate lines, the 99% zones per window and method, how many were promoted."""
+    decided = pd.DataFrame([d.to_dict() for d in promotion.decisions])
+    return {"decisions": table(decided.drop(columns="gates")),
+            "gates": dg.MetadataValue.md("\n".join(f"- **{d.model} v{d.version}**: {d.gates}"
+                                                   for d in promotion.decisions)),
+            "zones_99": table(promotion.zones_99().reset_index()),
+            "promoted": int(decided["passed"].sum())}
+
+
+def monitoring_metadata(monitoring: Monitoring) -> dict:
+    """Whether the monitored LSTM breached (the drift sensor reads ``drift_breach`` and ``model_key``)."""
+    drift = monitoring.drift
+    if drift is None:
+        return {"drift_breach": False, "model_key": MONITORED_MODEL, "status": "no version"}
+    return {"drift_breach": drift.breach, "model_key": MONITORED_MODEL,
+            "monitored": f"v{drift.version} ({monitoring.alias})", "qlike_ratio_to_ewma": round(drift.qlike_ratio, 4),
+            "exceptions_99": drift.exceptions, "zone_99": drift.zone, "kupiec_p_99": round(drift.kupiec_p, 4),
+            "summary": dg.MetadataValue.md(drift.summary()), "shadow": dg.MetadataValue.md(monitoring.shadow)}

@@ -8,22 +8,20 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from assets.metadata import table
+from assets.metadata import monitoring_metadata, promotion_metadata, table, window_validation_metadata
 from resources import FeatureStoreResource, LineageResource, MarketDataResource, MlflowResource
 from risk_platform.crisis_windows import CRISIS_WINDOWS, WINDOW_KEYS, crisis_window
 from risk_platform.lineage import git_sha
-from risk_platform.models.generators import train_gan, train_vae
-from risk_platform.models.governance import PromotionPolicy, apply_policy, evaluate_gates, record_monitoring
-from risk_platform.models.registry import MODEL_NAMES
-from risk_platform.models.shadow import append_shadow_log, monitoring_plan
+from risk_platform.models.families import FAMILIES, ModelFamily
+from risk_platform.models.governance import PromotionPolicy
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.validation import crisis
-from risk_platform.validation.drift import lstm_drift, shadow_comparison
-from risk_platform.validation.report import summarize_family, write_report
+from risk_platform.validation.crisis import WindowValidation
+from risk_platform.validation.monitoring import monitor_lstm
+from risk_platform.validation.promotion import Candidate, promote_families
 
 crisis_windows = dg.StaticPartitionsDefinition(list(WINDOW_KEYS))
-FAMILY_ASSETS = {"lstm_vol": "lstm_vol_model", "gnn_corr": "gnn_corr_model",
-                 "gan_scenarios": "gan_scenarios_model", "vae_scenarios": "vae_scenarios_model"}
+ASSET_EXTRAS = ("candidate_version", "preset")  # what a family's window asset adds to the WindowValidation
 
 
 class ValidationConfig(dg.Config):
@@ -40,25 +38,14 @@ class PromotionConfig(dg.Config):
     policy_path: str | None = None
 
 
-def _inputs(context: dg.AssetExecutionContext, store: FeatureStoreResource, daily_features: dict,
-            portfolio: dict, market_panel: pd.DataFrame, market_data: MarketDataResource):
-    window = crisis_window(context.partition_key)
-    daily = store.store().read(daily_features["table"], verify=True)
-    exposure = crisis.book_exposure(Portfolio.from_dict(portfolio), market_panel, market_data.instruments())
-    return window, daily, exposure
+def _book_exposure(portfolio: dict, market_panel: pd.DataFrame, market_data: MarketDataResource) -> pd.Series:
+    return crisis.book_exposure(Portfolio.from_dict(portfolio), market_panel, market_data.instruments())
 
 
-def _output(result: crisis.WindowValidation, extra: dict | None = None) -> dg.Output[dict]:
-    rows = pd.DataFrame(result.backtests)
-    shown = rows[["method", "alpha", "n", "exceptions", "expected_exceptions", "zone", "kupiec_p",
-                  "christoffersen_p", "es_z2", "tick_loss"]].round(4) if len(rows) else pd.DataFrame(
-        [{"status": result.status}])
-    return dg.Output(
-        {**result.to_dict(), **(extra or {})},
-        metadata={"window": result.window, "status": result.status, "backtests": table(shown),
-                  "trained_on": f"{result.train_start}..{result.train_end}" if result.train_start else "n/a",
-                  **{k: round(v, 6) for k, v in result.metrics.items() if pd.notna(v)}},
-    )
+def _windows(stored: dict[str, dict]) -> list[WindowValidation]:
+    """The window validations of a partitioned asset (partition -> stored value), without the asset's extras."""
+    return [WindowValidation.from_dict({k: v for k, v in value.items() if k not in ASSET_EXTRAS})
+            for value in stored.values()]
 
 
 VALIDATION_INS = {"daily_features": dg.AssetIn(), "portfolio": dg.AssetIn(), "market_panel": dg.AssetIn()}
@@ -69,115 +56,58 @@ def crisis_baselines(context: dg.AssetExecutionContext, daily_features: dict, po
                      market_panel: pd.DataFrame, feature_store: FeatureStoreResource,
                      market_data: MarketDataResource) -> dg.Output[dict]:
     """HS (500 days), EWMA-normal, GARCH(1,1)-t and FHS VaR/ES of the validation book through the window."""
-    window, daily, exposure = _inputs(context, feature_store, daily_features, portfolio, market_panel, market_data)
-    return _output(crisis.validate_baselines(daily, window, exposure))
+    daily = feature_store.store().read(daily_features["table"], verify=True)
+    exposure = _book_exposure(portfolio, market_panel, market_data)
+    result = crisis.validate_baselines(daily, crisis_window(context.partition_key), exposure)
+    return dg.Output(result.to_dict(), metadata=window_validation_metadata(result))
 
 
-def _family_asset(family: str, description: str):
+def validation_asset(family: ModelFamily) -> dg.AssetsDefinition:
     """A partitioned asset retraining ``family`` before its window and backtesting the book's VaR inside it."""
 
-    @dg.asset(name=f"{family}_crisis_validation", partitions_def=crisis_windows, group_name="validation",
-              compute_kind="pytorch", description=description,
-              ins={**VALIDATION_INS, "candidate": dg.AssetIn(FAMILY_ASSETS[family])})
+    @dg.asset(name=family.validation_asset_name, partitions_def=crisis_windows, group_name="validation",
+              compute_kind="pytorch", description=family.validation_description,
+              ins={**VALIDATION_INS, "candidate": dg.AssetIn(family.asset_name)})
     def family_validation(context: dg.AssetExecutionContext, config: ValidationConfig, daily_features: dict,
                           portfolio: dict, market_panel: pd.DataFrame, candidate: dict,
                           feature_store: FeatureStoreResource, market_data: MarketDataResource) -> dg.Output[dict]:
-        window, daily, exposure = _inputs(context, feature_store, daily_features, portfolio, market_panel,
-                                          market_data)
-        cfg = crisis.validation_configs(config.preset)[family]
-        instruments = market_data.instruments()
-        fast = config.fast_dev_run
-        if family == "lstm_vol":
-            result = crisis.validate_lstm(daily, window, exposure, cfg, fast_dev_run=fast)
-        elif family == "gnn_corr":
-            result = crisis.validate_gnn(daily, instruments, window, exposure, cfg, fast_dev_run=fast)
-        else:
-            train = train_gan if family == "gan_scenarios" else train_vae
-            result = crisis.validate_generator(family, train, daily, instruments, window, exposure, cfg,
-                                               fast_dev_run=fast)
-        return _output(result, {"candidate_version": candidate["version"], "preset": config.preset})
+        daily = feature_store.store().read(daily_features["table"], verify=True)
+        exposure = _book_exposure(portfolio, market_panel, market_data)
+        result = family.validate_window(daily, market_data.instruments(), crisis_window(context.partition_key),
+                                        exposure, config.preset, config.fast_dev_run)
+        return dg.Output({**result.to_dict(), "candidate_version": candidate["version"], "preset": config.preset},
+                         metadata=window_validation_metadata(result))
 
     return family_validation
 
 
-FAMILY_VALIDATIONS = [
-    _family_asset("lstm_vol", "LSTM volatility forecaster retrained before the window: QLIKE against EWMA and"
-                  " GARCH-t inside it, and the book's VaR with LSTM volatilities and EWMA correlations."),
-    _family_asset("gnn_corr", "GNN correlation retrained before the window: Frobenius error against the sample"
-                  " and EWMA correlations inside it, and the book's VaR with the GNN correlation."),
-    _family_asset("gan_scenarios", "GAN retrained before the window: quality against the window's returns and"
-                  " the book's VaR from regime-conditional scenarios."),
-    _family_asset("vae_scenarios", "VAE retrained before the window: quality against the window's returns and"
-                  " the book's VaR from regime-conditional scenarios."),
-]
+FAMILY_VALIDATIONS = [validation_asset(family) for family in FAMILIES.values()]
+PROMOTION_INS = {"crisis_baselines": dg.AssetIn(),
+                 **{f.asset_name: dg.AssetIn() for f in FAMILIES.values()},
+                 **{f.validation_asset_name: dg.AssetIn() for f in FAMILIES.values()}}
 
 
-@dg.asset(group_name="validation", compute_kind="mlflow")
-def model_promotion(context: dg.AssetExecutionContext, config: PromotionConfig, crisis_baselines: dict,
-                    lstm_vol_crisis_validation: dict, gnn_corr_crisis_validation: dict,
-                    gan_scenarios_crisis_validation: dict, vae_scenarios_crisis_validation: dict,
-                    lstm_vol_model: dict, gnn_corr_model: dict, gan_scenarios_model: dict, vae_scenarios_model: dict,
-                    mlflow: MlflowResource, lineage: LineageResource) -> dg.Output[dict]:
+@dg.asset(group_name="validation", compute_kind="mlflow", ins=PROMOTION_INS)
+def model_promotion(context: dg.AssetExecutionContext, config: PromotionConfig, mlflow: MlflowResource,
+                    lineage: LineageResource, **inputs: dict) -> dg.Output[dict]:
     """Per family: the crisis-window summary and report logged to MLflow (validation experiment, linked from
     the model version), then the promotion policy: ``experimental`` -> ``current`` if the gates pass, the
     replaced ``current`` -> ``stable`` after its period; every decision in the audit log."""
     policy = PromotionPolicy.from_yaml(config.policy_path) if config.policy_path else PromotionPolicy()
-    baselines = [crisis.WindowValidation.from_dict(_strip(v)) for v in crisis_baselines.values()]
-    registry, audit = mlflow.registry(), mlflow.audit()
-    families = {"lstm_vol": lstm_vol_model, "gnn_corr": gnn_corr_model, "gan_scenarios": gan_scenarios_model,
-                "vae_scenarios": vae_scenarios_model,
-                "lstm_vol_crisis_validation": lstm_vol_crisis_validation,
-                "gnn_corr_crisis_validation": gnn_corr_crisis_validation,
-                "gan_scenarios_crisis_validation": gan_scenarios_crisis_validation,
-                "vae_scenarios_crisis_validation": vae_scenarios_crisis_validation}
-    decisions, zones = [], []
-    for family in FAMILY_ASSETS:
-        candidate = families[family]
-        windows = [crisis.WindowValidation.from_dict(_strip(v))
-                   for v in families[f"{family}_crisis_validation"].values()]
-        summary = summarize_family(family, windows, baselines)
-        metrics = {**_training_metrics(candidate, family), **summary.metrics}
-        gates = evaluate_gates(family, metrics, policy)
-        label = f"{MODEL_NAMES[family]} v{candidate['version']}"
-        tags = {"dagster_run_id": context.run_id, "dagster_asset_key": "model_promotion", "git_sha": git_sha(),
-                "partition_key": "none"}
-        with tempfile.TemporaryDirectory() as tmp:
-            files = write_report(Path(tmp), family, label, summary, windows, baselines, gates.reason)
-            run_id = registry.log_validation(model_key=family, version=candidate["version"], metrics=metrics,
-                                             tags=tags, artifacts=[(f, "validation_report") for f in files])
-        gates, moves = apply_policy(registry, audit, family, candidate["version"], metrics, policy,
-                                    actor=f"dagster run {context.run_id}", validation_run_id=run_id)
-        decisions.append({"model": family, "version": candidate["version"], "passed": gates.passed,
-                          "moves": ", ".join(f"{m.alias}: {m.from_version} -> {m.to_version}" for m in moves) or "none",
-                          "validation_run_id": run_id, "report": f"runs:/{run_id}/validation_report/report.md",
-                          "gates": gates.reason})
-        lineage.record(context.run_id, "model_promotion", [f"{family}_crisis_validation", "crisis_baselines"],
-                       {"model": family, "version": candidate["version"], "validation_run_id": run_id,
-                        "passed": gates.passed, "aliases": registry.aliases(family)})
-        zones.append(summary.table.assign(family=family))
-    decided = pd.DataFrame(decisions)
-    zone_table = pd.concat(zones).drop_duplicates(["window", "method", "alpha"])
-    at99 = zone_table[zone_table["alpha"] == 0.99].pivot(index="window", columns="method", values="zone")
-    return dg.Output(
-        {"decisions": decisions, "policy": policy.__dict__},
-        metadata={"decisions": table(decided.drop(columns="gates")),
-                  "gates": dg.MetadataValue.md("\n".join(f"- **{d['model']} v{d['version']}**: {d['gates']}"
-                                                         for d in decisions)),
-                  "zones_99": table(at99.reset_index()),
-                  "promoted": int(decided["passed"].sum())},
-    )
-
-
-def _strip(value: dict) -> dict:
-    """A stored window validation without the asset's extra keys."""
-    return {k: v for k, v in value.items() if k not in ("candidate_version", "preset")}
-
-
-def _training_metrics(candidate: dict, family: str) -> dict[str, float]:
-    """The candidate's own stress-regime figures (the generator gate reads them), from its training run."""
-    if family not in ("gan_scenarios", "vae_scenarios"):
-        return {}
-    return {k: v for k, v in candidate["metrics"].items() if k.startswith("stress_")}
+    promotion = promote_families(
+        mlflow.registry(), mlflow.audit(), policy,
+        candidates={k: Candidate(inputs[f.asset_name]["version"], inputs[f.asset_name]["metrics"])
+                    for k, f in FAMILIES.items()},
+        windows={k: _windows(inputs[f.validation_asset_name]) for k, f in FAMILIES.items()},
+        baselines=_windows(inputs["crisis_baselines"]),
+        tags={"dagster_run_id": context.run_id, "dagster_asset_key": "model_promotion", "git_sha": git_sha(),
+              "partition_key": "none"},
+        actor=f"dagster run {context.run_id}")
+    for decision in promotion.decisions:
+        lineage.record(context.run_id, "model_promotion",
+                       [FAMILIES[decision.model].validation_asset_name, "crisis_baselines"], decision.lineage_facts())
+    return dg.Output({"decisions": [d.to_dict() for d in promotion.decisions], "policy": policy.__dict__},
+                     metadata=promotion_metadata(promotion))
 
 
 @dg.asset(group_name="monitoring", compute_kind="mlflow", ins=VALIDATION_INS)
@@ -189,34 +119,14 @@ def model_monitoring(context: dg.AssetExecutionContext, daily_features: dict, po
     book's VaR99 exception rate; a breach is a monitoring failure in the audit log and makes the drift sensor
     request retraining. Shadow mode: the ``experimental`` version's forecasts beside ``current``'s, scored on
     the latest day, appended to the shadow log."""
-    registry = mlflow.registry()
-    plan = monitoring_plan(registry.aliases("lstm_vol"))
-    if plan is None:
-        return dg.Output({"status": "no LSTM version carries current or experimental"},
-                         metadata={"drift_breach": False, "model_key": "lstm_vol", "status": "no version"})
-    alias = plan.monitored
-    monitored = registry.load("lstm_vol", alias)
     daily = feature_store.store().read(daily_features["table"], verify=True)
-    exposure = crisis.book_exposure(Portfolio.from_dict(portfolio), market_panel, market_data.instruments())
-    symbols, seq_len = monitored.metadata["symbols"], int(monitored.metadata["seq_len"])
-    drift = lstm_drift(monitored.module, symbols, seq_len, daily, exposure, monitored.version)
-    record_monitoring(mlflow.audit(), "lstm_vol", monitored.version, not drift.breach, drift.summary(),
-                      actor=f"dagster run {context.run_id}")
-    shadow_text = "no experimental version beside current"
-    if plan.shadow:
-        challenger = registry.load("lstm_vol", "experimental")
-        comparison = shadow_comparison(monitored, challenger, daily)
-        append_shadow_log(mlflow.shadow_log(), comparison, run_id=context.run_id)
-        shadow_text = comparison.summary()
-    lineage.record(context.run_id, "model_monitoring", ["daily_features", "portfolio", "market_panel"],
-                   {"model": "lstm_vol", "version": monitored.version, "alias": alias, **drift.to_dict()})
-    return dg.Output(
-        {**drift.to_dict(), "alias": alias, "shadow": shadow_text},
-        metadata={"drift_breach": drift.breach, "model_key": "lstm_vol", "monitored": f"v{monitored.version} ({alias})",
-                  "qlike_ratio_to_ewma": round(drift.qlike_ratio, 4), "exceptions_99": drift.exceptions,
-                  "zone_99": drift.zone, "kupiec_p_99": round(drift.kupiec_p, 4),
-                  "summary": dg.MetadataValue.md(drift.summary()), "shadow": dg.MetadataValue.md(shadow_text)},
-    )
+    monitoring = monitor_lstm(mlflow.registry(), mlflow.audit(), mlflow.shadow_log(), daily,
+                              _book_exposure(portfolio, market_panel, market_data), run_id=context.run_id,
+                              actor=f"dagster run {context.run_id}")
+    if monitoring.drift is not None:
+        lineage.record(context.run_id, "model_monitoring", ["daily_features", "portfolio", "market_panel"],
+                       monitoring.lineage_facts())
+    return dg.Output(monitoring.to_dict(), metadata=monitoring_metadata(monitoring))
 
 
 @dg.asset(group_name="validation", compute_kind="shap", ins={"daily_features": dg.AssetIn(),

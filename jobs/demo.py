@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from risk_platform import paths
+from risk_platform.models.families import FAMILIES
 
 
 def _instance() -> dg.DagsterInstance:
@@ -111,12 +112,7 @@ def _print_promotion(output: dict) -> None:
               f" report {d['report']}")
 
 
-HEADLINE_METRICS = {
-    "lstm_vol_model": ("qlike_lstm", "qlike_garch_t", "qlike_ewma", "qlike_ratio_to_garch_t"),
-    "gnn_corr_model": ("frobenius_gnn", "frobenius_sample63", "frobenius_ewma"),
-    "gan_scenarios_model": ("stress_disc_score", "stress_var99_rel_err_equal_weight", "stress_es975_rel_err_60_40"),
-    "vae_scenarios_model": ("stress_disc_score", "stress_var99_rel_err_equal_weight", "stress_es975_rel_err_60_40"),
-}
+HEADLINE_METRICS = {family.asset_name: family.headline_metrics for family in FAMILIES.values()}
 
 
 def _print_models(result: dg.ExecuteInProcessResult) -> None:

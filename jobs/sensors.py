@@ -27,7 +27,7 @@ from jobs.schedules import training_run_config
 from jobs.validation import crisis_validation, promote_models
 from resources import LandingResource, MarketDataResource, MlflowResource, PortfolioResource
 from risk_platform.errors import RegistryUnavailable
-from risk_platform.models.registry import MODEL_NAMES
+from risk_platform.models.families import FAMILIES, LSTM_VOL
 
 PRICE_SUFFIXES = (".csv", ".parquet")
 POSITION_SUFFIXES = (".csv", ".yaml", ".yml")
@@ -113,7 +113,7 @@ def new_positions_file(context: dg.SensorEvaluationContext, landing: LandingReso
 def registry_aliases(mlflow: MlflowResource) -> dict[str, dict[str, str]]:
     """model key -> {alias: version} for every platform model (empty dicts for models without aliases)."""
     registry = mlflow.registry()
-    return {key: dict(sorted(registry.aliases(key).items())) for key in sorted(MODEL_NAMES)}
+    return {key: dict(sorted(registry.aliases(key).items())) for key in sorted(FAMILIES)}
 
 
 @dg.sensor(
@@ -187,8 +187,8 @@ def model_drift_retrain(context: dg.SensorEvaluationContext):
     )
 
 
-CANDIDATE_ASSET = dg.AssetKey("lstm_vol_model")  # every training run registers all four families together
-WINDOW_ASSETS = [dg.AssetKey(f"{key}_crisis_validation") for key in MODEL_NAMES] + [dg.AssetKey("crisis_baselines")]
+CANDIDATE_ASSET = dg.AssetKey(LSTM_VOL.asset_name)  # every training run registers all the families together
+WINDOW_ASSETS = [dg.AssetKey(f.validation_asset_name) for f in FAMILIES.values()] + [dg.AssetKey("crisis_baselines")]
 
 
 def validated_since(instance: dg.DagsterInstance, storage_id: int, windows: list[str]) -> list[str]:

@@ -2,8 +2,9 @@
 and the append-only audit log of every alias move (MLflow keeps no history of alias moves).
 
 Policy (configurable, :class:`PromotionPolicy`): a new version starts as ``experimental``; it becomes
-``current`` only if every gate of its model family passes on its validation metrics; the version it replaces
-becomes ``stable`` if it had been ``current`` for at least ``stable_after_days`` without a recorded
+``current`` only if every gate passes on its validation metrics (the crisis gates of :data:`CRISIS_GATES`,
+then its family's own, ``ModelFamily.gates`` in :mod:`risk_platform.models.families`); the version it
+replaces becomes ``stable`` if it had been ``current`` for at least ``stable_after_days`` without a recorded
 monitoring failure. Each move is one JSON line in the audit log (time, model, alias, from and to version,
 reason, validation run id, actor) and is mirrored as a tag on the MLflow model version.
 """
@@ -11,6 +12,7 @@ reason, validation run id, actor) and is mirrored as a tag on the MLflow model v
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import yaml
 
 from risk_platform.errors import InputError
 from risk_platform.io import append_line
+from risk_platform.models.families import Gate, model_family
 from risk_platform.models.registry import MODEL_NAMES, ModelRegistry
 
 
@@ -60,37 +63,29 @@ class GateResult:
         return "; ".join(self.checks)
 
 
-def _gate(checks: list[str], metrics: dict[str, float], name: str, ok, description: str) -> None:
-    if name not in metrics:
-        checks.append(f"FAIL {description}: metric {name} missing (no validation run?)")
-    else:
-        checks.append(f"{'pass' if ok(metrics[name]) else 'FAIL'} {description}: {name} = {metrics[name]:.4g}")
+CRISIS_GATES = (  # every family's crisis-window gates, before its own (ModelFamily.gates)
+    Gate("windows_evaluated", "min_windows_evaluated", operator.ge, "at least {threshold} crisis windows evaluated"),
+    Gate("red_windows_99", "max_red_windows", operator.le, "at most {threshold} crisis windows in the red zone"),
+    Gate("kupiec_p_99", "min_kupiec_p", operator.gt, "Kupiec p above {threshold} out of sample"),
+)
+
+
+def _check(gate: Gate, metrics: dict[str, float], policy: PromotionPolicy) -> str:
+    """One gate line: ``pass``/``FAIL``, the gate, the metric's value (``FAIL`` when the metric is missing)."""
+    threshold = getattr(policy, gate.setting)
+    description = gate.description.format(threshold=threshold)
+    if gate.metric not in metrics:
+        return f"FAIL {description}: metric {gate.metric} missing (no validation run?)"
+    value = metrics[gate.metric]
+    return f"{'pass' if gate.passes(value, threshold) else 'FAIL'} {description}: {gate.metric} = {value:.4g}"
 
 
 def evaluate_gates(model_key: str, metrics: dict[str, float], policy: PromotionPolicy) -> GateResult:
-    """Apply the policy's gates for ``model_key`` to its validation metrics."""
-    checks: list[str] = []
-    if model_key in MODEL_NAMES:
-        _gate(checks, metrics, "windows_evaluated", lambda v: v >= policy.min_windows_evaluated,
-              f"at least {policy.min_windows_evaluated} crisis windows evaluated")
-        _gate(checks, metrics, "red_windows_99", lambda v: v <= policy.max_red_windows,
-              f"at most {policy.max_red_windows} crisis windows in the red zone")
-        _gate(checks, metrics, "kupiec_p_99", lambda v: v > policy.min_kupiec_p,
-              f"Kupiec p above {policy.min_kupiec_p} out of sample")
-    if model_key == "lstm_vol":
-        _gate(checks, metrics, "qlike_ratio_to_ewma", lambda v: v <= policy.max_qlike_ratio_to_ewma,
-              "QLIKE no worse than EWMA")
-    elif model_key == "gnn_corr":
-        _gate(checks, metrics, "ratio_gnn_to_sample63", lambda v: v <= policy.max_frobenius_ratio_to_sample,
-              "correlation error no worse than the 63-day sample")
-    elif model_key in ("gan_scenarios", "vae_scenarios"):
-        for name in ("stress_var99_rel_err_equal_weight", "stress_es975_rel_err_equal_weight",
-                     "stress_var99_rel_err_60_40", "stress_es975_rel_err_60_40"):
-            _gate(checks, metrics, name, lambda v: v <= policy.max_generator_rel_err,
-                  f"stress-regime portfolio risk within {policy.max_generator_rel_err:.0%} of historical")
-    else:
-        raise InputError(f"unknown model '{model_key}' (expected one of {', '.join(MODEL_NAMES)})")
-    return GateResult(all(c.startswith("pass") for c in checks), tuple(checks))
+    """Apply the crisis gates and the family's own gates (:data:`~risk_platform.models.families.FAMILIES`)
+    to the validation metrics of ``model_key``."""
+    gates = (*CRISIS_GATES, *model_family(model_key).gates)
+    checks = tuple(_check(gate, metrics, policy) for gate in gates)
+    return GateResult(all(c.startswith("pass") for c in checks), checks)
 
 
 @dataclass(frozen=True)

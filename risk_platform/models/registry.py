@@ -24,13 +24,10 @@ from mlflow.models import Model
 from torch import nn
 
 from risk_platform.errors import InputError, RegistryUnavailable
+from risk_platform.models.families import FAMILIES
+from risk_platform.models.reports import Registration
 
-MODEL_NAMES = {
-    "lstm_vol": "risk_platform-lstm_vol",
-    "gnn_corr": "risk_platform-gnn_corr",
-    "gan_scenarios": "risk_platform-gan_scenarios",
-    "vae_scenarios": "risk_platform-vae_scenarios",
-}
+MODEL_NAMES = {key: family.registered_name for key, family in FAMILIES.items()}  # model key -> registered name
 LINEAGE_TAGS = ("dagster_run_id", "dagster_asset_key", "partition_key", "git_sha", "data_sha256", "gx_validation_id")
 ALIASES = ("stable", "current", "experimental")
 EXPERIMENT = "risk_platform"
@@ -82,14 +79,11 @@ class ModelRegistry:
             return found.experiment_id
         return self.client.create_experiment(self.experiment, artifact_location=self.artifact_root)
 
-    def log_training(self, *, model_key: str, model: nn.Module, input_example: np.ndarray, params: dict,
-                     metrics: dict[str, float], tags: dict[str, str], dataset: pd.DataFrame, dataset_name: str,
-                     artifacts: list[tuple[Path, str]] | None = None, run_name: str | None = None,
-                     metadata: dict | None = None) -> RegisteredVersion:
-        """One run: params, metrics, lineage tags, input dataset, artifacts, the model; then register it.
-
-        ``metadata`` (JSON-able) is stored in the model's MLmodel file: what a user needs to build inputs
-        (e.g. the series order and sequence length).
+    def log_training(self, *, model_key: str, registration: Registration, tags: dict[str, str],
+                     dataset: pd.DataFrame, dataset_name: str, run_name: str | None = None) -> RegisteredVersion:
+        """One run: the registration's params, metrics and artifacts, lineage tags, the input dataset, the model
+        with its metadata (stored in the MLmodel file: what a user needs to build inputs, e.g. the series order
+        and sequence length); then register it.
 
         If anything fails, the run is marked FAILED and nothing is registered (no alias moves).
         """
@@ -97,6 +91,7 @@ class ModelRegistry:
         missing = [t for t in LINEAGE_TAGS if t not in tags]
         if missing:
             raise ValueError(f"lineage tags missing: {', '.join(missing)}")
+        metrics = registration.metrics
         bad = {k: v for k, v in metrics.items() if not np.isfinite(v)}
         if bad:
             raise ValueError(f"non-finite metrics, refusing to register {name}: {bad}")
@@ -107,18 +102,19 @@ class ModelRegistry:
             self.client.log_batch(
                 run_id,
                 metrics=[Metric(k, float(v), int(time.time() * 1000), 0) for k, v in metrics.items()],
-                params=[Param(k, str(v)[:6000]) for k, v in params.items()],
+                params=[Param(k, str(v)[:6000]) for k, v in registration.params.items()],
             )
             source = mlflow.data.from_pandas(dataset, name=dataset_name)
             self.client.log_inputs(run_id, [DatasetInput(source._to_mlflow_entity(),
                                                          [InputTag("mlflow.data.context", "training")])])
-            for local, artifact_dir in artifacts or []:
+            for local, artifact_dir in registration.artifacts:
                 self.client.log_artifact(run_id, str(local), artifact_dir)
             with tempfile.TemporaryDirectory() as tmp:
                 local_model = Path(tmp) / "model"
-                mlflow.pytorch.save_model(model, str(local_model), input_example=input_example,
+                mlflow.pytorch.save_model(registration.model, str(local_model),
+                                          input_example=registration.input_example,
                                           pip_requirements=pip_requirements(), serialization_format="pt2",
-                                          metadata=metadata)
+                                          metadata=registration.metadata)
                 self.client.log_artifacts(run_id, str(local_model), "model")
             self.client.set_terminated(run_id, "FINISHED")
         except Exception:

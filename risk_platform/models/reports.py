@@ -1,5 +1,7 @@
-"""What each training run logs besides its metrics: plots and tables (MLflow artifacts) and the model's
-input example."""
+"""What each family's training run registers: the model, its input example, params, metrics, the metadata
+stored in its MLmodel file (what :mod:`risk_platform.models.inference` reads to build the model's inputs),
+plots and tables as MLflow artifacts, and the tables shown beside the version. One ``*_registration`` function
+per family; :mod:`risk_platform.models.families` names which is whose."""
 
 from __future__ import annotations
 
@@ -9,27 +11,37 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
 from risk_platform.models.baselines import garch_forecasts, series_returns
 from risk_platform.models.datasets import REGIME_INDEX
 from risk_platform.models.generator_quality import correlation_by_regime, evaluate_generators
 from risk_platform.models.generators import FHSBootstrap, GeneratorResult, scenario_rows
 from risk_platform.models.gnn import GNNResult, forecaster_input
-from risk_platform.models.lstm import LSTMResult, build_sequences, predict
+from risk_platform.models.lstm import STEP_FEATURES, LSTMResult, build_sequences, predict
 from risk_platform.models.plots import distributions, forecast_vs_realized, loss_curves
 from risk_platform.models.sampler_inputs import scenario_inputs
 
 
-@dataclass(frozen=True)
-class TrainingReport:
-    """Files to log as (local path, artifact folder) and an input example of 2+ rows."""
+@dataclass(frozen=True, eq=False)
+class Registration:
+    """One training run's record for MLflow: ``model`` with an ``input_example`` of 2+ rows (or one date),
+    ``params`` and ``metrics`` of the run, ``metadata`` (JSON-able, stored with the model: what a user needs
+    to build its inputs), ``artifacts`` as (local path, artifact folder), and ``tables`` (name -> frame)
+    shown beside the registered version."""
 
-    artifacts: list[tuple[Path, str]]
+    model: nn.Module
     input_example: np.ndarray
+    params: dict[str, object]
+    metrics: dict[str, float]
+    metadata: dict[str, object]
+    artifacts: list[tuple[Path, str]]
+    tables: dict[str, pd.DataFrame]
 
 
-def lstm_report(result: LSTMResult, daily: pd.DataFrame, folder: Path, series: str = "SPX") -> TrainingReport:
-    """Loss curves, one series' out-of-sample forecast against realized and GARCH-t, the evaluation table."""
+def lstm_registration(result: LSTMResult, daily: pd.DataFrame, folder: Path, series: str = "SPX") -> Registration:
+    """The forecaster; loss curves, one series' out-of-sample forecast against realized and GARCH-t, the
+    evaluation table; metadata ``symbols`` (input order), ``seq_len``, ``features``, ``train_end``."""
     cfg = result.config
     train_end = pd.Timestamp(cfg.train_end)
     series = series if series in result.symbols else result.symbols[0]
@@ -42,14 +54,22 @@ def lstm_report(result: LSTMResult, daily: pd.DataFrame, folder: Path, series: s
                  "GARCH(1,1)-t": garch.reindex(origins).to_numpy()}
     evaluation = folder / "evaluation_out_of_sample.csv"
     result.evaluation.to_csv(evaluation, index_label="series")
-    return TrainingReport(
+    comparison = result.evaluation.reset_index(names="series")[
+        ["series", "qlike_lstm", "qlike_garch_t", "qlike_ewma", "mse_lstm", "mse_garch_t", "mse_ewma", "n"]]
+    return Registration(
+        model=result.forecaster,
+        input_example=test.x[:2],
+        params={**cfg.__dict__, "symbols": ",".join(result.symbols), "n_train": result.n_train},
+        metrics=result.metrics,
+        metadata={"symbols": result.symbols, "seq_len": cfg.seq_len, "features": list(STEP_FEATURES),
+                  "train_end": cfg.train_end},
         artifacts=[
             (loss_curves(result.history, folder / "loss_curves.png", "LSTM training losses"), "plots"),
             (forecast_vs_realized(origins, realized, forecasts, folder / f"{series}_forecast_vs_realized.png",
                                   f"{series}: next-day volatility forecast, out of sample"), "plots"),
             (evaluation, "evaluation"),
         ],
-        input_example=test.x[:2],
+        tables={"out_of_sample_vs_baselines": comparison},
     )
 
 
@@ -59,8 +79,10 @@ def history_rows(history: dict[str, list[float]]) -> list[dict]:
     return [{"epoch": e, **{k: v[e] for k, v in history.items() if e < len(v)}} for e in range(epochs)]
 
 
-def gnn_report(result: GNNResult, daily: pd.DataFrame, folder: Path) -> TrainingReport:
-    """Loss curves, the latest forecast correlation matrix (CSV) and the out-of-sample scores."""
+def gnn_registration(result: GNNResult, daily: pd.DataFrame, folder: Path) -> Registration:
+    """The correlation forecaster; loss curves, the latest forecast correlation matrix (CSV) and the
+    out-of-sample scores; metadata ``symbols`` (node order), ``corr_windows``, ``horizon``, ``n_lags``."""
+    cfg = result.config
     as_of, inputs = forecaster_input(daily, result.symbols, result.config)
     with torch.no_grad():
         latest = pd.DataFrame(result.forecaster()(inputs).numpy().astype(float), index=list(result.symbols),
@@ -70,9 +92,17 @@ def gnn_report(result: GNNResult, daily: pd.DataFrame, folder: Path) -> Training
     scores = folder / "evaluation_out_of_sample.csv"
     pd.Series(result.metrics, name="value").to_csv(scores, index_label="metric")
     curves = loss_curves(history_rows(result.history), folder / "loss_curves.png", "GNN training / validation loss")
-    return TrainingReport(
-        artifacts=[(curves, "plots"), (forecast_csv, "forecasts"), (scores, "evaluation")],
+    baselines = pd.DataFrame([{"method": m, "mean_frobenius_error": result.metrics[f"frobenius_{m}"]}
+                              for m in ("gnn", "sample63", "ewma")])
+    return Registration(
+        model=result.forecaster(),
         input_example=inputs.numpy(),  # one date: (n series, features + trailing correlations)
+        params={**cfg.__dict__, "n_train": result.n_train, "train_start": str(result.train_start.date())},
+        metrics=result.metrics,
+        metadata={"symbols": list(result.symbols), "corr_windows": list(cfg.corr_windows), "horizon": cfg.horizon,
+                  "n_lags": cfg.n_lags},
+        artifacts=[(curves, "plots"), (forecast_csv, "forecasts"), (scores, "evaluation")],
+        tables={"out_of_sample_vs_baselines": baselines},
     )
 
 
@@ -80,10 +110,12 @@ STRESS_REGIME = "high"
 PLOTTED_SERIES = ("SPX", "UST10Y", "EURUSD", "WTI")
 
 
-def generator_report(name: str, result: GeneratorResult, daily: pd.DataFrame, instruments: pd.DataFrame,
-                     folder: Path, n: int = 20_000) -> tuple[TrainingReport, pd.DataFrame]:
-    """Quality in the stress regime against real returns, side by side with the FHS bootstrap; loss curves;
-    generated-vs-real histograms. Returns the report and the quality table (metrics x [name, fhs])."""
+def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFrame, instruments: pd.DataFrame,
+                           folder: Path, n: int = 20_000) -> Registration:
+    """The scenario sampler; quality in the stress regime against real returns, side by side with the FHS
+    bootstrap (metrics ``stress_*`` and ``fhs_stress_*``, the table ``stress_quality_vs_fhs``); loss curves;
+    generated-vs-real histograms; metadata ``symbols`` (output order), ``latent_dim``, ``vol_input`` and the
+    layout of the input and output. ``name``: ``gan`` or ``vae`` (labels, the quality table's column)."""
     fhs = FHSBootstrap.fit(daily, train_end=result.config.train_end)
     quality = evaluate_generators(daily, instruments, {name: result.sampler, "fhs": fhs}, regime=STRESS_REGIME, n=n)
     real = scenario_rows(daily)
@@ -105,7 +137,18 @@ def generator_report(name: str, result: GeneratorResult, daily: pd.DataFrame, in
     example = torch.cat([scenario_inputs(1, sampler.latent_dim, STRESS_REGIME, k_vol, seed=0),  # regime's vol
                          scenario_inputs(1, sampler.latent_dim, STRESS_REGIME, k_vol, seed=1,  # a given vol
                                          volatility=None if k_vol is None else np.full(k_vol, 0.01))]).numpy()
-    report = TrainingReport(
+    metrics = {**result.metrics, **{f"stress_{k}": float(v) for k, v in quality[name].items()},
+               **{f"fhs_stress_{k}": float(v) for k, v in quality["fhs"].items()}}
+    return Registration(
+        model=sampler,
+        input_example=example,
+        params={**result.config.__dict__, "n_train": result.n_train, "train_start": str(result.train_start.date())},
+        metrics=metrics,
+        metadata={"symbols": result.symbols, "latent_dim": sampler.latent_dim, "vol_input": sampler.vol is not None,
+                  "input": "[noise (latent_dim), one-hot regime (low, normal, high)] then, when vol_input,"
+                           " [log volatility per series (k), weight (1): 0 = the regime's volatility"
+                           " state, 1 = the given volatility]",
+                  "output": "one-day returns in original units (log returns; bp for yields)"},
         artifacts=[
             (loss_curves(result.history, folder / "loss_curves.png", f"{name.upper()} training losses"), "plots"),
             (distributions(stressed[:, columns], generated, shown, folder / "generated_vs_real_high_regime.png",
@@ -113,6 +156,5 @@ def generator_report(name: str, result: GeneratorResult, daily: pd.DataFrame, in
             (table_csv, "evaluation"),
             (corr_csv, "evaluation"),
         ],
-        input_example=example,
+        tables={"stress_quality_vs_fhs": quality.reset_index(names="metric")},
     )
-    return report, quality

@@ -20,7 +20,8 @@ Family metrics in the window: the LSTM's QLIKE/MSE against EWMA and GARCH-t (fit
 data), the GNN's Frobenius error against the 63-day sample and EWMA correlations, the generators' quality
 metrics (:func:`~risk_platform.models.generator_quality.generator_quality`) of high-regime scenarios against
 the window's real complete-day returns. Validation retrains each family with its preset's architecture on at
-most ``TRAIN_YEARS`` years before the window, with the epoch budget of :func:`validation_configs`.
+most ``TRAIN_YEARS`` years before the window, with the epoch budget of its family's validation config
+(:mod:`risk_platform.models.families`).
 """
 
 from __future__ import annotations
@@ -385,19 +386,3 @@ def validate_generator(family: str, train: Callable, daily: pd.DataFrame, instru
         metrics.update({f"window_{k}": v for k, v in quality.items()})
     return validated(window, family, forecasts, metrics, pd.DatetimeIndex([result.train_start, result.train_end]),
                      result.n_train)
-
-
-def validation_configs(preset: str) -> dict[str, object]:
-    """Per-family training configs for crisis validation: the preset's architecture, a smaller epoch budget
-    (seven retrainings per family fit in the main job's time on 2 cores)."""
-    from risk_platform.models.generators import GANConfig, VAEConfig
-    from risk_platform.models.gnn import GNNConfig
-    from risk_platform.models.lstm import LSTMConfig
-
-    if preset == "full":
-        return {"lstm_vol": LSTMConfig.full(epochs=10), "gnn_corr": GNNConfig.full(max_epochs=10),
-                "gan_scenarios": GANConfig.full(max_epochs=300), "vae_scenarios": VAEConfig.full(max_epochs=200)}
-    demo_gan, demo_vae = GANConfig.demo(), VAEConfig.demo()
-    return {"lstm_vol": LSTMConfig.demo(epochs=2), "gnn_corr": GNNConfig.demo(max_epochs=5),
-            "gan_scenarios": GANConfig.demo(max_epochs=max(1, demo_gan.max_epochs // 2)),
-            "vae_scenarios": VAEConfig.demo(max_epochs=max(1, demo_vae.max_epochs // 2))}

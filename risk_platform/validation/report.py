@@ -5,6 +5,7 @@ reads, a zone / p-value table beside the baselines, and a Markdown document with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,12 +48,11 @@ def zone_table(validations: list[WindowValidation]) -> pd.DataFrame:
     return pd.DataFrame(rows)[TABLE_COLUMNS]
 
 
-def summarize_family(family: str, windows: list[WindowValidation], baselines: list[WindowValidation]
-                     ) -> FamilySummary:
+def summarize_family(family: str, windows: list[WindowValidation], baselines: list[WindowValidation],
+                     window_metrics: Callable[[list[WindowValidation]], dict[str, float]]) -> FamilySummary:
     """Gate metrics of ``family``: ``red_windows_99`` (windows in the red zone at 99%), ``kupiec_p_99`` (pooled
-    over every evaluated window day), ``windows_evaluated``, plus the family's own figures: QLIKE ratio to EWMA
-    and GARCH-t (LSTM, window means), Frobenius ratio to the sample correlation (GNN),
-    window-mean generator quality (GAN, VAE)."""
+    over every evaluated window day), ``windows_evaluated``, plus the family's own figures across its evaluated
+    windows (``window_metrics``, e.g. :func:`lstm_window_metrics`)."""
     own = zone_table(windows)
     table = pd.concat([own, zone_table(baselines)], ignore_index=True)
     at99 = own[np.isclose(own["alpha"], GATE_ALPHA)] if len(own) else own
@@ -66,26 +66,41 @@ def summarize_family(family: str, windows: list[WindowValidation], baselines: li
         metrics.update(red_windows_99=float((at99["zone"] == "red").sum()), exceptions_99=float(x),
                        days_99=float(n), kupiec_p_99=kupiec_pof(x, n, GATE_ALPHA)[1])
     evaluated = [v for v in windows if v.status == "evaluated"]
-    if family == "lstm_vol" and evaluated:
-        for name in ("qlike_lstm", "qlike_ewma", "qlike_garch_t"):  # mean over windows
-            metrics[name] = float(np.mean([v.metrics[name] for v in evaluated]))
-        metrics["qlike_ratio_to_ewma"] = metrics["qlike_lstm"] / metrics["qlike_ewma"]
-        metrics["qlike_ratio_to_garch_t"] = metrics["qlike_lstm"] / metrics["qlike_garch_t"]
-    if family == "gnn_corr" and evaluated:
-        weights = [v.metrics.get("n_test", 1.0) for v in evaluated]
-        for name in ("frobenius_gnn", "frobenius_sample63", "frobenius_ewma"):
-            metrics[name] = float(np.average([v.metrics[name] for v in evaluated], weights=weights))
-        metrics["ratio_gnn_to_sample63"] = metrics["frobenius_gnn"] / metrics["frobenius_sample63"]
-    if family in ("gan_scenarios", "vae_scenarios"):
-        keys = ("window_var99_rel_err_equal_weight", "window_es975_rel_err_equal_weight",
-                "window_var99_rel_err_60_40", "window_es975_rel_err_60_40", "window_disc_score")
-        for name in keys:
-            values = [v.metrics[name] for v in evaluated if name in v.metrics]
-            if values:
-                metrics[f"crisis_mean_{name.removeprefix('window_')}"] = float(np.mean(values))
+    if evaluated:
+        metrics.update(window_metrics(evaluated))
     order = {w.key: i for i, w in enumerate(CRISIS_WINDOWS)}
     statuses = {v.window: v.status for v in sorted(windows, key=lambda v: order.get(v.window, 99))}
     return FamilySummary(family, metrics, table, statuses)
+
+
+def lstm_window_metrics(evaluated: list[WindowValidation]) -> dict[str, float]:
+    """The LSTM's window-mean QLIKE of itself, EWMA and GARCH-t, and its ratios to both."""
+    metrics = {name: float(np.mean([v.metrics[name] for v in evaluated]))
+               for name in ("qlike_lstm", "qlike_ewma", "qlike_garch_t")}
+    metrics["qlike_ratio_to_ewma"] = metrics["qlike_lstm"] / metrics["qlike_ewma"]
+    metrics["qlike_ratio_to_garch_t"] = metrics["qlike_lstm"] / metrics["qlike_garch_t"]
+    return metrics
+
+
+def gnn_window_metrics(evaluated: list[WindowValidation]) -> dict[str, float]:
+    """The GNN's Frobenius errors (itself, 63-day sample, EWMA) averaged over windows weighted by their test
+    dates, and its ratio to the sample correlation's."""
+    weights = [v.metrics.get("n_test", 1.0) for v in evaluated]
+    metrics = {name: float(np.average([v.metrics[name] for v in evaluated], weights=weights))
+               for name in ("frobenius_gnn", "frobenius_sample63", "frobenius_ewma")}
+    metrics["ratio_gnn_to_sample63"] = metrics["frobenius_gnn"] / metrics["frobenius_sample63"]
+    return metrics
+
+
+def generator_window_metrics(evaluated: list[WindowValidation]) -> dict[str, float]:
+    """A generator's window-mean quality (``crisis_mean_*``) over the windows with enough real days."""
+    metrics = {}
+    for name in ("window_var99_rel_err_equal_weight", "window_es975_rel_err_equal_weight",
+                 "window_var99_rel_err_60_40", "window_es975_rel_err_60_40", "window_disc_score"):
+        values = [v.metrics[name] for v in evaluated if name in v.metrics]
+        if values:
+            metrics[f"crisis_mean_{name.removeprefix('window_')}"] = float(np.mean(values))
+    return metrics
 
 
 def window_plot(window: WindowValidation, baselines: WindowValidation | None, path: Path) -> Path | None:

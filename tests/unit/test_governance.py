@@ -114,3 +114,18 @@ def test_audit_log_is_append_only(tmp_path):
     (tmp_path / "audit.jsonl").write_text("garbage\n")
     with pytest.raises(InputError, match="line 1: not an audit record"):
         audit.records()
+
+
+def test_gate_lines_name_the_threshold_and_the_value():
+    gen = {"windows_evaluated": 6, "red_windows_99": 0, "kupiec_p_99": 0.05,
+           **{k: 0.08 for k in ("stress_var99_rel_err_equal_weight", "stress_es975_rel_err_equal_weight",
+                                "stress_var99_rel_err_60_40", "stress_es975_rel_err_60_40")}}
+    checks = evaluate_gates("gan_scenarios", gen, PromotionPolicy()).checks
+    assert checks[:3] == ("pass at least 5 crisis windows evaluated: windows_evaluated = 6",
+                          "pass at most 0 crisis windows in the red zone: red_windows_99 = 0",
+                          "FAIL Kupiec p above 0.05 out of sample: kupiec_p_99 = 0.05")  # strictly above
+    assert checks[3] == ("pass stress-regime portfolio risk within 10% of historical:"
+                         " stress_var99_rel_err_equal_weight = 0.08")
+    assert len(checks) == 7
+    gnn = evaluate_gates("gnn_corr", {"ratio_gnn_to_sample63": 1.0}, PromotionPolicy(max_frobenius_ratio_to_sample=0.9))
+    assert gnn.checks[-1] == ("FAIL correlation error no worse than the 63-day sample: ratio_gnn_to_sample63 = 1")

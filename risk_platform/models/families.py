@@ -1,0 +1,223 @@
+"""The model families as one table: for each family its registered name, its configs per preset, how it is
+trained, what its training run registers, how it is validated on a crisis window, its promotion gates and the
+figures the demo prints. The Dagster assets, the crisis validation, the promotion gates, the registry, the
+demo and the sensors all read :data:`FAMILIES`.
+
+Adding a family: write its module (config class with ``demo``/``full``, training, registration, crisis
+validation, window metrics) and add one :class:`ModelFamily` row to :data:`FAMILIES`. The asset
+``<key>_model``, the partitioned asset ``<key>_crisis_validation``, the registered model
+``risk_platform-<key>``, its gates and its line in the demo follow from the row.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from risk_platform.crisis_windows import CrisisWindow
+from risk_platform.errors import InputError
+from risk_platform.models.generators import GANConfig, VAEConfig, train_gan, train_vae
+from risk_platform.models.gnn import GNNConfig, train_gnn_corr
+from risk_platform.models.lstm import LSTMConfig, train_lstm_vol
+from risk_platform.models.reports import Registration, generator_registration, gnn_registration, lstm_registration
+from risk_platform.validation import crisis
+from risk_platform.validation.crisis import WindowValidation
+from risk_platform.validation.report import generator_window_metrics, gnn_window_metrics, lstm_window_metrics
+
+PRESETS = ("demo", "full")
+REGISTERED_PREFIX = "risk_platform-"
+
+
+class Train(Protocol):
+    def __call__(self, daily: pd.DataFrame, instruments: pd.DataFrame, config: Any, fast_dev_run: bool) -> Any: ...
+
+
+class Register(Protocol):
+    def __call__(self, result: Any, daily: pd.DataFrame, instruments: pd.DataFrame, folder: Path
+                 ) -> Registration: ...
+
+
+class Validate(Protocol):
+    def __call__(self, daily: pd.DataFrame, instruments: pd.DataFrame, window: CrisisWindow, exposure: pd.Series,
+                 config: Any, fast_dev_run: bool) -> WindowValidation: ...
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One promotion gate: ``passes(metrics[metric], threshold)`` with the threshold the promotion policy's
+    field ``setting`` holds; ``description`` may use ``{threshold}``."""
+
+    metric: str
+    setting: str
+    passes: Callable[[float, float], bool]
+    description: str
+
+
+def at_most(metric: str, setting: str, description: str) -> Gate:
+    return Gate(metric, setting, operator.le, description)
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """One model family: everything the platform needs to train, register, validate, gate and show it.
+
+    ``train(daily, instruments, config, fast_dev_run)`` returns the family's result; ``register(result, daily,
+    instruments, folder)`` its :class:`Registration` (files written under ``folder``); ``validate(daily,
+    instruments, window, exposure, config, fast_dev_run)`` retrains before a crisis window and backtests inside
+    it; ``window_metrics(evaluated windows)`` the family's own figures across windows (gate inputs).
+    ``validation_overrides``: per preset, the settings replaced for crisis retraining (a smaller epoch budget:
+    seven retrainings per family fit in the main job's time). ``carried_metrics``: prefixes of the training
+    run's metrics that the validation run carries and the gates read. ``runs_after``: asset keys the training
+    asset is ordered after (no data passed)."""
+
+    key: str
+    description: str
+    validation_description: str
+    config_class: Any  # a frozen dataclass with classmethods demo(**overrides) and full(**overrides)
+    validation_overrides: Mapping[str, Mapping[str, Any]]
+    train: Train
+    register: Register
+    validate: Validate
+    window_metrics: Callable[[list[WindowValidation]], dict[str, float]]
+    gates: tuple[Gate, ...]
+    headline_metrics: tuple[str, ...]
+    carried_metrics: tuple[str, ...] = ()
+    runs_after: tuple[str, ...] = ()
+
+    @property
+    def registered_name(self) -> str:
+        """The registered model's name in MLflow."""
+        return f"{REGISTERED_PREFIX}{self.key}"
+
+    @property
+    def asset_name(self) -> str:
+        """The training asset (it registers a new ``experimental`` version)."""
+        return f"{self.key}_model"
+
+    @property
+    def validation_asset_name(self) -> str:
+        """The crisis-window validation asset (partitioned by window)."""
+        return f"{self.key}_crisis_validation"
+
+    def config(self, preset: str) -> Any:
+        """The training config of ``preset`` (``demo`` or ``full``)."""
+        return getattr(self.config_class, _checked(preset))()
+
+    def validation_config(self, preset: str) -> Any:
+        """The crisis-retraining config: the preset's architecture with the validation overrides."""
+        return getattr(self.config_class, _checked(preset))(**self.validation_overrides.get(preset, {}))
+
+    def fit(self, daily: pd.DataFrame, instruments: pd.DataFrame, preset: str, fast_dev_run: bool,
+            folder: Path) -> Registration:
+        """Train with the preset's config and build the registration (its files under ``folder``)."""
+        result = self.train(daily, instruments, self.config(preset), fast_dev_run)
+        return self.register(result, daily, instruments, folder)
+
+    def validate_window(self, daily: pd.DataFrame, instruments: pd.DataFrame, window: CrisisWindow,
+                        exposure: pd.Series, preset: str, fast_dev_run: bool) -> WindowValidation:
+        """Retrain before ``window`` with the preset's validation config and backtest the book inside it."""
+        return self.validate(daily, instruments, window, exposure, self.validation_config(preset), fast_dev_run)
+
+    def training_metrics_for_gates(self, metrics: Mapping[str, float]) -> dict[str, float]:
+        """The training run's metrics that the validation run carries (``carried_metrics`` prefixes)."""
+        return {k: v for k, v in metrics.items() if k.startswith(self.carried_metrics)}
+
+
+def _checked(preset: str) -> str:
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset '{preset}' (expected one of {', '.join(PRESETS)})")
+    return preset
+
+
+GENERATOR_GATE_METRICS = ("stress_var99_rel_err_equal_weight", "stress_es975_rel_err_equal_weight",
+                          "stress_var99_rel_err_60_40", "stress_es975_rel_err_60_40")
+GENERATOR_HEADLINE = ("stress_disc_score", "stress_var99_rel_err_equal_weight", "stress_es975_rel_err_60_40")
+
+
+def _generator_family(key: str, config_class: Any, train: Callable[..., Any], full_validation_epochs: int,
+                      description: str, validation_description: str) -> ModelFamily:
+    """A scenario generator (GAN, VAE): the same registration, validation, gates and headline figures."""
+    name = key.split("_")[0]  # "gan", "vae": the backtest method and the quality table's column
+    return ModelFamily(
+        key=key,
+        description=description,
+        validation_description=validation_description,
+        config_class=config_class,
+        validation_overrides={"demo": {"max_epochs": max(1, config_class.demo().max_epochs // 2)},
+                              "full": {"max_epochs": full_validation_epochs}},
+        train=lambda daily, instruments, config, fast_dev_run: train(daily, config, fast_dev_run=fast_dev_run),
+        register=lambda result, daily, instruments, folder: generator_registration(name, result, daily, instruments,
+                                                                                   folder),
+        validate=lambda daily, instruments, window, exposure, config, fast_dev_run: crisis.validate_generator(
+            key, train, daily, instruments, window, exposure, config, fast_dev_run=fast_dev_run),
+        window_metrics=generator_window_metrics,
+        gates=tuple(at_most(m, "max_generator_rel_err", "stress-regime portfolio risk within {threshold:.0%} of"
+                            " historical") for m in GENERATOR_GATE_METRICS),
+        headline_metrics=GENERATOR_HEADLINE,
+        carried_metrics=("stress_",),
+    )
+
+
+LSTM_VOL = ModelFamily(
+    key="lstm_vol",
+    description="LSTM volatility + regime forecaster across all series; scored out of sample against GARCH-t and"
+    " EWMA.",
+    validation_description="LSTM volatility forecaster retrained before the window: QLIKE against EWMA and GARCH-t"
+    " inside it, and the book's VaR with LSTM volatilities and EWMA correlations.",
+    config_class=LSTMConfig,
+    validation_overrides={"demo": {"epochs": 2}, "full": {"epochs": 10}},
+    train=lambda daily, instruments, config, fast_dev_run: train_lstm_vol(daily, config, fast_dev_run=fast_dev_run),
+    register=lambda result, daily, instruments, folder: lstm_registration(result, daily, folder),
+    validate=lambda daily, instruments, window, exposure, config, fast_dev_run: crisis.validate_lstm(
+        daily, window, exposure, config, fast_dev_run=fast_dev_run),
+    window_metrics=lstm_window_metrics,
+    gates=(at_most("qlike_ratio_to_ewma", "max_qlike_ratio_to_ewma", "QLIKE no worse than EWMA"),),
+    headline_metrics=("qlike_lstm", "qlike_garch_t", "qlike_ewma", "qlike_ratio_to_garch_t"),
+    runs_after=("vol_baselines",),
+)
+
+GNN_CORR = ModelFamily(
+    key="gnn_corr",
+    description="GNN (GATConv) forecast of the next 21 days' correlation matrix; scored against the 63-day sample"
+    " and EWMA correlations (Frobenius error, 2020-2024).",
+    validation_description="GNN correlation retrained before the window: Frobenius error against the sample and"
+    " EWMA correlations inside it, and the book's VaR with the GNN correlation.",
+    config_class=GNNConfig,
+    validation_overrides={"demo": {"max_epochs": 5}, "full": {"max_epochs": 10}},
+    train=lambda daily, instruments, config, fast_dev_run: train_gnn_corr(daily, instruments, config,
+                                                                          fast_dev_run=fast_dev_run),
+    register=lambda result, daily, instruments, folder: gnn_registration(result, daily, folder),
+    validate=lambda daily, instruments, window, exposure, config, fast_dev_run: crisis.validate_gnn(
+        daily, instruments, window, exposure, config, fast_dev_run=fast_dev_run),
+    window_metrics=gnn_window_metrics,
+    gates=(at_most("ratio_gnn_to_sample63", "max_frobenius_ratio_to_sample",
+                   "correlation error no worse than the 63-day sample"),),
+    headline_metrics=("frobenius_gnn", "frobenius_sample63", "frobenius_ewma"),
+)
+
+GAN_SCENARIOS = _generator_family(
+    "gan_scenarios", GANConfig, train_gan, 300,
+    "Conditional WGAN-GP stress-scenario generator (joint one-day returns of every series by regime); quality"
+    " in the high-volatility regime against real returns, beside a filtered-historical-simulation bootstrap.",
+    "GAN retrained before the window: quality against the window's returns and the book's VaR from"
+    " regime-conditional scenarios.")
+
+VAE_SCENARIOS = _generator_family(
+    "vae_scenarios", VAEConfig, train_vae, 200,
+    "Conditional VAE stress-scenario generator with the GAN's interface; same quality evaluation.",
+    "VAE retrained before the window: quality against the window's returns and the book's VaR from"
+    " regime-conditional scenarios.")
+
+FAMILIES: dict[str, ModelFamily] = {f.key: f for f in (LSTM_VOL, GNN_CORR, GAN_SCENARIOS, VAE_SCENARIOS)}
+
+
+def model_family(key: str) -> ModelFamily:
+    """The family ``key`` (an :class:`InputError` naming the known families otherwise)."""
+    if key not in FAMILIES:
+        raise InputError(f"unknown model '{key}' (expected one of {', '.join(FAMILIES)})")
+    return FAMILIES[key]

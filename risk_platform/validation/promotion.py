@@ -1,0 +1,99 @@
+"""The promotion decision of every model family: its crisis-window summary and report logged to MLflow
+(validation experiment, linked from the model version), then the promotion policy (``experimental`` ->
+``current`` if the gates pass, the replaced ``current`` -> ``stable`` after its period), every decision in the
+audit log."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from risk_platform.models.families import FAMILIES, ModelFamily
+from risk_platform.models.governance import AuditLog, PromotionPolicy, apply_policy, evaluate_gates
+from risk_platform.models.registry import ModelRegistry
+from risk_platform.validation.crisis import WindowValidation
+from risk_platform.validation.report import summarize_family, write_report
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The version a training run registered and the metrics its run logged."""
+
+    version: str
+    metrics: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    """One family's decision: the gates, the alias moves made, the validation run and report, and the
+    family's aliases afterwards."""
+
+    model: str
+    version: str
+    passed: bool
+    moves: str
+    validation_run_id: str
+    report: str
+    gates: str
+    aliases: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "version": self.version, "passed": self.passed, "moves": self.moves,
+                "validation_run_id": self.validation_run_id, "report": self.report, "gates": self.gates}
+
+    def lineage_facts(self) -> dict:
+        return {"model": self.model, "version": self.version, "validation_run_id": self.validation_run_id,
+                "passed": self.passed, "aliases": self.aliases}
+
+
+@dataclass(frozen=True, eq=False)
+class Promotion:
+    """Every family's decision (in table order) and their zone tables beside the baselines."""
+
+    decisions: list[PromotionDecision]
+    zones: pd.DataFrame  # report.TABLE_COLUMNS and ``family``, one row per window, method and confidence
+
+    def zones_99(self) -> pd.DataFrame:
+        """Window x method: the Basel zone at 99% (the baselines once)."""
+        table = self.zones.drop_duplicates(["window", "method", "alpha"])
+        return table[table["alpha"] == 0.99].pivot(index="window", columns="method", values="zone")
+
+
+def promote_families(registry: ModelRegistry, audit: AuditLog, policy: PromotionPolicy,
+                     candidates: Mapping[str, Candidate], windows: Mapping[str, list[WindowValidation]],
+                     baselines: list[WindowValidation], tags: dict[str, str], actor: str) -> Promotion:
+    """For each family of :data:`FAMILIES`: summarise its candidate's crisis windows, log the validation run
+    and report, and apply the policy."""
+    decisions, zones = [], []
+    for key, family in FAMILIES.items():
+        decision, table = decide(family, registry, audit, policy, candidates[key], windows[key], baselines, tags,
+                                 actor)
+        decisions.append(decision)
+        zones.append(table.assign(family=key))
+    return Promotion(decisions, pd.concat(zones))
+
+
+def decide(family: ModelFamily, registry: ModelRegistry, audit: AuditLog, policy: PromotionPolicy,
+           candidate: Candidate, windows: list[WindowValidation], baselines: list[WindowValidation],
+           tags: dict[str, str], actor: str) -> tuple[PromotionDecision, pd.DataFrame]:
+    """One family's decision and its zone table: the gate metrics (the crisis summary and the training
+    metrics the family carries) logged with the report as a validation run, then the policy applied."""
+    summary = summarize_family(family.key, windows, baselines, family.window_metrics)
+    metrics = {**family.training_metrics_for_gates(candidate.metrics), **summary.metrics}
+    gates = evaluate_gates(family.key, metrics, policy)
+    label = f"{family.registered_name} v{candidate.version}"
+    with tempfile.TemporaryDirectory() as tmp:
+        files = write_report(Path(tmp), family.key, label, summary, windows, baselines, gates.reason)
+        run_id = registry.log_validation(model_key=family.key, version=candidate.version, metrics=metrics, tags=tags,
+                                         artifacts=[(f, "validation_report") for f in files])
+    gates, moves = apply_policy(registry, audit, family.key, candidate.version, metrics, policy, actor=actor,
+                                validation_run_id=run_id)
+    decision = PromotionDecision(
+        family.key, candidate.version, gates.passed,
+        ", ".join(f"{m.alias}: {m.from_version} -> {m.to_version}" for m in moves) or "none", run_id,
+        f"runs:/{run_id}/validation_report/report.md", gates.reason, registry.aliases(family.key))
+    return decision, summary.table

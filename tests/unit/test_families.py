@@ -1,0 +1,129 @@
+"""The model-family table: the names the UI, the registry and the tests depend on, the configs per preset,
+the gates and the metrics carried from training into promotion; a training run and the promotion loop
+driven by the table, against a real (temporary) MLflow registry."""
+
+from dataclasses import fields, replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from risk_platform.errors import InputError
+from risk_platform.models.families import FAMILIES, model_family
+from risk_platform.models.generators import GANConfig, VAEConfig
+from risk_platform.models.gnn import GNNConfig
+from risk_platform.models.governance import CRISIS_GATES, AuditLog, PromotionPolicy
+from risk_platform.models.lstm import LSTMConfig
+from risk_platform.models.registry import LINEAGE_TAGS, MODEL_NAMES, ModelRegistry
+from risk_platform.models.reports import Registration
+from risk_platform.models.training_run import train_and_register
+from risk_platform.validation.crisis import WindowValidation
+from risk_platform.validation.promotion import Candidate, promote_families
+
+
+def test_names_stay_what_registries_and_the_ui_know():
+    existing = ["lstm_vol", "gnn_corr", "gan_scenarios", "vae_scenarios"]
+    assert list(FAMILIES)[:4] == existing  # a new family is appended
+    assert MODEL_NAMES == {k: f"risk_platform-{k}" for k in FAMILIES}
+    assert [FAMILIES[k].asset_name for k in existing] == ["lstm_vol_model", "gnn_corr_model", "gan_scenarios_model",
+                                                          "vae_scenarios_model"]
+    assert FAMILIES["gnn_corr"].validation_asset_name == "gnn_corr_crisis_validation"
+    assert FAMILIES["lstm_vol"].runs_after == ("vol_baselines",)
+    with pytest.raises(InputError, match="unknown model 'lstm'"):
+        model_family("lstm")
+
+
+def test_training_and_validation_configs_per_preset():
+    assert FAMILIES["lstm_vol"].config("demo") == LSTMConfig.demo()
+    assert FAMILIES["gnn_corr"].config("full") == GNNConfig.full()
+    validation = {preset: {k: FAMILIES[k].validation_config(preset)
+                           for k in ("lstm_vol", "gnn_corr", "gan_scenarios", "vae_scenarios")}
+                  for preset in ("demo", "full")}
+    assert validation["full"] == {"lstm_vol": LSTMConfig.full(epochs=10), "gnn_corr": GNNConfig.full(max_epochs=10),
+                                  "gan_scenarios": GANConfig.full(max_epochs=300),
+                                  "vae_scenarios": VAEConfig.full(max_epochs=200)}
+    assert validation["demo"] == {"lstm_vol": LSTMConfig.demo(epochs=2), "gnn_corr": GNNConfig.demo(max_epochs=5),
+                                  "gan_scenarios": GANConfig.demo(max_epochs=GANConfig.demo().max_epochs // 2),
+                                  "vae_scenarios": VAEConfig.demo(max_epochs=VAEConfig.demo().max_epochs // 2)}
+    with pytest.raises(InputError, match="unknown preset 'fast'"):
+        FAMILIES["vae_scenarios"].config("fast")
+
+
+def test_every_gate_reads_a_policy_setting_and_the_headlines_are_named():
+    settings = {f.name for f in fields(PromotionPolicy)}
+    for family in FAMILIES.values():
+        assert family.gates and family.headline_metrics
+        assert {g.setting for g in (*CRISIS_GATES, *family.gates)} <= settings, family.key
+
+
+def test_only_the_generators_carry_their_stress_figures_into_promotion():
+    training = {"stress_var99_rel_err_60_40": 0.05, "fhs_stress_var99_rel_err_60_40": 0.02, "train_seconds": 3.0}
+    assert FAMILIES["gan_scenarios"].training_metrics_for_gates(training) == {"stress_var99_rel_err_60_40": 0.05}
+    assert FAMILIES["lstm_vol"].training_metrics_for_gates(training) == {}
+
+
+def _registry(tmp_path):
+    return ModelRegistry(f"sqlite:///{tmp_path}/mlflow.db", artifact_root=str(tmp_path / "artifacts"))
+
+
+def test_a_training_run_registers_the_familys_registration_and_moves_experimental(tmp_path):
+    """The whole path of a training asset with a stand-in model: params, metrics, artifacts, metadata, alias."""
+    plot = tmp_path / "loss_curves.png"
+    plot.write_bytes(b"png")
+
+    def register(result, daily, instruments, folder):
+        assert result == "trained on 3 rows" and folder.is_dir()
+        return Registration(model=torch.nn.Linear(2, 1), input_example=np.zeros((2, 2), dtype=np.float32),
+                            params={"epochs": 2}, metrics={"qlike_lstm": 1.5}, metadata={"symbols": ["A", "B"]},
+                            artifacts=[(plot, "plots")], tables={"scores": pd.DataFrame({"m": [1.0]})})
+
+    family = replace(FAMILIES["lstm_vol"], register=register,
+                     train=lambda daily, instruments, config, fast_dev_run: f"trained on {len(daily)} rows")
+    registry, audit = _registry(tmp_path), AuditLog(tmp_path / "audit.jsonl")
+    tags = {t: "x" for t in LINEAGE_TAGS}
+    daily = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=3), "ret": [0.0, 0.1, -0.1]})
+    trained = train_and_register(family, registry, audit, daily, pd.DataFrame(), preset="demo", fast_dev_run=True,
+                                 tags=tags, dataset_name="daily_features@abc", actor="dagster run r1")
+    assert trained.to_dict() == {"model_uri": "models:/risk_platform-lstm_vol/1", "version": "1",
+                                 "run_id": trained.version.run_id, "metrics": {"qlike_lstm": 1.5}}
+    assert registry.aliases("lstm_vol") == {"experimental": "1"}
+    assert [(r.alias, r.to_version, r.actor) for r in audit.records()] == [("experimental", "1", "dagster run r1")]
+    run = registry.run(trained.version.run_id)
+    assert run.data.params == {"epochs": "2"} and run.data.metrics == {"qlike_lstm": 1.5}
+    assert {a.path for a in registry.client.list_artifacts(run.info.run_id, "plots")} == {"plots/loss_curves.png"}
+    assert registry.load("lstm_vol", "experimental").metadata == {"symbols": ["A", "B"]}
+
+
+def _evaluated(family: str, window: str, method: str, zone: str, **metrics) -> WindowValidation:
+    row = {"method": method, "alpha": 0.99, "n": 100, "exceptions": 1, "expected_exceptions": 1.0, "zone": zone,
+           "kupiec_p": 0.5, "christoffersen_p": 0.5, "conditional_coverage_p": 0.5, "es_z2": 0.0,
+           "es_zone": "green", "tick_loss": 1.0}
+    return WindowValidation(window, family, "evaluated", [row], metrics, [], "2001-01-01", "2008-01-01", 10)
+
+
+def test_promotion_decides_every_family_in_table_order(tmp_path):
+    registry, audit = _registry(tmp_path), AuditLog(tmp_path / "audit.jsonl")
+    experiment = registry.client.create_experiment("training")
+    for name in MODEL_NAMES.values():
+        registry.client.create_registered_model(name)
+        run = registry.client.create_run(experiment)
+        registry.client.create_model_version(name, f"file://{tmp_path}/model", run.info.run_id)
+    windows = {key: [] for key in FAMILIES}
+    windows["lstm_vol"] = [_evaluated("lstm_vol", "svb_2023", "lstm", "green", qlike_lstm=1.0, qlike_ewma=1.1,
+                                      qlike_garch_t=1.2)]
+    candidates = {key: Candidate("1", {"stress_disc_score": 0.6, "train_seconds": 2.0}) for key in FAMILIES}
+    promotion = promote_families(registry, audit, PromotionPolicy(), candidates, windows,
+                                 [_evaluated("baselines", "svb_2023", "hs", "yellow")],
+                                 tags={"dagster_run_id": "r1"}, actor="dagster run r1")
+    assert [d.model for d in promotion.decisions] == list(FAMILIES)
+    assert not any(d.passed for d in promotion.decisions) and {d.moves for d in promotion.decisions} == {"none"}
+    assert promotion.zones_99().to_dict() == {"hs": {"svb_2023": "yellow"}, "lstm": {"svb_2023": "green"}}
+    lstm = registry.run(promotion.decisions[0].validation_run_id)
+    assert lstm.data.metrics["qlike_ratio_to_ewma"] == pytest.approx(1 / 1.1)
+    assert "stress_disc_score" not in lstm.data.metrics
+    gan = registry.run(promotion.decisions[2].validation_run_id)
+    assert gan.data.metrics["stress_disc_score"] == 0.6 and "train_seconds" not in gan.data.metrics
+    assert "FAIL stress-regime portfolio risk within 10% of historical" in promotion.decisions[2].gates
+    assert [r.event for r in audit.records()] == ["gates_failed"] * len(FAMILIES)
+    assert promotion.decisions[0].to_dict()["report"].endswith("/validation_report/report.md")
