@@ -8,10 +8,10 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from risk_platform.models.training_run import NEW_VERSION_ALIAS, TrainedVersion
 from risk_platform.validation.crisis import WindowValidation
-from risk_platform.validation.monitoring import MONITORED_MODEL, Monitoring
-from risk_platform.validation.promotion import Promotion
+from risk_platform.workflows.monitoring import MONITORED_MODEL, Monitoring
+from risk_platform.workflows.promotion import Promotion
+from risk_platform.workflows.training import NEW_VERSION_ALIAS, TrainedVersion
 
 _TYPES = {"i": "int", "u": "int", "f": "float", "b": "bool"}
 

@@ -1,5 +1,5 @@
 """Models: baseline volatility fits and one thin asset per model family of
-:data:`~risk_platform.models.families.FAMILIES`, each trained, logged to MLflow and registered; the
+:data:`~risk_platform.families.FAMILIES`, each trained, logged to MLflow and registered; the
 ``experimental`` alias moves to the new version through the audited governance path."""
 
 import hashlib
@@ -9,10 +9,10 @@ import pandas as pd
 
 from assets.metadata import latest_gx_validation_id, model_version_metadata, table
 from resources import FeatureStoreResource, LineageResource, MarketDataResource, MlflowResource
+from risk_platform.families import FAMILIES, LSTM_VOL, ModelFamily
 from risk_platform.lineage import git_sha
 from risk_platform.models.baselines import garch_parameters
-from risk_platform.models.families import FAMILIES, LSTM_VOL, ModelFamily
-from risk_platform.models.training_run import NEW_VERSION_ALIAS, TrainedVersion, train_and_register
+from risk_platform.workflows.training import NEW_VERSION_ALIAS, TrainedVersion, train_and_register
 
 DAILY_TABLE = "daily_features"
 

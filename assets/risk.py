@@ -8,6 +8,7 @@ import pandas as pd
 from assets.metadata import table
 from resources import FeatureStoreResource, LineageResource, MarketDataResource, MlflowResource, PortfolioResource
 from risk_platform.data.loading import sha256_file
+from risk_platform.families import FAMILIES
 from risk_platform.models.inference import aliased_model_inputs
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.risk.engine import compute_portfolio_risk
@@ -57,7 +58,7 @@ def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, market_pa
     unavailable = {s: "feed rejected by the missing-data gate" for s in rejected}
     daily = feature_store.store().read(daily_features["table"], verify=True)
     registry = mlflow.registry()
-    models = aliased_model_inputs(registry, daily, override_log=mlflow.override_log())
+    models = aliased_model_inputs(registry, daily, tuple(FAMILIES), override_log=mlflow.override_log())
     report = compute_portfolio_risk(Portfolio.from_dict(portfolio), market_panel, returns,
                                     market_data.instruments(), unavailable=unavailable, model_inputs=models.inputs)
     lineage.record(context.run_id, "portfolio_risk", ["portfolio", "market_panel", "returns", "feed_quality",

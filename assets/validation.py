@@ -11,14 +11,14 @@ import pandas as pd
 from assets.metadata import monitoring_metadata, promotion_metadata, table, window_validation_metadata
 from resources import FeatureStoreResource, LineageResource, MarketDataResource, MlflowResource
 from risk_platform.crisis_windows import CRISIS_WINDOWS, WINDOW_KEYS, crisis_window
+from risk_platform.families import FAMILIES, ModelFamily
 from risk_platform.lineage import git_sha
-from risk_platform.models.families import FAMILIES, ModelFamily
 from risk_platform.models.governance import PromotionPolicy
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.validation import crisis
 from risk_platform.validation.crisis import WindowValidation
-from risk_platform.validation.monitoring import monitor_lstm
-from risk_platform.validation.promotion import Candidate, promote_families
+from risk_platform.workflows.monitoring import monitor_lstm
+from risk_platform.workflows.promotion import Candidate, promote_families
 
 crisis_windows = dg.StaticPartitionsDefinition(list(WINDOW_KEYS))
 ASSET_EXTRAS = ("candidate_version", "preset")  # what a family's window asset adds to the WindowValidation

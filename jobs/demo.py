@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from risk_platform import paths
-from risk_platform.models.families import FAMILIES
+from risk_platform.families import FAMILIES
 
 
 def _instance() -> dg.DagsterInstance:

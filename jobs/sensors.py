@@ -27,7 +27,7 @@ from jobs.schedules import training_run_config
 from jobs.validation import crisis_validation, promote_models
 from resources import LandingResource, MarketDataResource, MlflowResource, PortfolioResource
 from risk_platform.errors import RegistryUnavailable
-from risk_platform.models.families import FAMILIES, LSTM_VOL
+from risk_platform.families import FAMILIES, LSTM_VOL
 
 PRICE_SUFFIXES = (".csv", ".parquet")
 POSITION_SUFFIXES = (".csv", ".yaml", ".yml")

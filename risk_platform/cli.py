@@ -242,11 +242,12 @@ def cmd_override(args: argparse.Namespace) -> int:
     """Record a named human's acceptance of a flagged forecast (append-only overrides log)."""
     from dataclasses import asdict
 
+    from risk_platform.families import MODEL_NAMES
     from risk_platform.models.guardrails import OverrideLog, accept_override
 
     log = OverrideLog(args.log)
     record = accept_override(log, model=args.model, version=args.version, series=args.series, asof=args.asof,
-                             accepted_by=args.by, reason=args.reason, ratio=args.ratio)
+                             accepted_by=args.by, reason=args.reason, ratio=args.ratio, known_models=tuple(MODEL_NAMES))
     return _print_record(args, {**asdict(record), "log": str(log.path)},
                          f"override recorded in {log.path}: {record.model} v{record.version} {record.series}"
                          f" at {record.asof} accepted by {record.accepted_by}")
@@ -257,8 +258,9 @@ def cmd_alias(args: argparse.Namespace) -> int:
     and mirrored as a tag on the version, like the policy's moves."""
     from dataclasses import asdict
 
+    from risk_platform.families import MODEL_NAMES
     from risk_platform.models.governance import AuditLog, move_alias
-    from risk_platform.models.registry import MODEL_NAMES, ModelRegistry
+    from risk_platform.models.registry import ModelRegistry
 
     if args.model not in MODEL_NAMES:
         raise InputError(f"unknown model {args.model!r}; expected one of {', '.join(MODEL_NAMES)}")

@@ -3,7 +3,7 @@ and the append-only audit log of every alias move (MLflow keeps no history of al
 
 Policy (configurable, :class:`PromotionPolicy`): a new version starts as ``experimental``; it becomes
 ``current`` only if every gate passes on its validation metrics (the crisis gates of :data:`CRISIS_GATES`,
-then its family's own, ``ModelFamily.gates`` in :mod:`risk_platform.models.families`); the version it
+then its family's own, ``ModelFamily.gates`` in :mod:`risk_platform.families`); the version it
 replaces becomes ``stable`` if it had been ``current`` for at least ``stable_after_days`` without a recorded
 monitoring failure. Each move is one JSON line in the audit log (time, model, alias, from and to version,
 reason, validation run id, actor) and is mirrored as a tag on the MLflow model version.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import operator
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -21,8 +22,7 @@ import yaml
 
 from risk_platform.errors import InputError
 from risk_platform.io import append_line
-from risk_platform.models.families import Gate, model_family
-from risk_platform.models.registry import MODEL_NAMES, ModelRegistry
+from risk_platform.models.registry import ModelRegistry, registered_name
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,17 @@ class GateResult:
         return "; ".join(self.checks)
 
 
+@dataclass(frozen=True)
+class Gate:
+    """One promotion gate: ``passes(metrics[metric], threshold)`` with the threshold the promotion policy's
+    field ``setting`` holds; ``description`` may use ``{threshold}``."""
+
+    metric: str
+    setting: str
+    passes: Callable[[float, float], bool]
+    description: str
+
+
 CRISIS_GATES = (  # every family's crisis-window gates, before its own (ModelFamily.gates)
     Gate("windows_evaluated", "min_windows_evaluated", operator.ge, "at least {threshold} crisis windows evaluated"),
     Gate("red_windows_99", "max_red_windows", operator.le, "at most {threshold} crisis windows in the red zone"),
@@ -80,10 +91,10 @@ def _check(gate: Gate, metrics: dict[str, float], policy: PromotionPolicy) -> st
     return f"{'pass' if gate.passes(value, threshold) else 'FAIL'} {description}: {gate.metric} = {value:.4g}"
 
 
-def evaluate_gates(model_key: str, metrics: dict[str, float], policy: PromotionPolicy) -> GateResult:
-    """Apply the crisis gates and the family's own gates (:data:`~risk_platform.models.families.FAMILIES`)
-    to the validation metrics of ``model_key``."""
-    gates = (*CRISIS_GATES, *model_family(model_key).gates)
+def evaluate_gates(family_gates: Sequence[Gate], metrics: dict[str, float], policy: PromotionPolicy) -> GateResult:
+    """Apply the crisis gates, then a family's own gates (``ModelFamily.gates`` in
+    :data:`~risk_platform.families.FAMILIES`), to its validation metrics."""
+    gates = (*CRISIS_GATES, *family_gates)
     checks = tuple(_check(gate, metrics, policy) for gate in gates)
     return GateResult(all(c.startswith("pass") for c in checks), checks)
 
@@ -134,7 +145,7 @@ def _now() -> pd.Timestamp:
 def move_alias(registry: ModelRegistry, audit: AuditLog, model_key: str, alias: str, version: str, reason: str,
                actor: str, validation_run_id: str | None = None, now: pd.Timestamp | None = None) -> AuditRecord:
     """Point ``alias`` at ``version``, log the move and mirror it as a tag on the model version."""
-    name = MODEL_NAMES[model_key]
+    name = registered_name(model_key)
     previous = registry.aliases(model_key).get(alias)
     when = (now or _now()).isoformat()
     record = AuditRecord(when, "alias_move", model_key, alias, previous, version, reason, validation_run_id, actor)
@@ -170,18 +181,16 @@ def current_since(audit: AuditLog, model_key: str, version: str) -> pd.Timestamp
     return pd.Timestamp(moves[-1].time) if moves else None
 
 
-def apply_policy(registry: ModelRegistry, audit: AuditLog, model_key: str, candidate: str,
-                 metrics: dict[str, float], policy: PromotionPolicy, actor: str,
-                 validation_run_id: str | None = None, now: pd.Timestamp | None = None
-                 ) -> tuple[GateResult, list[AuditRecord]]:
-    """Promote ``candidate`` to ``current`` if its gates pass; the replaced ``current`` becomes ``stable``
-    when it served long enough without a monitoring failure. Returns the gates and the moves made."""
+def apply_policy(registry: ModelRegistry, audit: AuditLog, model_key: str, candidate: str, gates: GateResult,
+                 policy: PromotionPolicy, actor: str, validation_run_id: str | None = None,
+                 now: pd.Timestamp | None = None) -> list[AuditRecord]:
+    """Record the gate evaluation and promote ``candidate`` to ``current`` if its gates passed; the replaced
+    ``current`` becomes ``stable`` when it served long enough without a monitoring failure. Returns the moves."""
     now = now or _now()
-    gates = evaluate_gates(model_key, metrics, policy)
     record_gate_evaluation(audit, model_key, candidate, gates, actor, validation_run_id, now)
     aliases = registry.aliases(model_key)
     if not gates.passed or aliases.get("current") == candidate:
-        return gates, []
+        return []
     moves = []
     previous = aliases.get("current")
     if previous is not None:
@@ -196,4 +205,4 @@ def apply_policy(registry: ModelRegistry, audit: AuditLog, model_key: str, candi
                                     validation_run_id, now))
     moves.append(move_alias(registry, audit, model_key, "current", candidate, "passed the gates: " + gates.reason,
                             actor, validation_run_id, now))
-    return gates, moves
+    return moves

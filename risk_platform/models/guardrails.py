@@ -30,6 +30,7 @@ Overrides
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -43,9 +44,6 @@ from risk_platform.io import append_line
 NORM_WINDOW_DAYS = 1260
 NORM_MIN_OBS = 252
 DEFAULT_MULTIPLE = 2.0
-# the registry's model keys (registry.MODEL_NAMES, kept in step by a test): importing the registry pulls in
-# MLflow and torch, seconds the ``risk-platform override`` command should not spend
-MODEL_KEYS = ("lstm_vol", "gnn_corr", "gan_scenarios", "vae_scenarios")
 MACHINE_ACTORS = frozenset({"schedule", "sensor", "system", "dagster", "auto", "automatic", "automation", "bot",
                             "cron", "ci", "pipeline"})
 
@@ -192,13 +190,13 @@ class OverrideLog:
 
 
 def accept_override(log: OverrideLog | Path | str | None, *, model: str, version: str, series: str, asof,
-                    accepted_by: str, reason: str, ratio: float | None = None,
+                    accepted_by: str, reason: str, known_models: Collection[str], ratio: float | None = None,
                     now: pd.Timestamp | None = None) -> OverrideRecord:
     """Record that ``accepted_by`` (a named human, not a schedule or sensor) accepts the flagged forecast of
-    ``model`` ``version`` for ``series`` at ``asof``. :class:`InputError` on an unknown model, a missing
-    name or reason, or a bad date."""
-    if model not in MODEL_KEYS:
-        raise InputError(f"unknown model '{model}' (expected one of {', '.join(MODEL_KEYS)})")
+    ``model`` ``version`` for ``series`` at ``asof``. :class:`InputError` on a model not in ``known_models``
+    (the families' keys), a missing name or reason, or a bad date."""
+    if model not in known_models:
+        raise InputError(f"unknown model '{model}' (expected one of {', '.join(known_models)})")
     person = (accepted_by or "").strip()
     if not person or person.lower() in MACHINE_ACTORS or not any(c.isalpha() for c in person):
         raise InputError(f"an override must be accepted by a named human, got '{accepted_by}'")

@@ -10,6 +10,7 @@ volatility, and the report says so.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from risk_platform.models.guardrails import (
     historical_norms,
     limit_inputs,
 )
-from risk_platform.models.registry import ALIASES, MODEL_NAMES, LoadedModel, ModelRegistry
+from risk_platform.models.registry import ALIASES, LoadedModel, ModelRegistry
 from risk_platform.models.sampler_inputs import scenario_inputs
 from risk_platform.regime import REGIMES
 from risk_platform.risk.report import ModelInputs
@@ -83,13 +84,14 @@ def generated(loaded: LoadedModel, regime: str, n: int = N_SCENARIOS, seed: int 
         return loaded.module(inputs).numpy()
 
 
-def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, override_log: Path | str | None = None,
+def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, model_keys: Sequence[str],
+                         override_log: Path | str | None = None,
                          n_scenarios: int = N_SCENARIOS) -> AliasedInputs:
     """One :class:`ModelInputs` per alias that at least one model carries (each version loaded once). When the
     registry cannot be read, no model inputs and a note saying so: risk still runs on the non-model methods."""
     out = AliasedInputs()
     try:
-        out.aliases = {key: registry.aliases(key) for key in MODEL_NAMES}
+        out.aliases = {key: registry.aliases(key) for key in model_keys}
     except RegistryUnavailable as exc:
         out.notes.append(f"{exc}: non-model methods only")
         return out

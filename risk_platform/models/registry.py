@@ -24,14 +24,18 @@ from mlflow.models import Model
 from torch import nn
 
 from risk_platform.errors import InputError, RegistryUnavailable
-from risk_platform.models.families import FAMILIES
 from risk_platform.models.reports import Registration
 
-MODEL_NAMES = {key: family.registered_name for key, family in FAMILIES.items()}  # model key -> registered name
+REGISTERED_PREFIX = "risk_platform-"
 LINEAGE_TAGS = ("dagster_run_id", "dagster_asset_key", "partition_key", "git_sha", "data_sha256", "gx_validation_id")
 ALIASES = ("stable", "current", "experimental")
 EXPERIMENT = "risk_platform"
 VALIDATION_EXPERIMENT = "risk_platform-validation"
+
+
+def registered_name(model_key: str) -> str:
+    """The registered model name of a family key: ``risk_platform-<key>``."""
+    return f"{REGISTERED_PREFIX}{model_key}"
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,7 @@ class ModelRegistry:
 
         If anything fails, the run is marked FAILED and nothing is registered (no alias moves).
         """
-        name = MODEL_NAMES[model_key]
+        name = registered_name(model_key)
         missing = [t for t in LINEAGE_TAGS if t not in tags]
         if missing:
             raise ValueError(f"lineage tags missing: {', '.join(missing)}")
@@ -133,7 +137,7 @@ class ModelRegistry:
                        artifacts: list[tuple[Path, str]]) -> str:
         """One run in the validation experiment for a model version: metrics, report artifacts, lineage tags.
         The version is tagged with the run id and each metric (``validation.<name>``); returns the run id."""
-        name = MODEL_NAMES[model_key]
+        name = registered_name(model_key)
         found = self.client.get_experiment_by_name(VALIDATION_EXPERIMENT)
         experiment = found.experiment_id if found is not None else self.client.create_experiment(
             VALIDATION_EXPERIMENT, artifact_location=self.artifact_root)
@@ -161,7 +165,7 @@ class ModelRegistry:
         :class:`RegistryUnavailable` when the registry cannot be read: an outage is not "no aliases" (callers
         would otherwise see every alias vanish, and reappear, as moves)."""
         try:
-            aliases = self.client.get_registered_model(MODEL_NAMES[model_key]).aliases
+            aliases = self.client.get_registered_model(registered_name(model_key)).aliases
         except Exception as exc:  # noqa: BLE001 (connection and store errors of any kind)
             if isinstance(exc, MlflowException) and exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                 return {}
@@ -172,7 +176,7 @@ class ModelRegistry:
 
     def load(self, model_key: str, alias: str = "experimental") -> LoadedModel:
         """Load the version behind ``alias`` (downloaded from its run's artifacts) with its metadata."""
-        name = MODEL_NAMES[model_key]
+        name = registered_name(model_key)
         try:
             version = self.client.get_model_version_by_alias(name, alias)
         except MlflowException:

@@ -1,7 +1,7 @@
 """What each family's training run registers: the model, its input example, params, metrics, the metadata
 stored in its MLmodel file (what :mod:`risk_platform.models.inference` reads to build the model's inputs),
 plots and tables as MLflow artifacts, and the tables shown beside the version. One ``*_registration`` function
-per family; :mod:`risk_platform.models.families` names which is whose."""
+per family; :mod:`risk_platform.families` names which is whose."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ data), the GNN's Frobenius error against the 63-day sample and EWMA correlations
 metrics (:func:`~risk_platform.models.generator_quality.generator_quality`) of high-regime scenarios against
 the window's real complete-day returns. Validation retrains each family with its preset's architecture on at
 most ``TRAIN_YEARS`` years before the window, with the epoch budget of its family's validation config
-(:mod:`risk_platform.models.families`).
+(:mod:`risk_platform.families`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from jobs.sensors import model_alias_change, model_drift_retrain, new_market_dat
 from resources import AlertSinkResource, LandingResource, MlflowResource, RiskLimitsResource, embedded_resources
 from risk_platform import paths
 from risk_platform.alerts import read_alerts
-from risk_platform.models.registry import MODEL_NAMES
+from risk_platform.families import MODEL_NAMES
 
 pytestmark = pytest.mark.integration
 MODEL_OPS = {"lstm_vol_model", "gnn_corr_model", "gan_scenarios_model", "vae_scenarios_model"}
@@ -352,5 +352,5 @@ def test_a_registry_outage_is_not_an_alias_move_and_risk_runs_without_models(mon
     evaluation = model_alias_change.evaluate_tick(context)
     assert not evaluation.run_requests and "unreadable" in evaluation.skip_message
     assert evaluation.cursor in (None, cursor)
-    inputs = aliased_model_inputs(ModelRegistry(uri), daily=None)
+    inputs = aliased_model_inputs(ModelRegistry(uri), daily=None, model_keys=tuple(MODEL_NAMES))
     assert inputs.inputs == [] and inputs.aliases == {} and "non-model methods only" in inputs.notes[0]

@@ -8,7 +8,7 @@ from scipy.stats import norm
 
 from risk_platform.crisis_windows import CRISIS_WINDOWS, crisis_window
 from risk_platform.errors import InputError
-from risk_platform.models.families import FAMILIES
+from risk_platform.families import FAMILIES
 from risk_platform.models.governance import PromotionPolicy, evaluate_gates
 from risk_platform.validation import crisis
 from risk_platform.validation.crisis import WindowValidation
@@ -127,7 +127,7 @@ def test_family_summary_feeds_the_gates():
     assert summary.metrics["exceptions_99"] == 7 and summary.metrics["days_99"] == 150
     assert summary.metrics["qlike_ratio_to_ewma"] == pytest.approx(2.0 / 2.0)
     assert summary.metrics["qlike_ratio_to_garch_t"] == pytest.approx(2.0 / 2.15)
-    gates = evaluate_gates("lstm_vol", summary.metrics, PromotionPolicy())
+    gates = evaluate_gates(FAMILIES["lstm_vol"].gates, summary.metrics, PromotionPolicy())
     assert not gates.passed and "FAIL at most 0 crisis windows in the red zone" in gates.reason
 
 

@@ -10,16 +10,16 @@ import pytest
 import torch
 
 from risk_platform.errors import InputError
-from risk_platform.models.families import FAMILIES, model_family
+from risk_platform.families import FAMILIES, MODEL_NAMES, model_family
 from risk_platform.models.generators import GANConfig, VAEConfig
 from risk_platform.models.gnn import GNNConfig
 from risk_platform.models.governance import CRISIS_GATES, AuditLog, PromotionPolicy
 from risk_platform.models.lstm import LSTMConfig
-from risk_platform.models.registry import LINEAGE_TAGS, MODEL_NAMES, ModelRegistry
+from risk_platform.models.registry import LINEAGE_TAGS, ModelRegistry
 from risk_platform.models.reports import Registration
-from risk_platform.models.training_run import train_and_register
 from risk_platform.validation.crisis import WindowValidation
-from risk_platform.validation.promotion import Candidate, promote_families
+from risk_platform.workflows.promotion import Candidate, promote_families
+from risk_platform.workflows.training import train_and_register
 
 
 def test_names_stay_what_registries_and_the_ui_know():

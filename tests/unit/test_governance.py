@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from risk_platform.errors import InputError
+from risk_platform.families import FAMILIES, MODEL_NAMES, model_family
 from risk_platform.models.governance import (
     AuditLog,
     PromotionPolicy,
@@ -14,10 +15,13 @@ from risk_platform.models.governance import (
     move_alias,
     record_monitoring,
 )
-from risk_platform.models.registry import MODEL_NAMES, ModelRegistry
+from risk_platform.models.registry import ModelRegistry
 
 GOOD_LSTM = {"windows_evaluated": 7, "red_windows_99": 0, "kupiec_p_99": 0.4, "qlike_ratio_to_ewma": 0.97}
 T0 = pd.Timestamp("2026-01-05", tz="UTC")
+GATES = {key: family.gates for key, family in FAMILIES.items()}
+LSTM_GATES = GATES["lstm_vol"]
+PASSED = evaluate_gates(LSTM_GATES, GOOD_LSTM, PromotionPolicy())
 
 
 @pytest.fixture
@@ -31,22 +35,22 @@ def registry(tmp_path):
 
 def test_gates_by_model_family():
     policy = PromotionPolicy()
-    assert evaluate_gates("lstm_vol", GOOD_LSTM, policy).passed
-    worse = evaluate_gates("lstm_vol", {**GOOD_LSTM, "qlike_ratio_to_ewma": 1.02}, policy)
+    assert evaluate_gates(GATES["lstm_vol"], GOOD_LSTM, policy).passed
+    worse = evaluate_gates(GATES["lstm_vol"], {**GOOD_LSTM, "qlike_ratio_to_ewma": 1.02}, policy)
     assert not worse.passed and "FAIL QLIKE no worse than EWMA" in worse.reason
-    red = evaluate_gates("lstm_vol", {**GOOD_LSTM, "red_windows_99": 1}, policy)
+    red = evaluate_gates(GATES["lstm_vol"], {**GOOD_LSTM, "red_windows_99": 1}, policy)
     assert not red.passed
-    missing = evaluate_gates("gan_scenarios", {"stress_var99_rel_err_equal_weight": 0.05}, policy)
+    missing = evaluate_gates(GATES["gan_scenarios"], {"stress_var99_rel_err_equal_weight": 0.05}, policy)
     assert not missing.passed and "missing" in missing.reason
-    assert not evaluate_gates("lstm_vol", {**GOOD_LSTM, "windows_evaluated": 2}, policy).passed
+    assert not evaluate_gates(GATES["lstm_vol"], {**GOOD_LSTM, "windows_evaluated": 2}, policy).passed
     gen = {"windows_evaluated": 6, "red_windows_99": 0, "kupiec_p_99": 0.3,
            **{k: 0.08 for k in ("stress_var99_rel_err_equal_weight", "stress_es975_rel_err_equal_weight",
                                 "stress_var99_rel_err_60_40", "stress_es975_rel_err_60_40")}}
-    assert evaluate_gates("vae_scenarios", gen, policy).passed
-    assert not evaluate_gates("vae_scenarios", {**gen, "stress_es975_rel_err_60_40": 0.2}, policy).passed
-    assert not evaluate_gates("gan_scenarios", {**gen, "red_windows_99": 2}, policy).passed  # crisis gates too
+    assert evaluate_gates(GATES["vae_scenarios"], gen, policy).passed
+    assert not evaluate_gates(GATES["vae_scenarios"], {**gen, "stress_es975_rel_err_60_40": 0.2}, policy).passed
+    assert not evaluate_gates(GATES["gan_scenarios"], {**gen, "red_windows_99": 2}, policy).passed  # crisis gates too
     with pytest.raises(InputError):
-        evaluate_gates("nope", {}, policy)
+        model_family("nope")
 
 
 def test_policy_from_yaml(tmp_path):
@@ -61,15 +65,15 @@ def test_policy_from_yaml(tmp_path):
 def test_promotion_moves_current_then_stable_after_six_months(registry, tmp_path):
     audit = AuditLog(tmp_path / "audit.jsonl")
     policy = PromotionPolicy()
-    gates, moves = apply_policy(registry, audit, "lstm_vol", "1", GOOD_LSTM, policy, "schedule", "val-1", T0)
-    assert gates.passed and [(m.alias, m.to_version) for m in moves] == [("current", "1")]
+    moves = apply_policy(registry, audit, "lstm_vol", "1", PASSED, policy, "schedule", "val-1", T0)
+    assert [(m.alias, m.to_version) for m in moves] == [("current", "1")]
     # a second version 3 months later: passes, but v1 has not served six months -> not stable
-    _, moves = apply_policy(registry, audit, "lstm_vol", "2", GOOD_LSTM, policy, "schedule", "val-2",
+    moves = apply_policy(registry, audit, "lstm_vol", "2", PASSED, policy, "schedule", "val-2",
                             T0 + pd.Timedelta(days=90))
     assert [(m.alias, m.to_version) for m in moves] == [("current", "2")]
     assert "stable" not in registry.aliases("lstm_vol")
     # a third version 7 months after v2 became current: v2 -> stable, v3 -> current
-    _, moves = apply_policy(registry, audit, "lstm_vol", "3", GOOD_LSTM, policy, "schedule", "val-3",
+    moves = apply_policy(registry, audit, "lstm_vol", "3", PASSED, policy, "schedule", "val-3",
                             T0 + pd.Timedelta(days=300))
     assert [(m.alias, m.to_version, m.from_version) for m in moves] == [("stable", "2", None), ("current", "3", "2")]
     assert registry.aliases("lstm_vol") == {"current": "3", "stable": "2"}
@@ -85,8 +89,8 @@ def test_promotion_moves_current_then_stable_after_six_months(registry, tmp_path
 def test_failed_gates_move_nothing(registry, tmp_path):
     audit = AuditLog(tmp_path / "audit.jsonl")
     move_alias(registry, audit, "lstm_vol", "experimental", "2", "new training", "schedule")
-    gates, moves = apply_policy(registry, audit, "lstm_vol", "2", {**GOOD_LSTM, "kupiec_p_99": 0.01},
-                                PromotionPolicy(), "schedule")
+    gates = evaluate_gates(LSTM_GATES, {**GOOD_LSTM, "kupiec_p_99": 0.01}, PromotionPolicy())
+    moves = apply_policy(registry, audit, "lstm_vol", "2", gates, PromotionPolicy(), "schedule")
     assert not gates.passed and moves == []
     assert registry.aliases("lstm_vol") == {"experimental": "2"}
     assert [r.event for r in audit.records()] == ["alias_move", "gates_failed"]  # the refusal is on record
@@ -96,10 +100,10 @@ def test_failed_gates_move_nothing(registry, tmp_path):
 def test_a_monitoring_failure_blocks_stable(registry, tmp_path):
     audit = AuditLog(tmp_path / "audit.jsonl")
     policy = PromotionPolicy()
-    apply_policy(registry, audit, "lstm_vol", "1", GOOD_LSTM, policy, "schedule", now=T0)
+    apply_policy(registry, audit, "lstm_vol", "1", PASSED, policy, "schedule", now=T0)
     record_monitoring(audit, "lstm_vol", "1", False, "exception rate above expectation", "sensor",
                       now=T0 + pd.Timedelta(days=30))
-    _, moves = apply_policy(registry, audit, "lstm_vol", "2", GOOD_LSTM, policy, "jane.doe",
+    moves = apply_policy(registry, audit, "lstm_vol", "2", PASSED, policy, "jane.doe",
                             now=T0 + pd.Timedelta(days=200))
     assert [(m.alias, m.to_version) for m in moves] == [("current", "2")]
     assert "stable" not in registry.aliases("lstm_vol")
@@ -120,12 +124,13 @@ def test_gate_lines_name_the_threshold_and_the_value():
     gen = {"windows_evaluated": 6, "red_windows_99": 0, "kupiec_p_99": 0.05,
            **{k: 0.08 for k in ("stress_var99_rel_err_equal_weight", "stress_es975_rel_err_equal_weight",
                                 "stress_var99_rel_err_60_40", "stress_es975_rel_err_60_40")}}
-    checks = evaluate_gates("gan_scenarios", gen, PromotionPolicy()).checks
+    checks = evaluate_gates(GATES["gan_scenarios"], gen, PromotionPolicy()).checks
     assert checks[:3] == ("pass at least 5 crisis windows evaluated: windows_evaluated = 6",
                           "pass at most 0 crisis windows in the red zone: red_windows_99 = 0",
                           "FAIL Kupiec p above 0.05 out of sample: kupiec_p_99 = 0.05")  # strictly above
     assert checks[3] == ("pass stress-regime portfolio risk within 10% of historical:"
                          " stress_var99_rel_err_equal_weight = 0.08")
     assert len(checks) == 7
-    gnn = evaluate_gates("gnn_corr", {"ratio_gnn_to_sample63": 1.0}, PromotionPolicy(max_frobenius_ratio_to_sample=0.9))
+    strict = PromotionPolicy(max_frobenius_ratio_to_sample=0.9)
+    gnn = evaluate_gates(GATES["gnn_corr"], {"ratio_gnn_to_sample63": 1.0}, strict)
     assert gnn.checks[-1] == ("FAIL correlation error no worse than the 63-day sample: ratio_gnn_to_sample63 = 1")

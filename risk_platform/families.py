@@ -23,14 +23,15 @@ from risk_platform.crisis_windows import CrisisWindow
 from risk_platform.errors import InputError
 from risk_platform.models.generators import GANConfig, VAEConfig, train_gan, train_vae
 from risk_platform.models.gnn import GNNConfig, train_gnn_corr
+from risk_platform.models.governance import Gate
 from risk_platform.models.lstm import LSTMConfig, train_lstm_vol
+from risk_platform.models.registry import registered_name
 from risk_platform.models.reports import Registration, generator_registration, gnn_registration, lstm_registration
 from risk_platform.validation import crisis
 from risk_platform.validation.crisis import WindowValidation
 from risk_platform.validation.report import generator_window_metrics, gnn_window_metrics, lstm_window_metrics
 
 PRESETS = ("demo", "full")
-REGISTERED_PREFIX = "risk_platform-"
 
 
 class Train(Protocol):
@@ -45,17 +46,6 @@ class Register(Protocol):
 class Validate(Protocol):
     def __call__(self, daily: pd.DataFrame, instruments: pd.DataFrame, window: CrisisWindow, exposure: pd.Series,
                  config: Any, fast_dev_run: bool) -> WindowValidation: ...
-
-
-@dataclass(frozen=True)
-class Gate:
-    """One promotion gate: ``passes(metrics[metric], threshold)`` with the threshold the promotion policy's
-    field ``setting`` holds; ``description`` may use ``{threshold}``."""
-
-    metric: str
-    setting: str
-    passes: Callable[[float, float], bool]
-    description: str
 
 
 def at_most(metric: str, setting: str, description: str) -> Gate:
@@ -92,7 +82,7 @@ class ModelFamily:
     @property
     def registered_name(self) -> str:
         """The registered model's name in MLflow."""
-        return f"{REGISTERED_PREFIX}{self.key}"
+        return registered_name(self.key)
 
     @property
     def asset_name(self) -> str:
@@ -214,6 +204,7 @@ VAE_SCENARIOS = _generator_family(
     " regime-conditional scenarios.")
 
 FAMILIES: dict[str, ModelFamily] = {f.key: f for f in (LSTM_VOL, GNN_CORR, GAN_SCENARIOS, VAE_SCENARIOS)}
+MODEL_NAMES = {key: family.registered_name for key, family in FAMILIES.items()}  # model key -> registered name
 
 
 def model_family(key: str) -> ModelFamily:

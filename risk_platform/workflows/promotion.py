@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from risk_platform.models.families import FAMILIES, ModelFamily
+from risk_platform.families import FAMILIES, ModelFamily
 from risk_platform.models.governance import AuditLog, PromotionPolicy, apply_policy, evaluate_gates
 from risk_platform.models.registry import ModelRegistry
 from risk_platform.validation.crisis import WindowValidation
@@ -84,14 +84,14 @@ def decide(family: ModelFamily, registry: ModelRegistry, audit: AuditLog, policy
     metrics the family carries) logged with the report as a validation run, then the policy applied."""
     summary = summarize_family(family.key, windows, baselines, family.window_metrics)
     metrics = {**family.training_metrics_for_gates(candidate.metrics), **summary.metrics}
-    gates = evaluate_gates(family.key, metrics, policy)
+    gates = evaluate_gates(family.gates, metrics, policy)
     label = f"{family.registered_name} v{candidate.version}"
     with tempfile.TemporaryDirectory() as tmp:
         files = write_report(Path(tmp), family.key, label, summary, windows, baselines, gates.reason)
         run_id = registry.log_validation(model_key=family.key, version=candidate.version, metrics=metrics, tags=tags,
                                          artifacts=[(f, "validation_report") for f in files])
-    gates, moves = apply_policy(registry, audit, family.key, candidate.version, metrics, policy, actor=actor,
-                                validation_run_id=run_id)
+    moves = apply_policy(registry, audit, family.key, candidate.version, gates, policy, actor=actor,
+                         validation_run_id=run_id)
     decision = PromotionDecision(
         family.key, candidate.version, gates.passed,
         ", ".join(f"{m.alias}: {m.from_version} -> {m.to_version}" for m in moves) or "none", run_id,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from risk_platform.models.families import ModelFamily
+from risk_platform.families import ModelFamily
 from risk_platform.models.governance import AuditLog, move_alias
 from risk_platform.models.registry import ModelRegistry, RegisteredVersion
 
