@@ -1,0 +1,57 @@
+"""Model versions pinned per run: every step of a run sees the alias map of the run's first read."""
+
+import pytest
+
+from risk_platform.errors import ComputationError, RegistryUnavailable
+from risk_platform.io import write_once
+from risk_platform.models.registry import MODEL_NAMES, LoadedModel, ModelRegistry
+from risk_platform.pinned_models import PinnedRegistry, pinned_aliases
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """A registry whose aliases live in a dict the test moves (no MLflow store)."""
+    live = {key: {"experimental": "1"} for key in MODEL_NAMES}
+
+    def aliases(self, model_key):
+        return dict(live[model_key])
+
+    def load(self, model_key, alias="experimental"):
+        return LoadedModel(None, {}, MODEL_NAMES[model_key], live[model_key][alias], "run", alias)
+
+    monkeypatch.setattr(ModelRegistry, "aliases", aliases)
+    monkeypatch.setattr(ModelRegistry, "load", load)
+    return ModelRegistry("sqlite:///unused.db"), live
+
+
+def test_every_step_of_a_run_sees_the_first_read(registry, tmp_path):
+    base, live = registry
+    first_step = PinnedRegistry(base, tmp_path, "run-1")
+    assert first_step.aliases("lstm_vol") == {"experimental": "1"}
+    live["lstm_vol"]["experimental"] = "2"  # e.g. a training run moved the alias meanwhile
+    second_step = PinnedRegistry(base, tmp_path, "run-1")
+    assert second_step.aliases("lstm_vol") == {"experimental": "1"}
+    assert second_step.registry_aliases()["lstm_vol"] == {"experimental": "2"}
+    with pytest.raises(ComputationError, match="moved to v2 during run run-1, which pinned v1"):
+        second_step.load("lstm_vol", "experimental")
+    assert second_step.load("gnn_corr", "experimental").version == "1"
+    assert PinnedRegistry(base, tmp_path, "run-2").aliases("lstm_vol") == {"experimental": "2"}
+
+
+def test_an_unreadable_registry_pins_nothing(registry, tmp_path, monkeypatch):
+    base, _ = registry
+
+    def unreadable(self, model_key):
+        raise RegistryUnavailable("MLflow registry unreadable")
+
+    monkeypatch.setattr(ModelRegistry, "aliases", unreadable)
+    with pytest.raises(RegistryUnavailable):
+        PinnedRegistry(base, tmp_path, "run-1").aliases("lstm_vol")
+    assert not (tmp_path / "run-1.json").exists()  # a later step of the run may still read and pin
+
+
+def test_the_first_writer_wins(tmp_path):
+    path = tmp_path / "pins" / "run.json"
+    assert pinned_aliases(path, lambda: {"lstm_vol": {"current": "3"}}) == {"lstm_vol": {"current": "3"}}
+    assert pinned_aliases(path, lambda: {"lstm_vol": {"current": "4"}}) == {"lstm_vol": {"current": "3"}}
+    assert not write_once(path, "{}") and list(path.parent.iterdir()) == [path]  # no temporary file left
