@@ -9,7 +9,7 @@ from risk_platform.pinned_models import PinnedRegistry, pinned_aliases
 
 
 @pytest.fixture
-def registry(monkeypatch):
+def registry(monkeypatch, tmp_path):
     """A registry whose aliases live in a dict the test moves (no MLflow store)."""
     live = {key: {"experimental": "1"} for key in MODEL_NAMES}
 
@@ -21,21 +21,22 @@ def registry(monkeypatch):
 
     monkeypatch.setattr(ModelRegistry, "aliases", aliases)
     monkeypatch.setattr(ModelRegistry, "load", load)
-    return ModelRegistry("sqlite:///unused.db"), live
+    return ModelRegistry(f"sqlite:///{tmp_path / 'unused.db'}"), live
 
 
 def test_every_step_of_a_run_sees_the_first_read(registry, tmp_path):
     base, live = registry
-    first_step = PinnedRegistry(base, tmp_path, "run-1")
+    pins = tmp_path / "pins"
+    first_step = PinnedRegistry(base, pins, "run-1")
     assert first_step.aliases("lstm_vol") == {"experimental": "1"}
     live["lstm_vol"]["experimental"] = "2"  # e.g. a training run moved the alias meanwhile
-    second_step = PinnedRegistry(base, tmp_path, "run-1")
+    second_step = PinnedRegistry(base, pins, "run-1")
     assert second_step.aliases("lstm_vol") == {"experimental": "1"}
     assert second_step.registry_aliases()["lstm_vol"] == {"experimental": "2"}
     with pytest.raises(ComputationError, match="moved to v2 during run run-1, which pinned v1"):
         second_step.load("lstm_vol", "experimental")
     assert second_step.load("gnn_corr", "experimental").version == "1"
-    assert PinnedRegistry(base, tmp_path, "run-2").aliases("lstm_vol") == {"experimental": "2"}
+    assert PinnedRegistry(base, pins, "run-2").aliases("lstm_vol") == {"experimental": "2"}
 
 
 def test_an_unreadable_registry_pins_nothing(registry, tmp_path, monkeypatch):
