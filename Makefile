@@ -44,8 +44,8 @@ lint: install
 	$(BIN)/ruff check .
 
 bench: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m risk_platform.bench
-	$(BIN)/python -m risk_platform.bench --models
+	$(BIN)/python -m bench
+	$(BIN)/python -m bench --models
 
 clean:
 	rm -rf var

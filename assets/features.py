@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import latest_gx_validation_id, manifest_table, table
-from resources import FeatureStoreResource, LineageResource, MarketDataResource
+from resources import FeatureStoreResource, LineageResource
 from risk_platform.features.engineering import rolling_correlations, series_features
 from risk_platform.features.returns import compute_returns, wide_returns
 from risk_platform.regime import RegimeRule
@@ -14,9 +14,9 @@ CORR_TABLE = "correlations_63d"
 
 
 @dg.asset(group_name="features", compute_kind="pandas")
-def returns(market_panel: pd.DataFrame, market_data: MarketDataResource) -> dg.Output[pd.DataFrame]:
+def returns(market_panel: pd.DataFrame, instruments: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Daily returns: log for prices, index levels and FX; bp changes for yields; fallbacks recorded."""
-    result = compute_returns(market_panel, market_data.instruments())
+    result = compute_returns(market_panel, instruments)
     fallbacks = result.fallbacks.assign(date=result.fallbacks["date"].dt.strftime("%Y-%m-%d"))
     return dg.Output(
         result.frame,
@@ -31,15 +31,16 @@ def returns(market_panel: pd.DataFrame, market_data: MarketDataResource) -> dg.O
 
 @dg.asset(group_name="features", compute_kind="parquet")
 def daily_features(context: dg.AssetExecutionContext, returns: pd.DataFrame, market_panel: pd.DataFrame,
-                   market_data: MarketDataResource, feature_store: FeatureStoreResource,
+                   instruments: pd.DataFrame, feature_store: FeatureStoreResource,
                    lineage: LineageResource) -> dg.Output[dict]:
     """Per series and day: return, EWMA(0.94) and 21/63-day realized vol, drawdown, vol rank and regime."""
     rule = RegimeRule()
-    frame = series_features(returns, market_panel, market_data.instruments(), rule)
+    frame = series_features(returns, market_panel, instruments, rule)
     store = feature_store.store()
     manifest = {**store.write(DAILY_TABLE, frame).to_dict(), "store_root": str(store.root),
                 "gx_validation_id": latest_gx_validation_id(context)}
-    lineage.record(context.run_id, "daily_features", ["returns", "market_panel"], partition_facts(manifest))
+    lineage.record(context.run_id, "daily_features", ["returns", "market_panel", "instruments"],
+                   partition_facts(manifest))
     latest = frame.sort_values("date").groupby("symbol").tail(1)[["symbol", "date", "ewma_vol", "rv_21", "regime"]]
     return dg.Output(
         manifest,

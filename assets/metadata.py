@@ -8,7 +8,14 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from risk_platform.alerts import AlertSink, LimitCheck
+from risk_platform.data.loading import RawPrices
+from risk_platform.data.quality import GateOutcome
+from risk_platform.portfolio.positions import Portfolio
+from risk_platform.risk.limits import LimitResult, family_outcome
+from risk_platform.risk.report import PortfolioRisk
 from risk_platform.validation.crisis import WindowValidation
+from risk_platform.workflows.modelled_risk import ModelledRisk
 from risk_platform.workflows.monitoring import MONITORED_MODEL, Monitoring
 from risk_platform.workflows.promotion import Promotion
 from risk_platform.workflows.training import NEW_VERSION_ALIAS, TrainedVersion
@@ -93,3 +100,152 @@ def monitoring_metadata(monitoring: Monitoring) -> dict:
             "monitored": f"v{drift.version} ({monitoring.alias})", "qlike_ratio_to_ewma": round(drift.qlike_ratio, 4),
             "exceptions_99": drift.exceptions, "zone_99": drift.zone, "kupiec_p_99": round(drift.kupiec_p, 4),
             "summary": dg.MetadataValue.md(drift.summary()), "shadow": dg.MetadataValue.md(monitoring.shadow)}
+
+
+# --- workflows: ingestion, portfolio risk and limits metadata ---------------------------------------------------
+CHECK_SEVERITY = {"warn": dg.AssetCheckSeverity.WARN, "error": dg.AssetCheckSeverity.ERROR}
+
+
+def instruments_metadata(frame: pd.DataFrame, path: str, sha256: str) -> dict[str, Any]:
+    return {"rows": len(frame), "file": dg.MetadataValue.path(path), "sha256": sha256,
+            "by_asset_class": dg.MetadataValue.json(frame.groupby("asset_class").size().to_dict())}
+
+
+def raw_prices_metadata(raw: RawPrices) -> dict[str, Any]:
+    frame = raw.frame
+    files = pd.DataFrame([{"file": f.path, "sha256": f.sha256, "rows": f.rows} for f in raw.files])
+    return {
+        "rows": len(frame),
+        "symbols": len(raw.symbols),
+        "first_date": f"{frame['date'].min():%Y-%m-%d}",
+        "last_date": f"{frame['date'].max():%Y-%m-%d}",
+        "files": table(files),
+        "sha256": ",".join(f.sha256 for f in raw.files),
+        "missing_token_rows": raw.missing_token_rows,
+        "exact_duplicates_dropped": raw.exact_duplicates_dropped,
+    }
+
+
+def _gate_common(outcome: GateOutcome) -> dict[str, Any]:
+    return {"gx_validation_id": outcome.decision.gx_validation_id,
+            "gx_result": dg.MetadataValue.path(str(outcome.gx_result_path))}
+
+
+def _gate_table(outcome: GateOutcome) -> dg.TableMetadataValue:
+    return table(outcome.decision.table.sort_values(["accepted", "missing_share"], ascending=[True, False]))
+
+
+def gate_outputs_metadata(outcome: GateOutcome, panel: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metadata of ``feed_quality`` and of ``market_panel``."""
+    decision = outcome.decision
+    panel_metadata = {"rows": len(panel), "accepted_feeds": len(decision.accepted),
+                      "rejected_feeds": ", ".join(decision.rejected) or "none",
+                      "not_evaluated_feeds": ", ".join(decision.not_evaluated) or "none", **_gate_common(outcome)}
+    return {"feeds": _gate_table(outcome), **_gate_common(outcome)}, panel_metadata
+
+
+def gate_check(outcome: GateOutcome, check_name: str, asset_key: str) -> dg.AssetCheckResult:
+    """The gate's asset check: passed, its severity (:class:`GateOutcome`), the rejections and quarantine."""
+    decision = outcome.decision
+    return dg.AssetCheckResult(
+        check_name=check_name, asset_key=asset_key, passed=outcome.passed, severity=CHECK_SEVERITY[outcome.severity],
+        description=decision.summary(),
+        metadata={
+            "threshold": decision.threshold,
+            "rejected": ", ".join(decision.rejected) or "none",
+            "rejections": dg.MetadataValue.md("\n".join(f"- {line}" for line in decision.rejection_lines()) or "none"),
+            "quarantined": ", ".join(str(p.parent) for p in outcome.quarantined) or "none",
+            "feeds": _gate_table(outcome),
+            **_gate_common(outcome),
+        },
+    )
+
+
+def portfolio_metadata(book: Portfolio) -> dict[str, Any]:
+    frame = book.positions
+    return {"source": book.source, "positions": len(frame), "nav": book.nav,
+            "by_asset_class": dg.MetadataValue.json(frame.groupby("asset_class").size().to_dict())}
+
+
+def _figures(report: PortfolioRisk) -> pd.DataFrame:
+    return pd.DataFrame([{"method": name, **{k: round(m[k]) for k in ("var_95", "var_99", "es_95", "es_99")
+                                             if isinstance(m.get(k), int | float) and m[k] == m[k]}}
+                         for name, m in report.methods.items() if isinstance(m, dict)])
+
+
+def _stress_table(report: PortfolioRisk) -> pd.DataFrame:
+    return pd.DataFrame([{"scenario": k, **{f: v for f, v in r.items() if isinstance(v, int | float | str)}}
+                         for k, r in report.stress_test_results.items()])
+
+
+def portfolio_risk_metadata(risk: ModelledRisk) -> dict[str, Any]:
+    report, models = risk.report, risk.models
+    return {
+        "asof": report.asof,
+        "var_95": round(report.var_95),
+        "var_99": round(report.var_99),
+        "cvar_95": round(report.cvar_95),
+        "es_99": round(report.es_99),
+        "var_99_pct_nav": round(100 * report.var_99 / report.nav, 3),
+        "bound_by": dg.MetadataValue.json(report.bound_by),
+        "model_versions": ", ".join(report.model_versions) or "none (no aliased model)",
+        "aliases": dg.MetadataValue.json(models.aliases),
+        "portfolio_volatility": round(report.portfolio_volatility),
+        "current_regime": report.current_regime,
+        "days_to_liquidate_portfolio": round(report.days_to_liquidate_portfolio, 2),
+        "figures": table(_figures(report)),
+        "positions": table(pd.DataFrame(report.positions).round(2)),
+        "stress_tests": table(_stress_table(report)),
+        "flagged_positions": table(pd.DataFrame(report.flagged_positions or [{"symbol": "none"}])),
+        "model_notes": "; ".join(models.notes) or "none",
+        "summary": dg.MetadataValue.md(f"```\n{report.summary()}\n```"),
+    }
+
+
+def coverage_check(report: PortfolioRisk, check_name: str) -> dg.AssetCheckResult:
+    """Every position valued (WARN when some are flagged)."""
+    return dg.AssetCheckResult(
+        check_name=check_name, passed=not report.flagged_positions, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"flagged": ", ".join(f"{f['symbol']} ({f['reason']})" for f in report.flagged_positions) or "none",
+                  "coverage_pct_gross": report.coverage_pct_gross})
+
+
+def limits_metadata(check: LimitCheck, report: dict, sink: AlertSink, limits_file: str) -> dict[str, Any]:
+    frame = pd.DataFrame([r.to_dict() for r in check.results])[
+        ["limit", "family", "status", "figure", "threshold", "utilisation", "unit", "limit_severity"]
+    ].astype({"figure": str, "threshold": str})
+    return {
+        "asof": str(report.get("asof")),
+        **check.status_counts(),
+        "alerts_written": len(check.alerts),
+        "alert_events": ", ".join(f"{a.event} {a.limit}" for a in check.alerts) or "none",
+        "alerts_suppressed": dg.MetadataValue.int(len(check.triage.suppressed)),
+        "alert_log": dg.MetadataValue.path(str(sink.jsonl_path)),
+        "webhook": sink.webhook_status(check.delivery),
+        "limits_file": dg.MetadataValue.path(limits_file),
+        "limits": table(frame),
+    }
+
+
+def limit_family_check(family: str, results: list[LimitResult], check_name: str,
+                       asset_key: str) -> dg.AssetCheckResult:
+    """One limit family's asset check: failed at warn or breach, with the severity of its worst limit."""
+    outcome = family_outcome(family, results)
+    return dg.AssetCheckResult(
+        check_name=check_name, asset_key=asset_key, passed=outcome.passed, severity=CHECK_SEVERITY[outcome.severity],
+        description=outcome.summary,
+        metadata={
+            **{f"{r.limit}.figure": _limit_value(r.figure) for r in outcome.results},
+            **{f"{r.limit}.threshold": _limit_value(r.threshold) for r in outcome.results},
+            **{f"{r.limit}.status": r.status for r in outcome.results},
+            "model_versions": dg.MetadataValue.json({r.limit: r.bound_by for r in outcome.results}),
+        },
+    )
+
+
+def _limit_value(value: Any) -> Any:
+    if value is None:
+        return "not evaluated"
+    if isinstance(value, float):
+        return round(value, 6)
+    return value if isinstance(value, (int, str)) else str(value)

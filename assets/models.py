@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import latest_gx_validation_id, model_version_metadata, table
-from resources import FeatureStoreResource, LineageResource, MarketDataResource, MlflowResource
+from resources import FeatureStoreResource, LineageResource, MlflowResource
 from risk_platform.families import FAMILIES, LSTM_VOL, ModelFamily
 from risk_platform.lineage import git_sha
 from risk_platform.models.baselines import garch_parameters
@@ -71,11 +71,11 @@ def model_asset(family: ModelFamily) -> dg.AssetsDefinition:
     @dg.asset(name=family.asset_name, group_name="models", compute_kind="pytorch", description=family.description,
               deps=list(family.runs_after))
     def model(context: dg.AssetExecutionContext, config: TrainingConfig, daily_features: dict,
-              feature_store: FeatureStoreResource, market_data: MarketDataResource, mlflow: MlflowResource,
+              instruments: pd.DataFrame, feature_store: FeatureStoreResource, mlflow: MlflowResource,
               lineage: LineageResource) -> dg.Output[dict]:
         daily, data_sha = feature_data(feature_store, daily_features)
         tags = lineage_tags(context, data_sha, daily_features.get("gx_validation_id"))
-        trained = train_and_register(family, mlflow.registry(), mlflow.audit(), daily, market_data.instruments(),
+        trained = train_and_register(family, mlflow.registry(), mlflow.audit(), daily, instruments,
                                      preset=config.preset, fast_dev_run=config.fast_dev_run, tags=tags,
                                      dataset_name=f"{DAILY_TABLE}@{data_sha[:12]}",
                                      actor=f"dagster run {context.run_id}")
@@ -86,3 +86,4 @@ def model_asset(family: ModelFamily) -> dg.AssetsDefinition:
 
 
 ASSETS = [vol_baselines, *(model_asset(family) for family in FAMILIES.values())]
+MODEL_ASSETS = [family.asset_name for family in FAMILIES.values()]  # for steps that must run after every training

@@ -5,39 +5,33 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from assets.metadata import table
-from resources import FeatureStoreResource, LineageResource, MarketDataResource, MlflowResource, PortfolioResource
+from assets.metadata import coverage_check, portfolio_metadata, portfolio_risk_metadata
+from assets.models import MODEL_ASSETS
+from resources import FeatureStoreResource, LineageResource, MlflowResource, PortfolioResource
 from risk_platform.data.loading import sha256_file
-from risk_platform.families import FAMILIES
-from risk_platform.models.inference import aliased_model_inputs
 from risk_platform.portfolio.positions import Portfolio
-from risk_platform.risk.engine import compute_portfolio_risk
+from risk_platform.workflows.market_inputs import stored_market_inputs
+from risk_platform.workflows.modelled_risk import assess_with_models
 
 COVERAGE_CHECK = "all_positions_valued"
+# the model assets portfolio_risk runs after in a run that materializes them (risk_pipeline): no data is read
+# from them (the run's pinned registry is), so intraday_risk, which selects none of them, runs as before
 
 
 @dg.asset(group_name="risk", compute_kind="yaml")
-def portfolio(context: dg.AssetExecutionContext, portfolio_source: PortfolioResource,
-              market_data: MarketDataResource, lineage: LineageResource) -> dg.Output[dict]:
+def portfolio(context: dg.AssetExecutionContext, instruments: pd.DataFrame, portfolio_source: PortfolioResource,
+              lineage: LineageResource) -> dg.Output[dict]:
     """The positions file, validated against the instruments."""
-    book = portfolio_source.load(market_data.instruments())
-    lineage.record(context.run_id, "portfolio", [], {"positions_file": book.source,
-                                                     "sha256": sha256_file(Path(book.source))})
-    frame = book.positions
-    return dg.Output(
-        book.to_dict(),
-        metadata={
-            "source": book.source,
-            "positions": len(frame),
-            "nav": book.nav,
-            "by_asset_class": dg.MetadataValue.json(frame.groupby("asset_class").size().to_dict()),
-        },
-    )
+    book = portfolio_source.load(instruments)
+    lineage.record(context.run_id, "portfolio", ["instruments"], {"positions_file": book.source,
+                                                                  "sha256": sha256_file(Path(book.source))})
+    return dg.Output(book.to_dict(), metadata=portfolio_metadata(book))
 
 
 @dg.asset(
     group_name="risk",
     compute_kind="numpy",
+    deps=MODEL_ASSETS,
     check_specs=[
         dg.AssetCheckSpec(
             COVERAGE_CHECK,
@@ -46,64 +40,22 @@ def portfolio(context: dg.AssetExecutionContext, portfolio_source: PortfolioReso
         )
     ],
 )
-def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, market_panel: pd.DataFrame,
-                   returns: pd.DataFrame, feed_quality: pd.DataFrame, daily_features: dict,
-                   market_data: MarketDataResource, feature_store: FeatureStoreResource, mlflow: MlflowResource,
+def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, instruments: pd.DataFrame,
+                   market_panel: pd.DataFrame, returns: pd.DataFrame, feed_quality: pd.DataFrame,
+                   daily_features: dict, feature_store: FeatureStoreResource, mlflow: MlflowResource,
                    lineage: LineageResource):
     """Every VaR/ES method side by side (historical, EWMA and model parametric, GAN/VAE/vine-copula Monte
-    Carlo, FHS, regime blend), computed with each aliased model set (stable, current, experimental); the
-    headline figures, which limits use, are the most conservative. Stress tests, liquidity, concentration.
-    Losses positive, USD, 1 day."""
-    rejected = feed_quality.loc[~feed_quality["accepted"], "symbol"]
-    unavailable = {s: "feed rejected by the missing-data gate" for s in rejected}
+    Carlo, FHS, regime blend), computed with each aliased model set (stable, current, experimental) as pinned
+    for the run; the headline figures, which limits use, are the most conservative. Stress tests, liquidity,
+    concentration. Losses positive, USD, 1 day."""
+    market = stored_market_inputs(instruments, market_panel, returns, feed_quality)
     daily = feature_store.store().read(daily_features["table"], verify=True)
-    registry = mlflow.registry()
-    models = aliased_model_inputs(registry, daily, tuple(FAMILIES), override_log=mlflow.override_log())
-    report = compute_portfolio_risk(Portfolio.from_dict(portfolio), market_panel, returns,
-                                    market_data.instruments(), unavailable=unavailable, model_inputs=models.inputs)
-    lineage.record(context.run_id, "portfolio_risk", ["portfolio", "market_panel", "returns", "feed_quality",
-                                                      "daily_features"], {
-        "asof": report.asof, "var_95": report.var_95, "var_99": report.var_99, "cvar_95": report.cvar_95,
-        "es_99": report.es_99, "bound_by": report.bound_by, "flagged": report.flagged_positions,
-        "model_versions": report.model_versions, "aliases": models.aliases, "guardrails": models.guardrails})
-    figures = pd.DataFrame([{"method": name, **{k: round(m[k]) for k in ("var_95", "var_99", "es_95", "es_99")
-                                                 if isinstance(m.get(k), int | float) and m[k] == m[k]}}
-                            for name, m in report.methods.items() if isinstance(m, dict)])
-    positions = pd.DataFrame(report.positions)
-    yield dg.Output(
-        {**report.to_dict(), "model_notes": models.notes, "guardrails": models.guardrails},
-        metadata={
-            "asof": report.asof,
-            "var_95": round(report.var_95),
-            "var_99": round(report.var_99),
-            "cvar_95": round(report.cvar_95),
-            "es_99": round(report.es_99),
-            "var_99_pct_nav": round(100 * report.var_99 / report.nav, 3),
-            "bound_by": dg.MetadataValue.json(report.bound_by),
-            "model_versions": ", ".join(report.model_versions) or "none (no aliased model)",
-            "aliases": dg.MetadataValue.json(models.aliases),
-            "portfolio_volatility": round(report.portfolio_volatility),
-            "current_regime": report.current_regime,
-            "days_to_liquidate_portfolio": round(report.days_to_liquidate_portfolio, 2),
-            "figures": table(figures),
-            "positions": table(positions.round(2)),
-            "stress_tests": table(pd.DataFrame([{"scenario": k, **{f: v for f, v in r.items()
-                                                                   if isinstance(v, int | float | str)}}
-                                                for k, r in report.stress_test_results.items()])),
-            "flagged_positions": table(pd.DataFrame(report.flagged_positions or [{"symbol": "none"}])),
-            "model_notes": "; ".join(models.notes) or "none",
-            "summary": dg.MetadataValue.md(f"```\n{report.summary()}\n```"),
-        },
-    )
-    yield dg.AssetCheckResult(
-        check_name=COVERAGE_CHECK,
-        passed=not report.flagged_positions,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "flagged": ", ".join(f"{f['symbol']} ({f['reason']})" for f in report.flagged_positions) or "none",
-            "coverage_pct_gross": report.coverage_pct_gross,
-        },
-    )
+    risk = assess_with_models(Portfolio.from_dict(portfolio), market, mlflow.pinned_registry(context.run_id), daily,
+                              override_log=mlflow.override_log())
+    lineage.record(context.run_id, "portfolio_risk", ["portfolio", "instruments", "market_panel", "returns",
+                                                      "feed_quality", "daily_features"], risk.lineage_facts())
+    yield dg.Output(risk.to_dict(), metadata=portfolio_risk_metadata(risk))
+    yield coverage_check(risk.report, COVERAGE_CHECK)
 
 
 ASSETS = [portfolio, portfolio_risk]

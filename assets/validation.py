@@ -9,7 +9,8 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import monitoring_metadata, promotion_metadata, table, window_validation_metadata
-from resources import FeatureStoreResource, LineageResource, MarketDataResource, MlflowResource
+from assets.models import MODEL_ASSETS
+from resources import FeatureStoreResource, LineageResource, MlflowResource
 from risk_platform.crisis_windows import CRISIS_WINDOWS, WINDOW_KEYS, crisis_window
 from risk_platform.families import FAMILIES, ModelFamily
 from risk_platform.lineage import git_sha
@@ -38,8 +39,8 @@ class PromotionConfig(dg.Config):
     policy_path: str | None = None
 
 
-def _book_exposure(portfolio: dict, market_panel: pd.DataFrame, market_data: MarketDataResource) -> pd.Series:
-    return crisis.book_exposure(Portfolio.from_dict(portfolio), market_panel, market_data.instruments())
+def _book_exposure(portfolio: dict, market_panel: pd.DataFrame, instruments: pd.DataFrame) -> pd.Series:
+    return crisis.book_exposure(Portfolio.from_dict(portfolio), market_panel, instruments)
 
 
 def _windows(stored: dict[str, dict]) -> list[WindowValidation]:
@@ -48,16 +49,17 @@ def _windows(stored: dict[str, dict]) -> list[WindowValidation]:
             for value in stored.values()]
 
 
-VALIDATION_INS = {"daily_features": dg.AssetIn(), "portfolio": dg.AssetIn(), "market_panel": dg.AssetIn()}
+VALIDATION_INS = {"daily_features": dg.AssetIn(), "portfolio": dg.AssetIn(), "market_panel": dg.AssetIn(),
+                  "instruments": dg.AssetIn()}
 
 
 @dg.asset(partitions_def=crisis_windows, group_name="validation", compute_kind="arch", ins=VALIDATION_INS)
 def crisis_baselines(context: dg.AssetExecutionContext, daily_features: dict, portfolio: dict,
-                     market_panel: pd.DataFrame, feature_store: FeatureStoreResource,
-                     market_data: MarketDataResource) -> dg.Output[dict]:
+                     market_panel: pd.DataFrame, instruments: pd.DataFrame,
+                     feature_store: FeatureStoreResource) -> dg.Output[dict]:
     """HS (500 days), EWMA-normal, GARCH(1,1)-t and FHS VaR/ES of the validation book through the window."""
     daily = feature_store.store().read(daily_features["table"], verify=True)
-    exposure = _book_exposure(portfolio, market_panel, market_data)
+    exposure = _book_exposure(portfolio, market_panel, instruments)
     result = crisis.validate_baselines(daily, crisis_window(context.partition_key), exposure)
     return dg.Output(result.to_dict(), metadata=window_validation_metadata(result))
 
@@ -69,11 +71,11 @@ def validation_asset(family: ModelFamily) -> dg.AssetsDefinition:
               compute_kind="pytorch", description=family.validation_description,
               ins={**VALIDATION_INS, "candidate": dg.AssetIn(family.asset_name)})
     def family_validation(context: dg.AssetExecutionContext, config: ValidationConfig, daily_features: dict,
-                          portfolio: dict, market_panel: pd.DataFrame, candidate: dict,
-                          feature_store: FeatureStoreResource, market_data: MarketDataResource) -> dg.Output[dict]:
+                          portfolio: dict, market_panel: pd.DataFrame, instruments: pd.DataFrame, candidate: dict,
+                          feature_store: FeatureStoreResource) -> dg.Output[dict]:
         daily = feature_store.store().read(daily_features["table"], verify=True)
-        exposure = _book_exposure(portfolio, market_panel, market_data)
-        result = family.validate_window(daily, market_data.instruments(), crisis_window(context.partition_key),
+        exposure = _book_exposure(portfolio, market_panel, instruments)
+        result = family.validate_window(daily, instruments, crisis_window(context.partition_key),
                                         exposure, config.preset, config.fast_dev_run)
         return dg.Output({**result.to_dict(), "candidate_version": candidate["version"], "preset": config.preset},
                          metadata=window_validation_metadata(result))
@@ -110,22 +112,21 @@ def model_promotion(context: dg.AssetExecutionContext, config: PromotionConfig, 
                      metadata=promotion_metadata(promotion))
 
 
-@dg.asset(group_name="monitoring", compute_kind="mlflow", ins=VALIDATION_INS)
+@dg.asset(group_name="monitoring", compute_kind="mlflow", ins=VALIDATION_INS, deps=MODEL_ASSETS)
 def model_monitoring(context: dg.AssetExecutionContext, daily_features: dict, portfolio: dict,
-                     market_panel: pd.DataFrame, feature_store: FeatureStoreResource,
-                     market_data: MarketDataResource, mlflow: MlflowResource,
+                     market_panel: pd.DataFrame, instruments: pd.DataFrame, feature_store: FeatureStoreResource,
+                     mlflow: MlflowResource,
                      lineage: LineageResource) -> dg.Output[dict]:
     """Drift of the LSTM in production (``current``, else ``experimental``): rolling QLIKE against EWMA and the
     book's VaR99 exception rate; a breach is a monitoring failure in the audit log and makes the drift sensor
     request retraining. Shadow mode: the ``experimental`` version's forecasts beside ``current``'s, scored on
     the latest day, appended to the shadow log."""
     daily = feature_store.store().read(daily_features["table"], verify=True)
-    monitoring = monitor_lstm(mlflow.registry(), mlflow.audit(), mlflow.shadow_log(), daily,
-                              _book_exposure(portfolio, market_panel, market_data), run_id=context.run_id,
+    monitoring = monitor_lstm(mlflow.pinned_registry(context.run_id), mlflow.audit(), mlflow.shadow_log(), daily,
+                              _book_exposure(portfolio, market_panel, instruments), run_id=context.run_id,
                               actor=f"dagster run {context.run_id}")
     if monitoring.drift is not None:
-        lineage.record(context.run_id, "model_monitoring", ["daily_features", "portfolio", "market_panel"],
-                       monitoring.lineage_facts())
+        lineage.record(context.run_id, "model_monitoring", list(VALIDATION_INS), monitoring.lineage_facts())
     return dg.Output(monitoring.to_dict(), metadata=monitoring_metadata(monitoring))
 
 

@@ -9,6 +9,9 @@ limits every 15 minutes, and a breach that persists must not page anyone 36 time
 breach), ``reminder`` (still firing, and the last record of the episode is ``renotify_after`` old) and
 ``cleared`` (an open episode whose limit no longer fires); an unchanged firing inside the interval is
 suppressed (counted in the run's metadata; the asset check still fails on every run).
+
+:func:`check_limits` is the whole flow of one run: evaluate the limits, triage the fired ones against the log,
+append and send what is due (:class:`AlertSink`).
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from typing import Any
 
 import pandas as pd
 
+from risk_platform.data.loading import sha256_file
 from risk_platform.io import append_line
-from risk_platform.risk.limits import LimitResult
+from risk_platform.risk.limits import LimitResult, LimitSet, evaluate_limits
 
 log = logging.getLogger(__name__)
 WEBHOOK_TIMEOUT_S = 5.0
+RENOTIFY_AFTER = pd.Timedelta(minutes=240)
 
 
 @dataclass(frozen=True)
@@ -196,3 +201,74 @@ def send_webhook(url: str, alerts: list[Alert], timeout: float = WEBHOOK_TIMEOUT
         log.warning("alert webhook failed for %d alert(s): %s", len(alerts), reason)
         return Delivery(False, None, f"{exc.__class__.__name__}: {reason}")
     return Delivery(200 <= status < 300, status, "" if 200 <= status < 300 else f"HTTP {status}")
+
+
+@dataclass(frozen=True)
+class AlertSink:
+    """Where limit alerts go: the append-only JSON-lines log, and an optional webhook (POST JSON).
+    ``renotify_after``: a limit that keeps firing is recorded and sent again (a ``reminder``) once its episode's
+    last record is this old; in between, runs suppress it (:func:`triage_alerts`)."""
+
+    jsonl_path: Path
+    webhook_url: str | None = None
+    webhook_timeout_s: float = WEBHOOK_TIMEOUT_S
+    renotify_after: pd.Timedelta = RENOTIFY_AFTER
+
+    def triage(self, fired: list[Alert], results: list[LimitResult], report: dict, run_id: str | None) -> Triage:
+        """This run's episode events against the log (opened, escalated/eased, reminder, cleared)."""
+        return triage_alerts(fired, results, report, read_alerts(self.jsonl_path), self.renotify_after,
+                             run_id=run_id)
+
+    def emit(self, alerts: list[Alert]) -> Delivery | None:
+        """Append the alerts to the log, then POST them to the webhook if one is set (a failed POST is logged
+        and returned, never raised). None when there was nothing to send or no webhook."""
+        append_alerts(self.jsonl_path, alerts)
+        if not alerts or not self.webhook_url:
+            return None
+        return send_webhook(self.webhook_url, alerts, timeout=self.webhook_timeout_s)
+
+    def webhook_status(self, delivery: Delivery | None) -> str:
+        """The webhook's part in a run, in words."""
+        if not self.webhook_url:
+            return "not configured"
+        if delivery is None:
+            return "nothing to send"
+        return "delivered" if delivery.ok else f"FAILED: {delivery.error}"
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    """One run's limits on a report: every result, the alert triage, and the webhook delivery (None when
+    nothing was sent)."""
+
+    results: list[LimitResult]
+    triage: Triage
+    delivery: Delivery | None
+
+    @property
+    def alerts(self) -> list[Alert]:
+        """The alerts written (and sent) by this run."""
+        return self.triage.notify
+
+    def status_counts(self) -> dict[str, int]:
+        return {s: sum(r.status == s for r in self.results) for s in ("ok", "warn", "breach", "not_evaluated")}
+
+    def lineage_facts(self, report: dict, limits_file: str) -> dict:
+        """What lineage keeps: the limits file and its sha256, each limit's status, how many alerts."""
+        return {"limits_file": limits_file, "sha256": sha256_file(Path(limits_file)), "asof": report.get("asof"),
+                "statuses": {r.limit: r.status for r in self.results}, "alerts": len(self.alerts)}
+
+    def to_dict(self, report: dict, limits_file: str) -> dict:
+        """The stored value of the ``risk_limits`` asset."""
+        return {"asof": report.get("asof"), "portfolio": report.get("portfolio"), "limits_file": limits_file,
+                "results": [r.to_dict() for r in self.results], "alerts": [a.to_dict() for a in self.alerts],
+                "alerts_suppressed": [a.to_dict() for a in self.triage.suppressed]}
+
+
+def check_limits(report: dict, limit_set: LimitSet, sink: AlertSink, run_id: str | None = None) -> LimitCheck:
+    """Evaluate every limit on ``report``, triage the fired ones against the alert log, then append and send the
+    episode events that are due."""
+    results = evaluate_limits(report, limit_set)
+    fired = alerts_for(results, report, run_id=run_id, alert_on=limit_set.alert_on)
+    triage = sink.triage(fired, results, report, run_id)
+    return LimitCheck(results, triage, sink.emit(triage.notify))

@@ -54,74 +54,77 @@ def _count(text: str) -> int:
     return value
 
 
-def _suite_path(args: argparse.Namespace) -> Path:
-    return Path(args.suite) if args.suite else paths.expectations_dir() / "market_panel_completeness.json"
-
-
-def _gate(args: argparse.Namespace):
-    """Load instruments and prices and apply the missing-data gate: (instruments, raw, decision)."""
+def _delivery(args: argparse.Namespace):
+    """The instruments, the prices delivered and the gate's suite named by the arguments."""
     from risk_platform.data.loading import load_instruments, load_prices
-    from risk_platform.data.quality import apply_gate, completeness_table, load_suite, validate_with_gx
+    from risk_platform.data.quality import default_suite_path, load_suite
 
     instruments = load_instruments(args.instruments)
     raw = load_prices(args.prices, instruments)
-    suite = load_suite(_suite_path(args))
-    table = completeness_table(raw.frame, instruments, args.window_start, args.window_end)
-    decision = apply_gate(table, suite, raw.symbols)
-    if getattr(args, "gx", False):
-        decision = validate_with_gx(decision, suite)
-    return instruments, raw, decision
+    return instruments, raw, load_suite(Path(args.suite) if args.suite else default_suite_path())
+
+
+def _market(args: argparse.Namespace, symbol: str | None = None):
+    """The gated market inputs of the risk engine (:func:`risk_platform.workflows.market_inputs.gated_market_inputs`),
+    of one ``symbol`` only when given."""
+    from risk_platform.workflows.market_inputs import gated_market_inputs
+
+    instruments, raw, suite = _delivery(args)
+    if symbol is not None and symbol not in set(raw.frame["symbol"]):
+        raise InputError(f"{args.prices}: no rows for symbol '{symbol}'")
+    return gated_market_inputs(raw.frame, instruments, suite, window_start=args.window_start,
+                               window_end=args.window_end, symbols=None if symbol is None else [symbol])
 
 
 def cmd_check_data(args: argparse.Namespace) -> int:
-    _, raw, decision = _gate(args)
+    from risk_platform.data.quality import gate_delivery
+
+    instruments, raw, suite = _delivery(args)
+    outcome = gate_delivery(raw.frame, instruments, suite, window_start=args.window_start, window_end=args.window_end,
+                            gx=args.gx, quarantine_dir=Path(args.quarantine) if args.quarantine else None)
+    decision = outcome.decision
     if args.json:
         feeds = decision.table.to_dict(orient="records")
         payload = {
-            "passed": decision.passed,
+            "passed": outcome.passed,
             "threshold": decision.threshold,
             "accepted": list(decision.accepted),
             "rejected": [f for f in feeds if not f["accepted"]],
             "feeds": feeds,
             "files": [{"path": f.path, "sha256": f.sha256, "rows": f.rows} for f in raw.files],
             "gx_validation_id": decision.gx_validation_id,
+            "quarantined": [str(p.parent) for p in outcome.quarantined],
         }
         print(json.dumps(payload, indent=1, default=str))
     else:
         print(decision.summary())
-    return EXIT_OK if decision.passed else EXIT_GATE_FAILED
+    outcome.raise_if_failed()
+    return EXIT_OK
 
 
 def _portfolio_report(args: argparse.Namespace, *, copula: bool, stress: bool):
     """Gate the data, load the book and compute its report (non-model methods: the CLI loads no models)."""
     from risk_platform.data.loading import load_instruments
-    from risk_platform.data.quality import accepted_panel
-    from risk_platform.features.returns import compute_returns
     from risk_platform.portfolio.positions import load_portfolio
     from risk_platform.risk.config import RiskConfig
-    from risk_platform.risk.engine import compute_portfolio_risk
+    from risk_platform.workflows.assessment import assess
 
     portfolio = load_portfolio(args.portfolio, load_instruments(args.instruments))  # bad positions fail first
-    instruments, raw, decision = _gate(args)
-    panel = accepted_panel(raw.frame, instruments, decision)
-    returns = compute_returns(panel, instruments)
-    unavailable = {s: "feed rejected by the missing-data gate" for s in decision.rejected}
+    market = _market(args)
     config = RiskConfig(mc_scenarios=args.mc_scenarios, fit_copula=copula)
-    report = compute_portfolio_risk(portfolio, panel, returns.frame, instruments, args.asof, unavailable, config,
-                                    stress=stress)
-    return report, decision
+    return assess(portfolio, market, config, asof=args.asof, stress=stress), list(market.unavailable)
 
 
 def _risk_exit(report) -> int:
-    """3 when a held position's feed was rejected (figures computed without it); stale prices only warn."""
+    """:class:`GateFailedError` (exit 3) when a held position's feed was rejected (figures computed without
+    it); stale prices only warn."""
     if report.stale:
         print(f"risk-platform: warning: stale prices for {', '.join(report.stale_symbols)}: figures flagged stale",
               file=sys.stderr)
     excluded = [f for f in report.flagged_positions if f["excluded"]]
     if excluded:
-        print(f"risk-platform: gate failed: {len(excluded)} position(s) excluded because their feed was rejected:"
-              f" {', '.join(f['symbol'] for f in excluded)}", file=sys.stderr)
-        return EXIT_GATE_FAILED
+        raise GateFailedError(f"{len(excluded)} position(s) excluded because their feed was rejected:"
+                              f" {', '.join(f['symbol'] for f in excluded)}")
     return EXIT_OK
 
 
@@ -130,9 +133,9 @@ NO_MODELS = "none: the command line runs the non-model methods only (historical,
 
 
 def cmd_risk(args: argparse.Namespace) -> int:
-    report, decision = _portfolio_report(args, copula=args.mc_scenarios > 0, stress=not args.no_stress)
+    report, rejected = _portfolio_report(args, copula=args.mc_scenarios > 0, stress=not args.no_stress)
     if args.json:
-        print(json.dumps({**report.to_dict(), "rejected_feeds": list(decision.rejected), "models": NO_MODELS},
+        print(json.dumps({**report.to_dict(), "rejected_feeds": rejected, "models": NO_MODELS},
                          indent=1))
     else:
         print(report.summary())
@@ -141,12 +144,12 @@ def cmd_risk(args: argparse.Namespace) -> int:
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
-    report, decision = _portfolio_report(args, copula=False, stress=True)
+    report, rejected = _portfolio_report(args, copula=False, stress=True)
     results = report.stress_test_results
     if args.json:
         print(json.dumps({"asof": report.asof, "portfolio": report.portfolio, "nav": report.nav,
                           "currency": report.currency, "stale": report.stale, "stale_symbols": report.stale_symbols,
-                          "flagged_positions": report.flagged_positions, "rejected_feeds": list(decision.rejected),
+                          "flagged_positions": report.flagged_positions, "rejected_feeds": rejected,
                           "models": NO_MODELS, "stress_test_results": results}, indent=1, default=float))
     else:
         print(f"{report.portfolio} as of {report.asof}: stress tests (P&L USD, gains positive; NAV {report.nav:,.0f})"
@@ -160,19 +163,13 @@ def cmd_stress(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from risk_platform.data.quality import accepted_panel
-    from risk_platform.features.returns import compute_returns
     from risk_platform.validation.backtest import backtest
     from risk_platform.validation.var_forecasts import rolling_var
 
-    instruments, raw, decision = _gate(args)
-    if args.symbol not in set(raw.frame["symbol"]):
-        raise InputError(f"{args.prices}: no rows for symbol '{args.symbol}'")
-    if args.symbol in decision.rejected:
-        print(f"risk-platform: gate failed: {args.symbol} rejected by the missing-data gate", file=sys.stderr)
-        return EXIT_GATE_FAILED
-    panel = accepted_panel(raw.frame[raw.frame["symbol"] == args.symbol], instruments, decision)
-    returns = compute_returns(panel, instruments).frame
+    market = _market(args, args.symbol)
+    if args.symbol in market.unavailable:
+        raise GateFailedError(f"{args.symbol} rejected by the missing-data gate")
+    panel, returns, instruments = market.panel, market.returns, market.instruments
     series = returns.set_index("date")["ret"].rename(args.symbol)
     quote_type = instruments.set_index("symbol").at[args.symbol, "quote_type"]
     lstm_variance, model = None, None
@@ -307,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-data", help="the missing-data gate per feed")
     data_args(check, required=True)
     check.add_argument("--gx", action="store_true", help="also run the suite with Great Expectations (slower)")
+    check.add_argument("--quarantine", help="copy the files of rejected feeds here, each with a REASON.json")
     check.set_defaults(func=cmd_check_data)
 
     def book_args(p: argparse.ArgumentParser) -> None:

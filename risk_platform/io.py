@@ -37,3 +37,18 @@ def append_line(path: Path, line: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_once(path: Path, text: str) -> bool:
+    """Create ``path`` with ``text`` unless it exists, atomically (a hard link of a complete temporary file:
+    of concurrent writers the first wins, and no reader sees a partial file). True when this call created it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
+    try:
+        tmp.write_text(text)
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -81,7 +81,7 @@ def trace(store: LineageStore, identifier: str, mlflow_tags: dict[str, str] | No
         for asset, record in in_run.items():
             latest.setdefault(asset, record)
     order = {"portfolio_risk": 0, "portfolio": 1, "daily_features": 4, "correlation_features": 4, "returns": 5,
-             "market_panel": 6, "raw_prices": 7}
+             "market_panel": 6, "raw_prices": 7, "instruments": 8}
     assets = sorted(latest.values(), key=lambda r: (order.get(r.asset, 2 if "model" in r.asset else 3), r.asset))
     return {
         "dagster_run_id": run_id,

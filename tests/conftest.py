@@ -65,12 +65,16 @@ def write_prices(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def daily_features(raw, instruments, suite) -> pd.DataFrame:
-    """The feature store's ``daily_features`` table built from the bundled data (no store on disk)."""
-    from risk_platform.data.quality import accepted_panel, apply_gate, completeness_table
-    from risk_platform.features.engineering import series_features
-    from risk_platform.features.returns import compute_returns
+def market_inputs(raw, instruments, suite):
+    """The bundled data through the gate: the risk engine's market inputs."""
+    from risk_platform.workflows.market_inputs import gated_market_inputs
 
-    decision = apply_gate(completeness_table(raw.frame, instruments), suite)
-    panel = accepted_panel(raw.frame, instruments, decision)
-    return series_features(compute_returns(panel, instruments).frame, panel, instruments)
+    return gated_market_inputs(raw.frame, instruments, suite)
+
+
+@pytest.fixture(scope="session")
+def daily_features(market_inputs) -> pd.DataFrame:
+    """The feature store's ``daily_features`` table built from the bundled data (no store on disk)."""
+    from risk_platform.features.engineering import series_features
+
+    return series_features(market_inputs.returns, market_inputs.panel, market_inputs.instruments)

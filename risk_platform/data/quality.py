@@ -6,9 +6,13 @@ not missing. The threshold lives in the Great Expectations suite ``expectations/
 
 Two ways to evaluate the same suite:
 
-* :func:`apply_gate` reads the threshold from the suite JSON and decides in numpy (fast; used by the CLI);
-* :func:`validate_with_gx` runs the suite with GX Core 1.x (used by the Dagster asset check, which
-  records the GX result and asserts both agree).
+* :func:`apply_gate` reads the threshold from the suite JSON and decides in numpy (fast; the CLI's default);
+* :func:`validate_with_gx` runs the suite with GX Core 1.x (the Dagster asset, and the CLI's ``--gx``), which
+  checks that both agree.
+
+:func:`gate_delivery` is the gate as one call (used by the ``market_panel`` asset and ``risk-platform
+check-data``): the decision, the GX run and its recorded result, the quarantine of rejected raw files, and
+the outcome's severity (:class:`GateOutcome`).
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from risk_platform import paths
 from risk_platform.data.calendars import sessions
 from risk_platform.data.loading import sha256_file
-from risk_platform.errors import InputError
+from risk_platform.errors import ComputationError, GateFailedError, InputError
 from risk_platform.io import atomic_write_text
 
 COMPLETENESS_SUITE = "market_panel_completeness"
@@ -74,6 +79,11 @@ class GateDecision:
         if self.not_evaluated:
             lines.append(f"  not evaluated (no venue session in the window): {', '.join(self.not_evaluated)}")
         return "\n".join(lines)
+
+
+def default_suite_path() -> Path:
+    """``expectations/market_panel_completeness.json`` (or under ``RISK_PLATFORM_EXPECTATIONS_DIR``)."""
+    return paths.expectations_dir() / f"{COMPLETENESS_SUITE}.json"
 
 
 def load_suite(path: Path | str) -> dict[str, Any]:
@@ -183,7 +193,7 @@ def apply_gate(table: pd.DataFrame, suite: dict[str, Any], delivered: list[str] 
 def validate_with_gx(decision: GateDecision, suite: dict[str, Any]) -> GateDecision:
     """Run the suite with GX Core 1.x on the completeness table; the GX result decides the rejected feeds.
 
-    Raises ``RuntimeError`` if GX and the fast path disagree (that would be a bug, not bad data).
+    Raises :class:`ComputationError` if GX and the fast path disagree (that would be a bug, not bad data).
     """
     import great_expectations as gx  # slow import (about 5 s): only where GX really runs
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -210,7 +220,7 @@ def validate_with_gx(decision: GateDecision, suite: dict[str, Any]) -> GateDecis
         if item["expectation_config"]["type"] == "expect_column_values_to_be_between" and not item["success"]:
             gx_rejected |= {row["symbol"] for row in item["result"].get("unexpected_index_list", [])}
     if gx_rejected != set(decision.rejected):
-        raise RuntimeError(f"GX and the gate disagree: GX {sorted(gx_rejected)} vs {sorted(decision.rejected)}")
+        raise ComputationError(f"GX and the gate disagree: GX {sorted(gx_rejected)} vs {sorted(decision.rejected)}")
     validation_id = str(uuid.uuid4())
     result_dict["id"] = validation_id
     return dataclasses.replace(
@@ -241,7 +251,7 @@ def quarantine_rejected(decision: GateDecision, raw: pd.DataFrame, quarantine_di
             shutil.copyfile(source, tmp)
             tmp.replace(copy)
         if sha256_file(copy) != sha:
-            raise RuntimeError(f"quarantine copy of {source} does not match its sha256")
+            raise InputError(f"{source}: changed while being quarantined (the copy's sha256 differs)")
         reason = {
             "file": str(source),
             "sha256": sha,
@@ -284,3 +294,80 @@ def accepted_panel(raw: pd.DataFrame, instruments: pd.DataFrame, decision: GateD
         return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "symbol": pd.Series(dtype=str),
                              "value": pd.Series(dtype=float)})
     return pd.concat(parts, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """The gate applied to one delivery: the decision, the GX result file (when GX ran and a folder was given)
+    and the reason files of the quarantined raw files.
+
+    ``passed``: every feed accepted and the suite's table-level expectations (columns, unique symbols; known
+    when GX ran) met. ``severity`` of a failure: ``warn`` when some feeds are rejected and the others proceed,
+    ``error`` when none passes or a table-level expectation failed.
+    """
+
+    decision: GateDecision
+    gx_result_path: Path | None = None
+    quarantined: tuple[Path, ...] = ()
+
+    @property
+    def table_expectations_met(self) -> bool:
+        """The suite's expectations other than the per-feed bounds (True when GX did not run)."""
+        results = (self.decision.gx_result or {}).get("results", [])
+        return all(r["success"] for r in results
+                   if r["expectation_config"]["type"] != "expect_column_values_to_be_between")
+
+    @property
+    def passed(self) -> bool:
+        return self.decision.passed and self.table_expectations_met
+
+    @property
+    def severity(self) -> str:
+        return "warn" if self.decision.accepted and self.table_expectations_met else "error"
+
+    def failure(self) -> str:
+        """One line saying why the gate failed (empty when it passed)."""
+        if self.passed:
+            return ""
+        rejected = self.decision.rejected
+        what = f"{len(rejected)} feed(s) rejected: {', '.join(rejected)}" if rejected else "no feed rejected"
+        if not self.table_expectations_met:
+            what += "; the suite's table-level expectations failed"
+        return f"missing-data gate ({self.severity}): {what}"
+
+    def lineage_facts(self) -> dict[str, Any]:
+        """What lineage keeps of the gate: the GX validation, the suite, the feeds' fate, the quarantine."""
+        decision = self.decision
+        return {"gx_validation_id": decision.gx_validation_id, "gx_result": str(self.gx_result_path),
+                "suite": f"expectations/{COMPLETENESS_SUITE}.json", "accepted": list(decision.accepted),
+                "rejected": list(decision.rejected), "quarantined": [str(p.parent) for p in self.quarantined]}
+
+    def raise_if_failed(self) -> None:
+        """:class:`GateFailedError` with :meth:`failure` when the gate failed."""
+        if not self.passed:
+            raise GateFailedError(self.failure())
+
+
+def record_gx_result(decision: GateDecision, validations_dir: Path) -> Path | None:
+    """Keep the GX validation result as ``<validations_dir>/<id>.json`` (lineage points at it); None when GX
+    did not run."""
+    if decision.gx_validation_id is None or decision.gx_result is None:
+        return None
+    return atomic_write_text(validations_dir / f"{decision.gx_validation_id}.json",
+                             json.dumps(decision.gx_result, indent=1))
+
+
+def gate_delivery(raw: pd.DataFrame, instruments: pd.DataFrame, suite: dict[str, Any], *,
+                  window_start: pd.Timestamp | None = None, window_end: pd.Timestamp | None = None,
+                  gx: bool = False, validations_dir: Path | None = None,
+                  quarantine_dir: Path | None = None) -> GateOutcome:
+    """The missing-data gate on :attr:`RawPrices.frame` as one call: completeness per feed, the decision
+    (``gx``: validated by GX too, its result kept under ``validations_dir`` when given), and the raw files of
+    rejected feeds copied to ``quarantine_dir`` (when given) with their reasons."""
+    table = completeness_table(raw, instruments, window_start, window_end)
+    decision = apply_gate(table, suite, delivered=sorted(raw["symbol"].unique()))
+    if gx:
+        decision = validate_with_gx(decision, suite)
+    result_path = record_gx_result(decision, validations_dir) if validations_dir is not None else None
+    quarantined = quarantine_rejected(decision, raw, quarantine_dir) if quarantine_dir is not None else []
+    return GateOutcome(decision, result_path, tuple(quarantined))

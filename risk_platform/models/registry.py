@@ -174,11 +174,15 @@ class ModelRegistry:
                                       f" {exc.__class__.__name__}: {first_line}") from None
         return {alias: str(version) for alias, version in aliases.items()}
 
-    def load(self, model_key: str, alias: str = "experimental") -> LoadedModel:
-        """Load the version behind ``alias`` (downloaded from its run's artifacts) with its metadata."""
+    def load(self, model_key: str, alias: str = "experimental", version: str | None = None) -> LoadedModel:
+        """Load the version behind ``alias``, or ``version`` itself when given (read under that alias: a run's
+        pinned version), downloaded from its run's artifacts, with its metadata."""
         name = registered_name(model_key)
         try:
-            version = self.client.get_model_version_by_alias(name, alias)
+            if version is None:
+                version = self.client.get_model_version_by_alias(name, alias)
+            else:
+                version = self.client.get_model_version(name, version)
         except MlflowException:
             raise InputError(f"no version of {name} has the alias '{alias}' in {self.tracking_uri}") from None
         with tempfile.TemporaryDirectory() as tmp:

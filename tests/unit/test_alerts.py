@@ -9,7 +9,16 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pandas as pd
 import pytest
 
-from risk_platform.alerts import Alert, alerts_for, append_alerts, read_alerts, send_webhook, triage_alerts
+from risk_platform.alerts import (
+    Alert,
+    AlertSink,
+    alerts_for,
+    append_alerts,
+    check_limits,
+    read_alerts,
+    send_webhook,
+    triage_alerts,
+)
 from risk_platform.risk.limits import evaluate_limits, parse_limits
 
 LIMITS = parse_limits({"limits": [
@@ -136,3 +145,20 @@ def test_webhook_failures_are_logged_never_raised(webhook, caplog):
     closed = send_webhook("http://127.0.0.1:9/nothing-listens", alerts, timeout=1)
     assert not closed.ok and closed.status is None
     assert not send_webhook("not a url", alerts).ok
+
+
+def test_check_limits_evaluates_triages_and_delivers_one_run(tmp_path, webhook):
+    url, hook = webhook
+    sink = AlertSink(tmp_path / "alerts.jsonl", webhook_url=url)
+    first = check_limits(REPORT, LIMITS, sink, run_id="run-1")
+    assert first.status_counts() == {"ok": 0, "warn": 1, "breach": 1, "not_evaluated": 1}  # no liquidity figure
+    assert [(a.event, a.limit) for a in first.alerts] == [("opened", "var99")] and first.delivery.ok
+    assert sink.webhook_status(first.delivery) == "delivered" and len(hook.received) == 1
+    stored = first.to_dict(REPORT, "limits.yaml")
+    assert [r["limit"] for r in stored["results"]] == ["var99", "hhi", "dtl"] and stored["alerts_suppressed"] == []
+    assert first.lineage_facts(REPORT, str(tmp_path / "alerts.jsonl"))["statuses"]["var99"] == "breach"
+    again = check_limits(REPORT, LIMITS, sink, run_id="run-2")  # inside the re-notification interval
+    assert again.alerts == [] and [a.limit for a in again.triage.suppressed] == ["var99"]
+    assert again.delivery is None and sink.webhook_status(again.delivery) == "nothing to send"
+    assert [r["dagster_run_id"] for r in read_alerts(sink.jsonl_path)] == ["run-1"]
+    assert AlertSink(tmp_path / "other.jsonl").webhook_status(None) == "not configured"

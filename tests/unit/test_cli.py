@@ -35,6 +35,17 @@ def test_check_data_rejects_an_incomplete_feed_with_exit_3(bundled_prices_text, 
     assert "REJECTED HYG: 6.0" in text.stdout
 
 
+def test_check_data_quarantines_the_files_of_rejected_feeds_on_request(bundled_prices_text, instruments,
+                                                                         write_prices, tmp_path):
+    prices, _ = inject_gaps(bundled_prices_text, instruments, "HYG", 0.06)
+    done = cli("check-data", "--prices", str(write_prices(prices)), "--instruments", INSTRUMENTS, "--json",
+               "--quarantine", str(tmp_path / "quarantine"))
+    assert done.returncode == 3 and "gate failed: missing-data gate (warn): 1 feed(s) rejected: HYG" in done.stderr
+    (folder,) = json.loads(done.stdout)["quarantined"]
+    reason = json.loads((tmp_path / "quarantine" / folder.split("/")[-1] / "REASON.json").read_text())
+    assert [f["symbol"] for f in reason["rejected_feeds"]] == ["HYG"]
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

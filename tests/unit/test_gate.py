@@ -1,5 +1,6 @@
 """The 5% missing-data gate on the real bundled panel."""
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -7,12 +8,17 @@ import pytest
 
 from risk_platform.data.loading import load_prices, sha256_file
 from risk_platform.data.quality import (
+    GateOutcome,
     accepted_panel,
     apply_gate,
     completeness_table,
+    gate_delivery,
     gate_threshold,
     quarantine_rejected,
 )
+from risk_platform.errors import GateFailedError
+from risk_platform.features.returns import compute_returns
+from risk_platform.workflows.market_inputs import REJECTED_BY_GATE, gated_market_inputs, stored_market_inputs
 from tests.conftest import inject_gaps
 
 
@@ -115,3 +121,53 @@ def test_a_feed_starting_after_the_window_is_not_evaluated(raw, instruments, sui
     assert {"SX5E", "HYG", "EEM", "USD_BROAD"} <= set(decision.not_evaluated)
     assert not set(decision.not_evaluated) & set(decision.rejected)
     assert "not evaluated" in decision.summary()
+
+
+def test_gate_delivery_quarantines_and_warns_when_some_feeds_are_rejected(bundled_prices_text, instruments, suite,
+                                                                         write_prices, tmp_path):
+    prices, _ = inject_gaps(bundled_prices_text, instruments, "GOLD", 0.06)
+    raw = load_prices(write_prices(prices), instruments)
+    outcome = gate_delivery(raw.frame, instruments, suite, quarantine_dir=tmp_path / "quarantine")
+    assert outcome.decision.rejected == ("GOLD",) and not outcome.passed and outcome.severity == "warn"
+    (reason,) = outcome.quarantined
+    assert json.loads(reason.read_text())["rejected_feeds"][0]["symbol"] == "GOLD"
+    assert outcome.gx_result_path is None and outcome.lineage_facts()["quarantined"] == [str(reason.parent)]
+    with pytest.raises(GateFailedError, match=r"\(warn\): 1 feed\(s\) rejected: GOLD"):
+        outcome.raise_if_failed()
+
+
+def test_gate_outcome_is_an_error_when_no_feed_passes(instruments, suite, tmp_path):
+    days = pd.bdate_range("2024-01-02", "2024-06-28")
+    frame = pd.DataFrame({"date": days[:100], "symbol": "RUT", "value": "1"})
+    path = tmp_path / "p.csv"
+    frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d")).to_csv(path, index=False)
+    outcome = gate_delivery(load_prices(path, instruments).frame, instruments, suite,
+                            window_end=pd.Timestamp("2024-06-28"))
+    assert outcome.decision.rejected == ("RUT",) and outcome.severity == "error"
+    assert outcome.quarantined == ()  # no quarantine folder given: nothing copied
+
+
+def test_a_failed_table_expectation_is_an_error_even_when_every_feed_passes(raw, instruments, suite):
+    decision = apply_gate(completeness_table(raw.frame, instruments), suite)
+    assert GateOutcome(decision).passed
+    failed = {"results": [{"success": False, "expectation_config": {"type": "expect_table_columns_to_match_set"}},
+                          {"success": False, "expectation_config": {"type": "expect_column_values_to_be_between"}}]}
+    outcome = GateOutcome(dataclasses.replace(decision, gx_result=failed))
+    assert not outcome.passed and outcome.severity == "error"
+    assert "table-level expectations failed" in outcome.failure()
+
+
+def test_gated_market_inputs_are_the_gate_then_the_accepted_panel_and_its_returns(
+        bundled_prices_text, instruments, suite, write_prices):
+    prices, _ = inject_gaps(bundled_prices_text, instruments, "GOLD", 0.06)
+    raw = load_prices(write_prices(prices), instruments)
+    market = gated_market_inputs(raw.frame, instruments, suite)
+    decision = apply_gate(completeness_table(raw.frame, instruments), suite)
+    panel = accepted_panel(raw.frame, instruments, decision)
+    pd.testing.assert_frame_equal(market.panel, panel)
+    pd.testing.assert_frame_equal(market.returns, compute_returns(panel, instruments).frame)
+    assert market.unavailable == {"GOLD": REJECTED_BY_GATE} and market.gate.decision.rejected == ("GOLD",)
+    stored = stored_market_inputs(instruments, market.panel, market.returns, market.gate.decision.table)
+    assert stored.unavailable == market.unavailable and stored.gate is None
+    one = gated_market_inputs(raw.frame, instruments, suite, symbols=["SPX"])
+    assert set(one.panel["symbol"]) == {"SPX"} and one.unavailable == market.unavailable

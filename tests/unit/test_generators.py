@@ -267,7 +267,7 @@ def test_plain_gan_generator_on_standardized_returns_maps_latent_to_returns(dail
 
 
 def test_sampling_100k_scenarios(dev_runs):
-    for result in dev_runs.values():  # speed: see risk_platform/bench.py
+    for result in dev_runs.values():  # speed: see bench/models.py
         x = result.sampler.sample(100_000, "high", seed=0)
         assert x.shape == (100_000, 28) and np.isfinite(x).all()
 
@@ -458,7 +458,7 @@ def test_evaluate_generators_gives_a_side_by_side_table(daily_features, instrume
 
 
 def test_bench_prints_the_generator_targets_with_signed_errors(daily_features, instruments, dev_runs):
-    from risk_platform.bench import generator_targets
+    from bench.models import generator_targets
 
     samplers = {name: run.sampler for name, run in dev_runs.items()}
     targets = generator_targets(daily_features, instruments, samplers)

@@ -74,7 +74,7 @@ def test_forecast_latest_date_matches_batch_prediction_and_is_fast(dev_result, d
     n, f = len(dev_result.symbols), len(gnn.feature_names(config.n_lags))
     assert tuple(inputs.shape) == (n, f + len(config.corr_windows) * n)
     with torch.no_grad():
-        assert tuple(dev_result.forecaster()(inputs).shape) == (n, n)  # speed: see risk_platform/bench.py
+        assert tuple(dev_result.forecaster()(inputs).shape) == (n, n)  # speed: see bench/models.py
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -128,3 +128,24 @@ def _assigned_in(name: str) -> list[str]:
 ])
 def test_each_convention_is_assigned_in_one_module(name, home):
     assert _assigned_in(name) == [home]
+
+
+# --- workflows: the library is only the library ------------------------------------------------------------------
+def test_risk_platform_holds_no_benchmark_code():
+    library = ROOT / "risk_platform"
+    modules = [p for p in library.rglob("bench*") if p.suffix == ".py" or (p / "__init__.py").exists()]
+    assert not modules, f"benchmarks live in the top-level bench/ package: {modules}"
+    argparse_users = []
+    for path in library.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            if "argparse" in names and path != library / "cli.py":
+                argparse_users.append(str(path.relative_to(ROOT)))
+    assert not argparse_users, f"command lines belong in risk_platform/cli.py or bench/: {argparse_users}"
+
+
+def test_benchmarks_are_not_shipped():
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert (ROOT / "bench" / "__main__.py").exists()
+    assert not [p for p in packages if p == "bench" or p.startswith("bench.")]

@@ -6,9 +6,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from risk_platform import paths
-from risk_platform.data.quality import accepted_panel, apply_gate, completeness_table
 from risk_platform.errors import InputError
-from risk_platform.features.returns import compute_returns
 from risk_platform.portfolio.positions import Portfolio, load_portfolio
 from risk_platform.risk.config import RiskConfig
 from risk_platform.risk.engine import compute_portfolio_risk
@@ -23,10 +21,8 @@ ROW = "SPX,1000000,,,equity,US,US,1e9,1\n"
 
 
 @pytest.fixture(scope="module")
-def market(raw, instruments, suite):
-    decision = apply_gate(completeness_table(raw.frame, instruments), suite)
-    panel = accepted_panel(raw.frame, instruments, decision)
-    return panel, compute_returns(panel, instruments).frame
+def market(market_inputs):
+    return market_inputs.panel, market_inputs.returns
 
 
 def csv(tmp_path, body):

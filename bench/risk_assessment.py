@@ -1,8 +1,9 @@
-"""Benchmark of the full risk assessment: ``python -m risk_platform.risk.bench_risk [--runs 20]``.
+"""Benchmark of the full risk assessment: ``python -m bench.risk_assessment [--runs 20]``.
 
 What is timed (each run): :func:`~risk_platform.risk.engine.assess_portfolio` of a 1,000-position book
 synthesised from the bundled symbols (equities, ETFs, Treasuries by DV01, FX, commodities, equity options)
-on the prepared market of the bundled panel's last date, with one set of model inputs "loaded": per-factor
+on the prepared market of the bundled data's last date (through the missing-data gate, as the pipeline does:
+:func:`~risk_platform.workflows.market_inputs.gated_market_inputs`), with one set of model inputs "loaded": per-factor
 volatilities and a correlation matrix, 50,000 GAN-like and 50,000 VAE-like scenarios, 50,000 stress-regime
 scenarios of each, regime probabilities (random arrays stand in for the models' outputs: timing only), and
 50,000 vine-copula scenarios drawn beforehand from the fitted copula (the copula is a model: fitted and
@@ -22,14 +23,23 @@ import time
 import numpy as np
 import pandas as pd
 
+from risk_platform import paths
+from risk_platform.data.loading import load_instruments, load_prices
+from risk_platform.data.quality import default_suite_path, load_suite
+from risk_platform.portfolio.positions import Portfolio
+from risk_platform.risk.config import RiskConfig
+from risk_platform.risk.copula import fit_vine_copula
+from risk_platform.risk.engine import assess_portfolio
+from risk_platform.risk.market import prepare_market
+from risk_platform.risk.report import ModelInputs, ScenarioSet
+from risk_platform.workflows.market_inputs import gated_market_inputs
+
 N_POSITIONS = 1_000
 N_SCENARIOS = 50_000
 
 
-def synthetic_book(instruments: pd.DataFrame, n: int = N_POSITIONS, seed: int = 0):
+def synthetic_book(instruments: pd.DataFrame, n: int = N_POSITIONS, seed: int = 0) -> Portfolio:
     """A ``Portfolio`` of ``n`` positions cycling through the bundled symbols (options on SPX, RUT, EEM)."""
-    from risk_platform.portfolio.positions import Portfolio
-
     rng = np.random.default_rng(seed)
     inst = instruments[instruments["asset_class"] != "volatility"].reset_index(drop=True)
     rows = []
@@ -50,10 +60,8 @@ def synthetic_book(instruments: pd.DataFrame, n: int = N_POSITIONS, seed: int = 
                      positions=pd.DataFrame(rows), source="synthetic", nav_source="synthetic")
 
 
-def model_inputs_for(symbols: tuple[str, ...], vols: np.ndarray, n: int = N_SCENARIOS, seed: int = 1):
+def model_inputs_for(symbols: tuple[str, ...], vols: np.ndarray, n: int = N_SCENARIOS, seed: int = 1) -> ModelInputs:
     """Random arrays shaped like the models' outputs (timing only)."""
-    from risk_platform.risk.report import ModelInputs
-
     rng = np.random.default_rng(seed)
     k = len(symbols)
     a = rng.normal(size=(k, k))
@@ -81,20 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    from risk_platform import paths
-    from risk_platform.data.loading import load_instruments, load_prices
-    from risk_platform.features.returns import compute_returns
-    from risk_platform.risk.copula import fit_vine_copula
-    from risk_platform.risk.engine import assess_portfolio
-    from risk_platform.risk.market import prepare_market
-    from risk_platform.risk.portfolio_risk import RiskConfig
-    from risk_platform.risk.report import ScenarioSet
-
     instruments = load_instruments(paths.BUNDLED_INSTRUMENTS)
-    panel = load_prices(paths.BUNDLED_PRICES, instruments).frame
-    returns = compute_returns(panel, instruments).frame
+    raw = load_prices(paths.BUNDLED_PRICES, instruments)
+    inputs = gated_market_inputs(raw.frame, instruments, load_suite(default_suite_path()))
     t0 = time.perf_counter()
-    market = prepare_market(panel, returns, instruments)
+    market = prepare_market(inputs.panel, inputs.returns, instruments, unavailable=inputs.unavailable)
     prepare_ms = 1000 * (time.perf_counter() - t0)
     book = synthetic_book(instruments, args.positions)
     names = [s for s in market.symbols]
@@ -108,12 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     copula = ScenarioSet(tuple(names), vine.sample(args.scenarios, 0, 2).astype(np.float32), vine.label)
     sample_ms = 1000 * (time.perf_counter() - t0)
     vols = np.sqrt(np.nan_to_num(market.next_var, nan=1e-4))
-    inputs = [model_inputs_for(market.symbols, vols, args.scenarios)]
+    models = [model_inputs_for(market.symbols, vols, args.scenarios)]
     config = RiskConfig(mc_scenarios=args.scenarios)
     times, laps = [], []
     for _ in range(args.runs + 1):
         t0 = time.perf_counter()
-        report = assess_portfolio(book, market, config, inputs, copula, stress=True)
+        report = assess_portfolio(book, market, config, models, copula, stress=True)
         times.append(1000 * (time.perf_counter() - t0))
         laps.append(report.timings_ms)
     times = times[1:]  # the first run warms caches (calendars)

@@ -1,0 +1,85 @@
+"""Benchmarks (figures, not pass/fail): ``python -m bench`` or ``make bench``.
+
+* the main job (``make demo``: pipeline, seven crisis windows, promotion, risk) through Dagster on the bundled
+  data: wall time and peak memory (target < 10 min);
+* the ``intraday_risk`` job end to end in Dagster on the instance the main job filled (target < 30 s);
+* ``risk-platform check-data`` on the bundled panel, start-up included (target < 5 s);
+* ``risk-platform risk`` on the sample book, start-up included;
+* ``risk-platform backtest`` of SPX (2000-2024, about 6,000 days) per method, start-up included (target < 5 s
+  for ``hs``, ``ewma``, ``fhs``; ``garch`` and ``lstm`` reported);
+* the full risk assessment of 1,000 positions with every method (:mod:`bench.risk_assessment`, target
+  p50 < 250 ms);
+* ``--models``: training, inference and quality figures of the models (:mod:`bench.models`).
+
+Each command runs in a fresh subprocess; peak memory is that process's maximum resident set size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+from risk_platform import paths
+from risk_platform.errors import ComputationError
+
+
+def _run(args: list[str]) -> tuple[float, float, int]:
+    """Wall seconds, peak RSS in MB of the child, exit code."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    wall = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if done.returncode not in (0, 3):
+        raise ComputationError(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.strip()[-400:]}")
+    return wall, max(peak, before) / 1024, done.returncode
+
+
+def pipeline_figures() -> dict[str, dict[str, float]]:
+    """The main and intraday jobs, the command line and the 1,000-position assessment, timed."""
+    py = sys.executable
+    figures: dict[str, dict[str, float]] = {}
+    wall, peak, _ = _run([py, "-m", "jobs.demo"])
+    figures["main_job"] = {"wall_s": round(wall, 1), "peak_rss_mb": round(peak)}
+    walls = [_run([py, "-m", "jobs.demo", "--intraday"])[0] for _ in range(3)]
+    figures["intraday_job"] = {"median_wall_s": round(statistics.median(walls), 1), "max_wall_s": round(max(walls), 1)}
+    data = ["--prices", str(paths.BUNDLED_PRICES), "--instruments", str(paths.BUNDLED_INSTRUMENTS)]
+    walls = [_run([py, "-m", "risk_platform.cli", "check-data", *data])[0] for _ in range(3)]
+    figures["check_data"] = {"median_wall_s": round(statistics.median(walls), 2), "max_wall_s": round(max(walls), 2)}
+    risk = [py, "-m", "risk_platform.cli", "risk", "--portfolio", str(paths.SAMPLE_PORTFOLIO)]
+    walls = [_run(risk)[0] for _ in range(3)]
+    figures["risk_cli"] = {"median_wall_s": round(statistics.median(walls), 2)}
+    figures["backtest_cli_s"] = {
+        method: round(_run([py, "-m", "risk_platform.cli", "backtest", *data, "--symbol", "SPX", "--method", method,
+                            "--confidence", "0.99", "--json"])[0], 2)
+        for method in ("hs", "ewma", "fhs", "garch", "lstm")}
+    assessment = subprocess.run([py, "-m", "bench.risk_assessment", "--json"], capture_output=True, text=True,
+                                check=True)
+    timed = json.loads(assessment.stdout)
+    figures["risk_assessment_1000_positions"] = {k: round(timed[k], 1) for k in ("assess_p50_ms", "assess_p95_ms")}
+    figures["machine"] = {"cpus": os.cpu_count() or 0}
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--models", action="store_true",
+                        help="train every model (demo configs) on the feature store the main job filled, and time it")
+    args = parser.parse_args(argv)
+    if args.models:
+        from bench.models import model_figures  # torch: only when the models are benchmarked
+
+        print(json.dumps(model_figures(), indent=1))
+        return 0
+    print(json.dumps(pipeline_figures(), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

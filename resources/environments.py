@@ -1,0 +1,84 @@
+"""Embedded or production: ``resources_for_env`` is the one place that picks the resources, from
+``RISK_PLATFORM_ENV`` (``embedded`` by default, or ``production``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from resources.alerts import AlertSinkResource, RiskLimitsResource
+from resources.feature_store import FeatureStoreResource
+from resources.io_manager import LocalTableIOManager
+from resources.lineage import LineageResource
+from resources.market_data import LandingResource, MarketDataResource, PortfolioResource
+from resources.mlflow import MlflowResource, embedded_mlflow
+from risk_platform import paths
+from risk_platform.errors import InputError
+from risk_platform.risk.limits import BUNDLED_LIMITS
+
+WEBHOOK_ENV = "RISK_PLATFORM_ALERT_WEBHOOK_URL"
+
+
+def embedded_resources(state_dir: Path | None = None) -> dict[str, Any]:
+    """Defaults for ``make demo`` and tests: the bundled panel and sample book, state under ``var/`` and
+    MLflow in ``mlruns/``; given a ``state_dir`` (tests), everything goes under it, MLflow too."""
+    state = Path(state_dir) if state_dir is not None else paths.state_dir()
+    mlruns = Path(state_dir) / "mlruns" if state_dir is not None else paths.mlruns_dir()
+    return {
+        "market_data": MarketDataResource(
+            prices_path=str(paths.BUNDLED_PRICES),
+            instruments_path=str(paths.BUNDLED_INSTRUMENTS),
+            expectations_dir=str(paths.expectations_dir()),
+            quarantine_dir=str(state / "quarantine"),
+            validations_dir=str(state / "gx_validations"),
+        ),
+        "feature_store": FeatureStoreResource(root=str(state / "feature_store")),
+        "portfolio_source": PortfolioResource(positions_path=str(paths.SAMPLE_PORTFOLIO)),
+        "io_manager": LocalTableIOManager(base_dir=str(state / "assets")),
+        "mlflow": embedded_mlflow(mlruns),
+        "lineage": LineageResource(root=str(state / "lineage")),
+        "limits_source": RiskLimitsResource(limits_path=str(BUNDLED_LIMITS)),
+        "alert_sink": AlertSinkResource(jsonl_path=str(state / "alerts" / "alerts.jsonl")),
+        "landing": LandingResource(prices_dir=str(state / "landing" / "prices"),
+                                   positions_dir=str(state / "landing" / "positions")),
+    }
+
+
+def production_resources() -> dict[str, Any]:
+    """Production: every location from environment variables, resolved at run time by Dagster."""
+    return {
+        "market_data": MarketDataResource(
+            prices_path=dg.EnvVar("RISK_PLATFORM_PRICES"),
+            instruments_path=dg.EnvVar("RISK_PLATFORM_INSTRUMENTS"),
+            expectations_dir=dg.EnvVar("RISK_PLATFORM_EXPECTATIONS_DIR"),
+            quarantine_dir=dg.EnvVar("RISK_PLATFORM_QUARANTINE_DIR"),
+            validations_dir=dg.EnvVar("RISK_PLATFORM_VALIDATIONS_DIR"),
+        ),
+        "feature_store": FeatureStoreResource(root=dg.EnvVar("RISK_PLATFORM_FEATURE_STORE")),
+        "portfolio_source": PortfolioResource(positions_path=dg.EnvVar("RISK_PLATFORM_POSITIONS")),
+        "io_manager": LocalTableIOManager(base_dir=dg.EnvVar("RISK_PLATFORM_ASSET_STORE")),
+        "mlflow": MlflowResource(tracking_uri=dg.EnvVar("MLFLOW_TRACKING_URI"),
+                                 audit_log=dg.EnvVar("RISK_PLATFORM_ALIAS_AUDIT_LOG")),
+        "lineage": LineageResource(root=dg.EnvVar("RISK_PLATFORM_LINEAGE_DIR")),
+        "limits_source": RiskLimitsResource(limits_path=dg.EnvVar("RISK_PLATFORM_LIMITS")),
+        # the webhook is optional: set RISK_PLATFORM_ALERT_WEBHOOK_URL before the code location loads
+        "alert_sink": AlertSinkResource(
+            jsonl_path=dg.EnvVar("RISK_PLATFORM_ALERT_LOG"),
+            webhook_url=dg.EnvVar(WEBHOOK_ENV) if os.environ.get(WEBHOOK_ENV) else None,
+        ),
+        "landing": LandingResource(prices_dir=dg.EnvVar("RISK_PLATFORM_LANDING_PRICES"),
+                                   positions_dir=dg.EnvVar("RISK_PLATFORM_LANDING_POSITIONS")),
+    }
+
+
+def resources_for_env(env: str | None = None) -> dict[str, Any]:
+    """Embedded or production resources, by ``env`` or ``RISK_PLATFORM_ENV``."""
+    env = env or os.environ.get("RISK_PLATFORM_ENV", "embedded")
+    if env == "embedded":
+        return embedded_resources()
+    if env == "production":
+        return production_resources()
+    raise InputError(f"RISK_PLATFORM_ENV must be 'embedded' or 'production', got '{env}'")

@@ -1,0 +1,45 @@
+"""The pipeline's portfolio risk: every method, with the model inputs of each alias read from the run's pinned
+registry (:mod:`risk_platform.models.pinned`), on the gated market inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from risk_platform.families import MODEL_NAMES
+from risk_platform.models.inference import AliasedInputs, aliased_model_inputs
+from risk_platform.models.registry import ModelRegistry
+from risk_platform.portfolio.positions import Portfolio
+from risk_platform.risk.report import PortfolioRisk
+from risk_platform.workflows.assessment import assess
+from risk_platform.workflows.market_inputs import MarketInputs
+
+
+@dataclass(frozen=True)
+class ModelledRisk:
+    """A report computed with the aliased model sets, and what a reviewer should know about those models."""
+
+    report: PortfolioRisk
+    models: AliasedInputs
+
+    def to_dict(self) -> dict:
+        """The stored value: the report with the models' notes and guardrail outcomes."""
+        return {**self.report.to_dict(), "model_notes": self.models.notes, "guardrails": self.models.guardrails}
+
+    def lineage_facts(self) -> dict:
+        """What lineage keeps: the headline figures and what produced them."""
+        report = self.report
+        return {"asof": report.asof, "var_95": report.var_95, "var_99": report.var_99, "cvar_95": report.cvar_95,
+                "es_99": report.es_99, "bound_by": report.bound_by, "flagged": report.flagged_positions,
+                "model_versions": report.model_versions, "aliases": self.models.aliases,
+                "guardrails": self.models.guardrails}
+
+
+def assess_with_models(portfolio: Portfolio, market: MarketInputs, registry: ModelRegistry, daily: pd.DataFrame,
+                       override_log: Path | None = None) -> ModelledRisk:
+    """Every method with each aliased model set (``registry``: pass the run's
+    :class:`~risk_platform.models.pinned.PinnedRegistry` so every step of a run uses the same versions)."""
+    models = aliased_model_inputs(registry, daily, tuple(MODEL_NAMES), override_log=override_log)
+    return ModelledRisk(assess(portfolio, market, model_inputs=models.inputs), models)
