@@ -15,3 +15,7 @@ class ComputationError(RuntimeError):
 
 class RegistryUnavailable(ComputationError):
     """The MLflow tracking store / registry could not be read (server down, store unreadable)."""
+
+
+class LeakageError(ComputationError):
+    """A held-out rule was broken: a training row or target dated on or after the window it is validated on."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from risk_platform.errors import ComputationError
+
 
 @dataclass(frozen=True)
 class ForecastLoss:
@@ -28,7 +30,7 @@ def qlike(realized: np.ndarray, forecast: np.ndarray) -> np.ndarray:
     realized = np.asarray(realized, dtype=float)
     forecast = np.asarray(forecast, dtype=float)
     if np.any(forecast <= 0) or not np.all(np.isfinite(forecast)):
-        raise ValueError("variance forecasts must be positive and finite")
+        raise ComputationError("variance forecasts must be positive and finite")
     ratio = realized / forecast
     with np.errstate(divide="ignore"):
         out = ratio - np.log(ratio) - 1.0

@@ -23,7 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from torch import nn
 
-from risk_platform.errors import InputError, RegistryUnavailable
+from risk_platform.errors import ComputationError, InputError, RegistryUnavailable
 from risk_platform.models.reports import Registration
 
 REGISTERED_PREFIX = "risk_platform-"
@@ -94,11 +94,11 @@ class ModelRegistry:
         name = registered_name(model_key)
         missing = [t for t in LINEAGE_TAGS if t not in tags]
         if missing:
-            raise ValueError(f"lineage tags missing: {', '.join(missing)}")
+            raise InputError(f"lineage tags missing: {', '.join(missing)}")
         metrics = registration.metrics
         bad = {k: v for k, v in metrics.items() if not np.isfinite(v)}
         if bad:
-            raise ValueError(f"non-finite metrics, refusing to register {name}: {bad}")
+            raise ComputationError(f"non-finite metrics, refusing to register {name}: {bad}")
         run = self.client.create_run(self._experiment_id(), run_name=run_name or model_key,
                                      tags={**tags, "model_key": model_key, "registered_model": name})
         run_id = run.info.run_id

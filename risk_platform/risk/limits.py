@@ -39,7 +39,6 @@ from risk_platform.errors import InputError
 
 FAMILIES = ("var", "es", "concentration", "liquidity", "regime")
 SEVERITIES = ("warn", "error")
-STATUSES = ("ok", "warn", "breach", "not_evaluated")
 SCALES = ("absolute", "pct_nav")
 DIRECTIONS = ("above", "below")
 BUNDLED_LIMITS = Path(__file__).resolve().parents[1] / "bundled" / "limits" / "limits.yaml"

@@ -21,6 +21,7 @@ import numpy as np
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
+from risk_platform.errors import ComputationError, InputError
 from risk_platform.ewma import EWMA_LAMBDA
 
 
@@ -37,11 +38,11 @@ def _tail_weights(losses: np.ndarray, alpha: float) -> tuple[float, np.ndarray]:
     """VaR and the Acerbi-Tasche scenario weights whose weighted mean of losses is ES. Shape (n,)."""
     n = losses.shape[0]
     if n == 0:
-        raise ValueError("no scenarios")
+        raise ComputationError("no P&L scenarios")
     if not 0.0 < alpha < 1.0:
-        raise ValueError(f"confidence must be strictly between 0 and 1, got {alpha}")
+        raise InputError(f"confidence must be strictly between 0 and 1, got {alpha}")
     if not np.all(np.isfinite(losses)):
-        raise ValueError("P&L scenarios contain NaN or infinite values")
+        raise ComputationError("P&L scenarios contain NaN or infinite values")
     k = math.ceil(n * alpha - 1e-9)
     var = float(np.partition(losses, max(k, 1) - 1)[max(k, 1) - 1])
     tail_mass = n * (1.0 - alpha)

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from risk_platform.errors import ComputationError
 from risk_platform.ewma import EWMA_LAMBDA, ewma_sigma_forecast
 from risk_platform.regime import REGIMES
 from risk_platform.risk.config import ALPHAS, FHS_VOL_FLOOR, HS_WINDOW
@@ -65,7 +66,7 @@ def _tails(pnl: np.ndarray, alphas=ALPHAS) -> dict[str, float]:
     losses = -np.asarray(pnl, dtype=float)
     n = len(losses)
     if n == 0 or not np.isfinite(losses).all():
-        raise ValueError("P&L scenarios are empty or contain NaN or infinite values")
+        raise ComputationError("P&L scenarios are empty or contain NaN or infinite values")
     ks = [max(math.ceil(n * a - 1e-9), 1) - 1 for a in alphas]
     part = np.partition(losses, sorted(set(ks)))
     out = {}

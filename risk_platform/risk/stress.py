@@ -201,7 +201,6 @@ def hypothetical_moves(factors: tuple[str, ...], instruments: pd.DataFrame, cred
     credit = np.char.find(name.astype(str), "corporate bond") >= 0
     credit |= np.isin(symbols, list(credit_symbols))
     out["credit ETFs -10%"] = shock(np.where(credit, 0.9, 1.0))
-    assert all(v[0].shape == (k,) for v in out.values())
     return out
 
 

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import binom, chi2
 
+from risk_platform.errors import ComputationError, InputError
+
 Z2_CRITICAL_5PCT = 0.70
 Z2_CRITICAL_001PCT = 1.8
 
@@ -115,9 +117,9 @@ def backtest(losses: np.ndarray, var: np.ndarray, alpha: float, es: np.ndarray |
     """Backtest VaR (and ES when given) forecasts against realized losses; arrays of shape (n,)."""
     losses, var = np.asarray(losses, dtype=float), np.asarray(var, dtype=float)
     if losses.shape != var.shape or losses.ndim != 1 or len(losses) < 2:
-        raise ValueError("losses and VaR must be 1-d arrays of the same length (at least 2)")
+        raise InputError("losses and VaR must be 1-d arrays of the same length (at least 2)")
     if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(var))):
-        raise ValueError("losses and VaR must be finite")
+        raise ComputationError("losses and VaR must be finite (a NaN VaR is no forecast: score only defined days)")
     hits = losses > var
     n, x = len(losses), int(hits.sum())
     lr_pof, p_pof = kupiec_pof(x, n, alpha)

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from risk_platform.crisis_windows import CrisisWindow
-from risk_platform.errors import InputError
+from risk_platform.errors import InputError, LeakageError
 from risk_platform.ewma import EWMA_LAMBDA
 from risk_platform.models.datasets import market_regime, wide_feature
 from risk_platform.regime import REGIMES
@@ -68,10 +68,10 @@ def history_through(daily: pd.DataFrame, window: CrisisWindow, extra_days: int =
 
 
 def assert_before(dates: pd.Series | pd.DatetimeIndex, window: CrisisWindow, what: str) -> None:
-    """Raise if any date falls on or after the window's start (the no-leakage rule)."""
+    """Raise :class:`LeakageError` if any date falls on or after the window's start (the no-leakage rule)."""
     dates = pd.DatetimeIndex(dates)
     if len(dates) and dates.max() >= window.start:
-        raise AssertionError(f"{what}: {dates.max():%Y-%m-%d} is not before {window.key} ({window.start:%Y-%m-%d})")
+        raise LeakageError(f"{what}: {dates.max():%Y-%m-%d} is not before {window.key} ({window.start:%Y-%m-%d})")
 
 
 # ------------------------------------------------------------------------------------------ the book
@@ -292,7 +292,7 @@ def validate_lstm(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.Series
                "series_scored": float(len(evaluation) - 1), "series_without_garch_history": float(len(short))}
     train_dates = pd.DatetimeIndex(train["date"])
     if fitted.last_origin >= window.start:
-        raise AssertionError(f"LSTM training origin {fitted.last_origin:%Y-%m-%d} inside {window.key}")
+        raise LeakageError(f"LSTM training origin {fitted.last_origin:%Y-%m-%d} inside {window.key}")
     return validated(window, "lstm_vol", forecasts, metrics, train_dates, fitted.n_train)
 
 

@@ -7,7 +7,7 @@ from numpy.testing import assert_allclose
 from scipy.stats import norm
 
 from risk_platform.crisis_windows import CRISIS_WINDOWS, crisis_window
-from risk_platform.errors import InputError
+from risk_platform.errors import InputError, LeakageError
 from risk_platform.families import FAMILIES
 from risk_platform.models.governance import PromotionPolicy, evaluate_gates
 from risk_platform.validation import crisis
@@ -30,7 +30,7 @@ def test_training_rows_stop_before_the_window(daily_features):
         rows = crisis.training_rows(daily_features, window)
         assert rows["date"].max() < window.start
         assert rows["date"].min() >= window.start - pd.DateOffset(years=crisis.TRAIN_YEARS)
-    with pytest.raises(AssertionError, match="not before covid_2020"):
+    with pytest.raises(LeakageError, match="not before covid_2020"):
         crisis.assert_before(pd.Series(pd.to_datetime(["2020-01-02", "2020-02-20"])),
                              crisis_window("covid_2020"), "rows")
 

@@ -74,9 +74,14 @@ def test_risk_modules_import_only_at_module_level():
     assert not offenders, offenders
 
 
-def test_risk_functions_are_at_most_80_lines():
-    offenders = [f"{path}:{func.lineno} {func.name} ({func.end_lineno - func.lineno + 1} lines)"
-                 for path, func in _risk_functions() if func.end_lineno - func.lineno + 1 > MAX_FUNCTION_LINES]
+def test_library_functions_are_at_most_80_lines():
+    offenders = []
+    for path in sorted((ROOT / "risk_platform").rglob("*.py")):
+        for func in ast.walk(ast.parse(path.read_text())):
+            if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = func.end_lineno - func.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    offenders.append(f"{path.relative_to(ROOT)}:{func.lineno} {func.name} ({length} lines)")
     assert not offenders, offenders
 
 
@@ -87,19 +92,6 @@ EWMA_RECURSION = re.compile(r"lfilter\(\s*\[\s*1(?:\.0*)?\s*-\s*\w+\s*\]\s*,\s*\
 
 def _library_modules() -> list[Path]:
     return sorted((ROOT / "risk_platform").rglob("*.py"))
-
-
-def test_models_never_import_validation():
-    offenders = []
-    for path in (ROOT / "risk_platform" / "models").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.startswith("risk_platform.validation")]
-    assert not offenders, offenders
 
 
 def test_the_ewma_recursion_is_written_once():
@@ -149,3 +141,70 @@ def test_benchmarks_are_not_shipped():
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     assert (ROOT / "bench" / "__main__.py").exists()
     assert not [p for p in packages if p == "bench" or p.startswith("bench.")]
+
+
+# --- layers: each part of the library imports only its own layer and the ones below (docs/ARCHITECTURE.md) ------
+LAYERS = (
+    {"errors", "io", "paths", "ewma", "regime", "crisis_windows", "scoring"},  # conventions and plumbing
+    {"data"},
+    {"features", "portfolio"},
+    {"risk"},
+    {"models"},
+    {"validation"},
+    {"families", "alerts", "lineage"},
+    {"workflows"},
+    {"cli", "definitions"},
+)
+LAYER_OF = {part: i for i, layer in enumerate(LAYERS) for part in layer}
+MAX_ASSET_BODY_LINES = 25
+
+
+def _library_part(module: str) -> str | None:
+    """``risk_platform.models.lstm`` -> ``models``; ``risk_platform.paths`` -> ``paths``."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "risk_platform" and len(parts) > 1 else None
+
+
+def _imported_parts(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Import):
+        modules = [a.name for a in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.module == "risk_platform":
+        modules = [f"risk_platform.{a.name}" for a in node.names]
+    elif isinstance(node, ast.ImportFrom) and node.module:
+        modules = [node.module]
+    else:
+        modules = []
+    return [part for m in modules if (part := _library_part(m))]
+
+
+def test_every_library_part_has_a_layer():
+    parts = {p.stem if p.is_file() else p.name for p in (ROOT / "risk_platform").iterdir()
+             if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()}
+    assert parts == set(LAYER_OF), f"place new parts in LAYERS: {sorted(parts ^ set(LAYER_OF))}"
+
+
+def test_library_layers_import_downwards_only():
+    offenders = []
+    for path in sorted((ROOT / "risk_platform").rglob("*.py")):
+        own = _library_part(".".join(path.relative_to(ROOT).with_suffix("").parts))
+        if own is None or own == "__init__":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            offenders += [f"{path.relative_to(ROOT)} ({own}) imports {part}" for part in _imported_parts(node)
+                          if part != own and (LAYER_OF[part] > LAYER_OF[own]
+                                              or LAYER_OF[part] == LAYER_OF[own] and own not in LAYERS[0])]
+    assert not offenders, offenders
+
+
+def test_asset_bodies_are_short():
+    offenders = []
+    for path in sorted((ROOT / "assets").glob("*.py")):
+        for func in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(func, ast.FunctionDef) or not any("asset" in ast.unparse(d) for d in
+                                                                   func.decorator_list):
+                continue
+            body = func.body[1:] if isinstance(func.body[0], ast.Expr) and len(func.body) > 1 else func.body
+            length = func.end_lineno - body[0].lineno + 1
+            if length > MAX_ASSET_BODY_LINES:
+                offenders.append(f"{path.relative_to(ROOT)} {func.name}: {length} lines")
+    assert not offenders, offenders

@@ -26,7 +26,7 @@ def test_qlike_by_hand():
     loss = forecast_loss(np.array([2.0, 1.0, 0.0]), np.array([1.0, 1.0, 1.0]))
     assert loss.n_zero == 1
     assert_allclose(loss.qlike, (1 - np.log(2)) / 2)
-    with pytest.raises(ValueError):
+    with pytest.raises(ComputationError):
         qlike(np.array([1.0]), np.array([0.0]))
     assert qlike_one(2.0, 1.0) == pytest.approx(2 - np.log(2) - 1)  # one forecast: the same formula
     for realized, forecast in ((0.0, 1.0), (np.nan, 1.0), (1.0, 0.0), (1.0, np.inf)):
