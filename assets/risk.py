@@ -14,8 +14,6 @@ from risk_platform.workflows.market_inputs import stored_market_inputs
 from risk_platform.workflows.modelled_risk import assess_with_models
 
 COVERAGE_CHECK = "all_positions_valued"
-# the model assets portfolio_risk runs after in a run that materializes them (risk_pipeline): no data is read
-# from them (the run's pinned registry is), so intraday_risk, which selects none of them, runs as before
 
 
 @dg.asset(group_name="risk", compute_kind="yaml")
@@ -31,7 +29,7 @@ def portfolio(context: dg.AssetExecutionContext, instruments: pd.DataFrame, port
 @dg.asset(
     group_name="risk",
     compute_kind="numpy",
-    deps=MODEL_ASSETS,
+    deps=MODEL_ASSETS,  # runs after the trainings in risk_pipeline; reads the run's pinned registry, not them
     check_specs=[
         dg.AssetCheckSpec(
             COVERAGE_CHECK,
