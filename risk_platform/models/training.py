@@ -27,7 +27,7 @@ class FiniteLossGuard(L.Callback):
 
 def _quiet_lightning() -> None:
     """Lightning's start-up banners (GPU available, tips) are noise in logs of a scheduled job."""
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning"):  # mlflow imports the last
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
