@@ -249,3 +249,22 @@ def _limit_value(value: Any) -> Any:
     if isinstance(value, float):
         return round(value, 6)
     return value if isinstance(value, (int, str)) else str(value)
+
+
+# --- staleness against the clock (portfolio_risk's data_fresh check) -------------------------------------------
+
+
+def data_fresh_check(report: PortfolioRisk, check_name: str, error_after: int | None = None) -> dg.AssetCheckResult:
+    """Failed when the report is stale against the clock (a feed more than ``max_data_age_sessions`` venue
+    sessions old on the evaluation date): WARN, or ERROR when a feed is older than ``error_after`` sessions."""
+    oldest = max(report.feed_age_sessions.values(), default=0)
+    error = error_after is not None and oldest > error_after
+    ages = pd.DataFrame(sorted(report.feed_age_sessions.items(), key=lambda kv: -kv[1]), columns=["feed", "sessions"])
+    return dg.AssetCheckResult(
+        check_name=check_name, passed=not (report.stale_against_clock or error),
+        severity=dg.AssetCheckSeverity.ERROR if error else dg.AssetCheckSeverity.WARN,
+        description=report.data_age_line(),
+        metadata={"evaluation_date": report.evaluation_date, "asof": report.asof, "oldest_feed_sessions": oldest,
+                  "max_data_age_sessions": report.max_data_age_sessions,
+                  "error_data_age_sessions": "not set" if error_after is None else error_after,
+                  "feed_age_sessions": table(ages)})

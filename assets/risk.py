@@ -5,15 +5,47 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from assets.metadata import coverage_check, portfolio_metadata, portfolio_risk_metadata
+from assets.metadata import coverage_check, data_fresh_check, portfolio_metadata, portfolio_risk_metadata
 from assets.models import MODEL_ASSETS
 from resources import FeatureStoreResource, LineageResource, MlflowResource, PortfolioResource
 from risk_platform.data.loading import sha256_file
+from risk_platform.errors import InputError
 from risk_platform.portfolio.positions import Portfolio
+from risk_platform.risk.config import MAX_DATA_AGE_SESSIONS, RiskConfig
 from risk_platform.workflows.market_inputs import stored_market_inputs
 from risk_platform.workflows.modelled_risk import assess_with_models
 
 COVERAGE_CHECK = "all_positions_valued"
+FRESHNESS_CHECK = "data_fresh"
+
+
+class PortfolioRiskConfig(dg.Config):
+    """Staleness against the clock (run config ``ops: {portfolio_risk: {config: ...}}``).
+
+    ``evaluation_date`` (YYYY-MM-DD): the day the data's age is measured on; unset: today (UTC). Set it for
+    a historical run. ``max_data_age_sessions``: a feed whose last value is more venue sessions old than this
+    makes the report ``stale_against_clock`` and fails the ``data_fresh`` check with WARN (the run goes on);
+    ``error_data_age_sessions``: when set, data older than this fail the check with ERROR (production).
+
+    The choice for the embedded defaults (``make demo``, tests): the clock is today there too, never the
+    data's own last date, so the bundled data (ending 2024-12-31) are reported as old, honestly: the demo
+    prints ``check portfolio_risk:data_fresh FAILED (WARN)`` with the reason, and the run still succeeds.
+    """
+
+    evaluation_date: str | None = None
+    max_data_age_sessions: int = MAX_DATA_AGE_SESSIONS
+    error_data_age_sessions: int | None = None
+
+    def risk_config(self) -> RiskConfig:
+        """The engine's settings: the evaluation date (InputError when not YYYY-MM-DD) and the age limit."""
+        if self.max_data_age_sessions < 0 or (self.error_data_age_sessions or 0) < 0:
+            raise InputError("portfolio_risk config: the data age limits must be zero or positive sessions")
+        try:
+            day = pd.to_datetime(self.evaluation_date, format="%Y-%m-%d") if self.evaluation_date else None
+        except ValueError:
+            raise InputError(f"portfolio_risk config: evaluation_date '{self.evaluation_date}' is not a YYYY-MM-DD"
+                             " date") from None
+        return RiskConfig(evaluation_date=day, max_data_age_sessions=self.max_data_age_sessions)
 
 
 @dg.asset(group_name="risk", compute_kind="yaml")
@@ -35,10 +67,17 @@ def portfolio(context: dg.AssetExecutionContext, instruments: pd.DataFrame, port
             COVERAGE_CHECK,
             asset="portfolio_risk",
             description="Every position was valued: none depends on a rejected feed or has a stale price.",
-        )
+        ),
+        dg.AssetCheckSpec(
+            FRESHNESS_CHECK,
+            asset="portfolio_risk",
+            description="No feed is older than max_data_age_sessions venue sessions on the evaluation date (today"
+            " unless configured): WARN, or ERROR beyond error_data_age_sessions when set.",
+        ),
     ],
 )
-def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, instruments: pd.DataFrame,
+def portfolio_risk(context: dg.AssetExecutionContext, config: PortfolioRiskConfig, portfolio: dict,
+                   instruments: pd.DataFrame,
                    market_panel: pd.DataFrame, returns: pd.DataFrame, feed_quality: pd.DataFrame,
                    daily_features: dict, feature_store: FeatureStoreResource, mlflow: MlflowResource,
                    lineage: LineageResource):
@@ -49,11 +88,12 @@ def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, instrumen
     market = stored_market_inputs(instruments, market_panel, returns, feed_quality)
     daily = feature_store.store().read(daily_features["table"], verify=True)
     risk = assess_with_models(Portfolio.from_dict(portfolio), market, mlflow.pinned_registry(context.run_id), daily,
-                              override_log=mlflow.override_log())
+                              override_log=mlflow.override_log(), config=config.risk_config())
     lineage.record(context.run_id, "portfolio_risk", ["portfolio", "instruments", "market_panel", "returns",
                                                       "feed_quality", "daily_features"], risk.lineage_facts())
     yield dg.Output(risk.to_dict(), metadata=portfolio_risk_metadata(risk))
     yield coverage_check(risk.report, COVERAGE_CHECK)
+    yield data_fresh_check(risk.report, FRESHNESS_CHECK, config.error_data_age_sessions)
 
 
 ASSETS = [portfolio, portfolio_risk]

@@ -111,13 +111,16 @@ def _portfolio_report(args: argparse.Namespace, *, copula: bool, stress: bool):
 
     portfolio = load_portfolio(args.portfolio, load_instruments(args.instruments))  # bad positions fail first
     market = _market(args)
-    config = RiskConfig(mc_scenarios=args.mc_scenarios, fit_copula=copula)
+    config = RiskConfig(mc_scenarios=args.mc_scenarios, fit_copula=copula, evaluation_date=args.evaluation_date)
     return assess(portfolio, market, config, asof=args.asof, stress=stress), list(market.unavailable)
 
 
 def _risk_exit(report) -> int:
     """:class:`GateFailedError` (exit 3) when a held position's feed was rejected (figures computed without
-    it); stale prices only warn."""
+    it); stale prices and data stale against the clock only warn."""
+    if report.stale_against_clock:
+        print(f"risk-platform: warning: stale against the clock: {report.stale_against_clock_reason}",
+              file=sys.stderr)
     if report.stale:
         print(f"risk-platform: warning: stale prices for {', '.join(report.stale_symbols)}: figures flagged stale",
               file=sys.stderr)
@@ -149,6 +152,9 @@ def cmd_stress(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"asof": report.asof, "portfolio": report.portfolio, "nav": report.nav,
                           "currency": report.currency, "stale": report.stale, "stale_symbols": report.stale_symbols,
+                          "evaluation_date": report.evaluation_date, "feed_age_sessions": report.feed_age_sessions,
+                          "stale_against_clock": report.stale_against_clock,
+                          "stale_against_clock_reason": report.stale_against_clock_reason,
                           "flagged_positions": report.flagged_positions, "rejected_feeds": rejected,
                           "models": NO_MODELS, "stress_test_results": results}, indent=1, default=float))
     else:
@@ -309,7 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def book_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--portfolio", required=True, help="positions file (YAML or CSV)")
-        p.add_argument("--asof", type=_date, help="as-of date (default: last date of the data)")
+        p.add_argument("--asof", type=_date, help="as-of date: that of the market data used (default: the last)")
+        p.add_argument("--evaluation-date", type=_date, help="the day the data's age is measured on, for a"
+                       " historical run (default: today, UTC); data more than 5 sessions old are flagged stale")
         p.add_argument("--mc-scenarios", type=_count, default=50_000,
                        help="vine-copula draws and stress-bootstrap draws (default 50000; 0 skips the copula)")
         data_args(p, required=False)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 from risk_platform.ewma import EWMA_LAMBDA
 
 ALPHAS = (0.95, 0.99)  # the report's confidences: var_95, var_99, es_95 (cvar_95), es_99
@@ -13,6 +15,7 @@ HS_WINDOW = 500  # days of historical simulation
 MC_SCENARIOS = 50_000  # vine-copula draws and non-model stress bootstrap draws
 MIN_HISTORY_COVERAGE = 0.9  # share of a venue's sessions in the window below which a history is flagged short
 STALE_AFTER_SESSIONS = 3  # venue sessions without a value after which a price is flagged stale
+MAX_DATA_AGE_SESSIONS = 5  # venue sessions between a feed's last value and the evaluation date: older is stale
 FHS_VOL_FLOOR = 0.2  # filtered HS: volatility floor as a share of the factor's root-mean-square return
 STRESS_TAIL_SHARE = 0.01  # generated stress: the worst share of the scenarios kept
 PARTICIPATION = 0.2  # share of a position's average daily volume traded per day when liquidating
@@ -28,6 +31,11 @@ class RiskConfig:
     copula when no fitted model or scenarios are passed (seconds: pass a fitted model intraday);
     ``copula_window``: recent days it is fitted on; ``stress_share``: tail share of generated stress;
     ``participation``: share of ADV traded per day when liquidating.
+
+    Staleness against the clock: ``evaluation_date`` is the day the data's age is measured on (None: today,
+    UTC; set it for a historical run: the as-of date is the date of the market data used, the evaluation
+    date the day the report is read); a usable feed whose last value is more than ``max_data_age_sessions``
+    venue sessions before it makes the report ``stale_against_clock`` (with the reason).
     """
 
     hs_window: int = HS_WINDOW
@@ -41,3 +49,5 @@ class RiskConfig:
     participation: float = PARTICIPATION
     seed: int = 0
     threads: int = 2
+    evaluation_date: pd.Timestamp | None = None
+    max_data_age_sessions: int = MAX_DATA_AGE_SESSIONS

@@ -33,7 +33,7 @@ from risk_platform.risk import methods as M
 from risk_platform.risk.config import RiskConfig
 from risk_platform.risk.copula import VineCopulaModel, fit_vine_copula
 from risk_platform.risk.liquidity import LiquidityConcentration, liquidity_concentration
-from risk_platform.risk.market import MarketState, prepare_market
+from risk_platform.risk.market import MarketState, clock_staleness, prepare_market
 from risk_platform.risk.measures import ewma_covariance, historical_es_contributions
 from risk_platform.risk.report import ModelInputs, PortfolioRisk, ScenarioSet, model_columns
 from risk_platform.risk.stress import StressResult, nearest_correlation, stress_suite
@@ -61,10 +61,12 @@ def compute_portfolio_risk(portfolio: Portfolio, panel: pd.DataFrame, returns: p
     correlations, GAN/VAE scenarios, regime probabilities); each adds its methods to the report.
     ``copula``: a fitted :class:`VineCopulaModel` or pre-drawn :class:`ScenarioSet` (else fitted here when
     ``config.fit_copula``). ``stress``: run the stress suite. ``market``: a prepared market (skips
-    :func:`prepare_market`; ``panel``, ``returns``, ``asof`` and ``unavailable`` are then ignored).
+    :func:`prepare_market`; ``panel``, ``returns``, ``asof``, ``unavailable`` and ``config.evaluation_date``
+    are then ignored: the prepared market carries its own evaluation date).
     """
     if market is None:
-        market = prepare_market(panel, returns, instruments, asof, unavailable, config.ewma_lambda)
+        market = prepare_market(panel, returns, instruments, asof, unavailable, config.ewma_lambda,
+                                evaluation_date=config.evaluation_date)
     if isinstance(model_inputs, ModelInputs):
         model_inputs = [model_inputs]
     return assess_portfolio(portfolio, market, config, list(model_inputs or []), copula, stress)
@@ -358,6 +360,7 @@ def build_report(portfolio: Portfolio, market: MarketState, config: RiskConfig, 
     stale_symbols = valued.stale_symbols
     versions = sorted({v for mi in model_inputs for v in [mi.version(c) for c in mi.versions] or [mi.label]})
     liq = liquidity
+    too_old = clock_staleness(market, config.max_data_age_sessions)
     return PortfolioRisk(
         asof=f"{market.asof:%Y-%m-%d}", portfolio=portfolio.name, nav=float(valued.nav),
         nav_source=portfolio.nav_source, var_95=headline["var_95"].var_95, var_99=headline["var_99"].var_99,
@@ -377,7 +380,9 @@ def build_report(portfolio: Portfolio, market: MarketState, config: RiskConfig, 
         stress_test_results={name: s.to_dict() for name, s in stress_results.items()},
         current_regime=regime.current, regime_probability=regime.probability,
         regime_calibration=regime.calibration.to_dict(), model_versions=versions, stale=bool(stale_symbols),
-        stale_symbols=stale_symbols, timings_ms=timings_ms,
+        stale_symbols=stale_symbols, timings_ms=timings_ms, evaluation_date=f"{market.evaluation_date:%Y-%m-%d}",
+        feed_age_sessions=dict(market.age), max_data_age_sessions=config.max_data_age_sessions,
+        stale_against_clock=bool(too_old), stale_against_clock_reason=too_old,
     )
 
 

@@ -4,8 +4,10 @@
 usable feed up to the as-of date (dates on which any feed moved; 0 where a venue was closed), growth factors
 against the as-of levels (the price-change fallback of non-positive prices included), per-feed EWMA
 conditional variances (:mod:`risk_platform.ewma`, for filtered historical simulation), the market volatility
-regime of every day (:func:`risk_platform.regime.market_regime`) and the feeds that are unusable (rejected,
-absent) or stale. Everything here is independent of the positions,
+regime of every day (:func:`risk_platform.regime.market_regime`), the feeds that are unusable (rejected,
+absent) or stale against the as-of date, and each usable feed's age against the evaluation date (the clock:
+today, UTC, unless a historical run sets it; :func:`clock_staleness` says when the data are too old).
+Everything here is independent of the positions,
 so an intraday run re-assesses a changed book without rebuilding it.
 """
 
@@ -21,7 +23,7 @@ from risk_platform.data.calendars import sessions
 from risk_platform.errors import InputError
 from risk_platform.ewma import EWMA_LAMBDA, ewma_variance, ewma_variance_forecast
 from risk_platform.regime import REGIMES, UNKNOWN, RegimeRule, market_regime, volatility_rank
-from risk_platform.risk.config import STALE_AFTER_SESSIONS
+from risk_platform.risk.config import MAX_DATA_AGE_SESSIONS, STALE_AFTER_SESSIONS
 
 
 @lru_cache(maxsize=4096)
@@ -51,6 +53,8 @@ class MarketState:
     unusable: dict  # symbol -> why it cannot be used
     stale: dict  # symbol -> staleness description
     instruments: pd.DataFrame  # indexed by symbol
+    evaluation_date: pd.Timestamp  # the day the data's age is measured on (today, UTC, by default)
+    age: dict  # usable symbol -> venue sessions after its last value up to the evaluation date
     ewma_lambda: float = EWMA_LAMBDA
 
     def columns(self, factors: list[str]) -> np.ndarray:
@@ -90,16 +94,49 @@ def sessions_since(calendar: str, last_date: pd.Timestamp, asof: pd.Timestamp) -
     return session_count(calendar, last_date + pd.Timedelta(days=1), asof)
 
 
+def today_utc() -> pd.Timestamp:
+    """Today's date in UTC (midnight, naive like the panel's dates)."""
+    return pd.Timestamp.now(tz="UTC").normalize().tz_localize(None)
+
+
+def evaluation_day(evaluation_date: pd.Timestamp | None, asof: pd.Timestamp) -> pd.Timestamp:
+    """The evaluation date (None: today, UTC); :class:`InputError` when it is after today or before ``asof``."""
+    today = today_utc()
+    day = today if evaluation_date is None else pd.Timestamp(evaluation_date).normalize()
+    if day > today:
+        raise InputError(f"evaluation date {day:%Y-%m-%d} is after today ({today:%Y-%m-%d}, UTC)")
+    if day < asof:
+        raise InputError(f"evaluation date {day:%Y-%m-%d} is before the as-of date {asof:%Y-%m-%d}"
+                         " (the as-of date is the date of the market data used)")
+    return day
+
+
+def clock_staleness(market: MarketState, limit: int = MAX_DATA_AGE_SESSIONS) -> str:
+    """Why the market's data are stale against the clock (usable feeds more than ``limit`` venue sessions old
+    on the evaluation date, the oldest named), or ``''`` when every feed is within the limit."""
+    old = sorted((-age, symbol) for symbol, age in market.age.items() if age > limit)
+    if not old:
+        return ""
+    symbol, age = old[0][1], -old[0][0]
+    more = f" and {len(old) - 1} more" if len(old) > 1 else ""
+    return (f"{len(old)} of {len(market.age)} feeds more than {limit} sessions old on the evaluation date"
+            f" {market.evaluation_date:%Y-%m-%d}: {symbol} last valued {market.last_date[symbol]:%Y-%m-%d}"
+            f" ({age} sessions){more}")
+
+
 def prepare_market(panel: pd.DataFrame, returns: pd.DataFrame, instruments: pd.DataFrame,
                    asof: pd.Timestamp | None = None, unavailable: dict[str, str] | None = None,
-                   ewma_lambda: float = EWMA_LAMBDA, rule: RegimeRule | None = None) -> MarketState:
-    """Market arrays on ``asof`` (default: the last date of the panel); see :class:`MarketState`."""
+                   ewma_lambda: float = EWMA_LAMBDA, rule: RegimeRule | None = None,
+                   evaluation_date: pd.Timestamp | None = None) -> MarketState:
+    """Market arrays on ``asof`` (default: the last date of the panel), feed ages on ``evaluation_date``
+    (default: today, UTC; :func:`evaluation_day`); see :class:`MarketState`."""
     rule = rule or RegimeRule()
     if panel.empty:
         raise InputError("no market data: every feed was rejected or the panel is empty")
     asof = pd.Timestamp(asof) if asof is not None else panel["date"].max()
     if asof < panel["date"].min():
         raise InputError(f"asof {asof:%Y-%m-%d} is before the first market data ({panel['date'].min():%Y-%m-%d})")
+    evaluation = evaluation_day(evaluation_date, asof)
     unavailable = dict(unavailable or {})
     inst = instruments.set_index("symbol")
     last = last_values(panel, asof)
@@ -115,6 +152,7 @@ def prepare_market(panel: pd.DataFrame, returns: pd.DataFrame, instruments: pd.D
         if lag > STALE_AFTER_SESSIONS:
             stale[symbol] = f"{symbol} last valued {row['date']:%Y-%m-%d} ({lag} sessions before asof)"
     usable = [s for s in sorted(last.index) if s not in unusable and s in inst.index]
+    age = {s: sessions_since(inst.at[s, "calendar"], last.at[s, "date"], evaluation) for s in usable}
     sub = returns[returns["symbol"].isin(usable) & (returns["date"] <= asof)]
     if sub.empty:
         raise InputError(f"no returns on or before {asof:%Y-%m-%d}")
@@ -136,7 +174,8 @@ def prepare_market(panel: pd.DataFrame, returns: pd.DataFrame, instruments: pd.D
     return MarketState(asof=asof, symbols=tuple(usable), dates=pd.DatetimeIndex(ret.index), returns=r,
                        growth=growth, observed=observed, is_bp=is_bp, cond_var=cond_var, next_var=next_var,
                        regimes=regimes, last_value=last["value"], last_date=last["date"], unusable=unusable,
-                       stale=stale, instruments=inst, ewma_lambda=ewma_lambda)
+                       stale=stale, instruments=inst, evaluation_date=evaluation, age=age,
+                       ewma_lambda=ewma_lambda)
 
 
 def _ewma_by_feed(r: np.ndarray, observed: np.ndarray, lam: float, rule: RegimeRule

@@ -77,6 +77,11 @@ class PortfolioRisk:
     Headline figures (``var_95, var_99, cvar_95, es_99``) are the most conservative complete method's;
     ``bound_by`` names, for every figure, the method and model version (or estimator) that produced it.
     ``methods`` lists every method's figures side by side.
+
+    ``stale`` / ``stale_symbols``: held prices older than the as-of date (by more than
+    ``STALE_AFTER_SESSIONS``). ``feed_age_sessions``: each usable feed's venue sessions between its last
+    value and ``evaluation_date`` (today, UTC, unless set for a historical run); ``stale_against_clock`` when
+    one is more than ``max_data_age_sessions`` old, ``stale_against_clock_reason`` saying which.
     """
 
     asof: str
@@ -115,6 +120,19 @@ class PortfolioRisk:
     stale: bool = False
     stale_symbols: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    evaluation_date: str = ""
+    feed_age_sessions: dict[str, int] = field(default_factory=dict)
+    max_data_age_sessions: int = 0
+    stale_against_clock: bool = False
+    stale_against_clock_reason: str = ""
+
+    def data_age_line(self) -> str:
+        """One line: the data's age on the evaluation date, and whether it is stale against the clock."""
+        if self.stale_against_clock:
+            return f"STALE AGAINST THE CLOCK: {self.stale_against_clock_reason}"
+        oldest = max(self.feed_age_sessions.values(), default=0)
+        return (f"data age on the evaluation date {self.evaluation_date}: at most {oldest} sessions"
+                f" (limit {self.max_data_age_sessions})")
 
     def to_dict(self) -> dict:
         return _json_ready(asdict(self))
@@ -123,6 +141,7 @@ class PortfolioRisk:
         lines = [
             f"{self.portfolio} as of {self.asof}: NAV {self.nav:,.0f} {self.currency} ({self.nav_source})"
             + ("  [STALE PRICES: " + ", ".join(self.stale_symbols) + "]" if self.stale else ""),
+            f"  {self.data_age_line()}",
             f"  headline (most conservative): VaR95 {self.var_95:,.0f}  VaR99 {self.var_99:,.0f}"
             f"  ES95 {self.cvar_95:,.0f}  ES99 {self.es_99:,.0f}  daily vol {self.portfolio_volatility:,.0f}",
             f"  {'method':<34}{'VaR95':>13}{'VaR99':>13}{'ES95':>13}{'ES99':>13}  bound by",

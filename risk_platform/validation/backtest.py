@@ -11,6 +11,13 @@
   positive when it is underestimated; their distribution-robust critical values 0.70 (5%) and 1.8 (0.01%).
 * Quantile (tick) loss of VaR as the alpha-quantile of losses: ``mean((alpha - 1{L > VaR}) (VaR - L))``
   written so that it is non-negative: ``mean((1{L > VaR} - (1 - alpha)) (L - VaR))``.
+
+A statistic that is undefined on the data is never reported as a number, a zone or a pass: it is
+``"not evaluable: <why>"`` (:data:`NOT_EVALUABLE`). Z2 divides by ES, so it is not evaluable when an ES
+forecast is missing, infinite, zero or negative on an exception day; the traffic light needs scored days;
+Kupiec and Christoffersen raise :class:`~risk_platform.errors.ComputationError` on fewer days than they need
+(one and two). Conventions that are defined (``0 log 0 = 0``: no exception gives Kupiec's
+``-2 n ln(1 - p)``, Christoffersen independence ``LR 0`` and Z2 ``-1``) are kept.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from risk_platform.errors import ComputationError, InputError
 
 Z2_CRITICAL_5PCT = 0.70
 Z2_CRITICAL_001PCT = 1.8
+NOT_EVALUABLE = "not evaluable"
 
 
 def _xlogy(x: float, y: float) -> float:
@@ -33,6 +41,8 @@ def _xlogy(x: float, y: float) -> float:
 
 def kupiec_pof(exceptions: int, n: int, alpha: float) -> tuple[float, float]:
     """Kupiec LR statistic and its chi2(1) p-value."""
+    if n < 1 or not 0 <= exceptions <= n:
+        raise ComputationError(f"Kupiec test {NOT_EVALUABLE}: {exceptions} exceptions over {n} scored days")
     p = 1.0 - alpha
     x = exceptions
     observed = x / n
@@ -45,6 +55,8 @@ def kupiec_pof(exceptions: int, n: int, alpha: float) -> tuple[float, float]:
 def christoffersen(hits: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
     """Independence LR and p-value, conditional-coverage LR and p-value, from a 0/1 exception series."""
     h = np.asarray(hits, dtype=int)
+    if len(h) < 2:
+        raise ComputationError(f"Christoffersen test {NOT_EVALUABLE}: {len(h)} scored day(s), it needs two")
     prev, curr = h[:-1], h[1:]
     n00 = int(np.sum((prev == 0) & (curr == 0)))
     n01 = int(np.sum((prev == 0) & (curr == 1)))
@@ -62,7 +74,10 @@ def christoffersen(hits: np.ndarray, alpha: float) -> tuple[float, float, float,
 
 
 def traffic_light(exceptions: int, n: int, alpha: float) -> str:
-    """Basel zone (green / yellow / red) of an exception count over n days at confidence alpha."""
+    """Basel zone (green / yellow / red) of an exception count over n days at confidence alpha; ``"not
+    evaluable: no scored days"`` when ``n`` is 0."""
+    if n < 1:
+        return f"{NOT_EVALUABLE}: no scored days"
     p = 1.0 - alpha
     if binom.cdf(exceptions, n, p) >= 0.9999:
         return "red"
@@ -71,10 +86,29 @@ def traffic_light(exceptions: int, n: int, alpha: float) -> str:
     return "green"
 
 
-def acerbi_szekely_z2(losses: np.ndarray, var: np.ndarray, es: np.ndarray, alpha: float) -> float:
-    """Z2 statistic of an ES forecast series (positive: ES too small)."""
+def z2_not_evaluable(losses: np.ndarray, var: np.ndarray, es: np.ndarray) -> str | None:
+    """Why Z2 is undefined on these forecasts (``"not evaluable: ..."``), or None when it is defined."""
+    if es.shape != losses.shape:
+        return f"{NOT_EVALUABLE}: {len(es)} ES forecasts for {len(losses)} days"
+    missing = int(np.sum(~np.isfinite(es)))
+    if missing:
+        return f"{NOT_EVALUABLE}: ES forecast missing or infinite on {missing} of {len(es)} days"
     hits = losses > var
-    return float(np.sum(losses * hits / es) / (len(losses) * (1.0 - alpha)) - 1.0)
+    non_positive = int(np.sum(hits & (es <= 0)))
+    if non_positive:
+        return (f"{NOT_EVALUABLE}: ES forecast zero or negative on {non_positive} of {int(hits.sum())} exception"
+                " days (Z2 divides by ES)")
+    return None
+
+
+def acerbi_szekely_z2(losses: np.ndarray, var: np.ndarray, es: np.ndarray, alpha: float) -> float:
+    """Z2 statistic of an ES forecast series (positive: ES too small); :class:`ComputationError` when it is
+    not evaluable (:func:`z2_not_evaluable`)."""
+    why = z2_not_evaluable(losses, var, es)
+    if why is not None:
+        raise ComputationError(f"Acerbi-Szekely Z2 {why}")
+    hits = losses > var
+    return float(np.sum(losses[hits] / es[hits]) / (len(losses) * (1.0 - alpha)) - 1.0)
 
 
 def tick_loss(losses: np.ndarray, var: np.ndarray, alpha: float) -> float:
@@ -85,7 +119,8 @@ def tick_loss(losses: np.ndarray, var: np.ndarray, alpha: float) -> float:
 
 @dataclass(frozen=True)
 class BacktestResult:
-    """Exceptions and test statistics of a VaR/ES forecast series."""
+    """Exceptions and test statistics of a VaR/ES forecast series. ``es_z2`` is None and ``es_zone`` says
+    ``"not evaluable: <why>"`` when Z2 is undefined; both are None when no ES was given."""
 
     alpha: float
     n: int
@@ -103,7 +138,8 @@ class BacktestResult:
     tick_loss: float
 
     def summary(self) -> str:
-        es = "" if self.es_z2 is None else f", ES Z2 {self.es_z2:+.2f} ({self.es_zone})"
+        es = "" if self.es_zone is None else f", ES Z2 {self.es_zone}" if self.es_z2 is None \
+            else f", ES Z2 {self.es_z2:+.2f} ({self.es_zone})"
         return (f"{self.n} days at {self.alpha:.1%}: {self.exceptions} exceptions (expected"
                 f" {self.expected_exceptions:.1f}), Kupiec p {self.kupiec_p:.3f}, Christoffersen p"
                 f" {self.christoffersen_p:.3f}, conditional coverage p {self.conditional_coverage_p:.3f},"
@@ -116,6 +152,8 @@ class BacktestResult:
 def backtest(losses: np.ndarray, var: np.ndarray, alpha: float, es: np.ndarray | None = None) -> BacktestResult:
     """Backtest VaR (and ES when given) forecasts against realized losses; arrays of shape (n,)."""
     losses, var = np.asarray(losses, dtype=float), np.asarray(var, dtype=float)
+    if not 0.0 < alpha < 1.0:
+        raise InputError(f"confidence must be strictly between 0 and 1, got {alpha}")
     if losses.shape != var.shape or losses.ndim != 1 or len(losses) < 2:
         raise InputError("losses and VaR must be 1-d arrays of the same length (at least 2)")
     if not (np.all(np.isfinite(losses)) and np.all(np.isfinite(var))):
@@ -126,7 +164,10 @@ def backtest(losses: np.ndarray, var: np.ndarray, alpha: float, es: np.ndarray |
     lr_ind, p_ind, lr_cc, p_cc = christoffersen(hits, alpha)
     z2 = es_zone = None
     if es is not None:
-        z2 = acerbi_szekely_z2(losses, var, np.asarray(es, dtype=float), alpha)
-        es_zone = "red" if z2 > Z2_CRITICAL_001PCT else "yellow" if z2 > Z2_CRITICAL_5PCT else "green"
+        es = np.asarray(es, dtype=float)
+        es_zone = z2_not_evaluable(losses, var, es)
+        if es_zone is None:
+            z2 = acerbi_szekely_z2(losses, var, es, alpha)
+            es_zone = "red" if z2 > Z2_CRITICAL_001PCT else "yellow" if z2 > Z2_CRITICAL_5PCT else "green"
     return BacktestResult(alpha, n, x, n * (1 - alpha), lr_pof, p_pof, lr_ind, p_ind, lr_cc, p_cc,
                           traffic_light(x, n, alpha), z2, es_zone, tick_loss(losses, var, alpha))

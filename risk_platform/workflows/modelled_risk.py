@@ -12,6 +12,7 @@ from risk_platform.families import MODEL_NAMES
 from risk_platform.models.inference import AliasedInputs, aliased_model_inputs
 from risk_platform.models.registry import ModelRegistry
 from risk_platform.portfolio.positions import Portfolio
+from risk_platform.risk.config import RiskConfig
 from risk_platform.risk.report import PortfolioRisk
 from risk_platform.workflows.assessment import assess
 from risk_platform.workflows.market_inputs import MarketInputs
@@ -38,8 +39,9 @@ class ModelledRisk:
 
 
 def assess_with_models(portfolio: Portfolio, market: MarketInputs, registry: ModelRegistry, daily: pd.DataFrame,
-                       override_log: Path | None = None) -> ModelledRisk:
+                       override_log: Path | None = None, config: RiskConfig | None = None) -> ModelledRisk:
     """Every method with each aliased model set (``registry``: pass the run's
-    :class:`~risk_platform.models.pinned.PinnedRegistry` so every step of a run uses the same versions)."""
+    :class:`~risk_platform.models.pinned.PinnedRegistry` so every step of a run uses the same versions);
+    ``config``: the methodology and the evaluation date (default :class:`RiskConfig`: today, UTC)."""
     models = aliased_model_inputs(registry, daily, tuple(MODEL_NAMES), override_log=override_log)
-    return ModelledRisk(assess(portfolio, market, model_inputs=models.inputs), models)
+    return ModelledRisk(assess(portfolio, market, config, model_inputs=models.inputs), models)

@@ -198,3 +198,12 @@ def test_backtest_bad_symbol_and_rejected_feed(bundled_prices_text, instruments,
 def test_backtest_lstm_without_a_registered_model_is_a_clear_error(tmp_path):
     done = cli(*backtest_args(PRICES, INSTRUMENTS, "SPX", "lstm"), "--mlflow-uri", f"sqlite:///{tmp_path}/m.db")
     assert done.returncode == 2 and "has the alias 'experimental'" in done.stderr
+
+
+def test_backtest_with_an_undefined_es_statistic_says_not_evaluable_never_a_zone():
+    done = cli(*backtest_args(PRICES, INSTRUMENTS, "SPX", "fhs")[:-1], "--window", "1", "--start", "2024-01-01")
+    assert done.returncode == 0, done.stderr
+    assert "ES Z2 not evaluable: ES forecast zero or negative on" in done.stdout and "nan" not in done.stdout
+    done = cli(*backtest_args(PRICES, INSTRUMENTS, "SPX", "fhs"), "--window", "1", "--start", "2024-01-01")
+    out = json.loads(done.stdout)
+    assert out["es_z2"] is None and out["es_zone"].startswith("not evaluable: ES forecast zero or negative")

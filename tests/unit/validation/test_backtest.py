@@ -5,7 +5,15 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy.stats import binom, chi2
 
-from risk_platform.validation.backtest import backtest, christoffersen, kupiec_pof, tick_loss, traffic_light
+from risk_platform.errors import ComputationError, InputError
+from risk_platform.validation.backtest import (
+    acerbi_szekely_z2,
+    backtest,
+    christoffersen,
+    kupiec_pof,
+    tick_loss,
+    traffic_light,
+)
 
 
 @pytest.mark.parametrize(("x", "zone"), [(0, "green"), (4, "green"), (5, "yellow"), (9, "yellow"), (10, "red"),
@@ -70,3 +78,41 @@ def test_a_correct_model_passes_on_simulated_data():
     too_small = backtest(losses, var * 0.7, 0.99, es * 0.7)
     assert too_small.kupiec_p < 0.001 and too_small.zone == "red" and too_small.es_z2 > 0.7
     assert "exceptions" in result.summary()
+
+
+def test_z2_with_a_zero_or_missing_es_is_not_evaluable_never_a_zone():
+    losses = np.array([1.0, 3.0, -2.0, 5.0])
+    var = np.full(4, 2.0)
+    # exceptions on days 2 and 4; the ES forecast of day 2 is 0: 3 / 0 is undefined
+    result = backtest(losses, var, 0.75, es=np.array([4.0, 0.0, 4.0, 4.0]))
+    assert result.es_z2 is None
+    assert result.es_zone == "not evaluable: ES forecast zero or negative on 1 of 2 exception days (Z2 divides by ES)"
+    assert "ES Z2 not evaluable: ES forecast zero or negative" in result.summary() and "nan" not in result.summary()
+    missing = backtest(losses, var, 0.75, es=np.array([4.0, np.nan, 4.0, 4.0]))
+    assert missing.es_z2 is None and missing.es_zone == "not evaluable: ES forecast missing or infinite on 1 of 4 days"
+    # a zero ES on a day without an exception does not enter the sum: Z2 stays defined
+    defined = backtest(losses, var, 0.75, es=np.array([0.0, 4.0, 4.0, 4.0]))
+    assert_allclose(defined.es_z2, (3 / 4 + 5 / 4) / (4 * 0.25) - 1)
+    with pytest.raises(ComputationError, match="Z2 not evaluable: ES forecast zero or negative"):
+        acerbi_szekely_z2(losses, var, np.array([4.0, -1.0, 4.0, 4.0]), 0.75)
+
+
+def test_no_exception_keeps_the_defined_conventions():
+    losses, var = np.zeros(250), np.ones(250)
+    result = backtest(losses, var, 0.99, es=np.full(250, 2.0))
+    assert result.exceptions == 0 and result.zone == "green"
+    assert_allclose(result.kupiec_lr, -2 * 250 * np.log(0.99))
+    assert result.christoffersen_lr == 0.0 and result.christoffersen_p == 1.0
+    assert result.es_z2 == -1.0 and result.es_zone == "green"  # Z2 = 0 / (n (1 - alpha)) - 1
+
+
+def test_statistics_without_scored_days_are_not_evaluable():
+    assert traffic_light(0, 0, 0.99) == "not evaluable: no scored days"
+    with pytest.raises(ComputationError, match="Kupiec test not evaluable: 0 exceptions over 0 scored days"):
+        kupiec_pof(0, 0, 0.99)
+    with pytest.raises(ComputationError, match="Kupiec test not evaluable: 3 exceptions over 2 scored days"):
+        kupiec_pof(3, 2, 0.99)
+    with pytest.raises(ComputationError, match="Christoffersen test not evaluable: 1 scored day"):
+        christoffersen(np.array([1]), 0.99)
+    with pytest.raises(InputError, match="confidence must be strictly between 0 and 1, got 1.0"):
+        backtest(np.zeros(3), np.ones(3), 1.0)
