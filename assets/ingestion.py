@@ -1,5 +1,5 @@
 """Ingestion: the instruments table, the delivered prices as they came, and the market panel behind the
-missing-data gate."""
+gate (plausibility and missing data)."""
 
 from pathlib import Path
 
@@ -9,7 +9,6 @@ import pandas as pd
 from assets.metadata import gate_check, gate_outputs_metadata, instruments_metadata, raw_prices_metadata
 from resources import LineageResource, MarketDataResource
 from risk_platform.data.loading import sha256_file
-from risk_platform.data.quality import accepted_panel
 
 GATE_CHECK = "missing_data_gate"
 
@@ -39,7 +38,8 @@ def raw_prices(context: dg.AssetExecutionContext, instruments: pd.DataFrame, mar
 @dg.multi_asset(
     group_name="ingestion",
     outs={
-        "feed_quality": dg.AssetOut(description="Per feed: venue sessions, missing share, accepted or rejected."),
+        "feed_quality": dg.AssetOut(description="Per feed: venue sessions, missing share, suspect points removed,"
+                                                " accepted or rejected."),
         "market_panel": dg.AssetOut(
             description="Accepted feeds on their own venue's sessions (date, symbol, value)."
         ),
@@ -51,9 +51,13 @@ def raw_prices(context: dg.AssetExecutionContext, instruments: pd.DataFrame, mar
             blocking=True,
             description=(
                 "Great Expectations suite expectations/market_panel_completeness.json: a feed with more than"
-                " 5% of its venue's sessions missing is rejected and quarantined. Fails with WARN when some"
-                " feeds are rejected (the others proceed), with ERROR (blocking downstream) when none passes"
-                " or the suite's other expectations fail."
+                " 5% of its venue's sessions missing is rejected and quarantined; and beside it"
+                " expectations/market_panel_plausibility.json: suspect points (a one-day spike beyond 50 robust"
+                " daily scales that reverses, a non-positive price, a denormal or |x| > 1e12, a date after today"
+                " or beyond the venue calendar) are removed and listed in the quarantine's SUSPECT_POINTS.csv;"
+                " more than 3 in a feed's last 63 sessions rejects the feed. Fails with WARN when some feeds are"
+                " rejected or points removed (the others proceed), with ERROR (blocking downstream) when none"
+                " passes or the suite's other expectations fail."
             ),
         )
     ],
@@ -61,12 +65,13 @@ def raw_prices(context: dg.AssetExecutionContext, instruments: pd.DataFrame, mar
 )
 def market_panel(context: dg.AssetExecutionContext, raw_prices: pd.DataFrame, instruments: pd.DataFrame,
                  market_data: MarketDataResource, lineage: LineageResource):
-    """Apply the missing-data gate to the delivery (rejected files quarantined) and keep the accepted feeds."""
+    """Apply the gate to the delivery (rejected files and suspect points quarantined) and keep the accepted feeds
+    without their suspect points."""
     outcome = market_data.gate(raw_prices, instruments)
-    panel = accepted_panel(raw_prices, instruments, outcome.decision)
+    panel = outcome.panel(raw_prices, instruments)
     lineage.record(context.run_id, "market_panel", ["raw_prices", "instruments"], outcome.lineage_facts())
     feeds, accepted = gate_outputs_metadata(outcome, panel)
-    yield dg.Output(outcome.decision.table, output_name="feed_quality", metadata=feeds)
+    yield dg.Output(outcome.feed_table(), output_name="feed_quality", metadata=feeds)
     yield dg.Output(panel, output_name="market_panel", metadata=accepted)
     yield gate_check(outcome, GATE_CHECK, "market_panel")
 

@@ -132,27 +132,37 @@ def _gate_common(outcome: GateOutcome) -> dict[str, Any]:
 
 
 def _gate_table(outcome: GateOutcome) -> dg.TableMetadataValue:
-    return table(outcome.decision.table.sort_values(["accepted", "missing_share"], ascending=[True, False]))
+    return table(outcome.feed_table().sort_values(["accepted", "missing_share"], ascending=[True, False]))
+
+
+def _suspect_metadata(outcome: GateOutcome) -> dict[str, Any]:
+    suspects = outcome.suspects
+    return {"suspect_points": len(suspects), "flagged_feeds": ", ".join(outcome.flagged) or "none",
+            "suspects": table(suspects.assign(date=suspects["date"].astype(str))) if len(suspects) else "none",
+            "suspect_files": ", ".join(str(p) for p in outcome.suspect_files) or "none"}
 
 
 def gate_outputs_metadata(outcome: GateOutcome, panel: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
     """The metadata of ``feed_quality`` and of ``market_panel``."""
     decision = outcome.decision
-    panel_metadata = {"rows": len(panel), "accepted_feeds": len(decision.accepted),
-                      "rejected_feeds": ", ".join(decision.rejected) or "none",
-                      "not_evaluated_feeds": ", ".join(decision.not_evaluated) or "none", **_gate_common(outcome)}
+    panel_metadata = {"rows": len(panel), "accepted_feeds": len(outcome.accepted),
+                      "rejected_feeds": ", ".join(outcome.rejected) or "none",
+                      "not_evaluated_feeds": ", ".join(decision.not_evaluated) or "none", **_suspect_metadata(outcome),
+                      **_gate_common(outcome)}
     return {"feeds": _gate_table(outcome), **_gate_common(outcome)}, panel_metadata
 
 
 def gate_check(outcome: GateOutcome, check_name: str, asset_key: str) -> dg.AssetCheckResult:
-    """The gate's asset check: passed, its severity (:class:`GateOutcome`), the rejections and quarantine."""
+    """The gate's asset check: passed, its severity (:class:`GateOutcome`), the rejections, the suspect points
+    and the quarantine."""
     decision = outcome.decision
     return dg.AssetCheckResult(
         check_name=check_name, asset_key=asset_key, passed=outcome.passed, severity=CHECK_SEVERITY[outcome.severity],
-        description=decision.summary(),
+        description=outcome.summary(),
         metadata={
             "threshold": decision.threshold,
-            "rejected": ", ".join(decision.rejected) or "none",
+            "rejected": ", ".join(outcome.rejected) or "none",
+            **_suspect_metadata(outcome),
             "rejections": dg.MetadataValue.md("\n".join(f"- {line}" for line in decision.rejection_lines()) or "none"),
             "quarantined": ", ".join(str(p.parent) for p in outcome.quarantined) or "none",
             "feeds": _gate_table(outcome),

@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 
 from risk_platform.data.loading import RawPrices, load_instruments, load_prices
+from risk_platform.data.plausibility import PLAUSIBILITY_SUITE
 from risk_platform.data.quality import COMPLETENESS_SUITE, GateOutcome, gate_delivery, load_suite
 from risk_platform.portfolio.positions import Portfolio, load_portfolio
 
@@ -36,13 +37,14 @@ class MarketDataResource(dg.ConfigurableResource):
         return load_suite(Path(self.expectations_dir) / f"{COMPLETENESS_SUITE}.json")
 
     def gate(self, raw: pd.DataFrame, instruments: pd.DataFrame) -> GateOutcome:
-        """The missing-data gate with GX on the delivery, over the configured window; the GX result and the
-        quarantined files go to this resource's folders."""
+        """The gate (plausibility and missing data) with GX on the delivery, over the configured window; the GX
+        results and the quarantined files go to this resource's folders."""
         return gate_delivery(raw, instruments, self.completeness_suite(),
                              window_start=pd.Timestamp(self.window_start) if self.window_start else None,
                              window_end=pd.Timestamp(self.window_end) if self.window_end else None,
                              gx=True, validations_dir=Path(self.validations_dir),
-                             quarantine_dir=Path(self.quarantine_dir))
+                             quarantine_dir=Path(self.quarantine_dir),
+                             plausibility_suite=load_suite(Path(self.expectations_dir) / f"{PLAUSIBILITY_SUITE}.json"))
 
 
 class PortfolioResource(dg.ConfigurableResource):

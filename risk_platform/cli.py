@@ -94,10 +94,12 @@ def cmd_check_data(args: argparse.Namespace) -> int:
             "files": [{"path": f.path, "sha256": f.sha256, "rows": f.rows} for f in raw.files],
             "gx_validation_id": decision.gx_validation_id,
             "quarantined": [str(p.parent) for p in outcome.quarantined],
+            "suspect_points": outcome.suspects.assign(date=outcome.suspects["date"].astype(str)).to_dict("records"),
+            "implausible_feeds_rejected": list(outcome.plausibility.rejected) if outcome.plausibility else [],
         }
         print(json.dumps(payload, indent=1, default=str))
     else:
-        print(decision.summary())
+        print(outcome.summary())
     outcome.raise_if_failed()
     return EXIT_OK
 

@@ -102,3 +102,14 @@ def sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Dateti
     if start < all_sessions[0]:
         raise InputError(f"calendar {calendar} starts at {all_sessions[0]:%Y-%m-%d}; asked for {start:%Y-%m-%d}")
     return all_sessions[(all_sessions >= start) & (all_sessions <= end)]
+
+
+@cache
+def calendar_last_day(calendar: str) -> pd.Timestamp | None:
+    """The last day ``calendar`` can describe (XHKG records holidays to 2049-12-31); None when unbounded."""
+    _register()
+    dispatcher = xcals.calendar_utils.global_calendar_dispatcher
+    # the calendar's class, not an instance: building one costs about 0.2 s
+    factory = dispatcher._calendar_factories[dispatcher.resolve_alias(calendar)]
+    bound = factory.bound_max()
+    return None if bound is None else pd.Timestamp(bound).tz_localize(None).normalize()

@@ -1,4 +1,5 @@
-"""The missing-data gate: per feed, the share of venue sessions without a value, validated by a GX suite.
+"""The market-data gate: the missing-data gate (per feed, the share of venue sessions without a value) and,
+beside it, the plausibility gate (per point, :mod:`risk_platform.data.plausibility`), each validated by a GX suite.
 
 A value is missing when the instrument's venue was open (its ``exchange_calendars`` sessions) and the
 delivery has no value for that day (no row, or an empty / ``.`` / ``null`` value). Venue holidays are
@@ -11,8 +12,9 @@ Two ways to evaluate the same suite:
   checks that both agree.
 
 :func:`gate_delivery` is the gate as one call (used by the ``market_panel`` asset and ``risk-platform
-check-data``): the decision, the GX run and its recorded result, the quarantine of rejected raw files, and
-the outcome's severity (:class:`GateOutcome`).
+check-data``): the plausibility gate first (suspect points are removed, so a row dated 2027 cannot make every
+feed "100% missing"), then the completeness decision on what is left, the GX runs and their recorded results,
+the quarantine of rejected raw files and of suspect points, and the outcome's severity (:class:`GateOutcome`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ import pandas as pd
 from risk_platform import paths
 from risk_platform.data.calendars import sessions
 from risk_platform.data.loading import sha256_file
+from risk_platform.data.plausibility import (
+    PlausibilityDecision,
+    default_plausibility_suite_path,
+    plausibility_gate,
+    without_suspects,
+)
 from risk_platform.errors import ComputationError, GateFailedError, InputError
 from risk_platform.io import atomic_write_text
 
@@ -242,16 +250,7 @@ def quarantine_rejected(decision: GateDecision, raw: pd.DataFrame, quarantine_di
     written = []
     for source_file, symbols in frame.groupby("source_file")["symbol"].unique().items():
         source = Path(source_file)
-        sha = sha256_file(source)
-        target_dir = quarantine_dir / f"{source.stem}-{sha[:12]}"
-        target_dir.mkdir(parents=True, exist_ok=True)
-        copy = target_dir / source.name
-        if not copy.exists():
-            tmp = target_dir / f".{source.name}.tmp-{uuid.uuid4().hex}"
-            shutil.copyfile(source, tmp)
-            tmp.replace(copy)
-        if sha256_file(copy) != sha:
-            raise InputError(f"{source}: changed while being quarantined (the copy's sha256 differs)")
+        target_dir, sha, copy = _quarantine_copy(source, quarantine_dir)
         reason = {
             "file": str(source),
             "sha256": sha,
@@ -274,6 +273,36 @@ def quarantine_rejected(decision: GateDecision, raw: pd.DataFrame, quarantine_di
         reason_path = target_dir / "REASON.json"
         atomic_write_text(reason_path, json.dumps(reason, indent=2))
         written.append(reason_path)
+    return written
+
+
+def _quarantine_copy(source: Path, quarantine_dir: Path) -> tuple[Path, str, Path]:
+    """A byte-identical copy of ``source`` in ``<quarantine_dir>/<stem>-<sha[:12]>/`` (checked by sha256):
+    the folder, the file's sha256 and the copy."""
+    sha = sha256_file(source)
+    target_dir = quarantine_dir / f"{source.stem}-{sha[:12]}"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    copy = target_dir / source.name
+    if not copy.exists():
+        tmp = target_dir / f".{source.name}.tmp-{uuid.uuid4().hex}"
+        shutil.copyfile(source, tmp)
+        tmp.replace(copy)
+    if sha256_file(copy) != sha:
+        raise InputError(f"{source}: changed while being quarantined (the copy's sha256 differs)")
+    return target_dir, sha, copy
+
+
+SUSPECT_FILE = "SUSPECT_POINTS.csv"
+
+
+def quarantine_suspects(plausibility: PlausibilityDecision, quarantine_dir: Path) -> list[Path]:
+    """Per raw file with suspect points: its verified copy and ``SUSPECT_POINTS.csv`` (file, symbol, date, value,
+    rule, why) beside it. The raw file is never modified. Returns the CSV files written."""
+    written = []
+    for source_file, points in plausibility.suspects.groupby("file", sort=True):
+        target_dir, _, _ = _quarantine_copy(Path(source_file), quarantine_dir)
+        text = points.assign(date=points["date"].dt.strftime("%Y-%m-%d")).to_csv(index=False)
+        written.append(atomic_write_text(target_dir / SUSPECT_FILE, text))
     return written
 
 
@@ -309,6 +338,47 @@ class GateOutcome:
     decision: GateDecision
     gx_result_path: Path | None = None
     quarantined: tuple[Path, ...] = ()
+    plausibility: PlausibilityDecision | None = None
+    suspect_files: tuple[Path, ...] = ()
+
+    @property
+    def suspects(self) -> pd.DataFrame:
+        """The suspect points removed from the panel (file, symbol, date, value, rule, why); empty when none."""
+        if self.plausibility is None:
+            return pd.DataFrame(columns=["file", "symbol", "date", "value", "rule", "why"])
+        return self.plausibility.suspects
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """Feeds that pass both gates."""
+        dropped = set(self.plausibility.rejected) if self.plausibility is not None else set()
+        return tuple(s for s in self.decision.accepted if s not in dropped)
+
+    @property
+    def rejected(self) -> tuple[str, ...]:
+        """Feeds rejected by either gate, sorted."""
+        extra = self.plausibility.rejected if self.plausibility is not None else ()
+        return tuple(sorted(set(self.decision.rejected) | set(extra)))
+
+    @property
+    def flagged(self) -> tuple[str, ...]:
+        """Accepted feeds whose suspect points were removed."""
+        return tuple(s for s in (self.plausibility.flagged if self.plausibility else ()) if s in self.accepted)
+
+    def feed_table(self) -> pd.DataFrame:
+        """The completeness table with ``suspect_points`` and ``recent_suspect_points`` per feed; ``accepted``
+        is the fate under both gates (the ``feed_quality`` asset)."""
+        feeds = (self.plausibility.feeds if self.plausibility is not None
+                 else pd.DataFrame(columns=["symbol", "suspect_points", "recent_suspect_points"]))
+        table = self.decision.table.merge(feeds[["symbol", "suspect_points", "recent_suspect_points"]],
+                                          on="symbol", how="left")
+        counts = table[["suspect_points", "recent_suspect_points"]].fillna(0).astype(int)
+        return table.assign(**counts, accepted=table["symbol"].isin(self.accepted))
+
+    def panel(self, raw: pd.DataFrame, instruments: pd.DataFrame) -> pd.DataFrame:
+        """:func:`accepted_panel` of the feeds both gates accept, without the suspect points."""
+        clean = without_suspects(raw, self.suspects)
+        return accepted_panel(clean[clean["symbol"].isin(self.accepted)], instruments, self.decision)
 
     @property
     def table_expectations_met(self) -> bool:
@@ -319,28 +389,51 @@ class GateOutcome:
 
     @property
     def passed(self) -> bool:
-        return self.decision.passed and self.table_expectations_met
+        """Every feed accepted, the table-level expectations met, and no suspect point."""
+        return self.decision.passed and self.table_expectations_met and self.suspects.empty and not self.rejected
 
     @property
     def severity(self) -> str:
-        return "warn" if self.decision.accepted and self.table_expectations_met else "error"
+        return "warn" if self.accepted and self.table_expectations_met else "error"
 
     def failure(self) -> str:
-        """One line saying why the gate failed (empty when it passed)."""
+        """One line saying why the gate failed (empty when it passed): the rejected feeds of each gate and
+        the first suspect points."""
         if self.passed:
             return ""
+        parts = []
         rejected = self.decision.rejected
-        what = f"{len(rejected)} feed(s) rejected: {', '.join(rejected)}" if rejected else "no feed rejected"
-        if not self.table_expectations_met:
-            what += "; the suite's table-level expectations failed"
-        return f"missing-data gate ({self.severity}): {what}"
+        if rejected or not self.table_expectations_met:
+            what = f"{len(rejected)} feed(s) rejected: {', '.join(rejected)}" if rejected else "no feed rejected"
+            if not self.table_expectations_met:
+                what += "; the suite's table-level expectations failed"
+            parts.append(f"missing-data gate ({self.severity}): {what}")
+        if self.plausibility is not None and not self.suspects.empty:
+            plaus = self.plausibility
+            shown = "; ".join(plaus.lines()[:3]) + ("; ..." if len(plaus.suspects) > 3 else "")
+            fate, feeds = ("rejected", plaus.rejected) if plaus.rejected else ("flagged", plaus.flagged)
+            verdict = f"{fate}: {', '.join(feeds)}"
+            parts.append(f"plausibility gate ({self.severity}): {len(plaus.suspects)} suspect point(s) removed,"
+                         f" feed(s) {verdict}: {shown}")
+        return "; ".join(parts)
+
+    def summary(self) -> str:
+        """Both gates' summaries (``check-data``'s text output)."""
+        parts = [self.decision.summary()]
+        if self.plausibility is not None:
+            parts.append(self.plausibility.summary())
+        return "\n".join(parts)
 
     def lineage_facts(self) -> dict[str, Any]:
         """What lineage keeps of the gate: the GX validation, the suite, the feeds' fate, the quarantine."""
         decision = self.decision
+        plaus = self.plausibility
         return {"gx_validation_id": decision.gx_validation_id, "gx_result": str(self.gx_result_path),
-                "suite": f"expectations/{COMPLETENESS_SUITE}.json", "accepted": list(decision.accepted),
-                "rejected": list(decision.rejected), "quarantined": [str(p.parent) for p in self.quarantined]}
+                "suite": f"expectations/{COMPLETENESS_SUITE}.json", "accepted": list(self.accepted),
+                "rejected": list(self.rejected), "quarantined": [str(p.parent) for p in self.quarantined],
+                "plausibility_gx_validation_id": plaus.gx_validation_id if plaus is not None else None,
+                "suspect_points": [f"{line}" for line in (plaus.lines() if plaus is not None else [])],
+                "suspect_files": [str(p) for p in self.suspect_files]}
 
     def raise_if_failed(self) -> None:
         """:class:`GateFailedError` with :meth:`failure` when the gate failed."""
@@ -348,8 +441,8 @@ class GateOutcome:
             raise GateFailedError(self.failure())
 
 
-def record_gx_result(decision: GateDecision, validations_dir: Path) -> Path | None:
-    """Keep the GX validation result as ``<validations_dir>/<id>.json`` (lineage points at it); None when GX
+def record_gx_result(decision: GateDecision | PlausibilityDecision, validations_dir: Path) -> Path | None:
+    """Keep a GX validation result as ``<validations_dir>/<id>.json`` (lineage points at it); None when GX
     did not run."""
     if decision.gx_validation_id is None or decision.gx_result is None:
         return None
@@ -359,15 +452,26 @@ def record_gx_result(decision: GateDecision, validations_dir: Path) -> Path | No
 
 def gate_delivery(raw: pd.DataFrame, instruments: pd.DataFrame, suite: dict[str, Any], *,
                   window_start: pd.Timestamp | None = None, window_end: pd.Timestamp | None = None,
-                  gx: bool = False, validations_dir: Path | None = None,
-                  quarantine_dir: Path | None = None) -> GateOutcome:
-    """The missing-data gate on :attr:`RawPrices.frame` as one call: completeness per feed, the decision
-    (``gx``: validated by GX too, its result kept under ``validations_dir`` when given), and the raw files of
-    rejected feeds copied to ``quarantine_dir`` (when given) with their reasons."""
-    table = completeness_table(raw, instruments, window_start, window_end)
+                  gx: bool = False, validations_dir: Path | None = None, quarantine_dir: Path | None = None,
+                  plausibility_suite: dict[str, Any] | None = None,
+                  evaluation_date: pd.Timestamp | None = None) -> GateOutcome:
+    """The gate on :attr:`RawPrices.frame` as one call: the plausibility gate (``plausibility_suite``, default
+    ``expectations/market_panel_plausibility.json``; ``evaluation_date`` today by default), then completeness
+    per feed on the delivery without its suspect points (``gx``: both validated by GX too, the results kept under
+    ``validations_dir`` when given); the raw files of rejected feeds, and the suspect points with their reasons,
+    go to ``quarantine_dir`` when given."""
+    plaus_suite = plausibility_suite or load_suite(default_plausibility_suite_path())
+    plausibility = plausibility_gate(raw, instruments, plaus_suite, evaluation_date=evaluation_date,
+                                     window_end=window_end, gx=gx)
+    clean = without_suspects(raw, plausibility.suspects)
+    table = completeness_table(clean, instruments, window_start, window_end)
     decision = apply_gate(table, suite, delivered=sorted(raw["symbol"].unique()))
     if gx:
         decision = validate_with_gx(decision, suite)
-    result_path = record_gx_result(decision, validations_dir) if validations_dir is not None else None
-    quarantined = quarantine_rejected(decision, raw, quarantine_dir) if quarantine_dir is not None else []
-    return GateOutcome(decision, result_path, tuple(quarantined))
+    result_path = None
+    if validations_dir is not None:
+        result_path = record_gx_result(decision, validations_dir)
+        record_gx_result(plausibility, validations_dir)
+    quarantined = quarantine_rejected(decision, clean, quarantine_dir) if quarantine_dir is not None else []
+    suspect_files = quarantine_suspects(plausibility, quarantine_dir) if quarantine_dir is not None else []
+    return GateOutcome(decision, result_path, tuple(quarantined), plausibility, tuple(suspect_files))
