@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from risk_platform.errors import InputError
-from risk_platform.io import append_line
+from risk_platform.io import append_line, read_json_lines
 from risk_platform.models.registry import ModelRegistry, registered_name
 
 
@@ -128,10 +128,10 @@ class AuditLog:
         if not self.path.exists():
             return []
         out = []
-        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
+        for number, value in read_json_lines(self.path):
             try:
-                record = AuditRecord(**json.loads(line))
-            except (json.JSONDecodeError, TypeError):
+                record = AuditRecord(**value)
+            except TypeError:
                 raise InputError(f"{self.path} line {number}: not an audit record") from None
             if model is None or record.model == model:
                 out.append(record)
