@@ -8,6 +8,8 @@ data_sha256, gx_validation_id`` and its training data logged with ``log_inputs``
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ LINEAGE_TAGS = ("dagster_run_id", "dagster_asset_key", "partition_key", "git_sha
 ALIASES = ("stable", "current", "experimental")
 EXPERIMENT = "risk_platform"
 VALIDATION_EXPERIMENT = "risk_platform-validation"
+ARTIFACT_HASH_TAG = "artifact_sha256"  # version tag: JSON {relative path: sha256} of the logged model's files
 
 
 def registered_name(model_key: str) -> str:
@@ -55,6 +58,22 @@ def pip_requirements() -> list[str]:
     return [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"]
 
 
+def artifact_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder``, keyed by its path relative to it (``/``-separated)."""
+    folder = Path(folder)
+    return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def hash_mismatch(expected: dict[str, str], found: dict[str, str]) -> str | None:
+    """The first file whose content differs from its registered hash, in words; None when every file matches."""
+    for name, digest in sorted(expected.items()):
+        if found.get(name) != digest:
+            seen = found[name][:16] if name in found else "no such file"
+            return f"artifact hash mismatch on {name}: expected sha256 {digest[:16]}, found {seen}"
+    return None
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A model loaded from the registry, with the metadata it was logged with and where it came from."""
@@ -65,6 +84,7 @@ class LoadedModel:
     version: str
     run_id: str
     alias: str
+    verified: bool = False  # the artifacts matched the hashes recorded at registration (False: none recorded)
 
 
 class ModelRegistry:
@@ -119,6 +139,7 @@ class ModelRegistry:
                                           input_example=registration.input_example,
                                           pip_requirements=pip_requirements(), serialization_format="pt2",
                                           metadata=registration.metadata)
+                hashes = artifact_hashes(local_model)
                 self.client.log_artifacts(run_id, str(local_model), "model")
             self.client.set_terminated(run_id, "FINISHED")
         except Exception:
@@ -130,7 +151,8 @@ class ModelRegistry:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
         version = self.client.create_model_version(name, f"runs:/{run_id}/model", run_id,
-                                                   tags={t: tags[t] for t in LINEAGE_TAGS})
+                                                   tags={**{t: tags[t] for t in LINEAGE_TAGS},
+                                                         ARTIFACT_HASH_TAG: json.dumps(hashes, sort_keys=True)})
         return RegisteredVersion(name, str(version.version), run_id, f"models:/{name}/{version.version}")
 
     def log_validation(self, *, model_key: str, version: str, metrics: dict[str, float], tags: dict[str, str],
@@ -176,7 +198,9 @@ class ModelRegistry:
 
     def load(self, model_key: str, alias: str = "experimental", version: str | None = None) -> LoadedModel:
         """Load the version behind ``alias``, or ``version`` itself when given (read under that alias: a run's
-        pinned version), downloaded from its run's artifacts, with its metadata."""
+        pinned version), downloaded from its run's artifacts, with its metadata. The files are checked against
+        the hashes recorded at registration (versions registered before them load unverified); a mismatch or an
+        unreadable artifact is a :class:`ComputationError` naming the model, version and reason."""
         name = registered_name(model_key)
         try:
             if version is None:
@@ -191,9 +215,18 @@ class ModelRegistry:
             except MlflowException as exc:
                 raise InputError(f"{name} version {version.version}: model artifacts not readable"
                                  f" ({str(exc).splitlines()[0]})") from None
-            module = mlflow.pytorch.load_model(local)
-            metadata = Model.load(local).metadata or {}
-        return LoadedModel(module, metadata, name, str(version.version), version.run_id, alias)
+            expected = version.tags.get(ARTIFACT_HASH_TAG)
+            problem = expected and hash_mismatch(json.loads(expected), artifact_hashes(Path(local)))
+            if problem:
+                raise ComputationError(f"{name} version {version.version}: {problem}")
+            try:
+                module = mlflow.pytorch.load_model(local)
+                metadata = Model.load(local).metadata or {}
+            except Exception as exc:  # noqa: BLE001 (unzipping, unpickling, torch.export: any error of a bad file)
+                first_line = (str(exc).splitlines() or [""])[0][:200]
+                raise ComputationError(f"{name} version {version.version}: model artifacts unreadable"
+                                       f" ({exc.__class__.__name__}: {first_line})") from None
+        return LoadedModel(module, metadata, name, str(version.version), version.run_id, alias, bool(expected))
 
     def run(self, run_id: str):
         """An MLflow run; :class:`InputError` when the store has no such run."""

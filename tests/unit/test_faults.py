@@ -3,15 +3,23 @@
 import json
 import warnings
 from dataclasses import asdict
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+import torch
 
 from risk_platform.alerts import AlertSink, check_limits, read_alerts
-from risk_platform.errors import InputError
+from risk_platform.errors import ComputationError, InputError
 from risk_platform.io import TornLineWarning, append_line, read_json_lines
 from risk_platform.lineage import LineageRecord, LineageStore
 from risk_platform.models.governance import AuditLog, AuditRecord
 from risk_platform.models.guardrails import OverrideLog, OverrideRecord
+from risk_platform.models.inference import aliased_model_inputs
+from risk_platform.models.registry import ARTIFACT_HASH_TAG, LINEAGE_TAGS, ModelRegistry, RegisteredVersion
+from risk_platform.models.reports import Registration
+from risk_platform.regime import REGIMES
 from risk_platform.risk.limits import parse_limits
 
 LIMITS = parse_limits({"limits": [
@@ -82,3 +90,57 @@ def test_a_bad_line_that_is_not_a_torn_tail_names_file_and_line(tmp_path):
     path.write_text(json.dumps({"a": 1}) + "\n" + json.dumps(asdict(AUDIT)) + "\n")
     with pytest.raises(InputError, match=f"^{path} line 1: not an audit record$"):
         AuditLog(path).records()
+
+
+def _registry(tmp_path):
+    return ModelRegistry(f"sqlite:///{tmp_path}/mlflow.db", artifact_root=str(tmp_path / "artifacts"))
+
+
+def _register_generator(registry, key: str, symbols: list[str]) -> RegisteredVersion:
+    """A tiny real sampler (latent 2 + regime one-hot -> one return per series), logged as the registry does."""
+    torch.manual_seed(0)
+    registration = Registration(model=torch.nn.Linear(2 + len(REGIMES), len(symbols)),
+                                input_example=np.zeros((2, 2 + len(REGIMES)), dtype=np.float32), params={},
+                                metrics={}, metadata={"symbols": symbols, "latent_dim": 2}, artifacts=[], tables={})
+    tags = dict.fromkeys(LINEAGE_TAGS, "test")
+    version = registry.log_training(model_key=key, registration=registration, tags=tags,
+                                    dataset=pd.DataFrame({"x": [1.0]}), dataset_name="rows")
+    registry.client.set_registered_model_alias(version.name, "current", version.version)
+    return version
+
+
+def _truncate(registry, version: RegisteredVersion) -> None:
+    """Cut the version's exported program on disk, as a full disk or a killed copy would."""
+    (artifact,) = Path(registry.artifact_root).rglob(f"{version.run_id}/artifacts/model/**/model.pt2")
+    artifact.write_bytes(artifact.read_bytes()[: artifact.stat().st_size // 2])
+
+
+def test_a_truncated_artifact_fails_its_hash_and_a_version_without_hashes_fails_unzipping(tmp_path):
+    registry = _registry(tmp_path)
+    version = _register_generator(registry, "vae_scenarios", ["A", "B"])
+    assert registry.load("vae_scenarios", "current").verified
+    _truncate(registry, version)
+    with pytest.raises(ComputationError, match=r"^risk_platform-vae_scenarios version 1: artifact hash mismatch on"
+                                               r" \S*model.pt2: expected sha256 \w{16}, found \w{16}$"):
+        registry.load("vae_scenarios", "current")
+    registry.client.delete_model_version_tag(version.name, version.version, ARTIFACT_HASH_TAG)  # registered before
+    with pytest.raises(ComputationError, match=r"^risk_platform-vae_scenarios version 1: model artifacts unreadable"
+                                               r" \(BadZipFile: .*\)$"):
+        registry.load("vae_scenarios", "current")
+
+
+def test_a_corrupt_model_leaves_out_that_version_only(tmp_path, daily_features):
+    registry = _registry(tmp_path)
+    symbols = sorted(daily_features["symbol"].unique())[:2]
+    gan = _register_generator(registry, "gan_scenarios", symbols)
+    registry.client.delete_model_version_tag(gan.name, gan.version, ARTIFACT_HASH_TAG)  # registered before hashes
+    _truncate(registry, _register_generator(registry, "vae_scenarios", symbols))
+    models = aliased_model_inputs(registry, daily_features, ("gan_scenarios", "vae_scenarios"), n_scenarios=50)
+    (current,) = models.inputs
+    assert current.label == "current" and set(current.scenarios) == {"gan"}
+    assert current.scenarios["gan"].shape == (50, 2) and current.versions == {"gan": "gan_scenarios v1"}
+    unverified, left_out = models.notes
+    assert unverified == ("current: risk_platform-gan_scenarios v1 was registered without artifact hashes: loaded"
+                          " unverified")
+    assert left_out.startswith("current: vae_scenarios left out: risk_platform-vae_scenarios version 1: artifact"
+                               " hash mismatch on ")
