@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from assets.metadata import coverage_check, portfolio_metadata, portfolio_risk_metadata
+from assets.metadata import coverage_check, models_check, portfolio_metadata, portfolio_risk_metadata
 from assets.models import MODEL_ASSETS
 from resources import FeatureStoreResource, LineageResource, MlflowResource, PortfolioResource
 from risk_platform.data.loading import sha256_file
@@ -14,6 +14,7 @@ from risk_platform.workflows.market_inputs import stored_market_inputs
 from risk_platform.workflows.modelled_risk import assess_with_models
 
 COVERAGE_CHECK = "all_positions_valued"
+MODELS_CHECK = "model_registry_read"
 
 
 @dg.asset(group_name="risk", compute_kind="yaml")
@@ -35,7 +36,13 @@ def portfolio(context: dg.AssetExecutionContext, instruments: pd.DataFrame, port
             COVERAGE_CHECK,
             asset="portfolio_risk",
             description="Every position was valued: none depends on a rejected feed or has a stale price.",
-        )
+        ),
+        dg.AssetCheckSpec(
+            MODELS_CHECK,
+            asset="portfolio_risk",
+            description="The model registry was read and holds every version the alias audit log moved an alias"
+            " to (otherwise the figures come from the non-model methods only).",
+        ),
     ],
 )
 def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, instruments: pd.DataFrame,
@@ -54,6 +61,7 @@ def portfolio_risk(context: dg.AssetExecutionContext, portfolio: dict, instrumen
                                                       "feed_quality", "daily_features"], risk.lineage_facts())
     yield dg.Output(risk.to_dict(), metadata=portfolio_risk_metadata(risk))
     yield coverage_check(risk.report, COVERAGE_CHECK)
+    yield models_check(risk, MODELS_CHECK)
 
 
 ASSETS = [portfolio, portfolio_risk]

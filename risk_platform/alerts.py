@@ -175,7 +175,7 @@ def read_alerts(path: Path | str) -> list[dict]:
     if not path.exists():
         return []
     records = []
-    for number, record in read_json_lines(path):
+    for number, record in read_json_lines(path, "an alert record"):
         try:
             Alert(**record)
         except TypeError:

@@ -59,9 +59,10 @@ def append_line(path: Path, line: str) -> None:
         os.close(fd)
 
 
-def read_json_lines(path: Path) -> list[tuple[int, Any]]:
+def read_json_lines(path: Path, what: str = "a JSON record") -> list[tuple[int, Any]]:
     """``(line number, parsed value)`` of every whole line of an append-only JSON-lines log (module docstring:
-    a torn line is skipped with a :class:`TornLineWarning`; another unreadable line is an InputError)."""
+    a torn line is skipped with a :class:`TornLineWarning`; another unreadable line is an InputError
+    ``<path> line <n>: not <what>``)."""
     lines = Path(path).read_bytes().split(b"\n")
     out = []
     for number, raw in enumerate(lines, start=1):
@@ -72,7 +73,7 @@ def read_json_lines(path: Path) -> list[tuple[int, Any]]:
         except (UnicodeDecodeError, json.JSONDecodeError):
             torn = number == len(lines) or (number + 1 < len(lines) and not lines[number])
             if not torn:
-                raise InputError(f"{path} line {number}: not a JSON record") from None
+                raise InputError(f"{path} line {number}: not {what}") from None
             warnings.warn(f"{path} line {number}: torn line (partly written record) skipped", TornLineWarning,
                           stacklevel=2)
     return out

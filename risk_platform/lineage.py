@@ -58,7 +58,7 @@ class LineageStore:
         if not path.exists():
             raise InputError(f"no lineage recorded for Dagster run {dagster_run_id} in {self.root}")
         out = []
-        for number, value in read_json_lines(path):
+        for number, value in read_json_lines(path, "a lineage record"):
             try:
                 out.append(LineageRecord(**value))
             except TypeError:

@@ -128,13 +128,24 @@ class AuditLog:
         if not self.path.exists():
             return []
         out = []
-        for number, value in read_json_lines(self.path):
+        for number, value in read_json_lines(self.path, "an audit record"):
             try:
                 record = AuditRecord(**value)
             except TypeError:
                 raise InputError(f"{self.path} line {number}: not an audit record") from None
             if model is None or record.model == model:
                 out.append(record)
+        return out
+
+    def aliases(self, model: str) -> dict[str, str]:
+        """alias -> version as the logged moves of ``model`` left them (what the registry should hold)."""
+        out: dict[str, str] = {}
+        for record in self.records(model):
+            if record.event == "alias_move" and record.alias:
+                if record.to_version is None:
+                    out.pop(record.alias, None)
+                else:
+                    out[record.alias] = str(record.to_version)
         return out
 
 

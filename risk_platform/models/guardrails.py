@@ -179,7 +179,7 @@ class OverrideLog:
         if not self.path.exists():
             return []
         out = []
-        for number, value in read_json_lines(self.path):
+        for number, value in read_json_lines(self.path, "an override record"):
             try:
                 out.append(OverrideRecord(**value))
             except TypeError:

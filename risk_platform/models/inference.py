@@ -44,6 +44,7 @@ class AliasedInputs:
     notes: list[str] = field(default_factory=list)
     guardrails: list[dict] = field(default_factory=list)
     aliases: dict[str, dict[str, str]] = field(default_factory=dict)  # model key -> {alias: version}; {} if unread
+    registry_error: str | None = None  # the registry could not be read, or lost what the audit log expects
 
 
 def current_regime(daily: pd.DataFrame) -> str:
@@ -105,11 +106,13 @@ def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, model_key
                          override_log: Path | str | None = None,
                          n_scenarios: int = N_SCENARIOS) -> AliasedInputs:
     """One :class:`ModelInputs` per alias that at least one model carries (each version loaded once). When the
-    registry cannot be read, no model inputs and a note saying so: risk still runs on the non-model methods."""
+    registry cannot be read (or lost the versions the audit log moved aliases to), no model inputs, the error in
+    ``registry_error`` and a note: risk still runs on the non-model methods, and the caller fails a check."""
     out = AliasedInputs()
     try:
         out.aliases = {key: registry.aliases(key) for key in model_keys}
     except RegistryUnavailable as exc:
+        out.registry_error = str(exc)
         out.notes.append(f"{exc}: non-model methods only")
         return out
     regime = current_regime(daily)

@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow.data
 import mlflow.pytorch
@@ -27,6 +28,9 @@ from torch import nn
 
 from risk_platform.errors import ComputationError, InputError, RegistryUnavailable
 from risk_platform.models.reports import Registration
+
+if TYPE_CHECKING:  # governance builds on this module
+    from risk_platform.models.governance import AuditLog
 
 REGISTERED_PREFIX = "risk_platform-"
 LINEAGE_TAGS = ("dagster_run_id", "dagster_asset_key", "partition_key", "git_sha", "data_sha256", "gx_validation_id")
@@ -88,13 +92,16 @@ class LoadedModel:
 
 
 class ModelRegistry:
-    """Log, register and load the platform's models in one MLflow tracking store."""
+    """Log, register and load the platform's models in one MLflow tracking store. With ``audit`` (the alias audit
+    log), reading aliases checks that the models and versions the log moved aliases to are still registered."""
 
-    def __init__(self, tracking_uri: str, experiment: str = EXPERIMENT, artifact_root: str | None = None) -> None:
+    def __init__(self, tracking_uri: str, experiment: str = EXPERIMENT, artifact_root: str | None = None,
+                 audit: AuditLog | None = None) -> None:
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self.experiment = experiment
         self.artifact_root = artifact_root
+        self.audit = audit
 
     def _experiment_id(self) -> str:
         """The experiment's id, created on first training only (reading never creates anything)."""
@@ -185,16 +192,39 @@ class ModelRegistry:
     def aliases(self, model_key: str) -> dict[str, str]:
         """alias -> version for a registered model (empty when it has none or is not registered yet).
         :class:`RegistryUnavailable` when the registry cannot be read: an outage is not "no aliases" (callers
-        would otherwise see every alias vanish, and reappear, as moves)."""
+        would otherwise see every alias vanish, and reappear, as moves); and when the audit log moved aliases
+        to versions the registry does not hold (a store lost, or replaced by an empty one)."""
         try:
             aliases = self.client.get_registered_model(registered_name(model_key)).aliases
         except Exception as exc:  # noqa: BLE001 (connection and store errors of any kind)
             if isinstance(exc, MlflowException) and exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                self._require_audited_versions(model_key)
                 return {}
-            first_line = (str(exc).splitlines() or [""])[0][:200]
-            raise RegistryUnavailable(f"MLflow registry {self.tracking_uri} unreadable:"
-                                      f" {exc.__class__.__name__}: {first_line}") from None
+            raise self._unavailable(exc) from None
+        if not aliases:
+            self._require_audited_versions(model_key)
         return {alias: str(version) for alias, version in aliases.items()}
+
+    def _unavailable(self, exc: Exception) -> RegistryUnavailable:
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        return RegistryUnavailable(f"MLflow registry {self.tracking_uri} unreadable: {exc.__class__.__name__}:"
+                                   f" {first_line}")
+
+    def _require_audited_versions(self, model_key: str) -> None:
+        """:class:`RegistryUnavailable` when the audit log expects aliases of ``model_key`` on versions the
+        registry does not have (its aliases are empty: the store may have been lost or recreated)."""
+        expected = self.audit.aliases(model_key) if self.audit is not None else {}
+        name = registered_name(model_key)
+        for version in sorted(set(expected.values())):
+            try:
+                self.client.get_model_version(name, version)
+            except Exception as exc:  # noqa: BLE001
+                if not (isinstance(exc, MlflowException) and exc.error_code == "RESOURCE_DOES_NOT_EXIST"):
+                    raise self._unavailable(exc) from None
+                moves = ", ".join(f"{a} -> v{v}" for a, v in sorted(expected.items()))
+                raise RegistryUnavailable(
+                    f"MLflow registry {self.tracking_uri} has no version {version} of {name}, but the alias audit"
+                    f" log {self.audit.path} records {moves}: the store was lost or replaced") from None
 
     def load(self, model_key: str, alias: str = "experimental", version: str | None = None) -> LoadedModel:
         """Load the version behind ``alias``, or ``version`` itself when given (read under that alias: a run's

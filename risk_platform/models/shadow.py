@@ -133,7 +133,7 @@ def read_shadow_log(path: Path | str) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=columns)
     rows = []
-    for _, record in read_json_lines(path):
+    for _, record in read_json_lines(path, "a shadow comparison"):
         for series, values in record["series"].items():
             rows.append({"asof": record["asof"], "series": series, "current_version": record["current_version"],
                          "experimental_version": record["experimental_version"], **values, "time": record["time"]})

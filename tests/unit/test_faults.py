@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from risk_platform.alerts import AlertSink, check_limits, read_alerts
-from risk_platform.errors import ComputationError, InputError
+from risk_platform.errors import ComputationError, InputError, RegistryUnavailable
 from risk_platform.io import TornLineWarning, append_line, read_json_lines
 from risk_platform.lineage import LineageRecord, LineageStore
-from risk_platform.models.governance import AuditLog, AuditRecord
+from risk_platform.models.governance import AuditLog, AuditRecord, move_alias
 from risk_platform.models.guardrails import OverrideLog, OverrideRecord
 from risk_platform.models.inference import aliased_model_inputs
 from risk_platform.models.registry import ARTIFACT_HASH_TAG, LINEAGE_TAGS, ModelRegistry, RegisteredVersion
@@ -144,3 +144,21 @@ def test_a_corrupt_model_leaves_out_that_version_only(tmp_path, daily_features):
                           " unverified")
     assert left_out.startswith("current: vae_scenarios left out: risk_platform-vae_scenarios version 1: artifact"
                                " hash mismatch on ")
+
+
+def test_an_emptied_registry_is_an_error_naming_the_store_and_what_the_audit_log_expects(tmp_path):
+    audit = AuditLog(tmp_path / "alias_audit.jsonl")
+    registry = ModelRegistry(f"sqlite:///{tmp_path}/mlflow.db", audit=audit)
+    name = registry.client.create_registered_model("risk_platform-lstm_vol").name
+    registry.client.create_model_version(name, f"file://{tmp_path}/model")
+    move_alias(registry, audit, "lstm_vol", "current", "1", "gates passed", actor="ci")
+    assert registry.aliases("lstm_vol") == {"current": "1"} and registry.aliases("gnn_corr") == {}  # never audited
+    registry.client.delete_registered_model(name)  # as good as a store deleted and recreated empty
+    expected = (rf"^MLflow registry sqlite:///{tmp_path}/mlflow.db has no version 1 of risk_platform-lstm_vol, but"
+                rf" the alias audit log {audit.path} records current -> v1: the store was lost or replaced$")
+    with pytest.raises(RegistryUnavailable, match=expected):
+        registry.aliases("lstm_vol")
+    assert ModelRegistry(registry.tracking_uri).aliases("lstm_vol") == {}  # without the audit log: nothing expected
+    models = aliased_model_inputs(registry, daily=None, model_keys=("lstm_vol", "gnn_corr"))
+    assert models.inputs == [] and models.registry_error is not None and "has no version 1" in models.registry_error
+    assert models.notes == [f"{models.registry_error}: non-model methods only"]
