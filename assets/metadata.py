@@ -220,6 +220,16 @@ def coverage_check(report: PortfolioRisk, check_name: str) -> dg.AssetCheckResul
                   "coverage_pct_gross": report.coverage_pct_gross})
 
 
+def models_check(risk: ModelledRisk, check_name: str) -> dg.AssetCheckResult:
+    """The model registry was read (ERROR when it was unreadable or lost the versions the audit log expects: the
+    figures then come from the non-model methods only)."""
+    models = risk.models
+    return dg.AssetCheckResult(
+        check_name=check_name, passed=models.registry_error is None, severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"registry_error": models.registry_error or "none",
+                  "model_sets": ", ".join(m.label for m in models.inputs) or "none"})
+
+
 def limits_metadata(check: LimitCheck, report: dict, sink: AlertSink, limits_file: str) -> dict[str, Any]:
     frame = pd.DataFrame([r.to_dict() for r in check.results])[
         ["limit", "family", "status", "figure", "threshold", "utilisation", "unit", "limit_severity"]

@@ -5,7 +5,13 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from assets.metadata import coverage_check, data_fresh_check, portfolio_metadata, portfolio_risk_metadata
+from assets.metadata import (
+    coverage_check,
+    data_fresh_check,
+    models_check,
+    portfolio_metadata,
+    portfolio_risk_metadata,
+)
 from assets.models import MODEL_ASSETS
 from resources import FeatureStoreResource, LineageResource, MlflowResource, PortfolioResource
 from risk_platform.data.loading import sha256_file
@@ -16,6 +22,7 @@ from risk_platform.workflows.market_inputs import stored_market_inputs
 from risk_platform.workflows.modelled_risk import assess_with_models
 
 COVERAGE_CHECK = "all_positions_valued"
+MODELS_CHECK = "model_registry_read"
 FRESHNESS_CHECK = "data_fresh"
 
 
@@ -74,6 +81,12 @@ def portfolio(context: dg.AssetExecutionContext, instruments: pd.DataFrame, port
             description="No feed is older than max_data_age_sessions venue sessions on the evaluation date (today"
             " unless configured): WARN, or ERROR beyond error_data_age_sessions when set.",
         ),
+        dg.AssetCheckSpec(
+            MODELS_CHECK,
+            asset="portfolio_risk",
+            description="The model registry was read and holds every version the alias audit log moved an alias"
+            " to (otherwise the figures come from the non-model methods only).",
+        ),
     ],
 )
 def portfolio_risk(context: dg.AssetExecutionContext, config: PortfolioRiskConfig, portfolio: dict,
@@ -94,6 +107,7 @@ def portfolio_risk(context: dg.AssetExecutionContext, config: PortfolioRiskConfi
     yield dg.Output(risk.to_dict(), metadata=portfolio_risk_metadata(risk))
     yield coverage_check(risk.report, COVERAGE_CHECK)
     yield data_fresh_check(risk.report, FRESHNESS_CHECK, config.error_data_age_sessions)
+    yield models_check(risk, MODELS_CHECK)
 
 
 ASSETS = [portfolio, portfolio_risk]

@@ -20,7 +20,7 @@ class MlflowResource(dg.ConfigurableResource):
     artifact_root: str | None = None
 
     def registry(self) -> ModelRegistry:
-        return ModelRegistry(self.tracking_uri, artifact_root=self.artifact_root)
+        return ModelRegistry(self.tracking_uri, artifact_root=self.artifact_root, audit=self.audit())
 
     def pinned_registry(self, run_id: str) -> PinnedRegistry:
         """The registry as the Dagster run ``run_id`` sees it: one alias -> version map for all its steps

@@ -28,7 +28,8 @@ from typing import Any
 import pandas as pd
 
 from risk_platform.data.loading import sha256_file
-from risk_platform.io import append_line
+from risk_platform.errors import InputError
+from risk_platform.io import append_line, read_json_lines
 from risk_platform.risk.limits import LimitResult, LimitSet, evaluate_limits
 
 log = logging.getLogger(__name__)
@@ -168,11 +169,19 @@ def append_alerts(path: Path | str, alerts: Iterable[Alert]) -> int:
 
 
 def read_alerts(path: Path | str) -> list[dict]:
-    """The alert log as a list of dicts (empty when the log does not exist yet)."""
+    """The alert log as a list of dicts (empty when the log does not exist yet). A torn last line is skipped with
+    a warning (:func:`~risk_platform.io.read_json_lines`); a line that is not an alert is an InputError."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, record in read_json_lines(path, "an alert record"):
+        try:
+            Alert(**record)
+        except TypeError:
+            raise InputError(f"{path} line {number}: not an alert record") from None
+        records.append(record)
+    return records
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,24 @@
-"""Atomic file writes: a temporary file in the same folder, fsync, then rename over the target."""
+"""Atomic file writes (a temporary file in the same folder, fsync, then rename over the target) and append-only
+JSON-lines logs.
+
+A log line is torn when a writer died mid-``write``: the file then ends without a newline. Appending after a torn
+tail first ends it with an empty line (``"\n\n"``), so the torn text stays on its own line, marked as torn, and the
+new record starts on a line of its own. Reading skips a torn line (the last line, or one followed by that empty
+line) with a :class:`TornLineWarning` naming the file and line; any other unreadable line is an
+:class:`~risk_platform.errors.InputError` naming them.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from risk_platform.errors import InputError
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
@@ -28,15 +41,42 @@ def atomic_write_text(path: Path, text: str) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+class TornLineWarning(UserWarning):
+    """An append-only log ends in (or once ended in) a partly written line, skipped when read."""
+
+
 def append_line(path: Path, line: str) -> None:
-    """Append one line to a file in a single write and fsync it (append-only logs: nothing is rewritten)."""
+    """Append one line to a file in a single write and fsync it (append-only logs: nothing is rewritten). After a
+    torn tail (no final newline) the write starts with ``"\n\n"``: the torn line is never glued to the record."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, (line.rstrip("\n") + "\n").encode())
+        size = os.fstat(fd).st_size
+        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        os.write(fd, ("\n\n" if torn else "").encode() + (line.rstrip("\n") + "\n").encode())
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def read_json_lines(path: Path, what: str = "a JSON record") -> list[tuple[int, Any]]:
+    """``(line number, parsed value)`` of every whole line of an append-only JSON-lines log (module docstring:
+    a torn line is skipped with a :class:`TornLineWarning`; another unreadable line is an InputError
+    ``<path> line <n>: not <what>``)."""
+    lines = Path(path).read_bytes().split(b"\n")
+    out = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            out.append((number, json.loads(raw.decode())))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            torn = number == len(lines) or (number + 1 < len(lines) and not lines[number])
+            if not torn:
+                raise InputError(f"{path} line {number}: not {what}") from None
+            warnings.warn(f"{path} line {number}: torn line (partly written record) skipped", TornLineWarning,
+                          stacklevel=2)
+    return out
 
 
 def write_once(path: Path, text: str) -> bool:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from risk_platform import paths
 from risk_platform.errors import InputError
-from risk_platform.io import append_line
+from risk_platform.io import append_line, read_json_lines
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,13 @@ class LineageStore:
         path = self.root / f"{dagster_run_id}.jsonl"
         if not path.exists():
             raise InputError(f"no lineage recorded for Dagster run {dagster_run_id} in {self.root}")
-        return [LineageRecord(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+        out = []
+        for number, value in read_json_lines(path, "a lineage record"):
+            try:
+                out.append(LineageRecord(**value))
+            except TypeError:
+                raise InputError(f"{path} line {number}: not a lineage record") from None
+        return out
 
 
 def trace(store: LineageStore, identifier: str, mlflow_tags: dict[str, str] | None = None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from risk_platform.errors import InputError
-from risk_platform.io import append_line
+from risk_platform.io import append_line, read_json_lines
 from risk_platform.models.registry import ModelRegistry, registered_name
 
 
@@ -128,13 +128,24 @@ class AuditLog:
         if not self.path.exists():
             return []
         out = []
-        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
+        for number, value in read_json_lines(self.path, "an audit record"):
             try:
-                record = AuditRecord(**json.loads(line))
-            except (json.JSONDecodeError, TypeError):
+                record = AuditRecord(**value)
+            except TypeError:
                 raise InputError(f"{self.path} line {number}: not an audit record") from None
             if model is None or record.model == model:
                 out.append(record)
+        return out
+
+    def aliases(self, model: str) -> dict[str, str]:
+        """alias -> version as the logged moves of ``model`` left them (what the registry should hold)."""
+        out: dict[str, str] = {}
+        for record in self.records(model):
+            if record.event == "alias_move" and record.alias:
+                if record.to_version is None:
+                    out.pop(record.alias, None)
+                else:
+                    out[record.alias] = str(record.to_version)
         return out
 
 

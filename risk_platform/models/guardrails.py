@@ -39,7 +39,7 @@ import pandas as pd
 
 from risk_platform import paths
 from risk_platform.errors import InputError
-from risk_platform.io import append_line
+from risk_platform.io import append_line, read_json_lines
 
 NORM_WINDOW_DAYS = 1260
 NORM_MIN_OBS = 252
@@ -179,12 +179,10 @@ class OverrideLog:
         if not self.path.exists():
             return []
         out = []
-        for number, line in enumerate(self.path.read_text().splitlines(), start=1):
-            if not line.strip():
-                continue
+        for number, value in read_json_lines(self.path, "an override record"):
             try:
-                out.append(OverrideRecord(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError):
+                out.append(OverrideRecord(**value))
+            except TypeError:
                 raise InputError(f"{self.path} line {number}: not an override record") from None
         return out
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from risk_platform.errors import InputError, RegistryUnavailable
+from risk_platform.errors import ComputationError, InputError, RegistryUnavailable
 from risk_platform.models.datasets import market_regime
 from risk_platform.models.guardrails import (
     OverrideLog,
@@ -44,6 +44,7 @@ class AliasedInputs:
     notes: list[str] = field(default_factory=list)
     guardrails: list[dict] = field(default_factory=list)
     aliases: dict[str, dict[str, str]] = field(default_factory=dict)  # model key -> {alias: version}; {} if unread
+    registry_error: str | None = None  # the registry could not be read, or lost what the audit log expects
 
 
 def current_regime(daily: pd.DataFrame) -> str:
@@ -84,28 +85,47 @@ def generated(loaded: LoadedModel, regime: str, n: int = N_SCENARIOS, seed: int 
         return loaded.module(inputs).numpy()
 
 
+def load_or_note(registry: ModelRegistry, key: str, alias: str, notes: list[str]) -> LoadedModel | None:
+    """The version behind ``alias``; None, with a note naming it and why, when its artifacts are corrupt or
+    unreadable (that version is left out, everything else still runs). A version registered before artifact
+    hashes loads unverified, with a note saying so."""
+    try:
+        loaded = registry.load(key, alias)
+    except RegistryUnavailable:
+        raise
+    except (ComputationError, InputError) as exc:
+        notes.append(f"{alias}: {key} left out: {exc}")
+        return None
+    if not loaded.verified:
+        notes.append(f"{alias}: {loaded.name} v{loaded.version} was registered without artifact hashes: loaded"
+                     " unverified")
+    return loaded
+
+
 def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, model_keys: Sequence[str],
                          override_log: Path | str | None = None,
                          n_scenarios: int = N_SCENARIOS) -> AliasedInputs:
     """One :class:`ModelInputs` per alias that at least one model carries (each version loaded once). When the
-    registry cannot be read, no model inputs and a note saying so: risk still runs on the non-model methods."""
+    registry cannot be read (or lost the versions the audit log moved aliases to), no model inputs, the error in
+    ``registry_error`` and a note: risk still runs on the non-model methods, and the caller fails a check."""
     out = AliasedInputs()
     try:
         out.aliases = {key: registry.aliases(key) for key in model_keys}
     except RegistryUnavailable as exc:
+        out.registry_error = str(exc)
         out.notes.append(f"{exc}: non-model methods only")
         return out
     regime = current_regime(daily)
     asof = pd.Timestamp(daily["date"].max())
     ewma_vol_today = np.sqrt(historical_norms(daily, asof)["ewma_variance"])  # tomorrow's EWMA forecast
-    cache: dict[tuple[str, str], LoadedModel] = {}
+    cache: dict[tuple[str, str], LoadedModel | None] = {}
 
     def load(key: str, alias: str) -> LoadedModel | None:
-        version = out.aliases[key].get(alias)
+        version = out.aliases.get(key, {}).get(alias)  # a key not asked for carries no alias
         if version is None:
             return None
         if (key, version) not in cache:
-            cache[(key, version)] = registry.load(key, alias)
+            cache[(key, version)] = load_or_note(registry, key, alias, out.notes)
         return cache[(key, version)]
 
     for alias in ALIASES:

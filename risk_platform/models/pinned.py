@@ -33,7 +33,7 @@ class PinnedRegistry(ModelRegistry):
     """The model registry as one run sees it (module docstring)."""
 
     def __init__(self, registry: ModelRegistry, pins_dir: Path, run_id: str, model_keys: Sequence[str]) -> None:
-        super().__init__(registry.tracking_uri, registry.experiment, registry.artifact_root)
+        super().__init__(registry.tracking_uri, registry.experiment, registry.artifact_root, registry.audit)
         self.pin_path = Path(pins_dir) / f"{run_id}.json"
         self.run_id = run_id
         self.model_keys = tuple(model_keys)

@@ -8,10 +8,13 @@ data_sha256, gx_validation_id`` and its training data logged with ``log_inputs``
 
 from __future__ import annotations
 
+import hashlib
+import json
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow.data
 import mlflow.pytorch
@@ -26,11 +29,15 @@ from torch import nn
 from risk_platform.errors import ComputationError, InputError, RegistryUnavailable
 from risk_platform.models.reports import Registration
 
+if TYPE_CHECKING:  # governance builds on this module
+    from risk_platform.models.governance import AuditLog
+
 REGISTERED_PREFIX = "risk_platform-"
 LINEAGE_TAGS = ("dagster_run_id", "dagster_asset_key", "partition_key", "git_sha", "data_sha256", "gx_validation_id")
 ALIASES = ("stable", "current", "experimental")
 EXPERIMENT = "risk_platform"
 VALIDATION_EXPERIMENT = "risk_platform-validation"
+ARTIFACT_HASH_TAG = "artifact_sha256"  # version tag: JSON {relative path: sha256} of the logged model's files
 
 
 def registered_name(model_key: str) -> str:
@@ -55,6 +62,22 @@ def pip_requirements() -> list[str]:
     return [f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"]
 
 
+def artifact_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder``, keyed by its path relative to it (``/``-separated)."""
+    folder = Path(folder)
+    return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def hash_mismatch(expected: dict[str, str], found: dict[str, str]) -> str | None:
+    """The first file whose content differs from its registered hash, in words; None when every file matches."""
+    for name, digest in sorted(expected.items()):
+        if found.get(name) != digest:
+            seen = found[name][:16] if name in found else "no such file"
+            return f"artifact hash mismatch on {name}: expected sha256 {digest[:16]}, found {seen}"
+    return None
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A model loaded from the registry, with the metadata it was logged with and where it came from."""
@@ -65,16 +88,20 @@ class LoadedModel:
     version: str
     run_id: str
     alias: str
+    verified: bool = False  # the artifacts matched the hashes recorded at registration (False: none recorded)
 
 
 class ModelRegistry:
-    """Log, register and load the platform's models in one MLflow tracking store."""
+    """Log, register and load the platform's models in one MLflow tracking store. With ``audit`` (the alias audit
+    log), reading aliases checks that the models and versions the log moved aliases to are still registered."""
 
-    def __init__(self, tracking_uri: str, experiment: str = EXPERIMENT, artifact_root: str | None = None) -> None:
+    def __init__(self, tracking_uri: str, experiment: str = EXPERIMENT, artifact_root: str | None = None,
+                 audit: AuditLog | None = None) -> None:
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         self.experiment = experiment
         self.artifact_root = artifact_root
+        self.audit = audit
 
     def _experiment_id(self) -> str:
         """The experiment's id, created on first training only (reading never creates anything)."""
@@ -119,6 +146,7 @@ class ModelRegistry:
                                           input_example=registration.input_example,
                                           pip_requirements=pip_requirements(), serialization_format="pt2",
                                           metadata=registration.metadata)
+                hashes = artifact_hashes(local_model)
                 self.client.log_artifacts(run_id, str(local_model), "model")
             self.client.set_terminated(run_id, "FINISHED")
         except Exception:
@@ -130,7 +158,8 @@ class ModelRegistry:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
         version = self.client.create_model_version(name, f"runs:/{run_id}/model", run_id,
-                                                   tags={t: tags[t] for t in LINEAGE_TAGS})
+                                                   tags={**{t: tags[t] for t in LINEAGE_TAGS},
+                                                         ARTIFACT_HASH_TAG: json.dumps(hashes, sort_keys=True)})
         return RegisteredVersion(name, str(version.version), run_id, f"models:/{name}/{version.version}")
 
     def log_validation(self, *, model_key: str, version: str, metrics: dict[str, float], tags: dict[str, str],
@@ -163,20 +192,45 @@ class ModelRegistry:
     def aliases(self, model_key: str) -> dict[str, str]:
         """alias -> version for a registered model (empty when it has none or is not registered yet).
         :class:`RegistryUnavailable` when the registry cannot be read: an outage is not "no aliases" (callers
-        would otherwise see every alias vanish, and reappear, as moves)."""
+        would otherwise see every alias vanish, and reappear, as moves); and when the audit log moved aliases
+        to versions the registry does not hold (a store lost, or replaced by an empty one)."""
         try:
             aliases = self.client.get_registered_model(registered_name(model_key)).aliases
         except Exception as exc:  # noqa: BLE001 (connection and store errors of any kind)
             if isinstance(exc, MlflowException) and exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                self._require_audited_versions(model_key)
                 return {}
-            first_line = (str(exc).splitlines() or [""])[0][:200]
-            raise RegistryUnavailable(f"MLflow registry {self.tracking_uri} unreadable:"
-                                      f" {exc.__class__.__name__}: {first_line}") from None
+            raise self._unavailable(exc) from None
+        if not aliases:
+            self._require_audited_versions(model_key)
         return {alias: str(version) for alias, version in aliases.items()}
+
+    def _unavailable(self, exc: Exception) -> RegistryUnavailable:
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        return RegistryUnavailable(f"MLflow registry {self.tracking_uri} unreadable: {exc.__class__.__name__}:"
+                                   f" {first_line}")
+
+    def _require_audited_versions(self, model_key: str) -> None:
+        """:class:`RegistryUnavailable` when the audit log expects aliases of ``model_key`` on versions the
+        registry does not have (its aliases are empty: the store may have been lost or recreated)."""
+        expected = self.audit.aliases(model_key) if self.audit is not None else {}
+        name = registered_name(model_key)
+        for version in sorted(set(expected.values())):
+            try:
+                self.client.get_model_version(name, version)
+            except Exception as exc:  # noqa: BLE001
+                if not (isinstance(exc, MlflowException) and exc.error_code == "RESOURCE_DOES_NOT_EXIST"):
+                    raise self._unavailable(exc) from None
+                moves = ", ".join(f"{a} -> v{v}" for a, v in sorted(expected.items()))
+                raise RegistryUnavailable(
+                    f"MLflow registry {self.tracking_uri} has no version {version} of {name}, but the alias audit"
+                    f" log {self.audit.path} records {moves}: the store was lost or replaced") from None
 
     def load(self, model_key: str, alias: str = "experimental", version: str | None = None) -> LoadedModel:
         """Load the version behind ``alias``, or ``version`` itself when given (read under that alias: a run's
-        pinned version), downloaded from its run's artifacts, with its metadata."""
+        pinned version), downloaded from its run's artifacts, with its metadata. The files are checked against
+        the hashes recorded at registration (versions registered before them load unverified); a mismatch or an
+        unreadable artifact is a :class:`ComputationError` naming the model, version and reason."""
         name = registered_name(model_key)
         try:
             if version is None:
@@ -191,9 +245,18 @@ class ModelRegistry:
             except MlflowException as exc:
                 raise InputError(f"{name} version {version.version}: model artifacts not readable"
                                  f" ({str(exc).splitlines()[0]})") from None
-            module = mlflow.pytorch.load_model(local)
-            metadata = Model.load(local).metadata or {}
-        return LoadedModel(module, metadata, name, str(version.version), version.run_id, alias)
+            expected = version.tags.get(ARTIFACT_HASH_TAG)
+            problem = expected and hash_mismatch(json.loads(expected), artifact_hashes(Path(local)))
+            if problem:
+                raise ComputationError(f"{name} version {version.version}: {problem}")
+            try:
+                module = mlflow.pytorch.load_model(local)
+                metadata = Model.load(local).metadata or {}
+            except Exception as exc:  # noqa: BLE001 (unzipping, unpickling, torch.export: any error of a bad file)
+                first_line = (str(exc).splitlines() or [""])[0][:200]
+                raise ComputationError(f"{name} version {version.version}: model artifacts unreadable"
+                                       f" ({exc.__class__.__name__}: {first_line})") from None
+        return LoadedModel(module, metadata, name, str(version.version), version.run_id, alias, bool(expected))
 
     def run(self, run_id: str):
         """An MLflow run; :class:`InputError` when the store has no such run."""

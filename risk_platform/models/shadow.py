@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from risk_platform.io import append_line
+from risk_platform.io import append_line, read_json_lines
 from risk_platform.scoring import qlike_one
 
 COLUMNS = ("current", "experimental", "ratio", "realized", "qlike_current", "qlike_experimental", "better")
@@ -133,10 +133,7 @@ def read_shadow_log(path: Path | str) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=columns)
     rows = []
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        record = json.loads(line)
+    for _, record in read_json_lines(path, "a shadow comparison"):
         for series, values in record["series"].items():
             rows.append({"asof": record["asof"], "series": series, "current_version": record["current_version"],
                          "experimental_version": record["experimental_version"], **values, "time": record["time"]})

@@ -27,7 +27,8 @@ class ModelledRisk:
 
     def to_dict(self) -> dict:
         """The stored value: the report with the models' notes and guardrail outcomes."""
-        return {**self.report.to_dict(), "model_notes": self.models.notes, "guardrails": self.models.guardrails}
+        return {**self.report.to_dict(), "model_notes": self.models.notes, "guardrails": self.models.guardrails,
+                "registry_error": self.models.registry_error}
 
     def lineage_facts(self) -> dict:
         """What lineage keeps: the headline figures and what produced them."""
