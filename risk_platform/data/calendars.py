@@ -96,8 +96,20 @@ def _build_sessions(name: str, end_year: int) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(found.tz_localize(None) if found.tz is not None else found, freq=None)
 
 
+@cache
+def last_supported_date(calendar: str) -> pd.Timestamp | None:
+    """The last date :func:`sessions` can answer for ``calendar`` (it builds one year beyond the date asked, and
+    some venues' holidays are recorded only to a fixed year, e.g. XHKG to 2049); None when unbounded."""
+    _register()
+    bound = type(xcals.get_calendar(calendar)).bound_max()
+    return None if bound is None else pd.Timestamp(f"{bound.year - 1}-12-31")
+
+
 def sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     """Trading sessions of ``calendar`` between ``start`` and ``end`` inclusive (naive dates)."""
+    last = last_supported_date(calendar)
+    if last is not None and end > last:
+        raise InputError(f"calendar {calendar} is recorded only to {last:%Y-%m-%d}; asked for {end:%Y-%m-%d}")
     all_sessions = _calendar_sessions(calendar, max(end.year, pd.Timestamp.today().year) + 1)
     if start < all_sessions[0]:
         raise InputError(f"calendar {calendar} starts at {all_sessions[0]:%Y-%m-%d}; asked for {start:%Y-%m-%d}")
