@@ -92,8 +92,18 @@ def read_yaml(path: Path) -> Any:
                 raise InputError(f"{path} line {line}: YAML anchors and aliases are not accepted"
                                  f" ('{getattr(event, 'anchor', '')}'); write the values out")
         return yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
-    except yaml.YAMLError as exc:
+    except yaml.YAMLError as fast_error:
+        exc = _python_loader_error(text) or fast_error  # libyaml's marks can point past the end of the text
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{path}{where}: not valid YAML ({problem})") from None
+
+
+def _python_loader_error(text: str) -> yaml.YAMLError | None:
+    """The pure-Python safe loader's error for ``text`` (its line numbers are the ones an editor shows)."""
+    try:
+        yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return exc
+    return None
