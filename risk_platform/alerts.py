@@ -1,6 +1,6 @@
-"""Limit alerts: records of fired limits, appended to an append-only JSON-lines log, optionally POSTed to a
-webhook. Sending never raises: a failed delivery is logged and reported back, the run carries on (the JSONL
-log is the record of truth).
+"""Limit alerts: records of fired limits, appended to an append-only JSON-lines log, optionally POSTed to an
+http(s) webhook (any other URL is refused when the sink is configured). Sending never raises: a failed delivery
+is logged and reported back as the delivery status, the run carries on (the JSONL log is the record of truth).
 
 An alert is an episode per (portfolio, limit), not one record per run: the intraday job re-evaluates the
 limits every 15 minutes, and a breach that persists must not page anyone 36 times a day.
@@ -16,9 +16,11 @@ append and send what is due (:class:`AlertSink`).
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
@@ -193,23 +195,42 @@ class Delivery:
     error: str = ""
 
 
+WEBHOOK_SCHEMES = ("http", "https")
+
+
+def check_webhook_url(url: str) -> str:
+    """``url`` when it is an http(s) URL with a host; any other (``file://``, ``data:``, a bare word) is an
+    InputError naming it (the sink refuses it when configured)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in WEBHOOK_SCHEMES or not parts.hostname:
+        raise InputError(f"alert webhook URL {url!r}: only http:// or https:// URLs with a host are accepted")
+    return url
+
+
 def send_webhook(url: str, alerts: list[Alert], timeout: float = WEBHOOK_TIMEOUT_S) -> Delivery:
-    """POST ``{"alerts": [...]}`` as JSON to ``url``. Never raises: failures are logged and returned."""
+    """POST ``{"alerts": [...]}`` as JSON to an http(s) ``url``. Never raises: a refused URL, a connection or
+    protocol error, a timeout or a non-2xx answer are logged and returned as a failed :class:`Delivery`."""
+    try:
+        check_webhook_url(url)
+    except InputError as exc:
+        log.warning("alert webhook not sent for %d alert(s): %s", len(alerts), exc)
+        return Delivery(False, None, str(exc))
     body = json.dumps({"alerts": [a.to_dict() for a in alerts]}, default=str).encode()
     try:
         request = urllib.request.Request(url, data=body, method="POST",
                                          headers={"Content-Type": "application/json",
                                                   "User-Agent": "risk-platform-alerts"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (operator-set URL)
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) checked above)
             status = response.status
     except urllib.error.HTTPError as exc:
         log.warning("alert webhook answered HTTP %s for %d alert(s)", exc.code, len(alerts))
         return Delivery(False, exc.code, f"HTTP {exc.code}")
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
+    except (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError, ValueError) as exc:
+        reason = " ".join(str(getattr(exc, "reason", exc)).split())
         log.warning("alert webhook failed for %d alert(s): %s", len(alerts), reason)
         return Delivery(False, None, f"{exc.__class__.__name__}: {reason}")
-    return Delivery(200 <= status < 300, status, "" if 200 <= status < 300 else f"HTTP {status}")
+    ok = isinstance(status, int) and 200 <= status < 300
+    return Delivery(ok, status, "" if ok else f"HTTP {status}")
 
 
 @dataclass(frozen=True)
@@ -222,6 +243,10 @@ class AlertSink:
     webhook_url: str | None = None
     webhook_timeout_s: float = WEBHOOK_TIMEOUT_S
     renotify_after: pd.Timedelta = RENOTIFY_AFTER
+
+    def __post_init__(self) -> None:
+        if self.webhook_url:
+            check_webhook_url(self.webhook_url)
 
     def triage(self, fired: list[Alert], results: list[LimitResult], report: dict, run_id: str | None) -> Triage:
         """This run's episode events against the log (opened, escalated/eased, reminder, cleared)."""

@@ -44,14 +44,34 @@ def _confidence(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
+MIN_WINDOW = 20  # backtest history: a tail quantile from fewer days is noise (and 0 or 1 day has none)
+
+
+def _whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or positive, got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
     return value
+
+
+def _count(text: str) -> int:
+    return _whole_number(text, 0)
+
+
+def _window(text: str) -> int:
+    return _whole_number(text, MIN_WINDOW)
+
+
+def _run_id(text: str) -> str:
+    from risk_platform.lineage import check_run_id
+
+    try:
+        return check_run_id(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _delivery(args: argparse.Namespace):
@@ -340,13 +360,14 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--confidence", type=_confidence, default=0.99, help="e.g. 0.99 (default)")
     back.add_argument("--start", type=_date, help="first backtest day (YYYY-MM-DD)")
     back.add_argument("--end", type=_date, help="last backtest day (YYYY-MM-DD)")
-    back.add_argument("--window", type=int, default=500, help="history window in days (default 500)")
+    back.add_argument("--window", type=_window, default=500,
+                      help=f"history window in days (default 500, at least {MIN_WINDOW})")
     back.add_argument("--model-alias", default="experimental", help="LSTM version alias (lstm method)")
     back.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
     back.set_defaults(func=cmd_backtest)
 
     lineage = sub.add_parser("lineage", help="the chain from a risk number or model back to the data")
-    lineage.add_argument("run_id", help="a Dagster run id or an MLflow run id")
+    lineage.add_argument("run_id", type=_run_id, help="a Dagster run id or an MLflow run id")
     lineage.add_argument("--lineage-dir", help="lineage records (default: var/lineage)")
     lineage.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
     lineage.add_argument("--json", action="store_true", help="machine-readable output on stdout")
@@ -382,13 +403,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # model loads: clean stdout/stderr
     try:
         return args.func(args)
-    except (InputError, ComputationError, FileNotFoundError) as exc:
-        print(f"risk-platform: error: {exc}", file=sys.stderr)
+    except (InputError, ComputationError, OSError) as exc:  # OSError: a path that is a folder, unreadable, ...
+        print(f"risk-platform: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except GateFailedError as exc:
         print(f"risk-platform: gate failed: {exc}", file=sys.stderr)
         return EXIT_GATE_FAILED
-
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Atomic file writes (a temporary file in the same folder, fsync, then rename over the target) and append-only
-JSON-lines logs.
+JSON-lines logs; strict reads of text and YAML inputs (UTF-8 only; YAML without anchors or aliases, at
+most ``MAX_YAML_BYTES``).
 
 A log line is torn when a writer died mid-``write``: the file then ends without a newline. Appending after a torn
 tail first ends it with an empty line (``"\n\n"``), so the torn text stays on its own line, marked as torn, and the
@@ -18,7 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from risk_platform.errors import InputError
+
+MAX_YAML_BYTES = 64 * 2**20  # a positions or limits document; 100,000 positions in block YAML take about 16 MB
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
@@ -92,3 +97,50 @@ def write_once(path: Path, text: str) -> bool:
         return False
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def decode_text(path: Path) -> str:
+    """The file's text: UTF-8 (a byte-order mark is dropped); a binary or non-UTF-8 file is an InputError naming
+    the line and byte."""
+    data = path.read_bytes()
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise InputError(f"{path} line {line}: binary file (NUL byte), expected UTF-8 text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path} line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+                         ) from None
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML input with the safe loader, refusing anchors and aliases (an alias bomb expands a few lines
+    into gigabytes) and documents over ``MAX_YAML_BYTES``; every problem is a one-line InputError naming the
+    file (and line)."""
+    if path.stat().st_size > MAX_YAML_BYTES:
+        raise InputError(f"{path}: {path.stat().st_size:,} bytes; a YAML input is limited to {MAX_YAML_BYTES:,}")
+    text = decode_text(path)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                line = event.start_mark.line + 1 if event.start_mark else "?"
+                raise InputError(f"{path} line {line}: YAML anchors and aliases are not accepted"
+                                 f" ('{getattr(event, 'anchor', '')}'); write the values out")
+        return yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
+    except yaml.YAMLError as fast_error:
+        exc = _python_loader_error(text) or fast_error  # libyaml's marks can point past the end of the text
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{path}{where}: not valid YAML ({problem})") from None
+
+
+def _python_loader_error(text: str) -> yaml.YAMLError | None:
+    """The pure-Python safe loader's error for ``text`` (its line numbers are the ones an editor shows)."""
+    try:
+        yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return exc
+    return None

@@ -6,6 +6,7 @@ per Dagster run; :func:`trace` follows a Dagster run id or an MLflow run id back
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +17,16 @@ import pandas as pd
 from risk_platform import paths
 from risk_platform.errors import InputError
 from risk_platform.io import append_line, read_json_lines
+
+RUN_ID = re.compile(r"[0-9a-f][0-9a-f-]{7,63}")
+
+
+def check_run_id(text: str) -> str:
+    """``text`` when it is a run id (a Dagster run's UUID or an MLflow run's 32 hex digits: 8 to 64 lowercase hex
+    digits and hyphens); anything else, a path such as ``../../mlruns/alias_audit`` included, is an InputError."""
+    if not RUN_ID.fullmatch(text):
+        raise InputError(f"'{text}' is not a run id (a Dagster or MLflow run id: 8 to 64 hex digits and hyphens)")
+    return text
 
 
 @dataclass(frozen=True)
@@ -40,7 +51,8 @@ def git_sha() -> str:
 
 
 class LineageStore:
-    """``<root>/<dagster_run_id>.jsonl``: records are only appended, one whole line per write."""
+    """``<root>/<dagster_run_id>.jsonl``: records are only appended, one whole line per write; reads take run ids
+    only (:func:`check_run_id`), so they never leave ``root``."""
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
@@ -50,11 +62,15 @@ class LineageStore:
         append_line(self.root / f"{record.dagster_run_id}.jsonl", line)
         return record
 
+    def _path(self, dagster_run_id: str) -> Path:
+        """The run's records file, always directly in ``root`` (the id is checked before it names a file)."""
+        return self.root / f"{check_run_id(dagster_run_id)}.jsonl"
+
     def has_run(self, dagster_run_id: str) -> bool:
-        return (self.root / f"{dagster_run_id}.jsonl").exists()
+        return self._path(dagster_run_id).exists()
 
     def records(self, dagster_run_id: str) -> list[LineageRecord]:
-        path = self.root / f"{dagster_run_id}.jsonl"
+        path = self._path(dagster_run_id)
         if not path.exists():
             raise InputError(f"no lineage recorded for Dagster run {dagster_run_id} in {self.root}")
         out = []

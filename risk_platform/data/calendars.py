@@ -98,7 +98,11 @@ def _build_sessions(name: str, end_year: int) -> pd.DatetimeIndex:
 
 def sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     """Trading sessions of ``calendar`` between ``start`` and ``end`` inclusive (naive dates)."""
-    all_sessions = _calendar_sessions(calendar, max(end.year, pd.Timestamp.today().year) + 1)
+    last = calendar_last_day(calendar)
+    if last is not None and end > last:
+        raise InputError(f"calendar {calendar} is recorded only to {last:%Y-%m-%d}; asked for {end:%Y-%m-%d}")
+    end_year = max(end.year, pd.Timestamp.today().year) + 1  # a year beyond: the next session after ``end``
+    all_sessions = _calendar_sessions(calendar, end_year if last is None else min(end_year, last.year))
     if start < all_sessions[0]:
         raise InputError(f"calendar {calendar} starts at {all_sessions[0]:%Y-%m-%d}; asked for {start:%Y-%m-%d}")
     return all_sessions[(all_sessions >= start) & (all_sessions <= end)]

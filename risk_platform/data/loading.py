@@ -7,6 +7,7 @@ Every problem raises :class:`~risk_platform.errors.InputError` with one line nam
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from risk_platform.errors import InputError
+from risk_platform.io import decode_text
 
 PRICE_COLUMNS = ("date", "symbol", "value")
 INSTRUMENT_COLUMNS = ("symbol", "name", "asset_class", "quote_type", "currency", "region", "venue", "calendar")
@@ -63,6 +65,41 @@ def _row_label(path: Path, index: int) -> str:
     return f"line {index + 2}" if path.suffix.lower() == ".csv" else f"row {index + 1}"
 
 
+def read_csv_text(path: Path, *, skip_blank_lines: bool = True) -> pd.DataFrame:
+    """Read a CSV file with every column as text (empty cells as ``""``); undecodable bytes, an unbalanced quote
+    or a row with extra fields raise a one-line InputError naming the file and line."""
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file")
+    text = decode_text(path)
+    try:
+        table = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False, skipinitialspace=True,
+                            skip_blank_lines=skip_blank_lines)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: empty file") from None
+    except pd.errors.ParserError as exc:  # an unbalanced quote, a row longer than the header
+        raise InputError(f"{path}: not a readable CSV file ({_parser_problem(exc)})") from None
+    header = [str(c).strip() for c in table.iloc[0]]
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise InputError(f"{path} line 1: column(s) {', '.join(map(repr, twice))} appear more than once")
+    body = table.iloc[1:]
+    fields = body.notna().sum(axis=1)
+    short = (fields > 0) & (fields < len(header))
+    if short.any():
+        i = int(np.argmax(short))
+        raise InputError(f"{path}: not a readable CSV file (expected {len(header)} fields in line"
+                         f" {int(body.index[i]) + 1}, saw {int(fields.iat[i])})")
+    frame = body.set_axis(header, axis=1).fillna("")
+    frame.index = body.index - 1
+    return frame
+
+
+def _parser_problem(exc: pd.errors.ParserError) -> str:
+    """pandas' parser message, one line (``Error tokenizing data. C error:`` dropped; names the line)."""
+    text = " ".join(str(exc).split())
+    return text.split("C error: ", 1)[-1]
+
+
 def _read_table(path: Path) -> pd.DataFrame:
     """Read one CSV or Parquet file with every column as text.
 
@@ -76,15 +113,8 @@ def _read_table(path: Path) -> pd.DataFrame:
         except Exception as exc:  # pyarrow raises several types for corrupt files
             raise InputError(f"{path}: not a readable Parquet file ({exc.__class__.__name__})") from None
         return frame.astype(str).where(frame.notna(), "")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, skip_blank_lines=False)
-        return frame[~frame.fillna("").eq("").all(axis=1)]
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: empty file") from None
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: not a readable CSV file ({str(exc).splitlines()[0]})") from None
+    frame = read_csv_text(path, skip_blank_lines=False)
+    return frame[~frame.eq("").all(axis=1)]
 
 
 def _require_columns(frame: pd.DataFrame, required: tuple[str, ...], path: Path) -> None:
@@ -133,9 +163,10 @@ def _parse_one_price_file(path: Path, known_symbols: set[str] | None) -> pd.Data
             f" on {raw['date'].iat[i]} is not a number"
         )
     infinite = np.isinf(values.to_numpy(dtype=float, na_value=np.nan))
-    if infinite.any():
+    if infinite.any():  # finite but implausible values (1e308, a denormal) are the plausibility gate's: suspect points
         i = int(np.argmax(infinite))
-        raise InputError(f"{where(i)}: value '{value_raw.iat[i]}' for {symbols.iat[i]} is infinite")
+        raise InputError(f"{where(i)}: value '{value_raw.iat[i]}' for {symbols.iat[i]} on {raw['date'].iat[i]}"
+                         " is not finite")
     frame = pd.DataFrame(
         {"date": dates, "symbol": symbols, "value": values.astype(float), "value_raw": value_raw,
          "source_file": str(path), "source_row": file_rows}

@@ -16,24 +16,37 @@ Options (a row with greeks; revalued by delta-gamma-vega, see :mod:`risk_platfor
 
 An option and a linear position on the same symbol may coexist (one row each); two rows of the same kind
 on one symbol are duplicates (net them: greeks add).
+
+Types are strict: a number field holds a number (a YAML boolean such as ``true`` or ``yes``, ``.nan``, ``.inf``
+or text is refused, never coerced), a text field is not a YAML boolean (quote ``"NO"``), and every number is
+finite and within ``BOUNDS`` (largest accepted absolute value per field: quantity 1e12 units; notional, delta,
+vega, theta 1e12 USD; gamma 1e13 USD; dv01 1e10 USD per bp; avg_daily_volume 1e14 USD a day; bid_ask_bps
+1e4) and the NAV within ``MAX_NAV`` (1e13 USD). YAML anchors and aliases are refused
+(:func:`risk_platform.io.read_yaml`). Each problem is one line naming the file, the position and the field.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
+from risk_platform.data.loading import read_csv_text
 from risk_platform.errors import InputError
+from risk_platform.io import read_yaml
 
 REQUIRED = ("symbol", "asset_class", "sector", "region", "avg_daily_volume", "bid_ask_bps")
 NUMERIC = ("quantity", "notional", "avg_daily_volume", "bid_ask_bps", "dv01", "delta", "gamma", "vega", "theta")
 GREEKS = ("delta", "gamma", "vega", "theta")
 REQUIRED_GREEKS = ("delta", "gamma", "vega")
 OPTION_UNDERLYING_QUOTES = ("price", "index_level")
+TEXT = ("symbol", "asset_class", "sector", "region")
+BOUNDS = {"quantity": 1e12, "notional": 1e12, "avg_daily_volume": 1e14, "bid_ask_bps": 1e4, "dv01": 1e10,
+          "delta": 1e12, "gamma": 1e13, "vega": 1e12, "theta": 1e12}
+MAX_NAV = 1e13
 
 
 @dataclass(frozen=True)
@@ -91,26 +104,28 @@ def position_labels(positions: pd.DataFrame) -> list[str]:
 
 
 def _read_rows(path: Path) -> tuple[dict, pd.DataFrame, str]:
-    """Header dict, position rows, and how rows are labelled in messages (YAML item / CSV line)."""
+    """Header dict, position rows as delivered (object columns, ``""`` where a field is absent), and how rows
+    are labelled in messages (YAML item / CSV line)."""
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            doc = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        doc = read_yaml(path)
         if not isinstance(doc, dict) or not isinstance(doc.get("positions"), list) or not doc["positions"]:
             raise InputError(f"{path}: expected a 'positions:' list with at least one position")
-        if not all(isinstance(p, dict) for p in doc["positions"]):
+        rows = doc["positions"]
+        if not all(isinstance(p, dict) for p in rows):
             raise InputError(f"{path}: every item of 'positions:' must be a mapping of fields")
-        return doc.get("portfolio") or {}, pd.DataFrame(doc["positions"]), "position"
+        header = doc.get("portfolio") or {}
+        if not isinstance(header, dict):
+            raise InputError(f"{path}: 'portfolio:' must be a mapping (name, base_currency, nav)")
+        columns = list(dict.fromkeys(key for p in rows for key in p))
+        frame = pd.DataFrame({str(c): pd.Series([p.get(c, "") for p in rows], dtype=object) for c in columns})
+        return header, frame, "position"
     if path.suffix.lower() == ".csv":
-        if path.stat().st_size == 0:
-            raise InputError(f"{path}: empty file")
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        frame = read_csv_text(path)
         if frame.empty:
             raise InputError(f"{path}: empty file (header only, no positions)")
-        return {}, frame, "line"
+        return {}, frame.reset_index(drop=True), "line"
     raise InputError(f"{path}: positions file must be .yaml, .yml or .csv")
 
 
@@ -128,22 +143,8 @@ def load_portfolio(path: Path | str, instruments: pd.DataFrame) -> Portfolio:
         missing.append("quantity or notional")
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    for column in NUMERIC:
-        if column not in frame.columns:
-            frame[column] = np.nan
-        raw = frame[column].replace("", np.nan)
-        values = pd.to_numeric(raw, errors="coerce")
-        bad = values.isna() & raw.notna()
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise InputError(f"{path} {_label(kind, i)}: {column} '{raw.iat[i]}' is not a number")
-        frame[column] = values.astype(float)
-    for column in ("symbol", "asset_class", "sector", "region"):
-        frame[column] = frame[column].where(frame[column].notna(), "").astype(str).str.strip()
-    instrument = instruments.set_index("symbol")
-    for i, row in frame.iterrows():
-        where = f"{path} {_label(kind, int(i))}"
-        _validate_row(row, where, instrument)
+    _first_problem(_typed_columns(frame), path, kind)
+    _first_problem(_row_problems(frame, instruments), path, kind)
     option = frame["delta"].notna()
     if "position_id" in frame.columns:  # explicit ids: one row per id
         ids = frame["position_id"].where(frame["position_id"].notna(), "").astype(str).str.strip()
@@ -172,61 +173,106 @@ def load_portfolio(path: Path | str, instruments: pd.DataFrame) -> Portfolio:
     )
 
 
-def _validate_row(row: pd.Series, where: str, instrument: pd.DataFrame) -> None:
-    symbol = row["symbol"]
-    if not symbol or symbol == "nan":
-        raise InputError(f"{where}: empty symbol")
-    if symbol not in instrument.index:
-        raise InputError(f"{where}: unknown symbol '{symbol}' (not in instruments)")
-    for column in ("asset_class", "sector", "region"):
-        if not row[column] or row[column] == "nan":
-            raise InputError(f"{where}: {symbol} has an empty {column}")
+Check = tuple[np.ndarray, Callable[[int], str]]
+
+
+def _first_problem(checks: list[Check], path: Path, kind: str) -> None:
+    """Raise for the first position (in file order) failing any check, with the first check it fails (the
+    order of ``checks``): the message a row-by-row validation would give, computed on whole columns."""
+    failing = [int(np.argmax(mask)) for mask, _ in checks if mask.any()]
+    if not failing:
+        return
+    i = min(failing)
+    message = next(describe for mask, describe in checks if mask[i])
+    raise InputError(f"{path} {_label(kind, i)}: {message(i)}")
+
+
+def _typed_columns(frame: pd.DataFrame) -> list[Check]:
+    """Convert the number fields to float and the text fields to stripped text, in place; the checks for values
+    that are booleans, not numbers, not finite or beyond ``BOUNDS``."""
+    types = {c: frame[c].map(type) for c in frame.columns}
+    symbol = frame["symbol"].astype(str).str.strip().to_numpy()
+    checks: list[Check] = []
+    for column in TEXT:
+        is_bool = types[column].isin([bool]).to_numpy()
+        checks.append((is_bool, lambda i, c=column, v=frame[column]: f"{symbol[i]} {c} is a YAML boolean"
+                       f" ({v.iat[i]}), not text: quote it"))
+        frame[column] = frame[column].where(frame[column].notna(), "").astype(str).str.strip()
     for column in NUMERIC:
-        if not np.isnan(row[column]) and not np.isfinite(row[column]):
-            raise InputError(f"{where}: {symbol} {column} must be finite, got {row[column]}")
-    has_qty, has_notional = not np.isnan(row["quantity"]), not np.isnan(row["notional"])
-    if has_qty == has_notional:
-        raise InputError(f"{where}: {symbol} needs exactly one of quantity or notional")
-    size = row["quantity"] if has_qty else row["notional"]
-    if size == 0:
-        raise InputError(f"{where}: {symbol} has zero size")
-    if np.isnan(row["avg_daily_volume"]) or row["avg_daily_volume"] <= 0:
-        raise InputError(f"{where}: {symbol} avg_daily_volume must be positive, got {row['avg_daily_volume']}")
-    if np.isnan(row["bid_ask_bps"]) or row["bid_ask_bps"] < 0:
-        raise InputError(f"{where}: {symbol} bid_ask_bps must be zero or positive, got {row['bid_ask_bps']}")
-    quote_type = instrument.at[symbol, "quote_type"]
-    if quote_type == "yield_pct":
-        if np.isnan(row["dv01"]):
-            raise InputError(f"{where}: {symbol} is quoted as a yield: dv01 (USD per bp) is required")
-        if not has_notional:
-            raise InputError(f"{where}: {symbol} is quoted as a yield: give notional (USD), not quantity")
-    elif not np.isnan(row["dv01"]):
-        raise InputError(f"{where}: {symbol} is not yield-quoted ({quote_type}): dv01 does not apply")
-    if quote_type == "fx_rate" and has_qty:
-        raise InputError(f"{where}: {symbol} is an FX rate: give notional (USD), not quantity")
-    if any(not np.isnan(row[g]) for g in GREEKS):
-        _validate_option(row, where, quote_type, instrument.at[symbol, "asset_class"], has_notional)
+        if column not in frame.columns:
+            frame[column] = np.nan
+            continue
+        raw, kind = frame[column], types[column]
+        text = raw.astype(str).str.strip()
+        is_bool = kind.isin([bool]).to_numpy()
+        blank = (kind.isin([type(None)]) | (kind.isin([str]) & (text == ""))).to_numpy()
+        values = pd.to_numeric(text.where(~(blank | is_bool)), errors="coerce").to_numpy(dtype=float)
+        finite = np.where(np.isfinite(values), values, 0.0)
+        checks += [
+            (is_bool, lambda i, c=column, r=raw: f"{symbol[i]} {c} is a boolean ({r.iat[i]}), not a number"),
+            (np.isnan(values) & ~blank & ~is_bool,
+             lambda i, c=column, t=text: f"{symbol[i]} {c} '{t.iat[i]}' is not a number"),
+            (np.isinf(values), lambda i, c=column, v=values: f"{symbol[i]} {c} must be finite, got {v[i]}"),
+            (np.abs(finite) > BOUNDS[column], lambda i, c=column, v=values:
+             f"{symbol[i]} {c} {v[i]:g} is beyond the bound |{c}| <= {BOUNDS[c]:g}"),
+        ]
+        frame[column] = values
+    return checks
 
 
-def _validate_option(row: pd.Series, where: str, quote_type: str, asset_class: str, has_notional: bool) -> None:
-    symbol = row["symbol"]
-    if quote_type not in OPTION_UNDERLYING_QUOTES or asset_class == "volatility":
-        raise InputError(f"{where}: {symbol} option greeks are only accepted on a price or index-level"
-                         f" underlying (not {quote_type} / {asset_class})")
-    missing = [g for g in REQUIRED_GREEKS if np.isnan(row[g])]
-    if missing:
-        raise InputError(f"{where}: {symbol} option needs {', '.join(REQUIRED_GREEKS)} (missing {', '.join(missing)})")
-    if not has_notional:
-        raise InputError(f"{where}: {symbol} option: give notional (the option's USD market value), not quantity")
+def _row_problems(frame: pd.DataFrame, instruments: pd.DataFrame) -> list[Check]:
+    """The checks of every position against the instruments table, in the order a reader checks one row."""
+    instrument = instruments.set_index("symbol")
+    symbol = frame["symbol"]
+    sym = symbol.to_numpy()
+    known = symbol.isin(instrument.index).to_numpy()
+    quote = symbol.map(instrument["quote_type"]).to_numpy(dtype=object)
+    underlying = symbol.map(instrument["asset_class"]).to_numpy(dtype=object)
+    col = {c: frame[c].to_numpy(dtype=float) for c in NUMERIC}
+    has_qty, has_notional = ~np.isnan(col["quantity"]), ~np.isnan(col["notional"])
+    size = np.where(has_qty, col["quantity"], col["notional"])
+    is_yield, adv, spread = quote == "yield_pct", col["avg_daily_volume"], col["bid_ask_bps"]
+    option = np.column_stack([~np.isnan(col[g]) for g in GREEKS]).any(axis=1)
+    no_greek = {g: np.isnan(col[g]) for g in REQUIRED_GREEKS}
+    empty = {c: frame[c].isin(["", "nan"]).to_numpy() for c in ("asset_class", "sector", "region")}
+    return [
+        (symbol.isin(["", "nan"]).to_numpy(), lambda i: "empty symbol"),
+        (~known, lambda i: f"unknown symbol '{sym[i]}' (not in instruments)"),
+        *[(empty[c], lambda i, c=c: f"{sym[i]} has an empty {c}") for c in empty],
+        (has_qty == has_notional, lambda i: f"{sym[i]} needs exactly one of quantity or notional"),
+        (size == 0, lambda i: f"{sym[i]} has zero size"),
+        (np.isnan(adv) | (adv <= 0), lambda i: f"{sym[i]} avg_daily_volume must be positive, got {adv[i]}"),
+        (np.isnan(spread) | (spread < 0), lambda i: f"{sym[i]} bid_ask_bps must be zero or positive, got {spread[i]}"),
+        (is_yield & np.isnan(col["dv01"]),
+         lambda i: f"{sym[i]} is quoted as a yield: dv01 (USD per bp) is required"),
+        (is_yield & ~has_notional, lambda i: f"{sym[i]} is quoted as a yield: give notional (USD), not quantity"),
+        (known & ~is_yield & ~np.isnan(col["dv01"]),
+         lambda i: f"{sym[i]} is not yield-quoted ({quote[i]}): dv01 does not apply"),
+        ((quote == "fx_rate") & has_qty, lambda i: f"{sym[i]} is an FX rate: give notional (USD), not quantity"),
+        (option & (~np.isin(quote, OPTION_UNDERLYING_QUOTES) | (underlying == "volatility")),
+         lambda i: f"{sym[i]} option greeks are only accepted on a price or index-level underlying"
+                   f" (not {quote[i]} / {underlying[i]})"),
+        (option & np.column_stack(list(no_greek.values())).any(axis=1),
+         lambda i: f"{sym[i]} option needs {', '.join(REQUIRED_GREEKS)}"
+                   f" (missing {', '.join(g for g in REQUIRED_GREEKS if no_greek[g][i])})"),
+        (option & ~has_notional,
+         lambda i: f"{sym[i]} option: give notional (the option's USD market value), not quantity"),
+    ]
 
 
 def _nav(header: dict, path: Path) -> tuple[float, str]:
+    """The book's NAV from the header: a positive finite number up to ``MAX_NAV`` (a boolean is refused)."""
     if "nav" not in header:
         return float("nan"), "gross_exposure"
+    raw = header["nav"]
+    if isinstance(raw, bool):
+        raise InputError(f"{path}: portfolio nav is a boolean ({raw}), not a number")
     try:
-        nav = float(header["nav"])
-    except (TypeError, ValueError):
-        raise InputError(f"{path}: portfolio nav '{header['nav']}' is not a number") from None
+        nav = float(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{path}: portfolio nav '{raw}' is not a number") from None
     if not np.isfinite(nav) or nav <= 0:
-        raise InputError(f"{path}: portfolio nav must be positive, got {header['nav']}")
+        raise InputError(f"{path}: portfolio nav must be positive, got {raw}")
+    if nav > MAX_NAV:
+        raise InputError(f"{path}: portfolio nav {nav:g} is beyond the bound nav <= {MAX_NAV:g} USD")
     return nav, "file"

@@ -33,9 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from risk_platform.errors import InputError
+from risk_platform.io import read_yaml
 
 FAMILIES = ("var", "es", "concentration", "liquidity", "regime")
 SEVERITIES = ("warn", "error")
@@ -215,13 +214,7 @@ def load_limits(path: Path | str | None = None) -> LimitSet:
     path = Path(path) if path is not None else BUNDLED_LIMITS
     if not path.is_file():
         raise InputError(f"{path}: limits file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or exc.__class__.__name__
-        raise InputError(f"{path}{where}: not valid YAML ({problem})") from None
+    data = read_yaml(path)
     return parse_limits(data, str(path))
 
 

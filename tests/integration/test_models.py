@@ -159,7 +159,7 @@ def test_lineage_traces_a_model_and_the_risk_run_back_to_raw_file_hashes(trained
     raw_sha = assets["raw_prices"]["facts"]["files"][0]["sha256"]
     assert len(raw_sha) == 64 and assets["market_panel"]["facts"]["gx_validation_id"]
     assert assets["daily_features"]["facts"]["partitions"][0]["sha256"]
-    done = subprocess.run([sys.executable, "-m", "risk_platform.cli", "lineage", "nope", "--lineage-dir",
+    done = subprocess.run([sys.executable, "-m", "risk_platform.cli", "lineage", "0123abcd-0000", "--lineage-dir",
                            str(tmp_path), "--mlflow-uri", registry.tracking_uri], capture_output=True, text=True)
     assert done.returncode == 2 and "neither a Dagster run" in done.stderr
 

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import socketserver
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -19,6 +20,7 @@ from risk_platform.alerts import (
     send_webhook,
     triage_alerts,
 )
+from risk_platform.errors import InputError
 from risk_platform.risk.limits import evaluate_limits, parse_limits
 
 LIMITS = parse_limits({"limits": [
@@ -162,3 +164,40 @@ def test_check_limits_evaluates_triages_and_delivers_one_run(tmp_path, webhook):
     assert again.delivery is None and sink.webhook_status(again.delivery) == "nothing to send"
     assert [r["dagster_run_id"] for r in read_alerts(sink.jsonl_path)] == ["run-1"]
     assert AlertSink(tmp_path / "other.jsonl").webhook_status(None) == "not configured"
+
+
+class _Garbage(socketserver.BaseRequestHandler):
+    """Answers any request with bytes that are not HTTP."""
+
+    def handle(self):
+        self.request.recv(65536)
+        self.request.sendall(b"\x00\xffnot http at all\r\n\r\n")
+
+
+@pytest.fixture
+def garbage_server():
+    server = socketserver.TCPServer(("127.0.0.1", 0), _Garbage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "data:text/plain,hello", "ftp://127.0.0.1/x", "http://"])
+def test_only_http_webhooks_are_accepted(tmp_path, url):
+    with pytest.raises(InputError) as err:
+        AlertSink(tmp_path / "alerts.jsonl", webhook_url=url)
+    assert str(err.value) == f"alert webhook URL {url!r}: only http:// or https:// URLs with a host are accepted"
+    alerts = alerts_for(evaluate_limits(REPORT, LIMITS), REPORT, run_id="run-1", now=NOW)
+    delivery = send_webhook(url, alerts)  # called directly: refused, never opened, never raised
+    assert not delivery.ok and delivery.status is None and "only http:// or https://" in delivery.error
+
+
+def test_a_garbage_answer_is_a_recorded_delivery_failure_not_an_exception(tmp_path, garbage_server):
+    sink = AlertSink(tmp_path / "alerts.jsonl", webhook_url=garbage_server, webhook_timeout_s=2)
+    checked = check_limits(REPORT, LIMITS, sink, run_id="run-1")
+    assert not checked.delivery.ok and checked.delivery.status is None
+    assert sink.webhook_status(checked.delivery).startswith("FAILED: ")
+    assert "\n" not in checked.delivery.error
+    assert [r["limit"] for r in read_alerts(sink.jsonl_path)] == ["var99"]  # the log keeps the alert

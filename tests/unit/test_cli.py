@@ -140,8 +140,10 @@ BOOK_ROW = "SPX,1000000,equity,US,US,1e9,1\n"
     ("name", "content", "expected"),
     [
         ("book.csv", BOOK_HEADER + BOOK_ROW + "NOPE,1,equity,US,US,1e9,1\n", "line 3: unknown symbol 'NOPE'"),
-        ("book.csv", "symbol,notional,sector,region,avg_daily_volume,bid_ask_bps\n" + BOOK_ROW,
+        ("book.csv", "symbol,notional,sector,region,avg_daily_volume,bid_ask_bps\nSPX,1000000,US,US,1e9,1\n",
          "missing column(s) asset_class"),
+        ("book.csv", "symbol,notional,sector,region,avg_daily_volume,bid_ask_bps\n" + BOOK_ROW,
+         "not a readable CSV file (Expected 6 fields in line 2, saw 7)"),  # once silently read as an index column
         ("book.csv", BOOK_HEADER + BOOK_ROW + "RUT,1,equity,US,US,-5,1\n",
          "line 3: RUT avg_daily_volume must be positive"),
         ("book.csv", BOOK_HEADER + BOOK_ROW + BOOK_ROW, "line 3: duplicated position for SPX (same as line 2"),

@@ -53,13 +53,73 @@ def test_sample_book_is_a_realistic_multi_asset_book(instruments):
         ("SPX,1,,,equity,,US,1e9,1\n", "line 2: SPX has an empty sector"),
         (ROW + "RUT,1,,,equity,US,US,1e9,-2\n", "line 3: RUT bid_ask_bps must be zero or positive"),
         ("UST10Y,1e6,,,rates,Gov,US,1e9,1\n", "dv01 (USD per bp) is required"),
-        ("SPX,abc,,,equity,US,US,1e9,1\n", "line 2: notional 'abc' is not a number"),
+        ("SPX,abc,,,equity,US,US,1e9,1\n", "line 2: SPX notional 'abc' is not a number"),
         ("SPX,0,,,equity,US,US,1e9,1\n", "zero size"),
     ],
 )
 def test_bad_positions_name_the_row(tmp_path, instruments, body, expected):
     with pytest.raises(InputError, match=expected.replace("(", r"\(").replace(")", r"\)")):
         load_portfolio(csv(tmp_path, body), instruments)
+
+
+YAML_ROW = "symbol: SPX, asset_class: equity, sector: x, region: US, avg_daily_volume: 1e9, bid_ask_bps: 1"
+
+
+@pytest.mark.parametrize(
+    ("header", "position", "expected"),
+    [
+        ("nav: true", "notional: 1000", "portfolio nav is a boolean (True), not a number"),
+        ("nav: 1.0e+300", "notional: 1000", "portfolio nav 1e+300 is beyond the bound nav <= 1e+13 USD"),
+        ("nav: .inf", "notional: 1000", "portfolio nav must be positive, got inf"),
+        ("nav: 1000000", "quantity: true", "position 2: SPX quantity is a boolean (True), not a number"),
+        ("nav: 1000000", "quantity: 1e300", "position 2: SPX quantity 1e+300 is beyond the bound |quantity| <= 1e+12"),
+        ("nav: 1000000", "notional: .nan", "position 2: SPX notional 'nan' is not a number"),
+        ("nav: 1000000", "notional: -.inf", "position 2: SPX notional must be finite, got -inf"),
+        ("nav: 1000000", "notional: 1000, region: NO",
+         "position 2: SPX region is a YAML boolean (False), not text: quote it"),
+    ],
+)
+def test_yaml_values_are_never_coerced(tmp_path, instruments, header, position, expected):
+    path = tmp_path / "book.yaml"
+    path.write_text(f"portfolio: {{{header}}}\npositions:\n - {{symbol: RUT, notional: 5, asset_class: equity,"
+                    f" sector: x, region: US, avg_daily_volume: 1e9, bid_ask_bps: 1}}\n - {{{YAML_ROW}, {position}}}\n")
+    with pytest.raises(InputError) as err:
+        load_portfolio(path, instruments)
+    separator = " " if expected.startswith("position") else ": "
+    assert str(err.value) == f"{path}{separator}{expected}"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("SPX,inf,,,equity,US,US,1e9,1\n", "line 2: SPX notional must be finite, got inf"),
+        ("SPX,NaN,,,equity,US,US,1e9,1\n", "line 2: SPX notional 'NaN' is not a number"),
+        ("SPX,true,,,equity,US,US,1e9,1\n", "line 2: SPX notional 'true' is not a number"),
+        (ROW + "RUT,,2e12,,equity,US,US,1e9,1\n", "line 3: RUT quantity 2e+12 is beyond the bound |quantity| <= 1e+12"),
+        ("SPX,1e6,,,equity,US,US,1e9,2e4\n", "line 2: SPX bid_ask_bps 20000 is beyond the bound"),
+        ('SPX,"1e6,,,equity,US,US,1e9,1\n', "not a readable CSV file"),
+        ("SPX,1e6,,,equity,US,US,1e9,1,extra\n", "not a readable CSV file (Expected 9 fields in line 2, saw 10)"),
+    ],
+)
+def test_csv_numbers_are_finite_and_bounded_and_the_csv_well_formed(tmp_path, instruments, body, expected):
+    with pytest.raises(InputError) as err:
+        load_portfolio(csv(tmp_path, body), instruments)
+    assert expected in str(err.value) and str(tmp_path / "book.csv") in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_the_first_bad_row_is_reported_whatever_the_check(tmp_path, instruments):
+    """Validation runs on whole columns, yet names the first bad position with the first check it fails."""
+    body = ROW.replace("SPX", "RUT") + "SPX,1,,,equity,,US,1e9,-1\n" + "NOPE,1,,,equity,US,US,1e9,1\n"
+    with pytest.raises(InputError, match="line 3: SPX has an empty sector"):
+        load_portfolio(csv(tmp_path, body), instruments)
+
+
+def test_yaml_anchors_and_aliases_are_refused(tmp_path, instruments):
+    path = tmp_path / "book.yaml"
+    path.write_text("x: &a [1, 1, 1]\ny: [*a, *a, *a]\npositions:\n - {" + YAML_ROW + ", notional: 1}\n")
+    with pytest.raises(InputError, match=f"^{path} line 1: YAML anchors and aliases are not accepted"):
+        load_portfolio(path, instruments)
 
 
 def test_missing_column_and_zero_nav(tmp_path, instruments):
