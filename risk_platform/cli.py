@@ -315,6 +315,32 @@ def _mlflow_uri(args: argparse.Namespace) -> str:
     return args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.mlruns_dir() / 'mlflow.db'}"
 
 
+def _add_human_commands(sub: argparse._SubParsersAction) -> None:
+    """The commands a named human runs to record a decision: ``override`` and ``alias``."""
+    override = sub.add_parser("override", help="accept a forecast flagged by the guardrail (named human)")
+    override.add_argument("--model", required=True, help="model key, e.g. lstm_vol")
+    override.add_argument("--version", required=True, help="registered model version")
+    override.add_argument("--series", required=True, help="series symbol, e.g. SPX")
+    override.add_argument("--asof", required=True, type=_date, help="forecast date (YYYY-MM-DD)")
+    override.add_argument("--by", required=True, help="the named human accepting the forecast")
+    override.add_argument("--reason", required=True, help="why the forecast is accepted")
+    override.add_argument("--ratio", type=float, help="the flagged ratio to the norm (recorded)")
+    override.add_argument("--log", help="overrides log (default: mlruns/forecast_overrides.jsonl)")
+    override.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    override.set_defaults(func=cmd_override)
+
+    alias = sub.add_parser("alias", help="move a model alias by hand (named human; audit-logged)")
+    alias.add_argument("--model", required=True, help="model key, e.g. lstm_vol")
+    alias.add_argument("--alias", required=True, choices=("stable", "current", "experimental"))
+    alias.add_argument("--version", required=True, help="registered model version")
+    alias.add_argument("--by", required=True, help="the named human moving the alias")
+    alias.add_argument("--reason", required=True, help="why (recorded in the audit log and on the version)")
+    alias.add_argument("--audit-log", help="audit log (default: mlruns/alias_audit.jsonl)")
+    alias.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
+    alias.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    alias.set_defaults(func=cmd_alias)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="risk-platform", description="Multi-asset portfolio risk platform")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -373,28 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     lineage.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     lineage.set_defaults(func=cmd_lineage)
 
-    override = sub.add_parser("override", help="accept a forecast flagged by the guardrail (named human)")
-    override.add_argument("--model", required=True, help="model key, e.g. lstm_vol")
-    override.add_argument("--version", required=True, help="registered model version")
-    override.add_argument("--series", required=True, help="series symbol, e.g. SPX")
-    override.add_argument("--asof", required=True, type=_date, help="forecast date (YYYY-MM-DD)")
-    override.add_argument("--by", required=True, help="the named human accepting the forecast")
-    override.add_argument("--reason", required=True, help="why the forecast is accepted")
-    override.add_argument("--ratio", type=float, help="the flagged ratio to the norm (recorded)")
-    override.add_argument("--log", help="overrides log (default: mlruns/forecast_overrides.jsonl)")
-    override.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    override.set_defaults(func=cmd_override)
-
-    alias = sub.add_parser("alias", help="move a model alias by hand (named human; audit-logged)")
-    alias.add_argument("--model", required=True, help="model key, e.g. lstm_vol")
-    alias.add_argument("--alias", required=True, choices=("stable", "current", "experimental"))
-    alias.add_argument("--version", required=True, help="registered model version")
-    alias.add_argument("--by", required=True, help="the named human moving the alias")
-    alias.add_argument("--reason", required=True, help="why (recorded in the audit log and on the version)")
-    alias.add_argument("--audit-log", help="audit log (default: mlruns/alias_audit.jsonl)")
-    alias.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
-    alias.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    alias.set_defaults(func=cmd_alias)
+    _add_human_commands(sub)
     return parser
 
 

@@ -202,10 +202,9 @@ def test_backtest_lstm_without_a_registered_model_is_a_clear_error(tmp_path):
     assert done.returncode == 2 and "has the alias 'experimental'" in done.stderr
 
 
-def test_backtest_with_an_undefined_es_statistic_says_not_evaluable_never_a_zone():
+def test_backtest_refuses_a_window_too_short_for_a_tail_statistic():
+    """``--window 1`` once printed ``ES Z2 +nan (green)``; a one-day window is now refused (the library says
+    "not evaluable" for any undefined statistic: tests/unit/validation/test_backtest.py)."""
     done = cli(*backtest_args(PRICES, INSTRUMENTS, "SPX", "fhs")[:-1], "--window", "1", "--start", "2024-01-01")
-    assert done.returncode == 0, done.stderr
-    assert "ES Z2 not evaluable: ES forecast zero or negative on" in done.stdout and "nan" not in done.stdout
-    done = cli(*backtest_args(PRICES, INSTRUMENTS, "SPX", "fhs"), "--window", "1", "--start", "2024-01-01")
-    out = json.loads(done.stdout)
-    assert out["es_z2"] is None and out["es_zone"].startswith("not evaluable: ES forecast zero or negative")
+    assert done.returncode == 2 and "nan" not in done.stdout + done.stderr
+    assert done.stderr == "risk-platform: error: argument --window: must be at least 20, got 1\n"

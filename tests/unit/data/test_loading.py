@@ -29,8 +29,6 @@ def write(tmp_path, text, name="p.csv"):
         ("date,symbol,value\n02/01/2024,SPX,1\n", "line 2: date '02/01/2024' is not a YYYY-MM-DD date"),
         ("date,symbol,value\n2024-01-02,,1\n", "line 2: empty symbol"),
         ("date,symbol,value\n2024-01-02,SPX,inf\n", "is not finite"),
-        ("date,symbol,value\n2024-01-02,SPX,1e308\n", "line 2: value '1e308' for SPX on 2024-01-02 is out of range"),
-        ("date,symbol,value\n2024-01-02,SPX,1e-320\n", "is out of range"),
         ("date,symbol,value\n2024-01-02,SPX,\"12\n", "not a readable CSV file"),
         ("date,symbol,value\n2024-01-02,SPX,1,2\n", "not a readable CSV file (Expected 3 fields in line 2, saw 4)"),
     ],
