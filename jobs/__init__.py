@@ -16,6 +16,7 @@ risk_pipeline = dg.define_asset_job(
     selection=dg.AssetSelection.groups("ingestion", "features", "models", "risk", "monitoring"),
     description="End to end: ingest and gate the market data, build features, train and register the models,"
     " compute portfolio risk, monitor the production LSTM (drift, shadow).",
+    tags={"risk_platform/job": "main"},  # one at a time (production.yaml): two would register and judge each other's
     op_retry_policy=TRANSIENT_RETRY,
 )
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import dagster as dg
 
 from risk_platform import paths
+from risk_platform.errors import BusyError
 from risk_platform.families import FAMILIES
+from risk_platform.io import exclusive_run
 
 
 def _instance() -> dg.DagsterInstance:
@@ -38,8 +40,18 @@ def intraday() -> int:
 
 
 def main() -> int:
+    """The main job, one at a time: a second ``make demo`` while one runs fails at once naming the first."""
     if "--intraday" in sys.argv[1:]:
         return intraday()
+    try:
+        with exclusive_run(paths.state_dir() / "locks" / "main_job.lock", "the main job"):
+            return _main_job()
+    except BusyError as exc:
+        print(f"risk-platform-demo: {exc}", file=sys.stderr)
+        return 4
+
+
+def _main_job() -> int:
     from risk_platform.crisis_windows import WINDOW_KEYS
     from risk_platform.definitions import defs
 

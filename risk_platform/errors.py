@@ -19,3 +19,7 @@ class RegistryUnavailable(ComputationError):
 
 class LeakageError(ComputationError):
     """A held-out rule was broken: a training row or target dated on or after the window it is validated on."""
+
+
+class BusyError(RuntimeError):
+    """Another run holds the lock of a step that must not interleave (the main job, a promotion)."""

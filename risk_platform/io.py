@@ -11,17 +11,20 @@ line) with a :class:`TornLineWarning` naming the file and line; any other unread
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from risk_platform.errors import InputError
+from risk_platform.errors import BusyError, InputError
 
 MAX_YAML_BYTES = 64 * 2**20  # a positions or limits document; 100,000 positions in block YAML take about 16 MB
 
@@ -144,3 +147,29 @@ def _python_loader_error(text: str) -> yaml.YAMLError | None:
     except yaml.YAMLError as exc:
         return exc
     return None
+
+
+@contextmanager
+def exclusive_run(lock_path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` for the duration of ``what`` (e.g. "the main job"), so a second
+    one started meanwhile fails at once with a :class:`BusyError` naming the holder (pid, start time) instead of
+    interleaving with it. The operating system releases the lock when the holder exits, even on kill -9, so a
+    crashed run never leaves a stale lock."""
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise BusyError(f"{what} is already running ({holder}): wait for it to finish; lock {lock_path}") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {datetime.now().isoformat(timespec='seconds')}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from risk_platform.families import FAMILIES, ModelFamily
+from risk_platform.io import exclusive_run
 from risk_platform.models.governance import AuditLog, PromotionPolicy, apply_policy, evaluate_gates
 from risk_platform.models.registry import ModelRegistry
 from risk_platform.validation.crisis import WindowValidation
@@ -67,13 +68,15 @@ def promote_families(registry: ModelRegistry, audit: AuditLog, policy: Promotion
                      candidates: Mapping[str, Candidate], windows: Mapping[str, list[WindowValidation]],
                      baselines: list[WindowValidation], tags: dict[str, str], actor: str) -> Promotion:
     """For each family of :data:`FAMILIES`: summarise its candidate's crisis windows, log the validation run
-    and report, and apply the policy."""
+    and report, and apply the policy. One promotion at a time (a lock beside the audit log): a second one
+    started meanwhile fails with :class:`~risk_platform.errors.BusyError` instead of judging the same aliases."""
     decisions, zones = [], []
-    for key, family in FAMILIES.items():
-        decision, table = decide(family, registry, audit, policy, candidates[key], windows[key], baselines, tags,
-                                 actor)
-        decisions.append(decision)
-        zones.append(table.assign(family=key))
+    with exclusive_run(audit.path.parent / "locks" / "promotion.lock", "a promotion"):
+        for key, family in FAMILIES.items():
+            decision, table = decide(family, registry, audit, policy, candidates[key], windows[key], baselines,
+                                     tags, actor)
+            decisions.append(decision)
+            zones.append(table.assign(family=key))
     return Promotion(decisions, pd.concat(zones))
 
 
