@@ -54,18 +54,19 @@ def test_a_torn_last_line_in_the_alert_log_no_longer_stops_the_limit_checks(tmp_
     assert set(_torn_warnings(caught)) == {f"{sink.jsonl_path} line 2: torn line (partly written record) skipped"}
 
 
+RUN_ID = "0123abcd-0001"  # a run id as lineage accepts them (hex digits and hyphens)
 AUDIT = AuditRecord("2026-01-05T00:00:00+00:00", "alias_move", "lstm_vol", "current", None, "1", "gates", None, "ci")
 OVERRIDE = OverrideRecord("2026-01-05T00:00:00+00:00", "lstm_vol", "1", "SPX", "2026-01-02", 2.5, "Ann", "checked")
-LINEAGE = LineageRecord("run-1", "portfolio_risk", ["portfolio"], {"var_99": 1.0}, "abc", "2026-01-05")
+LINEAGE = LineageRecord(RUN_ID, "portfolio_risk", ["portfolio"], {"var_99": 1.0}, "abc", "2026-01-05")
 
 
 @pytest.mark.parametrize("log, record, read", [
     (lambda p: AuditLog(p), AUDIT, lambda p: AuditLog(p).records()),
     (lambda p: OverrideLog(p), OVERRIDE, lambda p: OverrideLog(p).records()),
-    (lambda p: LineageStore(p.parent), LINEAGE, lambda p: LineageStore(p.parent).records("run-1")),
+    (lambda p: LineageStore(p.parent), LINEAGE, lambda p: LineageStore(p.parent).records(RUN_ID)),
 ], ids=["alias_audit", "overrides", "lineage"])
 def test_every_log_keeps_its_whole_records_around_a_torn_line(tmp_path, log, record, read):
-    path = tmp_path / "run-1.jsonl"
+    path = tmp_path / f"{RUN_ID}.jsonl"  # the lineage store names its files by run id
     writer = log(path)
     append = writer.append if hasattr(writer, "append") else writer.record
     append(record)
