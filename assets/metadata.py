@@ -82,9 +82,12 @@ def window_validation_metadata(result: WindowValidation) -> dict:
 
 
 def promotion_metadata(promotion: Promotion) -> dict:
-    """The decisions, each family's gate lines, the 99% zones per window and method, how many were promoted."""
+    """The decisions, each family's gate lines, the 99% zones per window and method, how many were promoted, and
+    how many aliases moved outside the audited path were put back first."""
     decided = pd.DataFrame([d.to_dict() for d in promotion.decisions])
+    decided["restored"] = decided["restored"].map(lambda found: "; ".join(found) or "none")
     return {"decisions": table(decided.drop(columns="gates")),
+            "unaudited_aliases_restored": sum(len(d.restored) for d in promotion.decisions),
             "gates": dg.MetadataValue.md("\n".join(f"- **{d.model} v{d.version}**: {d.gates}"
                                                    for d in promotion.decisions)),
             "zones_99": table(promotion.zones_99().reset_index()),
@@ -228,6 +231,16 @@ def models_check(risk: ModelledRisk, check_name: str) -> dg.AssetCheckResult:
         check_name=check_name, passed=models.registry_error is None, severity=dg.AssetCheckSeverity.ERROR,
         metadata={"registry_error": models.registry_error or "none",
                   "model_sets": ", ".join(m.label for m in models.inputs) or "none"})
+
+
+def aliases_audited_check(risk: ModelledRisk, check_name: str) -> dg.AssetCheckResult:
+    """ERROR when an alias was found where the audit log does not put it (refused: the audited version was used)."""
+    moves = risk.models.unaudited
+    return dg.AssetCheckResult(
+        check_name=check_name, passed=not moves, severity=dg.AssetCheckSeverity.ERROR,
+        description="; ".join(move.describe() for move in moves) or None,
+        metadata={"unaudited_moves": len(moves),
+                  "refused": "; ".join(move.describe() for move in moves) or "none"})
 
 
 def limits_metadata(check: LimitCheck, report: dict, sink: AlertSink, limits_file: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from assets.metadata import (
+    aliases_audited_check,
     coverage_check,
     data_fresh_check,
     models_check,
@@ -24,6 +25,7 @@ from risk_platform.workflows.modelled_risk import assess_with_models
 COVERAGE_CHECK = "all_positions_valued"
 MODELS_CHECK = "model_registry_read"
 FRESHNESS_CHECK = "data_fresh"
+ALIASES_CHECK = "model_aliases_audited"
 
 
 class PortfolioRiskConfig(dg.Config):
@@ -87,6 +89,13 @@ def portfolio(context: dg.AssetExecutionContext, instruments: pd.DataFrame, port
             description="The model registry was read and holds every version the alias audit log moved an alias"
             " to (otherwise the figures come from the non-model methods only).",
         ),
+        dg.AssetCheckSpec(
+            ALIASES_CHECK,
+            asset="portfolio_risk",
+            description="Every model alias is where the alias audit log puts it: an alias moved outside the"
+            " audited path (MLflow UI or API) is refused (the audited version is used, or none), recorded in the"
+            " audit log, alerted by risk_limits, and fails this check (ERROR).",
+        ),
     ],
 )
 def portfolio_risk(context: dg.AssetExecutionContext, config: PortfolioRiskConfig, portfolio: dict,
@@ -101,13 +110,15 @@ def portfolio_risk(context: dg.AssetExecutionContext, config: PortfolioRiskConfi
     market = stored_market_inputs(instruments, market_panel, returns, feed_quality)
     daily = feature_store.store().read(daily_features["table"], verify=True)
     risk = assess_with_models(Portfolio.from_dict(portfolio), market, mlflow.pinned_registry(context.run_id), daily,
-                              override_log=mlflow.override_log(), config=config.risk_config())
+                              override_log=mlflow.override_log(), config=config.risk_config(),
+                              actor=f"dagster run {context.run_id}")
     lineage.record(context.run_id, "portfolio_risk", ["portfolio", "instruments", "market_panel", "returns",
                                                       "feed_quality", "daily_features"], risk.lineage_facts())
     yield dg.Output(risk.to_dict(), metadata=portfolio_risk_metadata(risk))
     yield coverage_check(risk.report, COVERAGE_CHECK)
     yield data_fresh_check(risk.report, FRESHNESS_CHECK, config.error_data_age_sessions)
     yield models_check(risk, MODELS_CHECK)
+    yield aliases_audited_check(risk, ALIASES_CHECK)
 
 
 ASSETS = [portfolio, portfolio_risk]

@@ -122,6 +122,8 @@ def _print_promotion(output: dict) -> None:
     for d in output["decisions"]:
         print(f"    {d['model']} v{d['version']}: {'PASSED' if d['passed'] else 'not promoted'}; moves: {d['moves']};"
               f" report {d['report']}")
+        for restored in d.get("restored", []):
+            print(f"      RESTORED {restored}")
 
 
 HEADLINE_METRICS = {family.asset_name: family.headline_metrics for family in FAMILIES.values()}

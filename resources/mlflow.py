@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from risk_platform.families import MODEL_NAMES
-from risk_platform.models.governance import AuditLog
+from risk_platform.models.audit import AuditLog
 from risk_platform.models.pinned import PinnedRegistry
 from risk_platform.models.registry import ModelRegistry
 

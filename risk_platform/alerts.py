@@ -299,10 +299,27 @@ class LimitCheck:
                 "alerts_suppressed": [a.to_dict() for a in self.triage.suppressed]}
 
 
+ALIASES_AUDITED = "model_aliases_audited"
+
+
+def governance_results(report: dict) -> list[LimitResult]:
+    """The model-governance finding alerted like a limit: model aliases moved outside the audited path
+    (``unaudited_alias_moves`` of a report computed with models) breach while any is found; ``ok`` clears
+    the episode. None for a report without models."""
+    if "unaudited_alias_moves" not in report:
+        return []
+    moves = report["unaudited_alias_moves"]
+    message = "; ".join(move["message"] for move in moves) or "every model alias is where the audit log puts it"
+    return [LimitResult(limit=ALIASES_AUDITED, family="governance", metric="unaudited_alias_moves",
+                        status="breach" if moves else "ok", severity="error" if moves else None,
+                        figure=float(len(moves)), threshold=0.0, warn_threshold=None, breach_threshold=0.0,
+                        utilisation=None, unit="moves", limit_severity="error", message=message)]
+
+
 def check_limits(report: dict, limit_set: LimitSet, sink: AlertSink, run_id: str | None = None) -> LimitCheck:
-    """Evaluate every limit on ``report``, triage the fired ones against the alert log, then append and send the
-    episode events that are due."""
-    results = evaluate_limits(report, limit_set)
+    """Evaluate every limit on ``report`` and the governance finding (:func:`governance_results`), triage the
+    fired ones against the alert log, then append and send the episode events that are due."""
+    results = evaluate_limits(report, limit_set) + governance_results(report)
     fired = alerts_for(results, report, run_id=run_id, alert_on=limit_set.alert_on)
     triage = sink.triage(fired, results, report, run_id)
     return LimitCheck(results, triage, sink.emit(triage.notify))

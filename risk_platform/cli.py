@@ -228,17 +228,20 @@ def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
     """The registered LSTM's variance forecasts for the symbol, and which version produced them."""
     from risk_platform.features.engineering import series_features
     from risk_platform.models.lstm import variance_forecasts
-    from risk_platform.models.registry import ModelRegistry
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    registry = ModelRegistry(_mlflow_uri(args))
+    registry = _audited_registry(args)
+    refused = [move for move in registry.unaudited_moves("lstm_vol") if move.alias == args.model_alias]
+    for move in refused:
+        print(f"risk-platform: warning: {move.describe()}", file=sys.stderr)
     loaded = registry.load("lstm_vol", args.model_alias)
     train_end = loaded.metadata.get("train_end") or registry.run(loaded.run_id).data.params.get("train_end")
     features = series_features(returns, panel, instruments)
     variance = variance_forecasts(loaded.module, features, loaded.metadata["symbols"], loaded.metadata["seq_len"],
                                   args.symbol)
     return variance, {"name": loaded.name, "version": loaded.version, "alias": loaded.alias,
-                      "run_id": loaded.run_id, "train_end": train_end}
+                      "run_id": loaded.run_id, "train_end": train_end,
+                      "unaudited_alias_moves": [move.to_dict() for move in refused]}
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
@@ -284,20 +287,19 @@ def cmd_alias(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from risk_platform.families import MODEL_NAMES
-    from risk_platform.models.governance import AuditLog, move_alias
-    from risk_platform.models.registry import ModelRegistry
+    from risk_platform.models.governance import move_alias
 
     if args.model not in MODEL_NAMES:
         raise InputError(f"unknown model {args.model!r}; expected one of {', '.join(MODEL_NAMES)}")
     if not args.by.strip() or not args.reason.strip():
         raise InputError("--by and --reason must name the person and the reason")
-    registry = ModelRegistry(_mlflow_uri(args))
+    registry = _audited_registry(args)
     name = MODEL_NAMES[args.model]
     try:
         registry.client.get_model_version(name, args.version)
     except Exception:  # noqa: BLE001 (MLflow raises its own types; the message is what matters)
         raise InputError(f"{name} has no version {args.version} in {registry.tracking_uri}") from None
-    audit = AuditLog(args.audit_log or paths.mlruns_dir() / "alias_audit.jsonl")
+    audit = registry.audit
     record = move_alias(registry, audit, args.model, args.alias, args.version, args.reason, actor=f"human:{args.by}")
     return _print_record(args, {**asdict(record), "audit_log": str(audit.path)},
                          f"{name}: alias {record.alias} {record.from_version or '-'} -> {record.to_version}"
@@ -313,6 +315,17 @@ def _print_record(args: argparse.Namespace, record: dict, text: str) -> int:
 def _mlflow_uri(args: argparse.Namespace) -> str:
     """--mlflow-uri, else MLFLOW_TRACKING_URI (production), else the project's embedded store."""
     return args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.mlruns_dir() / 'mlflow.db'}"
+
+
+def _audited_registry(args: argparse.Namespace):
+    """The model registry read through the alias audit log (--audit-log, else RISK_PLATFORM_ALIAS_AUDIT_LOG
+    (production), else the project's mlruns/alias_audit.jsonl): aliases moved outside it are refused."""
+    from risk_platform.models.audit import AuditLog
+    from risk_platform.models.registry import ModelRegistry
+
+    audit = (getattr(args, "audit_log", None) or os.environ.get("RISK_PLATFORM_ALIAS_AUDIT_LOG")
+             or paths.mlruns_dir() / "alias_audit.jsonl")
+    return ModelRegistry(_mlflow_uri(args), audit=AuditLog(audit))
 
 
 def _add_human_commands(sub: argparse._SubParsersAction) -> None:
@@ -390,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"history window in days (default 500, at least {MIN_WINDOW})")
     back.add_argument("--model-alias", default="experimental", help="LSTM version alias (lstm method)")
     back.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
+    back.add_argument("--audit-log", help="alias audit log (default: mlruns/alias_audit.jsonl): lstm aliases moved"
+                      " outside it are refused")
     back.set_defaults(func=cmd_backtest)
 
     lineage = sub.add_parser("lineage", help="the chain from a risk number or model back to the data")

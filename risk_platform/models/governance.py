@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
 from risk_platform.errors import InputError
-from risk_platform.io import append_line, read_json_lines
+from risk_platform.models.audit import RESTORED_EVENT, AuditLog, AuditRecord, UnauditedMove, record_unaudited
 from risk_platform.models.registry import ModelRegistry, registered_name
 
 
@@ -99,56 +99,6 @@ def evaluate_gates(family_gates: Sequence[Gate], metrics: dict[str, float], poli
     return GateResult(all(c.startswith("pass") for c in checks), checks)
 
 
-@dataclass(frozen=True)
-class AuditRecord:
-    """One line of the audit log: an alias move (``event='alias_move'``) or a monitoring result."""
-
-    time: str
-    event: str
-    model: str
-    alias: str | None
-    from_version: str | None
-    to_version: str | None
-    reason: str
-    validation_run_id: str | None
-    actor: str
-
-
-class AuditLog:
-    """Append-only JSON-lines file: records are only ever added (one ``write`` of a whole line, fsynced)."""
-
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-
-    def append(self, record: AuditRecord) -> AuditRecord:
-        append_line(self.path, json.dumps(asdict(record), sort_keys=True))
-        return record
-
-    def records(self, model: str | None = None) -> list[AuditRecord]:
-        if not self.path.exists():
-            return []
-        out = []
-        for number, value in read_json_lines(self.path, "an audit record"):
-            try:
-                record = AuditRecord(**value)
-            except TypeError:
-                raise InputError(f"{self.path} line {number}: not an audit record") from None
-            if model is None or record.model == model:
-                out.append(record)
-        return out
-
-    def aliases(self, model: str) -> dict[str, str]:
-        """alias -> version as the logged moves of ``model`` left them (what the registry should hold)."""
-        out: dict[str, str] = {}
-        for record in self.records(model):
-            if record.event == "alias_move" and record.alias:
-                if record.to_version is None:
-                    out.pop(record.alias, None)
-                else:
-                    out[record.alias] = str(record.to_version)
-        return out
-
-
 def _now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 
@@ -167,6 +117,25 @@ def move_alias(registry: ModelRegistry, audit: AuditLog, model_key: str, alias: 
                                           json.dumps({"from": previous, "reason": reason, "actor": actor,
                                                       "validation_run_id": validation_run_id})[:5000])
     return record
+
+
+def restore_audited_aliases(registry: ModelRegistry, audit: AuditLog, model_key: str, actor: str,
+                            now: pd.Timestamp | None = None) -> list[UnauditedMove]:
+    """Put every unaudited alias of ``model_key`` back where the audit log puts it (or delete it when the log
+    never moved it there); each move found is recorded as unaudited, each repair as ``alias_restored``.
+    Returns the moves repaired (a promotion run does this before judging anything)."""
+    moves = registry.unaudited_moves(model_key)
+    when = (now or _now()).isoformat()
+    record_unaudited(audit, moves, actor, when)
+    name = registered_name(model_key)
+    for move in moves:
+        if move.audited is None:
+            registry.client.delete_registered_model_alias(name, move.alias)
+        else:
+            registry.client.set_registered_model_alias(name, move.alias, move.audited)
+        audit.append(AuditRecord(when, RESTORED_EVENT, model_key, move.alias, move.found, move.audited,
+                                 f"restored the audited alias: {move.describe()}", None, actor))
+    return moves
 
 
 def record_gate_evaluation(audit: AuditLog, model_key: str, version: str, gates: GateResult, actor: str,

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from risk_platform.errors import ComputationError, InputError, RegistryUnavailable
+from risk_platform.models.audit import UnauditedMove, record_unaudited
 from risk_platform.models.datasets import market_regime
 from risk_platform.models.guardrails import (
     OverrideLog,
@@ -45,6 +46,7 @@ class AliasedInputs:
     guardrails: list[dict] = field(default_factory=list)
     aliases: dict[str, dict[str, str]] = field(default_factory=dict)  # model key -> {alias: version}; {} if unread
     registry_error: str | None = None  # the registry could not be read, or lost what the audit log expects
+    unaudited: list[UnauditedMove] = field(default_factory=list)  # aliases moved outside the audit (refused)
 
 
 def current_regime(daily: pd.DataFrame) -> str:
@@ -102,18 +104,33 @@ def load_or_note(registry: ModelRegistry, key: str, alias: str, notes: list[str]
     return loaded
 
 
-def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, model_keys: Sequence[str],
-                         override_log: Path | str | None = None,
-                         n_scenarios: int = N_SCENARIOS) -> AliasedInputs:
-    """One :class:`ModelInputs` per alias that at least one model carries (each version loaded once). When the
-    registry cannot be read (or lost the versions the audit log moved aliases to), no model inputs, the error in
-    ``registry_error`` and a note: risk still runs on the non-model methods, and the caller fails a check."""
+def read_aliases(registry: ModelRegistry, model_keys: Sequence[str], actor: str) -> AliasedInputs:
+    """The audited aliases of ``model_keys``, the unaudited moves (recorded by ``actor`` and noted), or the
+    registry's error when it cannot be read (noted: non-model methods only)."""
     out = AliasedInputs()
     try:
         out.aliases = {key: registry.aliases(key) for key in model_keys}
+        out.unaudited = [move for key in model_keys for move in registry.unaudited_moves(key)]
     except RegistryUnavailable as exc:
         out.registry_error = str(exc)
         out.notes.append(f"{exc}: non-model methods only")
+        return out
+    if out.unaudited and registry.audit is not None:
+        record_unaudited(registry.audit, out.unaudited, actor, pd.Timestamp.now(tz="UTC").isoformat())
+    out.notes += [move.describe() for move in out.unaudited]
+    return out
+
+
+def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, model_keys: Sequence[str],
+                         override_log: Path | str | None = None,
+                         n_scenarios: int = N_SCENARIOS, actor: str = "risk assessment") -> AliasedInputs:
+    """One :class:`ModelInputs` per alias that at least one model carries (each version loaded once). When the
+    registry cannot be read (or lost the versions the audit log moved aliases to), no model inputs, the error in
+    ``registry_error`` and a note: risk still runs on the non-model methods, and the caller fails a check.
+    Aliases moved outside the audited path are refused (the audited version is used, or none), listed in
+    ``unaudited`` and recorded in the audit log by ``actor`` (once per move)."""
+    out = read_aliases(registry, model_keys, actor)
+    if out.registry_error is not None:
         return out
     regime = current_regime(daily)
     asof = pd.Timestamp(daily["date"].max())

@@ -14,7 +14,6 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import mlflow.data
 import mlflow.pytorch
@@ -27,10 +26,8 @@ from mlflow.models import Model
 from torch import nn
 
 from risk_platform.errors import ComputationError, InputError, RegistryUnavailable
+from risk_platform.models.audit import AuditLog, UnauditedMove, reconcile_aliases
 from risk_platform.models.reports import Registration
-
-if TYPE_CHECKING:  # governance builds on this module
-    from risk_platform.models.governance import AuditLog
 
 REGISTERED_PREFIX = "risk_platform-"
 LINEAGE_TAGS = ("dagster_run_id", "dagster_asset_key", "partition_key", "git_sha", "data_sha256", "gx_validation_id")
@@ -190,7 +187,24 @@ class ModelRegistry:
         return run_id
 
     def aliases(self, model_key: str) -> dict[str, str]:
-        """alias -> version for a registered model (empty when it has none or is not registered yet).
+        """alias -> version for a registered model as readers may use it: with the audit log, the audited
+        aliases (an alias moved outside :func:`~risk_platform.models.governance.move_alias` is refused, see
+        :meth:`unaudited_moves`); without it, the registry's. Empty when it has none or is not registered yet."""
+        return self.alias_state(model_key)[0]
+
+    def unaudited_moves(self, model_key: str) -> list[UnauditedMove]:
+        """The registry's aliases of ``model_key`` that the audit log does not account for (none without a log)."""
+        return self.alias_state(model_key)[1]
+
+    def alias_state(self, model_key: str) -> tuple[dict[str, str], list[UnauditedMove]]:
+        """The usable aliases and the unaudited moves (:func:`~risk_platform.models.audit.reconcile_aliases`)."""
+        found = self.registry_alias_map(model_key)
+        if self.audit is None:
+            return found, []
+        return reconcile_aliases(model_key, found, self.audit.aliases(model_key))
+
+    def registry_alias_map(self, model_key: str) -> dict[str, str]:
+        """alias -> version as the registry holds it, audited or not.
         :class:`RegistryUnavailable` when the registry cannot be read: an outage is not "no aliases" (callers
         would otherwise see every alias vanish, and reappear, as moves); and when the audit log moved aliases
         to versions the registry does not hold (a store lost, or replaced by an empty one)."""
@@ -227,18 +241,19 @@ class ModelRegistry:
                     f" log {self.audit.path} records {moves}: the store was lost or replaced") from None
 
     def load(self, model_key: str, alias: str = "experimental", version: str | None = None) -> LoadedModel:
-        """Load the version behind ``alias``, or ``version`` itself when given (read under that alias: a run's
-        pinned version), downloaded from its run's artifacts, with its metadata. The files are checked against
-        the hashes recorded at registration (versions registered before them load unverified); a mismatch or an
-        unreadable artifact is a :class:`ComputationError` naming the model, version and reason."""
+        """Load the version behind ``alias`` (the audited one, with an audit log), or ``version`` itself when
+        given (read under that alias: a run's pinned version), downloaded from its run's artifacts, with its
+        metadata. The files are checked against the hashes recorded at registration (versions registered before
+        them load unverified); a mismatch or an unreadable artifact is a :class:`ComputationError` naming the
+        model, version and reason."""
         name = registered_name(model_key)
+        number = version or self.aliases(model_key).get(alias)  # with an audit log: the audited version
+        if number is None:
+            raise InputError(f"no version of {name} has the alias '{alias}' in {self.tracking_uri}")
         try:
-            if version is None:
-                version = self.client.get_model_version_by_alias(name, alias)
-            else:
-                version = self.client.get_model_version(name, version)
+            version = self.client.get_model_version(name, number)
         except MlflowException:
-            raise InputError(f"no version of {name} has the alias '{alias}' in {self.tracking_uri}") from None
+            raise InputError(f"{name} has no version {number} in {self.tracking_uri}") from None
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 local = self.client.download_artifacts(version.run_id, "model", tmp)
@@ -257,6 +272,15 @@ class ModelRegistry:
                 raise ComputationError(f"{name} version {version.version}: model artifacts unreadable"
                                        f" ({exc.__class__.__name__}: {first_line})") from None
         return LoadedModel(module, metadata, name, str(version.version), version.run_id, alias, bool(expected))
+
+    def training_metrics(self, model_key: str, version: str) -> dict[str, float]:
+        """The metrics the training run of ``version`` logged (:class:`InputError` when it is not registered)."""
+        name = registered_name(model_key)
+        try:
+            run_id = self.client.get_model_version(name, version).run_id
+        except MlflowException:
+            raise InputError(f"{name} has no version {version} in {self.tracking_uri}") from None
+        return dict(self.run(run_id).data.metrics)
 
     def run(self, run_id: str):
         """An MLflow run; :class:`InputError` when the store has no such run."""

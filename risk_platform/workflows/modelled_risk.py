@@ -28,7 +28,8 @@ class ModelledRisk:
     def to_dict(self) -> dict:
         """The stored value: the report with the models' notes and guardrail outcomes."""
         return {**self.report.to_dict(), "model_notes": self.models.notes, "guardrails": self.models.guardrails,
-                "registry_error": self.models.registry_error}
+                "registry_error": self.models.registry_error,
+                "unaudited_alias_moves": [move.to_dict() for move in self.models.unaudited]}
 
     def lineage_facts(self) -> dict:
         """What lineage keeps: the headline figures and what produced them."""
@@ -36,13 +37,15 @@ class ModelledRisk:
         return {"asof": report.asof, "var_95": report.var_95, "var_99": report.var_99, "cvar_95": report.cvar_95,
                 "es_99": report.es_99, "bound_by": report.bound_by, "flagged": report.flagged_positions,
                 "model_versions": report.model_versions, "aliases": self.models.aliases,
-                "guardrails": self.models.guardrails}
+                "guardrails": self.models.guardrails,
+                "unaudited_alias_moves": [move.to_dict() for move in self.models.unaudited]}
 
 
 def assess_with_models(portfolio: Portfolio, market: MarketInputs, registry: ModelRegistry, daily: pd.DataFrame,
-                       override_log: Path | None = None, config: RiskConfig | None = None) -> ModelledRisk:
+                       override_log: Path | None = None, config: RiskConfig | None = None,
+                       actor: str = "risk assessment") -> ModelledRisk:
     """Every method with each aliased model set (``registry``: pass the run's
     :class:`~risk_platform.models.pinned.PinnedRegistry` so every step of a run uses the same versions);
     ``config``: the methodology and the evaluation date (default :class:`RiskConfig`: today, UTC)."""
-    models = aliased_model_inputs(registry, daily, tuple(MODEL_NAMES), override_log=override_log)
+    models = aliased_model_inputs(registry, daily, tuple(MODEL_NAMES), override_log=override_log, actor=actor)
     return ModelledRisk(assess(portfolio, market, config, model_inputs=models.inputs), models)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from risk_platform.models.governance import AuditLog, record_monitoring
+from risk_platform.models.audit import AuditLog
+from risk_platform.models.governance import record_monitoring
 from risk_platform.models.registry import ModelRegistry
 from risk_platform.models.shadow import append_shadow_log, monitoring_plan
 from risk_platform.validation.drift import DriftReport, lstm_drift, shadow_comparison

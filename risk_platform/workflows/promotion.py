@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
 from risk_platform.families import FAMILIES, ModelFamily
 from risk_platform.io import exclusive_run
-from risk_platform.models.governance import AuditLog, PromotionPolicy, apply_policy, evaluate_gates
+from risk_platform.models.audit import AuditLog
+from risk_platform.models.governance import (
+    GateResult,
+    PromotionPolicy,
+    apply_policy,
+    evaluate_gates,
+    restore_audited_aliases,
+)
 from risk_platform.models.registry import ModelRegistry
 from risk_platform.validation.crisis import WindowValidation
 from risk_platform.validation.report import summarize_family, write_report
@@ -22,10 +29,32 @@ from risk_platform.validation.report import summarize_family, write_report
 
 @dataclass(frozen=True)
 class Candidate:
-    """The version a training run registered and the metrics its run logged."""
+    """The version the crisis windows validated and the metrics its training run logged; ``problem``: why it
+    cannot be judged (its gates then fail with that reason)."""
 
     version: str
     metrics: Mapping[str, float]
+    problem: str | None = None
+
+
+def validated_candidate(registry: ModelRegistry, family: ModelFamily, window_values: Mapping[str, Mapping]
+                        ) -> Candidate:
+    """The candidate a family's crisis-window asset values (partition -> value with ``candidate_version``)
+    validated: the promotion judges that version, whatever the training asset holds now (another run may have
+    registered a newer one meanwhile). Windows that validated different versions cannot be judged together:
+    the newest is named, with the problem."""
+    versions = {key: str(value["candidate_version"]) for key, value in window_values.items()}
+    distinct = sorted(set(versions.values()), key=int)
+    if not distinct:
+        return Candidate("?", {}, f"no crisis window of {family.key} was validated")
+    version = distinct[-1]
+    problem = None
+    if len(distinct) > 1:
+        by_version = "; ".join(f"v{v}: {', '.join(k for k, w in sorted(versions.items()) if w == v)}"
+                               for v in distinct)
+        problem = (f"the crisis windows validated different versions ({by_version}): re-run the validation of"
+                   f" v{version} in every window")
+    return Candidate(version, registry.training_metrics(family.key, version), problem)
 
 
 @dataclass(frozen=True)
@@ -41,10 +70,12 @@ class PromotionDecision:
     report: str
     gates: str
     aliases: dict[str, str]
+    restored: tuple[str, ...] = ()  # unaudited alias moves found and put back before judging
 
     def to_dict(self) -> dict:
         return {"model": self.model, "version": self.version, "passed": self.passed, "moves": self.moves,
-                "validation_run_id": self.validation_run_id, "report": self.report, "gates": self.gates}
+                "validation_run_id": self.validation_run_id, "report": self.report, "gates": self.gates,
+                "restored": list(self.restored)}
 
     def lineage_facts(self) -> dict:
         return {"model": self.model, "version": self.version, "validation_run_id": self.validation_run_id,
@@ -69,13 +100,15 @@ def promote_families(registry: ModelRegistry, audit: AuditLog, policy: Promotion
                      baselines: list[WindowValidation], tags: dict[str, str], actor: str) -> Promotion:
     """For each family of :data:`FAMILIES`: summarise its candidate's crisis windows, log the validation run
     and report, and apply the policy. One promotion at a time (a lock beside the audit log): a second one
-    started meanwhile fails with :class:`~risk_platform.errors.BusyError` instead of judging the same aliases."""
+    started meanwhile fails with :class:`~risk_platform.errors.BusyError` instead of judging the same aliases.
+    First, every alias moved outside the audited path is put back where the audit log puts it (and recorded)."""
     decisions, zones = [], []
     with exclusive_run(audit.path.parent / "locks" / "promotion.lock", "a promotion"):
         for key, family in FAMILIES.items():
+            restored = restore_audited_aliases(registry, audit, key, actor)
             decision, table = decide(family, registry, audit, policy, candidates[key], windows[key], baselines,
                                      tags, actor)
-            decisions.append(decision)
+            decisions.append(replace(decision, restored=tuple(m.describe() for m in restored)))
             zones.append(table.assign(family=key))
     return Promotion(decisions, pd.concat(zones))
 
@@ -88,6 +121,8 @@ def decide(family: ModelFamily, registry: ModelRegistry, audit: AuditLog, policy
     summary = summarize_family(family.key, windows, baselines, family.window_metrics)
     metrics = {**family.training_metrics_for_gates(candidate.metrics), **summary.metrics}
     gates = evaluate_gates(family.gates, metrics, policy)
+    if candidate.problem:
+        gates = GateResult(False, (f"FAIL {candidate.problem}", *gates.checks))
     label = f"{family.registered_name} v{candidate.version}"
     with tempfile.TemporaryDirectory() as tmp:
         files = write_report(Path(tmp), family.key, label, summary, windows, baselines, gates.reason)

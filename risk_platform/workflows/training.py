@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from risk_platform.families import ModelFamily
-from risk_platform.models.governance import AuditLog, move_alias
+from risk_platform.models.audit import AuditLog
+from risk_platform.models.governance import move_alias
 from risk_platform.models.registry import ModelRegistry, RegisteredVersion
 
 NEW_VERSION_ALIAS = "experimental"

@@ -13,8 +13,8 @@ from assets import ALL_ASSETS, DATA_GROUPS
 from resources import embedded_resources
 from risk_platform.families import MODEL_NAMES
 from risk_platform.features.store import FeatureStore
+from risk_platform.models.audit import AuditLog
 from risk_platform.models.gnn import GNNConfig, forecaster_input
-from risk_platform.models.governance import AuditLog
 from risk_platform.models.inference import generated
 from risk_platform.models.registry import LINEAGE_TAGS, ModelRegistry
 

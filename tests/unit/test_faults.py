@@ -5,22 +5,19 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
-import torch
 
 from risk_platform.alerts import AlertSink, check_limits, read_alerts
 from risk_platform.errors import ComputationError, InputError, RegistryUnavailable
 from risk_platform.io import TornLineWarning, append_line, read_json_lines
 from risk_platform.lineage import LineageRecord, LineageStore
-from risk_platform.models.governance import AuditLog, AuditRecord, move_alias
+from risk_platform.models.audit import AuditLog, AuditRecord
+from risk_platform.models.governance import move_alias
 from risk_platform.models.guardrails import OverrideLog, OverrideRecord
 from risk_platform.models.inference import aliased_model_inputs
-from risk_platform.models.registry import ARTIFACT_HASH_TAG, LINEAGE_TAGS, ModelRegistry, RegisteredVersion
-from risk_platform.models.reports import Registration
-from risk_platform.regime import REGIMES
+from risk_platform.models.registry import ARTIFACT_HASH_TAG, ModelRegistry, RegisteredVersion
 from risk_platform.risk.limits import parse_limits
+from tests.registered_models import register_tiny_generator
 
 LIMITS = parse_limits({"limits": [
     {"name": "var99", "family": "var", "metric": "var_99", "scale": "pct_nav", "warn": 1.5, "breach": 2.0}]})
@@ -98,14 +95,7 @@ def _registry(tmp_path):
 
 
 def _register_generator(registry, key: str, symbols: list[str]) -> RegisteredVersion:
-    """A tiny real sampler (latent 2 + regime one-hot -> one return per series), logged as the registry does."""
-    torch.manual_seed(0)
-    registration = Registration(model=torch.nn.Linear(2 + len(REGIMES), len(symbols)),
-                                input_example=np.zeros((2, 2 + len(REGIMES)), dtype=np.float32), params={},
-                                metrics={}, metadata={"symbols": symbols, "latent_dim": 2}, artifacts=[], tables={})
-    tags = dict.fromkeys(LINEAGE_TAGS, "test")
-    version = registry.log_training(model_key=key, registration=registration, tags=tags,
-                                    dataset=pd.DataFrame({"x": [1.0]}), dataset_name="rows")
+    version = register_tiny_generator(registry, key, symbols)
     registry.client.set_registered_model_alias(version.name, "current", version.version)
     return version
 

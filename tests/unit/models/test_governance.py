@@ -7,8 +7,8 @@ import pytest
 
 from risk_platform.errors import InputError
 from risk_platform.families import FAMILIES, MODEL_NAMES, model_family
+from risk_platform.models.audit import AuditLog
 from risk_platform.models.governance import (
-    AuditLog,
     PromotionPolicy,
     apply_policy,
     evaluate_gates,

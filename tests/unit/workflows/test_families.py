@@ -11,9 +11,10 @@ import torch
 
 from risk_platform.errors import InputError
 from risk_platform.families import FAMILIES, MODEL_NAMES, model_family
+from risk_platform.models.audit import AuditLog
 from risk_platform.models.generators import GANConfig, VAEConfig
 from risk_platform.models.gnn import GNNConfig
-from risk_platform.models.governance import CRISIS_GATES, AuditLog, PromotionPolicy
+from risk_platform.models.governance import CRISIS_GATES, PromotionPolicy
 from risk_platform.models.lstm import LSTMConfig
 from risk_platform.models.registry import LINEAGE_TAGS, ModelRegistry
 from risk_platform.models.reports import Registration
