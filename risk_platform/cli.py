@@ -328,6 +328,21 @@ def _audited_registry(args: argparse.Namespace):
     return ModelRegistry(_mlflow_uri(args), audit=AuditLog(audit))
 
 
+def cmd_mlflow_ui(args: argparse.Namespace) -> int:
+    """The MLflow UI on the embedded store, read-only: reviewers browse runs, models and aliases, and nothing
+    (an alias move, a deleted run) can be written through it; aliases move only through ``risk-platform alias``
+    and the promotion, which audit every move. Replaces this process with the server (127.0.0.1)."""
+    db = Path(args.db) if args.db else paths.mlruns_dir() / "mlflow.db"
+    if not db.is_file():
+        raise InputError(f"{db}: no MLflow store there yet (run make demo first)")
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", paths.read_only_sqlite_uri(db),
+               "--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"]
+    print(f"MLflow UI, read-only on {db}: http://127.0.0.1:{args.port} (aliases move only through"
+          " 'risk-platform alias' and the promotion)", file=sys.stderr, flush=True)
+    os.execv(sys.executable, command)
+    return EXIT_OK  # not reached: the server replaces this process
+
+
 def _add_human_commands(sub: argparse._SubParsersAction) -> None:
     """The commands a named human runs to record a decision: ``override`` and ``alias``."""
     override = sub.add_parser("override", help="accept a forecast flagged by the guardrail (named human)")
@@ -352,6 +367,11 @@ def _add_human_commands(sub: argparse._SubParsersAction) -> None:
     alias.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
     alias.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     alias.set_defaults(func=cmd_alias)
+
+    ui = sub.add_parser("mlflow-ui", help="the MLflow UI on the embedded store, read-only (make mlflow-ui)")
+    ui.add_argument("--db", help="the MLflow SQLite store (default: the project's mlruns/mlflow.db)")
+    ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000)")
+    ui.set_defaults(func=cmd_mlflow_ui)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,3 +45,9 @@ def mlruns_dir() -> Path:
     """The embedded MLflow store's folder: ``mlruns/`` of the checkout (``sqlite:///<it>/mlflow.db``)."""
     return ((project_root() or Path.cwd()) / "mlruns").resolve()
 
+
+
+def read_only_sqlite_uri(db: Path) -> str:
+    """A SQLAlchemy URI opening the SQLite file ``db`` read-only (SQLite's URI filename, ``mode=ro``): an MLflow
+    server on it shows every run, model and alias and refuses every write (an alias move is answered 503)."""
+    return f"sqlite:///file:{Path(db).resolve()}?mode=ro&uri=true"
