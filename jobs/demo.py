@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from jobs.recovery import launcher_tags, recover_after_crash
 from risk_platform import paths
 from risk_platform.errors import BusyError
 from risk_platform.families import FAMILIES
@@ -33,7 +34,7 @@ def intraday() -> int:
     with _instance() as instance:
         started = time.perf_counter()
         risk = defs.resolve_job_def("intraday_risk").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=quiet)
+            instance=instance, raise_on_error=False, run_config=quiet, tags=launcher_tags())
         print(f"intraday_risk run {risk.run_id}: {'SUCCESS' if risk.success else 'FAILURE'}"
               f" in {time.perf_counter() - started:.1f} s")
         return 0 if risk.success else 1
@@ -58,9 +59,11 @@ def _main_job() -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # model loads: no progress bars
     started = time.perf_counter()
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    tags = launcher_tags()  # crash recovery: a run of this host whose pid is gone is failed by the next main job
     with _instance() as instance:
+        _recover(instance, defs)
         result = defs.resolve_job_def("risk_pipeline").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=quiet)
+            instance=instance, raise_on_error=False, run_config=quiet, tags=tags)
         print(f"risk_pipeline run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}"
               f" in {time.perf_counter() - started:.1f} s")
         _print_checks(result)
@@ -71,19 +74,19 @@ def _main_job() -> int:
         for key in WINDOW_KEYS:
             window_started = time.perf_counter()
             run = validation.execute_in_process(instance=instance, partition_key=key, raise_on_error=False,
-                                                run_config=quiet)
+                                                run_config=quiet, tags=tags)
             print(f"  crisis_validation[{key}] {'SUCCESS' if run.success else 'FAILURE'}"
                   f" in {time.perf_counter() - window_started:.1f} s")
             if not run.success:
                 return 1
         promotion = defs.resolve_job_def("promote_models").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=quiet)
+            instance=instance, raise_on_error=False, run_config=quiet, tags=tags)
         if not promotion.success:
             print("  promote_models FAILURE")
             return 1
         _print_promotion(promotion.output_for_node("model_promotion"))
         risk = defs.resolve_job_def("intraday_risk").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=quiet)
+            instance=instance, raise_on_error=False, run_config=quiet, tags=tags)
         print(f"intraday_risk run {risk.run_id} (after promotion): {'SUCCESS' if risk.success else 'FAILURE'}")
         _print_checks(risk)
         if risk.success:
@@ -95,6 +98,14 @@ def _main_job() -> int:
         print(f"  Dagster instance: {instance.root_directory}; UI: make ui -> http://127.0.0.1:3000")
         print(f"  lineage of the risk run: .venv/bin/risk-platform lineage {risk.run_id}")
         return 0 if risk.success else 1
+
+
+def _recover(instance: dg.DagsterInstance, defs: dg.Definitions) -> None:
+    """Before the main job, under its lock: what a killed earlier run left behind (jobs/recovery.py), in one line."""
+    mlflow = defs.resources["mlflow"].process_config_and_initialize()
+    recovered = recover_after_crash(instance, mlflow.tracking_uri, [paths.state_dir(), Path(mlflow.audit_log).parent])
+    if recovered:
+        print(recovered)
 
 
 def _print_checks(result: dg.ExecuteInProcessResult) -> None:

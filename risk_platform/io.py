@@ -14,9 +14,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
+import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -27,12 +29,43 @@ import yaml
 from risk_platform.errors import BusyError, InputError
 
 MAX_YAML_BYTES = 64 * 2**20  # a positions or limits document; 100,000 positions in block YAML take about 16 MB
+STAGING_NAME = re.compile(r"\..+\.tmp-[0-9a-f]{32}")  # ``.<name>.tmp-<uuid4 hex>``: see staging_path
+# A writer touches its staging file until it renames it a moment later: one untouched for this long is abandoned.
+STAGING_GRACE_SECONDS = 60.0
+
+
+def staging_path(path: Path) -> Path:
+    """The temporary file a write of ``path`` goes through: ``.<name>.tmp-<32 hex>`` in the same folder."""
+    return path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
+
+
+def remove_staging_files(roots: Iterable[Path], grace_seconds: float = STAGING_GRACE_SECONDS) -> list[Path]:
+    """Delete the staging files (:data:`STAGING_NAME`) a killed writer left anywhere under ``roots`` (symbolic
+    links are not followed), except those modified in the last ``grace_seconds`` (a live writer's); returns
+    the files removed. Complete files are never touched: a staging file was never renamed into place."""
+    cutoff = time.time() - grace_seconds
+    removed: set[Path] = set()
+    for root in roots:
+        for folder, _, files in os.walk(Path(root)):
+            for name in files:
+                path = Path(folder) / name
+                if STAGING_NAME.fullmatch(name) and path not in removed and _modified_before(path, cutoff):
+                    path.unlink(missing_ok=True)
+                    removed.add(path)
+    return sorted(removed)
+
+
+def _modified_before(path: Path, cutoff: float) -> bool:
+    try:
+        return path.lstat().st_mtime < cutoff
+    except FileNotFoundError:  # renamed or removed by its writer meanwhile
+        return False
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then rename the temporary file to ``path``; on failure nothing changes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
+    tmp = staging_path(path)
     try:
         write(tmp)
         with open(tmp, "rb") as handle:
@@ -91,7 +124,7 @@ def write_once(path: Path, text: str) -> bool:
     """Create ``path`` with ``text`` unless it exists, atomically (a hard link of a complete temporary file:
     of concurrent writers the first wins, and no reader sees a partial file). True when this call created it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex}"
+    tmp = staging_path(path)
     try:
         tmp.write_text(text)
         os.link(tmp, path)
