@@ -210,6 +210,7 @@ def portfolio_risk_metadata(risk: ModelledRisk) -> dict[str, Any]:
         "positions": table(pd.DataFrame(report.positions).round(2)),
         "stress_tests": table(_stress_table(report)),
         "flagged_positions": table(pd.DataFrame(report.flagged_positions or [{"symbol": "none"}])),
+        "data_flags": dg.MetadataValue.md("\n".join(f"- {f['statement']}" for f in report.data_flags) or "none"),
         "model_notes": "; ".join(models.notes) or "none",
         "summary": dg.MetadataValue.md(f"```\n{report.summary()}\n```"),
     }
@@ -301,3 +302,20 @@ def data_fresh_check(report: PortfolioRisk, check_name: str, error_after: int | 
                   "max_data_age_sessions": report.max_data_age_sessions,
                   "error_data_age_sessions": "not set" if error_after is None else error_after,
                   "feed_age_sessions": table(ages)})
+
+
+# --- flagged market data points (portfolio_risk's market_data_plausible check) ---------------------------------
+
+
+def data_plausible_check(report: PortfolioRisk, check_name: str) -> dg.AssetCheckResult:
+    """Failed (WARN) when the report rests on flagged market data points: suspect points removed from the panel,
+    or unconfirmed latest prices kept; each named with the figures it affects."""
+    flags = report.data_flags
+    unconfirmed = [f"{f['symbol']} {f['date']}" for f in report.unconfirmed_prices]
+    return dg.AssetCheckResult(
+        check_name=check_name, passed=not flags, severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(f["statement"] for f in flags) or "no flagged market data point",
+        metadata={"data_flags": len(flags), "unconfirmed_prices_used": ", ".join(unconfirmed) or "none",
+                  "points": table(pd.DataFrame([{k: f[k] for k in ("symbol", "date", "value", "status", "why")}
+                                                for f in flags] or [{"symbol": "none"}])),
+                  "statements": dg.MetadataValue.md("\n".join(f"- {f['statement']}" for f in flags) or "none")})

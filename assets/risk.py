@@ -9,6 +9,7 @@ from assets.metadata import (
     aliases_audited_check,
     coverage_check,
     data_fresh_check,
+    data_plausible_check,
     models_check,
     portfolio_metadata,
     portfolio_risk_metadata,
@@ -26,6 +27,7 @@ COVERAGE_CHECK = "all_positions_valued"
 MODELS_CHECK = "model_registry_read"
 FRESHNESS_CHECK = "data_fresh"
 ALIASES_CHECK = "model_aliases_audited"
+PLAUSIBLE_CHECK = "market_data_plausible"
 
 
 class PortfolioRiskConfig(dg.Config):
@@ -84,6 +86,12 @@ def portfolio(context: dg.AssetExecutionContext, instruments: pd.DataFrame, port
             " unless configured): WARN, or ERROR beyond error_data_age_sessions when set.",
         ),
         dg.AssetCheckSpec(
+            PLAUSIBLE_CHECK,
+            asset="portfolio_risk",
+            description="No market data point was removed as suspect or kept unconfirmed by the plausibility gate:"
+            " WARN naming each point and the positions, methods and figures it affects.",
+        ),
+        dg.AssetCheckSpec(
             MODELS_CHECK,
             asset="portfolio_risk",
             description="The model registry was read and holds every version the alias audit log moved an alias"
@@ -117,6 +125,7 @@ def portfolio_risk(context: dg.AssetExecutionContext, config: PortfolioRiskConfi
     yield dg.Output(risk.to_dict(), metadata=portfolio_risk_metadata(risk))
     yield coverage_check(risk.report, COVERAGE_CHECK)
     yield data_fresh_check(risk.report, FRESHNESS_CHECK, config.error_data_age_sessions)
+    yield data_plausible_check(risk.report, PLAUSIBLE_CHECK)
     yield models_check(risk, MODELS_CHECK)
     yield aliases_audited_check(risk, ALIASES_CHECK)
 

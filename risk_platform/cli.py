@@ -139,7 +139,10 @@ def _portfolio_report(args: argparse.Namespace, *, copula: bool, stress: bool):
 
 def _risk_exit(report) -> int:
     """:class:`GateFailedError` (exit 3) when a held position's feed was rejected (figures computed without
-    it); stale prices and data stale against the clock only warn."""
+    it); stale prices, data stale against the clock and flagged market data points (one line each: what they
+    affect) only warn."""
+    for flag in report.data_flags:
+        print(f"risk-platform: warning: data flag: {flag['statement']}", file=sys.stderr)
     if report.stale_against_clock:
         print(f"risk-platform: warning: stale against the clock: {report.stale_against_clock_reason}",
               file=sys.stderr)

@@ -23,12 +23,19 @@ One row per delivered value (:func:`point_table`), four derived columns, each bo
 
 Rule per feed (``max_recent_suspect_points`` in the suite's meta, 3): suspect points are removed from the
 panel and listed; a feed with more than 3 of them in its last 63 venue sessions is rejected, otherwise kept and
-flagged. Limits: a jump on a feed's last day cannot be told from a real move (no next day) and is not flagged
-by the spike rule; two consecutive wrong values are not a one-day spike.
+flagged.
+
+The latest point of each feed has no next day to confirm or undo its move, so the spike rule cannot judge it.
+:func:`unconfirmed_points` flags it instead when |r_in| / sigma (the same robust scale) exceeds the same k:
+the point is NOT removed (a real crash on the last day of a delivery must still count) but listed as
+``unconfirmed`` with how far beyond the limit the move is, and the risk report says its figures use that price.
+Limits: two consecutive wrong values are not a one-day spike.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -53,6 +60,10 @@ SIGN_FREE_QUOTES = ("yield_pct",)
 SIGN_FREE_ASSET_CLASSES = ("commodity",)
 RULE_COLUMNS = ("magnitude_log10", "days_past_limit", "sign_margin", "spike_score")
 SUSPECT_COLUMNS = ["file", "symbol", "date", "value", "rule", "why"]
+UNCONFIRMED = "unconfirmed"
+UNCONFIRMED_COLUMNS = [*SUSPECT_COLUMNS, "times_limit"]
+REMOVED = "removed"
+FLAG_POINT_COLUMNS = [*UNCONFIRMED_COLUMNS, "status"]
 
 
 def default_plausibility_suite_path() -> Path:
@@ -170,17 +181,68 @@ def suspect_points(points: pd.DataFrame, suite: dict[str, Any], evaluation_date:
     return pd.DataFrame(rows, columns=SUSPECT_COLUMNS)
 
 
+def unconfirmed_points(points: pd.DataFrame, suite: dict[str, Any], suspects: pd.DataFrame) -> pd.DataFrame:
+    """Each feed's latest point that is not suspect, when its move in (|r_in|, scored like a spike against the
+    feed's robust daily scale) exceeds the spike rule's k: kept, but listed (``rule`` unconfirmed, ``why``, and
+    ``times_limit``: the move's score over k)."""
+    k = float(point_rules(suite)["spike_score"]["max_value"])
+    removed = points.set_index(["symbol", "date"]).index.isin(suspects.set_index(["symbol", "date"]).index)
+    kept = points[~removed]
+    kept = kept.assign(prev=kept.groupby("symbol", sort=False)["value"].shift(1))
+    last = kept.groupby("symbol", sort=True).tail(1)  # its move from the previous kept value (not from a suspect)
+    value, prev = last["value"].to_numpy(dtype=float), last["prev"].to_numpy(dtype=float)
+    is_bp = (last["quote_type"] == "yield_pct").to_numpy()
+    testable = is_bp | ((value > 0) & (prev > 0))  # a move across zero is not scored
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_in = np.where(is_bp, 100.0 * (value - prev), np.log(value / prev))
+        score = np.where(testable & np.isfinite(r_in), np.abs(r_in) / last["sigma"].to_numpy(dtype=float), 0.0)
+    last = last.assign(r_in=r_in)
+    score = np.nan_to_num(score, nan=0.0)
+    rows = [{"file": r.source_file, "symbol": r.symbol, "date": r.date, "value": r.value_raw, "rule": UNCONFIRMED,
+             "why": (f"latest value, no next day to confirm it: return {r.r_in:+.4g} is {s:.0f} x the feed's robust"
+                     f" daily scale {r.sigma:.4g}, {s / k:.1f} x the limit {k:g}; kept"),
+             "times_limit": s / k}
+            for r, s in zip(last.itertuples(), score, strict=True) if s > k]
+    return pd.DataFrame(rows, columns=UNCONFIRMED_COLUMNS)
+
+
+def flag_points(suspects: pd.DataFrame, unconfirmed: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every point the risk report must name: the suspect points (``status`` removed) and the unconfirmed
+    latest points (``status`` unconfirmed, kept), with ``times_limit`` (NaN for removed points)."""
+    removed = suspects.assign(times_limit=np.nan, status=REMOVED)
+    kept = unconfirmed.assign(status=UNCONFIRMED) if unconfirmed is not None else removed.iloc[:0]
+    frames = [f[FLAG_POINT_COLUMNS] for f in (removed, kept) if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FLAG_POINT_COLUMNS)
+
+
+def flag_points_json(points: pd.DataFrame) -> dict[str, str]:
+    """Per symbol, its :func:`flag_points` as JSON records (the ``feed_quality`` asset's ``flag_points_json``)."""
+    return {symbol: group.drop(columns="symbol").to_json(orient="records", date_format="iso")
+            for symbol, group in points.groupby("symbol")}
+
+
+def flag_points_from_json(per_symbol: dict[str, str]) -> pd.DataFrame:
+    """:func:`flag_points` back from :func:`flag_points_json`'s records (symbol -> JSON)."""
+    frames = [pd.read_json(io.StringIO(text), orient="records", dtype={"value": str}).assign(symbol=symbol)
+              for symbol, text in per_symbol.items() if text and text != "[]"]
+    if not frames:
+        return pd.DataFrame(columns=FLAG_POINT_COLUMNS)
+    points = pd.concat(frames, ignore_index=True)[FLAG_POINT_COLUMNS]
+    return points.assign(date=pd.to_datetime(points["date"]).dt.tz_localize(None).dt.normalize())
+
+
 @dataclass(frozen=True)
 class PlausibilityDecision:
     """The suspect points (``file, symbol, date, value, rule, why``), per feed how many and how many in its
     last 63 venue sessions (``feeds``: symbol, suspect_points, recent_suspect_points, rejected), the rule's
-    limit, and the GX run when there was one."""
+    limit, the GX run when there was one, and the ``unconfirmed`` latest points (kept; :func:`unconfirmed_points`)."""
 
     suspects: pd.DataFrame
     feeds: pd.DataFrame
     max_recent: int
     gx_validation_id: str | None = None
     gx_result: dict[str, Any] | None = field(default=None, repr=False)
+    unconfirmed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=UNCONFIRMED_COLUMNS))
 
     @property
     def rejected(self) -> tuple[str, ...]:
@@ -198,9 +260,16 @@ class PlausibilityDecision:
     def summary(self) -> str:
         head = (f"plausibility gate (a feed with more than {self.max_recent} suspect points in its last"
                 f" {RECENT_SESSIONS} sessions is rejected): {len(self.suspects)} suspect point(s) removed,"
-                f" {len(self.flagged)} feed(s) flagged, {len(self.rejected)} rejected")
+                f" {len(self.flagged)} feed(s) flagged, {len(self.rejected)} rejected,"
+                f" {len(self.unconfirmed)} unconfirmed latest point(s) kept")
         rejected = [f"  REJECTED {s}: too many suspect points" for s in self.rejected]
-        return "\n".join([head, *rejected, *("  SUSPECT " + line for line in self.lines())])
+        unconfirmed = [f"  UNCONFIRMED {r.symbol} {r.date:%Y-%m-%d} value {r.value} ({r.file}): {r.why}"
+                       for r in self.unconfirmed.itertuples()]
+        return "\n".join([head, *rejected, *("  SUSPECT " + line for line in self.lines()), *unconfirmed])
+
+    def flag_points(self) -> pd.DataFrame:
+        """:func:`flag_points` of this decision."""
+        return flag_points(self.suspects, self.unconfirmed)
 
 
 def _recent_starts(symbols: list[str], instruments: pd.DataFrame, end: pd.Timestamp) -> dict[str, pd.Timestamp]:
@@ -233,8 +302,6 @@ def validate_points_with_gx(points: pd.DataFrame, decision: PlausibilityDecision
                             suite: dict[str, Any]) -> PlausibilityDecision:
     """Run the plausibility suite with GX Core 1.x on the point table; GX's unexpected (symbol, date) pairs must
     be the suspect points (a :class:`ComputationError` otherwise: a bug, not bad data)."""
-    import dataclasses
-
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -269,6 +336,7 @@ def plausibility_gate(raw: pd.DataFrame, instruments: pd.DataFrame, suite: dict[
         suspects.set_index(["symbol", "date"]).index), "date"]
     end = window_end if window_end is not None else (kept_dates.max() if len(kept_dates) else today)
     decision = decide(suspects, instruments, suite, min(end, today))
+    decision = dataclasses.replace(decision, unconfirmed=unconfirmed_points(points, suite, suspects))
     return validate_points_with_gx(points, decision, suite) if gx else decision
 
 

@@ -37,6 +37,8 @@ from risk_platform.data.loading import sha256_file
 from risk_platform.data.plausibility import (
     PlausibilityDecision,
     default_plausibility_suite_path,
+    flag_points,
+    flag_points_json,
     plausibility_gate,
     without_suspects,
 )
@@ -365,15 +367,23 @@ class GateOutcome:
         """Accepted feeds whose suspect points were removed."""
         return tuple(s for s in (self.plausibility.flagged if self.plausibility else ()) if s in self.accepted)
 
+    def flag_points(self) -> pd.DataFrame:
+        """The points the risk report names: removed suspects and kept unconfirmed latest points
+        (:meth:`PlausibilityDecision.flag_points`)."""
+        return self.plausibility.flag_points() if self.plausibility is not None else flag_points(self.suspects)
+
     def feed_table(self) -> pd.DataFrame:
-        """The completeness table with ``suspect_points`` and ``recent_suspect_points`` per feed; ``accepted``
-        is the fate under both gates (the ``feed_quality`` asset)."""
+        """The completeness table with ``suspect_points`` and ``recent_suspect_points`` per feed, and
+        ``flag_points_json``: the feed's :meth:`flag_points` as JSON records (so the stored ``feed_quality``
+        asset carries them to the risk report); ``accepted`` is the fate under both gates."""
         feeds = (self.plausibility.feeds if self.plausibility is not None
                  else pd.DataFrame(columns=["symbol", "suspect_points", "recent_suspect_points"]))
         table = self.decision.table.merge(feeds[["symbol", "suspect_points", "recent_suspect_points"]],
                                           on="symbol", how="left")
         counts = table[["suspect_points", "recent_suspect_points"]].fillna(0).astype(int)
-        return table.assign(**counts, accepted=table["symbol"].isin(self.accepted))
+        as_json = flag_points_json(self.flag_points())
+        return table.assign(**counts, accepted=table["symbol"].isin(self.accepted),
+                            flag_points_json=table["symbol"].map(as_json).fillna("[]"))
 
     def panel(self, raw: pd.DataFrame, instruments: pd.DataFrame) -> pd.DataFrame:
         """:func:`accepted_panel` of the feeds both gates accept, without the suspect points."""

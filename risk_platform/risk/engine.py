@@ -32,6 +32,7 @@ from risk_platform.regime import REGIMES
 from risk_platform.risk import methods as M
 from risk_platform.risk.config import RiskConfig
 from risk_platform.risk.copula import VineCopulaModel, fit_vine_copula
+from risk_platform.risk.data_flags import DataFlag, data_flags
 from risk_platform.risk.liquidity import LiquidityConcentration, liquidity_concentration
 from risk_platform.risk.market import MarketState, clock_staleness, prepare_market
 from risk_platform.risk.measures import ewma_covariance, historical_es_contributions
@@ -52,7 +53,8 @@ def compute_portfolio_risk(portfolio: Portfolio, panel: pd.DataFrame, returns: p
                            config: RiskConfig = DEFAULT_CONFIG, *,
                            model_inputs: ModelInputs | Sequence[ModelInputs] | None = None,
                            copula: VineCopulaModel | ScenarioSet | None = None,
-                           stress: bool = True, market: MarketState | None = None) -> PortfolioRisk:
+                           stress: bool = True, market: MarketState | None = None,
+                           flag_points: pd.DataFrame | None = None) -> PortfolioRisk:
     """Risk of ``portfolio`` on ``asof`` (default: the last date of the panel).
 
     ``unavailable`` maps symbols that must not be used (e.g. feeds rejected by the gate) to the reason;
@@ -61,12 +63,13 @@ def compute_portfolio_risk(portfolio: Portfolio, panel: pd.DataFrame, returns: p
     correlations, GAN/VAE scenarios, regime probabilities); each adds its methods to the report.
     ``copula``: a fitted :class:`VineCopulaModel` or pre-drawn :class:`ScenarioSet` (else fitted here when
     ``config.fit_copula``). ``stress``: run the stress suite. ``market``: a prepared market (skips
-    :func:`prepare_market`; ``panel``, ``returns``, ``asof``, ``unavailable`` and ``config.evaluation_date``
-    are then ignored: the prepared market carries its own evaluation date).
+    :func:`prepare_market`; ``panel``, ``returns``, ``asof``, ``unavailable``, ``flag_points`` and
+    ``config.evaluation_date`` are then ignored: the prepared market carries its own). ``flag_points``: the
+    plausibility gate's removed and unconfirmed points; the report's ``data_flags`` say what each affects.
     """
     if market is None:
         market = prepare_market(panel, returns, instruments, asof, unavailable, config.ewma_lambda,
-                                evaluation_date=config.evaluation_date)
+                                evaluation_date=config.evaluation_date, flag_points=flag_points)
     if isinstance(model_inputs, ModelInputs):
         model_inputs = [model_inputs]
     return assess_portfolio(portfolio, market, config, list(model_inputs or []), copula, stress)
@@ -113,9 +116,10 @@ def _assess(portfolio: Portfolio, market: MarketState, config: RiskConfig, model
     stress_results = stress_suite(valued, market, config, model_inputs, parametric.ewma_vols,
                                   parametric.ewma_corr) if stress else {}
     clock.lap("stress")
+    flags = data_flags(valued, market, config, results, headline, stress_results)
     notes = [*valued.notes, *([copula_note] if copula_note else []), *([] if model_inputs else [NO_MODEL_NOTE])]
     return build_report(portfolio, market, config, valued, results, headline, parametric, es_contrib, liquidity,
-                        regime, stress_results, model_inputs, notes, clock.laps)
+                        regime, stress_results, model_inputs, notes, clock.laps, flags)
 
 
 class _Clock:
@@ -351,10 +355,11 @@ def build_report(portfolio: Portfolio, market: MarketState, config: RiskConfig, 
                  results: dict[str, M.MethodResult], headline: dict[str, M.MethodResult],
                  parametric: ParametricMethods, es_contrib: np.ndarray, liquidity: LiquidityConcentration,
                  regime: RegimeMethods, stress_results: dict[str, StressResult],
-                 model_inputs: Sequence[ModelInputs], notes: list[str], timings_ms: dict[str, float]
-                 ) -> PortfolioRisk:
-    """The report: headline figures of the binding methods, every method, positions, flags, what bound
-    each figure, liquidity and concentration, stress, regime and the model versions used."""
+                 model_inputs: Sequence[ModelInputs], notes: list[str], timings_ms: dict[str, float],
+                 flags: Sequence[DataFlag] = ()) -> PortfolioRisk:
+    """The report: headline figures of the binding methods, every method, positions, flags (positions and
+    market data points), what bound each figure, liquidity and concentration, stress, regime and the model
+    versions used."""
     vol_name = parametric.most_volatile()
     vol_res, vol_c = parametric.results[vol_name], parametric.vol_contributions[vol_name]
     stale_symbols = valued.stale_symbols
@@ -383,6 +388,7 @@ def build_report(portfolio: Portfolio, market: MarketState, config: RiskConfig, 
         stale_symbols=stale_symbols, timings_ms=timings_ms, evaluation_date=f"{market.evaluation_date:%Y-%m-%d}",
         feed_age_sessions=dict(market.age), max_data_age_sessions=config.max_data_age_sessions,
         stale_against_clock=bool(too_old), stale_against_clock_reason=too_old,
+        data_flags=[flag.to_dict() for flag in flags],
     )
 
 

@@ -56,6 +56,7 @@ class MarketState:
     evaluation_date: pd.Timestamp  # the day the data's age is measured on (today, UTC, by default)
     age: dict  # usable symbol -> venue sessions after its last value up to the evaluation date
     ewma_lambda: float = EWMA_LAMBDA
+    flag_points: pd.DataFrame | None = None  # the plausibility gate's removed and unconfirmed points (data_flags)
 
     def columns(self, factors: list[str]) -> np.ndarray:
         index = {s: i for i, s in enumerate(self.symbols)}
@@ -127,9 +128,12 @@ def clock_staleness(market: MarketState, limit: int = MAX_DATA_AGE_SESSIONS) -> 
 def prepare_market(panel: pd.DataFrame, returns: pd.DataFrame, instruments: pd.DataFrame,
                    asof: pd.Timestamp | None = None, unavailable: dict[str, str] | None = None,
                    ewma_lambda: float = EWMA_LAMBDA, rule: RegimeRule | None = None,
-                   evaluation_date: pd.Timestamp | None = None) -> MarketState:
+                   evaluation_date: pd.Timestamp | None = None,
+                   flag_points: pd.DataFrame | None = None) -> MarketState:
     """Market arrays on ``asof`` (default: the last date of the panel), feed ages on ``evaluation_date``
-    (default: today, UTC; :func:`evaluation_day`); see :class:`MarketState`."""
+    (default: today, UTC; :func:`evaluation_day`); ``flag_points``: the plausibility gate's removed and
+    unconfirmed points (:func:`risk_platform.data.plausibility.flag_points`), kept for the report's data flags;
+    see :class:`MarketState`."""
     rule = rule or RegimeRule()
     if panel.empty:
         raise InputError("no market data: every feed was rejected or the panel is empty")
@@ -175,7 +179,7 @@ def prepare_market(panel: pd.DataFrame, returns: pd.DataFrame, instruments: pd.D
                        growth=growth, observed=observed, is_bp=is_bp, cond_var=cond_var, next_var=next_var,
                        regimes=regimes, last_value=last["value"], last_date=last["date"], unusable=unusable,
                        stale=stale, instruments=inst, evaluation_date=evaluation, age=age,
-                       ewma_lambda=ewma_lambda)
+                       ewma_lambda=ewma_lambda, flag_points=flag_points)
 
 
 def _ewma_by_feed(r: np.ndarray, observed: np.ndarray, lam: float, rule: RegimeRule

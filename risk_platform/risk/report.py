@@ -82,6 +82,10 @@ class PortfolioRisk:
     ``STALE_AFTER_SESSIONS``). ``feed_age_sessions``: each usable feed's venue sessions between its last
     value and ``evaluation_date`` (today, UTC, unless set for a historical run); ``stale_against_clock`` when
     one is more than ``max_data_age_sessions`` old, ``stale_against_clock_reason`` saying which.
+
+    ``data_flags``: one entry per market data point the plausibility gate removed (a suspect) or kept
+    unconfirmed (a latest price beyond its limit), with the positions, methods, headline figures, stress
+    replays and valuation it affects (:class:`~risk_platform.risk.data_flags.DataFlag`; ``statement``: one line).
     """
 
     asof: str
@@ -125,6 +129,12 @@ class PortfolioRisk:
     max_data_age_sessions: int = 0
     stale_against_clock: bool = False
     stale_against_clock_reason: str = ""
+    data_flags: list[dict] = field(default_factory=list)
+
+    @property
+    def unconfirmed_prices(self) -> list[dict]:
+        """The data flags of unconfirmed prices the figures use (the feed's latest price, kept)."""
+        return [f for f in self.data_flags if f["unconfirmed_price_used"]]
 
     def data_age_line(self) -> str:
         """One line: the data's age on the evaluation date, and whether it is stale against the clock."""
@@ -165,6 +175,7 @@ class PortfolioRisk:
             for name, s in self.stress_test_results.items():
                 lines.append(f"    {name:<44}{s['pnl']:>15,.0f}{s['pnl_pct_nav']:>8.2f}%")
         lines += [f"  FLAGGED {f['symbol']}: {f['reason']}" for f in self.flagged_positions]
+        lines += [f"  DATA FLAG {f['statement']}" for f in self.data_flags]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 

@@ -18,7 +18,8 @@ from risk_platform.workflows.market_inputs import MarketInputs
 def assess(portfolio: Portfolio, market: MarketInputs, config: RiskConfig | None = None, *,
            asof: pd.Timestamp | None = None, model_inputs: Sequence[ModelInputs] = (),
            stress: bool = True) -> PortfolioRisk:
-    """The risk report of ``portfolio`` on ``market`` (positions on unavailable feeds excluded and flagged)."""
+    """The risk report of ``portfolio`` on ``market`` (positions on unavailable feeds excluded and flagged; the
+    market's flagged points traced to the figures they affect in ``data_flags``)."""
     return compute_portfolio_risk(portfolio, market.panel, market.returns, market.instruments, asof,
                                   market.unavailable, config or RiskConfig(), model_inputs=list(model_inputs),
-                                  stress=stress)
+                                  stress=stress, flag_points=market.flag_points)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from risk_platform.data.plausibility import SUSPECT_COLUMNS, flag_points, flag_points_from_json
 from risk_platform.data.quality import GateOutcome, gate_delivery
 from risk_platform.features.returns import compute_returns
 
@@ -30,7 +31,9 @@ class MarketInputs:
     (:attr:`~risk_platform.features.returns.Returns.frame`), the instruments, and ``unavailable``: symbol ->
     why the engine must not use it; ``flagged``: symbol -> the suspect points removed from a feed still used
     (the figures that depend on it rest on a panel with those days left out). ``gate``: the gate's outcome when
-    built here (None when rebuilt from the pipeline's stored assets)."""
+    built here (None when rebuilt from the pipeline's stored assets). ``flag_points``: the removed suspect points
+    and the kept unconfirmed latest points (:func:`~risk_platform.data.plausibility.flag_points`), which the
+    risk report's ``data_flags`` trace to the figures they affect."""
 
     instruments: pd.DataFrame
     panel: pd.DataFrame
@@ -38,6 +41,7 @@ class MarketInputs:
     unavailable: dict[str, str]
     gate: GateOutcome | None = None
     flagged: dict[str, str] = field(default_factory=dict)
+    flag_points: pd.DataFrame = field(default_factory=lambda: flag_points(pd.DataFrame(columns=SUSPECT_COLUMNS)))
 
 
 def unavailable_feeds(rejected: Iterable[str], implausible: Iterable[str] = ()) -> dict[str, str]:
@@ -72,16 +76,19 @@ def gated_market_inputs(raw: pd.DataFrame, instruments: pd.DataFrame, suite: dic
     panel = gate.panel(kept, instruments)
     implausible = gate.plausibility.rejected if gate.plausibility is not None else ()
     return MarketInputs(instruments, panel, compute_returns(panel, instruments).frame,
-                        unavailable_feeds(gate.decision.rejected, implausible), gate, flagged_feeds(gate))
+                        unavailable_feeds(gate.decision.rejected, implausible), gate, flagged_feeds(gate),
+                        gate.flag_points())
 
 
 def stored_market_inputs(instruments: pd.DataFrame, panel: pd.DataFrame, returns: pd.DataFrame,
                          feed_quality: pd.DataFrame) -> MarketInputs:
     """The inputs from the pipeline's assets: ``feed_quality`` (:meth:`GateOutcome.feed_table`: ``accepted``,
-    ``suspect_points`` per feed) names the unavailable and the flagged feeds."""
+    ``suspect_points``, ``flag_points_json`` per feed) names the unavailable and the flagged feeds and points."""
     accepted = feed_quality["accepted"].astype(bool)
     removed = feed_quality.get("suspect_points", pd.Series(0, index=feed_quality.index)).fillna(0).astype(int)
     flagged = {r.symbol: f"{n} suspect point(s) removed by the plausibility gate"
                for r, n in zip(feed_quality.itertuples(), removed, strict=True) if r.accepted and n}
+    points = flag_points_from_json(dict(zip(feed_quality["symbol"], feed_quality.get(
+        "flag_points_json", pd.Series("[]", index=feed_quality.index)), strict=True)))
     return MarketInputs(instruments, panel, returns, unavailable_feeds(feed_quality.loc[~accepted, "symbol"]),
-                        flagged=flagged)
+                        flagged=flagged, flag_points=points)

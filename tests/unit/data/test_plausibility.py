@@ -143,3 +143,29 @@ def test_a_fat_finger_moves_the_headline_var_by_less_than_5_percent(bundled_pric
     dirty = assess(book, gated_market_inputs(raw.frame, instruments, suite, evaluation_date=EVALUATION), config,
                    stress=False)
     assert abs(dirty.var_99 / clean.var_99 - 1) < 0.05
+
+
+@pytest.mark.parametrize("last_day", ["2008-10-15", "2020-03-16", "2020-04-20", "2020-04-21"])
+def test_a_real_crash_on_the_last_day_of_a_delivery_is_never_removed(raw, instruments, plaus_suite, last_day):
+    delivery = raw.frame[raw.frame["date"] <= last_day]
+    decision = plausibility_gate(delivery, instruments, plaus_suite, evaluation_date=EVALUATION)
+    assert decision.suspects.empty  # at most flagged unconfirmed, never removed
+    assert decision.unconfirmed.empty or (decision.unconfirmed["rule"] == "unconfirmed").all()
+
+
+def test_a_fat_finger_on_the_last_day_is_kept_and_flagged_unconfirmed(bundled_prices_text, instruments,
+                                                                      plaus_suite, write_prices):
+    raw = load_prices(write_prices(_set(bundled_prices_text, "SPX", "2024-12-31", "58816.299")), instruments)
+    decision = plausibility_gate(raw.frame, instruments, plaus_suite, evaluation_date=EVALUATION)
+    assert decision.suspects.empty
+    (point,) = decision.unconfirmed.itertuples()
+    assert (point.symbol, f"{point.date:%Y-%m-%d}", point.value) == ("SPX", "2024-12-31", "58816.299")
+    assert point.why.startswith("latest value, no next day to confirm it: return +2.298 is 392 x")
+    assert 7 < point.times_limit < 9 and "UNCONFIRMED SPX 2024-12-31" in decision.summary()
+
+
+def test_the_latest_point_after_a_removed_spike_is_judged_against_the_last_kept_value(
+        bundled_prices_text, instruments, plaus_suite, write_prices):
+    raw = load_prices(write_prices(_set(bundled_prices_text, "SPX", "2024-12-30", "59069.399")), instruments)
+    decision = plausibility_gate(raw.frame, instruments, plaus_suite, evaluation_date=EVALUATION)
+    assert list(decision.suspects["date"].dt.strftime("%Y-%m-%d")) == ["2024-12-30"] and decision.unconfirmed.empty
