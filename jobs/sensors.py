@@ -111,9 +111,11 @@ def new_positions_file(context: dg.SensorEvaluationContext, landing: LandingReso
 
 
 def registry_aliases(mlflow: MlflowResource) -> dict[str, dict[str, str]]:
-    """model key -> {alias: version} for every platform model (empty dicts for models without aliases)."""
+    """model key -> {alias: version} for every platform model as the registry holds them, audited or not (empty
+    dicts for models without aliases): an unaudited move also triggers a risk run, which refuses it, fails
+    ``model_aliases_audited`` and alerts at once."""
     registry = mlflow.registry()
-    return {key: dict(sorted(registry.aliases(key).items())) for key in sorted(FAMILIES)}
+    return {key: dict(sorted(registry.registry_alias_map(key).items())) for key in sorted(FAMILIES)}
 
 
 @dg.sensor(

@@ -131,12 +131,12 @@ def test_a_new_positions_file_runs_risk_on_that_file(tmp_path):
 
 
 class _Registry:
-    """The registry as the sensor sees it (``aliases(model_key)``), without creating an MLflow store: the
-    real ``ModelRegistry.aliases`` round trip is covered by tests/integration/test_models.py."""
+    """The registry as the sensor sees it (``registry_alias_map(model_key)``), without creating an MLflow store: the
+    real round trip is covered by tests/integration/test_models.py and tests/unit/models/test_alias_audit.py."""
 
     aliases_by_model: dict = {}
 
-    def aliases(self, model_key):
+    def registry_alias_map(self, model_key):
         return dict(self.aliases_by_model.get(model_key, {}))
 
 
