@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import NoReturn
 
@@ -28,8 +29,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _date(text: str) -> pd.Timestamp:
+    """A YYYY-MM-DD date (pandas would also take ``now`` or ``today`` as the current time)."""
     try:
-        return pd.Timestamp(pd.to_datetime(text, format="%Y-%m-%d"))
+        return pd.Timestamp(datetime.strptime(text, "%Y-%m-%d"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a YYYY-MM-DD date") from None
 
@@ -79,6 +81,9 @@ def _delivery(args: argparse.Namespace):
     from risk_platform.data.loading import load_instruments, load_prices
     from risk_platform.data.quality import default_suite_path, load_suite
 
+    if args.window_start is not None and args.window_end is not None and args.window_start > args.window_end:
+        raise InputError(f"--window-start {args.window_start:%Y-%m-%d} is after --window-end"
+                         f" {args.window_end:%Y-%m-%d}")
     instruments = load_instruments(args.instruments)
     raw = load_prices(args.prices, instruments)
     return instruments, raw, load_suite(Path(args.suite) if args.suite else default_suite_path())
@@ -134,13 +139,13 @@ def _portfolio_report(args: argparse.Namespace, *, copula: bool, stress: bool):
     portfolio = load_portfolio(args.portfolio, load_instruments(args.instruments))  # bad positions fail first
     market = _market(args)
     config = RiskConfig(mc_scenarios=args.mc_scenarios, fit_copula=copula, evaluation_date=args.evaluation_date)
-    return assess(portfolio, market, config, asof=args.asof, stress=stress), list(market.unavailable)
+    return assess(portfolio, market, config, asof=args.asof, stress=stress), market
 
 
 def _risk_exit(report) -> int:
     """:class:`GateFailedError` (exit 3) when a held position's feed was rejected (figures computed without
-    it); stale prices, data stale against the clock and flagged market data points (one line each: what they
-    affect) only warn."""
+    it); stale prices, data stale against the clock and flagged market data points (removed or unconfirmed,
+    one line each: what they affect) only warn."""
     for flag in report.data_flags:
         print(f"risk-platform: warning: data flag: {flag['statement']}", file=sys.stderr)
     if report.stale_against_clock:
@@ -161,18 +166,25 @@ NO_MODELS = "none: the command line runs the non-model methods only (historical,
 
 
 def cmd_risk(args: argparse.Namespace) -> int:
-    report, rejected = _portfolio_report(args, copula=args.mc_scenarios > 0, stress=not args.no_stress)
+    from risk_platform.risk.limits import evaluate_limits, load_limits
+
+    limits = load_limits(args.limits) if args.limits else None  # a bad limits file fails before any figure
+    report, market = _portfolio_report(args, copula=args.mc_scenarios > 0, stress=not args.no_stress)
+    checked = evaluate_limits(report.to_dict(), limits) if limits else []
     if args.json:
-        print(json.dumps({**report.to_dict(), "rejected_feeds": rejected, "models": NO_MODELS},
-                         indent=1))
+        print(json.dumps({**report.to_dict(), "rejected_feeds": list(market.unavailable),
+                          "flagged_feeds": market.flagged, "models": NO_MODELS,
+                          "limits": [r.to_dict() for r in checked]}, indent=1, default=str))
     else:
         print(report.summary())
         print(f"  models: {NO_MODELS}")
+        for result in checked:
+            print(f"  limit {result.limit}: {result.status}{f' ({result.message})' if result.message else ''}")
     return _risk_exit(report)
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
-    report, rejected = _portfolio_report(args, copula=False, stress=True)
+    report, market = _portfolio_report(args, copula=False, stress=True)
     results = report.stress_test_results
     if args.json:
         print(json.dumps({"asof": report.asof, "portfolio": report.portfolio, "nav": report.nav,
@@ -180,7 +192,8 @@ def cmd_stress(args: argparse.Namespace) -> int:
                           "evaluation_date": report.evaluation_date, "feed_age_sessions": report.feed_age_sessions,
                           "stale_against_clock": report.stale_against_clock,
                           "stale_against_clock_reason": report.stale_against_clock_reason,
-                          "flagged_positions": report.flagged_positions, "rejected_feeds": rejected,
+                          "flagged_positions": report.flagged_positions, "rejected_feeds": list(market.unavailable),
+                          "flagged_feeds": market.flagged, "data_flags": report.data_flags,
                           "models": NO_MODELS, "stress_test_results": results}, indent=1, default=float))
     else:
         print(f"{report.portfolio} as of {report.asof}: stress tests (P&L USD, gains positive; NAV {report.nav:,.0f})"
@@ -229,6 +242,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
     """The registered LSTM's variance forecasts for the symbol, and which version produced them."""
+    _mlflow_uri(args)  # a missing store fails before torch is imported
     from risk_platform.features.engineering import series_features
     from risk_platform.models.lstm import variance_forecasts
 
@@ -253,10 +267,11 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     store = LineageStore(args.lineage_dir or paths.state_dir() / "lineage")
     tags = None
     if not store.has_run(args.run_id):
-        from risk_platform.models.registry import ModelRegistry
-
         try:
-            run = ModelRegistry(_mlflow_uri(args)).run(args.run_id)
+            uri = _mlflow_uri(args)  # a missing store fails before MLflow is imported
+            from risk_platform.models.registry import ModelRegistry
+
+            run = ModelRegistry(uri).run(args.run_id)
         except InputError:
             raise InputError(f"{args.run_id}: neither a Dagster run with recorded lineage in {store.root}"
                              " nor an MLflow run") from None
@@ -316,8 +331,12 @@ def _print_record(args: argparse.Namespace, record: dict, text: str) -> int:
 
 
 def _mlflow_uri(args: argparse.Namespace) -> str:
-    """--mlflow-uri, else MLFLOW_TRACKING_URI (production), else the project's embedded store."""
-    return args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.mlruns_dir() / 'mlflow.db'}"
+    """--mlflow-uri, else MLFLOW_TRACKING_URI (production), else the project's embedded store. A SQLite store
+    whose file does not exist is an InputError: MLflow would create an empty one, where no model is registered."""
+    uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{paths.mlruns_dir() / 'mlflow.db'}"
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise InputError(f"{uri}: no MLflow store there (the database file does not exist)")
+    return uri
 
 
 def _audited_registry(args: argparse.Namespace):
@@ -409,6 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     risk = sub.add_parser("risk", help="portfolio risk metrics: every VaR method, liquidity, concentration, stress")
     book_args(risk)
     risk.add_argument("--no-stress", action="store_true", help="skip the stress suite")
+    risk.add_argument("--limits", help="limits YAML to check the figures against (e.g. the bundled"
+                      " risk_platform/bundled/limits/limits.yaml); each limit's status is printed")
     risk.set_defaults(func=cmd_risk)
 
     stress = sub.add_parser("stress", help="stress results per scenario (P&L by position and asset class)")

@@ -1,6 +1,6 @@
 """Atomic file writes (a temporary file in the same folder, fsync, then rename over the target) and append-only
 JSON-lines logs; strict reads of text and YAML inputs (UTF-8 only; YAML without anchors or aliases, at
-most ``MAX_YAML_BYTES``).
+most ``MAX_YAML_BYTES``, nested at most ``MAX_YAML_DEPTH`` levels).
 
 A log line is torn when a writer died mid-``write``: the file then ends without a newline. Appending after a torn
 tail first ends it with an empty line (``"\n\n"``), so the torn text stays on its own line, marked as torn, and the
@@ -29,6 +29,7 @@ import yaml
 from risk_platform.errors import BusyError, InputError
 
 MAX_YAML_BYTES = 64 * 2**20  # a positions or limits document; 100,000 positions in block YAML take about 16 MB
+MAX_YAML_DEPTH = 32  # nesting levels of a YAML input (a positions file needs 3, a limits file 4)
 STAGING_NAME = re.compile(r"\..+\.tmp-[0-9a-f]{32}")  # ``.<name>.tmp-<uuid4 hex>``: see staging_path
 # A writer touches its staging file until it renames it a moment later: one untouched for this long is abandoned.
 STAGING_GRACE_SECONDS = 60.0
@@ -152,18 +153,23 @@ def decode_text(path: Path) -> str:
 
 def read_yaml(path: Path) -> Any:
     """Parse a YAML input with the safe loader, refusing anchors and aliases (an alias bomb expands a few lines
-    into gigabytes) and documents over ``MAX_YAML_BYTES``; every problem is a one-line InputError naming the
-    file (and line)."""
+    into gigabytes), documents over ``MAX_YAML_BYTES`` and nesting deeper than ``MAX_YAML_DEPTH`` (the loader
+    recurses: a deep document crashes the interpreter); every problem is a one-line InputError naming the file
+    (and line)."""
     if path.stat().st_size > MAX_YAML_BYTES:
         raise InputError(f"{path}: {path.stat().st_size:,} bytes; a YAML input is limited to {MAX_YAML_BYTES:,}")
     text = decode_text(path)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    depth = 0
     try:
         for event in yaml.parse(text, Loader=loader):
+            line = event.start_mark.line + 1 if event.start_mark else "?"
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                line = event.start_mark.line + 1 if event.start_mark else "?"
                 raise InputError(f"{path} line {line}: YAML anchors and aliases are not accepted"
                                  f" ('{getattr(event, 'anchor', '')}'); write the values out")
+            depth += isinstance(event, yaml.CollectionStartEvent) - isinstance(event, yaml.CollectionEndEvent)
+            if depth > MAX_YAML_DEPTH:
+                raise InputError(f"{path} line {line}: YAML nested more than {MAX_YAML_DEPTH} levels deep")
         return yaml.load(text, Loader=loader)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as fast_error:
         exc = _python_loader_error(text) or fast_error  # libyaml's marks can point past the end of the text

@@ -6,6 +6,7 @@ Every problem raises :class:`~risk_platform.errors.InputError` with one line nam
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 from dataclasses import dataclass
@@ -82,16 +83,22 @@ def read_csv_text(path: Path, *, skip_blank_lines: bool = True) -> pd.DataFrame:
     twice = sorted({c for c in header if header.count(c) > 1})
     if twice:
         raise InputError(f"{path} line 1: column(s) {', '.join(map(repr, twice))} appear more than once")
+    _refuse_short_rows(text, len(header), path)
     body = table.iloc[1:]
-    fields = body.notna().sum(axis=1)
-    short = (fields > 0) & (fields < len(header))
-    if short.any():
-        i = int(np.argmax(short))
-        raise InputError(f"{path}: not a readable CSV file (expected {len(header)} fields in line"
-                         f" {int(body.index[i]) + 1}, saw {int(fields.iat[i])})")
     frame = body.set_axis(header, axis=1).fillna("")
     frame.index = body.index - 1
     return frame
+
+
+def _refuse_short_rows(text: str, width: int, path: Path) -> None:
+    """A row with fewer fields than the header (pandas would fill the missing ones with ``""``, read as a missing
+    value) is an InputError naming the line; blank lines are not rows."""
+    reader = csv.reader(io.StringIO(text))
+    next(reader, None)
+    for row in reader:
+        if row and len(row) < width:
+            raise InputError(f"{path}: not a readable CSV file (expected {width} fields in line {reader.line_num},"
+                             f" saw {len(row)})")
 
 
 def _parser_problem(exc: pd.errors.ParserError) -> str:
@@ -128,6 +135,8 @@ def _require_columns(frame: pd.DataFrame, required: tuple[str, ...], path: Path)
 
 def _parse_one_price_file(path: Path, known_symbols: set[str] | None) -> pd.DataFrame:
     """Parse and validate one long-format file; returns date, symbol, value, value_raw, source_file."""
+    from risk_platform.data.calendars import CALENDAR_START
+
     raw = _read_table(path)
     raw.columns = [str(c).strip().lower() for c in raw.columns]
     _require_columns(raw, PRICE_COLUMNS, path)
@@ -152,6 +161,11 @@ def _parse_one_price_file(path: Path, known_symbols: set[str] | None) -> pd.Data
     if dates.isna().any():
         i = int(np.argmax(dates.isna()))
         raise InputError(f"{where(i)}: date '{raw['date'].iat[i]}' is not a YYYY-MM-DD date")
+    early = (dates < CALENDAR_START).to_numpy()
+    if early.any():  # no venue session is known before it: the gate could not count the feed's sessions
+        i = int(np.argmax(early))
+        raise InputError(f"{where(i)}: date {raw['date'].iat[i]} for {symbols.iat[i]} is before"
+                         f" {CALENDAR_START:%Y-%m-%d}, where the venue calendars start")
     value_raw = raw["value"].str.strip()
     is_missing = value_raw.str.lower().isin(MISSING_TOKENS)
     values = pd.to_numeric(value_raw.where(~is_missing), errors="coerce")
@@ -265,6 +279,9 @@ def load_instruments(path: Path | str) -> pd.DataFrame:
         where = f"{path} {_row_label(path, int(i))}"
         if not row["symbol"]:
             raise InputError(f"{where}: empty symbol")
+        empty = [c for c in ("asset_class", "currency") if not row[c]]
+        if empty:  # the currency picks the FX conversion: an empty one would value the feed as USD unflagged
+            raise InputError(f"{where}: {row['symbol']} has an empty {empty[0]}")
         if row["quote_type"] not in QUOTE_TYPES:
             raise InputError(
                 f"{where}: {row['symbol']} has quote_type '{row['quote_type']}'"

@@ -197,11 +197,6 @@ def test_backtest_bad_symbol_and_rejected_feed(bundled_prices_text, instruments,
     assert done.returncode == 3 and "GOLD rejected" in done.stderr
 
 
-def test_backtest_lstm_without_a_registered_model_is_a_clear_error(tmp_path):
-    done = cli(*backtest_args(PRICES, INSTRUMENTS, "SPX", "lstm"), "--mlflow-uri", f"sqlite:///{tmp_path}/m.db")
-    assert done.returncode == 2 and "has the alias 'experimental'" in done.stderr
-
-
 def test_backtest_refuses_a_window_too_short_for_a_tail_statistic():
     """``--window 1`` once printed ``ES Z2 +nan (green)``; a one-day window is now refused (the library says
     "not evaluable" for any undefined statistic: tests/unit/validation/test_backtest.py)."""
