@@ -120,7 +120,8 @@ def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFra
     generated-vs-real histograms of one series per asset class (:func:`risk_platform.data.roles.plotted_series`);
     metadata ``symbols`` (output order), ``latent_dim``, ``vol_input``, the layout of the input and output and
     ``not_evaluated`` (why a quality book is missing on this universe, e.g. no equity/rates pair for the 60/40
-    book: its gate metrics are absent, so its promotion gates FAIL). ``name``: ``gan`` or ``vae`` (labels, the
+    book: its gate metrics are absent, so its promotion gates FAIL; also a table shown beside the version and in
+    the training asset's metadata). ``name``: ``gan`` or ``vae`` (labels, the
     quality table's column)."""
     fhs = FHSBootstrap.fit(daily, train_end=result.config.train_end)
     quality = evaluate_generators(daily, instruments, {name: result.sampler, "fhs": fhs}, regime=STRESS_REGIME, n=n)
@@ -165,5 +166,6 @@ def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFra
             (table_csv, "evaluation"),
             (corr_csv, "evaluation"),
         ],
-        tables={"stress_quality_vs_fhs": quality.reset_index(names="metric")},
+        tables={"stress_quality_vs_fhs": quality.reset_index(names="metric"),
+                **({"not_evaluated": pd.DataFrame({"reason": not_evaluated})} if not_evaluated else {})},
     )

@@ -128,6 +128,7 @@ def test_generator_report_on_an_equity_only_renamed_universe(daily_features, mar
     registration = FAMILIES["gan_scenarios"].fit(daily, inst, "demo", True, tmp_path)
     assert registration.metadata["not_evaluated"] == [NO_PAIR]
     assert registration.params["not_evaluated"] == NO_PAIR
+    assert registration.tables["not_evaluated"]["reason"].tolist() == [NO_PAIR]
     assert "stress_var99_rel_err_equal_weight" in registration.metrics
     assert not [m for m in registration.metrics if m.endswith("60_40")]  # its gates FAIL: the metric is missing
     plots = [p.name for p, folder in registration.artifacts if folder == "plots"]
