@@ -110,7 +110,10 @@ class ModelFamily:
 
     def validate_window(self, daily: pd.DataFrame, instruments: pd.DataFrame, window: CrisisWindow,
                         exposure: pd.Series, preset: str, fast_dev_run: bool) -> WindowValidation:
-        """Retrain before ``window`` with the preset's validation config and backtest the book inside it."""
+        """Retrain before ``window`` with the preset's validation config and backtest the book inside it; not
+        evaluable, with the reason, when the window lies outside the data."""
+        if reason := crisis.window_outside_data(daily, window):
+            return crisis.not_evaluable(window, self.key, reason)
         return self.validate(daily, instruments, window, exposure, self.validation_config(preset), fast_dev_run)
 
     def training_metrics_for_gates(self, metrics: Mapping[str, float]) -> dict[str, float]:
@@ -162,7 +165,7 @@ LSTM_VOL = ModelFamily(
     config_class=LSTMConfig,
     validation_overrides={"demo": {"epochs": 2}, "full": {"epochs": 10}},
     train=lambda daily, instruments, config, fast_dev_run: train_lstm_vol(daily, config, fast_dev_run=fast_dev_run),
-    register=lambda result, daily, instruments, folder: lstm_registration(result, daily, folder),
+    register=lambda result, daily, instruments, folder: lstm_registration(result, daily, instruments, folder),
     validate=lambda daily, instruments, window, exposure, config, fast_dev_run: crisis.validate_lstm(
         daily, window, exposure, config, fast_dev_run=fast_dev_run),
     window_metrics=lstm_window_metrics,

@@ -3,7 +3,9 @@
 Inputs are (n, k) arrays in original units (log returns; basis-point changes for yields) with columns in
 ``symbols`` order. Metrics: excess kurtosis per series (with a bootstrap interval of the real sample), Hill
 left-tail index, average pairwise correlation, lower-tail dependence between equity indices, VaR/ES of two
-portfolios (losses positive) and a discriminative score (held-out classifier accuracy minus 0.5).
+portfolios (losses positive; the 60/40 legs chosen by :func:`risk_platform.data.roles.sixty_forty`, a book
+without its series is not evaluated and :func:`portfolio_notes` says why) and a discriminative score
+(held-out classifier accuracy minus 0.5).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from scipy.stats import kurtosis, rankdata
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
+from risk_platform.data.roles import sixty_forty
 from risk_platform.errors import InputError
 from risk_platform.models.generators import DateLike, ScenarioRows, scenario_rows
 from risk_platform.models.sampler_inputs import regime_index
@@ -26,7 +29,6 @@ from risk_platform.risk.measures import historical_var_es
 
 PRICE_QUOTES = ("price", "index_level", "fx_rate")  # log-return series; yields (bp) are left out
 EXCLUDED_CLASSES = ("volatility",)  # VIX is quoted as an index level but is not an investable price
-SIXTY_FORTY = {"SPX": 0.6, "TLT": 0.4}
 TAIL_SHARE = 0.05  # Hill: top 5% order statistics; tail dependence at q = 5%
 MIN_TAIL_DAYS = 2.0  # expected real days beyond the VaR level below which the figure gets no bootstrap interval
 
@@ -124,19 +126,34 @@ def average_lower_tail_dependence(x: np.ndarray, symbols: Sequence[str], instrum
 # ---------------------------------------------------------------------------------------- portfolios
 
 
+def _priced(symbols: Sequence[str], instruments: pd.DataFrame) -> np.ndarray:
+    """(k,) bool: price-type series (quote_type price/index_level/fx_rate, volatility indices excluded)."""
+    meta = _meta(instruments)
+    return np.array([s in meta.index and meta.at[s, "quote_type"] in PRICE_QUOTES
+                     and meta.at[s, "asset_class"] not in EXCLUDED_CLASSES for s in symbols], dtype=bool)
+
+
 def portfolio_weights(symbols: Sequence[str], instruments: pd.DataFrame) -> dict[str, np.ndarray]:
     """Weights (k,) of the ``equal_weight`` portfolio (price-type series: quote_type price/index_level/fx_rate,
-    VIX and yields excluded) and of ``60_40`` (60% SPX, 40% TLT; omitted when either is absent)."""
-    meta = _meta(instruments)
+    VIX and yields excluded) and of ``60_40`` (:func:`risk_platform.data.roles.sixty_forty`: 60% the equity
+    index, 40% the bond series); a book without its series is omitted (:func:`portfolio_notes` says why)."""
     symbols = list(symbols)
-    priced = np.array([s in meta.index and meta.at[s, "quote_type"] in PRICE_QUOTES
-                       and meta.at[s, "asset_class"] not in EXCLUDED_CLASSES for s in symbols])
+    priced = _priced(symbols, instruments)
     out: dict[str, np.ndarray] = {}
     if priced.any():
         out["equal_weight"] = priced / priced.sum()
-    if all(s in symbols for s in SIXTY_FORTY):
-        out["60_40"] = np.array([SIXTY_FORTY.get(s, 0.0) for s in symbols])
+    weights, _ = sixty_forty(instruments, symbols)
+    if weights:
+        out["60_40"] = np.array([weights.get(s, 0.0) for s in symbols])
     return out
+
+
+def portfolio_notes(symbols: Sequence[str], instruments: pd.DataFrame) -> list[str]:
+    """Why a quality book of :func:`portfolio_weights` is not evaluated on these series (empty when both are)."""
+    notes = [] if _priced(list(symbols), instruments).any() else [
+        "no price-type series: equal_weight book not evaluated"]
+    _, reason = sixty_forty(instruments, list(symbols))
+    return notes + ([reason] if reason else [])
 
 
 def portfolio_returns(x: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -86,7 +86,8 @@ def _check(gate: Gate, metrics: dict[str, float], policy: PromotionPolicy) -> st
     threshold = getattr(policy, gate.setting)
     description = gate.description.format(threshold=threshold)
     if gate.metric not in metrics:
-        return f"FAIL {description}: metric {gate.metric} missing (no validation run?)"
+        return (f"FAIL {description}: metric {gate.metric} missing (not evaluated on this universe: the training"
+                " run's not_evaluated says why; or no validation run)")
     value = metrics[gate.metric]
     return f"{'pass' if gate.passes(value, threshold) else 'FAIL'} {description}: {gate.metric} = {value:.4g}"
 

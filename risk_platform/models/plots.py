@@ -43,15 +43,19 @@ def forecast_vs_realized(dates: pd.DatetimeIndex, realized: np.ndarray, forecast
 
 def distributions(real: np.ndarray, generated: dict[str, np.ndarray], symbols: list[str], path: Path,
                   title: str) -> Path:
-    """Histograms of real and generated returns for a few series."""
-    fig, axes = plt.subplots(1, len(symbols), figsize=(4 * len(symbols), 3.5))
-    for ax, (j, symbol) in zip(np.atleast_1d(axes), enumerate(symbols), strict=True):
+    """Histograms of real and generated returns for a few series (a figure saying so when there is none)."""
+    fig, axes = plt.subplots(1, max(1, len(symbols)), figsize=(4 * max(1, len(symbols)), 3.5))
+    axes = np.atleast_1d(axes)
+    if not symbols:
+        axes[0].text(0.5, 0.5, "no price-type series to plot", ha="center", va="center")
+    for ax, (j, symbol) in zip(axes[:len(symbols)], enumerate(symbols), strict=True):
         bins = np.linspace(np.quantile(real[:, j], 0.001), np.quantile(real[:, j], 0.999), 60)
         ax.hist(real[:, j], bins=bins, density=True, alpha=0.5, label="real")
         for name, values in generated.items():
             ax.hist(values[:, j], bins=bins, density=True, histtype="step", lw=1.2, label=name)
         ax.set_title(symbol)
-    np.atleast_1d(axes)[0].legend(fontsize=8)
+    if symbols:
+        axes[0].legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

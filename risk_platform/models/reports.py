@@ -13,9 +13,10 @@ import pandas as pd
 import torch
 from torch import nn
 
+from risk_platform.data.roles import plotted_series
 from risk_platform.models.baselines import garch_forecasts, series_returns
 from risk_platform.models.datasets import REGIME_INDEX
-from risk_platform.models.generator_quality import correlation_by_regime, evaluate_generators
+from risk_platform.models.generator_quality import correlation_by_regime, evaluate_generators, portfolio_notes
 from risk_platform.models.generators import FHSBootstrap, GeneratorResult, scenario_rows
 from risk_platform.models.gnn import GNNResult, forecaster_input
 from risk_platform.models.lstm import STEP_FEATURES, LSTMResult, build_sequences, predict
@@ -39,12 +40,15 @@ class Registration:
     tables: dict[str, pd.DataFrame]
 
 
-def lstm_registration(result: LSTMResult, daily: pd.DataFrame, folder: Path, series: str = "SPX") -> Registration:
-    """The forecaster; loss curves, one series' out-of-sample forecast against realized and GARCH-t, the
-    evaluation table; metadata ``symbols`` (input order), ``seq_len``, ``features``, ``train_end``."""
+def lstm_registration(result: LSTMResult, daily: pd.DataFrame, instruments: pd.DataFrame, folder: Path,
+                      series: str | None = None) -> Registration:
+    """The forecaster; loss curves, one series' out-of-sample forecast against realized and GARCH-t (``series``,
+    default the first plotted series of :func:`risk_platform.data.roles.plotted_series`), the evaluation table;
+    metadata ``symbols`` (input order), ``seq_len``, ``features``, ``train_end``."""
     cfg = result.config
     train_end = pd.Timestamp(cfg.train_end)
-    series = series if series in result.symbols else result.symbols[0]
+    if series not in result.symbols:
+        series = (plotted_series(instruments, result.symbols) or tuple(result.symbols))[0]
     test = build_sequences(daily, result.symbols, cfg.seq_len, "test", train_end)
     mask = test.symbol == series
     origins = pd.DatetimeIndex(test.origin[mask])
@@ -107,20 +111,23 @@ def gnn_registration(result: GNNResult, daily: pd.DataFrame, folder: Path) -> Re
 
 
 STRESS_REGIME = "high"
-PLOTTED_SERIES = ("SPX", "UST10Y", "EURUSD", "WTI")
 
 
 def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFrame, instruments: pd.DataFrame,
                            folder: Path, n: int = 20_000) -> Registration:
     """The scenario sampler; quality in the stress regime against real returns, side by side with the FHS
     bootstrap (metrics ``stress_*`` and ``fhs_stress_*``, the table ``stress_quality_vs_fhs``); loss curves;
-    generated-vs-real histograms; metadata ``symbols`` (output order), ``latent_dim``, ``vol_input`` and the
-    layout of the input and output. ``name``: ``gan`` or ``vae`` (labels, the quality table's column)."""
+    generated-vs-real histograms of one series per asset class (:func:`risk_platform.data.roles.plotted_series`);
+    metadata ``symbols`` (output order), ``latent_dim``, ``vol_input``, the layout of the input and output and
+    ``not_evaluated`` (why a quality book is missing on this universe, e.g. no equity/rates pair for the 60/40
+    book: its gate metrics are absent, so its promotion gates FAIL; also a table shown beside the version and in
+    the training asset's metadata). ``name``: ``gan`` or ``vae`` (labels, the
+    quality table's column)."""
     fhs = FHSBootstrap.fit(daily, train_end=result.config.train_end)
     quality = evaluate_generators(daily, instruments, {name: result.sampler, "fhs": fhs}, regime=STRESS_REGIME, n=n)
     real = scenario_rows(daily)
     stressed = real.returns[real.regime == REGIME_INDEX[STRESS_REGIME]]
-    shown = [s for s in PLOTTED_SERIES if s in result.symbols]
+    shown = list(plotted_series(instruments, result.symbols))
     columns = [result.symbols.index(s) for s in shown]
     generated = {name: result.sampler.sample(n, STRESS_REGIME, seed=0)[:, columns],
                  "fhs": fhs.sample(n, STRESS_REGIME, seed=0)[:, columns]}
@@ -132,6 +139,7 @@ def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFra
     for column in by_regime.columns:  # calm vs stress correlation, real and generated, as quality rows
         quality.loc[f"avg_corr_low_{column}"] = by_regime.at["low", column]
         quality.loc[f"avg_corr_high_{column}"] = by_regime.at["high", column]
+    not_evaluated = portfolio_notes(result.symbols, instruments)
     sampler = result.sampler
     k_vol = len(sampler.symbols) if sampler.vol is not None else None
     example = torch.cat([scenario_inputs(1, sampler.latent_dim, STRESS_REGIME, k_vol, seed=0),  # regime's vol
@@ -142,9 +150,11 @@ def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFra
     return Registration(
         model=sampler,
         input_example=example,
-        params={**result.config.__dict__, "n_train": result.n_train, "train_start": str(result.train_start.date())},
+        params={**result.config.__dict__, "n_train": result.n_train, "train_start": str(result.train_start.date()),
+                "not_evaluated": "; ".join(not_evaluated) or "none"},
         metrics=metrics,
         metadata={"symbols": result.symbols, "latent_dim": sampler.latent_dim, "vol_input": sampler.vol is not None,
+                  "not_evaluated": not_evaluated,
                   "input": "[noise (latent_dim), one-hot regime (low, normal, high)] then, when vol_input,"
                            " [log volatility per series (k), weight (1): 0 = the regime's volatility"
                            " state, 1 = the given volatility]",
@@ -156,5 +166,6 @@ def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFra
             (table_csv, "evaluation"),
             (corr_csv, "evaluation"),
         ],
-        tables={"stress_quality_vs_fhs": quality.reset_index(names="metric")},
+        tables={"stress_quality_vs_fhs": quality.reset_index(names="metric"),
+                **({"not_evaluated": pd.DataFrame({"reason": not_evaluated})} if not_evaluated else {})},
     )

@@ -37,7 +37,7 @@ from risk_platform.risk.liquidity import LiquidityConcentration, liquidity_conce
 from risk_platform.risk.market import MarketState, clock_staleness, prepare_market
 from risk_platform.risk.measures import ewma_covariance, historical_es_contributions
 from risk_platform.risk.report import ModelInputs, PortfolioRisk, ScenarioSet, model_columns
-from risk_platform.risk.stress import StressResult, nearest_correlation, stress_suite
+from risk_platform.risk.stress import StressResult, nearest_correlation, stress_notes, stress_suite
 from risk_platform.risk.valuation import ValuedBook, value_book
 
 HEADLINES = {"var_95": "var_95", "var_99": "var_99", "cvar_95": "es_95", "es_99": "es_99"}
@@ -117,7 +117,8 @@ def _assess(portfolio: Portfolio, market: MarketState, config: RiskConfig, model
                                   parametric.ewma_corr) if stress else {}
     clock.lap("stress")
     flags = data_flags(valued, market, config, results, headline, stress_results)
-    notes = [*valued.notes, *([copula_note] if copula_note else []), *([] if model_inputs else [NO_MODEL_NOTE])]
+    notes = [*valued.notes, *([copula_note] if copula_note else []), *([] if model_inputs else [NO_MODEL_NOTE]),
+             *(stress_notes(valued, market) if stress else [])]
     return build_report(portfolio, market, config, valued, results, headline, parametric, es_contrib, liquidity,
                         regime, stress_results, model_inputs, notes, clock.laps, flags)
 

@@ -13,8 +13,9 @@ the day's absolute price change is applied to the as-of price: ``g = 1 + change 
 * FX rates quoted in USD, e.g. EURUSD (``fx_usd_quote``): ``V (g - 1)``, V the USD value of the foreign amount;
 * USD-based FX rates, e.g. USDJPY (``fx_usd_base``): ``V (1 - 1 / g)``, V the USD amount held long;
 * yields (``rates_dv01``): ``-dv01 * change in bp``;
-* options (``option``): delta-gamma-vega-theta on the underlying's USD move and the VIX change in points
-  (:mod:`risk_platform.risk.options`).
+* options (``option``): delta-gamma-vega-theta on the underlying's USD move and the change in points of the
+  volatility reference (:func:`risk_platform.data.roles.vol_reference`, VIX in the bundled data; without one
+  the vega is not shocked, and valuation says so) (:mod:`risk_platform.risk.options`).
 
 The parametric method uses the first-order exposures of the same formulas (:meth:`BookArrays.exposures`).
 
@@ -38,7 +39,6 @@ from risk_platform.risk.options import delta_gamma_vega_pnl
 LINEAR, FX_QUOTE, FX_BASE, RATES, OPTION = range(5)
 KIND_CODES = {"linear": LINEAR, "fx_usd_quote": FX_QUOTE, "fx_usd_base": FX_BASE, "rates_dv01": RATES,
               "option": OPTION}
-VIX = "VIX"
 UNIT_PARAMS = ("value", "dv01", "delta", "gamma", "vega")
 
 
@@ -83,13 +83,15 @@ class BookArrays:
     gamma: np.ndarray
     vega: np.ndarray
     theta: np.ndarray
-    vix: int  # factor column of VIX, -1 when no option is held
+    vix: int  # factor column of the volatility reference (VIX), -1 when no option is held or there is none
     vix_level: float
     horizon_days: float = 1.0
 
     @classmethod
-    def from_book(cls, book: pd.DataFrame, factors: list[str], vix_level: float = np.nan) -> BookArrays:
-        """From the table of :func:`~risk_platform.risk.valuation.value_positions` (its ``kind`` column)."""
+    def from_book(cls, book: pd.DataFrame, factors: list[str], vix_level: float = np.nan,
+                  vol_symbol: str = "") -> BookArrays:
+        """From the table of :func:`~risk_platform.risk.valuation.value_positions` (its ``kind`` column);
+        ``vol_symbol``/``vix_level``: the options' volatility reference and its level ('' when none)."""
         col = {f: i for i, f in enumerate(factors)}
         fx_sym = book["fx_symbol"].fillna("").to_numpy(dtype=str)
         kind = lookup(book["kind"], KIND_CODES, -1).astype(int)
@@ -113,7 +115,7 @@ class BookArrays:
             gamma=np.where(option, num("gamma"), 0.0),
             vega=np.where(option, num("vega"), 0.0),
             theta=np.where(option, num("theta"), 0.0),
-            vix=col.get(VIX, -1) if option.any() else -1,
+            vix=col.get(vol_symbol, -1) if option.any() else -1,
             vix_level=float(vix_level),
         )
 

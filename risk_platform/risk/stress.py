@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from risk_platform.crisis_windows import CRISIS_WINDOWS
+from risk_platform.crisis_windows import CRISIS_WINDOWS, CrisisWindow
+from risk_platform.data.roles import rate_reference
 from risk_platform.risk.config import STRESS_TAIL_SHARE, RiskConfig
 from risk_platform.risk.market import MarketState
 from risk_platform.risk.methods import covariance_from
@@ -35,7 +36,6 @@ from risk_platform.risk.revaluation import BookArrays, growth_from_returns
 from risk_platform.risk.valuation import ValuedBook
 
 TEN_DAYS = 10
-RATE_REFERENCE = "UST10Y"
 CRISIS_CORRELATION_MIN_DAYS = 20  # pairs with fewer common crisis days get correlation 0
 
 
@@ -293,7 +293,8 @@ def stress_suite(valued: ValuedBook, market: MarketState, config: RiskConfig, mo
                  ewma_vols: np.ndarray, ewma_corr: np.ndarray) -> dict[str, StressResult]:
     """Every stress test of ``valued`` by name: the crisis replays, the hypothetical shocks, the generated
     stress (the models' stress scenarios, else a bootstrap of high-regime days) and the counterfactual
-    correlation on the EWMA volatilities ``ewma_vols`` and correlation ``ewma_corr``."""
+    correlation on the EWMA volatilities ``ewma_vols`` and correlation ``ewma_corr`` (left out when no crisis
+    window lies inside the data; :func:`stress_notes` says what was not evaluated and why)."""
     arrays, nav, names = valued.arrays, valued.nav, valued.names
     asset_class = encode(valued.asset_class)  # once for every scenario
     out = {res.name: res for res in crisis_replays(valued, market, asset_class)}
@@ -306,10 +307,27 @@ def stress_suite(valued: ValuedBook, market: MarketState, config: RiskConfig, mo
         out[gen.name] = generated_stress(arrays, gen.returns, valued.is_bp, gen.name, gen.bound_by, asset_class, nav,
                                          config.stress_share, growth=gen.growth)
     crisis_corr, crisis_label = crisis_correlation(market, valued.factors.cols)
-    res = counterfactual_correlation(arrays, ewma_vols, ewma_corr, crisis_corr, asset_class, nav,
-                                     crisis_label=crisis_label)
-    out[res.name] = res
+    if crisis_label:
+        res = counterfactual_correlation(arrays, ewma_vols, ewma_corr, crisis_corr, asset_class, nav,
+                                         crisis_label=crisis_label)
+        out[res.name] = res
     return out
+
+
+def window_rows(window: CrisisWindow, market: MarketState) -> tuple[np.ndarray, str]:
+    """The market rows of ``window`` and ``''``, or no rows and why it cannot be replayed (it ends after the
+    as-of date, or it lies before the data start)."""
+    if window.start > market.asof:
+        return np.array([], dtype=int), (f"crisis window {window.key} starts after the data end"
+                                         f" ({market.asof:%Y-%m-%d}): not evaluable")
+    if window.end > market.asof:
+        return np.array([], dtype=int), (f"crisis window {window.key} ends {window.end:%Y-%m-%d}, after the data end"
+                                         f" ({market.asof:%Y-%m-%d}): not evaluable")
+    rows = np.flatnonzero((market.dates >= window.start) & (market.dates <= window.end))
+    if len(rows) == 0:
+        start = f" ({market.dates[0]:%Y-%m-%d})" if len(market.dates) else ""
+        return rows, f"crisis window {window.key} lies before the data start{start}: not evaluable"
+    return rows, ""
 
 
 def crisis_replays(valued: ValuedBook, market: MarketState, asset_class: tuple[np.ndarray, np.ndarray]
@@ -318,9 +336,7 @@ def crisis_replays(valued: ValuedBook, market: MarketState, asset_class: tuple[n
     out = []
     first = market.first_observed()
     for window in CRISIS_WINDOWS:
-        if window.end > market.asof:
-            continue
-        rows = np.flatnonzero((market.dates >= window.start) & (market.dates <= window.end))
+        rows, _ = window_rows(window, market)
         if len(rows) == 0:
             continue
         missing = [f for f in valued.names if first[f] > window.start]
@@ -329,15 +345,33 @@ def crisis_replays(valued: ValuedBook, market: MarketState, asset_class: tuple[n
     return out
 
 
+def stress_notes(valued: ValuedBook, market: MarketState) -> list[str]:
+    """What the stress suite could not evaluate on this market, one line each: crisis windows not replayed,
+    the counterfactual correlation without a crisis window, the rates shock without a reference yield."""
+    notes = [f"{reason}, not replayed" for w in CRISIS_WINDOWS if (reason := window_rows(w, market)[1])]
+    if len(notes) == len(CRISIS_WINDOWS):
+        notes.append("no crisis window inside the data: counterfactual crisis correlation not evaluated")
+    inst = market.instruments
+    bonds = [f for f in valued.names
+             if inst.at[f, "asset_class"] == "rates" and inst.at[f, "quote_type"] != "yield_pct"]
+    reference = rate_reference(inst.reset_index(), market.symbols)
+    if bonds and reference.symbol is None:
+        notes.append(f"rates +200bp parallel: {reference.reason} in the market, so the price-quoted rates"
+                     f" instruments ({', '.join(bonds)}) are not shocked")
+    return notes
+
+
 def book_rate_betas(valued: ValuedBook, market: MarketState) -> dict[str, float]:
-    """:func:`rate_betas` of the book's price-quoted rates instruments on ``RATE_REFERENCE`` over the
-    historical window (empty when the reference yield is not in the market)."""
+    """:func:`rate_betas` of the book's price-quoted rates instruments on the rate reference
+    (:func:`risk_platform.data.roles.rate_reference` among the market's feeds, UST10Y in the bundled data) over
+    the historical window (empty when the market has no yield: :func:`stress_notes` says so)."""
     names, factors = valued.names, valued.factors
     window_r = factors.take(market.returns, factors.window)
-    if RATE_REFERENCE in names:
-        ref_series = window_r[:, names.index(RATE_REFERENCE)]
-    elif RATE_REFERENCE in market.symbols:
-        ref_series = market.returns[factors.window, market.columns([RATE_REFERENCE])[0]]
+    reference = rate_reference(market.instruments.reset_index(), market.symbols).symbol
+    if reference in names:
+        ref_series = window_r[:, names.index(reference)]
+    elif reference is not None:
+        ref_series = market.returns[factors.window, market.columns([reference])[0]]
     else:
         return {}
     inst = market.instruments
@@ -370,7 +404,7 @@ def generated_scenarios(valued: ValuedBook, market: MarketState, config: RiskCon
 
 def crisis_correlation(market: MarketState, cols: np.ndarray) -> tuple[np.ndarray, str]:
     """Correlation of the market columns ``cols`` pooled over the crisis windows' days up to the as-of date
-    (each pair on the days both moved), and the keys of the windows used."""
+    (each pair on the days both moved), and the keys of the windows used ('' when none lies in the data)."""
     mask = np.zeros(len(market.dates), dtype=bool)
     used = []
     for window in CRISIS_WINDOWS:
@@ -382,4 +416,4 @@ def crisis_correlation(market: MarketState, cols: np.ndarray) -> tuple[np.ndarra
     corr = pd.DataFrame(x).corr(min_periods=CRISIS_CORRELATION_MIN_DAYS).to_numpy()
     corr = np.nan_to_num(corr)
     np.fill_diagonal(corr, 1.0)
-    return corr, "pooled " + ", ".join(used)
+    return corr, ("pooled " + ", ".join(used)) if used else ""

@@ -1,11 +1,12 @@
 """Valuation of a book on a prepared market: FX factors, position values, the feeds each position depends on,
 exclusion, staleness and short-history flags, and the factor rows the methods revalue it on.
 
-A position is excluded and flagged when a feed it needs (its own, the FX feed of its currency, VIX for an
-option) was rejected, is absent, or has no value on or before the as-of date. It is flagged but kept when
-its last value is more than ``STALE_AFTER_SESSIONS`` venue sessions old, or when its history covers less
-than ``MIN_HISTORY_COVERAGE`` of the venue's sessions in the historical window (the missing days count as
-no move). :func:`value_book` returns all of it as one :class:`ValuedBook`.
+A position is excluded and flagged when a feed it needs (its own, the FX feed of its currency, the volatility
+reference for an option: :mod:`risk_platform.data.roles`, VIX in the bundled data) was rejected, is absent,
+or has no value on or before the as-of date. It is flagged but kept when its last value is more than
+``STALE_AFTER_SESSIONS`` venue sessions old, or when its history covers less than
+``MIN_HISTORY_COVERAGE`` of the venue's sessions in the historical window (the missing days count as no move).
+:func:`value_book` returns all of it as one :class:`ValuedBook`.
 """
 
 from __future__ import annotations
@@ -15,42 +16,33 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from risk_platform.data.roles import fx_feeds, vol_reference
 from risk_platform.errors import ComputationError, InputError
 from risk_platform.portfolio.positions import Portfolio, is_option, position_labels
 from risk_platform.risk.config import MIN_HISTORY_COVERAGE
 from risk_platform.risk.market import MarketState, last_values, session_count
-from risk_platform.risk.revaluation import VIX, BookArrays, lookup
+from risk_platform.risk.revaluation import BookArrays, lookup
 
 REGIME_CALIBRATION_EXTRA_DAYS = 60  # the regime history starts when every factor trades if that leaves this many
-
-
-def fx_factors(instruments: pd.DataFrame) -> dict[str, tuple[str, int]]:
-    """Currency -> (FX symbol, sign) where the sign turns the FX log return into the currency's move
-    against USD: +1 for ``CCYUSD`` (USD per CCY), -1 for ``USDCCY`` (CCY per USD)."""
-    fx = instruments[instruments["quote_type"] == "fx_rate"]
-    symbol, currency = fx["symbol"].to_numpy(dtype=str), fx["currency"].to_numpy(dtype=str)
-    out: dict[str, tuple[str, int]] = {}
-    for s, c in zip(symbol.tolist(), currency.tolist(), strict=True):
-        if c == "USD" and len(s) == 6 and s.endswith("USD"):
-            out[s[:3]] = (s, 1)
-        elif c != "USD" and s.startswith("USD"):
-            out[c] = (s, -1)
-    return out
 
 
 def value_positions(portfolio: Portfolio, panel: pd.DataFrame | None, instruments: pd.DataFrame,
                     asof: pd.Timestamp, last: MarketState | pd.DataFrame | None = None
                     ) -> tuple[pd.DataFrame, list[str]]:
-    """Positions with ``position, kind, value_usd, exposure_usd, price, price_date, fx_symbol, fx_sign`` as of
-    ``asof`` (``exposure_usd``: the value, or the dollar delta of an option)
+    """Positions with ``position, kind, value_usd, exposure_usd, price, price_date, fx_symbol, fx_sign,
+    vol_symbol`` as of ``asof`` (``exposure_usd``: the value, or the dollar delta of an option; ``fx_symbol``:
+    the currency's feed of :func:`~risk_platform.data.roles.fx_feeds`; ``vol_symbol``: an option's vega shock
+    feed, :func:`~risk_platform.data.roles.vol_reference`, '' when none)
     (vectorised). ``last``: precomputed last values (a :class:`MarketState` or the ``date, value`` table
     by symbol) instead of ``panel``.
 
-    Returns the table and notes (e.g. currencies whose FX risk is not modelled). Symbols without a price
+    Returns the table and notes (currencies whose FX risk is not modelled, options without a volatility
+    reference whose vega is not shocked). Symbols without a price
     get NaN values; the caller flags them.
     """
     inst = instruments.set_index("symbol")
-    fx = fx_factors(instruments)
+    fx = fx_feeds(instruments)
+    vol = vol_reference(instruments)
     if isinstance(last, MarketState):
         last_value, last_date = last.last_value, last.last_date
     else:
@@ -69,6 +61,9 @@ def value_positions(portfolio: Portfolio, panel: pd.DataFrame | None, instrument
     labels = position_labels(book)
     notes = [f"{labels[j]}: no USD/{ccy[j]} feed, FX risk of this position not modelled"
              for j in np.flatnonzero(needs_fx & (fx_symbol == ""))]
+    if option.any() and vol.symbol is None:
+        notes.append(f"{int(option.sum())} option position(s): {vol.reason} in the instruments, so their vega is"
+                     " not shocked (delta, gamma and theta only)")
     where = last_value.index.get_indexer(sym)
     fx_where = last_value.index.get_indexer(fx_symbol)
     values = np.append(last_value.to_numpy(dtype=float), np.nan)  # index -1 -> NaN
@@ -79,7 +74,8 @@ def value_positions(portfolio: Portfolio, panel: pd.DataFrame | None, instrument
     value = np.where(np.isnan(notional), book["quantity"].to_numpy(dtype=float) * price * fx_rate, notional)
     dates = np.append(pd.DatetimeIndex(last_date.reindex(last_value.index)).to_numpy(), np.datetime64("NaT"))
     delta = book["delta"].to_numpy(dtype=float) if "delta" in book.columns else np.full(len(book), np.nan)
-    new = pd.DataFrame({"position": labels, "kind": kind, "fx_symbol": fx_symbol, "fx_sign": fx_sign, "price": price,
+    new = pd.DataFrame({"position": labels, "kind": kind, "fx_symbol": fx_symbol, "fx_sign": fx_sign,
+                        "vol_symbol": np.where(option, vol.symbol or "", ""), "price": price,
                         "price_date": dates[where], "value_usd": value,
                         "exposure_usd": np.where(option, delta, value)}, index=book.index)
     book = pd.concat([book.drop(columns=[c for c in new.columns if c in book.columns]), new], axis=1)
@@ -87,9 +83,9 @@ def value_positions(portfolio: Portfolio, panel: pd.DataFrame | None, instrument
 
 
 def dependencies(book: pd.DataFrame) -> list[np.ndarray]:
-    """The feeds each position needs: its own, its currency's FX feed, VIX for options ('' when none)."""
-    return [book["symbol"].to_numpy(dtype=str), book["fx_symbol"].to_numpy(dtype=str),
-            np.where(book["kind"].to_numpy(dtype=str) == "option", VIX, "")]
+    """The feeds each position needs: its own, its currency's FX feed, the volatility reference for options
+    ('' when none)."""
+    return [book[c].to_numpy(dtype=str) for c in ("symbol", "fx_symbol", "vol_symbol")]
 
 
 @dataclass(frozen=True)
@@ -103,7 +99,8 @@ class FeedFlags:
 
 
 def flag_feeds(book: pd.DataFrame, market: MarketState) -> FeedFlags:
-    """Exclude positions whose feeds (own, FX, VIX for options) are unusable; flag stale ones (vectorised)."""
+    """Exclude positions whose feeds (own, FX, volatility reference for options) are unusable; flag stale ones
+    (vectorised)."""
     unusable = {s: f"depends on {s}: {r}" for s, r in market.unusable.items()}
     problem = np.full(len(book), "", dtype=object)
     stale = np.full(len(book), "", dtype=object)
@@ -218,9 +215,8 @@ class ValuedBook:
 
 
 def book_factors(book: pd.DataFrame) -> list[str]:
-    """The factors a valued book moves with: its instruments, their FX feeds, VIX when it holds an option."""
-    vix = {VIX} if (book["kind"] == "option").any() else set()
-    return sorted((set(book["symbol"]) | set(book["fx_symbol"]) | vix) - {""})
+    """The factors a valued book moves with: its instruments, their FX feeds, the options' volatility reference."""
+    return sorted((set(book["symbol"]) | set(book["fx_symbol"]) | set(book["vol_symbol"])) - {""})
 
 
 def value_book(portfolio: Portfolio, market: MarketState, hs_window: int) -> ValuedBook:
@@ -234,7 +230,8 @@ def value_book(portfolio: Portfolio, market: MarketState, hs_window: int) -> Val
     names = book_factors(book)
     factors = factor_rows(market, names, hs_window)
     flagged = flags.flagged + short_histories(book, market, factors)
-    arrays = BookArrays.from_book(book, names, vix_level=float(market.last_value.get(VIX, np.nan)))
+    vol = next((v for v in book["vol_symbol"] if v), "")
+    arrays = BookArrays.from_book(book, names, vix_level=float(market.last_value.get(vol, np.nan)), vol_symbol=vol)
     nav = portfolio.nav if np.isfinite(portfolio.nav) else float(np.abs(arrays.exposure_usd).sum())
     return ValuedBook(table=book, arrays=arrays, factors=factors, is_bp=market.is_bp[factors.cols], nav=nav,
                       flagged=tuple(flagged), notes=tuple(notes), gross_all=flags.gross_all)

@@ -249,13 +249,32 @@ def not_evaluable(window: CrisisWindow, family: str, reason: str) -> WindowValid
     return WindowValidation(window.key, family, f"not evaluable: {reason}")
 
 
+def window_outside_data(daily: pd.DataFrame, window: CrisisWindow) -> str:
+    """Why ``window`` cannot be validated on ``daily`` at all ('' when it can): it starts after the data end, or
+    the data start on or after its first day (nothing to train or forecast on before it)."""
+    if daily.empty:
+        return f"window {window.key}: no feature rows"
+    first, last = daily["date"].min(), daily["date"].max()
+    if window.start > last:
+        return f"window {window.key} after the data end ({last:%Y-%m-%d})"
+    if window.start <= first:
+        return f"window {window.key} starts before the data start ({first:%Y-%m-%d}): no history before it"
+    return ""
+
+
 # ------------------------------------------------------------------------------------------ families
 
 
 def validate_baselines(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.Series) -> WindowValidation:
-    """HS, EWMA, GARCH-t and FHS of the book through the window (no training beyond the rolling fits)."""
+    """HS, EWMA, GARCH-t and FHS of the book through the window (no training beyond the rolling fits); not
+    evaluable when the window lies outside the data or has too little history before it."""
+    if reason := window_outside_data(daily, window):
+        return not_evaluable(window, "baselines", reason)
     pnl = book_pnl(history_through(daily, window), exposure)
-    forecasts = baseline_forecasts(pnl, window)
+    try:
+        forecasts = baseline_forecasts(pnl, window)
+    except InputError as exc:
+        return not_evaluable(window, "baselines", str(exc))
     before = pnl.index[pnl.index < window.start]
     return validated(window, "baselines", forecasts, {"book_days": float(len(forecasts[0].dates))},
                      before[-HS_WINDOW:], HS_WINDOW)

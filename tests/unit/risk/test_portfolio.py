@@ -285,5 +285,5 @@ def test_an_option_and_a_future_on_the_same_symbol_are_two_positions(tmp_path, i
     assert list(valued["exposure_usd"]) == [1e6, -5e5]
     g = np.array([[0.9, 1.2]])  # SPX -10%, VIX +20%
     vix = panel[(panel["symbol"] == "VIX") & (panel["date"] == "2024-12-31")]["value"].item()
-    pnl = BookArrays.from_book(valued, ["SPX", "VIX"], vix_level=vix).position_pnl(np.log(g), g)[0]
+    pnl = BookArrays.from_book(valued, ["SPX", "VIX"], vix_level=vix, vol_symbol="VIX").position_pnl(np.log(g), g)[0]
     assert_allclose(pnl, [-1e5, 5e4 + 0.5 * 1e7 * 0.01 + 3e4 * vix * 0.2 - 200])

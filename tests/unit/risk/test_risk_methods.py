@@ -36,7 +36,7 @@ def small_book():
         ("LQD", "LQD", "linear", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan),
         ("SPX option", "SPX", "option", 5e4, "", 0, np.nan, -1e6, 2e7, 5e4, -1000.0),
     ])
-    return BookArrays.from_book(table, FACTORS, vix_level=20.0)
+    return BookArrays.from_book(table, FACTORS, vix_level=20.0, vol_symbol="VIX")
 
 
 def test_delta_gamma_vega_by_hand(small_book):
