@@ -230,7 +230,7 @@ CASES: tuple[Case, ...] = (
     Case("prices: dated 2099", CHECK, 3, "HSI 2099-01-05 value 20000",
          prices(("2024-12-31,HSI,20059.9492", "2024-12-31,HSI,20059.9492\n2099-01-05,HSI,20000"))),
     Case("prices: dated 1800", CHECK, 2,
-         f"{PRICES} line 4: date 1800-01-02 for SPX is before 1995-01-01, where the venue calendars start",
+         f"{PRICES} line 4: date 1800-01-02 for SPX is before 1900-01-01, the earliest date accepted",
          prices((FIRST_SPX, "1800-01-02,SPX,3800\n" + FIRST_SPX))),
     Case("prices: garbage date", CHECK, 2, "date '2024-13-45' is not a YYYY-MM-DD date",
          prices((LAST_SPX, "2024-13-45,SPX,5881.6299"))),

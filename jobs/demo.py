@@ -13,7 +13,7 @@ import dagster as dg
 
 from jobs.recovery import launcher_tags, recover_after_crash
 from risk_platform import paths
-from risk_platform.errors import BusyError
+from risk_platform.errors import BusyError, InputError
 from risk_platform.families import FAMILIES
 from risk_platform.io import exclusive_run
 
@@ -41,15 +41,19 @@ def intraday() -> int:
 
 
 def main() -> int:
-    """The main job, one at a time: a second ``make demo`` while one runs fails at once naming the first."""
-    if "--intraday" in sys.argv[1:]:
-        return intraday()
+    """The main job, one at a time: a second ``make demo`` while one runs fails at once naming the first. A bad
+    project configuration (``risk_platform.yaml``, ``RISK_PLATFORM_*``) is one line and exit 2."""
     try:
+        if "--intraday" in sys.argv[1:]:
+            return intraday()
         with exclusive_run(paths.state_dir() / "locks" / "main_job.lock", "the main job"):
             return _main_job()
     except BusyError as exc:
         print(f"risk-platform-demo: {exc}", file=sys.stderr)
         return 4
+    except InputError as exc:  # raised while the definitions load their resources
+        print(f"risk-platform-demo: error: {exc}", file=sys.stderr)
+        return 2
 
 
 def _main_job() -> int:
@@ -62,6 +66,7 @@ def _main_job() -> int:
     tags = launcher_tags()  # crash recovery: a run of this host whose pid is gone is failed by the next main job
     with _instance() as instance:
         _recover(instance, defs)
+        _print_data(defs)
         result = defs.resolve_job_def("risk_pipeline").execute_in_process(
             instance=instance, raise_on_error=False, run_config=quiet, tags=tags)
         print(f"risk_pipeline run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}"
@@ -98,6 +103,13 @@ def _main_job() -> int:
         print(f"  Dagster instance: {instance.root_directory}; UI: make ui -> http://127.0.0.1:3000")
         print(f"  lineage of the risk run: .venv/bin/risk-platform lineage {risk.run_id}")
         return 0 if risk.success else 1
+
+
+def _print_data(defs: dg.Definitions) -> None:
+    """The data the run reads (the project configuration's choice in embedded mode)."""
+    market, book = defs.resources["market_data"], defs.resources["portfolio_source"]
+    print(f"  data: prices {market.prices_path}, instruments {market.instruments_path},"
+          f" positions {book.positions_path}, limits {defs.resources['limits_source'].limits_path}")
 
 
 def _recover(instance: dg.DagsterInstance, defs: dg.Definitions) -> None:

@@ -17,38 +17,42 @@ from resources.market_data import LandingResource, MarketDataResource, Portfolio
 from resources.mlflow import MlflowResource, embedded_mlflow
 from risk_platform import paths
 from risk_platform.errors import InputError
-from risk_platform.risk.limits import BUNDLED_LIMITS
+from risk_platform.project_config import ProjectConfig, load_project_config
 
 WEBHOOK_ENV = "RISK_PLATFORM_ALERT_WEBHOOK_URL"
 
 
-def embedded_resources(state_dir: Path | None = None) -> dict[str, Any]:
-    """Defaults for ``make demo`` and tests: the bundled panel and sample book, state under ``var/`` and
-    MLflow in ``mlruns/``; given a ``state_dir`` (tests), everything goes under it, MLflow too."""
+def embedded_resources(state_dir: Path | None = None, config: ProjectConfig | None = None) -> dict[str, Any]:
+    """Defaults for ``make demo``, ``make ui`` and tests: the data the project configuration names (``config``, by
+    default :func:`~risk_platform.project_config.load_project_config`: environment, ``risk_platform.yaml``, else
+    the bundled panel, sample book and limits), state under ``var/`` and MLflow in ``mlruns/``; given a
+    ``state_dir`` (tests), everything goes under it, MLflow too."""
+    data = config if config is not None else load_project_config()
     state = Path(state_dir) if state_dir is not None else paths.state_dir()
     mlruns = Path(state_dir) / "mlruns" if state_dir is not None else paths.mlruns_dir()
     return {
         "market_data": MarketDataResource(
-            prices_path=str(paths.BUNDLED_PRICES),
-            instruments_path=str(paths.BUNDLED_INSTRUMENTS),
+            prices_path=str(data.prices),
+            instruments_path=str(data.instruments),
             expectations_dir=str(paths.expectations_dir()),
             quarantine_dir=str(state / "quarantine"),
             validations_dir=str(state / "gx_validations"),
         ),
         "feature_store": FeatureStoreResource(root=str(state / "feature_store")),
-        "portfolio_source": PortfolioResource(positions_path=str(paths.SAMPLE_PORTFOLIO)),
+        "portfolio_source": PortfolioResource(positions_path=str(data.positions)),
         "io_manager": LocalTableIOManager(base_dir=str(state / "assets")),
         "mlflow": embedded_mlflow(mlruns),
         "lineage": LineageResource(root=str(state / "lineage")),
-        "limits_source": RiskLimitsResource(limits_path=str(BUNDLED_LIMITS)),
+        "limits_source": RiskLimitsResource(limits_path=str(data.limits)),
         "alert_sink": AlertSinkResource(jsonl_path=str(state / "alerts" / "alerts.jsonl")),
-        "landing": LandingResource(prices_dir=str(state / "landing" / "prices"),
-                                   positions_dir=str(state / "landing" / "positions")),
+        "landing": LandingResource(prices_dir=str(data.landing_prices or state / "landing" / "prices"),
+                                   positions_dir=str(data.landing_positions or state / "landing" / "positions")),
     }
 
 
 def production_resources() -> dict[str, Any]:
-    """Production: every location from environment variables, resolved at run time by Dagster."""
+    """Production: every location from environment variables (the same names the embedded resources and the CLI
+    read, see :mod:`risk_platform.project_config`), each required, resolved at run time by Dagster."""
     return {
         "market_data": MarketDataResource(
             prices_path=dg.EnvVar("RISK_PLATFORM_PRICES"),

@@ -400,30 +400,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="risk-platform", description="Multi-asset portfolio risk platform")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def data_args(p: argparse.ArgumentParser, required: bool) -> None:
-        default_p = None if required else str(paths.BUNDLED_PRICES)
-        default_i = None if required else str(paths.BUNDLED_INSTRUMENTS)
-        p.add_argument("--prices", required=required, default=default_p, help="prices file or directory (long format)")
-        p.add_argument("--instruments", required=required, default=default_i, help="instruments CSV")
+    def data_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--prices", help="prices file or directory (long format); default: RISK_PLATFORM_PRICES,"
+                       " risk_platform.yaml, else the bundled panel")
+        p.add_argument("--instruments", help="instruments CSV; default: RISK_PLATFORM_INSTRUMENTS,"
+                       " risk_platform.yaml, else the bundled file")
         p.add_argument("--suite", help="GX suite JSON (default: expectations/market_panel_completeness.json)")
         p.add_argument("--window-start", type=_date, help="start of the evaluated window (YYYY-MM-DD)")
         p.add_argument("--window-end", type=_date, help="end of the evaluated window (default: last date)")
         p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
 
     check = sub.add_parser("check-data", help="the missing-data gate per feed")
-    data_args(check, required=True)
+    data_args(check)
     check.add_argument("--gx", action="store_true", help="also run the suite with Great Expectations (slower)")
     check.add_argument("--quarantine", help="copy the files of rejected feeds here, each with a REASON.json")
     check.set_defaults(func=cmd_check_data)
 
     def book_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--portfolio", required=True, help="positions file (YAML or CSV)")
+        p.add_argument("--portfolio", help="positions file (YAML or CSV); default: RISK_PLATFORM_POSITIONS,"
+                       " risk_platform.yaml, else the bundled sample book")
+        p.set_defaults(book_from_config=True)
         p.add_argument("--asof", type=_date, help="as-of date: that of the market data used (default: the last)")
         p.add_argument("--evaluation-date", type=_date, help="the day the data's age is measured on, for a"
                        " historical run (default: today, UTC); data more than 5 sessions old are flagged stale")
         p.add_argument("--mc-scenarios", type=_count, default=50_000,
                        help="vine-copula draws and stress-bootstrap draws (default 50000; 0 skips the copula)")
-        data_args(p, required=False)
+        data_args(p)
 
     risk = sub.add_parser("risk", help="portfolio risk metrics: every VaR method, liquidity, concentration, stress")
     book_args(risk)
@@ -437,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     stress.set_defaults(func=cmd_stress)
 
     back = sub.add_parser("backtest", help="rolling 1-day VaR/ES backtest of one series")
-    data_args(back, required=True)
+    data_args(back)
     back.add_argument("--symbol", required=True)
     back.add_argument("--method", required=True, choices=("hs", "ewma", "garch", "fhs", "lstm"))
     back.add_argument("--confidence", type=_confidence, default=0.99, help="e.g. 0.99 (default)")
@@ -462,11 +464,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _with_project_data(args: argparse.Namespace) -> argparse.Namespace:
+    """Fill ``--prices``, ``--instruments`` (and ``--portfolio`` of ``risk``/``stress``) not given on the command
+    line from the project configuration (:mod:`risk_platform.project_config`): environment, file, bundled."""
+    if not hasattr(args, "prices"):
+        return args
+    from risk_platform.project_config import load_project_config
+
+    book = getattr(args, "book_from_config", False)
+    config = load_project_config({"prices": args.prices, "instruments": args.instruments,
+                                  "positions": args.portfolio if book else None})
+    args.prices, args.instruments = str(config.prices), str(config.instruments)
+    if book:
+        args.portfolio = str(config.positions)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # model loads: clean stdout/stderr
     try:
-        return args.func(args)
+        return args.func(_with_project_data(args))
     except (InputError, ComputationError, OSError) as exc:  # OSError: a path that is a folder, unreadable, ...
         print(f"risk-platform: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -13,6 +13,7 @@ BUNDLED_MARKET_DIR = PACKAGE_DIR / "bundled" / "market"
 BUNDLED_PRICES = BUNDLED_MARKET_DIR / "prices.csv"
 BUNDLED_INSTRUMENTS = BUNDLED_MARKET_DIR / "instruments.csv"
 SAMPLE_PORTFOLIO = PACKAGE_DIR / "bundled" / "portfolio" / "sample_book.yaml"
+BUNDLED_LIMITS = PACKAGE_DIR / "bundled" / "limits" / "limits.yaml"
 
 
 def project_root() -> Path | None:

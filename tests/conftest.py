@@ -12,8 +12,22 @@ from risk_platform import paths
 from risk_platform.data.calendars import sessions
 from risk_platform.data.loading import load_instruments, load_prices
 from risk_platform.data.quality import load_suite
+from risk_platform.project_config import CONFIG_ENV, SETTINGS
 
 SUITE_PATH = Path(__file__).resolve().parents[1] / "expectations" / "market_panel_completeness.json"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bundled_project_config(tmp_path_factory) -> Path:
+    """Every test starts on the bundled data whatever the developer's environment or ``risk_platform.yaml`` names:
+    an empty project file and none of the data variables (a test that needs others sets them)."""
+    empty = tmp_path_factory.mktemp("project") / "risk_platform.yaml"
+    empty.write_text("")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CONFIG_ENV, str(empty))
+        for setting in SETTINGS.values():
+            patch.delenv(setting.env, raising=False)
+        yield empty
 
 
 @pytest.fixture(scope="session")

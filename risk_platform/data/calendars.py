@@ -25,7 +25,7 @@ from risk_platform.errors import InputError
 from risk_platform.io import atomic_write
 
 FED_CALENDAR = "US_FED"
-CALENDAR_START = pd.Timestamp("1995-01-01")
+CALENDAR_START = pd.Timestamp("1995-01-01")  # the earliest built by default; older data extend it
 CACHE_VERSION = 2  # bump when a calendar defined here changes
 
 
@@ -62,19 +62,21 @@ def known_calendars() -> frozenset[str]:
     return frozenset(xcals.get_calendar_names(include_aliases=True))
 
 
-def _cache_path(name: str, end_year: int) -> Path:
+def _cache_path(name: str, start_year: int, end_year: int) -> Path:
     from risk_platform.paths import state_dir
 
-    return state_dir() / "cache" / "calendars" / f"{name}-{CACHE_VERSION}-{xcals.__version__}-{end_year}.npy"
+    stem = f"{name}-{CACHE_VERSION}-{xcals.__version__}-{start_year}-{end_year}.npy"
+    return state_dir() / "cache" / "calendars" / stem
 
 
 @cache
-def _calendar_sessions(name: str, end_year: int) -> pd.DatetimeIndex:
-    """All sessions of a calendar up to ``end_year``; cached on disk (building one costs about 0.5 s)."""
-    path = _cache_path(name, end_year)
+def _calendar_sessions(name: str, start_year: int, end_year: int) -> pd.DatetimeIndex:
+    """All sessions of a calendar from January of ``start_year`` (or the first day the library records it) to
+    ``end_year``; cached on disk (building one costs about 0.5 s)."""
+    path = _cache_path(name, start_year, end_year)
     if path.exists():
         return pd.DatetimeIndex(np.load(path))
-    built = _build_sessions(name, end_year)
+    built = _build_sessions(name, start_year, end_year)
     try:
         atomic_write(path, lambda tmp: _save_array(tmp, built.to_numpy()))
     except OSError:
@@ -87,13 +89,20 @@ def _save_array(path: Path, array: np.ndarray) -> None:
         np.save(handle, array)
 
 
-def _build_sessions(name: str, end_year: int) -> pd.DatetimeIndex:
+def _build_sessions(name: str, start_year: int, end_year: int) -> pd.DatetimeIndex:
     _register()
-    bound = type(xcals.get_calendar(name)).bound_min()
-    start = CALENDAR_START if bound is None else max(CALENDAR_START, bound)
-    calendar = xcals.get_calendar(name, start=start, end=pd.Timestamp(f"{end_year}-12-31"))
+    start = pd.Timestamp(f"{start_year}-01-01")
+    bound = _calendar_class(name).bound_min()
+    calendar = xcals.get_calendar(name, start=start if bound is None else max(start, bound),
+                                  end=pd.Timestamp(f"{end_year}-12-31"))
     found = calendar.sessions
     return pd.DatetimeIndex(found.tz_localize(None) if found.tz is not None else found, freq=None)
+
+
+def _start_year(start: pd.Timestamp) -> int:
+    """The first year a calendar is built from: ``CALENDAR_START``'s, earlier when the data start earlier (so
+    every feed from 1995 on shares one cached calendar, and a feed from 1985 gets one that covers it)."""
+    return min(CALENDAR_START.year, start.year)
 
 
 def sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
@@ -102,18 +111,23 @@ def sessions(calendar: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.Dateti
     if last is not None and end > last:
         raise InputError(f"calendar {calendar} is recorded only to {last:%Y-%m-%d}; asked for {end:%Y-%m-%d}")
     end_year = max(end.year, pd.Timestamp.today().year) + 1  # a year beyond: the next session after ``end``
-    all_sessions = _calendar_sessions(calendar, end_year if last is None else min(end_year, last.year))
-    if start < all_sessions[0]:
+    end_year = end_year if last is None else min(end_year, last.year)
+    all_sessions = _calendar_sessions(calendar, _start_year(start), end_year)
+    first_recorded = _calendar_class(calendar).bound_min()  # built from January of start's year unless later
+    if first_recorded is not None and start < first_recorded:
         raise InputError(f"calendar {calendar} starts at {all_sessions[0]:%Y-%m-%d}; asked for {start:%Y-%m-%d}")
     return all_sessions[(all_sessions >= start) & (all_sessions <= end)]
+
+
+def _calendar_class(calendar: str) -> type[xcals.ExchangeCalendar]:
+    """The calendar's class, not an instance: building one costs about 0.2 s."""
+    _register()
+    dispatcher = xcals.calendar_utils.global_calendar_dispatcher
+    return dispatcher._calendar_factories[dispatcher.resolve_alias(calendar)]
 
 
 @cache
 def calendar_last_day(calendar: str) -> pd.Timestamp | None:
     """The last day ``calendar`` can describe (XHKG records holidays to 2049-12-31); None when unbounded."""
-    _register()
-    dispatcher = xcals.calendar_utils.global_calendar_dispatcher
-    # the calendar's class, not an instance: building one costs about 0.2 s
-    factory = dispatcher._calendar_factories[dispatcher.resolve_alias(calendar)]
-    bound = factory.bound_max()
+    bound = _calendar_class(calendar).bound_max()
     return None if bound is None else pd.Timestamp(bound).tz_localize(None).normalize()

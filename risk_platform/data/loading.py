@@ -21,6 +21,7 @@ from risk_platform.io import decode_text
 PRICE_COLUMNS = ("date", "symbol", "value")
 INSTRUMENT_COLUMNS = ("symbol", "name", "asset_class", "quote_type", "currency", "region", "venue", "calendar")
 QUOTE_TYPES = ("price", "index_level", "fx_rate", "yield_pct")
+EARLIEST_DATE = pd.Timestamp("1900-01-01")  # older dates are typos: no venue calendar records them
 MISSING_TOKENS = frozenset({"", ".", "null"})
 DATA_SUFFIXES = (".csv", ".parquet")
 
@@ -135,8 +136,6 @@ def _require_columns(frame: pd.DataFrame, required: tuple[str, ...], path: Path)
 
 def _parse_one_price_file(path: Path, known_symbols: set[str] | None) -> pd.DataFrame:
     """Parse and validate one long-format file; returns date, symbol, value, value_raw, source_file."""
-    from risk_platform.data.calendars import CALENDAR_START
-
     raw = _read_table(path)
     raw.columns = [str(c).strip().lower() for c in raw.columns]
     _require_columns(raw, PRICE_COLUMNS, path)
@@ -161,11 +160,11 @@ def _parse_one_price_file(path: Path, known_symbols: set[str] | None) -> pd.Data
     if dates.isna().any():
         i = int(np.argmax(dates.isna()))
         raise InputError(f"{where(i)}: date '{raw['date'].iat[i]}' is not a YYYY-MM-DD date")
-    early = (dates < CALENDAR_START).to_numpy()
-    if early.any():  # no venue session is known before it: the gate could not count the feed's sessions
+    early = (dates < EARLIEST_DATE).to_numpy()
+    if early.any():  # no venue calendar records sessions that old: the gate could not count the feed's sessions
         i = int(np.argmax(early))
         raise InputError(f"{where(i)}: date {raw['date'].iat[i]} for {symbols.iat[i]} is before"
-                         f" {CALENDAR_START:%Y-%m-%d}, where the venue calendars start")
+                         f" {EARLIEST_DATE:%Y-%m-%d}, the earliest date accepted")
     value_raw = raw["value"].str.strip()
     is_missing = value_raw.str.lower().isin(MISSING_TOKENS)
     values = pd.to_numeric(value_raw.where(~is_missing), errors="coerce")

@@ -35,12 +35,12 @@ from typing import Any
 
 from risk_platform.errors import InputError
 from risk_platform.io import read_yaml
+from risk_platform.paths import BUNDLED_LIMITS
 
 FAMILIES = ("var", "es", "concentration", "liquidity", "regime")
 SEVERITIES = ("warn", "error")
 SCALES = ("absolute", "pct_nav")
 DIRECTIONS = ("above", "below")
-BUNDLED_LIMITS = Path(__file__).resolve().parents[1] / "bundled" / "limits" / "limits.yaml"
 
 _LIMIT_KEYS = {"name", "family", "metric", "description", "scale", "direction", "warn", "breach", "severity",
                "warn_values", "breach_values", "unit"}

@@ -67,8 +67,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path, content, expected):
 
 
 def test_usage_errors_exit_2():
-    done = cli("check-data", "--prices", PRICES)
-    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    done = cli("check-data", "--prices")  # without its value (an omitted flag is the project configuration's)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "expected one argument" in done.stderr
     done = cli("risk", "--portfolio", str(paths.SAMPLE_PORTFOLIO), "--asof", "31/12/2024")
     assert done.returncode == 2 and "is not a YYYY-MM-DD date" in done.stderr
 

@@ -145,7 +145,8 @@ def test_benchmarks_are_not_shipped():
 
 # --- layers: each part of the library imports only its own layer and the ones below (docs/ARCHITECTURE.md) ------
 LAYERS = (
-    {"errors", "io", "paths", "ewma", "regime", "crisis_windows", "scoring"},  # conventions and plumbing
+    # conventions and plumbing
+    {"errors", "io", "paths", "project_config", "ewma", "regime", "crisis_windows", "scoring"},
     {"data"},
     {"features", "portfolio"},
     {"risk"},

@@ -5,8 +5,8 @@ import math
 import pytest
 
 from risk_platform.errors import InputError
+from risk_platform.paths import BUNDLED_LIMITS
 from risk_platform.risk.limits import (
-    BUNDLED_LIMITS,
     FAMILIES,
     evaluate_limits,
     family_outcome,
