@@ -450,8 +450,6 @@ CASES: tuple[Case, ...] = (
     Case("backtest: garbage date", (*HS, "--start", "yesterday"), 2,
          "argument --start: 'yesterday' is not a YYYY-MM-DD date"),
     Case("backtest: start in 2099", (*HS, "--start", "2099-01-01"), 2, "no forecast days"),
-    Case("backtest: no prices given", ("backtest", "--symbol", "SPX", "--method", "hs"), 2,
-         "the following arguments are required: --prices, --instruments"),
     Case("backtest: prices is a folder", ("backtest", "--prices", "{in}/empty", "--instruments", INSTRUMENTS,
                                           "--symbol", "SPX", "--method", "hs"), 2, "{in}/empty",
          {"empty/.keep": b""}),
