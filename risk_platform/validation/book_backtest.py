@@ -9,9 +9,9 @@ that P&L series exactly as the single-series backtest runs on a return series
 normal with ``sigma_t^2 = (x v_t)' C_t (x v_t)`` (:func:`~risk_platform.validation.crisis.lstm_book_forecasts`),
 scored after the model's training end only. The forecast for day t uses data up to t-1 only.
 
-A position that depends on a feed the gate rejected (its own, its currency's FX feed, VIX for an option), or
-on one without a price on or before the last date, is excluded from the book and named, as the risk engine
-does (:mod:`risk_platform.risk.valuation`).
+A position that depends on a feed the gate rejected (its own, its currency's FX feed, VIX for an option), on
+one not delivered, or on one without a price on or before the last date, is excluded from the book and named,
+as the risk engine does (:mod:`risk_platform.risk.valuation`).
 """
 
 from __future__ import annotations
@@ -62,10 +62,13 @@ class LstmModel:
 def validation_book(portfolio: Portfolio, panel: pd.DataFrame, instruments: pd.DataFrame,
                     unavailable: dict[str, str]) -> ValidationBook:
     """The validation book of ``portfolio`` on the gated ``panel`` as of its last date; positions that depend on
-    an ``unavailable`` feed (symbol -> why) or on one without a price are excluded and named."""
+    an ``unavailable`` feed (symbol -> why), on one the panel lacks or on one without a price are excluded and
+    named."""
     asof = pd.Timestamp(panel["date"].max())
     book, _ = value_positions(portfolio, panel, instruments, asof)
-    why = {symbol: f"depends on {symbol}: {reason}" for symbol, reason in unavailable.items()}
+    needed = set(np.concatenate(dependencies(book)).tolist()) - {""}
+    absent = {symbol: f"no prices up to {asof:%Y-%m-%d}" for symbol in needed - set(panel["symbol"])}
+    why = {symbol: f"depends on {symbol}: {reason}" for symbol, reason in (absent | unavailable).items()}
     reasons = np.full(len(book), "", dtype=object)
     for feeds in dependencies(book):
         reasons = np.where(reasons == "", lookup(feeds, why, ""), reasons)

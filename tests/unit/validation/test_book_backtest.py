@@ -145,6 +145,17 @@ def test_a_position_on_a_rejected_feed_is_excluded_and_named(capsys, tiny_book, 
     assert out["exposure_usd"] == pytest.approx({"EURUSD": -500_000, "SPX": 1_000_000, "UST10Y": -4_000})
 
 
+def test_a_position_on_a_feed_not_delivered_is_excluded_and_named(capsys, tiny_book, short_prices,
+                                                                   bundled_prices_text):
+    prices = bundled_prices_text[bundled_prices_text["symbol"] != "UST10Y"]
+    code = main(["backtest", "--portfolio", str(tiny_book), "--prices", short_prices(prices), "--method", "hs",
+                 "--start", "2023-01-01", "--json"])
+    captured = capsys.readouterr()
+    (excluded,) = json.loads(captured.out)["excluded_positions"]
+    assert code == 3 and captured.err.endswith("excluded because their feed was rejected: UST10Y\n")
+    assert excluded["reason"] == "depends on UST10Y: no prices up to 2024-12-31"
+
+
 @pytest.mark.parametrize(("args", "line"), [
     (["--list-methods", "--symbol", "SPX"], "argument --symbol: not allowed with argument --list-methods"),
     (["--symbol", "SPX", "--portfolio", "book.yaml", "--method", "hs"],
