@@ -18,6 +18,7 @@ import pandas as pd
 
 from risk_platform import paths
 from risk_platform.errors import ComputationError, GateFailedError, InputError
+from risk_platform.validation.methods import METHODS
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_GATE_FAILED = 0, 2, 3
 
@@ -154,11 +155,7 @@ def _risk_exit(report) -> int:
     if report.stale:
         print(f"risk-platform: warning: stale prices for {', '.join(report.stale_symbols)}: figures flagged stale",
               file=sys.stderr)
-    excluded = [f for f in report.flagged_positions if f["excluded"]]
-    if excluded:
-        raise GateFailedError(f"{len(excluded)} position(s) excluded because their feed was rejected:"
-                              f" {', '.join(f['symbol'] for f in excluded)}")
-    return EXIT_OK
+    return _excluded_exit([f for f in report.flagged_positions if f["excluded"]])
 
 
 NO_MODELS = "none: the command line runs the non-model methods only (historical, EWMA parametric, filtered HS," \
@@ -207,7 +204,13 @@ def cmd_stress(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from risk_platform.validation.backtest import backtest
+    """Backtest one series (--symbol) or a book (--portfolio), or list the methods (--list-methods)."""
+    if args.list_methods:
+        return _list_methods(args)
+    if args.method is None:
+        raise InputError("--method is required with --symbol or --portfolio (see --list-methods)")
+    if args.portfolio is not None:
+        return _book_backtest(args)
     from risk_platform.validation.var_forecasts import rolling_var
 
     market = _market(args, args.symbol)
@@ -220,32 +223,90 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.method == "lstm":
         lstm_variance, model = _lstm_variance(args, panel, returns, instruments)
     forecast = rolling_var(series, quote_type, args.method, args.confidence, args.window, lstm_variance)
+    after = pd.Timestamp(model["train_end"]) if model and model.get("train_end") else None  # LSTM: out of sample
+    payload, result = _scored(args, args.symbol, forecast, after)
+    _print_backtest(args, {"symbol": args.symbol, **payload, **({"model": model} if model else {})},
+                    f"{args.symbol} {args.method} {payload['start']}..{payload['end']}: {result.summary()}")
+    return EXIT_OK
+
+
+def _scored(args: argparse.Namespace, name: str, forecast, after: pd.Timestamp | None = None):
+    """The backtest of ``forecast`` on the days after ``after`` within --start/--end: the JSON fields (method,
+    window, first and last day, the :class:`~risk_platform.validation.backtest.BacktestResult`) and the result."""
+    from risk_platform.validation.backtest import backtest
+
     keep = np.ones(len(forecast.dates), dtype=bool)
-    if model and model.get("train_end"):
-        keep &= forecast.dates > pd.Timestamp(model["train_end"])  # the LSTM is scored out of sample only
+    if after is not None:
+        keep &= forecast.dates > after
     if args.start is not None:
         keep &= forecast.dates >= args.start
     if args.end is not None:
         keep &= forecast.dates <= args.end
     if keep.sum() < 2:
-        raise InputError(f"{args.symbol}: no forecast days between the given --start and --end")
+        raise InputError(f"{name}: no forecast days between the given --start and --end")
     result = backtest(forecast.losses[keep], forecast.var[keep], args.confidence, forecast.es[keep])
-    payload = {"symbol": args.symbol, "method": args.method, "window": args.window,
-               "start": f"{forecast.dates[keep][0]:%Y-%m-%d}", "end": f"{forecast.dates[keep][-1]:%Y-%m-%d}",
-               **result.to_dict(), **({"model": model} if model else {})}
-    if args.json:
-        print(json.dumps(payload, indent=1))
-    else:
-        print(f"{args.symbol} {args.method} {payload['start']}..{payload['end']}: {result.summary()}")
+    return {"method": args.method, "window": args.window, "start": f"{forecast.dates[keep][0]:%Y-%m-%d}",
+            "end": f"{forecast.dates[keep][-1]:%Y-%m-%d}", **result.to_dict()}, result
+
+
+def _print_backtest(args: argparse.Namespace, payload: dict, text: str) -> None:
+    print(json.dumps(payload, indent=1) if args.json else text)
+
+
+def _list_methods(args: argparse.Namespace) -> int:
+    """Every backtest method with its family (``baseline`` or ``model``), from the one methods table."""
+    from risk_platform.validation.methods import BACKTEST_METHODS
+
+    rows = [{"method": m.name, "family": m.family, "description": m.description} for m in BACKTEST_METHODS]
+    print(json.dumps({"methods": rows}, indent=1) if args.json
+          else "\n".join(f"{r['method']:<6} {r['family']:<9} {r['description']}" for r in rows))
     return EXIT_OK
 
 
-def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
-    """The registered LSTM's variance forecasts for the symbol, and which version produced them."""
-    _mlflow_uri(args)  # a missing store fails before torch is imported
-    from risk_platform.features.engineering import series_features
-    from risk_platform.models.lstm import variance_forecasts
+def _book_backtest(args: argparse.Namespace) -> int:
+    """The book's VaR/ES backtest with fixed exposures (:mod:`risk_platform.validation.book_backtest`); exit 3
+    after the figures when a position was excluded because its feed was rejected."""
+    from risk_platform.data.loading import load_instruments
+    from risk_platform.portfolio.positions import load_portfolio
+    from risk_platform.validation.book_backtest import book_forecast, validation_book
 
+    portfolio = load_portfolio(args.portfolio, load_instruments(args.instruments))  # bad positions fail first
+    market = _market(args)
+    book = validation_book(portfolio, market.panel, market.instruments, market.unavailable)
+    daily, lstm, model = market.returns, None, None
+    if args.method == "lstm":
+        from risk_platform.features.engineering import series_features
+        from risk_platform.validation.book_backtest import LstmModel
+
+        loaded, model = _registered_lstm(args)
+        daily = series_features(market.returns, market.panel, market.instruments)
+        lstm = LstmModel(loaded.module, list(loaded.metadata["symbols"]), int(loaded.metadata["seq_len"]),
+                         pd.Timestamp(model["train_end"]) if model.get("train_end") else None)
+    forecast = book_forecast(daily, book.exposure, args.method, args.confidence, args.window, lstm)
+    payload, result = _scored(args, portfolio.name, forecast)
+    excluded = ", ".join(f"{f['position']} ({f['reason']})" for f in book.excluded)
+    _print_backtest(args, {"portfolio": portfolio.name, **payload, "exposure_asof": f"{book.asof:%Y-%m-%d}",
+                           "exposure_usd": {k: float(v) for k, v in book.exposure.items()},
+                           "excluded_positions": book.excluded, "rejected_feeds": list(market.unavailable),
+                           **({"model": model} if model else {})},
+                    f"{portfolio.name} (book, exposures of {book.asof:%Y-%m-%d} held fixed) {args.method}"
+                    f" {payload['start']}..{payload['end']}: {result.summary()}"
+                    + (f"\n  excluded: {excluded}" if excluded else ""))
+    return _excluded_exit(book.excluded)
+
+
+def _excluded_exit(excluded: list[dict]) -> int:
+    """:class:`GateFailedError` (exit 3) naming the positions excluded because their feed was rejected."""
+    if excluded:
+        raise GateFailedError(f"{len(excluded)} position(s) excluded because their feed was rejected:"
+                              f" {', '.join(f['symbol'] for f in excluded)}")
+    return EXIT_OK
+
+
+def _registered_lstm(args: argparse.Namespace):
+    """The registered LSTM under --model-alias, read through the alias audit log (unaudited moves warned and
+    named), and which version it is (``train_end``: the end of its training data)."""
+    _mlflow_uri(args)  # a missing store fails before torch is imported
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     registry = _audited_registry(args)
     refused = [move for move in registry.unaudited_moves("lstm_vol") if move.alias == args.model_alias]
@@ -253,12 +314,21 @@ def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
         print(f"risk-platform: warning: {move.describe()}", file=sys.stderr)
     loaded = registry.load("lstm_vol", args.model_alias)
     train_end = loaded.metadata.get("train_end") or registry.run(loaded.run_id).data.params.get("train_end")
+    return loaded, {"name": loaded.name, "version": loaded.version, "alias": loaded.alias,
+                    "run_id": loaded.run_id, "train_end": train_end,
+                    "unaudited_alias_moves": [move.to_dict() for move in refused]}
+
+
+def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
+    """The registered LSTM's variance forecasts for the symbol, and which version produced them."""
+    from risk_platform.features.engineering import series_features
+    from risk_platform.models.lstm import variance_forecasts
+
+    loaded, model = _registered_lstm(args)
     features = series_features(returns, panel, instruments)
     variance = variance_forecasts(loaded.module, features, loaded.metadata["symbols"], loaded.metadata["seq_len"],
                                   args.symbol)
-    return variance, {"name": loaded.name, "version": loaded.version, "alias": loaded.alias,
-                      "run_id": loaded.run_id, "train_end": train_end,
-                      "unaudited_alias_moves": [move.to_dict() for move in refused]}
+    return variance, model
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
@@ -438,10 +508,13 @@ def build_parser() -> argparse.ArgumentParser:
     book_args(stress)
     stress.set_defaults(func=cmd_stress)
 
-    back = sub.add_parser("backtest", help="rolling 1-day VaR/ES backtest of one series")
+    back = sub.add_parser("backtest", help="rolling 1-day VaR/ES backtest of one series or of a book")
     data_args(back)
-    back.add_argument("--symbol", required=True)
-    back.add_argument("--method", required=True, choices=("hs", "ewma", "garch", "fhs", "lstm"))
+    what = back.add_mutually_exclusive_group(required=True)
+    what.add_argument("--symbol", help="backtest this series (a long unit position)")
+    what.add_argument("--portfolio", help="backtest this book (positions file) with its exposures held fixed")
+    what.add_argument("--list-methods", action="store_true", help="list the methods and their families")
+    back.add_argument("--method", choices=METHODS, help="see --list-methods")
     back.add_argument("--confidence", type=_confidence, default=0.99, help="e.g. 0.99 (default)")
     back.add_argument("--start", type=_date, help="first backtest day (YYYY-MM-DD)")
     back.add_argument("--end", type=_date, help="last backtest day (YYYY-MM-DD)")

@@ -42,12 +42,13 @@ from risk_platform.risk.measures import historical_var_es, normal_var_es
 from risk_platform.risk.revaluation import BookArrays
 from risk_platform.risk.valuation import value_positions
 from risk_platform.validation.backtest import backtest
+from risk_platform.validation.methods import BASELINES
 from risk_platform.validation.var_forecasts import VarForecast, rolling_var
 
-BASELINES = ("hs", "ewma", "garch", "fhs")
 WARMUP_DAYS = 300  # EWMA warm-up before the HS window (0.94^300 ~ 1e-8)
 TRAIN_YEARS = 10
 SCENARIOS = 20_000
+CORRELATION_SEED_DAYS = 250  # the EWMA correlation starts from the sample covariance of the first days
 
 
 # ------------------------------------------------------------------------------------------ data splits
@@ -108,7 +109,8 @@ def ewma_correlations(returns: pd.DataFrame, dates: pd.DatetimeIndex, lam: float
     x = returns.fillna(0.0).to_numpy()
     position = returns.index.searchsorted(dates)  # rows strictly before each date
     out = np.empty((len(dates), x.shape[1], x.shape[1]))
-    cov = np.cov(x[:250].T) if len(x) > 250 else np.eye(x.shape[1])
+    seed = CORRELATION_SEED_DAYS
+    cov = np.cov(x[:seed].T) if len(x) > seed else np.eye(x.shape[1])
     wanted: dict[int, list[int]] = {}
     for i, p in enumerate(position):
         wanted.setdefault(int(p), []).append(i)
@@ -302,17 +304,25 @@ def validate_lstm(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.Series
     evaluation = evaluate_out_of_sample(fitted.forecaster, history[~history["symbol"].isin(short)], fitted.scales,
                                         config)
     wide_var = lstm_variance_table(fitted.forecaster, history, fitted.forecaster.symbols, config.seq_len,
-                                   since=window.start - pd.Timedelta(days=120)).reindex(columns=exposure.index)
-    pnl = in_window_series(book_pnl(history, exposure), window)
-    vols = np.sqrt(forecasts_before(wide_var, pnl.index).to_numpy())
-    corr = ewma_correlations(wide_feature(history, "ret").reindex(columns=exposure.index), pnl.index)
-    forecasts = [normal_book_forecast("lstm", pnl, exposure.to_numpy(), vols, corr, a) for a in ALPHAS]
+                                   since=window.start - pd.Timedelta(days=120))
+    forecasts = lstm_book_forecasts(wide_var, history, exposure, in_window_series(book_pnl(history, exposure), window))
     metrics = {**evaluation_metrics(evaluation), "train_seconds": fitted.seconds,
                "series_scored": float(len(evaluation) - 1), "series_without_garch_history": float(len(short))}
     train_dates = pd.DatetimeIndex(train["date"])
     if fitted.last_origin >= window.start:
         raise LeakageError(f"LSTM training origin {fitted.last_origin:%Y-%m-%d} inside {window.key}")
     return validated(window, "lstm_vol", forecasts, metrics, train_dates, fitted.n_train)
+
+
+def lstm_book_forecasts(wide_var: pd.DataFrame, daily: pd.DataFrame, exposure: pd.Series, pnl: pd.Series,
+                        alphas: tuple[float, ...] = ALPHAS) -> list[VarForecast]:
+    """The book's LSTM VaR/ES for the days of ``pnl``: normal with ``sigma_t^2 = (x v_t)' C_t (x v_t)``, ``v_t``
+    the latest LSTM volatility of each factor made before t (``wide_var``: origin dates x symbols, variances),
+    ``C_t`` the EWMA correlation of ``daily``'s returns before t. Days of ``pnl`` must be past the first
+    :data:`CORRELATION_SEED_DAYS` days of ``daily`` (the correlation's seed)."""
+    vols = np.sqrt(forecasts_before(wide_var.reindex(columns=exposure.index), pnl.index).to_numpy())
+    corr = ewma_correlations(wide_feature(daily, "ret").reindex(columns=exposure.index), pnl.index)
+    return [normal_book_forecast("lstm", pnl, exposure.to_numpy(), vols, corr, a) for a in alphas]
 
 
 def lstm_variance_table(forecaster, daily: pd.DataFrame, symbols: list[str], seq_len: int,

@@ -25,9 +25,7 @@ from risk_platform.ewma import EWMA_WARMUP, ewma_sigma_forecast
 from risk_platform.features.returns import BP_QUOTES
 from risk_platform.models.baselines import garch_forecasts
 from risk_platform.risk.measures import historical_var_es, normal_var_es, student_t_var_es
-
-METHODS = ("hs", "ewma", "garch", "fhs", "lstm")
-REFIT_EVERY = 250
+from risk_platform.validation.methods import METHODS, REFIT_EVERY
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,7 @@ def _assigned_in(name: str) -> list[str]:
     ("REGIMES", "risk_platform/regime.py"),
     ("ALPHAS", "risk_platform/risk/config.py"),
     ("EWMA_LAMBDA", "risk_platform/ewma.py"),
+    ("BACKTEST_METHODS", "risk_platform/validation/methods.py"),
 ])
 def test_each_convention_is_assigned_in_one_module(name, home):
     assert _assigned_in(name) == [home]
