@@ -223,12 +223,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(payload, indent=1))
     else:
-        print(f"{args.symbol} {args.method} {payload['start']}..{payload['end']}: {result.summary()}")
+        shot = " (zero-shot: not in the model's training series)" if model and not model["seen_in_training"] else ""
+        print(f"{args.symbol} {args.method}{shot} {payload['start']}..{payload['end']}: {result.summary()}")
     return EXIT_OK
 
 
 def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
-    """The registered LSTM's variance forecasts for the symbol, and which version produced them."""
+    """The registered LSTM's variance forecasts for the symbol (seen in its training or forecast zero-shot), and
+    which version produced them."""
     from risk_platform.features.engineering import series_features
     from risk_platform.models.lstm import variance_forecasts
 
@@ -240,10 +242,10 @@ def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
     loaded = registry.load("lstm_vol", args.model_alias)
     train_end = loaded.metadata.get("train_end") or registry.run(loaded.run_id).data.params.get("train_end")
     features = series_features(returns, panel, instruments)
-    variance = variance_forecasts(loaded.module, features, loaded.metadata["symbols"], loaded.metadata["seq_len"],
-                                  args.symbol)
+    variance = variance_forecasts(loaded.module, features, int(loaded.metadata["seq_len"]), args.symbol)
     return variance, {"name": loaded.name, "version": loaded.version, "alias": loaded.alias,
                       "run_id": loaded.run_id, "train_end": train_end,
+                      "seen_in_training": args.symbol in loaded.metadata["symbols"],
                       "unaudited_alias_moves": [move.to_dict() for move in refused]}
 
 

@@ -41,16 +41,16 @@ class Registration:
 
 def lstm_registration(result: LSTMResult, daily: pd.DataFrame, folder: Path, series: str = "SPX") -> Registration:
     """The forecaster; loss curves, one series' out-of-sample forecast against realized and GARCH-t, the
-    evaluation table; metadata ``symbols`` (input order), ``seq_len``, ``features``, ``train_end``."""
+    evaluation table; metadata ``symbols`` (the series trained on: any other is forecast zero-shot),
+    ``seq_len``, ``features``, ``train_end``."""
     cfg = result.config
     train_end = pd.Timestamp(cfg.train_end)
     series = series if series in result.symbols else result.symbols[0]
-    test = build_sequences(daily, result.symbols, cfg.seq_len, "test", train_end)
-    mask = test.symbol == series
-    origins = pd.DatetimeIndex(test.origin[mask])
+    test = build_sequences(daily[daily["symbol"] == series], cfg.seq_len, "test", train_end)
+    origins = pd.DatetimeIndex(test.origin)
     garch, _ = garch_forecasts(series_returns(daily, series), train_end)
-    realized = test.r2[mask]
-    forecasts = {"LSTM": predict(result.forecaster, test.x[mask])[:, 0],
+    realized = test.r2
+    forecasts = {"LSTM": predict(result.forecaster, test.x)[:, 0],
                  "GARCH(1,1)-t": garch.reindex(origins).to_numpy()}
     evaluation = folder / "evaluation_out_of_sample.csv"
     result.evaluation.to_csv(evaluation, index_label="series")
