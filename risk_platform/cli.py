@@ -232,7 +232,7 @@ def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
     """The registered LSTM's variance forecasts for the symbol (seen in its training or forecast zero-shot), and
     which version produced them."""
     from risk_platform.features.engineering import series_features
-    from risk_platform.models.lstm import variance_forecasts
+    from risk_platform.models.lstm import require_global, variance_forecasts
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     registry = _audited_registry(args)
@@ -240,6 +240,7 @@ def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
     for move in refused:
         print(f"risk-platform: warning: {move.describe()}", file=sys.stderr)
     loaded = registry.load("lstm_vol", args.model_alias)
+    require_global(loaded.metadata, f"{loaded.name} v{loaded.version}")
     train_end = loaded.metadata.get("train_end") or registry.run(loaded.run_id).data.params.get("train_end")
     features = series_features(returns, panel, instruments)
     variance = variance_forecasts(loaded.module, features, int(loaded.metadata["seq_len"]), args.symbol)

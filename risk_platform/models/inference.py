@@ -60,8 +60,9 @@ def lstm_outputs(loaded: LoadedModel, daily: pd.DataFrame) -> pd.DataFrame:
     """Latest next-day forecasts of a registered LSTM for every series of ``daily``: per symbol ``variance, vol,
     p_low, p_normal, p_high, seen_in_training`` (False: not among the version's training series, forecast
     zero-shot)."""
-    from risk_platform.models.lstm import forecast_latest
+    from risk_platform.models.lstm import forecast_latest, require_global
 
+    require_global(loaded.metadata, f"{loaded.name} v{loaded.version}")
     return forecast_latest(loaded.module, daily, loaded.metadata["symbols"], int(loaded.metadata["seq_len"])
                            ).set_index("symbol")
 

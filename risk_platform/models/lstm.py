@@ -414,6 +414,14 @@ def forecast_latest(forecaster: nn.Module, daily: pd.DataFrame, symbols: list[st
     return frame
 
 
+def require_global(metadata: dict, label: str) -> None:
+    """:class:`InputError` when a registered version predates the global LSTM (its inputs carried a series
+    one-hot: its metadata lacks ``series_identity: false``): it cannot take the identity-free inputs."""
+    if metadata.get("series_identity", True) is not False:
+        raise InputError(f"{label} was registered before the global LSTM (its inputs carry a series one-hot):"
+                         " retrain it (risk_pipeline or retrain_models) to forecast with it")
+
+
 def variance_forecasts(forecaster: nn.Module, daily: pd.DataFrame, seq_len: int, symbol: str) -> pd.Series:
     """The model's next-day variance for ``symbol`` at every origin with a complete window (dated at t), seen
     in training or not; each forecast uses the rows up to its origin only."""

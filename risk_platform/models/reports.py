@@ -42,7 +42,7 @@ class Registration:
 def lstm_registration(result: LSTMResult, daily: pd.DataFrame, folder: Path, series: str = "SPX") -> Registration:
     """The forecaster; loss curves, one series' out-of-sample forecast against realized and GARCH-t, the
     evaluation table; metadata ``symbols`` (the series trained on: any other is forecast zero-shot),
-    ``seq_len``, ``features``, ``train_end``."""
+    ``seq_len``, ``features``, ``train_end``, ``series_identity`` (false: the global model)."""
     cfg = result.config
     train_end = pd.Timestamp(cfg.train_end)
     series = series if series in result.symbols else result.symbols[0]
@@ -62,7 +62,7 @@ def lstm_registration(result: LSTMResult, daily: pd.DataFrame, folder: Path, ser
         params={**cfg.__dict__, "symbols": ",".join(result.symbols), "n_train": result.n_train},
         metrics=result.metrics,
         metadata={"symbols": result.symbols, "seq_len": cfg.seq_len, "features": list(STEP_FEATURES),
-                  "train_end": cfg.train_end},
+                  "train_end": cfg.train_end, "series_identity": False},
         artifacts=[
             (loss_curves(result.history, folder / "loss_curves.png", "LSTM training losses"), "plots"),
             (forecast_vs_realized(origins, realized, forecasts, folder / f"{series}_forecast_vs_realized.png",

@@ -176,9 +176,9 @@ def test_the_exported_model_forecasts_an_unseen_series(tiny, subset, daily_featu
     example = torch.from_numpy(build_sequences(subset, TINY.seq_len, "latest", pd.Timestamp.max).x)
     program = torch.export.export(tiny.forecaster, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
     torch.export.save(program, tmp_path / "model.pt2")
-    metadata = {"symbols": tiny.symbols, "seq_len": TINY.seq_len}
-    loaded = LoadedModel(torch.export.load(tmp_path / "model.pt2").module(), metadata, "risk_platform-lstm_vol", "1",
-                         "run", "experimental")
+    module = torch.export.load(tmp_path / "model.pt2").module()
+    metadata = {"symbols": tiny.symbols, "seq_len": TINY.seq_len, "series_identity": False}
+    loaded = LoadedModel(module, metadata, "risk_platform-lstm_vol", "1", "run", "experimental")
     universe = daily_features[daily_features["symbol"].isin(["SPX", "GOLD"])]
     outputs = lstm_outputs(loaded, universe)
     assert outputs["seen_in_training"].to_dict() == {"GOLD": False, "SPX": True}
@@ -186,3 +186,7 @@ def test_the_exported_model_forecasts_an_unseen_series(tiny, subset, daily_featu
     assert_allclose(outputs["variance"], direct["variance"], rtol=1e-5)
     gold = variance_forecasts(loaded.module, universe, TINY.seq_len, "GOLD")
     assert np.isfinite(gold).all() and len(gold) > 5000
+    before_global = LoadedModel(module, {"symbols": tiny.symbols, "seq_len": TINY.seq_len}, "risk_platform-lstm_vol",
+                                "2", "run", "current")
+    with pytest.raises(InputError, match="^risk_platform-lstm_vol v2 was registered before the global LSTM"):
+        lstm_outputs(before_global, universe)
