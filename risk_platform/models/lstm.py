@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from risk_platform.errors import InputError
 from risk_platform.models.baselines import MIN_TRAIN_DAYS, ewma_forecasts, garch_forecasts, series_returns
 from risk_platform.models.datasets import REGIME_INDEX, check_finite
-from risk_platform.models.training import make_trainer, seed_everything
+from risk_platform.models.training import make_trainer, seed_everything, torch_threads
 from risk_platform.regime import REGIMES
 from risk_platform.scoring import forecast_loss
 
@@ -74,6 +74,7 @@ class LSTMConfig:
     train_end: str = "2019-12-31"
     seed: int = 7
     preset: str = "demo"
+    torch_threads: int | None = 1  # intra-op threads while training (a small LSTM: 1 is fastest); None = leave
 
     @classmethod
     def demo(cls, **overrides) -> LSTMConfig:
@@ -317,8 +318,9 @@ def fit_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool = F
     module = LSTMVolModule(net, config)
     history = _EpochHistory()
     started = time.perf_counter()
-    make_trainer(config.epochs, fast_dev_run=fast_dev_run, gradient_clip_val=1.0, callbacks=[history]).fit(
-        module, datamodule=VolSequenceDataModule(train, config.batch_size, config.seed))
+    with torch_threads(config.torch_threads):
+        make_trainer(config.epochs, fast_dev_run=fast_dev_run, gradient_clip_val=1.0, callbacks=[history]).fit(
+            module, datamodule=VolSequenceDataModule(train, config.batch_size, config.seed))
     seconds = time.perf_counter() - started
     return FittedLSTM(VolForecaster(net, symbols).eval(), str(pd.Timestamp(train.origin.min()).date()),
                       pd.Timestamp(train.origin.max()), len(train.r2), history.rows, seconds)
