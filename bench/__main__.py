@@ -14,6 +14,9 @@
   p50 < 250 ms);
 * ``--models``: training, inference and quality figures of the models (:mod:`bench.models`).
 
+Run on its own: ``python -m bench.lstm_zero_shot``, the LSTM's leave-series-out (zero-shot) QLIKE against EWMA
+and GARCH-t, 2020-2024 (:mod:`bench.lstm_zero_shot`; eight demo trainings).
+
 Each command runs in a fresh subprocess; peak memory is that process's maximum resident set size.
 """
 

@@ -58,7 +58,7 @@ def model_figures() -> dict[str, dict[str, float]]:
     gan = timed("gan_scenarios", lambda: train_gan(daily, GANConfig.demo()))
     vae = timed("vae_scenarios", lambda: train_vae(daily, VAEConfig.demo()))
     train_s["total"] = round(sum(train_s.values()), 1)
-    latest = torch.from_numpy(build_sequences(daily, lstm.symbols, lstm.config.seq_len, "latest", pd.Timestamp.max).x)
+    latest = torch.from_numpy(build_sequences(daily, lstm.config.seq_len, "latest", pd.Timestamp.max).x)
     _, gnn_inputs = forecaster_input(daily, gnn.symbols, gnn.config)
     forecaster = gnn.forecaster()
     with torch.no_grad():

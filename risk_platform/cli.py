@@ -225,8 +225,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     forecast = rolling_var(series, quote_type, args.method, args.confidence, args.window, lstm_variance)
     after = pd.Timestamp(model["train_end"]) if model and model.get("train_end") else None  # LSTM: out of sample
     payload, result = _scored(args, args.symbol, forecast, after)
+    shot = " (zero-shot: not in the model's training series)" if model and not model["seen_in_training"] else ""
     _print_backtest(args, {"symbol": args.symbol, **payload, **({"model": model} if model else {})},
-                    f"{args.symbol} {args.method} {payload['start']}..{payload['end']}: {result.summary()}")
+                    f"{args.symbol} {args.method}{shot} {payload['start']}..{payload['end']}: {result.summary()}")
     return EXIT_OK
 
 
@@ -282,6 +283,7 @@ def _book_backtest(args: argparse.Namespace) -> int:
         daily = series_features(market.returns, market.panel, market.instruments)
         lstm = LstmModel(loaded.module, list(loaded.metadata["symbols"]), int(loaded.metadata["seq_len"]),
                          pd.Timestamp(model["train_end"]) if model.get("train_end") else None)
+        model = {**model, "zero_shot_series": sorted(set(book.exposure.index) - set(lstm.symbols))}
     forecast = book_forecast(daily, book.exposure, args.method, args.confidence, args.window, lstm)
     payload, result = _scored(args, portfolio.name, forecast)
     excluded = ", ".join(f"{f['position']} ({f['reason']})" for f in book.excluded)
@@ -307,12 +309,15 @@ def _registered_lstm(args: argparse.Namespace):
     """The registered LSTM under --model-alias, read through the alias audit log (unaudited moves warned and
     named), and which version it is (``train_end``: the end of its training data)."""
     _mlflow_uri(args)  # a missing store fails before torch is imported
+    from risk_platform.models.lstm import require_global
+
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     registry = _audited_registry(args)
     refused = [move for move in registry.unaudited_moves("lstm_vol") if move.alias == args.model_alias]
     for move in refused:
         print(f"risk-platform: warning: {move.describe()}", file=sys.stderr)
     loaded = registry.load("lstm_vol", args.model_alias)
+    require_global(loaded.metadata, f"{loaded.name} v{loaded.version}")
     train_end = loaded.metadata.get("train_end") or registry.run(loaded.run_id).data.params.get("train_end")
     return loaded, {"name": loaded.name, "version": loaded.version, "alias": loaded.alias,
                     "run_id": loaded.run_id, "train_end": train_end,
@@ -320,15 +325,15 @@ def _registered_lstm(args: argparse.Namespace):
 
 
 def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
-    """The registered LSTM's variance forecasts for the symbol, and which version produced them."""
+    """The registered LSTM's variance forecasts for the symbol (seen in its training or forecast zero-shot), and
+    which version produced them."""
     from risk_platform.features.engineering import series_features
     from risk_platform.models.lstm import variance_forecasts
 
     loaded, model = _registered_lstm(args)
     features = series_features(returns, panel, instruments)
-    variance = variance_forecasts(loaded.module, features, loaded.metadata["symbols"], loaded.metadata["seq_len"],
-                                  args.symbol)
-    return variance, model
+    variance = variance_forecasts(loaded.module, features, int(loaded.metadata["seq_len"]), args.symbol)
+    return variance, {**model, "seen_in_training": args.symbol in loaded.metadata["symbols"]}
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:

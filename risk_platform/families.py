@@ -158,8 +158,9 @@ def _generator_family(key: str, config_class: Any, train: Callable[..., Any], fu
 
 LSTM_VOL = ModelFamily(
     key="lstm_vol",
-    description="LSTM volatility + regime forecaster across all series; scored out of sample against GARCH-t and"
-    " EWMA.",
+    description="Global LSTM volatility + regime forecaster: one model on each series' own features (no series"
+    " identity), so it forecasts series outside its training set zero-shot; scored out of sample against GARCH-t"
+    " and EWMA.",
     validation_description="LSTM volatility forecaster retrained before the window: QLIKE against EWMA and GARCH-t"
     " inside it, and the book's VaR with LSTM volatilities and EWMA correlations.",
     config_class=LSTMConfig,

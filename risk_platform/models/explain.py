@@ -35,6 +35,7 @@ the Dagster metadata summary.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,14 +71,12 @@ class _LogVariance(nn.Module):
     The forecaster is held outside the module tree (``object.__setattr__``): GradientExplainer calls
     ``eval()`` on what it explains, and an exported program's module refuses ``eval()``."""
 
-    def __init__(self, forecaster: nn.Module, onehot: torch.Tensor) -> None:
+    def __init__(self, forecaster: nn.Module) -> None:
         super().__init__()
         object.__setattr__(self, "_forecaster", forecaster)
-        self.register_buffer("onehot", onehot)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        onehot = self.onehot.expand(x.shape[0], x.shape[1], -1)
-        return torch.log(self._forecaster(torch.cat([x, onehot], dim=-1))[:, :1])
+        return torch.log(self._forecaster(x)[:, :1])
 
 
 @dataclass(frozen=True)
@@ -162,32 +161,27 @@ class Explanation:
 
 
 def explain_lstm(model: nn.Module, daily: pd.DataFrame, dates: Sequence, config: ExplainConfig = ExplainConfig(),
-                 *, symbols: list[str] | None = None, seq_len: int, series: list[str] | None = None) -> Explanation:
+                 *, seq_len: int, series: list[str] | None = None) -> Explanation:
     """SHAP attributions of the next-day log variance forecast per series at each of ``dates``.
 
     Parameters
     ----------
     model : a :class:`~risk_platform.models.lstm.VolForecaster` or the same model loaded from MLflow (an
-        exported program's ``.module()``); input (n, seq_len, 6 + len(symbols)), output column 0 the variance.
+        exported program's ``.module()``); input (n, seq_len, 6), output column 0 the variance.
     daily : the feature store's ``daily_features`` table (``date, symbol, ret, ewma_vol, rv_21, rv_63,
         vol_rank``, ...).
     dates : dates to explain; each series is explained at its last origin on or before the date (a holiday
         or the day after the data ends uses the previous trading day: ``origin`` says which).
-    symbols : the model's series order (default ``model.symbols``); ``seq_len`` the trained window length.
-    series : explain only these series (default all of ``symbols``).
+    seq_len : the trained window length.
+    series : explain only these series (default every series of ``daily``; the model is global: a series it
+        was not trained on is explained like any other).
 
     Returns an :class:`Explanation`; (date, series) pairs without a complete window or with fewer than 8
     background windows are listed in ``skipped``. :class:`InputError` when nothing could be explained.
     """
     import shap  # heavy import (scipy, sklearn): only when explaining
 
-    symbols = list(symbols if symbols is not None else getattr(model, "symbols", None) or [])
-    if not symbols:
-        raise InputError("explain_lstm: the model's series order (symbols) is required")
-    wanted = list(series or symbols)
-    unknown = [s for s in wanted if s not in symbols]
-    if unknown:
-        raise InputError(f"explain_lstm: {', '.join(unknown)} not among the model's series")
+    wanted = list(series or sorted(daily["symbol"].unique()))
     stamps = sorted({pd.Timestamp(d).normalize() for d in dates})
     if not stamps:
         raise InputError("explain_lstm: no dates to explain")
@@ -210,7 +204,7 @@ def explain_lstm(model: nn.Module, daily: pd.DataFrame, dates: Sequence, config:
             if rows is None:
                 skipped += [(f"{d:%Y-%m-%d}", symbol, "no rows in the feature table") for d in stamps]
                 continue
-            _explain_series(shap.GradientExplainer, model, rows, symbol, symbols, stamps, seq_len, background_end,
+            _explain_series(shap.GradientExplainer, model, rows, symbol, stamps, seq_len, background_end,
                             config, lag_rows, forecast_rows, skipped)
     finally:
         torch.set_num_threads(threads)
@@ -225,12 +219,12 @@ def explain_lstm(model: nn.Module, daily: pd.DataFrame, dates: Sequence, config:
     return Explanation(by_lag, forecasts, tuple(skipped), TARGET, config)
 
 
-def _explain_series(explainer_cls, model: nn.Module, rows: pd.DataFrame, symbol: str, symbols: list[str],
+def _explain_series(explainer_cls, model: nn.Module, rows: pd.DataFrame, symbol: str,
                     stamps: list[pd.Timestamp], seq_len: int, background_end: pd.Timestamp, config: ExplainConfig,
                     lag_rows: list, forecast_rows: list, skipped: list) -> None:
     """Explain one series at every date; appends to the three lists."""
-    try:  # every complete window of the series at once (one-hot of width 1: only the step features are kept)
-        seq = build_sequences(rows, [symbol], seq_len, "all", pd.Timestamp.max)
+    try:  # every complete window of the series at once
+        seq = build_sequences(rows, seq_len, "all", pd.Timestamp.max)
     except InputError as exc:
         skipped += [(f"{d:%Y-%m-%d}", symbol, str(exc)) for d in stamps]
         return
@@ -257,12 +251,10 @@ def _explain_series(explainer_cls, model: nn.Module, rows: pd.DataFrame, symbol:
         skipped += [(f"{d:%Y-%m-%d}", symbol, f"fewer than 8 background windows before {background_end:%Y-%m-%d}")
                     for d in kept_dates]
         return
-    rng = np.random.default_rng([config.seed, symbols.index(symbol)])  # a series' result ignores the others
+    rng = np.random.default_rng([config.seed, zlib.crc32(symbol.encode())])  # a series' result ignores the others
     pick = np.sort(rng.choice(eligible, size=min(config.background, len(eligible)), replace=False))
     background = np.ascontiguousarray(seq.x[pick, :, :len(STEP_FEATURES)])
-    onehot = torch.zeros(1, 1, len(symbols))
-    onehot[0, 0, symbols.index(symbol)] = 1.0
-    wrapped = _LogVariance(model, onehot)
+    wrapped = _LogVariance(model)
     bg = torch.from_numpy(background)
     x = torch.from_numpy(np.stack(windows))
     explainer = explainer_cls(wrapped, bg, batch_size=config.nsamples)
@@ -289,19 +281,19 @@ def explain_result(result, daily: pd.DataFrame, dates: Sequence, config: Explain
     """:func:`explain_lstm` for an :class:`~risk_platform.models.lstm.LSTMResult` (training time): the
     background ends at the result's ``train_end`` unless ``config.train_end`` says otherwise."""
     config = config or ExplainConfig(train_end=result.train_end)
-    return explain_lstm(result.forecaster, daily, dates, config, symbols=result.symbols,
+    return explain_lstm(result.forecaster, daily, dates, config,
                         seq_len=result.config.seq_len, series=series)
 
 
 def explain_loaded(loaded, daily: pd.DataFrame, dates: Sequence, config: ExplainConfig | None = None,
                    series: list[str] | None = None) -> Explanation:
     """:func:`explain_lstm` for a registered version (:class:`~risk_platform.models.registry.LoadedModel`):
-    series order, ``seq_len`` and ``train_end`` come from the model's MLflow metadata."""
+    ``seq_len`` and ``train_end`` come from the model's MLflow metadata."""
     meta = loaded.metadata
-    if "symbols" not in meta or "seq_len" not in meta:
-        raise InputError(f"{loaded.name} version {loaded.version}: no symbols/seq_len in its MLflow metadata")
+    if "seq_len" not in meta:
+        raise InputError(f"{loaded.name} version {loaded.version}: no seq_len in its MLflow metadata")
     config = config or ExplainConfig(train_end=meta.get("train_end"))
-    return explain_lstm(loaded.module, daily, dates, config, symbols=list(meta["symbols"]),
+    return explain_lstm(loaded.module, daily, dates, config,
                         seq_len=int(meta["seq_len"]), series=series)
 
 

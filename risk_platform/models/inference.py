@@ -57,9 +57,12 @@ def current_regime(daily: pd.DataFrame) -> str:
 
 
 def lstm_outputs(loaded: LoadedModel, daily: pd.DataFrame) -> pd.DataFrame:
-    """Latest next-day forecasts of a registered LSTM: per symbol ``variance, vol, p_low, p_normal, p_high``."""
-    from risk_platform.models.lstm import forecast_latest
+    """Latest next-day forecasts of a registered LSTM for every series of ``daily``: per symbol ``variance, vol,
+    p_low, p_normal, p_high, seen_in_training`` (False: not among the version's training series, forecast
+    zero-shot)."""
+    from risk_platform.models.lstm import forecast_latest, require_global
 
+    require_global(loaded.metadata, f"{loaded.name} v{loaded.version}")
     return forecast_latest(loaded.module, daily, loaded.metadata["symbols"], int(loaded.metadata["seq_len"])
                            ).set_index("symbol")
 
@@ -167,6 +170,10 @@ def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, model_key
                                  f" a human, replaced by EWMA: {', '.join(usable.excluded)}")
             out.guardrails.append({"alias": alias, "version": lstm.version, "flagged": guard.flagged,
                                    "excluded": list(usable.excluded), "overridden": list(usable.overridden)})
+            unseen = sorted(forecasts.index[~forecasts["seen_in_training"]])
+            if unseen:
+                out.notes.append(f"{alias}: LSTM v{lstm.version} forecasts {', '.join(unseen)} zero-shot (series not"
+                                 " in its training)")
             probability = {r: float(forecasts[f"p_{r}"].median()) for r in REGIMES}
             versions["vols"] = versions["regime"] = f"lstm_vol v{lstm.version}"
         if gnn is not None:

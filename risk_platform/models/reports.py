@@ -44,17 +44,17 @@ def lstm_registration(result: LSTMResult, daily: pd.DataFrame, instruments: pd.D
                       series: str | None = None) -> Registration:
     """The forecaster; loss curves, one series' out-of-sample forecast against realized and GARCH-t (``series``,
     default the first plotted series of :func:`risk_platform.data.roles.plotted_series`), the evaluation table;
-    metadata ``symbols`` (input order), ``seq_len``, ``features``, ``train_end``."""
+    metadata ``symbols`` (the series trained on: any other is forecast zero-shot), ``seq_len``, ``features``,
+    ``train_end``, ``series_identity`` (false: the global model)."""
     cfg = result.config
     train_end = pd.Timestamp(cfg.train_end)
     if series not in result.symbols:
         series = (plotted_series(instruments, result.symbols) or tuple(result.symbols))[0]
-    test = build_sequences(daily, result.symbols, cfg.seq_len, "test", train_end)
-    mask = test.symbol == series
-    origins = pd.DatetimeIndex(test.origin[mask])
+    test = build_sequences(daily[daily["symbol"] == series], cfg.seq_len, "test", train_end)
+    origins = pd.DatetimeIndex(test.origin)
     garch, _ = garch_forecasts(series_returns(daily, series), train_end)
-    realized = test.r2[mask]
-    forecasts = {"LSTM": predict(result.forecaster, test.x[mask])[:, 0],
+    realized = test.r2
+    forecasts = {"LSTM": predict(result.forecaster, test.x)[:, 0],
                  "GARCH(1,1)-t": garch.reindex(origins).to_numpy()}
     evaluation = folder / "evaluation_out_of_sample.csv"
     result.evaluation.to_csv(evaluation, index_label="series")
@@ -66,7 +66,7 @@ def lstm_registration(result: LSTMResult, daily: pd.DataFrame, instruments: pd.D
         params={**cfg.__dict__, "symbols": ",".join(result.symbols), "n_train": result.n_train},
         metrics=result.metrics,
         metadata={"symbols": result.symbols, "seq_len": cfg.seq_len, "features": list(STEP_FEATURES),
-                  "train_end": cfg.train_end},
+                  "train_end": cfg.train_end, "series_identity": False},
         artifacts=[
             (loss_curves(result.history, folder / "loss_curves.png", "LSTM training losses"), "plots"),
             (forecast_vs_realized(origins, realized, forecasts, folder / f"{series}_forecast_vs_realized.png",

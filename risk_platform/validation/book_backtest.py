@@ -50,8 +50,8 @@ class ValidationBook:
 
 @dataclass(frozen=True)
 class LstmModel:
-    """A registered LSTM as the book backtest uses it: the network, the series it was trained on (in its
-    one-hot order), its window length and the end of its training data (days up to it are not scored)."""
+    """A registered LSTM as the book backtest uses it: the network, the series it was trained on (any other is
+    forecast zero-shot), its window length and the end of its training data (days up to it are not scored)."""
 
     forecaster: Any
     symbols: list[str]
@@ -94,10 +94,6 @@ def book_forecast(daily: pd.DataFrame, exposure: pd.Series, method: str, alpha: 
         return rolling_var(pnl, "price", method, alpha, window)
     if lstm is None:
         raise InputError("the lstm method needs a registered LSTM")
-    missing = sorted(set(exposure.index) - set(lstm.symbols))
-    if missing:
-        raise InputError(f"the LSTM was trained on {', '.join(lstm.symbols)}; the book's {', '.join(missing)}"
-                         f" {'is' if len(missing) == 1 else 'are'} not among them")
     scored = pnl.iloc[max(window, CORRELATION_SEED_DAYS):]
     if lstm.train_end is not None:
         scored = scored[scored.index > lstm.train_end]  # out of sample only
@@ -105,7 +101,7 @@ def book_forecast(daily: pd.DataFrame, exposure: pd.Series, method: str, alpha: 
         raise InputError(f"no book P&L day after the LSTM's training end ({lstm.train_end:%Y-%m-%d}) and the"
                          f" first {max(window, CORRELATION_SEED_DAYS)} days")
     rows = daily[daily["symbol"].isin(exposure.index)]
-    wide_var = lstm_variance_table(lstm.forecaster, rows, lstm.symbols, lstm.seq_len,
+    wide_var = lstm_variance_table(lstm.forecaster, rows, list(exposure.index), lstm.seq_len,
                                    since=scored.index[0] - LSTM_ORIGINS_BEFORE)
     (forecast,) = lstm_book_forecasts(wide_var, daily, exposure, scored, (alpha,))
     return forecast

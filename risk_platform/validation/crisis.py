@@ -301,9 +301,8 @@ def validate_lstm(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.Series
     history = history_through(daily, window)
     counts = train.dropna(subset=["ret"]).groupby("symbol").size()
     short = sorted(counts.index[counts < MIN_TRAIN_DAYS])  # GARCH-t cannot be fitted: left out of the QLIKE table
-    evaluation = evaluate_out_of_sample(fitted.forecaster, history[~history["symbol"].isin(short)], fitted.scales,
-                                        config)
-    wide_var = lstm_variance_table(fitted.forecaster, history, fitted.forecaster.symbols, config.seq_len,
+    evaluation = evaluate_out_of_sample(fitted.forecaster, history[~history["symbol"].isin(short)], config)
+    wide_var = lstm_variance_table(fitted.forecaster, history, list(exposure.index), config.seq_len,
                                    since=window.start - pd.Timedelta(days=120))
     forecasts = lstm_book_forecasts(wide_var, history, exposure, in_window_series(book_pnl(history, exposure), window))
     metrics = {**evaluation_metrics(evaluation), "train_seconds": fitted.seconds,
@@ -327,12 +326,12 @@ def lstm_book_forecasts(wide_var: pd.DataFrame, daily: pd.DataFrame, exposure: p
 
 def lstm_variance_table(forecaster, daily: pd.DataFrame, symbols: list[str], seq_len: int,
                         since: pd.Timestamp) -> pd.DataFrame:
-    """origin dates x symbols: the LSTM's next-day variance at every origin from ``since`` (window inputs may
-    reach back before it)."""
+    """origin dates x ``symbols`` (the series to forecast, seen in training or not): the LSTM's next-day
+    variance at every origin from ``since`` (window inputs may reach back before it)."""
     from risk_platform.models.lstm import build_sequences, predict
 
-    rows = daily[daily["date"] >= since - pd.Timedelta(days=2 * seq_len + 30)]
-    sequences = build_sequences(rows, symbols, seq_len, "all", pd.Timestamp.max)
+    rows = daily[(daily["date"] >= since - pd.Timedelta(days=2 * seq_len + 30)) & daily["symbol"].isin(symbols)]
+    sequences = build_sequences(rows, seq_len, "all", pd.Timestamp.max)
     variance = pd.DataFrame({"date": sequences.origin, "symbol": sequences.symbol,
                              "v": predict(forecaster, sequences.x)[:, 0]})
     table = variance.pivot(index="date", columns="symbol", values="v")

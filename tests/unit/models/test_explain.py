@@ -66,8 +66,6 @@ def test_completeness_sum_equals_forecast_minus_baseline(explanation):
 class _LastEwmaOnly(nn.Module):
     """A forecaster whose next-day variance is the last day's EWMA variance: only ewma_vol at lag 0 matters."""
 
-    symbols = SERIES
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         variance = x[:, -1, STEP_FEATURES.index("ewma_vol")] ** 2
         return torch.cat([variance.unsqueeze(-1), torch.ones(x.shape[0], 5)], dim=-1)
@@ -90,7 +88,7 @@ def test_exported_program_gives_the_same_attributions(trained, subset, tmp_path)
     mlflow.pytorch does it, batch dimension AUTO): explanations still work on them, with the same numbers."""
     from risk_platform.models.lstm import build_sequences
 
-    example = torch.from_numpy(build_sequences(subset, trained.symbols, TINY.seq_len, "latest", pd.Timestamp.max).x)
+    example = torch.from_numpy(build_sequences(subset, TINY.seq_len, "latest", pd.Timestamp.max).x)
     program = torch.export.export(trained.forecaster, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
     torch.export.save(program, tmp_path / "model.pt2")
     loaded = torch.export.load(tmp_path / "model.pt2").module()
@@ -98,7 +96,7 @@ def test_exported_program_gives_the_same_attributions(trained, subset, tmp_path)
         loaded.eval()
     config = ExplainConfig(train_end=TINY.train_end, nsamples=50)
     direct = explain_lstm(trained.forecaster, subset, DATES, config, seq_len=TINY.seq_len, series=["SPX", "UST10Y"])
-    exported = explain_lstm(loaded, subset, DATES, config, symbols=trained.symbols, seq_len=TINY.seq_len,
+    exported = explain_lstm(loaded, subset, DATES, config, seq_len=TINY.seq_len,
                             series=["SPX", "UST10Y"])
     assert_allclose(exported.to_frame()["attribution"], direct.to_frame()["attribution"], rtol=1e-4, atol=1e-6)
 
@@ -118,7 +116,7 @@ def test_background_is_point_in_time_and_seeded(trained, subset):
 def test_dates_without_history_are_skipped_or_rejected(trained, subset):
     with pytest.raises(InputError, match="nothing to explain"):
         explain_result(trained, subset, ["1999-01-04"], ExplainConfig(train_end=TINY.train_end))
-    with pytest.raises(InputError, match="not among the model's series"):
+    with pytest.raises(InputError, match=r"nothing to explain \(no rows in the feature table\)"):
         explain_result(trained, subset, DATES, series=["NOPE"])
 
 

@@ -1,4 +1,7 @@
-"""LSTM volatility/regime forecaster and its baselines: validity, reproducibility, leakage, bad input."""
+"""LSTM volatility/regime forecaster and its baselines: validity, reproducibility, leakage, bad input, forecasts
+of series outside the training set."""
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -10,7 +13,14 @@ from numpy.testing import assert_allclose
 from risk_platform.errors import ComputationError, InputError
 from risk_platform.models import lstm as lstm_module
 from risk_platform.models.baselines import ewma_forecasts, garch_filter, garch_forecasts, series_returns
-from risk_platform.models.lstm import LSTMConfig, build_sequences, predict, train_lstm_vol, training_scales
+from risk_platform.models.lstm import (
+    LSTMConfig,
+    build_sequences,
+    forecast_latest,
+    predict,
+    train_lstm_vol,
+    variance_forecasts,
+)
 from risk_platform.scoring import forecast_loss, qlike, qlike_one
 
 TINY = LSTMConfig.demo(seq_len=8, hidden=8, epochs=1, sample_every=25, batch_size=256)
@@ -56,8 +66,8 @@ def test_ewma_forecast_is_the_riskmetrics_recursion(daily_features):
 
 def test_fast_dev_run_gives_valid_forecasts(subset):
     result = train_lstm_vol(subset, LSTMConfig.demo(), fast_dev_run=True)
-    latest = lstm_module.forecast_latest(result.forecaster, subset, result.symbols, result.config.seq_len)
-    assert list(latest["symbol"]) == ["EURUSD", "SPX", "UST10Y", "WTI"]
+    latest = forecast_latest(result.forecaster, subset, result.symbols, result.config.seq_len)
+    assert list(latest["symbol"]) == ["EURUSD", "SPX", "UST10Y", "WTI"] and latest["seen_in_training"].all()
     assert (latest["variance"] > 0).all() and np.isfinite(latest["variance"]).all()
     assert_allclose(latest[["p_low", "p_normal", "p_high"]].sum(axis=1), 1.0, atol=1e-5)
     assert (latest["variance_q10"] <= latest["variance_q90"]).all()
@@ -75,22 +85,21 @@ def test_same_seed_same_weights(subset):
 def test_training_targets_end_before_the_split(subset):
     train_end = pd.Timestamp("2012-06-29")
     symbols = sorted(subset["symbol"].unique())
-    scales = training_scales(subset, symbols, train_end)
-    train = build_sequences(subset, symbols, 16, "train", train_end, scales=scales)
+    train = build_sequences(subset, 16, "train", train_end)
     for symbol in symbols:
         dates = pd.DatetimeIndex(subset.loc[subset["symbol"] == symbol, "date"].sort_values())
         last_origin = pd.Timestamp(train.origin[train.symbol == symbol].max())
         assert dates[dates.get_loc(last_origin) + 5] <= train_end  # the 5-day interval target too
-    test = build_sequences(subset, symbols, 16, "test", train_end)
+    test = build_sequences(subset, 16, "test", train_end)
     assert pd.Timestamp(test.origin.min()) > train_end
 
 
 def test_forecaster_output_scales_with_the_series(subset):
     result = train_lstm_vol(subset, TINY)
-    latest = build_sequences(subset, result.symbols, TINY.seq_len, "latest", pd.Timestamp.max)
+    latest = build_sequences(subset, TINY.seq_len, "latest", pd.Timestamp.max)
     out = predict(result.forecaster, latest.x)
-    ust = result.symbols.index("UST10Y")
-    assert out[ust, 0] > 100 * out[result.symbols.index("SPX"), 0]  # bp^2 against log-return^2
+    ust, spx = list(latest.symbol).index("UST10Y"), list(latest.symbol).index("SPX")
+    assert out[ust, 0] > 100 * out[spx, 0]  # bp^2 against log-return^2
 
 
 def test_too_little_history_or_nan_features_fail_before_training(subset):
@@ -113,3 +122,71 @@ def test_a_nan_loss_fails_the_run(subset, monkeypatch):
     monkeypatch.setattr(lstm_module.VolRegimeLSTM, "forward", poisoned)
     with pytest.raises(ComputationError, match="train_loss became nan"):
         train_lstm_vol(subset, TINY)
+
+
+@pytest.fixture(scope="module")
+def tiny(subset):
+    return train_lstm_vol(subset, TINY)
+
+
+def test_a_series_absent_from_training_gets_a_finite_forecast_marked_unseen(tiny, daily_features):
+    universe = daily_features[daily_features["symbol"].isin(["SPX", "UST10Y", "EURUSD", "WTI", "GOLD", "UST2Y"])]
+    latest = forecast_latest(tiny.forecaster, universe, tiny.symbols, TINY.seq_len).set_index("symbol")
+    assert tiny.symbols == ["EURUSD", "SPX", "UST10Y", "WTI"]
+    assert latest["seen_in_training"].to_dict() == {"EURUSD": True, "GOLD": False, "SPX": True, "UST10Y": True,
+                                                    "UST2Y": False, "WTI": True}
+    assert np.isfinite(latest["variance"]).all() and (latest["variance"] > 0).all()
+    assert latest.at["UST2Y", "variance"] > 100 * latest.at["GOLD", "variance"]  # its own units: bp^2, log^2
+    gold = variance_forecasts(tiny.forecaster, universe, TINY.seq_len, "GOLD")
+    assert np.isfinite(gold).all() and gold.index[-1] == latest.at["GOLD", "origin"]
+    assert gold.iloc[-1] == pytest.approx(latest.at["GOLD", "variance"], rel=1e-5)
+
+
+def test_a_forecast_uses_no_data_after_its_origin(tiny, daily_features):
+    """Truncating, or changing, every row after 2015-06-30 leaves the forecasts made up to that day unchanged."""
+    spx = daily_features[daily_features["symbol"] == "SPX"]
+    cut = pd.Timestamp("2015-06-30")
+    full = variance_forecasts(tiny.forecaster, spx, TINY.seq_len, "SPX")
+    truncated = variance_forecasts(tiny.forecaster, spx[spx["date"] <= cut], TINY.seq_len, "SPX")
+    later = spx["date"] > cut
+    shocked = spx.assign(**{c: spx[c].where(~later, spx[c] * 5) for c in ("ret", "ewma_vol", "rv_21", "rv_63")})
+    changed = variance_forecasts(tiny.forecaster, shocked, TINY.seq_len, "SPX")
+    assert truncated.index[-1] == cut
+    assert_allclose(full[:cut].to_numpy(), truncated.to_numpy(), rtol=1e-6)
+    assert_allclose(changed[:cut].to_numpy(), truncated.to_numpy(), rtol=1e-6)
+    assert not np.allclose(changed[cut:].to_numpy()[1:], full[cut:].to_numpy()[1:])  # the check can fail
+
+
+def test_series_with_too_little_training_history_are_left_out_and_forecast_zero_shot(subset):
+    late = subset[(subset["symbol"] != "WTI") | (subset["date"] >= "2011-03-01")]
+    result = train_lstm_vol(late, replace(TINY, train_end="2011-12-31"), fast_dev_run=True)
+    assert result.symbols == ["EURUSD", "SPX", "UST10Y"]  # WTI: fewer than 250 returns by the split
+    latest = forecast_latest(result.forecaster, late, result.symbols, 8).set_index("symbol")
+    assert not latest.at["WTI", "seen_in_training"] and np.isfinite(latest.at["WTI", "variance"])
+    assert set(result.evaluation.index) == {"EURUSD", "SPX", "UST10Y", "pooled"}  # WTI: no GARCH-t to score against
+
+
+def test_the_exported_model_forecasts_an_unseen_series(tiny, subset, daily_features, tmp_path):
+    """The pt2 program the registry stores (saved as mlflow.pytorch does it), loaded back with the metadata
+    lstm_registration writes: a series outside the training series is forecast (zero-shot) by the risk engine's
+    input and by the backtest's variance path."""
+    from risk_platform.models.inference import lstm_outputs
+    from risk_platform.models.registry import LoadedModel
+
+    example = torch.from_numpy(build_sequences(subset, TINY.seq_len, "latest", pd.Timestamp.max).x)
+    program = torch.export.export(tiny.forecaster, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},))
+    torch.export.save(program, tmp_path / "model.pt2")
+    module = torch.export.load(tmp_path / "model.pt2").module()
+    metadata = {"symbols": tiny.symbols, "seq_len": TINY.seq_len, "series_identity": False}
+    loaded = LoadedModel(module, metadata, "risk_platform-lstm_vol", "1", "run", "experimental")
+    universe = daily_features[daily_features["symbol"].isin(["SPX", "GOLD"])]
+    outputs = lstm_outputs(loaded, universe)
+    assert outputs["seen_in_training"].to_dict() == {"GOLD": False, "SPX": True}
+    direct = forecast_latest(tiny.forecaster, universe, tiny.symbols, TINY.seq_len).set_index("symbol")
+    assert_allclose(outputs["variance"], direct["variance"], rtol=1e-5)
+    gold = variance_forecasts(loaded.module, universe, TINY.seq_len, "GOLD")
+    assert np.isfinite(gold).all() and len(gold) > 5000
+    before_global = LoadedModel(module, {"symbols": tiny.symbols, "seq_len": TINY.seq_len}, "risk_platform-lstm_vol",
+                                "2", "run", "current")
+    with pytest.raises(InputError, match="^risk_platform-lstm_vol v2 was registered before the global LSTM"):
+        lstm_outputs(before_global, universe)
