@@ -59,10 +59,9 @@ def current_regime(daily: pd.DataFrame) -> str:
 def lstm_outputs(loaded: LoadedModel, daily: pd.DataFrame) -> pd.DataFrame:
     """Latest next-day forecasts of a registered LSTM for every series of ``daily``: per symbol ``variance, vol,
     p_low, p_normal, p_high, seen_in_training`` (False: not among the version's training series, forecast
-    zero-shot)."""
-    from risk_platform.models.lstm import forecast_latest, require_global
+    zero-shot); a version from before the global LSTM is left out by :func:`load_or_note`."""
+    from risk_platform.models.lstm import forecast_latest
 
-    require_global(loaded.metadata, f"{loaded.name} v{loaded.version}")
     return forecast_latest(loaded.module, daily, loaded.metadata["symbols"], int(loaded.metadata["seq_len"])
                            ).set_index("symbol")
 
@@ -92,10 +91,15 @@ def generated(loaded: LoadedModel, regime: str, n: int = N_SCENARIOS, seed: int 
 
 def load_or_note(registry: ModelRegistry, key: str, alias: str, notes: list[str]) -> LoadedModel | None:
     """The version behind ``alias``; None, with a note naming it and why, when its artifacts are corrupt or
-    unreadable (that version is left out, everything else still runs). A version registered before artifact
-    hashes loads unverified, with a note saying so."""
+    unreadable, or it cannot take today's inputs (an LSTM from before the global model): that version is left
+    out, everything else still runs. A version registered before artifact hashes loads unverified, with a note
+    saying so."""
+    from risk_platform.models.lstm import require_global
+
     try:
         loaded = registry.load(key, alias)
+        if key == "lstm_vol":
+            require_global(loaded.metadata, f"{loaded.name} v{loaded.version}")
     except RegistryUnavailable:
         raise
     except (ComputationError, InputError) as exc:

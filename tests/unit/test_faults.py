@@ -14,7 +14,7 @@ from risk_platform.lineage import LineageRecord, LineageStore
 from risk_platform.models.audit import AuditLog, AuditRecord
 from risk_platform.models.governance import move_alias
 from risk_platform.models.guardrails import OverrideLog, OverrideRecord
-from risk_platform.models.inference import aliased_model_inputs
+from risk_platform.models.inference import aliased_model_inputs, load_or_note
 from risk_platform.models.registry import ARTIFACT_HASH_TAG, ModelRegistry, RegisteredVersion
 from risk_platform.risk.limits import parse_limits
 from tests.registered_models import register_tiny_generator
@@ -153,3 +153,13 @@ def test_an_emptied_registry_is_an_error_naming_the_store_and_what_the_audit_log
     models = aliased_model_inputs(registry, daily=None, model_keys=("lstm_vol", "gnn_corr"))
     assert models.inputs == [] and models.registry_error is not None and "has no version 1" in models.registry_error
     assert models.notes == [f"{models.registry_error}: non-model methods only"]
+
+
+def test_an_lstm_version_from_before_the_global_model_is_left_out_naming_why(tmp_path):
+    registry = _registry(tmp_path)
+    _register_generator(registry, "lstm_vol", ["A", "B"])  # metadata without series_identity: false
+    notes: list[str] = []
+    assert load_or_note(registry, "lstm_vol", "current", notes) is None
+    assert notes == ["current: lstm_vol left out: risk_platform-lstm_vol v1 was registered before the global LSTM"
+                     " (its inputs carry a series one-hot): retrain it (risk_pipeline or retrain_models) to forecast"
+                     " with it"]
