@@ -31,7 +31,7 @@ from risk_platform.models.guardrails import (
 from risk_platform.models.registry import ALIASES, LoadedModel, ModelRegistry
 from risk_platform.models.sampler_inputs import scenario_inputs
 from risk_platform.regime import REGIMES
-from risk_platform.risk.report import ModelInputs
+from risk_platform.risk.report import ModelInputs, ScenarioSet
 
 N_SCENARIOS = 50_000
 STRESS_REGIME = "high"
@@ -87,6 +87,22 @@ def generated(loaded: LoadedModel, regime: str, n: int = N_SCENARIOS, seed: int 
                              volatility if k_vol is not None else None)
     with torch.no_grad():
         return loaded.module(inputs).numpy()
+
+
+def covering(array: np.ndarray, gen_symbols: list[str], symbols: list[str], loaded: LoadedModel, alias: str,
+             notes: list[str] | None = None) -> np.ndarray | ScenarioSet:
+    """A generator's scenarios as the alias set's columns, or, when the version covers other series than the
+    set (trained on another universe, or a series added since), a :class:`ScenarioSet` over its own series,
+    with a note naming what it lacks: book factors outside it do not move, and the method is marked
+    incomplete (never a headline)."""
+    if gen_symbols == symbols:
+        return array
+    if notes is not None:
+        lacking = sorted(set(symbols) - set(gen_symbols))
+        label = f"{alias}: {loaded.name} v{loaded.version} covers {len(gen_symbols)} series"
+        notes.append(f"{label}, not {', '.join(lacking)}: those factors do not move in its scenarios (retrain on the"
+                     " universe to cover them)" if lacking else f"{label}: its scenarios are used over its own series")
+    return ScenarioSet(tuple(gen_symbols), array, f"{loaded.name} v{loaded.version}")
 
 
 def load_or_note(registry: ModelRegistry, key: str, alias: str, notes: list[str]) -> LoadedModel | None:
@@ -192,15 +208,15 @@ def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, model_key
                 continue
             gen_symbols = list(loaded.metadata["symbols"])
             symbols = symbols or gen_symbols
-            if gen_symbols != symbols:
-                raise InputError(f"{loaded.name} v{loaded.version}: series {gen_symbols} differ from {symbols}")
             volatility = ewma_vol_today.reindex(gen_symbols).to_numpy(dtype=float)
             if not np.all(np.isfinite(volatility) & (volatility > 0)):
                 volatility = None
                 out.notes.append(f"{alias}: {loaded.name} v{loaded.version} scenarios use the regime's volatility"
                                  " state (a series has no EWMA volatility today)")
-            scenarios[name] = generated(loaded, regime, n_scenarios, seed=0, volatility=volatility)
-            stress[name] = generated(loaded, STRESS_REGIME, n_scenarios, seed=1)
+            scenarios[name] = covering(generated(loaded, regime, n_scenarios, seed=0, volatility=volatility),
+                                       gen_symbols, symbols, loaded, alias, out.notes)
+            stress[name] = covering(generated(loaded, STRESS_REGIME, n_scenarios, seed=1), gen_symbols, symbols,
+                                    loaded, alias)
             versions[name] = f"{loaded.name.removeprefix('risk_platform-')} v{loaded.version}"
         out.inputs.append(ModelInputs(label=alias, symbols=tuple(symbols or ()), vols=vols, correlation=correlation,
                                       scenarios=scenarios, stress_scenarios=stress, regime_probability=probability,

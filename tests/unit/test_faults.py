@@ -163,3 +163,18 @@ def test_an_lstm_version_from_before_the_global_model_is_left_out_naming_why(tmp
     assert notes == ["current: lstm_vol left out: risk_platform-lstm_vol v1 was registered before the global LSTM"
                      " (its inputs carry a series one-hot): retrain it (risk_pipeline or retrain_models) to forecast"
                      " with it"]
+
+
+def test_generators_trained_on_other_series_are_kept_over_their_own_series(tmp_path, daily_features):
+    registry = _registry(tmp_path)
+    symbols = sorted(daily_features["symbol"].unique())[:3]
+    _register_generator(registry, "gan_scenarios", symbols[:2])
+    _register_generator(registry, "vae_scenarios", symbols)  # a universe with one series more
+    models = aliased_model_inputs(registry, daily_features, ("gan_scenarios", "vae_scenarios"), n_scenarios=20)
+    (current,) = models.inputs
+    assert current.symbols == tuple(symbols[:2]) and current.scenarios["gan"].shape == (20, 2)
+    vae = current.scenarios["vae"]
+    assert vae.symbols == tuple(symbols) and vae.returns.shape == (20, 3)
+    assert vae.label == "risk_platform-vae_scenarios v1"
+    assert models.notes[-1] == ("current: risk_platform-vae_scenarios v1 covers 3 series: its scenarios are used over"
+                                " its own series")
