@@ -272,7 +272,7 @@ def _nav(header: dict, path: Path) -> tuple[float, str]:
     except (TypeError, ValueError, OverflowError):
         raise InputError(f"{path}: portfolio nav '{raw}' is not a number") from None
     if not np.isfinite(nav) or nav <= 0:
-        raise InputError(f"{path}: portfolio nav must be positive, got {raw}")
+        raise InputError(f"{path}: portfolio nav must be a finite positive number, got {raw}")
     if nav > MAX_NAV:
         raise InputError(f"{path}: portfolio nav {nav:g} is beyond the bound nav <= {MAX_NAV:g} USD")
     return nav, "file"

@@ -148,7 +148,7 @@ BOOK_ROW = "SPX,1000000,equity,US,US,1e9,1\n"
          "line 3: RUT avg_daily_volume must be positive"),
         ("book.csv", BOOK_HEADER + BOOK_ROW + BOOK_ROW, "line 3: duplicated position for SPX (same as line 2"),
         ("book.yaml", "portfolio: {nav: 0}\npositions:\n - {symbol: SPX, notional: 1, asset_class: equity, sector: x,"
-         " region: US, avg_daily_volume: 1, bid_ask_bps: 1}\n", "portfolio nav must be positive, got 0"),
+         " region: US, avg_daily_volume: 1, bid_ask_bps: 1}\n", "nav must be a finite positive number, got 0"),
     ],
 )
 @pytest.mark.parametrize("command", ["risk", "stress"])

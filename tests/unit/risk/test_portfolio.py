@@ -70,7 +70,7 @@ YAML_ROW = "symbol: SPX, asset_class: equity, sector: x, region: US, avg_daily_v
     [
         ("nav: true", "notional: 1000", "portfolio nav is a boolean (True), not a number"),
         ("nav: 1.0e+300", "notional: 1000", "portfolio nav 1e+300 is beyond the bound nav <= 1e+13 USD"),
-        ("nav: .inf", "notional: 1000", "portfolio nav must be positive, got inf"),
+        ("nav: .inf", "notional: 1000", "portfolio nav must be a finite positive number, got inf"),
         ("nav: 1000000", "quantity: true", "position 2: SPX quantity is a boolean (True), not a number"),
         ("nav: 1000000", "quantity: 1e300", "position 2: SPX quantity 1e+300 is beyond the bound |quantity| <= 1e+12"),
         ("nav: 1000000", "notional: .nan", "position 2: SPX notional 'nan' is not a number"),
@@ -130,7 +130,7 @@ def test_missing_column_and_zero_nav(tmp_path, instruments):
     path = tmp_path / "b.yaml"
     path.write_text("portfolio: {nav: 0}\npositions:\n - {symbol: SPX, notional: 1, asset_class: equity,"
                     " sector: x, region: US, avg_daily_volume: 1, bid_ask_bps: 1}\n")
-    with pytest.raises(InputError, match="nav must be positive"):
+    with pytest.raises(InputError, match="nav must be a finite positive number, got 0"):
         load_portfolio(path, instruments)
 
 
