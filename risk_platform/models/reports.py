@@ -16,7 +16,12 @@ from torch import nn
 from risk_platform.data.roles import plotted_series
 from risk_platform.models.baselines import garch_forecasts, series_returns
 from risk_platform.models.datasets import REGIME_INDEX
-from risk_platform.models.generator_quality import correlation_by_regime, evaluate_generators, portfolio_notes
+from risk_platform.models.generator_quality import (
+    correlation_by_regime,
+    equity_index_symbols,
+    evaluate_generators,
+    portfolio_notes,
+)
 from risk_platform.models.generators import FHSBootstrap, GeneratorResult, scenario_rows
 from risk_platform.models.gnn import GNNResult, forecaster_input
 from risk_platform.models.lstm import STEP_FEATURES, LSTMResult, build_sequences, predict
@@ -113,6 +118,17 @@ def gnn_registration(result: GNNResult, daily: pd.DataFrame, folder: Path) -> Re
 STRESS_REGIME = "high"
 
 
+def undefined_metrics(undefined: list[str], symbols: list[str], instruments: pd.DataFrame) -> list[str]:
+    """Why quality metrics that this universe leaves undefined (NaN) are not logged (one line, none if none)."""
+    if not undefined:
+        return []
+    why = ""
+    if any("tail_dep" in key for key in undefined):
+        found = len(equity_index_symbols(symbols, instruments))
+        why = f" (tail dependence needs two equity indices, found {found})"
+    return [f"not evaluable on this universe, not logged: {', '.join(undefined)}{why}"]
+
+
 def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFrame, instruments: pd.DataFrame,
                            folder: Path, n: int = 20_000) -> Registration:
     """The scenario sampler; quality in the stress regime against real returns, side by side with the FHS
@@ -139,7 +155,6 @@ def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFra
     for column in by_regime.columns:  # calm vs stress correlation, real and generated, as quality rows
         quality.loc[f"avg_corr_low_{column}"] = by_regime.at["low", column]
         quality.loc[f"avg_corr_high_{column}"] = by_regime.at["high", column]
-    not_evaluated = portfolio_notes(result.symbols, instruments)
     sampler = result.sampler
     k_vol = len(sampler.symbols) if sampler.vol is not None else None
     example = torch.cat([scenario_inputs(1, sampler.latent_dim, STRESS_REGIME, k_vol, seed=0),  # regime's vol
@@ -147,6 +162,10 @@ def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFra
                                          volatility=None if k_vol is None else np.full(k_vol, 0.01))]).numpy()
     metrics = {**result.metrics, **{f"stress_{k}": float(v) for k, v in quality[name].items()},
                **{f"fhs_stress_{k}": float(v) for k, v in quality["fhs"].items()}}
+    undefined = sorted(k for k, v in metrics.items() if not np.isfinite(v))
+    not_evaluated = portfolio_notes(result.symbols, instruments) + undefined_metrics(undefined, result.symbols,
+                                                                                     instruments)
+    metrics = {k: v for k, v in metrics.items() if k not in undefined}
     return Registration(
         model=sampler,
         input_example=example,

@@ -469,3 +469,12 @@ def test_bench_prints_the_generator_targets_with_signed_errors(daily_features, i
         for key in ("var99_rel_err_equal_weight", "es975_rel_err_60_40"):
             assert abs(figures[key]) == pytest.approx(table.at[key, name], abs=1e-4)  # the asset's figure, signed
         assert figures["var99_in_ci_60_40"] in (0.0, 1.0)
+
+
+def test_quality_metrics_a_universe_leaves_undefined_are_named_with_why(instruments):
+    from risk_platform.models.reports import undefined_metrics
+
+    assert undefined_metrics([], ["SPX", "TLT"], instruments) == []
+    assert undefined_metrics(["stress_tail_dep_gen", "stress_tail_dep_real"], ["SPX", "TLT"], instruments) == [
+        "not evaluable on this universe, not logged: stress_tail_dep_gen, stress_tail_dep_real (tail dependence"
+        " needs two equity indices, found 1)"]
