@@ -76,8 +76,12 @@ def write_universe(universe: Universe, folder: Path) -> Path:
     book = {"portfolio": {"name": universe.name, "base_currency": "USD", "nav": 200e6},
             "positions": [{**POSITION, **p} for p in universe.positions]}
     (folder / "book.yaml").write_text(yaml.safe_dump(book))
+    (folder / "limits.yaml").write_text(yaml.safe_dump({"version": 1, "limits": [  # the team's own limits
+        {"name": "var99_pct_nav", "family": "var", "metric": "var_99", "scale": "pct_nav", "warn": 8.0,
+         "breach": 10.0}]}))
     config = folder / "risk_platform.yaml"
-    config.write_text(yaml.safe_dump({"prices": "prices", "instruments": "instruments.csv", "positions": "book.yaml"}))
+    config.write_text(yaml.safe_dump({"prices": "prices", "instruments": "instruments.csv", "positions": "book.yaml",
+                                      "limits": "limits.yaml"}))
     return config
 
 
