@@ -416,13 +416,16 @@ def _mlflow_uri(args: argparse.Namespace) -> str:
 
 def _audited_registry(args: argparse.Namespace):
     """The model registry read through the alias audit log (--audit-log, else RISK_PLATFORM_ALIAS_AUDIT_LOG
-    (production), else the project's mlruns/alias_audit.jsonl): aliases moved outside it are refused."""
+    (production), else ``alias_audit.jsonl`` beside a SQLite store, as the platform keeps it, else the project's
+    mlruns/alias_audit.jsonl): aliases moved outside it are refused."""
     from risk_platform.models.audit import AuditLog
     from risk_platform.models.registry import ModelRegistry
 
+    uri = _mlflow_uri(args)
+    beside = Path(uri.removeprefix("sqlite:///")).parent if uri.startswith("sqlite:///") else paths.mlruns_dir()
     audit = (getattr(args, "audit_log", None) or os.environ.get("RISK_PLATFORM_ALIAS_AUDIT_LOG")
-             or paths.mlruns_dir() / "alias_audit.jsonl")
-    return ModelRegistry(_mlflow_uri(args), audit=AuditLog(audit))
+             or beside / "alias_audit.jsonl")
+    return ModelRegistry(uri, audit=AuditLog(audit))
 
 
 def cmd_mlflow_ui(args: argparse.Namespace) -> int:
@@ -527,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"history window in days (default 500, at least {MIN_WINDOW})")
     back.add_argument("--model-alias", default="experimental", help="LSTM version alias (lstm method)")
     back.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
-    back.add_argument("--audit-log", help="alias audit log (default: mlruns/alias_audit.jsonl): lstm aliases moved"
+    back.add_argument("--audit-log", help="alias audit log (default: beside the MLflow store): lstm aliases moved"
                       " outside it are refused")
     back.set_defaults(func=cmd_backtest)
 

@@ -18,6 +18,7 @@ from risk_platform.models.lstm import (
     build_sequences,
     forecast_latest,
     predict,
+    require_global,
     train_lstm_vol,
     variance_forecasts,
 )
@@ -186,7 +187,5 @@ def test_the_exported_model_forecasts_an_unseen_series(tiny, subset, daily_featu
     assert_allclose(outputs["variance"], direct["variance"], rtol=1e-5)
     gold = variance_forecasts(loaded.module, universe, TINY.seq_len, "GOLD")
     assert np.isfinite(gold).all() and len(gold) > 5000
-    before_global = LoadedModel(module, {"symbols": tiny.symbols, "seq_len": TINY.seq_len}, "risk_platform-lstm_vol",
-                                "2", "run", "current")
     with pytest.raises(InputError, match="^risk_platform-lstm_vol v2 was registered before the global LSTM"):
-        lstm_outputs(before_global, universe)
+        require_global({"symbols": tiny.symbols, "seq_len": TINY.seq_len}, "risk_platform-lstm_vol v2")
