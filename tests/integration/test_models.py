@@ -162,13 +162,13 @@ def test_lineage_traces_a_model_and_the_risk_run_back_to_raw_file_hashes(trained
     assert done.returncode == 2 and "neither a Dagster run" in done.stderr
 
 
-VALIDATED_WINDOWS = ("gfc_2008", "svb_2023")
+VALIDATED_WINDOWS = ("svb_2023",)  # a window no model can be evaluated in: test_any_universe_pipeline
 
 
 @pytest.fixture(scope="module")
 def validated(trained):
-    """Two crisis windows (smoke trainings; the GFC, where the GNN has too little history, and SVB), then the
-    promotion decision, which counts the five others as not validated."""
+    """One crisis window (smoke trainings, SVB), then the promotion decision, which counts the six others as not
+    validated."""
     _, registry, _, state = trained
     resources = embedded_resources(state)
     smoke = {"preset": "demo", "fast_dev_run": True}
@@ -216,7 +216,8 @@ def test_promotion_logs_report_and_audits_every_decision(validated):
         run = registry.run(decision["validation_run_id"])
         assert run.data.tags["validated_version"] == decision["version"]
         assert {"red_windows_99", "kupiec_p_99", "windows_evaluated"} <= set(run.data.metrics)
-        assert run.data.metrics["windows_total"] == 7 and run.data.metrics["windows_evaluated"] <= 2
+        assert run.data.metrics["windows_total"] == 7
+        assert run.data.metrics["windows_evaluated"] <= len(VALIDATED_WINDOWS)
         assert not decision["passed"] and "FAIL at least 5 crisis windows evaluated" in decision["gates"]
         files = {a.path for a in registry.client.list_artifacts(run.info.run_id, "validation_report")}
         assert "validation_report/report.md" in files and any(f.endswith(".png") for f in files)

@@ -457,6 +457,7 @@ def test_evaluate_generators_gives_a_side_by_side_table(daily_features, instrume
     assert table.loc["corr_rmse", "gan"] < table.loc["corr_rmse", "gan_raw"]
 
 
+@pytest.mark.slow  # the benchmark's own output (17 s); the metrics it prints are tested above
 def test_bench_prints_the_generator_targets_with_signed_errors(daily_features, instruments, dev_runs):
     from bench.models import generator_targets
 

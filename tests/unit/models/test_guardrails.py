@@ -3,7 +3,6 @@ the shadow comparison of experimental vs current."""
 
 import json
 import subprocess
-import sys
 from functools import partial
 
 import numpy as np
@@ -124,21 +123,27 @@ def test_override_log_is_append_only_and_needs_a_named_human(tmp_path):
     assert len(log.records()) == 2
 
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "risk_platform.cli", *args], capture_output=True, text=True,
-                          timeout=120)
+def _cli(capsys, *args):
+    """The command line in-process (the subprocess path of every command is covered by tests/unit/test_reliability)."""
+    from risk_platform.cli import main
+
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, captured.out, captured.err)
 
 
-def test_override_command(tmp_path):
+def test_override_command(tmp_path, capsys):
     log = tmp_path / "overrides.jsonl"
     base = ["override", "--model", "lstm_vol", "--version", "3", "--series", "SPX", "--by", "Jane Doe",
             "--reason", "confirmed", "--log", str(log)]
-    done = _cli(*base, "--asof", "2021-06-30", "--ratio", "2.4", "--json")
+    done = _cli(capsys, *base, "--asof", "2021-06-30", "--ratio", "2.4", "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["accepted_by"] == "Jane Doe" and out["asof"] == "2021-06-30" and out["ratio"] == 2.4
     assert len(OverrideLog(log).records()) == 1
-    bad = _cli(*base, "--asof", "2021-13-01")
+    with pytest.raises(SystemExit) as exit_code:  # argparse: a bad date is a usage error
+        _cli(capsys, *base, "--asof", "2021-13-01")
+    bad = subprocess.CompletedProcess([], exit_code.value.code, "", capsys.readouterr().err)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert len(OverrideLog(log).records()) == 1
 
