@@ -237,11 +237,10 @@ def models_check(risk: ModelledRisk, check_name: str) -> dg.AssetCheckResult:
 def aliases_audited_check(risk: ModelledRisk, check_name: str) -> dg.AssetCheckResult:
     """ERROR when an alias was found where the audit log does not put it (refused: the audited version was used)."""
     moves = risk.models.unaudited
+    refused = "; ".join(move.describe() for move in moves)
     return dg.AssetCheckResult(
-        check_name=check_name, passed=not moves, severity=dg.AssetCheckSeverity.ERROR,
-        description="; ".join(move.describe() for move in moves) or None,
-        metadata={"unaudited_moves": len(moves),
-                  "refused": "; ".join(move.describe() for move in moves) or "none"})
+        check_name=check_name, passed=not moves, severity=dg.AssetCheckSeverity.ERROR, description=refused or None,
+        metadata={"unaudited_moves": len(moves), "refused": refused or "none"})
 
 
 def limits_metadata(check: LimitCheck, report: dict, sink: AlertSink, limits_file: str) -> dict[str, Any]:
