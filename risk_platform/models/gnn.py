@@ -15,30 +15,36 @@ with a per-node, per-feature mean and std fitted on the training dates only (buf
 * ``ret_lag0`` .. ``ret_lag{n_lags-1}``: the last ``n_lags`` complete-day returns (lag 0 is day t) / ``rv_63``;
 
 and, not standardised, the asset-class one-hot, a learned per-node identity embedding, and the node's rows of the
-trailing correlation matrices (63 and 252 complete days: ``corr_windows``).
+K point-in-time correlations it blends (:func:`components`: the trailing 63-, 252- and 378-complete-day sample
+correlations, ``corr_windows``, then the EWMA correlation).
 
 Edges (both directions, no self loops; GATConv adds them): static edges between series of the same asset class
 and between series of the same region, plus dynamic edges where the trailing 63-day (first of ``corr_windows``)
 absolute sample correlation exceeds ``edge_threshold``. Edge attributes (:data:`EDGE_ATTRS`): ``corr, dynamic,
 same_class, same_region``.
 
-Output, always a valid correlation matrix. Residual GATConv layers give node states h_i, from which a unit-norm
-embedding e_i = normalise(p_i + d(h_i)) (G = E E^T: PSD, unit diagonal; p_i: rows of the eigen-factor of the mean
-training-target correlation, a buffer, so G starts at that long-run "prior" structure) and per-node weights
-w_ik (softmax over the K trailing correlations and G). With C_k the trailing correlations made valid
-(symmetrised, eigenvalues clipped at a floor, rescaled to unit diagonal)::
+Output, always a valid correlation matrix. Residual GATConv layers give node states h_i, from which per-node
+weights w_ik (softmax over the K components). With C_k the components made valid (symmetrised, eigenvalues
+clipped at a floor, rescaled to unit diagonal)::
 
-    out_ij = sum_k sqrt(w_ik w_jk) C_k,ij + sqrt(w_iG w_jG) G_ij,    then  (1 - ridge) out + ridge I
+    out_ij = sum_k sqrt(w_ik w_jk) C_k,ij,    then  (1 - ridge) out + ridge I
 
 each term D_k C_k D_k is PSD and the diagonal is sum_k w_ik = 1 (with weights equal across nodes: a convex blend
-of the C_k and G), so symmetric, unit diagonal and min eigenvalue >= ridge up to rounding. Untrained, the model
-is the equal-weight shrinkage of the trailing correlations towards the training-period mean.
+of the C_k), so symmetric, unit diagonal and min eigenvalue >= ridge up to rounding. The weight head starts at
+zero, so the untrained model is exactly the target construction: the equal-weight blend of the K components
+(``frobenius_untrained`` scores it); what training adds is a node- and state-dependent reweighting.
+
+Why no training-period prior: an earlier version also blended the mean training-target correlation. Fitted on
+the very targets the model was trained against, it looked better in training than out of sample, training
+shifted weight onto it, and validation always selected the untrained epoch. Every component is now point in
+time, and the learned weights carry over to the validation and test dates (``python -m bench.gnn_learning``).
 
 Target: the realised (Pearson) correlation of the complete-day returns over t+1..t+horizon; loss: mean squared
 error over the off-diagonal pairs. Dates: every ``train_stride``-th day whose target window ends on or before
 ``train_end`` (counted back from the last); those whose target ends before ``val_start`` are fitted, those dated
 from it on select the epoch (lowest validation loss, the untrained model included); test dates: the days from
-``test_start`` on whose target window is complete. Baselines on the test dates: the trailing 63-day sample
+``test_start`` on whose target window is complete. Baselines on the test dates: the untrained model, the
+trailing 63-day sample
 correlation and the EWMA(0.94) correlation (zero mean, last ``ewma_window`` days, from
 :func:`~risk_platform.risk.measures.ewma_covariance`).
 """
@@ -87,7 +93,7 @@ class GNNConfig:
     real run. No return after ``train_end`` enters a training or validation target."""
 
     horizon: int = 21
-    corr_windows: tuple[int, ...] = (CORR_WINDOW, 252)  # the first: edges and the sample baseline
+    corr_windows: tuple[int, ...] = (CORR_WINDOW, 252, 378)  # the first: edges and the sample baseline
     ewma_window: int = 252
     n_lags: int = 5
     edge_threshold: float = 0.3
@@ -101,7 +107,6 @@ class GNNConfig:
     hidden: int = 16
     heads: int = 2
     layers: int = 2
-    embed_dim: int = 32
     node_id_dim: int = 4
     dropout: float = 0.1
     ridge: float = 1e-4
@@ -124,7 +129,7 @@ class GNNConfig:
             "0 <= edge_threshold < 1": 0.0 <= self.edge_threshold < 1.0,
             "train_stride >= 1 and test_stride >= 1": self.train_stride >= 1 and self.test_stride >= 1,
             "min_train_graphs >= 2": self.min_train_graphs >= 2,
-            "hidden, heads, layers, embed_dim >= 1": min(self.hidden, self.heads, self.layers, self.embed_dim) >= 1,
+            "hidden, heads, layers >= 1": min(self.hidden, self.heads, self.layers) >= 1,
             "node_id_dim >= 0": self.node_id_dim >= 0,
             "0 <= ridge < 1": 0.0 <= self.ridge < 1.0,
             "val_start before train_end": val_ok,
@@ -349,37 +354,27 @@ def valid_correlation(corr: torch.Tensor, floor: float = EIG_FLOOR) -> torch.Ten
     return c / (d.unsqueeze(-1) * d.unsqueeze(-2))
 
 
-def prior_embedding(mean_corr: np.ndarray, dim: int) -> np.ndarray:
-    """Rows (n, dim) of the leading ``dim`` eigen-factors of a mean correlation (n, n), zero-padded: with
-    dim >= n their Gram matrix is the (repaired) mean correlation itself."""
-    values, vectors = np.linalg.eigh(valid_correlation(torch.as_tensor(mean_corr)).numpy())
-    top = np.argsort(values)[::-1][:dim]
-    factors = vectors[:, top] * np.sqrt(np.clip(values[top], 0.0, None))
-    return np.pad(factors, ((0, 0), (0, dim - factors.shape[1])))
-
-
 class GNNCorrelation(nn.Module):
     """Graph attention network over the series -> forecast correlation matrix (always valid).
 
     Buffers (fitted outside, saved in the state dict): the per-node feature mean/std (n, F), the asset-class
-    one-hot (n, C), the static same-class / same-region relations (n, n), the prior embedding (n, embed_dim).
+    one-hot (n, C), the static same-class / same-region relations (n, n). ``n_components``: the point-in-time
+    correlations blended (the trailing windows, then EWMA).
     """
 
-    def __init__(self, n_nodes: int, n_features: int, n_classes: int, *, n_windows: int = 2, hidden: int = 16,
-                 heads: int = 2, layers: int = 2, embed_dim: int = 32, node_id_dim: int = 4,
+    def __init__(self, n_nodes: int, n_features: int, n_classes: int, *, n_components: int = 3, hidden: int = 16,
+                 heads: int = 2, layers: int = 2, node_id_dim: int = 4,
                  edge_threshold: float = 0.3, ridge: float = 1e-4, dropout: float = 0.0,
                  class_codes: Sequence[int] | None = None, region_codes: Sequence[int] | None = None,
-                 feature_mean: np.ndarray | None = None, feature_std: np.ndarray | None = None,
-                 prior: np.ndarray | None = None) -> None:
+                 feature_mean: np.ndarray | None = None, feature_std: np.ndarray | None = None) -> None:
         super().__init__()
-        self.n_nodes, self.n_features, self.n_windows = n_nodes, n_features, n_windows
+        self.n_nodes, self.n_features, self.n_components = n_nodes, n_features, n_components
         self.edge_threshold, self.ridge = float(edge_threshold), float(ridge)
         classes = torch.as_tensor(np.zeros(n_nodes, int) if class_codes is None else class_codes, dtype=torch.long)
         regions = torch.as_tensor(np.arange(n_nodes) if region_codes is None else region_codes, dtype=torch.long)
         buffers = {
             "feature_mean": np.zeros((n_nodes, n_features)) if feature_mean is None else feature_mean,
             "feature_std": np.ones((n_nodes, n_features)) if feature_std is None else feature_std,
-            "prior": np.eye(n_nodes, embed_dim) if prior is None else prior,
         }
         for name, value in buffers.items():
             self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32).reshape(n_nodes, -1))
@@ -387,23 +382,21 @@ class GNNCorrelation(nn.Module):
         self.register_buffer("same_class", classes[:, None] == classes[None, :])
         self.register_buffer("same_region", regions[:, None] == regions[None, :])
         self.node_id = nn.Parameter(0.1 * torch.randn(n_nodes, node_id_dim))
-        self.inp = nn.Linear(n_features + n_classes + node_id_dim + n_windows * n_nodes, hidden)
+        self.inp = nn.Linear(n_features + n_classes + node_id_dim + n_components * n_nodes, hidden)
         self.convs = nn.ModuleList(
             GATConv(hidden, hidden, heads=heads, concat=False, edge_dim=len(EDGE_ATTRS), dropout=dropout)
             for _ in range(layers)
         )
-        self.embed = nn.Linear(hidden, embed_dim)
-        self.mix = nn.Linear(hidden, n_windows + 1)
-        for layer in (self.embed, self.mix):  # start at G = prior and equal weights: plain shrinkage
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        self.mix = nn.Linear(hidden, n_components)
+        nn.init.zeros_(self.mix.weight)  # untrained: equal weights, the target construction exactly
+        nn.init.zeros_(self.mix.bias)
 
     @classmethod
     def from_config(cls, config: GNNConfig, n_nodes: int, n_features: int, n_classes: int,
                     **structure) -> GNNCorrelation:
-        """A model with the architecture of ``config``; ``structure``: codes, feature mean/std, prior."""
-        return cls(n_nodes, n_features, n_classes, n_windows=len(config.corr_windows), hidden=config.hidden,
-                   heads=config.heads, layers=config.layers, embed_dim=config.embed_dim,
+        """A model with the architecture of ``config``; ``structure``: codes, feature mean/std."""
+        return cls(n_nodes, n_features, n_classes, n_components=len(config.corr_windows) + 1, hidden=config.hidden,
+                   heads=config.heads, layers=config.layers,
                    node_id_dim=config.node_id_dim, edge_threshold=config.edge_threshold, ridge=config.ridge,
                    dropout=config.dropout, **structure)
 
@@ -414,7 +407,7 @@ class GNNCorrelation(nn.Module):
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
                 corr: torch.Tensor) -> torch.Tensor:
         """x (B*n, F) raw node features of B stacked graphs, edge_index (2, E) into those rows, edge_attr (E, 4),
-        corr (B, K, n, n) trailing correlations -> (B, n, n) forecast correlations."""
+        corr (B, K, n, n) point-in-time correlations (trailing windows, then EWMA) -> (B, n, n) forecasts."""
         b, n = corr.shape[0], self.n_nodes
         z = (x - self.feature_mean.repeat(b, 1)) / self.feature_std.repeat(b, 1)
         z = torch.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).clamp(-10.0, 10.0)
@@ -424,26 +417,24 @@ class GNNCorrelation(nn.Module):
         edge_attr = torch.nan_to_num(edge_attr, nan=0.0).clamp(-1.0, 1.0)
         for conv in self.convs:
             h = h + F.elu(conv(h, edge_index, edge_attr))
-        e = F.normalize(self.prior.repeat(b, 1) + self.embed(h), dim=-1).view(b, n, -1)
-        parts = torch.cat([trailing, (e @ e.transpose(-1, -2)).unsqueeze(1)], dim=1)  # (B, K+1, n, n)
         root = torch.exp(0.5 * F.log_softmax(self.mix(h), dim=-1)).view(b, n, -1).transpose(1, 2)  # sqrt(w)
-        out = (root.unsqueeze(-1) * root.unsqueeze(-2) * parts).sum(dim=1)
+        out = (root.unsqueeze(-1) * root.unsqueeze(-2) * trailing).sum(dim=1)
         eye = torch.eye(n, dtype=out.dtype, device=out.device)
         out = (1.0 - self.ridge) * 0.5 * (out + out.transpose(-1, -2)) + self.ridge * eye
         return out * (1 - eye) + eye  # exact unit diagonal (adds a non-negative diagonal at most: stays PSD)
 
 
 class CorrelationForecaster(nn.Module):
-    """Single-tensor wrapper for serving: (n, F + K*n) raw node features next to the K trailing correlation
-    matrices (63, then 252 days) -> (n, n) forecast correlation; edges rebuilt inside from the stored static
-    relations, the threshold and the first trailing correlation."""
+    """Single-tensor wrapper for serving: (n, F + K*n) raw node features next to the K point-in-time correlation
+    matrices (:func:`components`: trailing 63, 252 days, then EWMA) -> (n, n) forecast correlation; edges rebuilt
+    inside from the stored static relations, the threshold and the first trailing correlation."""
 
     def __init__(self, model: GNNCorrelation) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        n, f, k = self.model.n_nodes, self.model.n_features, self.model.n_windows
+        n, f, k = self.model.n_nodes, self.model.n_features, self.model.n_components
         if tuple(inputs.shape) != (n, f + k * n):
             raise InputError(f"CorrelationForecaster: input shape {tuple(inputs.shape)}, expected ({n}, {f + k * n})")
         corr = inputs[:, f:].reshape(n, k, n).transpose(0, 1)
@@ -451,10 +442,16 @@ class CorrelationForecaster(nn.Module):
         return self.model(inputs[:, :f], edge_index, edge_attr, corr.unsqueeze(0))[0]
 
 
+def components(graphs: GraphSet) -> np.ndarray:
+    """The point-in-time correlations the model blends (m, K, n, n): the trailing windows, then EWMA."""
+    return np.concatenate([graphs.corr, graphs.ewma[:, None]], axis=1)
+
+
 def to_graphs(graphs: GraphSet, edges: EdgeBuilder) -> list[Data]:
-    """One torch_geometric ``Data`` per date: x (n, F), edges, corr (1, K, n, n), y (1, n, n)."""
+    """One torch_geometric ``Data`` per date: x (n, F), edges, corr (1, K, n, n) (:func:`components`),
+    y (1, n, n)."""
     out = []
-    for x, corr, y in zip(graphs.x, graphs.corr, graphs.target, strict=True):
+    for x, corr, y in zip(graphs.x, components(graphs), graphs.target, strict=True):
         c = torch.as_tensor(corr, dtype=torch.float32)
         edge_index, edge_attr = edges(c[0])
         out.append(Data(x=torch.as_tensor(x, dtype=torch.float32), edge_index=edge_index, edge_attr=edge_attr,
@@ -571,14 +568,17 @@ def forecaster_input(daily_upto_t: pd.DataFrame, symbols: Sequence[str],
     if len(union) == 0:
         raise InputError("daily_features: no rows")
     history = max(config.corr_windows)
-    keep = 2 * (history + config.n_lags) + 20  # union-calendar days: ample complete days in them
+    keep = 2 * (max(history, config.ewma_window) + config.n_lags) + 20  # union-calendar days: ample complete days
     recent = daily_upto_t.loc[dates >= union[max(0, len(union) - keep)], ["date", "symbol", *PANEL_COLUMNS]]
     panel = series_panel(recent, config.n_lags, history, symbols)
     if not panel.usable[-1]:
         raise InputError(f"daily_features: {panel.dates[-1].date()} lacks node features or "
                          f"{history} complete days of returns for the GNN")
-    corr = trailing_correlations(panel.returns, np.array([len(panel.dates) - 1]), config.corr_windows)[0]
-    inputs = np.concatenate([panel.features[-1], *corr], axis=1)
+    last = len(panel.dates) - 1
+    corr = trailing_correlations(panel.returns, np.array([last]), config.corr_windows)[0]
+    ewma = ewma_correlation(panel.returns[max(0, last - config.ewma_window + 1):])
+    check_finite("GNN returns", panel.returns[max(0, last + 1 - max(history, config.ewma_window)):])
+    inputs = np.concatenate([panel.features[-1], *corr, ewma], axis=1)
     return panel.dates[-1], torch.as_tensor(inputs, dtype=torch.float32)
 
 
@@ -628,8 +628,8 @@ def train_on_graphs(data: GraphData, config: GNNConfig, fast_dev_run: bool = Fal
         class_codes=np.unique(data.asset_classes, return_inverse=True)[1],
         region_codes=np.unique(data.regions, return_inverse=True)[1],
         feature_mean=scaler.mean.reshape(n, n_features), feature_std=scaler.std.reshape(n, n_features),
-        prior=prior_embedding(data.train.target.mean(axis=0), config.embed_dim),
     )
+    untrained = copy.deepcopy(model)
     module = GNNCorrelationModule(model, config.lr, config.weight_decay)
     datamodule = GraphDataModule(data.train, data.val, model.edges, config.batch_size)
     best = BestWeights()
@@ -643,8 +643,9 @@ def train_on_graphs(data: GraphData, config: GNNConfig, fast_dev_run: bool = Fal
             trainer.validate(module, datamodule=datamodule, verbose=False)
         trainer.fit(module, datamodule=datamodule)
         fit_seconds = time.perf_counter() - start
-        forecasts = predict(model, data.test)
+        forecasts, initial = predict(model, data.test), predict(untrained, data.test)
     metrics = score_correlation(data.test.target, forecasts, data.test.corr[:, 0], data.test.ewma)
+    metrics["frobenius_untrained"] = float(np.linalg.norm(initial - data.test.target, axis=(-2, -1)).mean())
     metrics.update(n_val=float(0 if data.val is None else len(data.val.dates)), n_test=float(len(data.test.dates)),
                    best_epoch=float(best.best_epoch), fit_seconds=fit_seconds)
     return GNNResult(model, config, module.history, data.symbols, data.train.dates[0], data.train.dates[-1], n_train,

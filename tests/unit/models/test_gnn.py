@@ -15,7 +15,7 @@ from risk_platform.models.datasets import complete_days, wide_feature
 from risk_platform.risk.measures import ewma_covariance
 
 TINY = gnn.GNNConfig.demo(train_end="2012-06-30", val_start="2012-01-01", test_start="2012-07-01", train_stride=10,
-                          test_stride=10, min_train_graphs=10, hidden=8, heads=1, embed_dim=8, node_id_dim=2,
+                          test_stride=10, min_train_graphs=10, hidden=8, heads=1, node_id_dim=2,
                           max_epochs=2, batch_size=16, lr=1e-2)
 
 
@@ -72,7 +72,7 @@ def test_forecast_latest_date_matches_batch_prediction_and_is_fast(dev_result, d
 
     _, inputs = gnn.forecaster_input(daily_features, dev_result.symbols, config)
     n, f = len(dev_result.symbols), len(gnn.feature_names(config.n_lags))
-    assert tuple(inputs.shape) == (n, f + len(config.corr_windows) * n)
+    assert tuple(inputs.shape) == (n, f + (len(config.corr_windows) + 1) * n)  # trailing windows, then EWMA
     with torch.no_grad():
         assert tuple(dev_result.forecaster()(inputs).shape) == (n, n)  # speed: see bench/models.py
 
@@ -81,8 +81,8 @@ def test_forecast_latest_date_matches_batch_prediction_and_is_fast(dev_result, d
 def test_output_is_a_valid_correlation_on_random_inputs(seed):
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    n, f, k, b = int(rng.integers(2, 12)), int(rng.integers(1, 8)), int(rng.integers(1, 3)), int(rng.integers(1, 4))
-    model = gnn.GNNCorrelation(n, f, 3, n_windows=k, hidden=8, heads=2, embed_dim=int(rng.integers(1, 6)),
+    n, f, k, b = int(rng.integers(2, 12)), int(rng.integers(1, 8)), int(rng.integers(1, 5)), int(rng.integers(1, 4))
+    model = gnn.GNNCorrelation(n, f, 3, n_components=k, hidden=8, heads=2,
                                edge_threshold=float(rng.uniform(0, 0.9)), class_codes=rng.integers(0, 3, n),
                                region_codes=rng.integers(0, 4, n), feature_mean=rng.normal(size=(n, f)),
                                feature_std=rng.uniform(0.1, 3, (n, f))).eval()
@@ -122,16 +122,45 @@ def test_same_seed_same_weights(tiny_data):
     assert len(first.history["train_loss"]) == config.max_epochs
     a, b = first.model.state_dict(), second.model.state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
-    assert not torch.equal(a["embed.weight"], torch.zeros_like(a["embed.weight"]))  # it did train
+    assert not torch.equal(a["mix.weight"], torch.zeros_like(a["mix.weight"]))  # it did train
     assert first.metrics["frobenius_gnn"] == second.metrics["frobenius_gnn"]
 
 
-def test_validation_selects_the_best_epoch(tiny_data):
+def untrained_construction(graphs: gnn.GraphSet, ridge: float) -> np.ndarray:
+    """The equal-weight blend of the repaired components (trailing windows, then EWMA), with the ridge."""
+    blend = gnn.valid_correlation(torch.as_tensor(gnn.components(graphs))).numpy().mean(axis=1)
+    eye = np.eye(blend.shape[-1])
+    return ((1 - ridge) * blend + ridge * eye) * (1 - eye) + eye
+
+
+def test_untrained_output_is_the_target_construction(tiny_data):
+    test = tiny_data.test
+    parts = gnn.components(test)
+    assert parts.shape[1] == len(TINY.corr_windows) + 1
+    np.testing.assert_array_equal(parts[:, :-1], test.corr)
+    np.testing.assert_array_equal(parts[:, -1], test.ewma)
+    n, n_features = test.x.shape[1:]
+    rng = np.random.default_rng(3)
+    torch.manual_seed(3)
+    model = gnn.GNNCorrelation.from_config(TINY, n, n_features, 4, class_codes=rng.integers(0, 4, n),
+                                           region_codes=rng.integers(0, 3, n),
+                                           feature_std=rng.uniform(0.5, 2.0, (n, n_features)))
+    np.testing.assert_allclose(gnn.predict(model, test), untrained_construction(test, TINY.ridge), atol=1e-5)
+
+
+def test_short_training_on_real_data_learns(tiny_data):
+    """Seeded: validation selects a trained epoch whose loss is below the untrained model's, and the reported
+    untrained score is that of the target construction."""
     result = gnn.train_on_graphs(tiny_data, TINY)
     val = result.history["val_loss"]
     assert len(val) == TINY.max_epochs + 1  # before training, then after every epoch
-    assert result.metrics["best_epoch"] == int(np.argmin(val))
+    assert result.metrics["best_epoch"] == int(np.argmin(val)) >= 1
+    assert min(val[1:]) < val[0]
     assert result.metrics["n_val"] == len(tiny_data.val.dates) > 0
+    untrained = untrained_construction(tiny_data.test, TINY.ridge)
+    expected = np.linalg.norm(untrained - tiny_data.test.target, axis=(-2, -1)).mean()
+    assert result.metrics["frobenius_untrained"] == pytest.approx(expected, rel=1e-5)
+    assert result.metrics["frobenius_gnn"] != result.metrics["frobenius_untrained"]
 
 
 def test_no_training_target_uses_returns_after_train_end(tiny_data, small_daily, instruments):
