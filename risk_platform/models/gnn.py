@@ -559,6 +559,14 @@ class GraphDataModule(L.LightningDataModule):
         return DataLoader(self._graphs["val"], batch_size=256) if "val" in self._graphs else []
 
 
+def require_point_in_time(metadata: dict, label: str) -> None:
+    """:class:`InputError` when a registered version predates the point-in-time blend (it blended a prior of
+    training-target correlations; its metadata lacks ``point_in_time_blend``): it cannot take today's inputs."""
+    if metadata.get("point_in_time_blend") is not True:
+        raise InputError(f"{label} was registered before the point-in-time correlation blend (its output mixed a"
+                         " training-target prior): retrain it (risk_pipeline or retrain_models) to forecast with it")
+
+
 def forecaster_input(daily_upto_t: pd.DataFrame, symbols: Sequence[str],
                      config: GNNConfig) -> tuple[pd.Timestamp, torch.Tensor]:
     """Input (n, F + K*n) float32 of :class:`CorrelationForecaster` for the latest complete day of the table."""

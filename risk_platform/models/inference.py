@@ -71,7 +71,8 @@ def gnn_correlation(loaded: LoadedModel, daily: pd.DataFrame) -> np.ndarray:
     from risk_platform.models.gnn import GNNConfig, forecaster_input
 
     meta = loaded.metadata
-    config = GNNConfig.demo(corr_windows=tuple(meta["corr_windows"]), n_lags=int(meta.get("n_lags", 5)))
+    config = GNNConfig.demo(corr_windows=tuple(meta["corr_windows"]), n_lags=int(meta["n_lags"]),
+                            ewma_window=int(meta["ewma_window"]))
     _, inputs = forecaster_input(daily, meta["symbols"], config)
     with torch.no_grad():
         return loaded.module(inputs).numpy().astype(float)
@@ -105,17 +106,28 @@ def covering(array: np.ndarray, gen_symbols: list[str], symbols: list[str], load
     return ScenarioSet(tuple(gen_symbols), array, f"{loaded.name} v{loaded.version}")
 
 
+def _require_current_inputs(key: str, loaded: LoadedModel) -> None:
+    """:class:`InputError` when a version's inputs predate the family's current ones (an LSTM with a series
+    one-hot, a GNN blending a training-target prior): it cannot take today's inputs."""
+    label = f"{loaded.name} v{loaded.version}"
+    if key == "lstm_vol":
+        from risk_platform.models.lstm import require_global
+
+        require_global(loaded.metadata, label)
+    elif key == "gnn_corr":
+        from risk_platform.models.gnn import require_point_in_time
+
+        require_point_in_time(loaded.metadata, label)
+
+
 def load_or_note(registry: ModelRegistry, key: str, alias: str, notes: list[str]) -> LoadedModel | None:
     """The version behind ``alias``; None, with a note naming it and why, when its artifacts are corrupt or
     unreadable, or it cannot take today's inputs (an LSTM from before the global model): that version is left
     out, everything else still runs. A version registered before artifact hashes loads unverified, with a note
     saying so."""
-    from risk_platform.models.lstm import require_global
-
     try:
         loaded = registry.load(key, alias)
-        if key == "lstm_vol":
-            require_global(loaded.metadata, f"{loaded.name} v{loaded.version}")
+        _require_current_inputs(key, loaded)
     except RegistryUnavailable:
         raise
     except (ComputationError, InputError) as exc:

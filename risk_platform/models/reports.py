@@ -90,7 +90,9 @@ def history_rows(history: dict[str, list[float]]) -> list[dict]:
 
 def gnn_registration(result: GNNResult, daily: pd.DataFrame, folder: Path) -> Registration:
     """The correlation forecaster; loss curves, the latest forecast correlation matrix (CSV) and the
-    out-of-sample scores; metadata ``symbols`` (node order), ``corr_windows``, ``horizon``, ``n_lags``."""
+    out-of-sample scores (against the untrained network too: what training adds); metadata ``symbols`` (node
+    order), ``corr_windows``, ``horizon``, ``n_lags``, ``ewma_window``, ``point_in_time_blend`` (the version blends
+    point-in-time correlations only: :func:`~risk_platform.models.gnn.require_point_in_time`)."""
     cfg = result.config
     as_of, inputs = forecaster_input(daily, result.symbols, result.config)
     with torch.no_grad():
@@ -102,14 +104,14 @@ def gnn_registration(result: GNNResult, daily: pd.DataFrame, folder: Path) -> Re
     pd.Series(result.metrics, name="value").to_csv(scores, index_label="metric")
     curves = loss_curves(history_rows(result.history), folder / "loss_curves.png", "GNN training / validation loss")
     baselines = pd.DataFrame([{"method": m, "mean_frobenius_error": result.metrics[f"frobenius_{m}"]}
-                              for m in ("gnn", "sample63", "ewma")])
+                              for m in ("gnn", "untrained", "sample63", "ewma")])
     return Registration(
         model=result.forecaster(),
         input_example=inputs.numpy(),  # one date: (n series, features + trailing correlations)
         params={**cfg.__dict__, "n_train": result.n_train, "train_start": str(result.train_start.date())},
         metrics=result.metrics,
         metadata={"symbols": list(result.symbols), "corr_windows": list(cfg.corr_windows), "horizon": cfg.horizon,
-                  "n_lags": cfg.n_lags},
+                  "n_lags": cfg.n_lags, "ewma_window": cfg.ewma_window, "point_in_time_blend": True},
         artifacts=[(curves, "plots"), (forecast_csv, "forecasts"), (scores, "evaluation")],
         tables={"out_of_sample_vs_baselines": baselines},
     )

@@ -165,6 +165,16 @@ def test_an_lstm_version_from_before_the_global_model_is_left_out_naming_why(tmp
                      " with it"]
 
 
+def test_a_gnn_version_from_before_the_point_in_time_blend_is_left_out_naming_why(tmp_path):
+    registry = _registry(tmp_path)
+    _register_generator(registry, "gnn_corr", ["A", "B"])  # metadata without point_in_time_blend
+    notes: list[str] = []
+    assert load_or_note(registry, "gnn_corr", "current", notes) is None
+    assert notes == ["current: gnn_corr left out: risk_platform-gnn_corr v1 was registered before the point-in-time"
+                     " correlation blend (its output mixed a training-target prior): retrain it (risk_pipeline or"
+                     " retrain_models) to forecast with it"]
+
+
 def test_generators_trained_on_other_series_are_kept_over_their_own_series(tmp_path, daily_features):
     registry = _registry(tmp_path)
     symbols = sorted(daily_features["symbol"].unique())[:3]
