@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from risk_platform.data.roles import plotted_series
-from risk_platform.models.baselines import garch_forecasts, series_returns
 from risk_platform.models.datasets import REGIME_INDEX
 from risk_platform.models.generator_quality import (
     correlation_by_regime,
@@ -24,7 +23,7 @@ from risk_platform.models.generator_quality import (
 )
 from risk_platform.models.generators import FHSBootstrap, GeneratorResult, scenario_rows
 from risk_platform.models.gnn import GNNResult, forecaster_input
-from risk_platform.models.lstm import STEP_FEATURES, LSTMResult, build_sequences, predict
+from risk_platform.models.lstm import STEP_FEATURES, LSTMResult, build_sequences
 from risk_platform.models.plots import distributions, forecast_vs_realized, loss_curves
 from risk_platform.models.sampler_inputs import scenario_inputs
 
@@ -47,38 +46,39 @@ class Registration:
 
 def lstm_registration(result: LSTMResult, daily: pd.DataFrame, instruments: pd.DataFrame, folder: Path,
                       series: str | None = None) -> Registration:
-    """The forecaster; loss curves, one series' out-of-sample forecast against realized and GARCH-t (``series``,
-    default the first plotted series of :func:`risk_platform.data.roles.plotted_series`), the evaluation table;
-    metadata ``symbols`` (the series trained on: any other is forecast zero-shot), ``seq_len``, ``features``,
-    ``train_end``, ``series_identity`` (false: the global model)."""
+    """The forecaster (the production refit when ``result`` is one); loss curves, one series' out-of-sample
+    forecast of the evaluation fit against realized and GARCH-t (``series``, default the first plotted series of
+    :func:`risk_platform.data.roles.plotted_series`; none when not evaluated), the evaluation table; params and
+    metadata ``train_start``/``train_end`` (the forecaster's own training window) and the evaluation fit's window
+    (:meth:`ValidationEvidence.params`); metadata ``symbols`` (the series trained on: any other is forecast
+    zero-shot), ``seq_len``, ``features``, ``series_identity`` (false: the global model)."""
     cfg = result.config
-    train_end = pd.Timestamp(cfg.train_end)
     if series not in result.symbols:
         series = (plotted_series(instruments, result.symbols) or tuple(result.symbols))[0]
-    test = build_sequences(daily[daily["symbol"] == series], cfg.seq_len, "test", train_end)
-    origins = pd.DatetimeIndex(test.origin)
-    garch, _ = garch_forecasts(series_returns(daily, series), train_end)
-    realized = test.r2
-    forecasts = {"LSTM": predict(result.forecaster, test.x)[:, 0],
-                 "GARCH(1,1)-t": garch.reindex(origins).to_numpy()}
-    evaluation = folder / "evaluation_out_of_sample.csv"
-    result.evaluation.to_csv(evaluation, index_label="series")
-    comparison = result.evaluation.reset_index(names="series")[
-        ["series", "qlike_lstm", "qlike_garch_t", "qlike_ewma", "mse_lstm", "mse_garch_t", "mse_ewma", "n"]]
+    latest = build_sequences(daily[daily["symbol"].isin(result.symbols)], cfg.seq_len, "latest", pd.Timestamp.max)
+    artifacts = [(loss_curves(result.history, folder / "loss_curves.png", "LSTM training losses"), "plots")]
+    tables = {}
+    if len(result.evaluation):
+        rows = result.forecasts[result.forecasts["symbol"] == series]
+        forecasts = {"LSTM": rows["lstm"].to_numpy(), "GARCH(1,1)-t": rows["garch_t"].to_numpy()}
+        evaluation = folder / "evaluation_out_of_sample.csv"
+        result.evaluation.to_csv(evaluation, index_label="series")
+        artifacts += [(forecast_vs_realized(pd.DatetimeIndex(rows["origin"]), rows["realized"].to_numpy(), forecasts,
+                                            folder / f"{series}_forecast_vs_realized.png",
+                                            f"{series}: next-day volatility forecast, out of sample"), "plots"),
+                      (evaluation, "evaluation")]
+        tables["out_of_sample_vs_baselines"] = result.evaluation.reset_index(names="series")[
+            ["series", "qlike_lstm", "qlike_garch_t", "qlike_ewma", "mse_lstm", "mse_garch_t", "mse_ewma", "n"]]
+    window = {"train_start": result.train_start, "train_end": result.train_end, **result.validation.params()}
     return Registration(
         model=result.forecaster,
-        input_example=test.x[:2],
-        params={**cfg.__dict__, "symbols": ",".join(result.symbols), "n_train": result.n_train},
+        input_example=latest.x[:2],
+        params={**cfg.__dict__, "symbols": ",".join(result.symbols), "n_train": result.n_train, **window},
         metrics=result.metrics,
         metadata={"symbols": result.symbols, "seq_len": cfg.seq_len, "features": list(STEP_FEATURES),
-                  "train_end": cfg.train_end, "series_identity": False},
-        artifacts=[
-            (loss_curves(result.history, folder / "loss_curves.png", "LSTM training losses"), "plots"),
-            (forecast_vs_realized(origins, realized, forecasts, folder / f"{series}_forecast_vs_realized.png",
-                                  f"{series}: next-day volatility forecast, out of sample"), "plots"),
-            (evaluation, "evaluation"),
-        ],
-        tables={"out_of_sample_vs_baselines": comparison},
+                  "series_identity": False, **window},
+        artifacts=artifacts,
+        tables=tables,
     )
 
 
