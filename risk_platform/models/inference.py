@@ -218,9 +218,12 @@ def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, model_key
             stress[name] = covering(generated(loaded, STRESS_REGIME, n_scenarios, seed=1), gen_symbols, symbols,
                                     loaded, alias)
             versions[name] = f"{loaded.name.removeprefix('risk_platform-')} v{loaded.version}"
+        loaded_by_version = {f"{m.name.removeprefix('risk_platform-')} v{m.version}": m
+                             for m in (lstm, gnn, gan, vae) if m is not None}
+        trained_through = {label: str(m.metadata.get("train_end") or "")[:10] for label, m in loaded_by_version.items()}
         out.inputs.append(ModelInputs(label=alias, symbols=tuple(symbols or ()), vols=vols, correlation=correlation,
                                       scenarios=scenarios, stress_scenarios=stress, regime_probability=probability,
-                                      versions=versions))
+                                      versions=versions, trained_through=trained_through))
     if not out.inputs:
         out.notes.append("no registered model version carries an alias: non-model methods only")
     return out

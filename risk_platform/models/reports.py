@@ -90,7 +90,9 @@ def history_rows(history: dict[str, list[float]]) -> list[dict]:
 
 def gnn_registration(result: GNNResult, daily: pd.DataFrame, folder: Path) -> Registration:
     """The correlation forecaster; loss curves, the latest forecast correlation matrix (CSV) and the
-    out-of-sample scores; metadata ``symbols`` (node order), ``corr_windows``, ``horizon``, ``n_lags``."""
+    out-of-sample scores; metadata ``symbols`` (node order), ``corr_windows``, ``horizon``, ``n_lags``, and
+    ``train_start``/``train_end`` (its first fitted date; the last day any training or validation target reads,
+    also params)."""
     cfg = result.config
     as_of, inputs = forecaster_input(daily, result.symbols, result.config)
     with torch.no_grad():
@@ -109,7 +111,7 @@ def gnn_registration(result: GNNResult, daily: pd.DataFrame, folder: Path) -> Re
         params={**cfg.__dict__, "n_train": result.n_train, "train_start": str(result.train_start.date())},
         metrics=result.metrics,
         metadata={"symbols": list(result.symbols), "corr_windows": list(cfg.corr_windows), "horizon": cfg.horizon,
-                  "n_lags": cfg.n_lags},
+                  "n_lags": cfg.n_lags, "train_start": str(result.train_start.date()), "train_end": str(cfg.train_end)},
         artifacts=[(curves, "plots"), (forecast_csv, "forecasts"), (scores, "evaluation")],
         tables={"out_of_sample_vs_baselines": baselines},
     )
@@ -138,7 +140,8 @@ def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFra
     ``not_evaluated`` (why a quality book is missing on this universe, e.g. no equity/rates pair for the 60/40
     book: its gate metrics are absent, so its promotion gates FAIL; also a table shown beside the version and in
     the training asset's metadata). ``name``: ``gan`` or ``vae`` (labels, the
-    quality table's column)."""
+    quality table's column). Params and metadata ``train_start``/``train_end``: the first and last training
+    day (every day up to ``config.train_end``, all data when None)."""
     fhs = FHSBootstrap.fit(daily, train_end=result.config.train_end)
     quality = evaluate_generators(daily, instruments, {name: result.sampler, "fhs": fhs}, regime=STRESS_REGIME, n=n)
     real = scenario_rows(daily)
@@ -166,13 +169,15 @@ def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFra
     not_evaluated = portfolio_notes(result.symbols, instruments) + undefined_metrics(undefined, result.symbols,
                                                                                      instruments)
     metrics = {k: v for k, v in metrics.items() if k not in undefined}
+    window = {"train_start": str(result.train_start.date()), "train_end": str(result.train_end.date())}
     return Registration(
         model=sampler,
         input_example=example,
-        params={**result.config.__dict__, "n_train": result.n_train, "train_start": str(result.train_start.date()),
+        params={**result.config.__dict__, "n_train": result.n_train, **window,
                 "not_evaluated": "; ".join(not_evaluated) or "none"},
         metrics=metrics,
         metadata={"symbols": result.symbols, "latent_dim": sampler.latent_dim, "vol_input": sampler.vol is not None,
+                  **window,
                   "not_evaluated": not_evaluated,
                   "input": "[noise (latent_dim), one-hot regime (low, normal, high)] then, when vol_input,"
                            " [log volatility per series (k), weight (1): 0 = the regime's volatility"
