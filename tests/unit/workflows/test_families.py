@@ -128,3 +128,34 @@ def test_promotion_decides_every_family_in_table_order(tmp_path):
     assert "FAIL stress-regime portfolio risk within 10% of historical" in promotion.decisions[2].gates
     assert [r.event for r in audit.records()] == ["gates_failed"] * len(FAMILIES)
     assert promotion.decisions[0].to_dict()["report"].endswith("/validation_report/report.md")
+
+
+def test_the_registered_lstm_is_refit_through_the_last_date_and_carries_its_validation_window(
+        tmp_path, daily_features, instruments, capsys):
+    """The LSTM family's real training path: evaluated with the split counted back from the data's last date,
+    then refit on every day; the registry, and `risk-platform models`, show both windows."""
+    from risk_platform.cli import main
+
+    daily = daily_features[daily_features["symbol"].isin(["SPX", "UST10Y", "EURUSD"])
+                           & (daily_features["date"] <= "2023-12-29")]
+    registry, audit = _registry(tmp_path), AuditLog(tmp_path / "audit.jsonl")
+    trained = train_and_register(FAMILIES["lstm_vol"], registry, audit, daily, instruments, preset="demo",
+                                 fast_dev_run=True, tags={t: "x" for t in LINEAGE_TAGS},
+                                 dataset_name="daily_features@abc", actor="test")
+    params = registry.run(trained.version.run_id).data.params
+    assert (params["train_end"], params["validation_train_end"]) == ("2023-12-29", "2020-12-29")
+    assert params["evaluation_start"] > "2020-12-29" and params["evaluation_end"] <= "2023-12-29"
+    assert params["train_start"] <= params["validation_train_start"] and params["evaluation_note"] == "none"
+    assert np.isfinite(trained.metrics["qlike_ratio_to_ewma"]) and "refit_seconds" in trained.metrics
+    assert registry.load("lstm_vol", "experimental").metadata["train_end"] == "2023-12-29"
+    uri = ["--mlflow-uri", registry.tracking_uri, "--audit-log", str(audit.path)]
+    assert main(["models", "--model", "lstm_vol", *uri]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"lstm_vol v1 [experimental]: trained on {params['train_start']}..2023-12-29; evaluated: trained"
+        f" {params['validation_train_start']}..2020-12-29, scored {params['evaluation_start']}.."
+        f"{params['evaluation_end']}"]
+    assert main(["models", "--json", *uri]) == 0
+    [row] = __import__("json").loads(capsys.readouterr().out)["versions"]
+    assert (row["model"], row["version"], row["train_end"]) == ("lstm_vol", "1", "2023-12-29")
+    assert main(["models", "--model", "nope", *uri]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
