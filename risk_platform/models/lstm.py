@@ -368,8 +368,8 @@ def train_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool =
     fitted = fit_lstm_vol(daily, config, fast_dev_run)
     counts = daily[daily["date"] <= pd.Timestamp(config.train_end)].dropna(subset=["ret"]).groupby("symbol").size()
     scored = daily[daily["symbol"].isin(counts.index[counts >= MIN_TRAIN_DAYS])]
-    note = split.note or ("" if len(scored) else f"no series has {MIN_TRAIN_DAYS} returns by {config.train_end}:"
-                                                 " not evaluated")
+    note = (f"{split.note}; trained on all of it, not evaluated" if split.train_end is None else split.note
+            or ("" if len(scored) else f"no series has {MIN_TRAIN_DAYS} returns by {config.train_end}: not evaluated"))
     if split.train_end is None or not len(scored):
         return LSTMResult(fitted.forecaster, config, fitted.forecaster.symbols, fitted.train_start, config.train_end,
                           fitted.n_train, pd.DataFrame(), {"train_seconds": fitted.seconds},

@@ -41,8 +41,7 @@ def evaluation_split(dates: pd.Series | pd.DatetimeIndex, test_years: float, min
     if len(distinct) < min_train_days + min_eval_days:
         return EvaluationSplit(first, None, last,
                                f"history {first:%Y-%m-%d}..{last:%Y-%m-%d} too short to hold out: {len(distinct)}"
-                               f" dates, need {min_train_days} to train and {min_eval_days} to evaluate; trained on"
-                               " all of it, not evaluated")
+                               f" dates, need {min_train_days} to train and {min_eval_days} to evaluate")
     nominal = last - pd.DateOffset(months=round(test_years * 12))
     earliest = distinct[min_train_days - 1]
     if nominal >= earliest:
