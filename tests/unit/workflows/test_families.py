@@ -131,7 +131,7 @@ def test_promotion_decides_every_family_in_table_order(tmp_path):
 
 
 def test_the_registered_lstm_is_refit_through_the_last_date_and_carries_its_validation_window(
-        tmp_path, daily_features, instruments, capsys):
+        tmp_path, daily_features, instruments, bundled_prices_text, capsys):
     """The LSTM family's real training path: evaluated with the split counted back from the data's last date,
     then refit on every day; the registry, and `risk-platform models`, show both windows."""
     from risk_platform.cli import main
@@ -160,3 +160,10 @@ def test_the_registered_lstm_is_refit_through_the_last_date_and_carries_its_vali
     assert (row["model"], row["version"], row["train_end"]) == ("lstm_vol", "1", "2023-12-29")
     assert main(["models", "--model", "nope", *uri]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
+    prices = tmp_path / "spx.csv"  # SPX through the version's last training day: no day left out of sample
+    text = bundled_prices_text[bundled_prices_text["symbol"] == "SPX"]
+    text[text["date"] <= "2023-12-29"].to_csv(prices, index=False)
+    assert main(["backtest", "--prices", str(prices), "--symbol", "SPX", "--method", "lstm", *uri]) == 2
+    assert capsys.readouterr().err == ("risk-platform: error: risk_platform-lstm_vol v1 was trained on data through"
+                                       " 2023-12-29, past SPX's last day: no day left to backtest it out of sample"
+                                       " (its validation evidence: 'risk-platform models')\n")
