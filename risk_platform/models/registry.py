@@ -113,7 +113,8 @@ class ModelRegistry:
                      dataset: pd.DataFrame, dataset_name: str, run_name: str | None = None) -> RegisteredVersion:
         """One run: the registration's params, metrics and artifacts, lineage tags, the input dataset, the model
         with its metadata (stored in the MLmodel file: what a user needs to build inputs, e.g. the series order
-        and sequence length); then register it.
+        and sequence length); then register it, the version tagged with its training window
+        (:data:`TRAINING_WINDOW_PARAMS` the registration's params hold).
 
         If anything fails, the run is marked FAILED and nothing is registered (no alias moves).
         """
@@ -156,8 +157,9 @@ class ModelRegistry:
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
+        window = {p: str(registration.params[p]) for p in TRAINING_WINDOW_PARAMS if p in registration.params}
         version = self.client.create_model_version(name, f"runs:/{run_id}/model", run_id,
-                                                   tags={**{t: tags[t] for t in LINEAGE_TAGS},
+                                                   tags={**{t: tags[t] for t in LINEAGE_TAGS}, **window,
                                                          ARTIFACT_HASH_TAG: json.dumps(hashes, sort_keys=True)})
         return RegisteredVersion(name, str(version.version), run_id, f"models:/{name}/{version.version}")
 

@@ -148,6 +148,8 @@ def test_the_registered_lstm_is_refit_through_the_last_date_and_carries_its_vali
     assert params["evaluation_start"] > "2020-12-29" and params["evaluation_end"] <= "2023-12-29"
     assert params["train_start"] <= params["validation_train_start"] and params["evaluation_note"] == "none"
     assert np.isfinite(trained.metrics["qlike_ratio_to_ewma"]) and "refit_seconds" in trained.metrics
+    tags = registry.client.get_model_version(MODEL_NAMES["lstm_vol"], "1").tags  # shown on the version's page
+    assert (tags["train_end"], tags["validation_train_end"]) == ("2023-12-29", "2020-12-29")
     assert trained_through([registry.load("lstm_vol", "experimental")]) == {"lstm_vol v1": "2023-12-29"}  # risk age
     uri = ["--mlflow-uri", registry.tracking_uri, "--audit-log", str(audit.path)]
     assert main(["models", "--model", "lstm_vol", *uri]) == 0
