@@ -9,7 +9,7 @@ import pandas as pd
 
 from assets.metadata import latest_gx_validation_id, model_version_metadata, table
 from resources import FeatureStoreResource, LineageResource, MlflowResource
-from risk_platform.families import FAMILIES, LSTM_VOL, ModelFamily
+from risk_platform.families import FAMILIES, ModelFamily
 from risk_platform.lineage import git_sha
 from risk_platform.models.baselines import garch_parameters
 from risk_platform.workflows.training import NEW_VERSION_ALIAS, TrainedVersion, train_and_register
@@ -58,9 +58,10 @@ def record_lineage(context: dg.AssetExecutionContext, lineage: LineageResource, 
 
 @dg.asset(group_name="models", compute_kind="arch")
 def vol_baselines(daily_features: dict, feature_store: FeatureStoreResource) -> dg.Output[pd.DataFrame]:
-    """GARCH(1,1)-t parameters per series, fitted on the LSTM's training window (EWMA needs no fit)."""
+    """GARCH(1,1)-t parameters per series, fitted on every return up to the panel's last date: the production
+    fit, like the registered models' refit (each evaluation refits GARCH-t at its own split; EWMA needs no fit)."""
     daily, _ = feature_data(feature_store, daily_features)
-    train_end = pd.Timestamp(LSTM_VOL.config("demo").train_end)
+    train_end = pd.Timestamp(daily["date"].max())
     params = garch_parameters(daily, train_end)
     return dg.Output(params, metadata={"train_end": str(train_end.date()), "garch_t": table(params)})
 

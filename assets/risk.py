@@ -19,7 +19,7 @@ from resources import FeatureStoreResource, LineageResource, MlflowResource, Por
 from risk_platform.data.loading import sha256_file
 from risk_platform.errors import InputError
 from risk_platform.portfolio.positions import Portfolio
-from risk_platform.risk.config import MAX_DATA_AGE_SESSIONS, RiskConfig
+from risk_platform.risk.config import MAX_DATA_AGE_SESSIONS, MAX_MODEL_AGE_DAYS, RiskConfig
 from risk_platform.workflows.market_inputs import stored_market_inputs
 from risk_platform.workflows.modelled_risk import assess_with_models
 
@@ -37,6 +37,8 @@ class PortfolioRiskConfig(dg.Config):
     a historical run. ``max_data_age_sessions``: a feed whose last value is more venue sessions old than this
     makes the report ``stale_against_clock`` and fails the ``data_fresh`` check with WARN (the run goes on);
     ``error_data_age_sessions``: when set, data older than this fail the check with ERROR (production).
+    ``max_model_age_days``: a model version used whose training data end more calendar days than this before
+    the as-of date is flagged WARN in the report (``model_age_flags``) and in ``risk_limits``.
 
     The choice for the embedded defaults (``make demo``, tests): the clock is today there too, never the
     data's own last date, so the bundled data (ending 2024-12-31) are reported as old, honestly: the demo
@@ -46,17 +48,21 @@ class PortfolioRiskConfig(dg.Config):
     evaluation_date: str | None = None
     max_data_age_sessions: int = MAX_DATA_AGE_SESSIONS
     error_data_age_sessions: int | None = None
+    max_model_age_days: int = MAX_MODEL_AGE_DAYS
 
     def risk_config(self) -> RiskConfig:
         """The engine's settings: the evaluation date (InputError when not YYYY-MM-DD) and the age limit."""
         if self.max_data_age_sessions < 0 or (self.error_data_age_sessions or 0) < 0:
             raise InputError("portfolio_risk config: the data age limits must be zero or positive sessions")
+        if self.max_model_age_days < 0:
+            raise InputError("portfolio_risk config: max_model_age_days must be zero or positive days")
         try:
             day = pd.to_datetime(self.evaluation_date, format="%Y-%m-%d") if self.evaluation_date else None
         except ValueError:
             raise InputError(f"portfolio_risk config: evaluation_date '{self.evaluation_date}' is not a YYYY-MM-DD"
                              " date") from None
-        return RiskConfig(evaluation_date=day, max_data_age_sessions=self.max_data_age_sessions)
+        return RiskConfig(evaluation_date=day, max_data_age_sessions=self.max_data_age_sessions,
+                          max_model_age_days=self.max_model_age_days)
 
 
 @dg.asset(group_name="risk", compute_kind="yaml")

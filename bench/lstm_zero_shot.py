@@ -2,9 +2,10 @@
 
 The bundled series are split into folds stratified by asset class (sorted by class, then dealt round-robin:
 7 folds of 4 for the 28 series). For each fold the LSTM (demo preset unless ``--preset full``) is trained
-WITHOUT the fold's series (training targets up to ``train_end``, 2019-12-31) and scores them, zero-shot, on
-every out-of-sample day (2020-2024), beside EWMA(0.94) and GARCH(1,1)-t (fitted on each series' returns up to
-``train_end``) on the same days. The same figures follow for the model trained on every series ("seen").
+WITHOUT the fold's series (training targets up to ``train_end``: ``test_years`` before the data's last date,
+2021-12-31 for the bundled data) and scores them, zero-shot, on every out-of-sample day after it, beside
+EWMA(0.94) and GARCH(1,1)-t (fitted on each series' returns up to ``train_end``) on the same days. The same
+figures follow for the model trained on every series ("seen").
 Printed as JSON: pooled QLIKE of the three and the LSTM's ratios to EWMA and GARCH-t, overall and per asset
 class, for ``zero_shot`` and ``seen``; what was run (folds, series, preset, seconds).
 
@@ -26,7 +27,7 @@ from risk_platform import paths
 from risk_platform.data.loading import load_instruments, load_prices
 from risk_platform.data.quality import load_suite
 from risk_platform.features.engineering import series_features
-from risk_platform.models.lstm import LSTMConfig, fit_lstm_vol, out_of_sample_forecasts, score_forecasts
+from risk_platform.models.lstm import LSTMConfig, fit_lstm_vol, out_of_sample_forecasts, score_forecasts, with_split
 from risk_platform.workflows.market_inputs import gated_market_inputs
 
 SUITE = Path(__file__).resolve().parents[1] / "expectations" / "market_panel_completeness.json"
@@ -62,6 +63,7 @@ def summary(table: pd.DataFrame) -> dict[str, dict[str, float]]:
 def leave_series_out(daily: pd.DataFrame, instruments: pd.DataFrame, config: LSTMConfig, n_folds: int,
                      folds_run: list[int] | None) -> dict:
     """Zero-shot (each fold held out of training) and seen (trained on all) forecast tables, scored."""
+    config = with_split(daily, config)  # one split for every fold: counted back from the whole panel's last date
     symbols = sorted(daily["symbol"].unique())
     folds = stratified_folds(instruments, symbols, n_folds)
     run = folds_run if folds_run is not None else list(range(n_folds))

@@ -24,7 +24,7 @@ from risk_platform.models.baselines import garch_forecasts, series_returns
 from risk_platform.models.generator_quality import Sampler, evaluate_generators
 from risk_platform.models.generators import GANConfig, VAEConfig, train_gan, train_vae
 from risk_platform.models.gnn import GNNConfig, forecaster_input, train_gnn_corr
-from risk_platform.models.lstm import LSTMConfig, build_sequences, train_lstm_vol
+from risk_platform.models.lstm import LSTMConfig, build_sequences, train_lstm_vol, with_split
 
 
 def _best_ms(call, repeat: int = 20) -> float:
@@ -50,7 +50,7 @@ def model_figures() -> dict[str, dict[str, float]]:
         train_s[name] = round(time.perf_counter() - started, 1)
         return out
 
-    end = pd.Timestamp(LSTMConfig.demo().train_end)
+    end = pd.Timestamp(with_split(daily, LSTMConfig.demo()).train_end)  # the LSTM's evaluation split
     symbols = daily["symbol"].unique()
     timed("baselines_garch_t", lambda: [garch_forecasts(series_returns(daily, s), end) for s in symbols])
     lstm = timed("lstm_vol", lambda: train_lstm_vol(daily, LSTMConfig.demo()))

@@ -300,6 +300,7 @@ class LimitCheck:
 
 
 ALIASES_AUDITED = "model_aliases_audited"
+MODEL_AGE = "model_training_age"
 
 
 def governance_results(report: dict) -> list[LimitResult]:
@@ -316,10 +317,29 @@ def governance_results(report: dict) -> list[LimitResult]:
                         utilisation=None, unit="moves", limit_severity="error", message=message)]
 
 
+def model_age_results(report: dict) -> list[LimitResult]:
+    """The models' training age as a WARN-level finding: ``warn`` while a model version used has training data
+    ending more than the report's limit before its as-of date, or an unknown end (``model_age_flags``; the
+    figure: the oldest age in days, None when only unknown ones); ``ok`` clears it. None for a report computed
+    without models."""
+    if not report.get("model_versions") or "model_age_flags" not in report:
+        return []
+    flags = report["model_age_flags"]
+    ages = [f["age_days"] for f in flags if f["age_days"] is not None]
+    limit = flags[0]["limit_days"] if flags else None
+    message = "; ".join(f["statement"] for f in flags) or "every model's training data are recent enough"
+    return [LimitResult(limit=MODEL_AGE, family="governance", metric="model_age_days",
+                        status="warn" if flags else "ok", severity="warn" if flags else None,
+                        figure=float(max(ages)) if ages else None, threshold=limit, warn_threshold=limit,
+                        breach_threshold=None, utilisation=None, unit="days", limit_severity="warn",
+                        bound_by=[f["model"] for f in flags], message=message)]
+
+
 def check_limits(report: dict, limit_set: LimitSet, sink: AlertSink, run_id: str | None = None) -> LimitCheck:
-    """Evaluate every limit on ``report`` and the governance finding (:func:`governance_results`), triage the
-    fired ones against the alert log, then append and send the episode events that are due."""
-    results = evaluate_limits(report, limit_set) + governance_results(report)
+    """Evaluate every limit on ``report``, the governance finding (:func:`governance_results`) and the models'
+    training age (:func:`model_age_results`), triage the fired ones against the alert log, then append and send
+    the episode events that are due."""
+    results = evaluate_limits(report, limit_set) + governance_results(report) + model_age_results(report)
     fired = alerts_for(results, report, run_id=run_id, alert_on=limit_set.alert_on)
     triage = sink.triage(fired, results, report, run_id)
     return LimitCheck(results, triage, sink.emit(triage.notify))

@@ -224,6 +224,10 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         lstm_variance, model = _lstm_variance(args, panel, returns, instruments)
     forecast = rolling_var(series, quote_type, args.method, args.confidence, args.window, lstm_variance)
     after = pd.Timestamp(model["train_end"]) if model and model.get("train_end") else None  # LSTM: out of sample
+    if after is not None and not (forecast.dates > after).any():
+        raise InputError(f"{model['name']} v{model['version']} was trained on data through {after:%Y-%m-%d}, past"
+                         f" {args.symbol}'s last day: no day left to backtest it out of sample (its validation"
+                         " evidence: 'risk-platform models')")
     payload, result = _scored(args, args.symbol, forecast, after)
     shot = " (zero-shot: not in the model's training series)" if model and not model["seen_in_training"] else ""
     _print_backtest(args, {"symbol": args.symbol, **payload, **({"model": model} if model else {})},
@@ -399,6 +403,28 @@ def cmd_alias(args: argparse.Namespace) -> int:
                          f" by {args.by}; recorded in {audit.path}")
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    """Every registered version of each model (or of --model) with its aliases and training window: the
+    version's own (``train_start..train_end``) and, for a refit version, the evaluation fit behind its metrics."""
+    from risk_platform.families import MODEL_NAMES
+
+    if args.model is not None and args.model not in MODEL_NAMES:
+        raise InputError(f"unknown model {args.model!r}; expected one of {', '.join(MODEL_NAMES)}")
+    registry = _audited_registry(args)
+    rows = [row for key in ([args.model] if args.model else MODEL_NAMES) for row in registry.versions(key)]
+    if args.json:
+        print(json.dumps({"versions": rows}, indent=1))
+        return EXIT_OK
+    for r in rows:
+        evaluated = (f"; evaluated: trained {r['validation_train_start']}..{r['validation_train_end']}, scored"
+                     f" {r['evaluation_start']}..{r['evaluation_end']}" if r.get("evaluation_start") not in
+                     (None, "none") else "")
+        note = f" ({r['evaluation_note']})" if r.get("evaluation_note") not in (None, "none") else ""
+        print(f"{r['model']} v{r['version']} [{', '.join(r['aliases']) or '-'}]: trained on"
+              f" {r['train_start'] or '?'}..{r['train_end'] or '?'}{evaluated}{note}")
+    return EXIT_OK
+
+
 def _print_record(args: argparse.Namespace, record: dict, text: str) -> int:
     """A recorded human action: the record as JSON with ``--json``, else one line of text."""
     print(json.dumps(record, indent=1, default=str) if args.json else text)
@@ -540,6 +566,13 @@ def build_parser() -> argparse.ArgumentParser:
     lineage.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
     lineage.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     lineage.set_defaults(func=cmd_lineage)
+
+    models = sub.add_parser("models", help="registered model versions: aliases and training windows")
+    models.add_argument("--model", help="one model key, e.g. lstm_vol (default: every model)")
+    models.add_argument("--audit-log", help="alias audit log (default: beside the MLflow store)")
+    models.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
+    models.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    models.set_defaults(func=cmd_models)
 
     _add_human_commands(sub)
     return parser

@@ -24,7 +24,7 @@ from risk_platform.errors import InputError
 from risk_platform.models.generators import GANConfig, VAEConfig, train_gan, train_vae
 from risk_platform.models.gnn import GNNConfig, train_gnn_corr
 from risk_platform.models.governance import Gate
-from risk_platform.models.lstm import LSTMConfig, train_lstm_vol
+from risk_platform.models.lstm import LSTMConfig, refit_lstm_vol, train_lstm_vol
 from risk_platform.models.registry import registered_name
 from risk_platform.models.reports import Registration, generator_registration, gnn_registration, lstm_registration
 from risk_platform.validation import crisis
@@ -165,7 +165,8 @@ LSTM_VOL = ModelFamily(
     " inside it, and the book's VaR with LSTM volatilities and EWMA correlations.",
     config_class=LSTMConfig,
     validation_overrides={"demo": {"epochs": 2}, "full": {"epochs": 10}},
-    train=lambda daily, instruments, config, fast_dev_run: train_lstm_vol(daily, config, fast_dev_run=fast_dev_run),
+    train=lambda daily, instruments, config, fast_dev_run: refit_lstm_vol(  # evaluated, then refit on all days
+        daily, train_lstm_vol(daily, config, fast_dev_run=fast_dev_run), fast_dev_run=fast_dev_run),
     register=lambda result, daily, instruments, folder: lstm_registration(result, daily, instruments, folder),
     validate=lambda daily, instruments, window, exposure, config, fast_dev_run: crisis.validate_lstm(
         daily, window, exposure, config, fast_dev_run=fast_dev_run),

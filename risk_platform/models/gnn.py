@@ -72,6 +72,7 @@ from risk_platform.ewma import EWMA_LAMBDA
 from risk_platform.features.engineering import CORR_WINDOW
 from risk_platform.models.datasets import Standardizer, check_finite, complete_days
 from risk_platform.models.training import make_trainer, seed_everything, torch_threads
+from risk_platform.models.windows import evaluation_split
 from risk_platform.risk.measures import ewma_covariance
 
 BASE_FEATURES = ("log_ewma_vol", "log_rv_21", "log_rv_63", "vol_rank", "drawdown")
@@ -90,16 +91,20 @@ def feature_names(n_lags: int) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class GNNConfig:
     """Graph, split and training hyper-parameters. ``demo`` trains in seconds on 2 CPU cores; ``full`` is the
-    real run. No return after ``train_end`` enters a training or validation target."""
+    real run. No return after ``train_end`` enters a training or validation target. ``train_end`` None: the
+    split is counted back from the data (:func:`with_dates`: ``test_years`` before the last date, validation
+    the ``val_years`` before it, test from the day after it); ``test_start`` None: the day after ``train_end``."""
 
     horizon: int = 21
     corr_windows: tuple[int, ...] = (CORR_WINDOW, 252, 378)  # the first: edges and the sample baseline
     ewma_window: int = 252
     n_lags: int = 5
     edge_threshold: float = 0.3
-    train_end: str = "2019-12-31"
-    val_start: str | None = "2018-01-01"
-    test_start: str = "2020-01-01"
+    train_end: str | None = None
+    val_start: str | None = None  # None with a given train_end: no validation split
+    test_start: str | None = None
+    test_years: float = 3.0
+    val_years: float = 2.0
     test_end: str | None = None  # last test date (None: every date with a complete target window)
     train_stride: int = 5
     test_stride: int = 1
@@ -120,7 +125,8 @@ class GNNConfig:
     preset: str = "demo"
 
     def __post_init__(self) -> None:
-        val_ok = self.val_start is None or pd.Timestamp(self.val_start) < pd.Timestamp(self.train_end)
+        end = pd.Timestamp(self.train_end) if self.train_end else None
+        val_ok = self.val_start is None or end is None or pd.Timestamp(self.val_start) < end
         checks = {
             "horizon >= 2": self.horizon >= 2,
             "corr_windows: at least one, each >= 3": len(self.corr_windows) >= 1 and min(self.corr_windows) >= 3,
@@ -133,7 +139,8 @@ class GNNConfig:
             "node_id_dim >= 0": self.node_id_dim >= 0,
             "0 <= ridge < 1": 0.0 <= self.ridge < 1.0,
             "val_start before train_end": val_ok,
-            "test_start after train_end": pd.Timestamp(self.test_start) > pd.Timestamp(self.train_end),
+            "test_start after train_end": self.test_start is None or end is None or pd.Timestamp(self.test_start) > end,
+            "test_years > 0 and val_years >= 0": self.test_years > 0 and self.val_years >= 0,
         }
         if failed := [name for name, ok in checks.items() if not ok]:
             raise InputError(f"GNNConfig: invalid values ({'; '.join(failed)})")
@@ -285,6 +292,25 @@ def graph_set(panel: SeriesPanel, idx: np.ndarray, config: GNNConfig) -> GraphSe
                     trailing_correlations(panel.returns, idx, config.corr_windows), sample_correlation(future), ewma)
 
 
+def with_dates(daily: pd.DataFrame, config: GNNConfig) -> GNNConfig:
+    """``config`` with its split dates filled from the data: given a ``train_end``, only ``test_start`` (the day
+    after it) when None; else :func:`~risk_platform.models.windows.evaluation_split` of the complete days
+    (``test_years``, keeping the trailing-correlation warm-up and ``min_train_graphs`` fitted dates), validation
+    from ``val_years`` before the split (none when 0). :class:`InputError` when the history cannot hold out a
+    test period (the GNN is scored on one)."""
+    if config.train_end is not None:
+        return config if config.test_start else replace(
+            config, test_start=f"{pd.Timestamp(config.train_end) + pd.Timedelta(days=1):%Y-%m-%d}")
+    days = complete_days(daily.pivot_table(index="date", columns="symbol", values="ret", dropna=False)).index
+    warm_up = max(config.corr_windows) + config.min_train_graphs * config.train_stride + config.horizon
+    split = evaluation_split(days, config.test_years, warm_up, config.horizon + 1)
+    if split.train_end is None:
+        raise InputError(f"GNN: {split.note} (it is scored on a held-out period)")
+    val = split.train_end - pd.DateOffset(months=round(config.val_years * 12)) + pd.Timedelta(days=1)
+    return replace(config, train_end=f"{split.train_end:%Y-%m-%d}", val_start=f"{val:%Y-%m-%d}"
+                   if config.val_years > 0 else None, test_start=f"{split.train_end + pd.Timedelta(days=1):%Y-%m-%d}")
+
+
 @dataclass(frozen=True)
 class GraphData:
     """Fit, validation (None without ``val_start``) and test graphs, with the node attributes (n,) they share."""
@@ -299,6 +325,7 @@ class GraphData:
 
 def build_graph_data(daily: pd.DataFrame, instruments: pd.DataFrame, config: GNNConfig) -> GraphData:
     """Split the usable complete days into fit / validation / test dates (see the module docstring)."""
+    config = with_dates(daily, config)
     panel = series_panel(daily, config.n_lags, max(config.corr_windows))
     classes, regions = node_attributes(instruments, panel.symbols)
     k = np.arange(len(panel.dates))
@@ -622,7 +649,7 @@ class GNNResult:
 def train_gnn_corr(daily: pd.DataFrame, instruments: pd.DataFrame, config: GNNConfig | None = None,
                    fast_dev_run: bool = False) -> GNNResult:
     """Build the graphs, train (seeded), and score GNN vs sample-63 vs EWMA on the test dates."""
-    config = config or GNNConfig.demo()
+    config = with_dates(daily, config or GNNConfig.demo())
     return train_on_graphs(build_graph_data(daily, instruments, config), config, fast_dev_run)
 
 

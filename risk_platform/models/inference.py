@@ -139,6 +139,13 @@ def load_or_note(registry: ModelRegistry, key: str, alias: str, notes: list[str]
     return loaded
 
 
+def trained_through(models: Sequence[LoadedModel | None]) -> dict[str, str]:
+    """Version label (``lstm_vol v3``) -> the last day of its training data (metadata ``train_end``; ``""`` when a
+    version registered before training windows were does not record it)."""
+    return {f"{m.name.removeprefix('risk_platform-')} v{m.version}": str(m.metadata.get("train_end") or "")[:10]
+            for m in models if m is not None}
+
+
 def read_aliases(registry: ModelRegistry, model_keys: Sequence[str], actor: str) -> AliasedInputs:
     """The audited aliases of ``model_keys``, the unaudited moves (recorded by ``actor`` and noted), or the
     registry's error when it cannot be read (noted: non-model methods only)."""
@@ -232,7 +239,7 @@ def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, model_key
             versions[name] = f"{loaded.name.removeprefix('risk_platform-')} v{loaded.version}"
         out.inputs.append(ModelInputs(label=alias, symbols=tuple(symbols or ()), vols=vols, correlation=correlation,
                                       scenarios=scenarios, stress_scenarios=stress, regime_probability=probability,
-                                      versions=versions))
+                                      versions=versions, trained_through=trained_through((lstm, gnn, gan, vae))))
     if not out.inputs:
         out.notes.append("no registered model version carries an alias: non-model methods only")
     return out

@@ -24,7 +24,11 @@ identity a seen and an unseen series get the same model, so the leave-series-out
 
 Training origins are those whose targets (up to t+5) end on or before ``train_end``, over the series with at
 least :data:`MIN_TRAIN_RETURNS` returns by then (the others are forecast zero-shot); the evaluation origins
-are after it (walk-forward: the model never sees the test period).
+are after it (walk-forward: the model never sees the test period). ``train_end`` is counted back from the
+data's last date (``test_years``, :func:`risk_platform.models.windows.evaluation_split`) unless a config names
+it (the crisis validation does). :func:`train_lstm_vol` is that evaluation fit (the validation evidence);
+:func:`refit_lstm_vol` then refits the same procedure on every day up to the data's last date: the version
+registered for production, carrying the evaluation fit's metrics and window.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from risk_platform.errors import InputError
 from risk_platform.models.baselines import MIN_TRAIN_DAYS, ewma_forecasts, garch_forecasts, series_returns
 from risk_platform.models.datasets import REGIME_INDEX, check_finite
 from risk_platform.models.training import make_trainer, seed_everything, torch_threads
+from risk_platform.models.windows import EvaluationSplit, ValidationEvidence, evaluation_split
 from risk_platform.regime import REGIMES
 from risk_platform.scoring import forecast_loss
 
@@ -55,12 +60,14 @@ SCALE_POWERS = (1, 2, 1, 1, 1, 0)  # each step feature is divided by scale ** po
 SCALE_FLOOR = 1e-12  # a series that did not move for 63 days: keeps the division finite
 ANCHOR_FLOOR = 1e-6  # in units of the scale's variance: keeps the log finite for a series that did not move
 MIN_TRAIN_RETURNS = 250  # a series with fewer returns by train_end is not trained on (it is forecast zero-shot)
+MIN_EVAL_DAYS = 21  # a held-out period shorter than this is not evaluated
 OUTPUT_COLUMNS = ("variance", "p_low", "p_normal", "p_high", "variance_q10", "variance_q90")
 
 
 @dataclass(frozen=True)
 class LSTMConfig:
-    """Hyper-parameters and the walk-forward split. ``demo`` trains in seconds; ``full`` is the real run."""
+    """Hyper-parameters and the walk-forward split: ``train_end`` (inclusive) when given, else ``test_years``
+    before the data's last date. ``demo`` trains in seconds; ``full`` is the real run."""
 
     seq_len: int = 32
     hidden: int = 32
@@ -71,7 +78,8 @@ class LSTMConfig:
     sample_every: int = 2
     regime_weight: float = 0.5
     interval_weight: float = 0.5
-    train_end: str = "2019-12-31"
+    train_end: str | None = None
+    test_years: float = 3.0
     seed: int = 7
     preset: str = "demo"
     torch_threads: int | None = 1  # intra-op threads while training (a small LSTM: 1 is fastest); None = leave
@@ -190,6 +198,27 @@ def training_series(daily: pd.DataFrame, train_end: pd.Timestamp) -> list[str]:
     return symbols
 
 
+def split_for(daily: pd.DataFrame, config: LSTMConfig) -> EvaluationSplit:
+    """The evaluation split of ``config`` on ``daily``: its ``train_end`` when given, else ``test_years`` before
+    the last date, keeping at least ``MIN_TRAIN_DAYS`` returns (what the GARCH-t baseline needs to score) of the
+    longest series to train on."""
+    rows = daily.dropna(subset=["ret"])
+    if config.train_end is not None:
+        return EvaluationSplit(rows["date"].min(), pd.Timestamp(config.train_end), rows["date"].max())
+    if rows.empty:
+        raise InputError("no returns to train the LSTM on")
+    longest = rows.loc[rows["symbol"] == rows.groupby("symbol").size().idxmax(), "date"]
+    split = evaluation_split(longest, config.test_years, MIN_TRAIN_DAYS, MIN_EVAL_DAYS)
+    return replace(split, data_start=rows["date"].min(), data_end=rows["date"].max())
+
+
+def with_split(daily: pd.DataFrame, config: LSTMConfig) -> LSTMConfig:
+    """``config`` with ``train_end`` resolved on ``daily`` (:func:`split_for`; the last date when the history is
+    too short to hold out)."""
+    split = split_for(daily, config)
+    return replace(config, train_end=f"{split.train_end or split.data_end:%Y-%m-%d}")
+
+
 def build_sequences(daily: pd.DataFrame, seq_len: int, origins: str, train_end: pd.Timestamp,
                     every: int = 1) -> Sequences:
     """Windows ending at each origin t of every series in ``daily``, in its own units (the
@@ -270,7 +299,9 @@ class VolSequenceDataModule(L.LightningDataModule):
 
 @dataclass(frozen=True)
 class LSTMResult:
-    """A trained forecaster, its walk-forward evaluation against EWMA and GARCH-t, and how it was trained."""
+    """A trained forecaster, its walk-forward evaluation against EWMA and GARCH-t, and how it was trained.
+    ``train_start``/``train_end``/``config.train_end``: the forecaster's own training window; ``validation``:
+    the evaluation fit behind ``evaluation``, ``forecasts`` and ``metrics`` (the same window unless refit)."""
 
     forecaster: VolForecaster
     config: LSTMConfig
@@ -278,8 +309,10 @@ class LSTMResult:
     train_start: str
     train_end: str
     n_train: int
-    evaluation: pd.DataFrame  # per series (and "pooled"): QLIKE and MSE for lstm, garch_t, ewma
+    evaluation: pd.DataFrame  # per series (and "pooled"): QLIKE and MSE for lstm, garch_t, ewma (empty: none)
     metrics: dict[str, float]
+    validation: ValidationEvidence
+    forecasts: pd.DataFrame  # the evaluation's rows (:func:`out_of_sample_forecasts`)
     history: list[dict] = field(default_factory=list)
     train_seconds: float = 0.0
 
@@ -305,9 +338,9 @@ class FittedLSTM:
 
 
 def fit_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool = False) -> FittedLSTM:
-    """Train the forecaster (seeded) on the origins whose targets end on or before ``config.train_end``, over
-    the series of :func:`training_series`."""
-    train_end = pd.Timestamp(config.train_end)
+    """Train the forecaster (seeded) on the origins whose targets end on or before ``config.train_end``
+    (:func:`with_split` when None), over the series of :func:`training_series`."""
+    train_end = pd.Timestamp(with_split(daily, config).train_end)
     symbols = training_series(daily, train_end)
     train = build_sequences(daily[daily["symbol"].isin(symbols)], config.seq_len, "train", train_end,
                             config.sample_every)
@@ -327,15 +360,43 @@ def fit_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool = F
 
 
 def train_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool = False) -> LSTMResult:
-    """Train the forecaster on origins before ``config.train_end`` and evaluate it after, with baselines, on
-    the series with the history GARCH-t needs (``MIN_TRAIN_DAYS`` returns by the split)."""
+    """The evaluation fit: train on origins up to the split (:func:`split_for`) and score after it, with
+    baselines, on the series with the history GARCH-t needs (``MIN_TRAIN_DAYS`` returns by the split). A history
+    too short to hold out is trained on whole and not evaluated (no metrics; ``validation.note`` says why)."""
+    split = split_for(daily, config)
+    config = replace(config, train_end=f"{split.train_end or split.data_end:%Y-%m-%d}")
     fitted = fit_lstm_vol(daily, config, fast_dev_run)
     counts = daily[daily["date"] <= pd.Timestamp(config.train_end)].dropna(subset=["ret"]).groupby("symbol").size()
     scored = daily[daily["symbol"].isin(counts.index[counts >= MIN_TRAIN_DAYS])]
-    evaluation = evaluate_out_of_sample(fitted.forecaster, scored, config)
+    note = (f"{split.note}; trained on all of it, not evaluated" if split.train_end is None else split.note
+            or ("" if len(scored) else f"no series has {MIN_TRAIN_DAYS} returns by {config.train_end}: not evaluated"))
+    if split.train_end is None or not len(scored):
+        return LSTMResult(fitted.forecaster, config, fitted.forecaster.symbols, fitted.train_start, config.train_end,
+                          fitted.n_train, pd.DataFrame(), {"train_seconds": fitted.seconds},
+                          ValidationEvidence("none", "none", "none", "none", note), pd.DataFrame(), fitted.history,
+                          fitted.seconds)
+    forecasts = out_of_sample_forecasts(fitted.forecaster, scored, config)
+    evaluation = score_forecasts(forecasts)
+    validation = ValidationEvidence(fitted.train_start, config.train_end, f"{forecasts['origin'].min():%Y-%m-%d}",
+                                    f"{forecasts['origin'].max():%Y-%m-%d}", note)
     metrics = {**evaluation_metrics(evaluation), "train_seconds": fitted.seconds}
     return LSTMResult(fitted.forecaster, config, fitted.forecaster.symbols, fitted.train_start, config.train_end,
-                      fitted.n_train, evaluation, metrics, fitted.history, fitted.seconds)
+                      fitted.n_train, evaluation, metrics, validation, forecasts, fitted.history, fitted.seconds)
+
+
+def refit_lstm_vol(daily: pd.DataFrame, result: LSTMResult, fast_dev_run: bool = False) -> LSTMResult:
+    """The production version: ``result``'s procedure (config, epochs, seed) refit on every day of ``daily``
+    (training targets up to its last date), carrying ``result``'s evaluation, metrics and validation window;
+    ``refit_seconds`` is added to the metrics. ``result`` itself when it already trained through the last date."""
+    last = f"{daily['date'].max():%Y-%m-%d}"
+    if result.config.train_end == last:
+        return result
+    config = replace(result.config, train_end=last)
+    fitted = fit_lstm_vol(daily, config, fast_dev_run)
+    return replace(result, forecaster=fitted.forecaster, config=config, symbols=fitted.forecaster.symbols,
+                   train_start=fitted.train_start, train_end=last, n_train=fitted.n_train, history=fitted.history,
+                   train_seconds=result.train_seconds + fitted.seconds,
+                   metrics={**result.metrics, "refit_seconds": fitted.seconds})
 
 
 def evaluation_metrics(evaluation: pd.DataFrame) -> dict[str, float]:
@@ -358,7 +419,7 @@ def out_of_sample_forecasts(forecaster: nn.Module, daily: pd.DataFrame, config: 
     squared return), the forecasts ``lstm, garch_t, ewma`` (GARCH-t fitted on the returns up to
     ``config.train_end``), ``scale2`` (the window's squared scale: MSE pools series in bp and in log returns),
     ``regime_hit, regime_known``. Days without a baseline forecast are dropped."""
-    train_end = pd.Timestamp(config.train_end)
+    train_end = pd.Timestamp(with_split(daily, config).train_end)
     test = build_sequences(daily, config.seq_len, "test", train_end)
     out = predict(forecaster, test.x)
     scale2 = scaled_inputs(torch.from_numpy(test.x))[1].numpy().astype(float) ** 2

@@ -34,6 +34,8 @@ LINEAGE_TAGS = ("dagster_run_id", "dagster_asset_key", "partition_key", "git_sha
 ALIASES = ("stable", "current", "experimental")
 EXPERIMENT = "risk_platform"
 VALIDATION_EXPERIMENT = "risk_platform-validation"
+TRAINING_WINDOW_PARAMS = ("train_start", "train_end", "validation_train_start", "validation_train_end",
+                          "evaluation_start", "evaluation_end", "evaluation_note")  # what `risk-platform models` shows
 ARTIFACT_HASH_TAG = "artifact_sha256"  # version tag: JSON {relative path: sha256} of the logged model's files
 
 
@@ -111,7 +113,8 @@ class ModelRegistry:
                      dataset: pd.DataFrame, dataset_name: str, run_name: str | None = None) -> RegisteredVersion:
         """One run: the registration's params, metrics and artifacts, lineage tags, the input dataset, the model
         with its metadata (stored in the MLmodel file: what a user needs to build inputs, e.g. the series order
-        and sequence length); then register it.
+        and sequence length); then register it, the version tagged with its training window
+        (:data:`TRAINING_WINDOW_PARAMS` the registration's params hold).
 
         If anything fails, the run is marked FAILED and nothing is registered (no alias moves).
         """
@@ -154,8 +157,9 @@ class ModelRegistry:
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
+        window = {p: str(registration.params[p]) for p in TRAINING_WINDOW_PARAMS if p in registration.params}
         version = self.client.create_model_version(name, f"runs:/{run_id}/model", run_id,
-                                                   tags={**{t: tags[t] for t in LINEAGE_TAGS},
+                                                   tags={**{t: tags[t] for t in LINEAGE_TAGS}, **window,
                                                          ARTIFACT_HASH_TAG: json.dumps(hashes, sort_keys=True)})
         return RegisteredVersion(name, str(version.version), run_id, f"models:/{name}/{version.version}")
 
@@ -281,6 +285,25 @@ class ModelRegistry:
         except MlflowException:
             raise InputError(f"{name} has no version {version} in {self.tracking_uri}") from None
         return dict(self.run(run_id).data.metrics)
+
+    def versions(self, model_key: str) -> list[dict]:
+        """Every registered version of ``model_key`` (newest first) with its aliases (:meth:`aliases`) and the
+        training window its run logged (:data:`TRAINING_WINDOW_PARAMS`; None when a version predates them).
+        Empty when the model is not registered."""
+        name = registered_name(model_key)
+        by_version: dict[str, list[str]] = {}
+        for alias, version in self.aliases(model_key).items():
+            by_version.setdefault(version, []).append(alias)
+        try:
+            found = self.client.search_model_versions(f"name='{name}'")
+        except Exception as exc:  # noqa: BLE001 (connection and store errors of any kind)
+            raise self._unavailable(exc) from None
+        rows = []
+        for v in sorted(found, key=lambda v: int(v.version), reverse=True):
+            params = self.run(v.run_id).data.params
+            rows.append({"model": model_key, "version": str(v.version), "aliases": sorted(by_version.get(
+                str(v.version), [])), "run_id": v.run_id, **{p: params.get(p) for p in TRAINING_WINDOW_PARAMS}})
+        return rows
 
     def run(self, run_id: str):
         """An MLflow run; :class:`InputError` when the store has no such run."""

@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from risk_platform.data.roles import plotted_series
-from risk_platform.models.baselines import garch_forecasts, series_returns
 from risk_platform.models.datasets import REGIME_INDEX
 from risk_platform.models.generator_quality import (
     correlation_by_regime,
@@ -24,7 +23,7 @@ from risk_platform.models.generator_quality import (
 )
 from risk_platform.models.generators import FHSBootstrap, GeneratorResult, scenario_rows
 from risk_platform.models.gnn import GNNResult, forecaster_input
-from risk_platform.models.lstm import STEP_FEATURES, LSTMResult, build_sequences, predict
+from risk_platform.models.lstm import STEP_FEATURES, LSTMResult, build_sequences
 from risk_platform.models.plots import distributions, forecast_vs_realized, loss_curves
 from risk_platform.models.sampler_inputs import scenario_inputs
 
@@ -47,38 +46,39 @@ class Registration:
 
 def lstm_registration(result: LSTMResult, daily: pd.DataFrame, instruments: pd.DataFrame, folder: Path,
                       series: str | None = None) -> Registration:
-    """The forecaster; loss curves, one series' out-of-sample forecast against realized and GARCH-t (``series``,
-    default the first plotted series of :func:`risk_platform.data.roles.plotted_series`), the evaluation table;
-    metadata ``symbols`` (the series trained on: any other is forecast zero-shot), ``seq_len``, ``features``,
-    ``train_end``, ``series_identity`` (false: the global model)."""
+    """The forecaster (the production refit when ``result`` is one); loss curves, one series' out-of-sample
+    forecast of the evaluation fit against realized and GARCH-t (``series``, default the first plotted series of
+    :func:`risk_platform.data.roles.plotted_series`; none when not evaluated), the evaluation table; params and
+    metadata ``train_start``/``train_end`` (the forecaster's own training window) and the evaluation fit's window
+    (:meth:`ValidationEvidence.params`); metadata ``symbols`` (the series trained on: any other is forecast
+    zero-shot), ``seq_len``, ``features``, ``series_identity`` (false: the global model)."""
     cfg = result.config
-    train_end = pd.Timestamp(cfg.train_end)
     if series not in result.symbols:
         series = (plotted_series(instruments, result.symbols) or tuple(result.symbols))[0]
-    test = build_sequences(daily[daily["symbol"] == series], cfg.seq_len, "test", train_end)
-    origins = pd.DatetimeIndex(test.origin)
-    garch, _ = garch_forecasts(series_returns(daily, series), train_end)
-    realized = test.r2
-    forecasts = {"LSTM": predict(result.forecaster, test.x)[:, 0],
-                 "GARCH(1,1)-t": garch.reindex(origins).to_numpy()}
-    evaluation = folder / "evaluation_out_of_sample.csv"
-    result.evaluation.to_csv(evaluation, index_label="series")
-    comparison = result.evaluation.reset_index(names="series")[
-        ["series", "qlike_lstm", "qlike_garch_t", "qlike_ewma", "mse_lstm", "mse_garch_t", "mse_ewma", "n"]]
+    latest = build_sequences(daily[daily["symbol"].isin(result.symbols)], cfg.seq_len, "latest", pd.Timestamp.max)
+    artifacts = [(loss_curves(result.history, folder / "loss_curves.png", "LSTM training losses"), "plots")]
+    tables = {}
+    if len(result.evaluation):
+        rows = result.forecasts[result.forecasts["symbol"] == series]
+        forecasts = {"LSTM": rows["lstm"].to_numpy(), "GARCH(1,1)-t": rows["garch_t"].to_numpy()}
+        evaluation = folder / "evaluation_out_of_sample.csv"
+        result.evaluation.to_csv(evaluation, index_label="series")
+        artifacts += [(forecast_vs_realized(pd.DatetimeIndex(rows["origin"]), rows["realized"].to_numpy(), forecasts,
+                                            folder / f"{series}_forecast_vs_realized.png",
+                                            f"{series}: next-day volatility forecast, out of sample"), "plots"),
+                      (evaluation, "evaluation")]
+        tables["out_of_sample_vs_baselines"] = result.evaluation.reset_index(names="series")[
+            ["series", "qlike_lstm", "qlike_garch_t", "qlike_ewma", "mse_lstm", "mse_garch_t", "mse_ewma", "n"]]
+    window = {"train_start": result.train_start, "train_end": result.train_end, **result.validation.params()}
     return Registration(
         model=result.forecaster,
-        input_example=test.x[:2],
-        params={**cfg.__dict__, "symbols": ",".join(result.symbols), "n_train": result.n_train},
+        input_example=latest.x[:2],
+        params={**cfg.__dict__, "symbols": ",".join(result.symbols), "n_train": result.n_train, **window},
         metrics=result.metrics,
         metadata={"symbols": result.symbols, "seq_len": cfg.seq_len, "features": list(STEP_FEATURES),
-                  "train_end": cfg.train_end, "series_identity": False},
-        artifacts=[
-            (loss_curves(result.history, folder / "loss_curves.png", "LSTM training losses"), "plots"),
-            (forecast_vs_realized(origins, realized, forecasts, folder / f"{series}_forecast_vs_realized.png",
-                                  f"{series}: next-day volatility forecast, out of sample"), "plots"),
-            (evaluation, "evaluation"),
-        ],
-        tables={"out_of_sample_vs_baselines": comparison},
+                  "series_identity": False, **window},
+        artifacts=artifacts,
+        tables=tables,
     )
 
 
@@ -92,7 +92,9 @@ def gnn_registration(result: GNNResult, daily: pd.DataFrame, folder: Path) -> Re
     """The correlation forecaster; loss curves, the latest forecast correlation matrix (CSV) and the
     out-of-sample scores (against the untrained network too: what training adds); metadata ``symbols`` (node
     order), ``corr_windows``, ``horizon``, ``n_lags``, ``ewma_window``, ``point_in_time_blend`` (the version blends
-    point-in-time correlations only: :func:`~risk_platform.models.gnn.require_point_in_time`)."""
+    point-in-time correlations only: :func:`~risk_platform.models.gnn.require_point_in_time`) and
+    ``train_start``/``train_end`` (its first fitted date; the last day any training or validation target reads,
+    also params)."""
     cfg = result.config
     as_of, inputs = forecaster_input(daily, result.symbols, result.config)
     with torch.no_grad():
@@ -111,7 +113,8 @@ def gnn_registration(result: GNNResult, daily: pd.DataFrame, folder: Path) -> Re
         params={**cfg.__dict__, "n_train": result.n_train, "train_start": str(result.train_start.date())},
         metrics=result.metrics,
         metadata={"symbols": list(result.symbols), "corr_windows": list(cfg.corr_windows), "horizon": cfg.horizon,
-                  "n_lags": cfg.n_lags, "ewma_window": cfg.ewma_window, "point_in_time_blend": True},
+                  "n_lags": cfg.n_lags, "ewma_window": cfg.ewma_window, "point_in_time_blend": True,
+                  "train_start": str(result.train_start.date()), "train_end": str(cfg.train_end)},
         artifacts=[(curves, "plots"), (forecast_csv, "forecasts"), (scores, "evaluation")],
         tables={"out_of_sample_vs_baselines": baselines},
     )
@@ -140,7 +143,8 @@ def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFra
     ``not_evaluated`` (why a quality book is missing on this universe, e.g. no equity/rates pair for the 60/40
     book: its gate metrics are absent, so its promotion gates FAIL; also a table shown beside the version and in
     the training asset's metadata). ``name``: ``gan`` or ``vae`` (labels, the
-    quality table's column)."""
+    quality table's column). Params and metadata ``train_start``/``train_end``: the first and last training
+    day (every day up to ``config.train_end``, all data when None)."""
     fhs = FHSBootstrap.fit(daily, train_end=result.config.train_end)
     quality = evaluate_generators(daily, instruments, {name: result.sampler, "fhs": fhs}, regime=STRESS_REGIME, n=n)
     real = scenario_rows(daily)
@@ -168,13 +172,15 @@ def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFra
     not_evaluated = portfolio_notes(result.symbols, instruments) + undefined_metrics(undefined, result.symbols,
                                                                                      instruments)
     metrics = {k: v for k, v in metrics.items() if k not in undefined}
+    window = {"train_start": str(result.train_start.date()), "train_end": str(result.train_end.date())}
     return Registration(
         model=sampler,
         input_example=example,
-        params={**result.config.__dict__, "n_train": result.n_train, "train_start": str(result.train_start.date()),
+        params={**result.config.__dict__, "n_train": result.n_train, **window,
                 "not_evaluated": "; ".join(not_evaluated) or "none"},
         metrics=metrics,
         metadata={"symbols": result.symbols, "latent_dim": sampler.latent_dim, "vol_input": sampler.vol is not None,
+                  **window,
                   "not_evaluated": not_evaluated,
                   "input": "[noise (latent_dim), one-hot regime (low, normal, high)] then, when vol_input,"
                            " [log volatility per series (k), weight (1): 0 = the regime's volatility"

@@ -16,6 +16,7 @@ MC_SCENARIOS = 50_000  # vine-copula draws and non-model stress bootstrap draws
 MIN_HISTORY_COVERAGE = 0.9  # share of a venue's sessions in the window below which a history is flagged short
 STALE_AFTER_SESSIONS = 3  # venue sessions without a value after which a price is flagged stale
 MAX_DATA_AGE_SESSIONS = 5  # venue sessions between a feed's last value and the evaluation date: older is stale
+MAX_MODEL_AGE_DAYS = 90  # calendar days between a model's last training day and the as-of date: older is flagged
 FHS_VOL_FLOOR = 0.2  # filtered HS: volatility floor as a share of the factor's root-mean-square return
 STRESS_TAIL_SHARE = 0.01  # generated stress: the worst share of the scenarios kept
 PARTICIPATION = 0.2  # share of a position's average daily volume traded per day when liquidating
@@ -36,6 +37,9 @@ class RiskConfig:
     UTC; set it for a historical run: the as-of date is the date of the market data used, the evaluation
     date the day the report is read); a usable feed whose last value is more than ``max_data_age_sessions``
     venue sessions before it makes the report ``stale_against_clock`` (with the reason).
+
+    ``max_model_age_days``: a model version whose training data end more calendar days than this before the
+    as-of date is flagged (WARN) in the report's ``model_age_flags``.
     """
 
     hs_window: int = HS_WINDOW
@@ -51,3 +55,4 @@ class RiskConfig:
     threads: int = 2
     evaluation_date: pd.Timestamp | None = None
     max_data_age_sessions: int = MAX_DATA_AGE_SESSIONS
+    max_model_age_days: int = MAX_MODEL_AGE_DAYS

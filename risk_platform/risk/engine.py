@@ -36,7 +36,7 @@ from risk_platform.risk.data_flags import DataFlag, data_flags
 from risk_platform.risk.liquidity import LiquidityConcentration, liquidity_concentration
 from risk_platform.risk.market import MarketState, clock_staleness, prepare_market
 from risk_platform.risk.measures import ewma_covariance, historical_es_contributions
-from risk_platform.risk.report import ModelInputs, PortfolioRisk, ScenarioSet, model_columns
+from risk_platform.risk.report import ModelInputs, PortfolioRisk, ScenarioSet, model_age_flags, model_columns
 from risk_platform.risk.stress import StressResult, nearest_correlation, stress_notes, stress_suite
 from risk_platform.risk.valuation import ValuedBook, value_book
 
@@ -390,6 +390,7 @@ def build_report(portfolio: Portfolio, market: MarketState, config: RiskConfig, 
         feed_age_sessions=dict(market.age), max_data_age_sessions=config.max_data_age_sessions,
         stale_against_clock=bool(too_old), stale_against_clock_reason=too_old,
         data_flags=[flag.to_dict() for flag in flags],
+        model_age_flags=model_age_flags(model_inputs, market.asof, config.max_model_age_days),
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from risk_platform.errors import InputError
 
@@ -33,7 +34,8 @@ class ModelInputs:
     * ``stress_scenarios``: the same for stress-regime scenarios (the generated stress test);
     * ``regime_probability``: ``{"low": p, "normal": p, "high": p}`` for the next day;
     * ``label``: e.g. ``"current"``; ``versions``: component -> version, e.g. ``{"vols": "lstm_vol v3",
-      "correlation": "gnn_corr v2", "gan": "gan_scenarios v1", "regime": "lstm_vol v3"}``.
+      "correlation": "gnn_corr v2", "gan": "gan_scenarios v1", "regime": "lstm_vol v3"}``;
+    * ``trained_through``: version -> the last day of its training data (``YYYY-MM-DD``; ``""``: unknown).
     """
 
     label: str
@@ -44,6 +46,7 @@ class ModelInputs:
     stress_scenarios: Mapping[str, np.ndarray | ScenarioSet] = field(default_factory=dict)
     regime_probability: Mapping[str, float] | None = None
     versions: Mapping[str, str] = field(default_factory=dict)
+    trained_through: Mapping[str, str] = field(default_factory=dict)
 
     def version(self, component: str) -> str:
         """``'<version> (<label>)'`` for a component, or the label alone."""
@@ -86,6 +89,9 @@ class PortfolioRisk:
     ``data_flags``: one entry per market data point the plausibility gate removed (a suspect) or kept
     unconfirmed (a latest price beyond its limit), with the positions, methods, headline figures, stress
     replays and valuation it affects (:class:`~risk_platform.risk.data_flags.DataFlag`; ``statement``: one line).
+
+    ``model_age_flags``: one WARN per model version used whose training data end more than
+    ``max_model_age_days`` before the as-of date, or whose training window is unknown (:func:`model_age_flags`).
     """
 
     asof: str
@@ -130,6 +136,7 @@ class PortfolioRisk:
     stale_against_clock: bool = False
     stale_against_clock_reason: str = ""
     data_flags: list[dict] = field(default_factory=list)
+    model_age_flags: list[dict] = field(default_factory=list)
 
     @property
     def unconfirmed_prices(self) -> list[dict]:
@@ -176,8 +183,35 @@ class PortfolioRisk:
                 lines.append(f"    {name:<44}{s['pnl']:>15,.0f}{s['pnl_pct_nav']:>8.2f}%")
         lines += [f"  FLAGGED {f['symbol']}: {f['reason']}" for f in self.flagged_positions]
         lines += [f"  DATA FLAG {f['statement']}" for f in self.data_flags]
+        lines += [f"  WARN MODEL AGE {f['statement']}" for f in self.model_age_flags]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def model_age_flags(model_inputs: Sequence[ModelInputs], asof: pd.Timestamp, limit_days: int) -> list[dict]:
+    """One flag per model version used (once, whatever its aliases) whose training data end more than
+    ``limit_days`` calendar days before ``asof``, or whose end is unknown: ``model``, ``aliases``, ``train_end``,
+    ``age_days``, ``limit_days`` and the one-line ``statement``."""
+    used: dict[str, list[str]] = {}
+    ends: dict[str, str] = {}
+    for mi in model_inputs:
+        for version in dict.fromkeys(mi.versions.values()):
+            used.setdefault(version, []).append(mi.label)
+            ends[version] = mi.trained_through.get(version, "")
+    flags = []
+    for version, aliases in used.items():
+        end = ends[version]
+        age = int((asof.normalize() - pd.Timestamp(end).normalize()).days) if end else None
+        if age is not None and age <= limit_days:
+            continue
+        named = f"{version} ({', '.join(aliases)})"
+        statement = (f"{named}: training data end {end}, {age} days before the as-of date {asof:%Y-%m-%d}"
+                     f" (limit {limit_days})" if end else
+                     f"{named}: the end of its training data is not recorded (registered before training windows"
+                     f" were); its age against the as-of date {asof:%Y-%m-%d} is unknown")
+        flags.append({"model": version, "aliases": aliases, "train_end": end or None, "age_days": age,
+                      "limit_days": limit_days, "statement": statement})
+    return flags
 
 
 def _json_ready(x):

@@ -69,8 +69,7 @@ def test_registered_lstm_round_trips(trained):
     assert np.all(np.diff(out[:, 4:].detach().numpy(), axis=1) >= 0)  # q10 <= q90
 
 
-def test_backtest_lstm_uses_the_registered_model_out_of_sample(trained):
-    import json
+def test_the_registered_lstm_is_refit_through_the_panels_last_date_and_says_so_in_a_backtest(trained):
     import subprocess
     import sys
 
@@ -81,9 +80,13 @@ def test_backtest_lstm_uses_the_registered_model_out_of_sample(trained):
                            "--instruments", str(paths.BUNDLED_INSTRUMENTS), "--symbol", "SPX", "--method", "lstm",
                            "--confidence", "0.99", "--json", "--mlflow-uri", registry.tracking_uri],
                           capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
-    assert out["start"] > out["model"]["train_end"] == "2019-12-31" and out["n"] > 1000
+    assert done.returncode == 2, done.stderr  # the production version saw every day: nothing out of sample
+    assert done.stderr.strip().endswith("was trained on data through 2024-12-31, past SPX's last day: no day left"
+                                        " to backtest it out of sample (its validation evidence: 'risk-platform"
+                                        " models')"), done.stderr
+    params = registry.run(registry.load("lstm_vol", "experimental").run_id).data.params
+    assert (params["train_end"], params["validation_train_end"]) == ("2024-12-31", "2021-12-31")
+    assert "2022-01-01" <= params["evaluation_start"] < params["evaluation_end"] <= "2024-12-31"
 
 
 def test_a_registry_in_a_fresh_store_has_no_aliases(tmp_path):

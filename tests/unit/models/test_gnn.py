@@ -46,12 +46,14 @@ def dev_result(daily_features, instruments) -> gnn.GNNResult:
 def test_fast_dev_run_on_the_bundled_data(dev_result):
     result = dev_result
     assert len(result.symbols) == 28 and result.n_train > 300
-    assert result.train_start >= pd.Timestamp("2008-01-01") and result.train_end < pd.Timestamp("2018-01-01")
+    assert result.train_start >= pd.Timestamp("2008-01-01") and result.train_end < pd.Timestamp("2020-01-01")
+    assert (result.config.train_end, result.config.val_start, result.config.test_start) == (
+        "2021-12-30", "2019-12-31", "2021-12-31")  # counted back from the last complete day, 2024-12-30
     assert len(result.history["train_loss"]) == 1
     for name in ("frobenius_gnn", "frobenius_sample63", "frobenius_ewma", "ratio_gnn_to_sample63",
                  "ratio_gnn_to_ewma"):
         assert np.isfinite(result.metrics[name]) and result.metrics[name] > 0
-    assert result.metrics["n_test"] > 1000
+    assert result.metrics["n_test"] > 600
 
 
 def test_forecast_latest_date_matches_batch_prediction_and_is_fast(dev_result, daily_features, instruments):
@@ -263,3 +265,16 @@ def test_nan_loss_stops_training(tiny_data, monkeypatch):
     monkeypatch.setattr(gnn, "correlation_loss", lambda forecast, target: forecast.sum() * float("nan"))
     with pytest.raises(ComputationError, match="train_loss"):
         gnn.train_on_graphs(tiny_data, TINY, fast_dev_run=True)
+
+
+def test_the_split_moves_with_the_data_and_a_history_too_short_to_hold_out_is_refused(daily_features):
+    config = gnn.GNNConfig.demo()
+    earlier = gnn.with_dates(daily_features[daily_features["date"] <= "2023-06-30"], config)
+    assert (earlier.train_end, earlier.val_start, earlier.test_start) == ("2020-06-30", "2018-07-01", "2020-07-01")
+    no_val = gnn.with_dates(daily_features, replace(config, val_years=0))
+    assert no_val.val_start is None and no_val.train_end == "2021-12-30"
+    given = gnn.with_dates(daily_features, replace(config, train_end="2015-12-31"))
+    assert (given.val_start, given.test_start) == (None, "2016-01-01")
+    two_years = daily_features[daily_features["date"] >= "2023-01-01"]
+    with pytest.raises(InputError, match="GNN: history 2023-01-04..2024-12-30 too short to hold out: 438 dates"):
+        gnn.with_dates(two_years, config)

@@ -18,7 +18,9 @@ from risk_platform.models.lstm import (
     build_sequences,
     forecast_latest,
     predict,
+    refit_lstm_vol,
     require_global,
+    split_for,
     train_lstm_vol,
     variance_forecasts,
 )
@@ -189,3 +191,57 @@ def test_the_exported_model_forecasts_an_unseen_series(tiny, subset, daily_featu
     assert np.isfinite(gold).all() and len(gold) > 5000
     with pytest.raises(InputError, match="^risk_platform-lstm_vol v2 was registered before the global LSTM"):
         require_global({"symbols": tiny.symbols, "seq_len": TINY.seq_len}, "risk_platform-lstm_vol v2")
+
+
+def test_the_split_is_counted_back_from_the_data_and_moves_with_it(subset):
+    assert split_for(subset, TINY).train_end == pd.Timestamp("2021-12-31")  # the panel ends 2024-12-31
+    earlier = subset[subset["date"] <= "2023-06-30"]
+    assert split_for(earlier, TINY).train_end == pd.Timestamp("2020-06-30")
+    assert split_for(earlier, replace(TINY, test_years=1.5)).train_end == pd.Timestamp("2021-12-30")
+    assert split_for(earlier, replace(TINY, train_end="2015-12-31")).train_end == pd.Timestamp("2015-12-31")
+
+
+def test_a_two_year_history_is_trained_whole_and_not_evaluated_with_the_reason(subset):
+    short = subset[(subset["date"] >= "2020-01-01") & (subset["date"] <= "2021-12-31")]
+    result = train_lstm_vol(short, TINY, fast_dev_run=True)
+    assert result.config.train_end == result.train_end == "2021-12-31" and result.evaluation.empty
+    assert set(result.metrics) == {"train_seconds"}  # no validation metric: no promotion gate can pass on it
+    assert result.validation.note.startswith("history 2020-01-02..2021-12-31 too short to hold out: 5")
+    assert "not evaluated" in result.validation.note and refit_lstm_vol(short, result) is result
+
+
+def test_a_history_too_short_for_the_full_hold_out_is_evaluated_on_what_is_left(subset):
+    result = train_lstm_vol(subset[subset["date"] >= "2021-01-01"], TINY, fast_dev_run=True)
+    note = result.validation.note
+    assert note.startswith("history 2021-01-04..2024-12-31 too short to hold out 3 years: trained on its first 500")
+    assert result.validation.evaluation_start > result.config.train_end > "2022-12-01"
+    assert np.isfinite(result.metrics["qlike_ratio_to_ewma"])
+
+
+@pytest.fixture(scope="module")
+def refit(subset):
+    through_2023 = subset[subset["date"] <= "2023-12-29"]
+    evaluated = train_lstm_vol(through_2023, TINY)
+    return through_2023, evaluated, refit_lstm_vol(through_2023, evaluated)
+
+
+def test_the_refit_trains_on_every_day_and_carries_the_evaluation_fits_evidence(refit):
+    data, evaluated, production = refit
+    assert evaluated.config.train_end == evaluated.validation.train_end == "2020-12-29"
+    assert production.config.train_end == production.train_end == "2023-12-29"  # the data's last date
+    assert production.validation == evaluated.validation and production.evaluation is evaluated.evaluation
+    assert production.validation.evaluation_start > "2020-12-29" >= production.validation.train_start
+    assert {k: v for k, v in production.metrics.items() if k != "refit_seconds"} == evaluated.metrics
+    assert production.n_train > evaluated.n_train and production.config.epochs == evaluated.config.epochs
+    last_origin = build_sequences(data, TINY.seq_len, "train", pd.Timestamp(production.train_end), 1).origin.max()
+    assert pd.Timestamp(last_origin) > pd.Timestamp("2023-12-01")  # its training targets reach the last days
+    x = build_sequences(data, TINY.seq_len, "latest", pd.Timestamp.max).x
+    assert not np.allclose(predict(production.forecaster, x), predict(evaluated.forecaster, x))
+
+
+def test_retraining_on_the_panel_extended_by_new_days_moves_train_end(refit, subset):
+    _, evaluated, production = refit
+    extended = subset[subset["date"] <= "2024-12-31"]
+    again = refit_lstm_vol(extended, train_lstm_vol(extended, TINY, fast_dev_run=True), fast_dev_run=True)
+    assert again.train_end == "2024-12-31" > production.train_end
+    assert again.validation.train_end == "2021-12-31" > evaluated.validation.train_end

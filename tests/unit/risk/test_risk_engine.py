@@ -1,8 +1,10 @@
 """The full risk report on the bundled sample book: every DESIGN.md field, every method, model inputs, stress."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
@@ -146,3 +148,40 @@ def test_model_vols_and_correlations_with_gaps_fall_back_to_ewma(setting, instru
     m = risk.methods["parametric[stable]"]
     assert_allclose(m["var_99"], report.methods["parametric_ewma"]["var_99"], rtol=1e-6)
     assert "EWMA for" in m["bound_by"] and m["factors_from_ewma"]
+
+
+def test_a_model_trained_long_before_the_asof_date_is_flagged_warn_with_its_age(setting, instruments):
+    from risk_platform.alerts import MODEL_AGE, model_age_results
+
+    panel, returns, market, book = setting
+    k = len(market.symbols)
+    vols = np.sqrt(np.nan_to_num(market.next_var, nan=1e-4))
+    asof = f"{market.asof:%Y-%m-%d}"
+    recent = f"{market.asof - pd.Timedelta(days=30):%Y-%m-%d}"
+    inputs = [ModelInputs(label=label, symbols=market.symbols, vols=vols, correlation=np.eye(k),
+                          versions={"vols": "lstm_vol v2", "correlation": "gnn_corr v1", "regime": "lstm_vol v2"},
+                          trained_through={"lstm_vol v2": "2019-12-31", "gnn_corr v1": recent})
+              for label in ("current", "experimental")]
+    config = RiskConfig(fit_copula=False, mc_scenarios=2000, max_model_age_days=90)
+    risk = compute_portfolio_risk(book, panel, returns, instruments, config=config, market=market,
+                                  model_inputs=inputs, stress=False)
+    age = (market.asof - pd.Timestamp("2019-12-31")).days
+    assert [f["model"] for f in risk.model_age_flags] == ["lstm_vol v2"]  # gnn_corr v1: 30 days, within 90
+    flag = risk.model_age_flags[0]
+    assert flag["aliases"] == ["current", "experimental"] and flag["age_days"] == age and flag["limit_days"] == 90
+    line = (f"  WARN MODEL AGE lstm_vol v2 (current, experimental): training data end 2019-12-31, {age} days"
+            f" before the as-of date {asof} (limit 90)")
+    assert line in risk.summary().splitlines()
+    [result] = model_age_results(risk.to_dict())
+    assert (result.limit, result.status, result.severity, result.figure) == (MODEL_AGE, "warn", "warn", float(age))
+    # the limit is configurable: a longer one clears the flag; an unrecorded training end is flagged
+    lenient = compute_portfolio_risk(book, panel, returns, instruments, market=market, stress=False,
+                                     config=replace(config, max_model_age_days=age), model_inputs=inputs)
+    assert lenient.model_age_flags == [] and model_age_results(lenient.to_dict())[0].status == "ok"
+    unknown = replace(inputs[0], trained_through={"gnn_corr v1": recent})
+    flags = compute_portfolio_risk(book, panel, returns, instruments, config=config, market=market, stress=False,
+                                   model_inputs=unknown).model_age_flags
+    assert [(f["model"], f["age_days"]) for f in flags] == [("lstm_vol v2", None)]
+    assert "the end of its training data is not recorded" in flags[0]["statement"]
+    no_models = compute_portfolio_risk(book, panel, returns, instruments, config=config, market=market, stress=False)
+    assert no_models.model_age_flags == [] and model_age_results(no_models.to_dict()) == []

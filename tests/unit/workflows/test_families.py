@@ -128,3 +128,44 @@ def test_promotion_decides_every_family_in_table_order(tmp_path):
     assert "FAIL stress-regime portfolio risk within 10% of historical" in promotion.decisions[2].gates
     assert [r.event for r in audit.records()] == ["gates_failed"] * len(FAMILIES)
     assert promotion.decisions[0].to_dict()["report"].endswith("/validation_report/report.md")
+
+
+def test_the_registered_lstm_is_refit_through_the_last_date_and_carries_its_validation_window(
+        tmp_path, daily_features, instruments, bundled_prices_text, capsys):
+    """The LSTM family's real training path: evaluated with the split counted back from the data's last date,
+    then refit on every day; the registry, and `risk-platform models`, show both windows."""
+    from risk_platform.cli import main
+    from risk_platform.models.inference import trained_through
+
+    daily = daily_features[daily_features["symbol"].isin(["SPX", "UST10Y", "EURUSD"])
+                           & (daily_features["date"] <= "2023-12-29")]
+    registry, audit = _registry(tmp_path), AuditLog(tmp_path / "audit.jsonl")
+    trained = train_and_register(FAMILIES["lstm_vol"], registry, audit, daily, instruments, preset="demo",
+                                 fast_dev_run=True, tags={t: "x" for t in LINEAGE_TAGS},
+                                 dataset_name="daily_features@abc", actor="test")
+    params = registry.run(trained.version.run_id).data.params
+    assert (params["train_end"], params["validation_train_end"]) == ("2023-12-29", "2020-12-29")
+    assert params["evaluation_start"] > "2020-12-29" and params["evaluation_end"] <= "2023-12-29"
+    assert params["train_start"] <= params["validation_train_start"] and params["evaluation_note"] == "none"
+    assert np.isfinite(trained.metrics["qlike_ratio_to_ewma"]) and "refit_seconds" in trained.metrics
+    tags = registry.client.get_model_version(MODEL_NAMES["lstm_vol"], "1").tags  # shown on the version's page
+    assert (tags["train_end"], tags["validation_train_end"]) == ("2023-12-29", "2020-12-29")
+    assert trained_through([registry.load("lstm_vol", "experimental")]) == {"lstm_vol v1": "2023-12-29"}  # risk age
+    uri = ["--mlflow-uri", registry.tracking_uri, "--audit-log", str(audit.path)]
+    assert main(["models", "--model", "lstm_vol", *uri]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"lstm_vol v1 [experimental]: trained on {params['train_start']}..2023-12-29; evaluated: trained"
+        f" {params['validation_train_start']}..2020-12-29, scored {params['evaluation_start']}.."
+        f"{params['evaluation_end']}"]
+    assert main(["models", "--json", *uri]) == 0
+    [row] = __import__("json").loads(capsys.readouterr().out)["versions"]
+    assert (row["model"], row["version"], row["train_end"]) == ("lstm_vol", "1", "2023-12-29")
+    assert main(["models", "--model", "nope", *uri]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
+    prices = tmp_path / "spx.csv"  # SPX through the version's last training day: no day left out of sample
+    text = bundled_prices_text[bundled_prices_text["symbol"] == "SPX"]
+    text[text["date"] <= "2023-12-29"].to_csv(prices, index=False)
+    assert main(["backtest", "--prices", str(prices), "--symbol", "SPX", "--method", "lstm", *uri]) == 2
+    assert capsys.readouterr().err == ("risk-platform: error: risk_platform-lstm_vol v1 was trained on data through"
+                                       " 2023-12-29, past SPX's last day: no day left to backtest it out of sample"
+                                       " (its validation evidence: 'risk-platform models')\n")
