@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
@@ -108,31 +109,32 @@ def student_t_var_es(sigma: np.ndarray | float, nu: float, alpha: float) -> tupl
 
 def fit_gpd(exceedances: np.ndarray) -> tuple[float, float]:
     """Maximum-likelihood shape ``xi`` and scale ``beta`` of a generalized Pareto distribution fitted to
-    ``exceedances`` (shape (n,), the amounts by which values passed a threshold, all > 0); ``xi`` near 0 uses
-    the exponential limit of the likelihood. :class:`ComputationError` on fewer than 10 exceedances."""
+    ``exceedances`` (shape (n,), the amounts by which values passed a threshold, all > 0).
+
+    Grimshaw's (1993) profile likelihood in ``theta = xi / beta``: ``xi(theta) = mean(log(1 + theta y))`` and
+    ``l(theta) = -n log(xi / theta) - n (1 + xi)``, maximised on a grid of ``theta * mean(y)`` over
+    ``(-mean / max, 100]`` refined by a bounded scalar search (the exponential, ``xi = 0``, is a candidate too).
+    :class:`ComputationError` on fewer than 10 exceedances."""
     y = np.asarray(exceedances, dtype=float)
     if len(y) < 10 or not np.all(np.isfinite(y) & (y > 0)):
         raise ComputationError(f"a GPD fit needs at least 10 positive finite exceedances, got {len(y)}")
-    from scipy.optimize import minimize  # imported here: scipy.optimize is slow to import
+    n, mean = len(y), float(y.mean())
 
-    n = len(y)
+    def profile(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        xi = np.log1p(np.outer(theta, y)).mean(axis=1)
+        return -n * np.log(xi / theta) - n * (1.0 + xi), xi
 
-    def nll(params: np.ndarray) -> float:
-        xi, beta = params[0], math.exp(params[1])
-        if abs(xi) < 1e-8:
-            return n * params[1] + float(y.sum()) / beta
-        arg = xi * y / beta
-        if np.any(arg <= -1.0):
-            return math.inf
-        return n * params[1] + (1.0 + 1.0 / xi) * float(np.log1p(arg).sum())
-
-    mean, var = float(y.mean()), float(y.var())
-    xi0 = min(max(0.5 * (1.0 - mean**2 / var), -0.4), 0.9)  # method of moments, kept in a regular range
-    start = np.array([xi0, math.log(max(mean * (1.0 - xi0), 1e-12))])
-    best = minimize(nll, start, method="Nelder-Mead", options={"xatol": 1e-7, "fatol": 1e-9, "maxiter": 2000})
-    if not best.success or not np.isfinite(best.fun):
-        raise ComputationError(f"GPD fit did not converge on {n} exceedances: {best.message}")
-    return float(best.x[0]), float(math.exp(best.x[1]))
+    lowest = -(1.0 - 1e-6) / float(y.max())
+    grid = np.concatenate((np.linspace(lowest * mean, -1e-4, 80), np.geomspace(1e-4, 100.0, 120))) / mean
+    loglik, _ = profile(grid)
+    k = int(np.argmax(loglik))
+    best = minimize_scalar(lambda th: -profile(np.array([th]))[0][0], method="bounded",
+                           bounds=(grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]), options={"xatol": 1e-12})
+    theta = float(best.x) if -best.fun >= loglik[k] else float(grid[k])
+    top, xi = profile(np.array([theta]))
+    if -n * math.log(mean) - n >= top[0]:  # the exponential limit fits at least as well
+        return 0.0, mean
+    return float(xi[0]), float(xi[0] / theta)
 
 
 def gpd_var_es(threshold: float, xi: float, beta: float, exceed_fraction: float, alpha: float
