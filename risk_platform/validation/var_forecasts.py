@@ -114,8 +114,9 @@ def _evt_garch(losses: pd.Series, window: int, alpha: float, tail: EvtTail) -> t
     var, es = np.full(len(x), np.nan), np.full(len(x), np.nan)
     for start in range(window, len(x), REFIT_EVERY):
         _, fit = garch_forecasts(losses, losses.index[start - 1])
-        h = garch_filter(x, fit, float(np.var(x[:start])))  # element t: the forecast for t + 1
-        sigma = np.sqrt(np.concatenate(([np.var(x[:start])], h[:-1])))
+        seed = float(np.var(x[:start]))  # the variance for day 0; its effect has died out long before ``start``
+        h = garch_filter(x, fit, seed)  # element t: the forecast for t + 1
+        sigma = np.sqrt(np.concatenate(([seed], h[:-1])))
         stop = min(start + REFIT_EVERY, len(x))
         var[start:stop], es[start:stop] = (a[start:stop] for a in conditional_evt(x, sigma, alpha, start, stop, tail))
     return var, es
