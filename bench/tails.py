@@ -10,7 +10,8 @@ per period: ``2005-2024`` (the target), ``2005-2014`` (the period on which the E
   passing Christoffersen's conditional coverage (p > 0.05) instead;
 * ``tick_ratio_to_fhs``: pooled tick loss over pooled ``fhs`` tick loss on the same days, each series' losses and
   VaR divided by that series' loss standard deviation in the period (unit-free: bp and returns pool);
-* ``exceptions`` and ``expected`` summed over series; ``red``: series in the Basel red zone.
+* ``exceptions`` and ``expected`` summed over series; ``red``: series in the Basel red zone; ``failing``: the
+  series that do not ``pass``, with their exceptions and p-values (JSON only).
 
 No method here is trained across series (each fits the scored series' own past), so the leave-series-out
 figures are these. ``--tune`` compares EVT tail settings (threshold quantile, residual history) for
@@ -68,10 +69,11 @@ def common_days(forecasts: dict[str, VarForecast], start: str, end: str) -> dict
 
 
 def score(forecasts: dict[str, dict[str, VarForecast]], start: str, end: str) -> dict[str, dict]:
-    """Per method: series passing, exceptions, red zones and the pooled unit-free tick loss ratio to fhs."""
-    rows = {m: {"series": 0, "pass": 0, "pass_cc": 0, "exceptions": 0, "expected": 0.0, "red": 0, "tick": 0.0}
-            for m in next(iter(forecasts.values()))}
-    for by_method in forecasts.values():
+    """Per method: series passing, exceptions, red zones, the pooled unit-free tick loss ratio to fhs and the
+    series that fail (why)."""
+    rows = {m: {"series": 0, "pass": 0, "pass_cc": 0, "exceptions": 0, "expected": 0.0, "red": 0, "tick": 0.0,
+                "failing": {}} for m in next(iter(forecasts.values()))}
+    for symbol, by_method in forecasts.items():
         same = common_days(by_method, start, end)
         if len(next(iter(same.values())).dates) < 250:
             continue
@@ -81,6 +83,10 @@ def score(forecasts: dict[str, dict[str, VarForecast]], start: str, end: str) ->
             row = rows[name]
             row["series"] += 1
             row["pass"] += int(result.kupiec_p > P_PASS and result.christoffersen_p > P_PASS)
+            if not (result.kupiec_p > P_PASS and result.christoffersen_p > P_PASS):
+                row["failing"][symbol] = (f"{result.exceptions} exceptions ({result.expected_exceptions:.0f} expected),"
+                                          f" Kupiec p {result.kupiec_p:.3f}, independence p"
+                                          f" {result.christoffersen_p:.3f}")
             row["pass_cc"] += int(result.conditional_coverage_p > P_PASS)
             row["exceptions"] += result.exceptions
             row["expected"] += result.expected_exceptions
