@@ -18,7 +18,7 @@ import pandas as pd
 
 from risk_platform import paths
 from risk_platform.errors import ComputationError, GateFailedError, InputError
-from risk_platform.validation.methods import METHODS
+from risk_platform.validation.methods import LSTM_METHODS, METHODS
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_GATE_FAILED = 0, 2, 3
 
@@ -220,7 +220,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     series = returns.set_index("date")["ret"].rename(args.symbol)
     quote_type = instruments.set_index("symbol").at[args.symbol, "quote_type"]
     lstm_variance, model = None, None
-    if args.method == "lstm":
+    if args.method in LSTM_METHODS:
         lstm_variance, model = _lstm_variance(args, panel, returns, instruments)
     forecast = rolling_var(series, quote_type, args.method, args.confidence, args.window, lstm_variance)
     after = pd.Timestamp(model["train_end"]) if model and model.get("train_end") else None  # LSTM: out of sample
@@ -262,9 +262,11 @@ def _list_methods(args: argparse.Namespace) -> int:
     """Every backtest method with its family (``baseline`` or ``model``), from the one methods table."""
     from risk_platform.validation.methods import BACKTEST_METHODS
 
-    rows = [{"method": m.name, "family": m.family, "description": m.description} for m in BACKTEST_METHODS]
+    rows = [{"method": m.name, "family": m.family, "learned": m.learned, "description": m.description}
+            for m in BACKTEST_METHODS]
     print(json.dumps({"methods": rows}, indent=1) if args.json
-          else "\n".join(f"{r['method']:<6} {r['family']:<9} {r['description']}" for r in rows))
+          else "\n".join(f"{r['method']:<9} {r['family']:<9} {'learned' if r['learned'] else '':<8} {r['description']}"
+                          for r in rows))
     return EXIT_OK
 
 
@@ -279,7 +281,7 @@ def _book_backtest(args: argparse.Namespace) -> int:
     market = _market(args)
     book = validation_book(portfolio, market.panel, market.instruments, market.unavailable)
     daily, lstm, model = market.returns, None, None
-    if args.method == "lstm":
+    if args.method in LSTM_METHODS:
         from risk_platform.features.engineering import series_features
         from risk_platform.validation.book_backtest import LstmModel
 

@@ -7,7 +7,10 @@ log return; ``-dv01`` per bp for yields), held fixed through history, with P&L `
 that P&L series exactly as the single-series backtest runs on a return series
 (:func:`~risk_platform.validation.var_forecasts.rolling_var`); ``lstm`` is the crisis validation's LSTM method,
 normal with ``sigma_t^2 = (x v_t)' C_t (x v_t)`` (:func:`~risk_platform.validation.crisis.lstm_book_forecasts`),
-scored after the model's training end only. The forecast for day t uses data up to t-1 only.
+scored after the model's training end only; ``evt_ewma`` and ``evt_garch`` run on the P&L like the baselines, and
+``evt_lstm`` fits its GPD tail to the P&L losses standardised by that LSTM book sigma on every day before the
+origin (:func:`~risk_platform.validation.var_forecasts.conditional_evt`; the model's training days included),
+scored after the training end only. The forecast for day t uses data up to t-1 only.
 
 A position that depends on a feed the gate rejected (its own, its currency's FX feed, VIX for an option), on
 one not delivered, or on one without a price on or before the last date, is excluded from the book and named,
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from risk_platform.errors import InputError
 from risk_platform.portfolio.positions import Portfolio
@@ -33,7 +37,8 @@ from risk_platform.validation.crisis import (
     lstm_book_forecasts,
     lstm_variance_table,
 )
-from risk_platform.validation.var_forecasts import VarForecast, rolling_var
+from risk_platform.validation.methods import LSTM_METHODS
+from risk_platform.validation.var_forecasts import VarForecast, conditional_evt, rolling_var
 
 LSTM_ORIGINS_BEFORE = pd.Timedelta(days=120)  # LSTM origins computed before the first scored day
 
@@ -87,21 +92,32 @@ def validation_book(portfolio: Portfolio, panel: pd.DataFrame, instruments: pd.D
 def book_forecast(daily: pd.DataFrame, exposure: pd.Series, method: str, alpha: float, window: int,
                   lstm: LstmModel | None = None) -> VarForecast:
     """Rolling VaR/ES forecasts of the book's P&L at ``alpha`` for every day with enough history (``window``
-    days before it). ``daily``: ``date, symbol, ret`` rows (the returns, or for ``lstm`` the feature table
-    the LSTM reads); ``lstm``: the registered model, for the ``lstm`` method."""
+    days before it). ``daily``: ``date, symbol, ret`` rows (the returns, or for ``lstm`` and ``evt_lstm`` the
+    feature table the LSTM reads); ``lstm``: the registered model, for those two methods."""
     pnl = book_pnl(daily, exposure)
-    if method != "lstm":
+    if method not in LSTM_METHODS:
         return rolling_var(pnl, "price", method, alpha, window)
     if lstm is None:
-        raise InputError("the lstm method needs a registered LSTM")
+        raise InputError(f"the {method} method needs a registered LSTM")
     scored = pnl.iloc[max(window, CORRELATION_SEED_DAYS):]
     if lstm.train_end is not None:
         scored = scored[scored.index > lstm.train_end]  # out of sample only
     if scored.empty:
         raise InputError(f"no book P&L day after the LSTM's training end ({lstm.train_end:%Y-%m-%d}) and the"
                          f" first {max(window, CORRELATION_SEED_DAYS)} days")
+    days = scored if method == "lstm" else pnl.iloc[max(window, CORRELATION_SEED_DAYS):]  # EVT: residuals before
     rows = daily[daily["symbol"].isin(exposure.index)]
     wide_var = lstm_variance_table(lstm.forecaster, rows, list(exposure.index), lstm.seq_len,
-                                   since=scored.index[0] - LSTM_ORIGINS_BEFORE)
-    (forecast,) = lstm_book_forecasts(wide_var, daily, exposure, scored, (alpha,))
-    return forecast
+                                   since=days.index[0] - LSTM_ORIGINS_BEFORE)
+    (normal,) = lstm_book_forecasts(wide_var, daily, exposure, days, (alpha,))
+    return normal if method == "lstm" else _evt_lstm(pnl, normal, scored.index[0], alpha)
+
+
+def _evt_lstm(pnl: pd.Series, normal: VarForecast, first: pd.Timestamp, alpha: float) -> VarForecast:
+    """``evt_lstm`` of the book from day ``first`` on: the LSTM book sigma (``normal``'s VaR over z_alpha),
+    standardised losses of every earlier day for the GPD tail."""
+    sigma = (pd.Series(normal.var / norm.ppf(alpha), index=normal.dates)).reindex(pnl.index).to_numpy()
+    losses = -pnl.to_numpy()
+    var, es = conditional_evt(losses, sigma, alpha, int(pnl.index.get_loc(first)), len(losses))
+    keep = np.isfinite(var) & ~np.isnan(es)
+    return VarForecast("evt_lstm", alpha, pd.DatetimeIndex(pnl.index[keep]), losses[keep], var[keep], es[keep])

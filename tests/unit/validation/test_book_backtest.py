@@ -15,7 +15,7 @@ from risk_platform.errors import InputError
 from risk_platform.portfolio.positions import load_portfolio
 from risk_platform.validation.book_backtest import LstmModel, book_forecast, validation_book
 from risk_platform.validation.crisis import BASELINES
-from risk_platform.validation.methods import BACKTEST_METHODS, METHODS
+from risk_platform.validation.methods import BACKTEST_METHODS, LSTM_METHODS, METHODS
 from tests.conftest import inject_gaps
 
 ROW = "asset_class: {ac}, sector: s, region: r, avg_daily_volume: 1000000000, bid_ask_bps: 1"
@@ -92,7 +92,7 @@ def test_hs_and_ewma_book_var_equal_a_numpy_hand_computation(market_inputs, tiny
     np.testing.assert_allclose(ewma.es[on], sigma * norm.pdf(norm.ppf(ALPHA)) / (1 - ALPHA), rtol=1e-9)
 
 
-@pytest.mark.parametrize("method", BASELINES)
+@pytest.mark.parametrize("method", [m for m in METHODS if m not in LSTM_METHODS])
 def test_a_forecast_uses_no_data_of_its_own_day_or_later(market_inputs, tiny_book, method):
     returns = market_inputs.returns[market_inputs.returns["date"] >= "2019-01-01"].reset_index(drop=True)
     exposure = _book(market_inputs, tiny_book).exposure
@@ -109,10 +109,12 @@ def test_a_forecast_uses_no_data_of_its_own_day_or_later(market_inputs, tiny_boo
 def test_list_methods_json_is_the_one_methods_table(capsys):
     assert main(["backtest", "--list-methods", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["methods"]
-    assert [(r["method"], r["family"]) for r in rows] == [(m.name, m.family) for m in BACKTEST_METHODS]
+    assert [(r["method"], r["family"], r["learned"]) for r in rows] == [(m.name, m.family, m.learned)
+                                                                          for m in BACKTEST_METHODS]
     assert {r["family"] for r in rows} == {"baseline", "model"} and all(r["description"] for r in rows)
-    assert [r["method"] for r in rows if r["family"] == "baseline"] == list(BASELINES)
-    assert "lstm" in METHODS
+    assert [r["method"] for r in rows if r["family"] == "baseline"] == list(BASELINES) == ["hs", "ewma", "garch", "fhs"]
+    assert [r["method"] for r in rows if r["learned"]] == ["lstm", "evt_lstm"]
+    assert {"evt_ewma", "evt_garch"} <= {r["method"] for r in rows if r["family"] == "model" and not r["learned"]}
 
 
 def test_book_backtest_json_fields(capsys, tiny_book, short_prices):
@@ -174,9 +176,11 @@ def test_backtest_argument_errors_exit_2_with_one_line(capsys, args, line):
     assert line in err and err.count("\n") == 1 and err.startswith("risk-platform: error: ")
 
 
-def test_the_lstm_book_forecast_uses_no_data_of_its_own_day_or_later(daily_features, market_inputs, tiny_book):
-    """A real (one-batch) LSTM: its book forecast for day t reads the features up to t - 1 only, and scores only
-    the days after its training end."""
+@pytest.mark.parametrize("method", LSTM_METHODS)
+def test_the_lstm_book_forecast_uses_no_data_of_its_own_day_or_later(daily_features, market_inputs, tiny_book,
+                                                                     method):
+    """A real (one-batch) LSTM: its book forecast (normal, or EVT over its sigma) for day t reads the features up
+    to t - 1 only, and scores only the days after its training end."""
     from risk_platform.models.lstm import LSTMConfig, fit_lstm_vol
 
     daily = daily_features[daily_features["symbol"].isin(SYMBOLS) & (daily_features["date"] >= "2016-01-01")
@@ -190,15 +194,17 @@ def test_the_lstm_book_forecast_uses_no_data_of_its_own_day_or_later(daily_featu
     columns = ["ret", "ewma_vol", "rv_21", "rv_63"]
     changed = daily.copy()
     changed.loc[later, columns] = daily.loc[later, columns] * 3.0
-    before, after = (book_forecast(d, exposure, "lstm", ALPHA, WINDOW, model) for d in (daily, changed))
-    assert before.dates[0] > pd.Timestamp("2019-12-31") and before.dates.equals(after.dates)
+    before, after = (book_forecast(d, exposure, method, ALPHA, WINDOW, model) for d in (daily, changed))
+    assert before.method == method and before.dates[0] > pd.Timestamp("2019-12-31")
+    assert before.dates.equals(after.dates)
     upto = before.dates <= cut
     assert upto.sum() > 100
     np.testing.assert_array_equal(before.var[upto], after.var[upto])
     assert not np.allclose(before.var[~upto], after.var[~upto])
 
 
-def test_the_lstm_book_forecast_needs_a_registered_model(market_inputs, tiny_book):
+@pytest.mark.parametrize("method", LSTM_METHODS)
+def test_the_lstm_book_forecast_needs_a_registered_model(market_inputs, tiny_book, method):
     exposure = _book(market_inputs, tiny_book).exposure
-    with pytest.raises(InputError, match="the lstm method needs a registered LSTM"):
-        book_forecast(market_inputs.returns, exposure, "lstm", ALPHA, WINDOW)
+    with pytest.raises(InputError, match=f"the {method} method needs a registered LSTM"):
+        book_forecast(market_inputs.returns, exposure, method, ALPHA, WINDOW)
