@@ -114,12 +114,18 @@ def diebold_mariano(loss_model: np.ndarray, loss_bench: np.ndarray, lag: int | N
 
 def mcs_members(losses: pd.DataFrame, size: float = MCS_SIZE, reps: int = MCS_REPS, seed: int = SEED) -> set[str]:
     """The columns (methods) of ``losses`` (days x methods, per-day losses) in the model confidence set at
-    ``1 - size``."""
-    if losses.shape[1] == 1:
-        return set(losses.columns)
-    mcs = MCS(losses, size=size, reps=reps, method="R", bootstrap="stationary", seed=seed)
+    ``1 - size``. Methods with identical losses every day are judged once (the set cannot tell them apart; its
+    variance of their difference is zero) and share the verdict."""
+    same: dict[bytes, list[str]] = {}
+    for column in losses.columns:
+        same.setdefault(losses[column].to_numpy(dtype=float).tobytes(), []).append(str(column))
+    first = [names[0] for names in same.values()]
+    if len(first) == 1:
+        return set(map(str, losses.columns))
+    mcs = MCS(losses[first], size=size, reps=reps, method="R", bootstrap="stationary", seed=seed)
     mcs.compute()
-    return {str(c) for c in mcs.included}
+    included = {str(c) for c in mcs.included}
+    return {name for names in same.values() if names[0] in included for name in names}
 
 
 def method_kind(name: str) -> tuple[str, bool]:
