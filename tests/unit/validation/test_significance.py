@@ -1,5 +1,7 @@
 """Bootstrap coverage p-values, Diebold-Mariano, the model confidence set and the comparison table."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -79,6 +81,7 @@ def test_model_confidence_set_drops_a_clearly_worse_method():
     same_mean = rng.permutation(good)  # as good on average, different days
     losses = pd.DataFrame({"a": good, "b": same_mean, "bad": good + 0.5})
     assert mcs_members(losses) == {"a", "b"}
+    assert mcs_members(losses.assign(copy=losses["a"], bad_copy=losses["bad"])) == {"a", "b", "copy"}  # one verdict
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +113,7 @@ def test_comparison_table_on_real_spx(spx_forecasts):
     ticks = tick_losses(fhs.losses, fhs.var, 0.99).mean()
     assert table.loc["fhs", "tick_loss"] == pytest.approx(ticks)
     assert {"kupiec_p", "christoffersen_p", "christoffersen_p_boot", "zone"} <= set(table.columns)
+    assert json.loads(json.dumps(comparison.to_dict()))["best_learned"] == "lstm"  # the backtest JSON can carry it
 
 
 def test_comparison_needs_one_confidence_and_common_days(spx_forecasts):
