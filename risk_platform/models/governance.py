@@ -93,18 +93,27 @@ class GateResult:
 class Gate:
     """One promotion gate: ``passes(metrics[metric], threshold)`` with the threshold the promotion policy's
     field ``setting`` holds; ``description`` may use ``{threshold}``. ``applies_when``: a 0/1 metric; when it
-    is 0 the gate does not apply (and its line says so)."""
+    is 0 the gate does not apply (and its line says so). ``missing``: why the metric can be absent (the gate
+    then fails saying so)."""
 
     metric: str
     setting: str
     passes: Callable[[float, float], bool]
     description: str
     applies_when: str | None = None
+    missing: str = ("not evaluated on this universe: the training run's not_evaluated says why; or no validation"
+                    " run")
+
+
+NO_WALK_FORWARD = "no walk-forward out-of-sample forecasts of the validation book reached the promotion"
+NO_CRISIS_COMPARISON = "no crisis window with both the model's and the baselines' forecasts"
+NO_COMMON_DAYS = "the incumbent's stored window forecasts share no crisis day with the candidate's"
 
 
 def _coverage_gates(alpha: str, label: str) -> tuple[Gate, ...]:
     return tuple(Gate(f"oos_{test}_p_boot_{alpha}", "min_coverage_p", operator.gt,
-                      f"{name} bootstrap p at {label} over the walk-forward out-of-sample period above {{threshold}}")
+                      f"{name} bootstrap p at {label} over the walk-forward out-of-sample period above {{threshold}}",
+                      missing=NO_WALK_FORWARD)
                  for test, name in (("kupiec", "Kupiec"), ("christoffersen", "Christoffersen independence")))
 
 
@@ -113,13 +122,16 @@ POLICY_GATES = (  # every family's gates (module docstring: a, b, c), before its
     Gate("windows_compared", "min_windows_compared", operator.ge,
          "at least {threshold} crisis windows compared with the baselines"),
     Gate("crisis_excess_exceptions_99", "max_excess_exceptions", operator.le,
-         "in every crisis window at most {threshold} exceptions at 99% more than the best baseline"),
+         "in every crisis window at most {threshold} exceptions at 99% more than the best baseline",
+         missing=NO_CRISIS_COMPARISON),
     Gate("crisis_dm_p_worse_99", "dm_size", operator.gt, "tick loss not significantly worse than the best baseline"
-         " in any crisis window (Diebold-Mariano p, Bonferroni over windows, above {threshold})"),
+         " in any crisis window (Diebold-Mariano p, Bonferroni over windows, above {threshold})",
+         missing=NO_CRISIS_COMPARISON),
     Gate("incumbent_excess_exceptions_99", "max_excess_exceptions", operator.le,
-         "at most {threshold} exceptions at 99% more than the incumbent current on the same days", "has_incumbent"),
+         "at most {threshold} exceptions at 99% more than the incumbent current on the same days", "has_incumbent",
+         NO_COMMON_DAYS),
     Gate("incumbent_dm_p_worse_99", "dm_size", operator.gt, "tick loss not significantly worse than the incumbent"
-         " current (Diebold-Mariano p above {threshold})", "has_incumbent"),
+         " current (Diebold-Mariano p above {threshold})", "has_incumbent", NO_COMMON_DAYS),
 )
 
 
@@ -130,8 +142,7 @@ def _check(gate: Gate, metrics: dict[str, float], policy: PromotionPolicy) -> st
     if gate.applies_when is not None and metrics.get(gate.applies_when) == 0:
         return f"pass {description}: not applicable ({gate.applies_when} = 0)"
     if gate.metric not in metrics:
-        return (f"FAIL {description}: metric {gate.metric} missing (not evaluated on this universe: the training"
-                " run's not_evaluated says why; or no validation run)")
+        return f"FAIL {description}: metric {gate.metric} missing ({gate.missing})"
     value = metrics[gate.metric]
     return f"{'pass' if gate.passes(value, threshold) else 'FAIL'} {description}: {gate.metric} = {value:.4g}"
 

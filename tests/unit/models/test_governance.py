@@ -138,8 +138,8 @@ def test_gate_lines_name_the_threshold_and_the_value():
                            "pass at most 0 exceptions at 99% more than the incumbent current on the same days:"
                            " incumbent_excess_exceptions_99 = -1",
                            "FAIL tick loss not significantly worse than the incumbent current (Diebold-Mariano p"
-                           " above 0.05): metric incumbent_dm_p_worse_99 missing (not evaluated on this universe:"
-                           " the training run's not_evaluated says why; or no validation run)")
+                           " above 0.05): metric incumbent_dm_p_worse_99 missing (the incumbent's stored window"
+                           " forecasts share no crisis day with the candidate's)")
     assert checks[9] == ("pass stress-regime portfolio risk within 10% of historical:"
                          " stress_var99_rel_err_equal_weight = 0.08")
     assert len(checks) == 13

@@ -131,7 +131,8 @@ def test_family_summary_feeds_the_gates():
     assert summary.metrics["windows_compared"] == 0  # no baselines (and no series) to compare with
     assert not gates.passed and "FAIL at least 5 crisis windows compared with the baselines" in gates.reason
     assert "FAIL Kupiec bootstrap p at 99% over the walk-forward out-of-sample period above 0.05: metric" \
-        " oos_kupiec_p_boot_99 missing" in gates.reason  # no walk-forward forecasts given
+        " oos_kupiec_p_boot_99 missing (no walk-forward out-of-sample forecasts of the validation book reached the" \
+        " promotion)" in gates.reason
 
 
 def test_each_family_summarises_its_own_window_figures():
