@@ -1,10 +1,12 @@
 """Significance of VaR backtests and comparisons: bootstrap coverage p-values, the Diebold-Mariano test on tick
 loss, the model confidence set, and the reviewer's comparison table of methods on the same days.
 
-* **Bootstrap p-values of Kupiec and Christoffersen** (parametric, Monte Carlo under the null; Dufour 2006,
-  Berkowitz, Christoffersen and Pelletier 2011): ``draws`` hit sequences of the observed length are simulated as
-  i.i.d. Bernoulli(``1 - alpha``) (correct coverage and independence), each gives the test's LR statistic, and
-  ``p = (1 + #{LR_sim >= LR_obs}) / (1 + draws)``. Why: at 250 days and 99% about 2.5 exceptions are expected,
+* **Bootstrap p-values of Kupiec and Christoffersen** (Monte Carlo under the null; Dufour 2006, Berkowitz,
+  Christoffersen and Pelletier 2011): ``draws`` hit sequences of the observed length are simulated under the
+  test's null, each gives the test's LR statistic, and ``p = (1 + #{LR_sim >= LR_obs}) / (1 + draws)``. Kupiec
+  and conditional coverage: i.i.d. Bernoulli(``1 - alpha``) hits (correct coverage and independence);
+  independence: the observed hits in random order (a permutation test: its null says nothing of the rate, so
+  too many exceptions that do not cluster do not fail it). Why: at 250 days and 99% about 2.5 exceptions are expected,
   the LR statistics take a handful of discrete values and their chi2 limit is poor (the asymptotic tests reject
   too often or too rarely depending on n); the simulated null distribution is exact up to Monte Carlo error.
   Seeded: the same inputs give the same p-values. The asymptotic p-values are reported beside them.
@@ -64,14 +66,17 @@ def kupiec_bootstrap_p(exceptions: int, n: int, alpha: float, draws: int = BOOTS
 
 def christoffersen_bootstrap_p(hits: np.ndarray, alpha: float, draws: int = BOOTSTRAP_DRAWS,
                                seed: int = SEED) -> tuple[float, float]:
-    """Monte Carlo p-values of Christoffersen's independence and conditional-coverage LRs under the null of
-    i.i.d. Bernoulli(1 - alpha) hits of the same length."""
+    """Monte Carlo p-values of Christoffersen's independence and conditional-coverage LRs. Independence: under
+    its null (hits in random order, whatever their rate) by permuting the observed hits, so a wrong exception
+    rate alone does not make it reject (that is Kupiec's job); conditional coverage: under i.i.d.
+    Bernoulli(1 - alpha) hits of the same length."""
     h = np.asarray(hits, dtype=bool)
     lr_ind, _, lr_cc, _ = christoffersen(h, alpha)  # validates the length
-    simulated = np.random.default_rng(seed).random((draws, len(h))) < 1.0 - alpha
-    sim_ind = independence_lr(simulated)
-    sim_cc = sim_ind + kupiec_lr(simulated.sum(axis=1), len(h), alpha)
-    return _monte_carlo_p(sim_ind, lr_ind), _monte_carlo_p(sim_cc, lr_cc)
+    rng = np.random.default_rng(seed)
+    permuted = rng.permuted(np.broadcast_to(h, (draws, len(h))), axis=1)
+    simulated = rng.random((draws, len(h))) < 1.0 - alpha
+    sim_cc = independence_lr(simulated) + kupiec_lr(simulated.sum(axis=1), len(h), alpha)
+    return _monte_carlo_p(independence_lr(permuted), lr_ind), _monte_carlo_p(sim_cc, lr_cc)
 
 
 @dataclass(frozen=True)

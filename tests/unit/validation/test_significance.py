@@ -55,6 +55,10 @@ def test_christoffersen_bootstrap_rejects_clustered_exceptions_only():
     assert p_ind > 0.5 and p_cc > 0.5
     p_ind, p_cc = christoffersen_bootstrap_p(clustered, 0.99)
     assert p_ind < 0.01 and p_cc < 0.01
+    spread = np.zeros(n, bool)
+    spread[::25] = True  # 20 exceptions where 5 are expected, never two in a row
+    p_ind, p_cc = christoffersen_bootstrap_p(spread, 0.99)
+    assert p_ind > 0.2 and p_cc < 0.01  # the rate fails conditional coverage, not independence
 
 
 def test_diebold_mariano_by_hand():
