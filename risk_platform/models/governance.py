@@ -1,12 +1,36 @@
 """Model governance: the promotion policy between the aliases ``experimental`` -> ``current`` -> ``stable``
 and the append-only audit log of every alias move (MLflow keeps no history of alias moves).
 
-Policy (configurable, :class:`PromotionPolicy`): a new version starts as ``experimental``; it becomes
-``current`` only if every gate passes on its validation metrics (the crisis gates of :data:`CRISIS_GATES`,
-then its family's own, ``ModelFamily.gates`` in :mod:`risk_platform.families`); the version it
-replaces becomes ``stable`` if it had been ``current`` for at least ``stable_after_days`` without a recorded
-monitoring failure. Each move is one JSON line in the audit log (time, model, alias, from and to version,
-reason, validation run id, actor) and is mirrored as a tag on the MLflow model version.
+Policy (configurable, :class:`PromotionPolicy`): a new version starts as ``experimental`` (the challenger); it
+becomes ``current`` (the champion) only if every gate of :data:`POLICY_GATES`, then its family's own
+(``ModelFamily.gates`` in :mod:`risk_platform.families`), passes on the validation metrics the report shows
+(:mod:`risk_platform.validation.report`, whose docstring defines each metric); the version it replaces becomes
+``stable`` if it had been ``current`` for at least ``stable_after_days`` without a recorded monitoring failure.
+Each move is one JSON line in the audit log (time, model, alias, from and to version, reason, validation run
+id, actor) and is mirrored as a tag on the MLflow model version.
+
+Rationale (SR 11-7's benchmarking and outcomes analysis: a model is judged against what it would replace, on the
+same data, with tests that can fail). The gates, in order:
+
+a) **Coverage over the whole walk-forward out-of-sample period**, at 99% and 97.5%: Kupiec (proportion of
+   failures) and Christoffersen (independence) p-values above ``min_coverage_p``, read from the Monte Carlo
+   bootstrap under the null (the chi2 limits are poor with the few exceptions of a 99% VaR; the asymptotic
+   p-values are reported beside them). A model must be calibrated in ordinary times, not only in crises.
+b) **Crisis windows against the best standard baseline on the same days** (HS, EWMA-normal, GARCH-t, FHS; the
+   best is the one with the lowest mean tick loss in that window): in no window more than
+   ``max_excess_exceptions`` exceptions more than it, and its tick loss not significantly worse (one-sided
+   Diebold-Mariano, Bonferroni-adjusted over the windows, p above ``dm_size``). This replaces the old gate "no
+   window in the red zone": every method, the baselines included, is red in COVID on the validation book, so that
+   gate could never pass and said nothing about the model; a zone is a property of the crisis as much as of the
+   model, the comparison on the same days is not. At least ``min_windows_compared`` windows must be compared.
+c) **Against the incumbent** ``current`` (when one exists and is not the candidate): on the crisis days both
+   scored, no more exceptions than it (``max_excess_exceptions``) and tick loss not significantly worse
+   (``dm_size``): a challenger must not be a step back.
+d) **The family's own gates** (QLIKE against EWMA, Frobenius error against the 63-day sample, generator tails).
+
+A model equivalent to the best baseline passes (b) and (c) (no excess exception, DM p 0.5); a model whose VaR
+is too small fails (b) on its exceptions and tick loss and (a) on coverage. A metric that is missing fails its
+gate, naming the metric; a gate that does not apply (no incumbent) says so in its line.
 """
 
 from __future__ import annotations
@@ -29,9 +53,11 @@ from risk_platform.models.registry import ModelRegistry, registered_name
 class PromotionPolicy:
     """Gates for experimental -> current, and the period for current -> stable."""
 
-    max_red_windows: int = 0  # crisis windows in the Basel red zone at 99%
-    min_windows_evaluated: int = 5  # of the seven (a family cannot be trained before some windows)
-    min_kupiec_p: float = 0.05  # Kupiec p-value over the whole out-of-sample period
+    min_windows_compared: int = 5  # crisis windows compared with the baselines (of the seven; a family cannot
+    # be trained before some windows)
+    min_coverage_p: float = 0.05  # bootstrap Kupiec and Christoffersen p over the walk-forward out-of-sample period
+    max_excess_exceptions: int = 0  # exceptions beyond the best baseline's (each window) or the incumbent's
+    dm_size: float = 0.05  # "significantly worse" in tick loss: one-sided Diebold-Mariano p at or below this
     max_qlike_ratio_to_ewma: float = 1.0  # LSTM QLIKE no worse than EWMA(0.94)
     max_frobenius_ratio_to_sample: float = 1.0  # GNN no worse than the 63-day sample correlation
     max_generator_rel_err: float = 0.10  # GAN/VAE portfolio VaR and ES in the stress regime
@@ -66,18 +92,46 @@ class GateResult:
 @dataclass(frozen=True)
 class Gate:
     """One promotion gate: ``passes(metrics[metric], threshold)`` with the threshold the promotion policy's
-    field ``setting`` holds; ``description`` may use ``{threshold}``."""
+    field ``setting`` holds; ``description`` may use ``{threshold}``. ``applies_when``: a 0/1 metric; when it
+    is 0 the gate does not apply (and its line says so). ``missing``: why the metric can be absent (the gate
+    then fails saying so)."""
 
     metric: str
     setting: str
     passes: Callable[[float, float], bool]
     description: str
+    applies_when: str | None = None
+    missing: str = ("not evaluated on this universe: the training run's not_evaluated says why; or no validation"
+                    " run")
 
 
-CRISIS_GATES = (  # every family's crisis-window gates, before its own (ModelFamily.gates)
-    Gate("windows_evaluated", "min_windows_evaluated", operator.ge, "at least {threshold} crisis windows evaluated"),
-    Gate("red_windows_99", "max_red_windows", operator.le, "at most {threshold} crisis windows in the red zone"),
-    Gate("kupiec_p_99", "min_kupiec_p", operator.gt, "Kupiec p above {threshold} out of sample"),
+NO_WALK_FORWARD = "no walk-forward out-of-sample forecasts of the validation book reached the promotion"
+NO_CRISIS_COMPARISON = "no crisis window with both the model's and the baselines' forecasts"
+NO_COMMON_DAYS = "the incumbent's stored window forecasts share no crisis day with the candidate's"
+
+
+def _coverage_gates(alpha: str, label: str) -> tuple[Gate, ...]:
+    return tuple(Gate(f"oos_{test}_p_boot_{alpha}", "min_coverage_p", operator.gt,
+                      f"{name} bootstrap p at {label} over the walk-forward out-of-sample period above {{threshold}}",
+                      missing=NO_WALK_FORWARD)
+                 for test, name in (("kupiec", "Kupiec"), ("christoffersen", "Christoffersen independence")))
+
+
+POLICY_GATES = (  # every family's gates (module docstring: a, b, c), before its own (ModelFamily.gates)
+    *_coverage_gates("99", "99%"), *_coverage_gates("975", "97.5%"),
+    Gate("windows_compared", "min_windows_compared", operator.ge,
+         "at least {threshold} crisis windows compared with the baselines"),
+    Gate("crisis_excess_exceptions_99", "max_excess_exceptions", operator.le,
+         "in every crisis window at most {threshold} exceptions at 99% more than the best baseline",
+         missing=NO_CRISIS_COMPARISON),
+    Gate("crisis_dm_p_worse_99", "dm_size", operator.gt, "tick loss not significantly worse than the best baseline"
+         " in any crisis window (Diebold-Mariano p, Bonferroni over windows, above {threshold})",
+         missing=NO_CRISIS_COMPARISON),
+    Gate("incumbent_excess_exceptions_99", "max_excess_exceptions", operator.le,
+         "at most {threshold} exceptions at 99% more than the incumbent current on the same days", "has_incumbent",
+         NO_COMMON_DAYS),
+    Gate("incumbent_dm_p_worse_99", "dm_size", operator.gt, "tick loss not significantly worse than the incumbent"
+         " current (Diebold-Mariano p above {threshold})", "has_incumbent", NO_COMMON_DAYS),
 )
 
 
@@ -85,17 +139,18 @@ def _check(gate: Gate, metrics: dict[str, float], policy: PromotionPolicy) -> st
     """One gate line: ``pass``/``FAIL``, the gate, the metric's value (``FAIL`` when the metric is missing)."""
     threshold = getattr(policy, gate.setting)
     description = gate.description.format(threshold=threshold)
+    if gate.applies_when is not None and metrics.get(gate.applies_when) == 0:
+        return f"pass {description}: not applicable ({gate.applies_when} = 0)"
     if gate.metric not in metrics:
-        return (f"FAIL {description}: metric {gate.metric} missing (not evaluated on this universe: the training"
-                " run's not_evaluated says why; or no validation run)")
+        return f"FAIL {description}: metric {gate.metric} missing ({gate.missing})"
     value = metrics[gate.metric]
     return f"{'pass' if gate.passes(value, threshold) else 'FAIL'} {description}: {gate.metric} = {value:.4g}"
 
 
 def evaluate_gates(family_gates: Sequence[Gate], metrics: dict[str, float], policy: PromotionPolicy) -> GateResult:
-    """Apply the crisis gates, then a family's own gates (``ModelFamily.gates`` in
+    """Apply the policy's gates (:data:`POLICY_GATES`), then a family's own gates (``ModelFamily.gates`` in
     :data:`~risk_platform.families.FAMILIES`), to its validation metrics."""
-    gates = (*CRISIS_GATES, *family_gates)
+    gates = (*POLICY_GATES, *family_gates)
     checks = tuple(_check(gate, metrics, policy) for gate in gates)
     return GateResult(all(c.startswith("pass") for c in checks), checks)
 

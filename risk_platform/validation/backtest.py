@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.special import xlogy
 from scipy.stats import binom, chi2
 
 from risk_platform.errors import ComputationError, InputError
@@ -34,22 +35,38 @@ Z2_CRITICAL_001PCT = 1.8
 NOT_EVALUABLE = "not evaluable"
 
 
-def _xlogy(x: float, y: float) -> float:
-    """x * log(y) with 0 * log(0) = 0."""
-    return 0.0 if x == 0 else x * np.log(y)
+def kupiec_lr(exceptions: np.ndarray, n: int, alpha: float) -> np.ndarray:
+    """Kupiec LR statistics of exception counts (any shape) over ``n`` days (vectorised for the bootstrap)."""
+    x = np.asarray(exceptions, dtype=float)
+    p, observed = 1.0 - alpha, x / n
+    log_null = xlogy(n - x, 1 - p) + xlogy(x, p)
+    log_alt = xlogy(n - x, 1 - observed) + xlogy(x, observed)
+    return np.maximum(-2.0 * (log_null - log_alt), 0.0)
 
 
 def kupiec_pof(exceptions: int, n: int, alpha: float) -> tuple[float, float]:
     """Kupiec LR statistic and its chi2(1) p-value."""
     if n < 1 or not 0 <= exceptions <= n:
         raise ComputationError(f"Kupiec test {NOT_EVALUABLE}: {exceptions} exceptions over {n} scored days")
-    p = 1.0 - alpha
-    x = exceptions
-    observed = x / n
-    log_null = _xlogy(n - x, 1 - p) + _xlogy(x, p)
-    log_alt = _xlogy(n - x, 1 - observed) + _xlogy(x, observed)
-    stat = max(-2.0 * (log_null - log_alt), 0.0)
+    stat = float(kupiec_lr(np.asarray(exceptions), n, alpha))
     return stat, float(chi2.sf(stat, 1))
+
+
+def independence_lr(hits: np.ndarray) -> np.ndarray:
+    """Christoffersen independence LR of 0/1 hit sequences, one per row of ``hits`` (m, n) (vectorised)."""
+    h = np.atleast_2d(np.asarray(hits, dtype=bool))
+    prev, curr = h[:, :-1], h[:, 1:]
+    n01 = np.sum(~prev & curr, axis=1).astype(float)
+    n11 = np.sum(prev & curr, axis=1).astype(float)
+    n0 = np.sum(~prev, axis=1).astype(float)
+    n1 = np.sum(prev, axis=1).astype(float)
+    n00, n10 = n0 - n01, n1 - n11
+    pi0 = np.divide(n01, n0, out=np.zeros_like(n0), where=n0 > 0)
+    pi1 = np.divide(n11, n1, out=np.zeros_like(n1), where=n1 > 0)
+    pi = (n01 + n11) / (n0 + n1)
+    log_null = xlogy(n00 + n10, 1 - pi) + xlogy(n01 + n11, pi)
+    log_alt = xlogy(n00, 1 - pi0) + xlogy(n01, pi0) + xlogy(n10, 1 - pi1) + xlogy(n11, pi1)
+    return np.maximum(-2.0 * (log_null - log_alt), 0.0)
 
 
 def christoffersen(hits: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
@@ -57,17 +74,7 @@ def christoffersen(hits: np.ndarray, alpha: float) -> tuple[float, float, float,
     h = np.asarray(hits, dtype=int)
     if len(h) < 2:
         raise ComputationError(f"Christoffersen test {NOT_EVALUABLE}: {len(h)} scored day(s), it needs two")
-    prev, curr = h[:-1], h[1:]
-    n00 = int(np.sum((prev == 0) & (curr == 0)))
-    n01 = int(np.sum((prev == 0) & (curr == 1)))
-    n10 = int(np.sum((prev == 1) & (curr == 0)))
-    n11 = int(np.sum((prev == 1) & (curr == 1)))
-    pi0 = n01 / (n00 + n01) if n00 + n01 else 0.0
-    pi1 = n11 / (n10 + n11) if n10 + n11 else 0.0
-    pi = (n01 + n11) / (n00 + n01 + n10 + n11)
-    log_null = _xlogy(n00 + n10, 1 - pi) + _xlogy(n01 + n11, pi)
-    log_alt = _xlogy(n00, 1 - pi0) + _xlogy(n01, pi0) + _xlogy(n10, 1 - pi1) + _xlogy(n11, pi1)
-    lr_ind = max(-2.0 * (log_null - log_alt), 0.0)
+    lr_ind = float(independence_lr(h)[0])
     lr_pof, _ = kupiec_pof(int(h.sum()), len(h), alpha)
     lr_cc = lr_pof + lr_ind
     return lr_ind, float(chi2.sf(lr_ind, 1)), lr_cc, float(chi2.sf(lr_cc, 2))
@@ -111,10 +118,15 @@ def acerbi_szekely_z2(losses: np.ndarray, var: np.ndarray, es: np.ndarray, alpha
     return float(np.sum(losses[hits] / es[hits]) / (len(losses) * (1.0 - alpha)) - 1.0)
 
 
+def tick_losses(losses: np.ndarray, var: np.ndarray, alpha: float) -> np.ndarray:
+    """Per-day quantile (tick) loss of VaR as the alpha-quantile of losses (non-negative, lower is better)."""
+    hits = (np.asarray(losses) > np.asarray(var)).astype(float)
+    return (hits - (1.0 - alpha)) * (np.asarray(losses, dtype=float) - np.asarray(var, dtype=float))
+
+
 def tick_loss(losses: np.ndarray, var: np.ndarray, alpha: float) -> float:
     """Mean quantile (tick) loss of VaR as the alpha-quantile of losses (lower is better)."""
-    hits = (losses > var).astype(float)
-    return float(np.mean((hits - (1.0 - alpha)) * (losses - var)))
+    return float(np.mean(tick_losses(losses, var, alpha)))
 
 
 @dataclass(frozen=True)

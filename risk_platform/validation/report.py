@@ -1,11 +1,29 @@
-"""Validation report of one model version across the crisis windows: the gate metrics the promotion policy
-reads, a zone / p-value table beside the baselines, and a Markdown document with one PNG per window (VaR at
-99% against the realized loss of the validation book, exceptions marked).
+"""Validation report of one model version: the gate metrics the promotion policy reads
+(:mod:`risk_platform.models.governance`), a zone / p-value table beside the baselines, the reviewer's comparison
+of the model against the baselines on the same days (:func:`~risk_platform.validation.significance.compare_methods`:
+exceptions, zone, Kupiec and Christoffersen asymptotic and bootstrap, tick loss, 90% model confidence set, DM
+against the best baseline) in every crisis window and over the walk-forward out-of-sample period, and a Markdown
+document with one PNG per window (VaR at 99% against the realized loss of the validation book, exceptions marked).
+
+Gate metrics (the names the report's summary table shows and the gates read):
+
+* ``oos_kupiec_p_boot_<a>``, ``oos_christoffersen_p_boot_<a>`` (``<a>`` 99, 975), asymptotic ``oos_kupiec_p_<a>``
+  and ``oos_christoffersen_p_<a>`` beside them, ``oos_days_<a>``, ``oos_exceptions_<a>``: the model's forecasts
+  over the whole walk-forward out-of-sample period (Christoffersen: the independence test);
+* ``crisis_excess_exceptions_99``: the most, over the crisis windows, of the model's 99% exceptions minus the
+  best baseline's on the same days (best: the lowest mean tick loss in that window); ``crisis_dm_p_worse_99``:
+  the smallest one-sided Diebold-Mariano p-value of "model's tick loss worse than the best baseline's" over
+  those windows, Bonferroni-adjusted (times the number of windows, at most 1); ``windows_compared``;
+* ``has_incumbent`` (1 when a ``current`` version other than the candidate exists), then
+  ``incumbent_excess_exceptions_99`` and ``incumbent_dm_p_worse_99``: the candidate against the incumbent's
+  stored window forecasts on the days both scored, pooled over the windows;
+* ``red_windows_99``, ``kupiec_p_99`` (pooled crisis days), ``windows_evaluated``: shown, no longer gated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +35,18 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from risk_platform.crisis_windows import CRISIS_WINDOWS  # noqa: E402
+from risk_platform.errors import InputError  # noqa: E402
 from risk_platform.validation import crisis  # noqa: E402
-from risk_platform.validation.backtest import kupiec_pof  # noqa: E402
+from risk_platform.validation.backtest import kupiec_pof, tick_losses  # noqa: E402
 from risk_platform.validation.crisis import WindowValidation  # noqa: E402
+from risk_platform.validation.methods import BASELINES  # noqa: E402
+from risk_platform.validation.significance import Comparison, compare_methods, diebold_mariano, same_days  # noqa: E402
+from risk_platform.validation.var_forecasts import VarForecast  # noqa: E402
 
 GATE_ALPHA = 0.99
+COVERAGE_ALPHAS = (0.99, 0.975)  # the walk-forward coverage gates
+WALK_FORWARD = "walk_forward"
+WINDOWS_FILE = "windows.json"  # the comparison table's period name for the whole out-of-sample period
 TABLE_COLUMNS = ["window", "method", "alpha", "n", "exceptions", "expected_exceptions", "zone", "kupiec_p",
                  "christoffersen_p", "conditional_coverage_p", "es_z2", "es_zone", "tick_loss"]
 
@@ -34,6 +59,7 @@ class FamilySummary:
     metrics: dict[str, float]
     table: pd.DataFrame  # TABLE_COLUMNS, the family's method and the baselines, every window and confidence
     statuses: dict[str, str]  # window -> status
+    comparisons: pd.DataFrame  # period (window or walk_forward), alpha, best, then compare_methods' rows
 
     def summary(self) -> str:
         lines = [f"{self.family}: " + ", ".join(f"{k} {v:.4g}" for k, v in self.metrics.items())]
@@ -49,10 +75,13 @@ def zone_table(validations: list[WindowValidation]) -> pd.DataFrame:
 
 
 def summarize_family(family: str, windows: list[WindowValidation], baselines: list[WindowValidation],
-                     window_metrics: Callable[[list[WindowValidation]], dict[str, float]]) -> FamilySummary:
-    """Gate metrics of ``family``: ``red_windows_99`` (windows in the red zone at 99%), ``kupiec_p_99`` (pooled
-    over every evaluated window day), ``windows_evaluated``, plus the family's own figures across its evaluated
-    windows (``window_metrics``, e.g. :func:`lstm_window_metrics`)."""
+                     window_metrics: Callable[[list[WindowValidation]], dict[str, float]],
+                     walk_forward: Sequence[VarForecast] = (),
+                     incumbent: list[WindowValidation] | None = None) -> FamilySummary:
+    """Gate metrics of ``family`` (module docstring): the crisis windows against the best baseline on the same
+    days, ``walk_forward`` (the model's, and optionally the baselines', forecasts over the whole out-of-sample
+    period at 99% and 97.5%), the ``incumbent``'s window validations (None: no incumbent), the pooled crisis
+    figures, plus the family's own figures across its evaluated windows (``window_metrics``)."""
     own = zone_table(windows)
     table = pd.concat([own, zone_table(baselines)], ignore_index=True)
     at99 = own[np.isclose(own["alpha"], GATE_ALPHA)] if len(own) else own
@@ -66,11 +95,115 @@ def summarize_family(family: str, windows: list[WindowValidation], baselines: li
         metrics.update(red_windows_99=float((at99["zone"] == "red").sum()), exceptions_99=float(x),
                        days_99=float(n), kupiec_p_99=kupiec_pof(x, n, GATE_ALPHA)[1])
     evaluated = [v for v in windows if v.status == "evaluated"]
+    comparisons = window_comparisons(evaluated, baselines)
+    if walk_forward:
+        comparisons |= {(WALK_FORWARD, a): compare_methods([f for f in walk_forward if f.alpha == a])
+                        for a in sorted({f.alpha for f in walk_forward}, reverse=True)}
+    method = own_method(evaluated, walk_forward)
+    metrics.update(benchmark_metrics(comparisons, method))
+    metrics.update(incumbent_metrics(evaluated, incumbent, method))
     if evaluated:
         metrics.update(window_metrics(evaluated))
     order = {w.key: i for i, w in enumerate(CRISIS_WINDOWS)}
     statuses = {v.window: v.status for v in sorted(windows, key=lambda v: order.get(v.window, 99))}
-    return FamilySummary(family, metrics, table, statuses)
+    return FamilySummary(family, metrics, table, statuses, comparison_frame(comparisons))
+
+
+def alpha_suffix(alpha: float) -> str:
+    """A confidence as metric names write it: 0.99 -> ``99``, 0.975 -> ``975``."""
+    return f"{alpha * 100:g}".replace(".", "")
+
+
+def window_forecasts(validation: WindowValidation) -> list[VarForecast]:
+    """The 99% VaR forecasts a window validation keeps (its ``series``), one per method, on the days each has;
+    no ES is kept there (NaN)."""
+    frame = pd.DataFrame(validation.series)
+    if frame.empty:
+        return []
+    dates = pd.DatetimeIndex(pd.to_datetime(frame["date"]))
+    losses = frame["loss"].to_numpy(dtype=float)
+    out = []
+    for column in (c for c in frame.columns if c.startswith("var_")):
+        var = frame[column].to_numpy(dtype=float)
+        keep = np.isfinite(var) & np.isfinite(losses)
+        out.append(VarForecast(column.removeprefix("var_"), GATE_ALPHA, dates[keep], losses[keep], var[keep],
+                               np.full(int(keep.sum()), np.nan)))
+    return out
+
+
+def own_method(evaluated: list[WindowValidation], walk_forward: Sequence[VarForecast] = ()) -> str | None:
+    """The family's backtest method: the one method of its window series or walk-forward that is no baseline."""
+    names = {f.method for v in evaluated for f in window_forecasts(v)} | {f.method for f in walk_forward}
+    names -= set(BASELINES)
+    if len(names) > 1:
+        raise InputError(f"the family's forecasts name several model methods: {', '.join(sorted(names))}")
+    return next(iter(names), None)
+
+
+def window_comparisons(evaluated: list[WindowValidation], baselines: list[WindowValidation]
+                       ) -> dict[tuple[str, float], Comparison]:
+    """(window, 0.99) -> the family's method against the baselines on the days both scored in that window."""
+    by_window = {b.window: b for b in baselines if b.status == "evaluated"}
+    out = {}
+    for v in (v for v in evaluated if v.window in by_window):
+        forecasts = [f for f in window_forecasts(v) + window_forecasts(by_window[v.window]) if len(f.dates)]
+        if len({f.method for f in forecasts}) > 1:
+            out[(v.window, GATE_ALPHA)] = compare_methods(forecasts)
+    return out
+
+
+def benchmark_metrics(comparisons: dict[tuple[str, float], Comparison], method: str | None) -> dict[str, float]:
+    """The crisis-window benchmark figures and the walk-forward coverage figures of ``method`` (module
+    docstring); a figure whose comparison is missing is left out (its gate then fails as missing)."""
+    crisis_rows = [(c.row(method), c.row(c.best_baseline)) for (period, _), c in comparisons.items()
+                   if period != WALK_FORWARD and method is not None and c.best_baseline is not None]
+    metrics: dict[str, float] = {"windows_compared": float(len(crisis_rows))}
+    if crisis_rows:
+        dm = [row["dm_p_worse_vs_best_baseline"] for row, _ in crisis_rows]
+        metrics["crisis_excess_exceptions_99"] = float(max(r["exceptions"] - b["exceptions"] for r, b in crisis_rows))
+        metrics["crisis_dm_p_worse_99"] = float(min(1.0, min(dm) * len(dm)))
+    for (period, alpha), comparison in comparisons.items():
+        if period != WALK_FORWARD or method is None:
+            continue
+        row, a = comparison.row(method), alpha_suffix(alpha)
+        metrics.update({f"oos_days_{a}": float(row["n"]), f"oos_exceptions_{a}": float(row["exceptions"]),
+                        f"oos_kupiec_p_{a}": row["kupiec_p"], f"oos_kupiec_p_boot_{a}": row["kupiec_p_boot"],
+                        f"oos_christoffersen_p_{a}": row["christoffersen_p"],
+                        f"oos_christoffersen_p_boot_{a}": row["christoffersen_p_boot"]})
+    return metrics
+
+
+def incumbent_metrics(evaluated: list[WindowValidation], incumbent: list[WindowValidation] | None,
+                      method: str | None) -> dict[str, float]:
+    """The candidate's 99% VaR against the incumbent's on the crisis days both scored (module docstring):
+    ``has_incumbent`` 0 without one; the comparison figures left out when no day is common."""
+    if incumbent is None:
+        return {"has_incumbent": 0.0}
+    theirs = {v.window: v for v in incumbent if v.status == "evaluated"}
+    candidate_ticks, incumbent_ticks, excess, days = [], [], 0, 0
+    for v in evaluated:
+        mine = [f for f in window_forecasts(v) if f.method == method]
+        other = [f for f in window_forecasts(theirs[v.window]) if f.method == method] if v.window in theirs else []
+        if not (mine and other) or len(mine[0].dates.intersection(other[0].dates)) < 2:
+            continue
+        a, b = same_days([mine[0], VarForecast("incumbent", GATE_ALPHA, other[0].dates, other[0].losses,
+                                               other[0].var, other[0].es)])
+        candidate_ticks.append(tick_losses(a.losses, a.var, GATE_ALPHA))
+        incumbent_ticks.append(tick_losses(b.losses, b.var, GATE_ALPHA))
+        excess += int(np.sum(a.losses > a.var)) - int(np.sum(b.losses > b.var))
+        days += len(a.dates)
+    if not days:
+        return {"has_incumbent": 1.0, "incumbent_days": 0.0}
+    dm = diebold_mariano(np.concatenate(candidate_ticks), np.concatenate(incumbent_ticks))
+    return {"has_incumbent": 1.0, "incumbent_days": float(days), "incumbent_excess_exceptions_99": float(excess),
+            "incumbent_dm_p_worse_99": dm.p_worse}
+
+
+def comparison_frame(comparisons: dict[tuple[str, float], Comparison]) -> pd.DataFrame:
+    """One row per period, confidence and method: the period, the best baseline, then the comparison's row."""
+    rows = [{"period": period, "alpha": alpha, "best_baseline": c.best_baseline, **row}
+            for (period, alpha), c in comparisons.items() for row in c.rows]
+    return pd.DataFrame(rows)
 
 
 def lstm_window_metrics(evaluated: list[WindowValidation]) -> dict[str, float]:
@@ -145,7 +278,12 @@ def write_report(out_dir: Path, family: str, model_label: str, summary: FamilySu
              "## Gates", "", *[f"- {g}" for g in gates.split("; ")], "",
              "## Summary", "", "| metric | value |", "|---|---|",
              *[f"| {k} | {v:.4g} |" for k, v in summary.metrics.items()], "",
-             "## Zones and p-values (model and baselines)", "", _markdown(summary.table), ""]
+             "## Zones and p-values (model and baselines)", "", _markdown(summary.table), "",
+             "## The model against the baselines on the same days", "",
+             "Per crisis window at 99% and over the walk-forward out-of-sample period at 99% and 97.5%: p-values"
+             " asymptotic and bootstrap (Monte Carlo under the null), mean tick loss, membership of the 90% model"
+             " confidence set, one-sided Diebold-Mariano p of 'worse than the best baseline' on tick loss.", "",
+             _markdown(summary.comparisons), ""]
     for window in windows:
         lines += [f"## {names.get(window.window, window.window)}", "", f"Status: {window.status}."]
         if window.train_start:
@@ -160,15 +298,26 @@ def write_report(out_dir: Path, family: str, model_label: str, summary: FamilySu
         lines.append("")
     report = out_dir / "report.md"
     report.write_text("\n".join(lines))
-    return [report, *files]
+    stored = out_dir / WINDOWS_FILE  # the window forecasts a later promotion compares its challenger against
+    stored.write_text(json.dumps([w.to_dict() for w in windows]))
+    return [report, stored, *files]
+
+
+def read_windows(path: Path) -> list[WindowValidation]:
+    """The window validations :func:`write_report` stored (a version's, read back as the incumbent's)."""
+    try:
+        return [WindowValidation.from_dict(d) for d in json.loads(Path(path).read_text())]
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"{path}: cannot read stored window validations ({exc.__class__.__name__})") from None
 
 
 def _markdown(table: pd.DataFrame) -> str:
     if table.empty:
         return "(no backtest)"
     shown = table.copy()
-    for column in ("kupiec_p", "christoffersen_p", "conditional_coverage_p", "es_z2", "tick_loss",
-                   "expected_exceptions"):
+    numeric = ("kupiec_p", "christoffersen_p", "conditional_coverage_p", "es_z2", "tick_loss", "expected_exceptions",
+               "kupiec_p_boot", "christoffersen_p_boot", "conditional_coverage_p_boot", "dm_p_worse_vs_best_baseline")
+    for column in (c for c in numeric if c in shown.columns):
         shown[column] = shown[column].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.3g}")
     header = "| " + " | ".join(shown.columns) + " |"
     rule = "|" + "---|" * len(shown.columns)

@@ -1,17 +1,20 @@
 """The promotion decision of every model family: its crisis-window summary and report logged to MLflow
 (validation experiment, linked from the model version), then the promotion policy (``experimental`` ->
 ``current`` if the gates pass, the replaced ``current`` -> ``stable`` after its period), every decision in the
-audit log."""
+audit log. The challenger is compared with the incumbent ``current`` on the window forecasts the incumbent's
+own validation run stored (``validation_report/windows.json``)."""
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
+from risk_platform.errors import InputError
 from risk_platform.families import FAMILIES, ModelFamily
 from risk_platform.io import exclusive_run
 from risk_platform.models.audit import AuditLog
@@ -24,7 +27,10 @@ from risk_platform.models.governance import (
 )
 from risk_platform.models.registry import ModelRegistry
 from risk_platform.validation.crisis import WindowValidation
-from risk_platform.validation.report import summarize_family, write_report
+from risk_platform.validation.report import WINDOWS_FILE, read_windows, summarize_family, write_report
+from risk_platform.validation.var_forecasts import VarForecast
+
+REPORT_DIR = "validation_report"
 
 
 @dataclass(frozen=True)
@@ -97,17 +103,20 @@ class Promotion:
 
 def promote_families(registry: ModelRegistry, audit: AuditLog, policy: PromotionPolicy,
                      candidates: Mapping[str, Candidate], windows: Mapping[str, list[WindowValidation]],
-                     baselines: list[WindowValidation], tags: dict[str, str], actor: str) -> Promotion:
-    """For each family of :data:`FAMILIES`: summarise its candidate's crisis windows, log the validation run
-    and report, and apply the policy. One promotion at a time (a lock beside the audit log): a second one
-    started meanwhile fails with :class:`~risk_platform.errors.BusyError` instead of judging the same aliases.
+                     baselines: list[WindowValidation], tags: dict[str, str], actor: str,
+                     walk_forward: Mapping[str, Sequence[VarForecast]] | None = None) -> Promotion:
+    """For each family of :data:`FAMILIES`: summarise its candidate's crisis windows (and its ``walk_forward``
+    forecasts over the whole out-of-sample period, when given: without them the coverage gates fail as
+    missing), log the validation run and report, and apply the policy. One promotion at a time (a lock beside
+    the audit log): a second one started meanwhile fails with :class:`~risk_platform.errors.BusyError` instead
+    of judging the same aliases.
     First, every alias moved outside the audited path is put back where the audit log puts it (and recorded)."""
     decisions, zones = [], []
     with exclusive_run(audit.path.parent / "locks" / "promotion.lock", "a promotion"):
         for key, family in FAMILIES.items():
             restored = restore_audited_aliases(registry, audit, key, actor)
             decision, table = decide(family, registry, audit, policy, candidates[key], windows[key], baselines,
-                                     tags, actor)
+                                     tags, actor, (walk_forward or {}).get(key, ()))
             decisions.append(replace(decision, restored=tuple(m.describe() for m in restored)))
             zones.append(table.assign(family=key))
     return Promotion(decisions, pd.concat(zones))
@@ -115,23 +124,46 @@ def promote_families(registry: ModelRegistry, audit: AuditLog, policy: Promotion
 
 def decide(family: ModelFamily, registry: ModelRegistry, audit: AuditLog, policy: PromotionPolicy,
            candidate: Candidate, windows: list[WindowValidation], baselines: list[WindowValidation],
-           tags: dict[str, str], actor: str) -> tuple[PromotionDecision, pd.DataFrame]:
-    """One family's decision and its zone table: the gate metrics (the crisis summary and the training
-    metrics the family carries) logged with the report as a validation run, then the policy applied."""
-    summary = summarize_family(family.key, windows, baselines, family.window_metrics)
+           tags: dict[str, str], actor: str, walk_forward: Sequence[VarForecast] = ()
+           ) -> tuple[PromotionDecision, pd.DataFrame]:
+    """One family's decision and its zone table: the gate metrics (the crisis summary against the baselines
+    and the incumbent, the walk-forward coverage, the training metrics the family carries) logged with the
+    report as a validation run, then the policy applied."""
+    incumbent, incumbent_problem = incumbent_windows(registry, family, candidate.version)
+    summary = summarize_family(family.key, windows, baselines, family.window_metrics, walk_forward, incumbent)
     metrics = {**family.training_metrics_for_gates(candidate.metrics), **summary.metrics}
     gates = evaluate_gates(family.gates, metrics, policy)
-    if candidate.problem:
-        gates = GateResult(False, (f"FAIL {candidate.problem}", *gates.checks))
+    for problem in (candidate.problem, incumbent_problem):
+        if problem:
+            gates = GateResult(False, (f"FAIL {problem}", *gates.checks))
     label = f"{family.registered_name} v{candidate.version}"
     with tempfile.TemporaryDirectory() as tmp:
         files = write_report(Path(tmp), family.key, label, summary, windows, baselines, gates.reason)
         run_id = registry.log_validation(model_key=family.key, version=candidate.version, metrics=metrics, tags=tags,
-                                         artifacts=[(f, "validation_report") for f in files])
+                                         artifacts=[(f, REPORT_DIR) for f in files])
     moves = apply_policy(registry, audit, family.key, candidate.version, gates, policy, actor=actor,
                          validation_run_id=run_id)
     decision = PromotionDecision(
         family.key, candidate.version, gates.passed,
         ", ".join(f"{m.alias}: {m.from_version} -> {m.to_version}" for m in moves) or "none", run_id,
-        f"runs:/{run_id}/validation_report/report.md", gates.reason, registry.aliases(family.key))
+        f"runs:/{run_id}/{REPORT_DIR}/report.md", gates.reason, registry.aliases(family.key))
     return decision, summary.table
+
+
+def incumbent_windows(registry: ModelRegistry, family: ModelFamily, candidate: str
+                      ) -> tuple[list[WindowValidation] | None, str | None]:
+    """The window validations of the family's ``current`` version (None when there is none, or it is the
+    candidate), read from its latest validation run; and why they cannot be read, if so (the gate then fails)."""
+    version = registry.aliases(family.key).get("current")
+    if version is None or version == candidate:
+        return None, None
+    run_id = registry.client.get_model_version(family.registered_name, version).tags.get("validation_run_id")
+    if run_id is None:
+        return [], f"the incumbent current v{version} has no validation run to compare with"
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = registry.client.download_artifacts(run_id, f"{REPORT_DIR}/{WINDOWS_FILE}", tmp)
+            return read_windows(Path(path)), None
+        except (OSError, InputError, MlflowException) as exc:
+            return [], (f"the incumbent current v{version}'s window forecasts cannot be read from validation run"
+                        f" {run_id} ({exc.__class__.__name__})")

@@ -17,7 +17,10 @@ from risk_platform.models.governance import (
 )
 from risk_platform.models.registry import ModelRegistry
 
-GOOD_LSTM = {"windows_evaluated": 7, "red_windows_99": 0, "kupiec_p_99": 0.4, "qlike_ratio_to_ewma": 0.97}
+GOOD = {"oos_kupiec_p_boot_99": 0.4, "oos_christoffersen_p_boot_99": 0.5, "oos_kupiec_p_boot_975": 0.3,
+        "oos_christoffersen_p_boot_975": 0.6, "windows_compared": 7, "crisis_excess_exceptions_99": 0,
+        "crisis_dm_p_worse_99": 0.5, "has_incumbent": 0}  # the policy's gates pass (no incumbent)
+GOOD_LSTM = {**GOOD, "qlike_ratio_to_ewma": 0.97}
 T0 = pd.Timestamp("2026-01-05", tz="UTC")
 GATES = {key: family.gates for key, family in FAMILIES.items()}
 LSTM_GATES = GATES["lstm_vol"]
@@ -38,25 +41,25 @@ def test_gates_by_model_family():
     assert evaluate_gates(GATES["lstm_vol"], GOOD_LSTM, policy).passed
     worse = evaluate_gates(GATES["lstm_vol"], {**GOOD_LSTM, "qlike_ratio_to_ewma": 1.02}, policy)
     assert not worse.passed and "FAIL QLIKE no worse than EWMA" in worse.reason
-    red = evaluate_gates(GATES["lstm_vol"], {**GOOD_LSTM, "red_windows_99": 1}, policy)
-    assert not red.passed
+    more = evaluate_gates(GATES["lstm_vol"], {**GOOD_LSTM, "crisis_excess_exceptions_99": 1}, policy)
+    assert not more.passed and "FAIL in every crisis window at most 0 exceptions" in more.reason
     missing = evaluate_gates(GATES["gan_scenarios"], {"stress_var99_rel_err_equal_weight": 0.05}, policy)
     assert not missing.passed and "missing" in missing.reason
-    assert not evaluate_gates(GATES["lstm_vol"], {**GOOD_LSTM, "windows_evaluated": 2}, policy).passed
-    gen = {"windows_evaluated": 6, "red_windows_99": 0, "kupiec_p_99": 0.3,
+    assert not evaluate_gates(GATES["lstm_vol"], {**GOOD_LSTM, "windows_compared": 2}, policy).passed
+    gen = {**GOOD,
            **{k: 0.08 for k in ("stress_var99_rel_err_equal_weight", "stress_es975_rel_err_equal_weight",
                                 "stress_var99_rel_err_60_40", "stress_es975_rel_err_60_40")}}
     assert evaluate_gates(GATES["vae_scenarios"], gen, policy).passed
     assert not evaluate_gates(GATES["vae_scenarios"], {**gen, "stress_es975_rel_err_60_40": 0.2}, policy).passed
-    assert not evaluate_gates(GATES["gan_scenarios"], {**gen, "red_windows_99": 2}, policy).passed  # crisis gates too
+    assert not evaluate_gates(GATES["gan_scenarios"], {**gen, "oos_kupiec_p_boot_975": 0.01}, policy).passed  # policy
     with pytest.raises(InputError):
         model_family("nope")
 
 
 def test_policy_from_yaml(tmp_path):
     path = tmp_path / "policy.yaml"
-    path.write_text("stable_after_days: 90\nmin_kupiec_p: 0.01\n")
-    assert PromotionPolicy.from_yaml(path) == PromotionPolicy(stable_after_days=90, min_kupiec_p=0.01)
+    path.write_text("stable_after_days: 90\nmin_coverage_p: 0.01\n")
+    assert PromotionPolicy.from_yaml(path) == PromotionPolicy(stable_after_days=90, min_coverage_p=0.01)
     path.write_text("stable_after: 90\n")
     with pytest.raises(InputError, match="unknown policy setting"):
         PromotionPolicy.from_yaml(path)
@@ -89,7 +92,7 @@ def test_promotion_moves_current_then_stable_after_six_months(registry, tmp_path
 def test_failed_gates_move_nothing(registry, tmp_path):
     audit = AuditLog(tmp_path / "audit.jsonl")
     move_alias(registry, audit, "lstm_vol", "experimental", "2", "new training", "schedule")
-    gates = evaluate_gates(LSTM_GATES, {**GOOD_LSTM, "kupiec_p_99": 0.01}, PromotionPolicy())
+    gates = evaluate_gates(LSTM_GATES, {**GOOD_LSTM, "oos_kupiec_p_boot_99": 0.01}, PromotionPolicy())
     moves = apply_policy(registry, audit, "lstm_vol", "2", gates, PromotionPolicy(), "schedule")
     assert not gates.passed and moves == []
     assert registry.aliases("lstm_vol") == {"experimental": "2"}
@@ -121,16 +124,25 @@ def test_audit_log_is_append_only(tmp_path):
 
 
 def test_gate_lines_name_the_threshold_and_the_value():
-    gen = {"windows_evaluated": 6, "red_windows_99": 0, "kupiec_p_99": 0.05,
+    gen = {**GOOD, "oos_kupiec_p_boot_99": 0.05, "has_incumbent": 1, "incumbent_excess_exceptions_99": -1,
            **{k: 0.08 for k in ("stress_var99_rel_err_equal_weight", "stress_es975_rel_err_equal_weight",
                                 "stress_var99_rel_err_60_40", "stress_es975_rel_err_60_40")}}
     checks = evaluate_gates(GATES["gan_scenarios"], gen, PromotionPolicy()).checks
-    assert checks[:3] == ("pass at least 5 crisis windows evaluated: windows_evaluated = 6",
-                          "pass at most 0 crisis windows in the red zone: red_windows_99 = 0",
-                          "FAIL Kupiec p above 0.05 out of sample: kupiec_p_99 = 0.05")  # strictly above
-    assert checks[3] == ("pass stress-regime portfolio risk within 10% of historical:"
+    assert checks[0] == ("FAIL Kupiec bootstrap p at 99% over the walk-forward out-of-sample period above 0.05:"
+                         " oos_kupiec_p_boot_99 = 0.05")  # strictly above
+    assert checks[4:9] == ("pass at least 5 crisis windows compared with the baselines: windows_compared = 7",
+                           "pass in every crisis window at most 0 exceptions at 99% more than the best baseline:"
+                           " crisis_excess_exceptions_99 = 0",
+                           "pass tick loss not significantly worse than the best baseline in any crisis window"
+                           " (Diebold-Mariano p, Bonferroni over windows, above 0.05): crisis_dm_p_worse_99 = 0.5",
+                           "pass at most 0 exceptions at 99% more than the incumbent current on the same days:"
+                           " incumbent_excess_exceptions_99 = -1",
+                           "FAIL tick loss not significantly worse than the incumbent current (Diebold-Mariano p"
+                           " above 0.05): metric incumbent_dm_p_worse_99 missing (the incumbent's stored window"
+                           " forecasts share no crisis day with the candidate's)")
+    assert checks[9] == ("pass stress-regime portfolio risk within 10% of historical:"
                          " stress_var99_rel_err_equal_weight = 0.08")
-    assert len(checks) == 7
+    assert len(checks) == 13
     strict = PromotionPolicy(max_frobenius_ratio_to_sample=0.9)
     gnn = evaluate_gates(GATES["gnn_corr"], {"ratio_gnn_to_sample63": 1.0}, strict)
     assert gnn.checks[-1] == ("FAIL correlation error no worse than the 63-day sample: ratio_gnn_to_sample63 = 1")

@@ -128,7 +128,11 @@ def test_family_summary_feeds_the_gates():
     assert summary.metrics["qlike_ratio_to_ewma"] == pytest.approx(2.0 / 2.0)
     assert summary.metrics["qlike_ratio_to_garch_t"] == pytest.approx(2.0 / 2.15)
     gates = evaluate_gates(FAMILIES["lstm_vol"].gates, summary.metrics, PromotionPolicy())
-    assert not gates.passed and "FAIL at most 0 crisis windows in the red zone" in gates.reason
+    assert summary.metrics["windows_compared"] == 0  # no baselines (and no series) to compare with
+    assert not gates.passed and "FAIL at least 5 crisis windows compared with the baselines" in gates.reason
+    assert "FAIL Kupiec bootstrap p at 99% over the walk-forward out-of-sample period above 0.05: metric" \
+        " oos_kupiec_p_boot_99 missing (no walk-forward out-of-sample forecasts of the validation book reached the" \
+        " promotion)" in gates.reason
 
 
 def test_each_family_summarises_its_own_window_figures():

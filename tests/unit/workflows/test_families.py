@@ -14,7 +14,7 @@ from risk_platform.families import FAMILIES, MODEL_NAMES, model_family
 from risk_platform.models.audit import AuditLog
 from risk_platform.models.generators import GANConfig, VAEConfig
 from risk_platform.models.gnn import GNNConfig
-from risk_platform.models.governance import CRISIS_GATES, PromotionPolicy
+from risk_platform.models.governance import POLICY_GATES, PromotionPolicy
 from risk_platform.models.lstm import LSTMConfig
 from risk_platform.models.registry import LINEAGE_TAGS, ModelRegistry
 from risk_platform.models.reports import Registration
@@ -55,7 +55,7 @@ def test_every_gate_reads_a_policy_setting_and_the_headlines_are_named():
     settings = {f.name for f in fields(PromotionPolicy)}
     for family in FAMILIES.values():
         assert family.gates and family.headline_metrics
-        assert {g.setting for g in (*CRISIS_GATES, *family.gates)} <= settings, family.key
+        assert {g.setting for g in (*POLICY_GATES, *family.gates)} <= settings, family.key
 
 
 def test_only_the_generators_carry_their_stress_figures_into_promotion():
