@@ -68,6 +68,15 @@ def _window(text: str) -> int:
     return _whole_number(text, MIN_WINDOW)
 
 
+def _method_list(text: str) -> tuple[str, ...]:
+    """``hs,fhs,evt_ewma``: backtest methods, each known, none twice."""
+    names = tuple(t.strip() for t in text.split(","))
+    unknown = [n for n in names if n not in METHODS]
+    if unknown or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"'{text}': expected distinct methods among {', '.join(METHODS)}")
+    return names
+
+
 def _run_id(text: str) -> str:
     from risk_platform.lineage import check_run_id
 
@@ -204,9 +213,16 @@ def cmd_stress(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    """Backtest one series (--symbol) or a book (--portfolio), or list the methods (--list-methods)."""
+    """Backtest one series (--symbol) or a book (--portfolio) by one method (--method) or compare the methods on
+    the same days (--compare), or list the methods (--list-methods)."""
     if args.list_methods:
         return _list_methods(args)
+    if args.compare:
+        if args.method is not None:
+            raise InputError("--compare runs several methods: name them with --methods, not --method")
+        return _compare(args)
+    if args.methods is not None:
+        raise InputError("--methods goes with --compare (one method: --method)")
     if args.method is None:
         raise InputError("--method is required with --symbol or --portfolio (see --list-methods)")
     if args.portfolio is not None:
@@ -217,17 +233,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     if args.symbol in market.unavailable:
         raise GateFailedError(f"{args.symbol} rejected by the missing-data gate")
     panel, returns, instruments = market.panel, market.returns, market.instruments
-    series = returns.set_index("date")["ret"].rename(args.symbol)
-    quote_type = instruments.set_index("symbol").at[args.symbol, "quote_type"]
+    series, quote_type = _series(args.symbol, market)
     lstm_variance, model = None, None
     if args.method in LSTM_METHODS:
-        lstm_variance, model = _lstm_variance(args, panel, returns, instruments)
+        lstm_variance, model = _lstm_variance(_registered_lstm(args), args.symbol, panel, returns, instruments)
     forecast = rolling_var(series, quote_type, args.method, args.confidence, args.window, lstm_variance)
-    after = pd.Timestamp(model["train_end"]) if model and model.get("train_end") else None  # LSTM: out of sample
-    if after is not None and not (forecast.dates > after).any():
-        raise InputError(f"{model['name']} v{model['version']} was trained on data through {after:%Y-%m-%d}, past"
-                         f" {args.symbol}'s last day: no day left to backtest it out of sample (its validation"
-                         " evidence: 'risk-platform models')")
+    after = _out_of_sample_after(model, forecast, args.symbol)
     payload, result = _scored(args, args.symbol, forecast, after)
     shot = " (zero-shot: not in the model's training series)" if model and not model["seen_in_training"] else ""
     _print_backtest(args, {"symbol": args.symbol, **payload, **({"model": model} if model else {})},
@@ -235,10 +246,26 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _scored(args: argparse.Namespace, name: str, forecast, after: pd.Timestamp | None = None):
-    """The backtest of ``forecast`` on the days after ``after`` within --start/--end: the JSON fields (method,
-    window, first and last day, the :class:`~risk_platform.validation.backtest.BacktestResult`) and the result."""
-    from risk_platform.validation.backtest import backtest
+def _series(symbol: str, market) -> tuple[pd.Series, str]:
+    """The gated return series of ``symbol`` (on its own sessions) and its quote type."""
+    series = market.returns.set_index("date")["ret"].rename(symbol)
+    return series, market.instruments.set_index("symbol").at[symbol, "quote_type"]
+
+
+def _out_of_sample_after(model: dict | None, forecast, symbol: str) -> pd.Timestamp | None:
+    """The LSTM's training end (days up to it are not scored), or None without a model; :class:`InputError`
+    when no forecast day is left after it."""
+    after = pd.Timestamp(model["train_end"]) if model and model.get("train_end") else None
+    if after is not None and not (forecast.dates > after).any():
+        raise InputError(f"{model['name']} v{model['version']} was trained on data through {after:%Y-%m-%d}, past"
+                         f" {symbol}'s last day: no day left to backtest it out of sample (its validation"
+                         " evidence: 'risk-platform models')")
+    return after
+
+
+def _within(args: argparse.Namespace, name: str, forecast, after: pd.Timestamp | None = None):
+    """``forecast`` on its days after ``after`` within --start/--end; :class:`InputError` under two days."""
+    from risk_platform.validation.var_forecasts import VarForecast
 
     keep = np.ones(len(forecast.dates), dtype=bool)
     if after is not None:
@@ -249,9 +276,19 @@ def _scored(args: argparse.Namespace, name: str, forecast, after: pd.Timestamp |
         keep &= forecast.dates <= args.end
     if keep.sum() < 2:
         raise InputError(f"{name}: no forecast days between the given --start and --end")
-    result = backtest(forecast.losses[keep], forecast.var[keep], args.confidence, forecast.es[keep])
-    return {"method": args.method, "window": args.window, "start": f"{forecast.dates[keep][0]:%Y-%m-%d}",
-            "end": f"{forecast.dates[keep][-1]:%Y-%m-%d}", **result.to_dict()}, result
+    return VarForecast(forecast.method, forecast.alpha, forecast.dates[keep], forecast.losses[keep],
+                       forecast.var[keep], forecast.es[keep])
+
+
+def _scored(args: argparse.Namespace, name: str, forecast, after: pd.Timestamp | None = None):
+    """The backtest of ``forecast`` on the days after ``after`` within --start/--end: the JSON fields (method,
+    window, first and last day, the :class:`~risk_platform.validation.backtest.BacktestResult`) and the result."""
+    from risk_platform.validation.backtest import backtest
+
+    kept = _within(args, name, forecast, after)
+    result = backtest(kept.losses, kept.var, args.confidence, kept.es)
+    return {"method": args.method, "window": args.window, "start": f"{kept.dates[0]:%Y-%m-%d}",
+            "end": f"{kept.dates[-1]:%Y-%m-%d}", **result.to_dict()}, result
 
 
 def _print_backtest(args: argparse.Namespace, payload: dict, text: str) -> None:
@@ -282,14 +319,7 @@ def _book_backtest(args: argparse.Namespace) -> int:
     book = validation_book(portfolio, market.panel, market.instruments, market.unavailable)
     daily, lstm, model = market.returns, None, None
     if args.method in LSTM_METHODS:
-        from risk_platform.features.engineering import series_features
-        from risk_platform.validation.book_backtest import LstmModel
-
-        loaded, model = _registered_lstm(args)
-        daily = series_features(market.returns, market.panel, market.instruments)
-        lstm = LstmModel(loaded.module, list(loaded.metadata["symbols"]), int(loaded.metadata["seq_len"]),
-                         pd.Timestamp(model["train_end"]) if model.get("train_end") else None)
-        model = {**model, "zero_shot_series": sorted(set(book.exposure.index) - set(lstm.symbols))}
+        daily, lstm, model = _book_lstm(_registered_lstm(args), market, book)
     forecast = book_forecast(daily, book.exposure, args.method, args.confidence, args.window, lstm)
     payload, result = _scored(args, portfolio.name, forecast)
     excluded = ", ".join(f"{f['position']} ({f['reason']})" for f in book.excluded)
@@ -301,6 +331,149 @@ def _book_backtest(args: argparse.Namespace) -> int:
                     f" {payload['start']}..{payload['end']}: {result.summary()}"
                     + (f"\n  excluded: {excluded}" if excluded else ""))
     return _excluded_exit(book.excluded)
+
+
+def _book_lstm(registered: tuple, market, book):
+    """The registered LSTM (``registered``: :func:`_registered_lstm`) as the book backtest reads it: the feature
+    table, the :class:`~risk_platform.validation.book_backtest.LstmModel` and which version it is (with the
+    book's series it forecasts zero-shot)."""
+    from risk_platform.features.engineering import series_features
+    from risk_platform.validation.book_backtest import LstmModel
+
+    loaded, model = registered
+    daily = series_features(market.returns, market.panel, market.instruments)
+    lstm = LstmModel(loaded.module, list(loaded.metadata["symbols"]), int(loaded.metadata["seq_len"]),
+                     pd.Timestamp(model["train_end"]) if model.get("train_end") else None)
+    return daily, lstm, {**model, "zero_shot_series": sorted(set(book.exposure.index) - set(lstm.symbols))}
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Every method of --methods (default: all) on the same days, side by side
+    (:func:`~risk_platform.validation.significance.compare_methods`); a method that cannot run (an LSTM method
+    without a registered version it can score out of sample) is named in ``not_run`` with why, one line."""
+    from risk_platform.validation.significance import compare_methods, same_days
+
+    wanted = args.methods or METHODS
+    registered, lstm_why = None, ""
+    if any(m in LSTM_METHODS for m in wanted):
+        try:
+            registered = _registered_lstm(args)
+        except (InputError, ComputationError) as exc:
+            lstm_why = " ".join(str(exc).split())
+    runner = _book_runner if args.portfolio is not None else _series_runner
+    subject, forecasts, not_run, model, book = runner(args, wanted, registered, lstm_why)
+    if not forecasts:
+        raise InputError(f"{subject['name']}: no method could run: "
+                         + "; ".join(f"{m}: {why}" for m, why in not_run.items()))
+    aligned = same_days(list(forecasts.values()))
+    comparison = compare_methods(aligned)
+    payload = {**subject["fields"], "confidence": args.confidence, "window": args.window,
+               "start": f"{aligned[0].dates[0]:%Y-%m-%d}", "end": f"{aligned[0].dates[-1]:%Y-%m-%d}",
+               "loss_unit": subject["unit"], **comparison.to_dict(),
+               "learned_vs_not_learned": {"best_learned": _best_row(comparison, comparison.best_learned),
+                                          "best_not_learned": _best_row(comparison, comparison.best_not_learned)},
+               "not_run": not_run, **({"model": model} if model else {}), **(book or {})}
+    print(json.dumps(payload, indent=1) if args.json else _comparison_text(payload))
+    return _excluded_exit(book["excluded_positions"]) if book else EXIT_OK
+
+
+def _best_row(comparison, method: str | None) -> dict | None:
+    """The comparison's row of ``method`` (None when no method of its group ran)."""
+    return None if method is None else comparison.row(method)
+
+
+def _series_runner(args: argparse.Namespace, wanted: tuple[str, ...], registered, lstm_why: str):
+    """The single-series forecasts of ``wanted`` for --compare, each on its days within --start/--end (the LSTM
+    methods after the model's training end): the subject, forecasts by method, ``not_run``, the model used."""
+    from risk_platform.features.returns import BP_QUOTES
+    from risk_platform.validation.var_forecasts import rolling_var
+
+    market = _market(args, args.symbol)
+    if args.symbol in market.unavailable:
+        raise GateFailedError(f"{args.symbol} rejected by the missing-data gate")
+    series, quote_type = _series(args.symbol, market)
+    variance, model, forecasts, not_run = None, None, {}, {}
+    for method in wanted:
+        if method in LSTM_METHODS and registered is None:
+            not_run[method] = lstm_why
+            continue
+        try:
+            if method in LSTM_METHODS and variance is None:
+                variance, model = _lstm_variance(registered, args.symbol, market.panel, market.returns,
+                                                 market.instruments)
+            forecast = rolling_var(series, quote_type, method, args.confidence, args.window, variance)
+            after = _out_of_sample_after(model, forecast, args.symbol) if method in LSTM_METHODS else None
+            forecasts[method] = _within(args, f"{args.symbol} {method}", forecast, after)
+        except (InputError, ComputationError) as exc:
+            not_run[method] = " ".join(str(exc).split())
+    unit = "bp of yield" if quote_type in BP_QUOTES else "log return"
+    return ({"name": args.symbol, "fields": {"symbol": args.symbol}, "unit": unit}, forecasts, not_run, model,
+            None)
+
+
+def _book_runner(args: argparse.Namespace, wanted: tuple[str, ...], registered, lstm_why: str):
+    """The book's forecasts of ``wanted`` for --compare (as :func:`_series_runner`), and the book's fields
+    (exposures, excluded positions, rejected feeds)."""
+    from risk_platform.data.loading import load_instruments
+    from risk_platform.portfolio.positions import load_portfolio
+    from risk_platform.validation.book_backtest import book_forecast, validation_book
+
+    portfolio = load_portfolio(args.portfolio, load_instruments(args.instruments))  # bad positions fail first
+    market = _market(args)
+    book = validation_book(portfolio, market.panel, market.instruments, market.unavailable)
+    features, lstm, model, forecasts, not_run = None, None, None, {}, {}
+    for method in wanted:
+        if method in LSTM_METHODS and registered is None:
+            not_run[method] = lstm_why
+            continue
+        try:
+            if method in LSTM_METHODS and lstm is None:
+                features, lstm, model = _book_lstm(registered, market, book)
+            daily = features if method in LSTM_METHODS else market.returns
+            forecast = book_forecast(daily, book.exposure, method, args.confidence, args.window, lstm)
+            forecasts[method] = _within(args, f"{portfolio.name} {method}", forecast)
+        except (InputError, ComputationError) as exc:
+            not_run[method] = " ".join(str(exc).split())
+    fields = {"exposure_asof": f"{book.asof:%Y-%m-%d}",
+              "exposure_usd": {k: float(v) for k, v in book.exposure.items()},
+              "excluded_positions": book.excluded, "rejected_feeds": list(market.unavailable)}
+    return ({"name": portfolio.name, "fields": {"portfolio": portfolio.name}, "unit": "USD"}, forecasts, not_run,
+            model, fields)
+
+
+COMPARE_COLUMNS = (  # header, key, format: the --compare table (p-values: asymptotic / bootstrap)
+    ("method", "method", "{:<9}"), ("family", "family", "{:<8}"), ("learned", "learned", "{!s:<7}"),
+    ("n", "n", "{:>5}"), ("exc", "exceptions", "{:>4}"), ("expected", "expected_exceptions", "{:>8.1f}"),
+    ("zone", "zone", "{:<6}"), ("Kupiec p", ("kupiec_p", "kupiec_p_boot"), "{:.3f}/{:.3f}"),
+    ("Christ. p", ("christoffersen_p", "christoffersen_p_boot"), "{:.3f}/{:.3f}"),
+    ("cond.cov p", ("conditional_coverage_p", "conditional_coverage_p_boot"), "{:.3f}/{:.3f}"),
+    ("tick loss", "tick_loss", "{:>10.4g}"), ("MCS90", "in_mcs_90", "{!s:<5}"),
+    ("DM p worse", "dm_p_worse_vs_best_baseline", "{:>10}"),
+)
+
+
+def _comparison_text(payload: dict) -> str:
+    """The --compare table as aligned text: a row per method, then the best of each group and what did not run."""
+    def cell(row: dict, key, fmt: str) -> str:
+        if isinstance(key, tuple):
+            return fmt.format(*(row[k] for k in key))
+        value = row[key]
+        return fmt.format("-" if value is None else f"{value:.3f}") if key.startswith("dm_") else fmt.format(value)
+
+    cells = [[header for header, _, _ in COMPARE_COLUMNS]]
+    cells += [[cell(row, key, fmt) for _, key, fmt in COMPARE_COLUMNS] for row in payload["rows"]]
+    widths = [max(len(r[j]) for r in cells) for j in range(len(COMPARE_COLUMNS))]
+    subject = payload.get("symbol") or f"{payload['portfolio']} (book, exposures of {payload['exposure_asof']}" \
+        " held fixed)"
+    lines = [f"{subject} {payload['start']}..{payload['end']}, VaR at {payload['alpha']:.1%}, the same"
+             f" {payload['rows'][0]['n']} days for every method; tick loss in {payload['loss_unit']} per day;"
+             " p-values asymptotic/bootstrap; DM p: tick loss worse than the best baseline"]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    lines += [f"best {group.replace('_', ' ')}: {payload[f'best_{group}'] or '-'}"
+              for group in ("baseline", "model", "learned", "not_learned")]
+    lines += [f"not run {method}: {why}" for method, why in payload["not_run"].items()]
+    lines += [f"excluded: {f['position']} ({f['reason']})" for f in payload.get("excluded_positions", [])]
+    return "\n".join(lines)
 
 
 def _excluded_exit(excluded: list[dict]) -> int:
@@ -330,16 +503,16 @@ def _registered_lstm(args: argparse.Namespace):
                     "unaudited_alias_moves": [move.to_dict() for move in refused]}
 
 
-def _lstm_variance(args: argparse.Namespace, panel, returns, instruments):
-    """The registered LSTM's variance forecasts for the symbol (seen in its training or forecast zero-shot), and
-    which version produced them."""
+def _lstm_variance(registered: tuple, symbol: str, panel, returns, instruments):
+    """The registered LSTM's (``registered``: :func:`_registered_lstm`) variance forecasts for ``symbol`` (seen
+    in its training or forecast zero-shot), and which version produced them."""
     from risk_platform.features.engineering import series_features
     from risk_platform.models.lstm import variance_forecasts
 
-    loaded, model = _registered_lstm(args)
+    loaded, model = registered
     features = series_features(returns, panel, instruments)
-    variance = variance_forecasts(loaded.module, features, int(loaded.metadata["seq_len"]), args.symbol)
-    return variance, {**model, "seen_in_training": args.symbol in loaded.metadata["symbols"]}
+    variance = variance_forecasts(loaded.module, features, int(loaded.metadata["seq_len"]), symbol)
+    return variance, {**model, "seen_in_training": symbol in loaded.metadata["symbols"]}
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
@@ -551,6 +724,11 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--portfolio", help="backtest this book (positions file) with its exposures held fixed")
     what.add_argument("--list-methods", action="store_true", help="list the methods and their families")
     back.add_argument("--method", choices=METHODS, help="see --list-methods")
+    back.add_argument("--compare", action="store_true", help="every method (or --methods) on the same days:"
+                      " exceptions, zone, Kupiec/Christoffersen p (asymptotic and bootstrap), tick loss, 90%% model"
+                      " confidence set, DM test against the best baseline")
+    back.add_argument("--methods", type=_method_list, help="with --compare: comma-separated methods (default: all;"
+                      " LSTM-based ones need a registered LSTM scored out of sample, else listed as not run)")
     back.add_argument("--confidence", type=_confidence, default=0.99, help="e.g. 0.99 (default)")
     back.add_argument("--start", type=_date, help="first backtest day (YYYY-MM-DD)")
     back.add_argument("--end", type=_date, help="last backtest day (YYYY-MM-DD)")
