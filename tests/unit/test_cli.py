@@ -203,3 +203,75 @@ def test_backtest_refuses_a_window_too_short_for_a_tail_statistic():
     done = cli(*backtest_args(PRICES, INSTRUMENTS, "SPX", "fhs")[:-1], "--window", "1", "--start", "2024-01-01")
     assert done.returncode == 2 and "nan" not in done.stdout + done.stderr
     assert done.stderr == "risk-platform: error: argument --window: must be at least 20, got 1\n"
+
+
+COMPARE_FIELDS = ("method", "family", "learned", "n", "exceptions", "expected_exceptions", "zone", "kupiec_p",
+                  "kupiec_p_boot", "christoffersen_p", "christoffersen_p_boot", "conditional_coverage_p",
+                  "conditional_coverage_p_boot", "tick_loss", "in_mcs_90", "dm_p_worse_vs_best_baseline")
+SAME_FIGURES = ("n", "exceptions", "expected_exceptions", "zone", "kupiec_p", "christoffersen_p",
+                "conditional_coverage_p", "tick_loss")
+
+
+def run_json(capsys, *args) -> tuple[int, dict]:
+    from risk_platform.cli import main
+
+    code = main([*args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_backtest_compare_on_a_series_matches_the_single_method_backtest(capsys, tmp_path):
+    """The table's figures are the single-method backtest's on the same days; an LSTM method that cannot run
+    (no MLflow store) is named in ``not_run`` with why, not a crash."""
+    no_store = ("--mlflow-uri", f"sqlite:///{tmp_path / 'none.db'}")
+    days = ("--symbol", "SPX", "--confidence", "0.99", "--start", "2024-01-01", "--end", "2024-09-30")
+    code, out = run_json(capsys, "backtest", *days, "--compare", "--methods", "hs,evt_ewma,lstm", *no_store)
+    assert code == 0
+    assert [r["method"] for r in out["rows"]] == ["hs", "evt_ewma"]
+    for row in out["rows"]:
+        assert set(COMPARE_FIELDS) <= set(row)
+    assert out["best_baseline"] == "hs" and out["best_model"] == "evt_ewma" and out["best_learned"] is None
+    assert out["best_not_learned"] in ("hs", "evt_ewma")
+    assert out["learned_vs_not_learned"] == {"best_learned": None,
+                                             "best_not_learned": next(r for r in out["rows"]
+                                                                      if r["method"] == out["best_not_learned"])}
+    assert "no MLflow store there" in out["not_run"]["lstm"] and list(out["not_run"]) == ["lstm"]
+    assert out["loss_unit"] == "log return" and (out["start"], out["end"]) == ("2024-01-02", "2024-09-30")
+    code, single = run_json(capsys, "backtest", *days, "--method", "evt_ewma")
+    assert code == 0 and (single["start"], single["end"]) == (out["start"], out["end"])
+    row = next(r for r in out["rows"] if r["method"] == "evt_ewma")
+    assert {k: row[k] for k in SAME_FIGURES} == {k: single[k] for k in SAME_FIGURES}
+
+
+def test_backtest_compare_on_the_sample_book_matches_the_single_method_backtest(capsys):
+    days = ("--portfolio", str(paths.SAMPLE_PORTFOLIO), "--start", "2024-10-01")
+    code, out = run_json(capsys, "backtest", *days, "--compare", "--methods", "fhs,ewma")
+    assert code == 0 and out["loss_unit"] == "USD" and out["not_run"] == {}
+    assert [r["method"] for r in out["rows"]] == ["fhs", "ewma"] and out["best_model"] is None
+    assert out["exposure_usd"] and out["excluded_positions"] == []
+    code, single = run_json(capsys, "backtest", *days, "--method", "fhs")
+    row = out["rows"][0]
+    assert code == 0 and {k: row[k] for k in SAME_FIGURES} == {k: single[k] for k in SAME_FIGURES}
+
+
+def test_backtest_compare_prints_an_aligned_table_with_units(capsys):
+    from risk_platform.cli import main
+
+    assert main(["backtest", "--symbol", "UST10Y", "--compare", "--methods", "hs,fhs", "--start", "2024-07-01"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "tick loss in bp of yield per day" in lines[0] and "p-values asymptotic/bootstrap" in lines[0]
+    header, *rows = lines[1:4]
+    assert header.split()[:3] == ["method", "family", "learned"] and [r.split()[0] for r in rows] == ["hs", "fhs"]
+    column = header.index("zone")
+    assert all(r[column - 2:column] == "  " and r[column] != " " for r in rows)  # the zone column lines up
+    assert lines[4].startswith("best baseline: ") and lines[5] == "best model: -" and len(lines) == 8
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("--compare", "--method", "hs"), "--compare runs several methods: name them with --methods, not --method"),
+    (("--methods", "hs,fhs"), "--methods goes with --compare"),
+    (("--compare", "--methods", "hs,nope"), "argument --methods: 'hs,nope': expected distinct methods among"),
+    (("--compare", "--methods", "hs,hs"), "argument --methods: 'hs,hs': expected distinct methods among"),
+])
+def test_backtest_compare_usage_errors_exit_2_with_one_line(capsys, args, expected):
+    done = cli("backtest", "--symbol", "SPX", *args)
+    assert done.returncode == 2 and expected in done.stderr and done.stderr.count("\n") == 1
