@@ -168,7 +168,8 @@ def _risk_exit(report) -> int:
 
 
 NO_MODELS = "none: the command line runs the non-model methods only (historical, EWMA parametric, filtered HS," \
-    " vine copula, regime-adjusted with empirical regime transitions); model methods run in the Dagster pipeline"
+    " conditional EVT, vine copula, regime-adjusted with empirical regime transitions); model methods run in the" \
+    " Dagster pipeline"
 
 
 def cmd_risk(args: argparse.Namespace) -> int:
@@ -675,6 +676,32 @@ def _add_human_commands(sub: argparse._SubParsersAction) -> None:
     ui.set_defaults(func=cmd_mlflow_ui)
 
 
+def _add_backtest_command(sub: argparse._SubParsersAction, data_args) -> None:
+    """``backtest``: one series or a book, by one method or compared (--compare), or the methods listed."""
+    back = sub.add_parser("backtest", help="rolling 1-day VaR/ES backtest of one series or of a book")
+    data_args(back)
+    what = back.add_mutually_exclusive_group(required=True)
+    what.add_argument("--symbol", help="backtest this series (a long unit position)")
+    what.add_argument("--portfolio", help="backtest this book (positions file) with its exposures held fixed")
+    what.add_argument("--list-methods", action="store_true", help="list the methods and their families")
+    back.add_argument("--method", choices=METHODS, help="see --list-methods")
+    back.add_argument("--compare", action="store_true", help="every method (or --methods) on the same days:"
+                      " exceptions, zone, Kupiec/Christoffersen p (asymptotic and bootstrap), tick loss, 90%% model"
+                      " confidence set, DM test against the best baseline")
+    back.add_argument("--methods", type=_method_list, help="with --compare: comma-separated methods (default: all;"
+                      " LSTM-based ones need a registered LSTM scored out of sample, else listed as not run)")
+    back.add_argument("--confidence", type=_confidence, default=0.99, help="e.g. 0.99 (default)")
+    back.add_argument("--start", type=_date, help="first backtest day (YYYY-MM-DD)")
+    back.add_argument("--end", type=_date, help="last backtest day (YYYY-MM-DD)")
+    back.add_argument("--window", type=_window, default=500,
+                      help=f"history window in days (default 500, at least {MIN_WINDOW})")
+    back.add_argument("--model-alias", default="experimental", help="LSTM version alias (lstm method)")
+    back.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
+    back.add_argument("--audit-log", help="alias audit log (default: beside the MLflow store): lstm aliases moved"
+                      " outside it are refused")
+    back.set_defaults(func=cmd_backtest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="risk-platform", description="Multi-asset portfolio risk platform")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -717,28 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
     book_args(stress)
     stress.set_defaults(func=cmd_stress)
 
-    back = sub.add_parser("backtest", help="rolling 1-day VaR/ES backtest of one series or of a book")
-    data_args(back)
-    what = back.add_mutually_exclusive_group(required=True)
-    what.add_argument("--symbol", help="backtest this series (a long unit position)")
-    what.add_argument("--portfolio", help="backtest this book (positions file) with its exposures held fixed")
-    what.add_argument("--list-methods", action="store_true", help="list the methods and their families")
-    back.add_argument("--method", choices=METHODS, help="see --list-methods")
-    back.add_argument("--compare", action="store_true", help="every method (or --methods) on the same days:"
-                      " exceptions, zone, Kupiec/Christoffersen p (asymptotic and bootstrap), tick loss, 90%% model"
-                      " confidence set, DM test against the best baseline")
-    back.add_argument("--methods", type=_method_list, help="with --compare: comma-separated methods (default: all;"
-                      " LSTM-based ones need a registered LSTM scored out of sample, else listed as not run)")
-    back.add_argument("--confidence", type=_confidence, default=0.99, help="e.g. 0.99 (default)")
-    back.add_argument("--start", type=_date, help="first backtest day (YYYY-MM-DD)")
-    back.add_argument("--end", type=_date, help="last backtest day (YYYY-MM-DD)")
-    back.add_argument("--window", type=_window, default=500,
-                      help=f"history window in days (default 500, at least {MIN_WINDOW})")
-    back.add_argument("--model-alias", default="experimental", help="LSTM version alias (lstm method)")
-    back.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
-    back.add_argument("--audit-log", help="alias audit log (default: beside the MLflow store): lstm aliases moved"
-                      " outside it are refused")
-    back.set_defaults(func=cmd_backtest)
+    _add_backtest_command(sub, data_args)
 
     lineage = sub.add_parser("lineage", help="the chain from a risk number or model back to the data")
     lineage.add_argument("run_id", type=_run_id, help="a Dagster run id or an MLflow run id")

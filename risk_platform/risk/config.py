@@ -17,6 +17,8 @@ MIN_HISTORY_COVERAGE = 0.9  # share of a venue's sessions in the window below wh
 STALE_AFTER_SESSIONS = 3  # venue sessions without a value after which a price is flagged stale
 MAX_DATA_AGE_SESSIONS = 5  # venue sessions between a feed's last value and the evaluation date: older is stale
 MAX_MODEL_AGE_DAYS = 90  # calendar days between a model's last training day and the as-of date: older is flagged
+EVT_THRESHOLD = 0.90  # conditional EVT (backtests and the risk engine): the GPD threshold, this quantile of
+#   the standardised losses
 FHS_VOL_FLOOR = 0.2  # filtered HS: volatility floor as a share of the factor's root-mean-square return
 STRESS_TAIL_SHARE = 0.01  # generated stress: the worst share of the scenarios kept
 PARTICIPATION = 0.2  # share of a position's average daily volume traded per day when liquidating

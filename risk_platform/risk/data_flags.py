@@ -3,12 +3,13 @@ panel) and unconfirmed latest points (kept; :mod:`risk_platform.data.plausibilit
 book on one market.
 
 For each point: the book's positions that need the feed (own, FX or VIX feed: :func:`valuation.dependencies`)
-with their exposure; the methods whose data span contains the date (historical simulation and the EWMA
-parametric method: the historical window; the vine copula fitted here: its last ``copula_window`` days; filtered
-HS, the regime blend and the model methods: the whole history up to the as-of date, through the EWMA variances,
-the regime calibration and the models' features); the headline figures bound by one of those methods; the
-historical stress replays whose window contains the date; and the valuation: a removed latest price means the
-positions are valued at the previous price, a kept unconfirmed one that the figures use that price.
+with their exposure; the methods whose data span contains the date (historical simulation, the EWMA
+parametric method and conditional EVT: the historical window; the vine copula fitted here: its last
+``copula_window`` days; filtered HS, the regime blend and the model methods: the whole history up to the as-of
+date, through the EWMA variances, the regime calibration and the models' features); the headline figures bound
+by one of those methods; the historical stress replays whose window contains the date; and the valuation: a
+removed latest price means the positions are valued at the previous price, a kept unconfirmed one that the
+figures use that price.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from risk_platform.risk.market import MarketState
 from risk_platform.risk.stress import StressResult
 from risk_platform.risk.valuation import ValuedBook, dependencies
 
-WINDOW_METHODS = ("historical", "parametric_ewma")  # their data: the historical window only
+WINDOW_METHODS = ("historical", "parametric_ewma", "conditional_evt")  # their data: the historical window only
 COPULA = "vine_copula"
 
 

@@ -43,8 +43,8 @@ from risk_platform.risk.valuation import ValuedBook, value_book
 HEADLINES = {"var_95": "var_95", "var_99": "var_99", "cvar_95": "es_95", "es_99": "es_99"}
 EMPIRICAL_REGIME_SOURCE = "empirical regime transitions (Markov, non-model)"
 DEFAULT_CONFIG = RiskConfig()
-NO_MODEL_NOTE = ("no model inputs: non-model methods only (historical, EWMA parametric, filtered HS, vine copula,"
-                 " regime-adjusted with empirical regime transitions)")
+NO_MODEL_NOTE = ("no model inputs: non-model methods only (historical, EWMA parametric, filtered HS, conditional"
+                 " EVT, vine copula, regime-adjusted with empirical regime transitions)")
 
 
 def compute_portfolio_risk(portfolio: Portfolio, panel: pd.DataFrame, returns: pd.DataFrame,
@@ -99,16 +99,19 @@ def _assess(portfolio: Portfolio, market: MarketState, config: RiskConfig, model
     clock = _Clock()
     valued = value_book(portfolio, market, config.hs_window)
     clock.lap("valuation")
-    historical, es_contrib = historical_method(valued, market)
+    historical, es_contrib, hs_pnl = historical_method(valued, market)
     parametric = parametric_methods(valued, market, config, model_inputs)
     clock.lap("historical_parametric")
     monte_carlo = filtered_and_model_monte_carlo(valued, market, model_inputs)
-    clock.lap("fhs_model_mc")
+    evt, evt_note = evt_method(hs_pnl, historical, config)
+    clock.lap("fhs_evt_model_mc")
     copula_result, copula_note = copula_method(valued, market, config, copula)
     clock.lap("copula")
     regime = regime_methods(valued, market, config, model_inputs, historical, parametric.ewma)
     clock.lap("regime")
-    results = {"historical": historical, **parametric.results, **monte_carlo,
+    fhs = monte_carlo["filtered_historical"]
+    results = {"historical": historical, **parametric.results, fhs.name: fhs,
+               **({evt.name: evt} if evt is not None else {}), **monte_carlo,  # EVT listed beside filtered HS
                **({copula_result.name: copula_result} if copula_result is not None else {}), **regime.results}
     headline = {key: M.binding_method(results, figure) for key, figure in HEADLINES.items()}
     liquidity = book_liquidity(valued, headline, config)
@@ -117,8 +120,8 @@ def _assess(portfolio: Portfolio, market: MarketState, config: RiskConfig, model
                                   parametric.ewma_corr) if stress else {}
     clock.lap("stress")
     flags = data_flags(valued, market, config, results, headline, stress_results)
-    notes = [*valued.notes, *([copula_note] if copula_note else []), *([] if model_inputs else [NO_MODEL_NOTE]),
-             *(stress_notes(valued, market) if stress else [])]
+    notes = [*valued.notes, *(note for note in (evt_note, copula_note) if note),
+             *([] if model_inputs else [NO_MODEL_NOTE]), *(stress_notes(valued, market) if stress else [])]
     return build_report(portfolio, market, config, valued, results, headline, parametric, es_contrib, liquidity,
                         regime, stress_results, model_inputs, notes, clock.laps, flags)
 
@@ -149,16 +152,31 @@ def _incomplete(res: M.MethodResult, missing: list[str]) -> M.MethodResult:
 # ------------------------------------------------------------------------------ historical and parametric
 
 
-def historical_method(valued: ValuedBook, market: MarketState) -> tuple[M.MethodResult, np.ndarray]:
-    """Historical simulation over the window, and each position's Euler contribution to its ES99."""
+def historical_method(valued: ValuedBook, market: MarketState) -> tuple[M.MethodResult, np.ndarray, np.ndarray]:
+    """Historical simulation over the window, each position's Euler contribution to its ES99, and the book's
+    P&L on each day of the window (oldest first)."""
     factors = valued.factors
     pos_pnl = valued.arrays.position_pnl(factors.take(market.returns, factors.window),
                                          factors.take(market.growth, factors.window))
     dates = market.dates[factors.window]
     start, end = f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}"
     label = f"historical simulation ({len(dates)} days {start}..{end})"
-    result = M.historical_method(pos_pnl.sum(axis=1), bound_by=label, window_start=start, window_end=end)
-    return result, historical_es_contributions(pos_pnl, 0.99)
+    pnl = pos_pnl.sum(axis=1)
+    result = M.historical_method(pnl, bound_by=label, window_start=start, window_end=end)
+    return result, historical_es_contributions(pos_pnl, 0.99), pnl
+
+
+def evt_method(hs_pnl: np.ndarray, historical: M.MethodResult, config: RiskConfig
+               ) -> tuple[M.MethodResult | None, str]:
+    """Conditional EVT on historical simulation's P&L days (:func:`~risk_platform.risk.methods.conditional_evt_method`);
+    (None, why) when the tail cannot be fitted, else (result, '')."""
+    window = f"{historical.details['window_start']}..{historical.details['window_end']}"
+    label = (f"conditional EVT (GPD above the {M.EVT_THRESHOLD:.0%} quantile of the P&L losses over EWMA lambda"
+             f" {config.ewma_lambda}, {len(hs_pnl)} days {window})")
+    try:
+        return M.conditional_evt_method(hs_pnl, label, config.ewma_lambda), ""
+    except ComputationError as exc:
+        return None, f"conditional EVT skipped: {exc}"
 
 
 @dataclass(frozen=True)

@@ -156,3 +156,29 @@ def gpd_var_es(threshold: float, xi: float, beta: float, exceed_fraction: float,
     var = threshold - beta * math.log(ratio) if abs(xi) < 1e-8 else threshold + beta / xi * (ratio**-xi - 1.0)
     es = math.inf if xi >= 1.0 else (var + beta - xi * threshold) / (1.0 - xi)
     return var, es
+
+
+@dataclass(frozen=True)
+class PotTail:
+    """A peaks-over-threshold tail of standardised losses: the threshold ``u`` (the ``threshold`` quantile of
+    the sample), the fitted GPD shape ``xi`` and scale ``beta``, how many values passed ``u`` out of ``n``."""
+
+    u: float
+    xi: float
+    beta: float
+    exceedances: int
+    n: int
+
+    def var_es(self, alpha: float) -> tuple[float, float]:
+        """VaR and ES at ``alpha`` from the tail (:func:`gpd_var_es`; ES is ``inf`` when ``xi >= 1``)."""
+        return gpd_var_es(self.u, self.xi, self.beta, self.exceedances / self.n, alpha)
+
+
+def fit_pot_tail(values: np.ndarray, threshold: float) -> PotTail:
+    """The GPD (:func:`fit_gpd`) of ``values`` (shape (n,), finite) above their ``threshold`` quantile: the
+    conditional EVT tail of the backtests and of the risk engine (McNeil and Frey, 2000)."""
+    x = np.asarray(values, dtype=float)
+    u = float(np.quantile(x, threshold))
+    above = x[x > u] - u
+    xi, beta = fit_gpd(above)
+    return PotTail(u, xi, beta, len(above), len(x))

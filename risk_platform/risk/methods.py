@@ -10,6 +10,9 @@ Conventions: losses positive, USD, 1-day horizon, confidences 95% and 99%. ``k``
   revalued through the same position formulas as historical simulation (options by delta-gamma-vega).
 * :func:`filtered_historical_scenarios`: EWMA-devolatilised past returns rescaled to today's volatility
   (Barone-Adesi FHS); revalue them with :func:`monte_carlo_method`.
+* :func:`conditional_evt_method`: conditional EVT (McNeil and Frey, 2000) on the book's P&L history: losses
+  devolatilised by their EWMA volatility, a GPD tail above the ``EVT_THRESHOLD`` quantile, rescaled by today's
+  EWMA volatility.
 * :func:`calibrate_regime_blend` and :func:`regime_adjusted_method`: the blend ``k_regime x (w HS +
   (1 - w) parametric)`` with ``w`` and ``k_regime`` calibrated on the book's own P&L history.
 
@@ -27,10 +30,10 @@ import pandas as pd
 from scipy.stats import norm
 
 from risk_platform.errors import ComputationError
-from risk_platform.ewma import EWMA_LAMBDA, ewma_sigma_forecast
+from risk_platform.ewma import EWMA_LAMBDA, ewma_sigma_forecast, ewma_variance
 from risk_platform.regime import REGIMES
-from risk_platform.risk.config import ALPHAS, FHS_VOL_FLOOR, HS_WINDOW
-from risk_platform.risk.measures import normal_var_es
+from risk_platform.risk.config import ALPHAS, EVT_THRESHOLD, FHS_VOL_FLOOR, HS_WINDOW
+from risk_platform.risk.measures import fit_pot_tail, normal_var_es
 from risk_platform.risk.revaluation import BookArrays
 
 
@@ -44,7 +47,7 @@ class MethodResult:
     es_95: float
     es_99: float
     bound_by: str
-    kind: str  # historical | parametric | monte_carlo | filtered_historical | regime_adjusted
+    kind: str  # historical | parametric | monte_carlo | filtered_historical | conditional_evt | regime_adjusted
     sigma: float | None = None
     n_scenarios: int | None = None
     complete: bool = True  # False when some factors of the book were not covered (excluded from headlines)
@@ -156,6 +159,33 @@ def filtered_historical_scenarios(returns: np.ndarray, observed: np.ndarray, con
         ratio = np.sqrt(np.asarray(next_var)[None, :] / np.maximum(np.asarray(cond_var), floor_var[None, :]))
     ratio = np.where(np.isfinite(ratio) & (ratio > 0), ratio, 1.0)
     return np.where(observed, r * ratio, 0.0)
+
+
+def conditional_evt_method(pnl: np.ndarray, bound_by: str, lam: float = EWMA_LAMBDA,
+                           threshold: float = EVT_THRESHOLD, name: str = "conditional_evt",
+                           alphas=ALPHAS) -> MethodResult:
+    """Conditional EVT VaR/ES of tomorrow's loss from a P&L history ``pnl`` (n,), oldest first, gains positive:
+    each day's loss divided by its EWMA(``lam``) volatility forecast (made the day before, as filtered HS),
+    :func:`~risk_platform.risk.measures.fit_pot_tail` of these standardised losses above their ``threshold``
+    quantile (the backtests' rule), ``VaR = sigma x VaR_z`` and ``ES = sigma x ES_z`` with ``sigma`` today's
+    EWMA volatility forecast for tomorrow. :class:`ComputationError` when the fitted shape is 1 or more (an
+    infinite ES) or the tail has too few points."""
+    pnl = np.asarray(pnl, dtype=float)
+    sigma = ewma_sigma_forecast(pnl, lam)
+    usable = np.isfinite(sigma) & (sigma > 0)
+    tail = fit_pot_tail(-pnl[usable] / sigma[usable], threshold)
+    sigma_next = float(np.sqrt(ewma_variance(pnl, lam)[-1]))
+    figures = {}
+    for a in alphas:
+        var_z, es_z = tail.var_es(a)
+        if not math.isfinite(es_z):
+            raise ComputationError(f"conditional EVT: the GPD tail of the standardised P&L losses has shape"
+                                   f" {tail.xi:.2f} >= 1: its ES is infinite")
+        figures[f"var_{round(a * 100)}"], figures[f"es_{round(a * 100)}"] = sigma_next * var_z, sigma_next * es_z
+    return MethodResult(name=name, bound_by=bound_by, kind="conditional_evt", n_scenarios=int(usable.sum()),
+                        details={"lambda": lam, "threshold_quantile": threshold, "sigma_next": sigma_next,
+                                 "gpd_threshold_z": tail.u, "gpd_shape": tail.xi, "gpd_scale": tail.beta,
+                                 "exceedances": tail.exceedances}, **figures)
 
 
 # ------------------------------------------------------------------------------- regime-adjusted blend

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 REFIT_EVERY = 250  # GARCH-t: re-estimated every this many days on all data before, filtered in between
 EVT_REFIT_EVERY = 21  # conditional EVT: the GPD tail re-fitted every this many days on the residuals before
-EVT_THRESHOLD = 0.90  # conditional EVT: the threshold, this quantile of the standardised losses before the origin
 EVT_HISTORY: int | None = None  # conditional EVT: the last this many standardised losses (None: all before)
 
 

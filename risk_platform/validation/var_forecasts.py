@@ -15,7 +15,7 @@ uses data up to t-1 only.
   the filter's volatility forecast (EWMA, GARCH-t as in ``garch``, the LSTM), ``z_t = L_t / sigma_t``; every
   ``EVT_REFIT_EVERY`` days a generalized Pareto tail is fitted to the standardised losses before the origin above
   their ``EVT_THRESHOLD`` quantile ``u``, and ``VaR_t = sigma_t * VaR_z``, ``ES_t = sigma_t * ES_z`` from that tail
-  (:func:`~risk_platform.risk.measures.gpd_var_es`; ES is infinite, so Z2 not evaluable, when the fitted shape
+  (:func:`~risk_platform.risk.measures.fit_pot_tail`; ES is infinite, so Z2 not evaluable, when the fitted shape
   is 1 or more). For ``evt_lstm`` the residuals before the origin include the LSTM's training days.
 """
 
@@ -30,8 +30,9 @@ from risk_platform.errors import InputError
 from risk_platform.ewma import EWMA_WARMUP, ewma_sigma_forecast
 from risk_platform.features.returns import BP_QUOTES
 from risk_platform.models.baselines import garch_filter, garch_forecasts
-from risk_platform.risk.measures import fit_gpd, gpd_var_es, historical_var_es, normal_var_es, student_t_var_es
-from risk_platform.validation.methods import EVT_HISTORY, EVT_REFIT_EVERY, EVT_THRESHOLD, METHODS, REFIT_EVERY
+from risk_platform.risk.config import EVT_THRESHOLD
+from risk_platform.risk.measures import fit_pot_tail, historical_var_es, normal_var_es, student_t_var_es
+from risk_platform.validation.methods import EVT_HISTORY, EVT_REFIT_EVERY, METHODS, REFIT_EVERY
 
 EVT_MIN_RESIDUALS = 250  # standardised losses needed before the first GPD fit
 
@@ -97,10 +98,7 @@ def conditional_evt(losses: np.ndarray, sigma: np.ndarray, alpha: float, start: 
         before = before if tail.history is None else before[-tail.history:]
         if len(before) < EVT_MIN_RESIDUALS:
             continue
-        u = float(np.quantile(before, tail.threshold))
-        above = before[before > u] - u
-        xi, beta = fit_gpd(above)
-        var_z, es_z = gpd_var_es(u, xi, beta, len(above) / len(before), alpha)
+        var_z, es_z = fit_pot_tail(before, tail.threshold).var_es(alpha)
         block = slice(origin, min(origin + EVT_REFIT_EVERY, stop))
         var[block] = sigma[block] * var_z
         es[block] = np.where(np.isfinite(es_z), sigma[block] * es_z, np.inf)

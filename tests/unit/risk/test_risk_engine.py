@@ -185,3 +185,18 @@ def test_a_model_trained_long_before_the_asof_date_is_flagged_warn_with_its_age(
     assert "the end of its training data is not recorded" in flags[0]["statement"]
     no_models = compute_portfolio_risk(book, panel, returns, instruments, config=config, market=market, stress=False)
     assert no_models.model_age_flags == [] and model_age_results(no_models.to_dict()) == []
+
+
+def test_conditional_evt_sits_beside_filtered_hs_on_the_historical_days_and_the_headline_rule_holds(report):
+    """Conditional EVT on the P&L days of historical simulation, listed right after filtered HS; it binds a
+    headline figure only when it is the most conservative method, as every method."""
+    names = list(report.methods)
+    assert names[names.index("filtered_historical") + 1] == "conditional_evt"
+    evt, hs = report.methods["conditional_evt"], report.methods["historical"]
+    assert evt["kind"] == "conditional_evt" and evt["threshold_quantile"] == 0.90 and evt["lambda"] == 0.94
+    assert f"{hs['window_start']}..{hs['window_end']}" in evt["bound_by"]
+    assert evt["n_scenarios"] == hs["n_scenarios"] - 20  # the EWMA's 20-day seed has no forecast before it
+    assert 0 < evt["var_95"] < evt["var_99"] < evt["es_99"] and evt["gpd_shape"] < 1
+    for key, figure in (("var_99", "var_99"), ("es_99", "es_99")):
+        top = max((m for m in report.methods.values() if m["complete"]), key=lambda m: m[figure])
+        assert getattr(report, key) == top[figure] and report.bound_by[key].startswith(top["name"] + ":")

@@ -273,3 +273,37 @@ def test_fhs_floors_the_volatility_of_a_series_coming_off_a_peg():
     out = M.filtered_historical_scenarios(r, np.ones((2, 1), bool), np.array([[1e-16], [1e-4]]), np.array([1e-4]))
     floor_var = M.FHS_VOL_FLOOR**2 * (1e-12 + 1e-4) / 2
     assert_allclose(out[:, 0], [1e-6 * np.sqrt(1e-4 / floor_var), 0.01])
+
+
+def test_conditional_evt_method_matches_a_hand_computation_with_gpd_var_es():
+    """EWMA(0.94) by hand (seeded on the first 20 squared P&L values), each loss over the volatility known the day
+    before, a GPD above the 90% quantile of those, times today's volatility for tomorrow."""
+    from risk_platform.risk.measures import fit_gpd, gpd_var_es
+
+    pnl = np.random.default_rng(11).standard_t(4, 300) * 1e5
+    s2 = np.full(len(pnl), np.nan)
+    s2[19] = np.mean(pnl[:20] ** 2)
+    for t in range(20, len(pnl)):
+        s2[t] = 0.94 * s2[t - 1] + 0.06 * pnl[t] ** 2
+    z = -pnl[20:] / np.sqrt(s2[19:-1])  # day t over the forecast made at t - 1
+    u = np.quantile(z, 0.90)
+    above = z[z > u] - u
+    xi, beta = fit_gpd(above)
+    res = M.conditional_evt_method(pnl, "hand")
+    for a, var_key, es_key in ((0.95, "var_95", "es_95"), (0.99, "var_99", "es_99")):
+        var_z, es_z = gpd_var_es(u, xi, beta, len(above) / len(z), a)
+        assert res.figure(var_key) == pytest.approx(np.sqrt(s2[-1]) * var_z, rel=1e-8), var_key
+        assert res.figure(es_key) == pytest.approx(np.sqrt(s2[-1]) * es_z, rel=1e-8), es_key
+    assert res.kind == "conditional_evt" and res.n_scenarios == len(z) == 280 and res.details["exceedances"] == 28
+    assert 0 < res.var_95 < res.var_99 < res.es_99
+
+
+def test_conditional_evt_method_refuses_a_tail_without_a_finite_es():
+    """A P&L whose standardised losses have a GPD shape of 1 or more has no finite ES: an error, never a figure."""
+    from risk_platform.errors import ComputationError
+
+    pnl = np.random.default_rng(0).normal(size=400)
+    shocks = np.arange(60, 400, 30)
+    pnl[shocks] = -np.geomspace(10, 1e12, len(shocks))  # ever larger losses, each far beyond the last: xi ~ 2.4
+    with pytest.raises(ComputationError, match="its ES is infinite"):
+        M.conditional_evt_method(pnl, "x")
