@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import pandas as pd
@@ -147,10 +147,13 @@ def _check(gate: Gate, metrics: dict[str, float], policy: PromotionPolicy) -> st
     return f"{'pass' if gate.passes(value, threshold) else 'FAIL'} {description}: {gate.metric} = {value:.4g}"
 
 
-def evaluate_gates(family_gates: Sequence[Gate], metrics: dict[str, float], policy: PromotionPolicy) -> GateResult:
+def evaluate_gates(family_gates: Sequence[Gate], metrics: dict[str, float], policy: PromotionPolicy,
+                   no_walk_forward: str = "") -> GateResult:
     """Apply the policy's gates (:data:`POLICY_GATES`), then a family's own gates (``ModelFamily.gates`` in
-    :data:`~risk_platform.families.FAMILIES`), to its validation metrics."""
-    gates = (*POLICY_GATES, *family_gates)
+    :data:`~risk_platform.families.FAMILIES`), to its validation metrics. ``no_walk_forward``: why the family
+    has no walk-forward forecasts (the coverage gates' missing reason, instead of :data:`NO_WALK_FORWARD`)."""
+    gates = tuple(replace(g, missing=no_walk_forward) if no_walk_forward and g.missing == NO_WALK_FORWARD else g
+                  for g in (*POLICY_GATES, *family_gates))
     checks = tuple(_check(gate, metrics, policy) for gate in gates)
     return GateResult(all(c.startswith("pass") for c in checks), checks)
 
