@@ -365,8 +365,9 @@ def walk_forward_forecasts(wide_var: pd.DataFrame, daily: pd.DataFrame, exposure
                            train_end: pd.Timestamp, alphas: tuple[float, ...]) -> list[VarForecast]:
     """The LSTM family's walk-forward evidence on the validation book: ``lstm`` and ``evt_lstm`` from the
     evaluation fit's variances ``wide_var`` (trained on targets up to ``train_end``), and the baselines on the
-    same P&L, on every day after ``train_end`` that ``wide_var`` forecasts; each day's forecast uses data
-    before it only. Raises :class:`InputError` naming the book's factors ``wide_var`` lacks."""
+    same P&L (their history from :data:`HS_WINDOW` + :data:`WARMUP_DAYS` days before, as in the crisis
+    windows), on every day after ``train_end`` that ``wide_var`` forecasts; each day's forecast uses data before
+    it only. Raises :class:`InputError` naming the book's factors ``wide_var`` lacks."""
     missing = sorted(set(exposure.index) - set(wide_var.columns))
     if missing:
         raise InputError(f"the evaluation fit has no variance forecasts of {', '.join(missing)} (book factors)")
@@ -374,6 +375,7 @@ def walk_forward_forecasts(wide_var: pd.DataFrame, daily: pd.DataFrame, exposure
     model = lstm_book_methods(wide_var, daily, exposure, first, alphas)
     pnl = book_pnl(daily, exposure)
     pnl = pnl[pnl.index <= max(f.dates.max() for f in model)]
+    pnl = pnl.iloc[max(0, int(pnl.index.searchsorted(first)) - HS_WINDOW - WARMUP_DAYS):]  # as in the windows
     baselines = [rolling_var(pnl, "price", m, a, HS_WINDOW) for m in BASELINES for a in alphas]
     return [*model, *(VarForecast(f.method, f.alpha, f.dates[f.dates >= first], f.losses[f.dates >= first],
                                   f.var[f.dates >= first], f.es[f.dates >= first]) for f in baselines)]
