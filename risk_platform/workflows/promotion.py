@@ -115,19 +115,21 @@ def lstm_walk_forward(registry: ModelRegistry, version: str, daily: pd.DataFrame
         return WalkForward(missing=f"{label}: {exc}")
 
 
+WALK_FORWARD_PRODUCERS = {"lstm_vol": lstm_walk_forward}  # family -> its producer (the others: no_walk_forward)
+
+
 def walk_forward_evidence(registry: ModelRegistry, candidates: Mapping[str, Candidate], daily: pd.DataFrame,
                           exposure: pd.Series) -> dict[str, WalkForward]:
-    """Each family's :class:`WalkForward` for its candidate: produced for the LSTM (:func:`lstm_walk_forward`),
-    the family's ``no_walk_forward`` reason for the others."""
+    """Each family's :class:`WalkForward` for its candidate: from its producer (:data:`WALK_FORWARD_PRODUCERS`),
+    else the family's ``no_walk_forward`` reason."""
     out = {}
     for key, family in FAMILIES.items():
-        candidate = candidates[key]
-        if family.no_walk_forward:
-            out[key] = WalkForward(missing=family.no_walk_forward)
-        elif candidate.problem:
-            out[key] = WalkForward(missing=candidate.problem)
+        produce, candidate = WALK_FORWARD_PRODUCERS.get(key), candidates[key]
+        if produce is None:
+            out[key] = WalkForward(missing=family.no_walk_forward or f"no walk-forward producer for {key}")
         else:
-            out[key] = lstm_walk_forward(registry, candidate.version, daily, exposure)
+            out[key] = WalkForward(missing=candidate.problem) if candidate.problem else produce(
+                registry, candidate.version, daily, exposure)
     return out
 
 
