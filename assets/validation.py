@@ -1,6 +1,7 @@
 """Validation: crisis-window backtests as static partitions (one per crisis of DESIGN.md), then the promotion
 decision per model family with its report in MLflow. Each family asset retrains on data before its window
-and backtests inside it; ``crisis_baselines`` evaluates HS, EWMA, GARCH-t and FHS on the same book and days."""
+and backtests inside it; ``crisis_baselines`` evaluates HS, EWMA, GARCH-t and FHS (and, beside them, conditional
+EVT over EWMA and GARCH-t) on the same book and days."""
 
 import tempfile
 from pathlib import Path

@@ -15,7 +15,10 @@ same data, with tests that can fail). The gates, in order:
 a) **Coverage over the whole walk-forward out-of-sample period**, at 99% and 97.5%: Kupiec (proportion of
    failures) and Christoffersen (independence) p-values above ``min_coverage_p``, read from the Monte Carlo
    bootstrap under the null (the chi2 limits are poor with the few exceptions of a 99% VaR; the asymptotic
-   p-values are reported beside them). A model must be calibrated in ordinary times, not only in crises.
+   p-values are reported beside them). A model must be calibrated in ordinary times, not only in crises. The
+   forecasts judged are the family's ``judged_method`` (``evt_lstm`` for the LSTM), made by the *evaluation fit*
+   (trained before the period) for the validation book (:func:`~risk_platform.workflows.promotion.
+   walk_forward_evidence`); a family without them fails (a) with its ``no_walk_forward`` reason.
 b) **Crisis windows against the best standard baseline on the same days** (HS, EWMA-normal, GARCH-t, FHS; the
    best is the one with the lowest mean tick loss in that window): in no window more than
    ``max_excess_exceptions`` exceptions more than it, and its tick loss not significantly worse (one-sided

@@ -8,7 +8,8 @@ move). The forecast for day t uses data up to t-1 only. Methods:
 
 * baselines on the book's P&L series (see :mod:`risk_platform.validation.var_forecasts`): ``hs`` (500 days),
   ``ewma`` (normal, lambda 0.94), ``garch`` (GARCH(1,1)-t, refitted every 250 days on the data before),
-  ``fhs`` (EWMA-filtered historical simulation);
+  ``fhs`` (EWMA-filtered historical simulation); beside them, on the same P&L, the non-learned model methods
+  ``evt_ewma`` and ``evt_garch`` (:data:`REFERENCE_METHODS`: shown, never the benchmark);
 * ``lstm``: normal with ``sigma_t^2 = (x v_t)' C_t (x v_t)``, ``v_t`` the LSTM's volatility forecasts of each
   series made at its last session before t, ``C_t`` the EWMA(0.94) correlation of the returns up to t-1;
 * ``evt_lstm`` (the method the LSTM family is judged on, ``ModelFamily.judged_method``): conditional EVT over that
@@ -46,13 +47,16 @@ from risk_platform.risk.measures import historical_var_es, normal_var_es
 from risk_platform.risk.revaluation import BookArrays
 from risk_platform.risk.valuation import value_positions
 from risk_platform.validation.backtest import backtest
-from risk_platform.validation.methods import BASELINES
+from risk_platform.validation.methods import BACKTEST_METHODS, BASELINES
 from risk_platform.validation.var_forecasts import VarForecast, conditional_evt, rolling_var
 
 WARMUP_DAYS = 300  # EWMA warm-up before the HS window (0.94^300 ~ 1e-8)
 TRAIN_YEARS = 10
 SCENARIOS = 20_000
 CORRELATION_SEED_DAYS = 250  # the EWMA correlation starts from the sample covariance of the first days
+REFERENCE_METHODS = (*BASELINES, *(m.name for m in BACKTEST_METHODS if m.family == "model" and not m.learned))
+# what every family is shown against on the book: the baselines (the best of them is the policy's benchmark)
+# and the non-learned model methods (conditional EVT over EWMA and GARCH-t): whether the learning earns its place
 
 
 # ------------------------------------------------------------------------------------------ data splits
@@ -168,14 +172,15 @@ def _forecast(method: str, alpha: float, pnl: pd.Series, var: np.ndarray, es: np
 
 def baseline_forecasts(pnl: pd.Series, window: CrisisWindow, alphas: tuple[float, ...] = ALPHAS
                        ) -> list[VarForecast]:
-    """HS, EWMA, GARCH-t and FHS forecasts of the book for the window's days (data before each day only)."""
+    """The :data:`REFERENCE_METHODS` (HS, EWMA, GARCH-t, FHS, then conditional EVT over EWMA and GARCH-t)
+    forecasts of the book for the window's days (data before each day only)."""
     history = pnl[pnl.index <= window.end]
     first = max(0, int(history.index.searchsorted(window.start)) - HS_WINDOW - WARMUP_DAYS)
     history = history.iloc[first:]
     if int((history.index < window.start).sum()) < HS_WINDOW:
         raise InputError(f"{window.key}: fewer than {HS_WINDOW} days of book P&L before the window")
     out = []
-    for method in BASELINES:
+    for method in REFERENCE_METHODS:
         for alpha in alphas:
             out.append(in_window(rolling_var(history, "price", method, alpha, HS_WINDOW), window))
     return out
@@ -272,7 +277,7 @@ def window_outside_data(daily: pd.DataFrame, window: CrisisWindow) -> str:
 
 
 def validate_baselines(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.Series) -> WindowValidation:
-    """HS, EWMA, GARCH-t and FHS of the book through the window (no training beyond the rolling fits); not
+    """The :data:`REFERENCE_METHODS` of the book through the window (no training beyond the rolling fits); not
     evaluable when the window lies outside the data or has too little history before it."""
     if reason := window_outside_data(daily, window):
         return not_evaluable(window, "baselines", reason)
@@ -364,10 +369,10 @@ def evt_lstm_forecast(pnl: pd.Series, normal: VarForecast, first: pd.Timestamp, 
 def walk_forward_forecasts(wide_var: pd.DataFrame, daily: pd.DataFrame, exposure: pd.Series,
                            train_end: pd.Timestamp, alphas: tuple[float, ...]) -> list[VarForecast]:
     """The LSTM family's walk-forward evidence on the validation book: ``lstm`` and ``evt_lstm`` from the
-    evaluation fit's variances ``wide_var`` (trained on targets up to ``train_end``), and the baselines on the
-    same P&L (their history from :data:`HS_WINDOW` + :data:`WARMUP_DAYS` days before, as in the crisis
-    windows), on every day after ``train_end`` that ``wide_var`` forecasts; each day's forecast uses data before
-    it only. Raises :class:`InputError` naming the book's factors ``wide_var`` lacks."""
+    evaluation fit's variances ``wide_var`` (trained on targets up to ``train_end``), and the
+    :data:`REFERENCE_METHODS` on the same P&L (their history from :data:`HS_WINDOW` + :data:`WARMUP_DAYS` days
+    before, as in the crisis windows), on every day after ``train_end`` that ``wide_var`` forecasts; each day's
+    forecast uses data before it only. Raises :class:`InputError` naming the book's factors ``wide_var`` lacks."""
     missing = sorted(set(exposure.index) - set(wide_var.columns))
     if missing:
         raise InputError(f"the evaluation fit has no variance forecasts of {', '.join(missing)} (book factors)")
@@ -376,7 +381,7 @@ def walk_forward_forecasts(wide_var: pd.DataFrame, daily: pd.DataFrame, exposure
     pnl = book_pnl(daily, exposure)
     pnl = pnl[pnl.index <= max(f.dates.max() for f in model)]
     pnl = pnl.iloc[max(0, int(pnl.index.searchsorted(first)) - HS_WINDOW - WARMUP_DAYS):]  # as in the windows
-    baselines = [rolling_var(pnl, "price", m, a, HS_WINDOW) for m in BASELINES for a in alphas]
+    baselines = [rolling_var(pnl, "price", m, a, HS_WINDOW) for m in REFERENCE_METHODS for a in alphas]
     return [*model, *(VarForecast(f.method, f.alpha, f.dates[f.dates >= first], f.losses[f.dates >= first],
                                   f.var[f.dates >= first], f.es[f.dates >= first]) for f in baselines)]
 

@@ -42,7 +42,7 @@ def test_walk_forward_forecasts_only_after_the_training_end_and_no_later_day_cha
     train_end = pd.Timestamp(evaluated.validation.train_end)
     forecasts = crisis.walk_forward_forecasts(evaluated.evaluation_variances, daily, EXPOSURE, train_end, ALPHAS)
     assert {(f.method, f.alpha) for f in forecasts} == {(m, a) for m in ("lstm", "evt_lstm", "hs", "ewma", "garch",
-                                                                        "fhs") for a in ALPHAS}
+                                                                        "fhs", "evt_ewma", "evt_garch") for a in ALPHAS}
     for f in forecasts:
         assert f.dates.min() > train_end and f.dates.max() == pd.Timestamp("2023-12-29"), f.method
         assert np.all(np.isfinite(f.var) & (f.var > 0)), f.method
