@@ -1,6 +1,7 @@
 """Validation: crisis-window backtests as static partitions (one per crisis of DESIGN.md), then the promotion
 decision per model family with its report in MLflow. Each family asset retrains on data before its window
-and backtests inside it; ``crisis_baselines`` evaluates HS, EWMA, GARCH-t and FHS on the same book and days."""
+and backtests inside it; ``crisis_baselines`` evaluates HS, EWMA, GARCH-t and FHS (and, beside them, conditional
+EVT over EWMA and GARCH-t) on the same book and days."""
 
 import tempfile
 from pathlib import Path
@@ -19,7 +20,7 @@ from risk_platform.portfolio.positions import Portfolio
 from risk_platform.validation import crisis
 from risk_platform.validation.crisis import WindowValidation
 from risk_platform.workflows.monitoring import monitor_lstm
-from risk_platform.workflows.promotion import promote_families, validated_candidate
+from risk_platform.workflows.promotion import promote_families, validated_candidate, walk_forward_evidence
 
 crisis_windows = dg.StaticPartitionsDefinition(list(WINDOW_KEYS))
 ASSET_EXTRAS = ("candidate_version", "preset")  # what a family's window asset adds to the WindowValidation
@@ -84,26 +85,31 @@ def validation_asset(family: ModelFamily) -> dg.AssetsDefinition:
 
 
 FAMILY_VALIDATIONS = [validation_asset(family) for family in FAMILIES.values()]
-PROMOTION_INS = {"crisis_baselines": dg.AssetIn(),
+PROMOTION_INS = {**VALIDATION_INS, "crisis_baselines": dg.AssetIn(),
                  **{f.validation_asset_name: dg.AssetIn() for f in FAMILIES.values()}}
 
 
 @dg.asset(group_name="validation", compute_kind="mlflow", ins=PROMOTION_INS, deps=MODEL_ASSETS)
-def model_promotion(context: dg.AssetExecutionContext, config: PromotionConfig, mlflow: MlflowResource,
-                    lineage: LineageResource, **inputs: dict) -> dg.Output[dict]:
-    """Per family: the crisis-window summary and report logged to MLflow (validation experiment, linked from
-    the model version), then the promotion policy: ``experimental`` -> ``current`` if the gates pass, the
-    replaced ``current`` -> ``stable`` after its period; every decision in the audit log."""
+def model_promotion(context: dg.AssetExecutionContext, config: PromotionConfig, daily_features: dict, portfolio: dict,
+                    market_panel: pd.DataFrame, instruments: pd.DataFrame, feature_store: FeatureStoreResource,
+                    mlflow: MlflowResource, lineage: LineageResource, **inputs: dict) -> dg.Output[dict]:
+    """Per family: the crisis-window summary and the walk-forward evidence on the validation book, the report
+    logged to MLflow (validation experiment, linked from the model version), then the promotion policy:
+    ``experimental`` -> ``current`` if the gates pass, the replaced ``current`` -> ``stable`` after its period;
+    every decision in the audit log."""
     policy = PromotionPolicy.from_yaml(config.policy_path) if config.policy_path else PromotionPolicy()
     registry = mlflow.registry()
+    candidates = {k: validated_candidate(registry, f, inputs[f.validation_asset_name]) for k, f in FAMILIES.items()}
+    daily = feature_store.store().read(daily_features["table"], verify=True)
+    walk_forward = walk_forward_evidence(registry, candidates, daily,
+                                         _book_exposure(portfolio, market_panel, instruments))
     promotion = promote_families(
-        registry, mlflow.audit(), policy,
-        candidates={k: validated_candidate(registry, f, inputs[f.validation_asset_name]) for k, f in FAMILIES.items()},
+        registry, mlflow.audit(), policy, candidates=candidates,
         windows={k: _windows(inputs[f.validation_asset_name]) for k, f in FAMILIES.items()},
         baselines=_windows(inputs["crisis_baselines"]),
         tags={"dagster_run_id": context.run_id, "dagster_asset_key": "model_promotion", "git_sha": git_sha(),
               "partition_key": "none"},
-        actor=f"dagster run {context.run_id}")
+        actor=f"dagster run {context.run_id}", walk_forward=walk_forward)
     for decision in promotion.decisions:
         lineage.record(context.run_id, "model_promotion",
                        [FAMILIES[decision.model].validation_asset_name, "crisis_baselines"], decision.lineage_facts())

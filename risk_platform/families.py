@@ -61,9 +61,13 @@ class ModelFamily:
     instruments, window, exposure, config, fast_dev_run)`` retrains before a crisis window and backtests inside
     it; ``window_metrics(evaluated windows)`` the family's own figures across windows (gate inputs).
     ``validation_overrides``: per preset, the settings replaced for crisis retraining (a smaller epoch budget:
-    seven retrainings per family fit in the main job's time). ``carried_metrics``: prefixes of the training
-    run's metrics that the validation run carries and the gates read. ``runs_after``: asset keys the training
-    asset is ordered after (no data passed)."""
+    seven retrainings per family fit in the main job's time). ``judged_method``: the backtest method of the
+    family's forecasts that the promotion policy judges (its crisis windows may show others beside it).
+    ``no_walk_forward``: why the family has no walk-forward out-of-sample forecasts of the validation book (its
+    coverage gates then fail saying so); empty when the promotion produces them
+    (:func:`~risk_platform.workflows.promotion.walk_forward_evidence`). ``carried_metrics``: prefixes of the
+    training run's metrics that the validation run carries and the gates read. ``runs_after``: asset keys the
+    training asset is ordered after (no data passed)."""
 
     key: str
     description: str
@@ -76,6 +80,8 @@ class ModelFamily:
     window_metrics: Callable[[list[WindowValidation]], dict[str, float]]
     gates: tuple[Gate, ...]
     headline_metrics: tuple[str, ...]
+    judged_method: str
+    no_walk_forward: str = ""
     carried_metrics: tuple[str, ...] = ()
     runs_after: tuple[str, ...] = ()
 
@@ -152,6 +158,9 @@ def _generator_family(key: str, config_class: Any, train: Callable[..., Any], fu
         gates=tuple(at_most(m, "max_generator_rel_err", "stress-regime portfolio risk within {threshold:.0%} of"
                             " historical") for m in GENERATOR_GATE_METRICS),
         headline_metrics=GENERATOR_HEADLINE,
+        judged_method=name,
+        no_walk_forward=f"no walk-forward out-of-sample book forecasts for {key}: its evaluation scores generated"
+        " scenarios against real returns in the stress regime, not the book's daily VaR",
         carried_metrics=("stress_",),
     )
 
@@ -173,6 +182,7 @@ LSTM_VOL = ModelFamily(
     window_metrics=lstm_window_metrics,
     gates=(at_most("qlike_ratio_to_ewma", "max_qlike_ratio_to_ewma", "QLIKE no worse than EWMA"),),
     headline_metrics=("qlike_lstm", "qlike_garch_t", "qlike_ewma", "qlike_ratio_to_garch_t"),
+    judged_method="evt_lstm",  # conditional EVT over the LSTM book sigma: normal tails are too thin at 99%
     runs_after=("vol_baselines",),
 )
 
@@ -193,6 +203,9 @@ GNN_CORR = ModelFamily(
     gates=(at_most("ratio_gnn_to_sample63", "max_frobenius_ratio_to_sample",
                    "correlation error no worse than the 63-day sample"),),
     headline_metrics=("frobenius_gnn", "frobenius_sample63", "frobenius_ewma"),
+    judged_method="gnn",
+    no_walk_forward="no walk-forward out-of-sample book forecasts for gnn_corr: its evaluation split is scored on"
+    " correlation error, not the book's VaR",
 )
 
 GAN_SCENARIOS = _generator_family(

@@ -15,7 +15,10 @@ same data, with tests that can fail). The gates, in order:
 a) **Coverage over the whole walk-forward out-of-sample period**, at 99% and 97.5%: Kupiec (proportion of
    failures) and Christoffersen (independence) p-values above ``min_coverage_p``, read from the Monte Carlo
    bootstrap under the null (the chi2 limits are poor with the few exceptions of a 99% VaR; the asymptotic
-   p-values are reported beside them). A model must be calibrated in ordinary times, not only in crises.
+   p-values are reported beside them). A model must be calibrated in ordinary times, not only in crises. The
+   forecasts judged are the family's ``judged_method`` (``evt_lstm`` for the LSTM), made by the *evaluation fit*
+   (trained before the period) for the validation book (:func:`~risk_platform.workflows.promotion.
+   walk_forward_evidence`); a family without them fails (a) with its ``no_walk_forward`` reason.
 b) **Crisis windows against the best standard baseline on the same days** (HS, EWMA-normal, GARCH-t, FHS; the
    best is the one with the lowest mean tick loss in that window): in no window more than
    ``max_excess_exceptions`` exceptions more than it, and its tick loss not significantly worse (one-sided
@@ -38,7 +41,7 @@ from __future__ import annotations
 import json
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import pandas as pd
@@ -147,10 +150,13 @@ def _check(gate: Gate, metrics: dict[str, float], policy: PromotionPolicy) -> st
     return f"{'pass' if gate.passes(value, threshold) else 'FAIL'} {description}: {gate.metric} = {value:.4g}"
 
 
-def evaluate_gates(family_gates: Sequence[Gate], metrics: dict[str, float], policy: PromotionPolicy) -> GateResult:
+def evaluate_gates(family_gates: Sequence[Gate], metrics: dict[str, float], policy: PromotionPolicy,
+                   no_walk_forward: str = "") -> GateResult:
     """Apply the policy's gates (:data:`POLICY_GATES`), then a family's own gates (``ModelFamily.gates`` in
-    :data:`~risk_platform.families.FAMILIES`), to its validation metrics."""
-    gates = (*POLICY_GATES, *family_gates)
+    :data:`~risk_platform.families.FAMILIES`), to its validation metrics. ``no_walk_forward``: why the family
+    has no walk-forward forecasts (the coverage gates' missing reason, instead of :data:`NO_WALK_FORWARD`)."""
+    gates = tuple(replace(g, missing=no_walk_forward) if no_walk_forward and g.missing == NO_WALK_FORWARD else g
+                  for g in (*POLICY_GATES, *family_gates))
     checks = tuple(_check(gate, metrics, policy) for gate in gates)
     return GateResult(all(c.startswith("pass") for c in checks), checks)
 

@@ -315,6 +315,8 @@ class LSTMResult:
     forecasts: pd.DataFrame  # the evaluation's rows (:func:`out_of_sample_forecasts`)
     history: list[dict] = field(default_factory=list)
     train_seconds: float = 0.0
+    evaluation_variances: pd.DataFrame = field(default_factory=pd.DataFrame)  # the evaluation fit's
+    # :func:`variance_table` over every series and origin (empty: not evaluated): the walk-forward evidence
 
 
 def predict(forecaster: nn.Module, x: np.ndarray, batch: int = 8192) -> np.ndarray:
@@ -381,7 +383,8 @@ def train_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool =
                                     f"{forecasts['origin'].max():%Y-%m-%d}", note)
     metrics = {**evaluation_metrics(evaluation), "train_seconds": fitted.seconds}
     return LSTMResult(fitted.forecaster, config, fitted.forecaster.symbols, fitted.train_start, config.train_end,
-                      fitted.n_train, evaluation, metrics, validation, forecasts, fitted.history, fitted.seconds)
+                      fitted.n_train, evaluation, metrics, validation, forecasts, fitted.history, fitted.seconds,
+                      variance_table(fitted.forecaster, daily, config.seq_len))
 
 
 def refit_lstm_vol(daily: pd.DataFrame, result: LSTMResult, fast_dev_run: bool = False) -> LSTMResult:
@@ -483,6 +486,15 @@ def require_global(metadata: dict, label: str) -> None:
     if metadata.get("series_identity", True) is not False:
         raise InputError(f"{label} was registered before the global LSTM (its inputs carry a series one-hot):"
                          " retrain it (risk_pipeline or retrain_models) to forecast with it")
+
+
+def variance_table(forecaster: nn.Module, daily: pd.DataFrame, seq_len: int) -> pd.DataFrame:
+    """Origin dates x every series of ``daily`` (seen in training or not): the model's next-day variance at each
+    origin with a complete window (float32; NaN where a series has none); each uses rows up to its origin only."""
+    sequences = build_sequences(daily, seq_len, "all", pd.Timestamp.max)
+    variance = pd.DataFrame({"date": pd.DatetimeIndex(sequences.origin), "symbol": sequences.symbol,
+                             "v": predict(forecaster, sequences.x)[:, 0].astype(np.float32)})
+    return variance.pivot(index="date", columns="symbol", values="v").rename_axis(columns=None)
 
 
 def variance_forecasts(forecaster: nn.Module, daily: pd.DataFrame, seq_len: int, symbol: str) -> pd.Series:

@@ -27,6 +27,9 @@ from risk_platform.models.lstm import STEP_FEATURES, LSTMResult, build_sequences
 from risk_platform.models.plots import distributions, forecast_vs_realized, loss_curves
 from risk_platform.models.sampler_inputs import scenario_inputs
 
+EVALUATION_FOLDER = "evaluation"
+EVALUATION_VARIANCES = "evaluation_variances.parquet"  # the LSTM evaluation fit's variances: walk-forward evidence
+
 
 @dataclass(frozen=True, eq=False)
 class Registration:
@@ -48,7 +51,9 @@ def lstm_registration(result: LSTMResult, daily: pd.DataFrame, instruments: pd.D
                       series: str | None = None) -> Registration:
     """The forecaster (the production refit when ``result`` is one); loss curves, one series' out-of-sample
     forecast of the evaluation fit against realized and GARCH-t (``series``, default the first plotted series of
-    :func:`risk_platform.data.roles.plotted_series`; none when not evaluated), the evaluation table; params and
+    :func:`risk_platform.data.roles.plotted_series`; none when not evaluated), the evaluation table, the evaluation
+    fit's variance forecasts of every series at every origin (:data:`EVALUATION_VARIANCES`: from them the
+    promotion forecasts the validation book after ``validation_train_end``, out of sample); params and
     metadata ``train_start``/``train_end`` (the forecaster's own training window) and the evaluation fit's window
     (:meth:`ValidationEvidence.params`); metadata ``symbols`` (the series trained on: any other is forecast
     zero-shot), ``seq_len``, ``features``, ``series_identity`` (false: the global model)."""
@@ -66,7 +71,11 @@ def lstm_registration(result: LSTMResult, daily: pd.DataFrame, instruments: pd.D
         artifacts += [(forecast_vs_realized(pd.DatetimeIndex(rows["origin"]), rows["realized"].to_numpy(), forecasts,
                                             folder / f"{series}_forecast_vs_realized.png",
                                             f"{series}: next-day volatility forecast, out of sample"), "plots"),
-                      (evaluation, "evaluation")]
+                      (evaluation, EVALUATION_FOLDER)]
+    if len(result.evaluation_variances):
+        variances = folder / EVALUATION_VARIANCES
+        result.evaluation_variances.to_parquet(variances)
+        artifacts.append((variances, EVALUATION_FOLDER))
         tables["out_of_sample_vs_baselines"] = result.evaluation.reset_index(names="series")[
             ["series", "qlike_lstm", "qlike_garch_t", "qlike_ewma", "mse_lstm", "mse_garch_t", "mse_ewma", "n"]]
     window = {"train_start": result.train_start, "train_end": result.train_end, **result.validation.params()}

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from risk_platform.errors import InputError
 from risk_platform.portfolio.positions import Portfolio
@@ -34,11 +33,12 @@ from risk_platform.validation.crisis import (
     CORRELATION_SEED_DAYS,
     book_exposure,
     book_pnl,
+    evt_lstm_forecast,
     lstm_book_forecasts,
     lstm_variance_table,
 )
 from risk_platform.validation.methods import LSTM_METHODS
-from risk_platform.validation.var_forecasts import VarForecast, conditional_evt, rolling_var
+from risk_platform.validation.var_forecasts import VarForecast, rolling_var
 
 LSTM_ORIGINS_BEFORE = pd.Timedelta(days=120)  # LSTM origins computed before the first scored day
 
@@ -110,14 +110,5 @@ def book_forecast(daily: pd.DataFrame, exposure: pd.Series, method: str, alpha: 
     wide_var = lstm_variance_table(lstm.forecaster, rows, list(exposure.index), lstm.seq_len,
                                    since=days.index[0] - LSTM_ORIGINS_BEFORE)
     (normal,) = lstm_book_forecasts(wide_var, daily, exposure, days, (alpha,))
-    return normal if method == "lstm" else _evt_lstm(pnl, normal, scored.index[0], alpha)
+    return normal if method == "lstm" else evt_lstm_forecast(pnl, normal, scored.index[0], alpha)
 
-
-def _evt_lstm(pnl: pd.Series, normal: VarForecast, first: pd.Timestamp, alpha: float) -> VarForecast:
-    """``evt_lstm`` of the book from day ``first`` on: the LSTM book sigma (``normal``'s VaR over z_alpha),
-    standardised losses of every earlier day for the GPD tail."""
-    sigma = (pd.Series(normal.var / norm.ppf(alpha), index=normal.dates)).reindex(pnl.index).to_numpy()
-    losses = -pnl.to_numpy()
-    var, es = conditional_evt(losses, sigma, alpha, int(pnl.index.get_loc(first)), len(losses))
-    keep = np.isfinite(var) & ~np.isnan(es)
-    return VarForecast("evt_lstm", alpha, pd.DatetimeIndex(pnl.index[keep]), losses[keep], var[keep], es[keep])

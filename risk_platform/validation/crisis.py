@@ -8,9 +8,13 @@ move). The forecast for day t uses data up to t-1 only. Methods:
 
 * baselines on the book's P&L series (see :mod:`risk_platform.validation.var_forecasts`): ``hs`` (500 days),
   ``ewma`` (normal, lambda 0.94), ``garch`` (GARCH(1,1)-t, refitted every 250 days on the data before),
-  ``fhs`` (EWMA-filtered historical simulation);
+  ``fhs`` (EWMA-filtered historical simulation); beside them, on the same P&L, the non-learned model methods
+  ``evt_ewma`` and ``evt_garch`` (:data:`REFERENCE_METHODS`: shown, never the benchmark);
 * ``lstm``: normal with ``sigma_t^2 = (x v_t)' C_t (x v_t)``, ``v_t`` the LSTM's volatility forecasts of each
   series made at its last session before t, ``C_t`` the EWMA(0.94) correlation of the returns up to t-1;
+* ``evt_lstm`` (the method the LSTM family is judged on, ``ModelFamily.judged_method``): conditional EVT over that
+  book sigma, a GPD tail fitted to the book's losses standardised by it on every day before the origin, the
+  training period included (in-sample sigma), as :func:`~risk_platform.validation.var_forecasts.conditional_evt`;
 * ``gnn``: normal with the EWMA(0.94) volatilities and the GNN's forecast correlation made at the last
   complete day before t;
 * ``gan``, ``vae``: the empirical VaR/ES of ``x . s`` over ``n`` generated scenarios ``s`` of the market regime
@@ -31,6 +35,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from risk_platform.crisis_windows import CrisisWindow
 from risk_platform.errors import InputError, LeakageError
@@ -42,13 +47,16 @@ from risk_platform.risk.measures import historical_var_es, normal_var_es
 from risk_platform.risk.revaluation import BookArrays
 from risk_platform.risk.valuation import value_positions
 from risk_platform.validation.backtest import backtest
-from risk_platform.validation.methods import BASELINES
-from risk_platform.validation.var_forecasts import VarForecast, rolling_var
+from risk_platform.validation.methods import BACKTEST_METHODS, BASELINES
+from risk_platform.validation.var_forecasts import VarForecast, conditional_evt, rolling_var
 
 WARMUP_DAYS = 300  # EWMA warm-up before the HS window (0.94^300 ~ 1e-8)
 TRAIN_YEARS = 10
 SCENARIOS = 20_000
 CORRELATION_SEED_DAYS = 250  # the EWMA correlation starts from the sample covariance of the first days
+REFERENCE_METHODS = (*BASELINES, *(m.name for m in BACKTEST_METHODS if m.family == "model" and not m.learned))
+# what every family is shown against on the book: the baselines (the best of them is the policy's benchmark)
+# and the non-learned model methods (conditional EVT over EWMA and GARCH-t): whether the learning earns its place
 
 
 # ------------------------------------------------------------------------------------------ data splits
@@ -164,14 +172,15 @@ def _forecast(method: str, alpha: float, pnl: pd.Series, var: np.ndarray, es: np
 
 def baseline_forecasts(pnl: pd.Series, window: CrisisWindow, alphas: tuple[float, ...] = ALPHAS
                        ) -> list[VarForecast]:
-    """HS, EWMA, GARCH-t and FHS forecasts of the book for the window's days (data before each day only)."""
+    """The :data:`REFERENCE_METHODS` (HS, EWMA, GARCH-t, FHS, then conditional EVT over EWMA and GARCH-t)
+    forecasts of the book for the window's days (data before each day only)."""
     history = pnl[pnl.index <= window.end]
     first = max(0, int(history.index.searchsorted(window.start)) - HS_WINDOW - WARMUP_DAYS)
     history = history.iloc[first:]
     if int((history.index < window.start).sum()) < HS_WINDOW:
         raise InputError(f"{window.key}: fewer than {HS_WINDOW} days of book P&L before the window")
     out = []
-    for method in BASELINES:
+    for method in REFERENCE_METHODS:
         for alpha in alphas:
             out.append(in_window(rolling_var(history, "price", method, alpha, HS_WINDOW), window))
     return out
@@ -268,7 +277,7 @@ def window_outside_data(daily: pd.DataFrame, window: CrisisWindow) -> str:
 
 
 def validate_baselines(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.Series) -> WindowValidation:
-    """HS, EWMA, GARCH-t and FHS of the book through the window (no training beyond the rolling fits); not
+    """The :data:`REFERENCE_METHODS` of the book through the window (no training beyond the rolling fits); not
     evaluable when the window lies outside the data or has too little history before it."""
     if reason := window_outside_data(daily, window):
         return not_evaluable(window, "baselines", reason)
@@ -303,8 +312,8 @@ def validate_lstm(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.Series
     short = sorted(counts.index[counts < MIN_TRAIN_DAYS])  # GARCH-t cannot be fitted: left out of the QLIKE table
     evaluation = evaluate_out_of_sample(fitted.forecaster, history[~history["symbol"].isin(short)], config)
     wide_var = lstm_variance_table(fitted.forecaster, history, list(exposure.index), config.seq_len,
-                                   since=window.start - pd.Timedelta(days=120))
-    forecasts = lstm_book_forecasts(wide_var, history, exposure, in_window_series(book_pnl(history, exposure), window))
+                                   since=pd.Timestamp(train["date"].min()))
+    forecasts = lstm_book_methods(wide_var, history, exposure, window.start)
     metrics = {**evaluation_metrics(evaluation), "train_seconds": fitted.seconds,
                "series_scored": float(len(evaluation) - 1), "series_without_garch_history": float(len(short))}
     train_dates = pd.DatetimeIndex(train["date"])
@@ -324,17 +333,67 @@ def lstm_book_forecasts(wide_var: pd.DataFrame, daily: pd.DataFrame, exposure: p
     return [normal_book_forecast("lstm", pnl, exposure.to_numpy(), vols, corr, a) for a in alphas]
 
 
+def lstm_book_methods(wide_var: pd.DataFrame, daily: pd.DataFrame, exposure: pd.Series, first: pd.Timestamp,
+                      alphas: tuple[float, ...] = ALPHAS) -> list[VarForecast]:
+    """``lstm`` and ``evt_lstm`` of the book on the P&L days of ``daily`` from ``first`` on, up to the first day
+    after ``wide_var``'s last origin: the LSTM book sigma (:func:`lstm_book_forecasts`) on every day from
+    ``wide_var``'s first origin (after the correlation seed), the EVT tail fitted to the losses it standardises
+    on the days before each origin. Raises :class:`InputError` when no day is left to score."""
+    pnl = book_pnl(daily, exposure)
+    after = pnl.index[pnl.index > wide_var.index.max()]
+    pnl = pnl[pnl.index <= after[0]] if len(after) else pnl  # later days would reuse a stale forecast
+    filtered = pnl.iloc[CORRELATION_SEED_DAYS:]
+    filtered = filtered[filtered.index > wide_var.index.min()]
+    if filtered.empty or filtered.index.max() < first:
+        raise InputError(f"no book P&L day from {first:%Y-%m-%d} with an LSTM forecast before it (forecasts"
+                         f" {wide_var.index.min():%Y-%m-%d}..{wide_var.index.max():%Y-%m-%d})")
+    first = filtered.index[filtered.index >= first][0]
+    out = []
+    for normal in lstm_book_forecasts(wide_var, daily, exposure, filtered, alphas):
+        keep = normal.dates >= first
+        out += [VarForecast("lstm", normal.alpha, normal.dates[keep], normal.losses[keep], normal.var[keep],
+                            normal.es[keep]), evt_lstm_forecast(pnl, normal, first, normal.alpha)]
+    return out
+
+
+def evt_lstm_forecast(pnl: pd.Series, normal: VarForecast, first: pd.Timestamp, alpha: float) -> VarForecast:
+    """``evt_lstm`` of the book from day ``first`` on: the LSTM book sigma (``normal``'s VaR over z_alpha),
+    standardised losses of every earlier day for the GPD tail."""
+    sigma = (pd.Series(normal.var / norm.ppf(alpha), index=normal.dates)).reindex(pnl.index).to_numpy()
+    losses = -pnl.to_numpy()
+    var, es = conditional_evt(losses, sigma, alpha, int(pnl.index.get_loc(first)), len(losses))
+    keep = np.isfinite(var) & ~np.isnan(es)
+    return VarForecast("evt_lstm", alpha, pd.DatetimeIndex(pnl.index[keep]), losses[keep], var[keep], es[keep])
+
+
+def walk_forward_forecasts(wide_var: pd.DataFrame, daily: pd.DataFrame, exposure: pd.Series,
+                           train_end: pd.Timestamp, alphas: tuple[float, ...]) -> list[VarForecast]:
+    """The LSTM family's walk-forward evidence on the validation book: ``lstm`` and ``evt_lstm`` from the
+    evaluation fit's variances ``wide_var`` (trained on targets up to ``train_end``), and the
+    :data:`REFERENCE_METHODS` on the same P&L (their history from :data:`HS_WINDOW` + :data:`WARMUP_DAYS` days
+    before, as in the crisis windows), on every day after ``train_end`` that ``wide_var`` forecasts; each day's
+    forecast uses data before it only. Raises :class:`InputError` naming the book's factors ``wide_var`` lacks."""
+    missing = sorted(set(exposure.index) - set(wide_var.columns))
+    if missing:
+        raise InputError(f"the evaluation fit has no variance forecasts of {', '.join(missing)} (book factors)")
+    first = train_end + pd.Timedelta(days=1)
+    model = lstm_book_methods(wide_var, daily, exposure, first, alphas)
+    pnl = book_pnl(daily, exposure)
+    pnl = pnl[pnl.index <= max(f.dates.max() for f in model)]
+    pnl = pnl.iloc[max(0, int(pnl.index.searchsorted(first)) - HS_WINDOW - WARMUP_DAYS):]  # as in the windows
+    baselines = [rolling_var(pnl, "price", m, a, HS_WINDOW) for m in REFERENCE_METHODS for a in alphas]
+    return [*model, *(VarForecast(f.method, f.alpha, f.dates[f.dates >= first], f.losses[f.dates >= first],
+                                  f.var[f.dates >= first], f.es[f.dates >= first]) for f in baselines)]
+
+
 def lstm_variance_table(forecaster, daily: pd.DataFrame, symbols: list[str], seq_len: int,
                         since: pd.Timestamp) -> pd.DataFrame:
     """origin dates x ``symbols`` (the series to forecast, seen in training or not): the LSTM's next-day
     variance at every origin from ``since`` (window inputs may reach back before it)."""
-    from risk_platform.models.lstm import build_sequences, predict
+    from risk_platform.models.lstm import variance_table
 
     rows = daily[(daily["date"] >= since - pd.Timedelta(days=2 * seq_len + 30)) & daily["symbol"].isin(symbols)]
-    sequences = build_sequences(rows, seq_len, "all", pd.Timestamp.max)
-    variance = pd.DataFrame({"date": sequences.origin, "symbol": sequences.symbol,
-                             "v": predict(forecaster, sequences.x)[:, 0]})
-    table = variance.pivot(index="date", columns="symbol", values="v")
+    table = variance_table(forecaster, rows, seq_len)
     return table[table.index >= since]
 
 

@@ -39,7 +39,6 @@ from risk_platform.errors import InputError  # noqa: E402
 from risk_platform.validation import crisis  # noqa: E402
 from risk_platform.validation.backtest import kupiec_pof, tick_losses  # noqa: E402
 from risk_platform.validation.crisis import WindowValidation  # noqa: E402
-from risk_platform.validation.methods import BASELINES  # noqa: E402
 from risk_platform.validation.significance import Comparison, compare_methods, diebold_mariano, same_days  # noqa: E402
 from risk_platform.validation.var_forecasts import VarForecast  # noqa: E402
 
@@ -60,6 +59,7 @@ class FamilySummary:
     table: pd.DataFrame  # TABLE_COLUMNS, the family's method and the baselines, every window and confidence
     statuses: dict[str, str]  # window -> status
     comparisons: pd.DataFrame  # period (window or walk_forward), alpha, best, then compare_methods' rows
+    method: str  # the judged method (its exceptions are marked on the plots)
 
     def summary(self) -> str:
         lines = [f"{self.family}: " + ", ".join(f"{k} {v:.4g}" for k, v in self.metrics.items())]
@@ -77,11 +77,12 @@ def zone_table(validations: list[WindowValidation]) -> pd.DataFrame:
 def summarize_family(family: str, windows: list[WindowValidation], baselines: list[WindowValidation],
                      window_metrics: Callable[[list[WindowValidation]], dict[str, float]],
                      walk_forward: Sequence[VarForecast] = (),
-                     incumbent: list[WindowValidation] | None = None) -> FamilySummary:
-    """Gate metrics of ``family`` (module docstring): the crisis windows against the best baseline on the same
-    days, ``walk_forward`` (the model's, and optionally the baselines', forecasts over the whole out-of-sample
-    period at 99% and 97.5%), the ``incumbent``'s window validations (None: no incumbent), the pooled crisis
-    figures, plus the family's own figures across its evaluated windows (``window_metrics``)."""
+                     incumbent: list[WindowValidation] | None = None, *, method: str) -> FamilySummary:
+    """Gate metrics of ``family``'s judged ``method`` (``ModelFamily.judged_method``; module docstring): the
+    crisis windows against the best baseline on the same days, ``walk_forward`` (the model's, and optionally the
+    baselines', forecasts over the whole out-of-sample period at 99% and 97.5%), the ``incumbent``'s window
+    validations (None: no incumbent), the pooled crisis figures, plus the family's own figures across its
+    evaluated windows (``window_metrics``)."""
     own = zone_table(windows)
     table = pd.concat([own, zone_table(baselines)], ignore_index=True)
     at99 = own[np.isclose(own["alpha"], GATE_ALPHA)] if len(own) else own
@@ -99,14 +100,13 @@ def summarize_family(family: str, windows: list[WindowValidation], baselines: li
     if walk_forward:
         comparisons |= {(WALK_FORWARD, a): compare_methods([f for f in walk_forward if f.alpha == a])
                         for a in sorted({f.alpha for f in walk_forward}, reverse=True)}
-    method = own_method(evaluated, walk_forward)
     metrics.update(benchmark_metrics(comparisons, method))
     metrics.update(incumbent_metrics(evaluated, incumbent, method))
     if evaluated:
         metrics.update(window_metrics(evaluated))
     order = {w.key: i for i, w in enumerate(CRISIS_WINDOWS)}
     statuses = {v.window: v.status for v in sorted(windows, key=lambda v: order.get(v.window, 99))}
-    return FamilySummary(family, metrics, table, statuses, comparison_frame(comparisons))
+    return FamilySummary(family, metrics, table, statuses, comparison_frame(comparisons), method)
 
 
 def alpha_suffix(alpha: float) -> str:
@@ -129,15 +129,6 @@ def window_forecasts(validation: WindowValidation) -> list[VarForecast]:
         out.append(VarForecast(column.removeprefix("var_"), GATE_ALPHA, dates[keep], losses[keep], var[keep],
                                np.full(int(keep.sum()), np.nan)))
     return out
-
-
-def own_method(evaluated: list[WindowValidation], walk_forward: Sequence[VarForecast] = ()) -> str | None:
-    """The family's backtest method: the one method of its window series or walk-forward that is no baseline."""
-    names = {f.method for v in evaluated for f in window_forecasts(v)} | {f.method for f in walk_forward}
-    names -= set(BASELINES)
-    if len(names) > 1:
-        raise InputError(f"the family's forecasts name several model methods: {', '.join(sorted(names))}")
-    return next(iter(names), None)
 
 
 def window_comparisons(evaluated: list[WindowValidation], baselines: list[WindowValidation]
@@ -236,8 +227,9 @@ def generator_window_metrics(evaluated: list[WindowValidation]) -> dict[str, flo
     return metrics
 
 
-def window_plot(window: WindowValidation, baselines: WindowValidation | None, path: Path) -> Path | None:
-    """VaR 99% of the family and the baselines against the realized loss, exceptions of the family marked."""
+def window_plot(window: WindowValidation, baselines: WindowValidation | None, path: Path, method: str
+                ) -> Path | None:
+    """VaR 99% of the family and the baselines against the realized loss, exceptions of ``method`` marked."""
     frames = [pd.DataFrame(v.series) for v in (window, baselines) if v is not None and v.series]
     if not frames:
         return None
@@ -251,11 +243,10 @@ def window_plot(window: WindowValidation, baselines: WindowValidation | None, pa
     methods = [c for c in table.columns if c.startswith("var_")]
     for column in methods:
         ax.plot(table["date"], table[column], label=column.removeprefix("var_"), linewidth=1.4)
-    own = [c for c in methods if c.removeprefix("var_") not in ("hs", "ewma", "garch", "fhs")]
-    if own:
-        hits = table["loss"] > table[own[0]]
+    if f"var_{method}" in methods:
+        hits = table["loss"] > table[f"var_{method}"]
         ax.scatter(table.loc[hits, "date"], table.loc[hits, "loss"], color="red", zorder=3, s=18,
-                   label=f"exception ({own[0].removeprefix('var_')})")
+                   label=f"exception ({method})")
     ax.set(title=f"{window.family}: VaR 99% in {window.window}", ylabel="USD (loss positive)")
     ax.legend(fontsize=7, ncol=3)
     fig.autofmt_xdate()
@@ -288,7 +279,8 @@ def write_report(out_dir: Path, family: str, model_label: str, summary: FamilySu
         lines += [f"## {names.get(window.window, window.window)}", "", f"Status: {window.status}."]
         if window.train_start:
             lines.append(f"Trained on {window.train_start}..{window.train_end} ({window.n_train} rows).")
-        plot = window_plot(window, by_window.get(window.window), out_dir / f"{window.window}.png")
+        plot = window_plot(window, by_window.get(window.window), out_dir / f"{window.window}.png",
+                           summary.method)
         if plot is not None:
             files.append(plot)
             lines += ["", f"![{window.window}]({plot.name})"]

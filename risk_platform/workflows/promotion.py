@@ -2,12 +2,22 @@
 (validation experiment, linked from the model version), then the promotion policy (``experimental`` ->
 ``current`` if the gates pass, the replaced ``current`` -> ``stable`` after its period), every decision in the
 audit log. The challenger is compared with the incumbent ``current`` on the window forecasts the incumbent's
-own validation run stored (``validation_report/windows.json``)."""
+own validation run stored (``validation_report/windows.json``).
+
+Walk-forward evidence (the coverage gates' input, :func:`walk_forward_evidence`): the LSTM's registered
+version is the refit on every day, so its own forecasts are in sample; its training run stores the *evaluation
+fit*'s variance forecasts of every series at every origin (``evaluation/evaluation_variances.parquet``, the
+fit trained on targets up to the param ``validation_train_end``). From them the promotion forecasts the
+validation book on every day after ``validation_train_end`` (``lstm`` and ``evt_lstm``, with the baselines on
+the same days: :func:`~risk_platform.validation.crisis.walk_forward_forecasts`). A stored table rather than the
+evaluation fit's weights: the book forecast needs only the per-series variances (plus EWMA correlations of the
+returns), the table is small, readable by a reviewer, and needs no model code at promotion. The other families
+have no producer: their coverage gates fail as missing with ``ModelFamily.no_walk_forward``."""
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -25,9 +35,16 @@ from risk_platform.models.governance import (
     evaluate_gates,
     restore_audited_aliases,
 )
-from risk_platform.models.registry import ModelRegistry
-from risk_platform.validation.crisis import WindowValidation
-from risk_platform.validation.report import WINDOWS_FILE, read_windows, summarize_family, write_report
+from risk_platform.models.registry import ModelRegistry, registered_name
+from risk_platform.models.reports import EVALUATION_FOLDER, EVALUATION_VARIANCES
+from risk_platform.validation.crisis import WindowValidation, walk_forward_forecasts
+from risk_platform.validation.report import (
+    COVERAGE_ALPHAS,
+    WINDOWS_FILE,
+    read_windows,
+    summarize_family,
+    write_report,
+)
 from risk_platform.validation.var_forecasts import VarForecast
 
 REPORT_DIR = "validation_report"
@@ -61,6 +78,59 @@ def validated_candidate(registry: ModelRegistry, family: ModelFamily, window_val
         problem = (f"the crisis windows validated different versions ({by_version}): re-run the validation of"
                    f" v{version} in every window")
     return Candidate(version, registry.training_metrics(family.key, version), problem)
+
+
+@dataclass(frozen=True)
+class WalkForward:
+    """A family's walk-forward out-of-sample forecasts of the validation book (its methods' and the baselines'
+    on the same days), or why it has none (``missing``: the coverage gates fail saying so)."""
+
+    forecasts: tuple[VarForecast, ...] = ()
+    missing: str = ""
+
+
+def lstm_walk_forward(registry: ModelRegistry, version: str, daily: pd.DataFrame, exposure: pd.Series
+                      ) -> WalkForward:
+    """The book's forecasts after ``validation_train_end`` from the evaluation variances ``version``'s training
+    run stored (module docstring), at the coverage gates' confidences; why not, naming the version, when the run
+    has no evaluation or no table, or the table misses a book factor."""
+    label = f"lstm_vol v{version}"
+    run_id = registry.client.get_model_version(registered_name("lstm_vol"), version).run_id
+    params = registry.run(run_id).data.params
+    train_end = params.get("validation_train_end", "none")
+    if train_end == "none":
+        return WalkForward(missing=f"{label} was not evaluated out of sample"
+                                   f" ({params.get('evaluation_note', 'no validation_train_end param')})")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = registry.client.download_artifacts(run_id, f"{EVALUATION_FOLDER}/{EVALUATION_VARIANCES}", tmp)
+            wide_var = pd.read_parquet(path)
+        except (OSError, ValueError, MlflowException) as exc:
+            return WalkForward(missing=f"{label}: training run {run_id} stored no {EVALUATION_VARIANCES}"
+                                       f" ({exc.__class__.__name__}): retrain it")
+    try:
+        return WalkForward(tuple(walk_forward_forecasts(wide_var, daily, exposure, pd.Timestamp(train_end),
+                                                        COVERAGE_ALPHAS)))
+    except InputError as exc:
+        return WalkForward(missing=f"{label}: {exc}")
+
+
+WALK_FORWARD_PRODUCERS = {"lstm_vol": lstm_walk_forward}  # family -> its producer (the others: no_walk_forward)
+
+
+def walk_forward_evidence(registry: ModelRegistry, candidates: Mapping[str, Candidate], daily: pd.DataFrame,
+                          exposure: pd.Series) -> dict[str, WalkForward]:
+    """Each family's :class:`WalkForward` for its candidate: from its producer (:data:`WALK_FORWARD_PRODUCERS`),
+    else the family's ``no_walk_forward`` reason."""
+    out = {}
+    for key, family in FAMILIES.items():
+        produce, candidate = WALK_FORWARD_PRODUCERS.get(key), candidates[key]
+        if produce is None:
+            out[key] = WalkForward(missing=family.no_walk_forward or f"no walk-forward producer for {key}")
+        else:
+            out[key] = WalkForward(missing=candidate.problem) if candidate.problem else produce(
+                registry, candidate.version, daily, exposure)
+    return out
 
 
 @dataclass(frozen=True)
@@ -104,19 +174,19 @@ class Promotion:
 def promote_families(registry: ModelRegistry, audit: AuditLog, policy: PromotionPolicy,
                      candidates: Mapping[str, Candidate], windows: Mapping[str, list[WindowValidation]],
                      baselines: list[WindowValidation], tags: dict[str, str], actor: str,
-                     walk_forward: Mapping[str, Sequence[VarForecast]] | None = None) -> Promotion:
+                     walk_forward: Mapping[str, WalkForward] | None = None) -> Promotion:
     """For each family of :data:`FAMILIES`: summarise its candidate's crisis windows (and its ``walk_forward``
-    forecasts over the whole out-of-sample period, when given: without them the coverage gates fail as
-    missing), log the validation run and report, and apply the policy. One promotion at a time (a lock beside
-    the audit log): a second one started meanwhile fails with :class:`~risk_platform.errors.BusyError` instead
-    of judging the same aliases.
+    forecasts over the whole out-of-sample period, :func:`walk_forward_evidence`: without them the coverage
+    gates fail as missing), log the validation run and report, and apply the policy. One promotion at a time (a
+    lock beside the audit log): a second one started meanwhile fails with
+    :class:`~risk_platform.errors.BusyError` instead of judging the same aliases.
     First, every alias moved outside the audited path is put back where the audit log puts it (and recorded)."""
     decisions, zones = [], []
     with exclusive_run(audit.path.parent / "locks" / "promotion.lock", "a promotion"):
         for key, family in FAMILIES.items():
             restored = restore_audited_aliases(registry, audit, key, actor)
             decision, table = decide(family, registry, audit, policy, candidates[key], windows[key], baselines,
-                                     tags, actor, (walk_forward or {}).get(key, ()))
+                                     tags, actor, (walk_forward or {}).get(key, WalkForward()))
             decisions.append(replace(decision, restored=tuple(m.describe() for m in restored)))
             zones.append(table.assign(family=key))
     return Promotion(decisions, pd.concat(zones))
@@ -124,15 +194,16 @@ def promote_families(registry: ModelRegistry, audit: AuditLog, policy: Promotion
 
 def decide(family: ModelFamily, registry: ModelRegistry, audit: AuditLog, policy: PromotionPolicy,
            candidate: Candidate, windows: list[WindowValidation], baselines: list[WindowValidation],
-           tags: dict[str, str], actor: str, walk_forward: Sequence[VarForecast] = ()
+           tags: dict[str, str], actor: str, walk_forward: WalkForward = WalkForward()
            ) -> tuple[PromotionDecision, pd.DataFrame]:
     """One family's decision and its zone table: the gate metrics (the crisis summary against the baselines
     and the incumbent, the walk-forward coverage, the training metrics the family carries) logged with the
     report as a validation run, then the policy applied."""
     incumbent, incumbent_problem = incumbent_windows(registry, family, candidate.version)
-    summary = summarize_family(family.key, windows, baselines, family.window_metrics, walk_forward, incumbent)
+    summary = summarize_family(family.key, windows, baselines, family.window_metrics, walk_forward.forecasts,
+                               incumbent, method=family.judged_method)
     metrics = {**family.training_metrics_for_gates(candidate.metrics), **summary.metrics}
-    gates = evaluate_gates(family.gates, metrics, policy)
+    gates = evaluate_gates(family.gates, metrics, policy, walk_forward.missing)
     for problem in (candidate.problem, incumbent_problem):
         if problem:
             gates = GateResult(False, (f"FAIL {problem}", *gates.checks))

@@ -230,6 +230,7 @@ def test_the_refit_trains_on_every_day_and_carries_the_evaluation_fits_evidence(
     assert evaluated.config.train_end == evaluated.validation.train_end == "2020-12-29"
     assert production.config.train_end == production.train_end == "2023-12-29"  # the data's last date
     assert production.validation == evaluated.validation and production.evaluation is evaluated.evaluation
+    assert production.evaluation_variances is evaluated.evaluation_variances  # the walk-forward evidence
     assert production.validation.evaluation_start > "2020-12-29" >= production.validation.train_start
     assert {k: v for k, v in production.metrics.items() if k != "refit_seconds"} == evaluated.metrics
     assert production.n_train > evaluated.n_train and production.config.epochs == evaluated.config.epochs

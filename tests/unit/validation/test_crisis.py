@@ -122,7 +122,7 @@ def test_family_summary_feeds_the_gates():
     windows = [_window("lstm_vol", "a", "green", 100, 1, qlike_lstm=1.0, qlike_ewma=1.1, qlike_garch_t=1.2),
                _window("lstm_vol", "b", "red", 50, 6, qlike_lstm=3.0, qlike_ewma=2.9, qlike_garch_t=3.1),
                WindowValidation("c", "lstm_vol", "not evaluable: too little history")]
-    summary = summarize_family("lstm_vol", windows, [], FAMILIES["lstm_vol"].window_metrics)
+    summary = summarize_family("lstm_vol", windows, [], FAMILIES["lstm_vol"].window_metrics, method="lstm")
     assert summary.metrics["red_windows_99"] == 1 and summary.metrics["windows_evaluated"] == 2
     assert summary.metrics["exceptions_99"] == 7 and summary.metrics["days_99"] == 150
     assert summary.metrics["qlike_ratio_to_ewma"] == pytest.approx(2.0 / 2.0)
@@ -140,16 +140,17 @@ def test_each_family_summarises_its_own_window_figures():
                    n_test=30.0),
            _window("gnn_corr", "b", "green", 100, 1, frobenius_gnn=4.0, frobenius_sample63=4.0, frobenius_ewma=3.0,
                    n_test=10.0)]
-    metrics = summarize_family("gnn_corr", gnn, [], FAMILIES["gnn_corr"].window_metrics).metrics
+    metrics = summarize_family("gnn_corr", gnn, [], FAMILIES["gnn_corr"].window_metrics, method="gnn").metrics
     assert metrics["frobenius_gnn"] == pytest.approx((30 * 1.0 + 10 * 4.0) / 40)  # weighted by test dates
     assert metrics["ratio_gnn_to_sample63"] == pytest.approx(1.75 / 2.5)
     gan = [_window("gan_scenarios", "a", "green", 100, 1, window_disc_score=0.6),
            _window("gan_scenarios", "b", "green", 100, 1, window_disc_score=0.8, window_var99_rel_err_60_40=0.1),
            WindowValidation("c", "gan_scenarios", "not evaluable: too little history")]
-    metrics = summarize_family("gan_scenarios", gan, [], FAMILIES["gan_scenarios"].window_metrics).metrics
+    metrics = summarize_family("gan_scenarios", gan, [], FAMILIES["gan_scenarios"].window_metrics,
+                               method="gan").metrics
     assert metrics["crisis_mean_disc_score"] == pytest.approx(0.7)
     assert metrics["crisis_mean_var99_rel_err_60_40"] == pytest.approx(0.1)
     assert "crisis_mean_es975_rel_err_60_40" not in metrics and "qlike_lstm" not in metrics
     nothing = summarize_family("lstm_vol", [WindowValidation("a", "lstm_vol", "not evaluable: no data")], [],
-                               FAMILIES["lstm_vol"].window_metrics).metrics
+                               FAMILIES["lstm_vol"].window_metrics, method="evt_lstm").metrics
     assert nothing["windows_evaluated"] == 0 and "qlike_lstm" not in nothing

@@ -21,7 +21,7 @@ from risk_platform.validation.crisis import WindowValidation
 from risk_platform.validation.report import read_windows, summarize_family, write_report
 from risk_platform.validation.significance import compare_methods
 from risk_platform.validation.var_forecasts import VarForecast, rolling_var
-from risk_platform.workflows.promotion import Candidate, decide
+from risk_platform.workflows.promotion import Candidate, WalkForward, decide
 
 LSTM = FAMILIES["lstm_vol"]
 QLIKE = {"qlike_lstm": 1.0, "qlike_ewma": 1.1, "qlike_garch_t": 1.2}
@@ -41,7 +41,7 @@ def _validation(family: str, key: str, forecasts: list[VarForecast], **metrics) 
                             crisis.series_rows(forecasts))
 
 
-def _renamed(f: VarForecast, scale: float, name: str = "lstm") -> VarForecast:
+def _renamed(f: VarForecast, scale: float, name: str = LSTM.judged_method) -> VarForecast:
     return VarForecast(name, f.alpha, f.dates, f.losses, f.var * scale, f.es * scale)
 
 
@@ -64,14 +64,14 @@ def _walk_forward(scale: float, n: int = 4000) -> list[VarForecast]:
     """Simulated Student-t(5) losses over ``n`` days with the exact VaR at 99% and 97.5% times ``scale``."""
     losses = student_t.rvs(5, size=n, random_state=np.random.default_rng(1))
     dates = pd.bdate_range("2008-01-01", periods=n)
-    return [VarForecast("lstm", a, dates, losses, np.full(n, student_t.ppf(a, 5) * scale), np.full(n, np.nan))
-            for a in (0.99, 0.975)]
+    return [VarForecast(LSTM.judged_method, a, dates, losses, np.full(n, student_t.ppf(a, 5) * scale),
+                        np.full(n, np.nan)) for a in (0.99, 0.975)]
 
 
 def _summary(baselines, best, scale: float, incumbent: list[WindowValidation] | None = None):
     base = [_validation("baselines", key, forecasts) for key, forecasts in baselines.items()]
     return summarize_family("lstm_vol", _model_windows(best, scale), base, LSTM.window_metrics,
-                            _walk_forward(scale), incumbent)
+                            _walk_forward(scale), incumbent, method=LSTM.judged_method)
 
 
 def test_a_model_equivalent_to_the_best_baseline_passes(baselines, best):
@@ -141,7 +141,7 @@ def test_promotion_compares_the_challenger_with_the_stored_incumbent(baselines, 
 
     def promote(version: str, scale: float):
         decision, _ = decide(LSTM, registry, audit, policy, Candidate(version, {}), _model_windows(best, scale, keys),
-                             base, tags={}, actor="test", walk_forward=_walk_forward(1.0))
+                             base, tags={}, actor="test", walk_forward=WalkForward(tuple(_walk_forward(1.0))))
         return decision
 
     first = promote("1", 1.0)

@@ -58,6 +58,15 @@ def test_every_gate_reads_a_policy_setting_and_the_headlines_are_named():
         assert {g.setting for g in (*POLICY_GATES, *family.gates)} <= settings, family.key
 
 
+def test_every_family_names_its_judged_method_and_has_walk_forward_evidence_or_says_why_not():
+    from risk_platform.workflows.promotion import WALK_FORWARD_PRODUCERS
+
+    for key, family in FAMILIES.items():
+        assert family.judged_method and (key in WALK_FORWARD_PRODUCERS) != bool(family.no_walk_forward), key
+        assert family.no_walk_forward == "" or key in family.no_walk_forward
+    assert FAMILIES["lstm_vol"].judged_method == "evt_lstm"
+
+
 def test_only_the_generators_carry_their_stress_figures_into_promotion():
     training = {"stress_var99_rel_err_60_40": 0.05, "fhs_stress_var99_rel_err_60_40": 0.02, "train_seconds": 3.0}
     assert FAMILIES["gan_scenarios"].training_metrics_for_gates(training) == {"stress_var99_rel_err_60_40": 0.05}
