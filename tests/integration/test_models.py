@@ -222,7 +222,7 @@ def test_promotion_logs_report_and_audits_every_decision(validated):
         assert {"red_windows_99", "kupiec_p_99", "windows_evaluated"} <= set(run.data.metrics)
         assert run.data.metrics["windows_total"] == 7
         assert run.data.metrics["windows_evaluated"] <= len(VALIDATED_WINDOWS)
-        assert not decision["passed"] and "FAIL at least 5 crisis windows evaluated" in decision["gates"]
+        assert not decision["passed"] and "FAIL at least 5 crisis windows compared" in decision["gates"]
         files = {a.path for a in registry.client.list_artifacts(run.info.run_id, "validation_report")}
         assert "validation_report/report.md" in files and any(f.endswith(".png") for f in files)
         version = registry.client.get_model_version(MODEL_NAMES[key], decision["version"])
