@@ -33,20 +33,16 @@ registered for production, carrying the evaluation fit's metrics and window.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
 from risk_platform.errors import InputError
 from risk_platform.models.baselines import MIN_TRAIN_DAYS, ewma_forecasts, garch_forecasts, series_returns
 from risk_platform.models.datasets import REGIME_INDEX, check_finite
-from risk_platform.models.training import make_trainer, seed_everything, torch_threads
 from risk_platform.models.windows import EvaluationSplit, ValidationEvidence, evaluation_split
 from risk_platform.regime import REGIMES
 from risk_platform.scoring import forecast_loss
@@ -146,33 +142,6 @@ class VolForecaster(nn.Module):
             torch.softmax(logits, dim=-1),
             torch.exp(log_q) * s2.unsqueeze(-1),
         ], dim=-1)
-
-
-class LSTMVolModule(L.LightningModule):
-    """QLIKE + regime cross-entropy + pinball loss on the interval head, on windows scaled by their own scale."""
-
-    def __init__(self, net: VolRegimeLSTM, config: LSTMConfig) -> None:
-        super().__init__()
-        self.net = net
-        self.config = config
-        self.quantiles = torch.tensor(QUANTILES)
-
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        x, r2, regime, rv5 = batch
-        z, s = scaled_inputs(x)
-        s2 = s * s
-        log_h, logits, log_q = self.net(z)
-        qlike = (log_h + r2 / s2 * torch.exp(-log_h)).mean()
-        ce = nn.functional.cross_entropy(logits, regime, ignore_index=-100)
-        diff = torch.log(rv5 / s2 + 1e-6).unsqueeze(-1) - log_q
-        pinball = torch.maximum(self.quantiles * diff, (self.quantiles - 1) * diff).mean()
-        loss = qlike + self.config.regime_weight * ce + self.config.interval_weight * pinball
-        self.log_dict({"train_loss": loss, "train_qlike": qlike, "train_regime_ce": ce, "train_pinball": pinball},
-                      on_step=True, on_epoch=True)
-        return loss
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.config.lr)
 
 
 @dataclass(frozen=True)
@@ -280,23 +249,6 @@ def _reject_gaps_after_warmup(feats: np.ndarray, symbol: str, dates: np.ndarray)
         raise InputError(f"{symbol}: NaN or infinite features on {day:%Y-%m-%d} (after the warm-up)")
 
 
-class VolSequenceDataModule(L.LightningDataModule):
-    """Serves training sequences (x, r2, regime, rv5) in shuffled, seeded batches."""
-
-    def __init__(self, train: Sequences, batch_size: int, seed: int) -> None:
-        super().__init__()
-        self.train = train
-        self.batch_size = batch_size
-        self.seed = seed
-
-    def train_dataloader(self) -> DataLoader:
-        t = self.train
-        dataset = TensorDataset(torch.from_numpy(t.x), torch.from_numpy(np.nan_to_num(t.r2)),
-                                torch.from_numpy(t.regime).long(), torch.from_numpy(np.nan_to_num(t.rv5)))
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=True,
-                          generator=torch.Generator().manual_seed(self.seed))
-
-
 @dataclass(frozen=True)
 class LSTMResult:
     """A trained forecaster, its walk-forward evaluation against EWMA and GARCH-t, and how it was trained.
@@ -348,17 +300,11 @@ def fit_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool = F
                             config.sample_every)
     for name in ("x", "r2", "rv5"):
         check_finite(f"LSTM training {name}", getattr(train, name))
-    seed_everything(config.seed)
-    net = VolRegimeLSTM(config.hidden, config.layers)
-    module = LSTMVolModule(net, config)
-    history = _EpochHistory()
-    started = time.perf_counter()
-    with torch_threads(config.torch_threads):
-        make_trainer(config.epochs, fast_dev_run=fast_dev_run, gradient_clip_val=1.0, callbacks=[history]).fit(
-            module, datamodule=VolSequenceDataModule(train, config.batch_size, config.seed))
-    seconds = time.perf_counter() - started
+    from risk_platform.models.lstm_fit import fit_network  # Lightning: imported only to train
+
+    net, history, seconds = fit_network(train, config, fast_dev_run)
     return FittedLSTM(VolForecaster(net, symbols).eval(), str(pd.Timestamp(train.origin.min()).date()),
-                      pd.Timestamp(train.origin.max()), len(train.r2), history.rows, seconds)
+                      pd.Timestamp(train.origin.max()), len(train.r2), history, seconds)
 
 
 def train_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool = False) -> LSTMResult:
@@ -505,15 +451,3 @@ def variance_forecasts(forecaster: nn.Module, daily: pd.DataFrame, seq_len: int,
         raise InputError(f"{symbol}: no rows in the feature table")
     sequences = build_sequences(rows, seq_len, "all", pd.Timestamp.max)
     return pd.Series(predict(forecaster, sequences.x)[:, 0], index=pd.DatetimeIndex(sequences.origin))
-
-
-class _EpochHistory(L.Callback):
-    """Keeps the epoch-mean training losses for the loss-curve plot."""
-
-    def __init__(self) -> None:
-        self.rows: list[dict] = []
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        metrics = trainer.callback_metrics
-        self.rows.append({"epoch": trainer.current_epoch,
-                          **{k.removesuffix("_epoch"): float(v) for k, v in metrics.items() if k.endswith("_epoch")}})

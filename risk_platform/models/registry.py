@@ -14,9 +14,9 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow.data
-import mlflow.pytorch
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
@@ -27,7 +27,9 @@ from torch import nn
 
 from risk_platform.errors import ComputationError, InputError, RegistryUnavailable
 from risk_platform.models.audit import AuditLog, UnauditedMove, reconcile_aliases
-from risk_platform.models.reports import Registration
+
+if TYPE_CHECKING:  # reports imports the generators and with them Lightning: not for loading a model
+    from risk_platform.models.reports import Registration
 
 REGISTERED_PREFIX = "risk_platform-"
 LINEAGE_TAGS = ("dagster_run_id", "dagster_asset_key", "partition_key", "git_sha", "data_sha256", "gx_validation_id")
@@ -90,6 +92,20 @@ class LoadedModel:
     verified: bool = False  # the artifacts matched the hashes recorded at registration (False: none recorded)
 
 
+def exported_module(local: Path, model: Model) -> nn.Module:
+    """The module of a downloaded MLflow pytorch model: a ``torch.export`` program (``data/model.pt2``, no
+    pickles) is loaded with torch alone, as MLflow's loader does, without importing ``mlflow.pytorch`` (and with
+    it Lightning: seconds of start-up for every ``backtest --method lstm``); any other format through MLflow."""
+    data = local / model.flavors.get("pytorch", {}).get("model_data", "data") / "model.pt2"
+    if data.is_file():
+        import torch
+
+        return torch.export.load(str(data)).module()
+    from mlflow import pytorch as mlflow_pytorch
+
+    return mlflow_pytorch.load_model(str(local))
+
+
 class ModelRegistry:
     """Log, register and load the platform's models in one MLflow tracking store. With ``audit`` (the alias audit
     log), reading aliases checks that the models and versions the log moved aliases to are still registered."""
@@ -142,7 +158,9 @@ class ModelRegistry:
                 self.client.log_artifact(run_id, str(local), artifact_dir)
             with tempfile.TemporaryDirectory() as tmp:
                 local_model = Path(tmp) / "model"
-                mlflow.pytorch.save_model(registration.model, str(local_model),
+                from mlflow import pytorch as mlflow_pytorch  # imports Lightning: only where a model is saved
+
+                mlflow_pytorch.save_model(registration.model, str(local_model),
                                           input_example=registration.input_example,
                                           pip_requirements=pip_requirements(), serialization_format="pt2",
                                           metadata=registration.metadata)
@@ -269,8 +287,8 @@ class ModelRegistry:
             if problem:
                 raise ComputationError(f"{name} version {version.version}: {problem}")
             try:
-                module = mlflow.pytorch.load_model(local)
-                metadata = Model.load(local).metadata or {}
+                model = Model.load(local)
+                module, metadata = exported_module(Path(local), model), model.metadata or {}
             except Exception as exc:  # noqa: BLE001 (unzipping, unpickling, torch.export: any error of a bad file)
                 first_line = (str(exc).splitlines() or [""])[0][:200]
                 raise ComputationError(f"{name} version {version.version}: model artifacts unreadable"
