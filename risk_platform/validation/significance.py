@@ -25,7 +25,7 @@ loss, the model confidence set, and the reviewer's comparison table of methods o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -174,6 +174,7 @@ class Comparison:
     best_model: str | None
     best_learned: str | None
     best_not_learned: str | None
+    ticks: pd.DataFrame | None = field(default=None, compare=False, repr=False)  # per-day tick loss by method
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows)
@@ -223,4 +224,4 @@ def compare_methods(forecasts: Sequence[VarForecast], draws: int = BOOTSTRAP_DRA
                                             diebold_mariano(ticks[r["method"]], ticks[best_baseline]).p_worse)
     return Comparison(alpha, rows, best_baseline, _best(rows, lambda r: r["family"] == "model"),
                       _best(rows, lambda r: r["family"] == "model" and r["learned"]),
-                      _best(rows, lambda r: not r["learned"]))
+                      _best(rows, lambda r: not r["learned"]), ticks)
