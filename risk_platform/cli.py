@@ -393,23 +393,36 @@ def _series_runner(args: argparse.Namespace, wanted: tuple[str, ...], registered
     if args.symbol in market.unavailable:
         raise GateFailedError(f"{args.symbol} rejected by the missing-data gate")
     series, quote_type = _series(args.symbol, market)
-    variance, model, forecasts, not_run = None, None, {}, {}
+    lstm: dict = {}
+
+    def run(method: str):
+        if method in LSTM_METHODS and not lstm:
+            lstm["variance"], lstm["model"] = _lstm_variance(registered, args.symbol, market.panel, market.returns,
+                                                             market.instruments)
+        forecast = rolling_var(series, quote_type, method, args.confidence, args.window, lstm.get("variance"))
+        after = _out_of_sample_after(lstm["model"], forecast, args.symbol) if method in LSTM_METHODS else None
+        return _within(args, f"{args.symbol} {method}", forecast, after)
+
+    forecasts, not_run = _run_each(wanted, registered, lstm_why, run)
+    model = lstm.get("model")
+    unit = "bp of yield" if quote_type in BP_QUOTES else "log return"
+    return ({"name": args.symbol, "fields": {"symbol": args.symbol}, "unit": unit}, forecasts, not_run, model,
+            None)
+
+
+def _run_each(wanted: tuple[str, ...], registered, lstm_why: str, run) -> tuple[dict, dict]:
+    """``run(method)`` for each of ``wanted``: the forecasts by method, and ``not_run`` (method -> one-line why:
+    an LSTM method without a registered model, or the method's own error)."""
+    forecasts, not_run = {}, {}
     for method in wanted:
         if method in LSTM_METHODS and registered is None:
             not_run[method] = lstm_why
             continue
         try:
-            if method in LSTM_METHODS and variance is None:
-                variance, model = _lstm_variance(registered, args.symbol, market.panel, market.returns,
-                                                 market.instruments)
-            forecast = rolling_var(series, quote_type, method, args.confidence, args.window, variance)
-            after = _out_of_sample_after(model, forecast, args.symbol) if method in LSTM_METHODS else None
-            forecasts[method] = _within(args, f"{args.symbol} {method}", forecast, after)
+            forecasts[method] = run(method)
         except (InputError, ComputationError) as exc:
             not_run[method] = " ".join(str(exc).split())
-    unit = "bp of yield" if quote_type in BP_QUOTES else "log return"
-    return ({"name": args.symbol, "fields": {"symbol": args.symbol}, "unit": unit}, forecasts, not_run, model,
-            None)
+    return forecasts, not_run
 
 
 def _book_runner(args: argparse.Namespace, wanted: tuple[str, ...], registered, lstm_why: str):
@@ -422,19 +435,17 @@ def _book_runner(args: argparse.Namespace, wanted: tuple[str, ...], registered, 
     portfolio = load_portfolio(args.portfolio, load_instruments(args.instruments))  # bad positions fail first
     market = _market(args)
     book = validation_book(portfolio, market.panel, market.instruments, market.unavailable)
-    features, lstm, model, forecasts, not_run = None, None, None, {}, {}
-    for method in wanted:
-        if method in LSTM_METHODS and registered is None:
-            not_run[method] = lstm_why
-            continue
-        try:
-            if method in LSTM_METHODS and lstm is None:
-                features, lstm, model = _book_lstm(registered, market, book)
-            daily = features if method in LSTM_METHODS else market.returns
-            forecast = book_forecast(daily, book.exposure, method, args.confidence, args.window, lstm)
-            forecasts[method] = _within(args, f"{portfolio.name} {method}", forecast)
-        except (InputError, ComputationError) as exc:
-            not_run[method] = " ".join(str(exc).split())
+    lstm: dict = {}
+
+    def run(method: str):
+        if method in LSTM_METHODS and not lstm:
+            lstm["features"], lstm["model"], lstm["version"] = _book_lstm(registered, market, book)
+        daily = lstm["features"] if method in LSTM_METHODS else market.returns
+        forecast = book_forecast(daily, book.exposure, method, args.confidence, args.window, lstm.get("model"))
+        return _within(args, f"{portfolio.name} {method}", forecast)
+
+    forecasts, not_run = _run_each(wanted, registered, lstm_why, run)
+    model = lstm.get("version")
     fields = {"exposure_asof": f"{book.asof:%Y-%m-%d}",
               "exposure_usd": {k: float(v) for k, v in book.exposure.items()},
               "excluded_positions": book.excluded, "rejected_feeds": list(market.unavailable)}
