@@ -207,7 +207,7 @@ def test_crisis_windows_train_only_before_the_window(validated):
             else:
                 assert stored["status"].startswith("not evaluable: ")
         baselines = json.loads((state / "assets" / "crisis_baselines" / f"{window.key}.json").read_text())
-        assert {b["method"] for b in baselines["backtests"]} == {"hs", "ewma", "garch", "fhs"}
+        assert {b["method"] for b in baselines["backtests"]} == {"hs", "ewma", "garch", "fhs", "evt_ewma", "evt_garch"}
 
 
 def test_promotion_logs_report_and_audits_every_decision(validated):
