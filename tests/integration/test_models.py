@@ -69,21 +69,18 @@ def test_registered_lstm_round_trips(trained):
     assert np.all(np.diff(out[:, 4:].detach().numpy(), axis=1) >= 0)  # q10 <= q90
 
 
-def test_the_registered_lstm_is_refit_through_the_panels_last_date_and_says_so_in_a_backtest(trained):
-    import subprocess
-    import sys
-
+def test_the_registered_lstm_is_refit_through_the_panels_last_date_and_says_so_in_a_backtest(trained, capsys):
     from risk_platform import paths
+    from risk_platform.cli import main
 
     _, registry, _, _ = trained
-    done = subprocess.run([sys.executable, "-m", "risk_platform.cli", "backtest", "--prices", str(paths.BUNDLED_PRICES),
-                           "--instruments", str(paths.BUNDLED_INSTRUMENTS), "--symbol", "SPX", "--method", "lstm",
-                           "--confidence", "0.99", "--json", "--mlflow-uri", registry.tracking_uri],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 2, done.stderr  # the production version saw every day: nothing out of sample
-    assert done.stderr.strip().endswith("was trained on data through 2024-12-31, past SPX's last day: no day left"
-                                        " to backtest it out of sample (its validation evidence: 'risk-platform"
-                                        " models')"), done.stderr
+    code = main(["backtest", "--prices", str(paths.BUNDLED_PRICES), "--instruments", str(paths.BUNDLED_INSTRUMENTS),
+                 "--symbol", "SPX", "--method", "lstm", "--confidence", "0.99", "--json", "--mlflow-uri",
+                 registry.tracking_uri])
+    err = capsys.readouterr().err
+    assert code == 2, err  # the production version saw every day: nothing out of sample
+    assert err.strip().endswith("was trained on data through 2024-12-31, past SPX's last day: no day left to"
+                                " backtest it out of sample (its validation evidence: 'risk-platform models')"), err
     params = registry.run(registry.load("lstm_vol", "experimental").run_id).data.params
     assert params["train_end"] == "2024-12-31"  # the evaluation fit stops three years before the data end
     assert "2021-12-20" <= params["validation_train_end"] <= "2021-12-31"

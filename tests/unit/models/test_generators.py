@@ -445,6 +445,7 @@ def test_bootstrap_interval_of_a_mean_matches_normal_theory():
     assert_allclose([lo, hi], [x.mean() - half, x.mean() + half], atol=0.1 * half)
 
 
+@pytest.mark.slow  # 13 s: the benchmark's table; each metric in it is tested above on its own
 def test_evaluate_generators_gives_a_side_by_side_table(daily_features, instruments, dev_runs):
     raw = copy.deepcopy(dev_runs["gan"].sampler)
     raw.calibration = None
