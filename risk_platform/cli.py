@@ -266,8 +266,6 @@ def _out_of_sample_after(model: dict | None, forecast, symbol: str) -> pd.Timest
 
 def _within(args: argparse.Namespace, name: str, forecast, after: pd.Timestamp | None = None):
     """``forecast`` on its days after ``after`` within --start/--end; :class:`InputError` under two days."""
-    from risk_platform.validation.var_forecasts import VarForecast
-
     keep = np.ones(len(forecast.dates), dtype=bool)
     if after is not None:
         keep &= forecast.dates > after
@@ -277,8 +275,7 @@ def _within(args: argparse.Namespace, name: str, forecast, after: pd.Timestamp |
         keep &= forecast.dates <= args.end
     if keep.sum() < 2:
         raise InputError(f"{name}: no forecast days between the given --start and --end")
-    return VarForecast(forecast.method, forecast.alpha, forecast.dates[keep], forecast.losses[keep],
-                       forecast.var[keep], forecast.es[keep])
+    return forecast.take(keep)
 
 
 def _scored(args: argparse.Namespace, name: str, forecast, after: pd.Timestamp | None = None):

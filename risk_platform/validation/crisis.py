@@ -187,9 +187,7 @@ def baseline_forecasts(pnl: pd.Series, window: CrisisWindow, alphas: tuple[float
 
 
 def in_window(forecast: VarForecast, window: CrisisWindow) -> VarForecast:
-    keep = (forecast.dates >= window.start) & (forecast.dates <= window.end)
-    return VarForecast(forecast.method, forecast.alpha, forecast.dates[keep], forecast.losses[keep],
-                       forecast.var[keep], forecast.es[keep])
+    return forecast.take((forecast.dates >= window.start) & (forecast.dates <= window.end))
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -350,9 +348,7 @@ def lstm_book_methods(wide_var: pd.DataFrame, daily: pd.DataFrame, exposure: pd.
     first = filtered.index[filtered.index >= first][0]
     out = []
     for normal in lstm_book_forecasts(wide_var, daily, exposure, filtered, alphas):
-        keep = normal.dates >= first
-        out += [VarForecast("lstm", normal.alpha, normal.dates[keep], normal.losses[keep], normal.var[keep],
-                            normal.es[keep]), evt_lstm_forecast(pnl, normal, first, normal.alpha)]
+        out += [normal.take(normal.dates >= first), evt_lstm_forecast(pnl, normal, first, normal.alpha)]
     return out
 
 
@@ -382,8 +378,7 @@ def walk_forward_forecasts(wide_var: pd.DataFrame, daily: pd.DataFrame, exposure
     pnl = pnl[pnl.index <= max(f.dates.max() for f in model)]
     pnl = pnl.iloc[max(0, int(pnl.index.searchsorted(first)) - HS_WINDOW - WARMUP_DAYS):]  # as in the windows
     baselines = [rolling_var(pnl, "price", m, a, HS_WINDOW) for m in REFERENCE_METHODS for a in alphas]
-    return [*model, *(VarForecast(f.method, f.alpha, f.dates[f.dates >= first], f.losses[f.dates >= first],
-                                  f.var[f.dates >= first], f.es[f.dates >= first]) for f in baselines)]
+    return [*model, *(f.take(f.dates >= first) for f in baselines)]
 
 
 def lstm_variance_table(forecaster, daily: pd.DataFrame, symbols: list[str], seq_len: int,

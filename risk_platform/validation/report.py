@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import matplotlib
@@ -184,8 +184,7 @@ def incumbent_metrics(evaluated: list[WindowValidation], incumbent: list[WindowV
         other = [f for f in window_forecasts(theirs[v.window]) if f.method == method] if v.window in theirs else []
         if not (mine and other) or len(mine[0].dates.intersection(other[0].dates)) < 2:
             continue
-        a, b = same_days([mine[0], VarForecast("incumbent", GATE_ALPHA, other[0].dates, other[0].losses,
-                                               other[0].var, other[0].es)])
+        a, b = same_days([mine[0], replace(other[0], method="incumbent")])
         candidate_ticks.append(tick_losses(a.losses, a.var, GATE_ALPHA))
         incumbent_ticks.append(tick_losses(b.losses, b.var, GATE_ALPHA))
         excess += int(np.sum(a.losses > a.var)) - int(np.sum(b.losses > b.var))

@@ -138,7 +138,7 @@ def method_kind(name: str) -> tuple[str, bool]:
     name the table does not hold (``gnn``, ``gan``, ``vae`` of the crisis validation) is a learned model."""
     for m in BACKTEST_METHODS:
         if m.name == name:
-            return m.family, bool(getattr(m, "learned", m.name == "lstm"))
+            return m.family, m.learned
     return "model", True
 
 
@@ -153,8 +153,7 @@ def same_days(forecasts: Sequence[VarForecast]) -> list[VarForecast]:
         raise InputError(f"comparison: {len(common)} day(s) common to {', '.join(f.method for f in forecasts)}")
     out = []
     for f in forecasts:
-        keep = f.dates.get_indexer(common)
-        out.append(VarForecast(f.method, f.alpha, common, f.losses[keep], f.var[keep], f.es[keep]))
+        out.append(f.take(f.dates.get_indexer(common)))
     for f in out[1:]:
         if not np.allclose(f.losses, out[0].losses, equal_nan=False):
             raise InputError(f"comparison: {f.method} and {out[0].method} score different realized losses")

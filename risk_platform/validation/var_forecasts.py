@@ -48,6 +48,11 @@ class VarForecast:
     var: np.ndarray
     es: np.ndarray
 
+    def take(self, keep: np.ndarray) -> VarForecast:
+        """The forecast on the days ``keep`` selects (a boolean mask or positions)."""
+        return VarForecast(self.method, self.alpha, self.dates[keep], self.losses[keep], self.var[keep],
+                           self.es[keep])
+
 
 @dataclass(frozen=True)
 class EvtTail:
