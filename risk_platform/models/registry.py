@@ -12,9 +12,10 @@ import hashlib
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import mlflow.data
 import numpy as np
@@ -31,6 +32,7 @@ from risk_platform.models.audit import AuditLog, UnauditedMove, reconcile_aliase
 if TYPE_CHECKING:  # reports imports the generators and with them Lightning: not for loading a model
     from risk_platform.models.reports import Registration
 
+T = TypeVar("T")
 REGISTERED_PREFIX = "risk_platform-"
 LINEAGE_TAGS = ("dagster_run_id", "dagster_asset_key", "partition_key", "git_sha", "data_sha256", "gx_validation_id")
 ALIASES = ("stable", "current", "experimental")
@@ -322,6 +324,16 @@ class ModelRegistry:
             rows.append({"model": model_key, "version": str(v.version), "aliases": sorted(by_version.get(
                 str(v.version), [])), "run_id": v.run_id, **{p: params.get(p) for p in TRAINING_WINDOW_PARAMS}})
         return rows
+
+    def read_artifact(self, run_id: str, artifact_path: str, read: Callable[[Path], T]) -> T:
+        """``read`` of one artifact of run ``run_id``, downloaded to a temporary folder; :class:`InputError`
+        (``run <id> has no readable <path> (<cause>)``) when it cannot be downloaded or read."""
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                return read(Path(self.client.download_artifacts(run_id, artifact_path, tmp)))
+            except (OSError, ValueError, InputError, MlflowException) as exc:
+                raise InputError(f"run {run_id} has no readable {artifact_path} ({exc.__class__.__name__})"
+                                 ) from None
 
     def run(self, run_id: str):
         """An MLflow run; :class:`InputError` when the store has no such run."""

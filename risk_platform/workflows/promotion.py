@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
-from mlflow.exceptions import MlflowException
 
 from risk_platform.errors import InputError
 from risk_platform.families import FAMILIES, ModelFamily
@@ -101,13 +100,10 @@ def lstm_walk_forward(registry: ModelRegistry, version: str, daily: pd.DataFrame
     if train_end == "none":
         return WalkForward(missing=f"{label} was not evaluated out of sample"
                                    f" ({params.get('evaluation_note', 'no validation_train_end param')})")
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = registry.client.download_artifacts(run_id, f"{EVALUATION_FOLDER}/{EVALUATION_VARIANCES}", tmp)
-            wide_var = pd.read_parquet(path)
-        except (OSError, ValueError, MlflowException) as exc:
-            return WalkForward(missing=f"{label}: training run {run_id} stored no {EVALUATION_VARIANCES}"
-                                       f" ({exc.__class__.__name__}): retrain it")
+    try:
+        wide_var = registry.read_artifact(run_id, f"{EVALUATION_FOLDER}/{EVALUATION_VARIANCES}", pd.read_parquet)
+    except InputError as exc:
+        return WalkForward(missing=f"{label}: training {exc}: retrain it")
     try:
         return WalkForward(tuple(walk_forward_forecasts(wide_var, daily, exposure, pd.Timestamp(train_end),
                                                         COVERAGE_ALPHAS)))
@@ -231,10 +227,7 @@ def incumbent_windows(registry: ModelRegistry, family: ModelFamily, candidate: s
     run_id = registry.client.get_model_version(family.registered_name, version).tags.get("validation_run_id")
     if run_id is None:
         return [], f"the incumbent current v{version} has no validation run to compare with"
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = registry.client.download_artifacts(run_id, f"{REPORT_DIR}/{WINDOWS_FILE}", tmp)
-            return read_windows(Path(path)), None
-        except (OSError, InputError, MlflowException) as exc:
-            return [], (f"the incumbent current v{version}'s window forecasts cannot be read from validation run"
-                        f" {run_id} ({exc.__class__.__name__})")
+    try:
+        return registry.read_artifact(run_id, f"{REPORT_DIR}/{WINDOWS_FILE}", read_windows), None
+    except InputError as exc:
+        return [], f"the incumbent current v{version}'s window forecasts cannot be read: validation {exc}"

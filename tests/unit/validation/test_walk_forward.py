@@ -104,7 +104,8 @@ def test_the_promotion_reads_the_registered_versions_walk_forward_and_gates_on_i
     bare = _version(registry, experiment, train_end, [])  # registered without the table
     run_id = registry.client.get_model_version(LSTM.registered_name, bare).run_id
     assert lstm_walk_forward(registry, bare, daily, EXPOSURE).missing == (
-        f"lstm_vol v2: training run {run_id} stored no evaluation_variances.parquet (MlflowException): retrain it")
+        f"lstm_vol v2: training run {run_id} has no readable evaluation/evaluation_variances.parquet"
+        " (MlflowException): retrain it")
     unevaluated = _version(registry, experiment, {"validation_train_end": "none", "evaluation_note": "too short"}, [])
     assert lstm_walk_forward(registry, unevaluated, daily, EXPOSURE).missing == (
         "lstm_vol v3 was not evaluated out of sample (too short)")
