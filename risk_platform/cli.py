@@ -591,6 +591,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     """Every registered version of each model (or of --model) with its aliases and training window: the
     version's own (``train_start..train_end``) and, for a refit version, the evaluation fit behind its metrics."""
     from risk_platform.families import MODEL_NAMES
+    from risk_platform.models.registry import training_window_text
 
     if args.model is not None and args.model not in MODEL_NAMES:
         raise InputError(f"unknown model {args.model!r}; expected one of {', '.join(MODEL_NAMES)}")
@@ -600,12 +601,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(json.dumps({"versions": rows}, indent=1))
         return EXIT_OK
     for r in rows:
-        evaluated = (f"; evaluated: trained {r['validation_train_start']}..{r['validation_train_end']}, scored"
-                     f" {r['evaluation_start']}..{r['evaluation_end']}" if r.get("evaluation_start") not in
-                     (None, "none") else "")
-        note = f" ({r['evaluation_note']})" if r.get("evaluation_note") not in (None, "none") else ""
-        print(f"{r['model']} v{r['version']} [{', '.join(r['aliases']) or '-'}]: trained on"
-              f" {r['train_start'] or '?'}..{r['train_end'] or '?'}{evaluated}{note}")
+        print(f"{r['model']} v{r['version']} [{', '.join(r['aliases']) or '-'}]: {training_window_text(r)}")
     return EXIT_OK
 
 

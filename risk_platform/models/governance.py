@@ -7,7 +7,7 @@ becomes ``current`` (the champion) only if every gate of :data:`POLICY_GATES`, t
 (:mod:`risk_platform.validation.report`, whose docstring defines each metric); the version it replaces becomes
 ``stable`` if it had been ``current`` for at least ``stable_after_days`` without a recorded monitoring failure.
 Each move is one JSON line in the audit log (time, model, alias, from and to version, reason, validation run
-id, actor) and is mirrored as a tag on the MLflow model version.
+id, actor) and is mirrored on the MLflow model version as its ``alias_history`` tag (the latest move, in words).
 
 Rationale (SR 11-7's benchmarking and outcomes analysis: a model is judged against what it would replace, on the
 same data, with tests that can fail). The gates, in order:
@@ -39,7 +39,6 @@ gate, naming the metric; a gate that does not apply (no incumbent) says so in it
 
 from __future__ import annotations
 
-import json
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
@@ -50,7 +49,7 @@ import yaml
 
 from risk_platform.errors import InputError
 from risk_platform.models.audit import RESTORED_EVENT, AuditLog, AuditRecord, UnauditedMove, record_unaudited
-from risk_platform.models.registry import ModelRegistry, registered_name
+from risk_platform.models.registry import ALIAS_HISTORY_TAG, ModelRegistry, registered_name
 
 
 @dataclass(frozen=True)
@@ -82,15 +81,53 @@ class PromotionPolicy:
 
 
 @dataclass(frozen=True)
-class GateResult:
-    """Whether a version may become ``current``; one line per gate, each starting ``pass`` or ``FAIL``."""
+class GateCheck:
+    """One gate's outcome: the gate in words (threshold included), the metric, its figure and threshold (None
+    when missing or not applicable), and ``note`` (why not applicable, why missing)."""
 
     passed: bool
-    checks: tuple[str, ...]
+    gate: str
+    metric: str | None = None
+    value: float | None = None
+    threshold: float | None = None
+    note: str = ""
+
+    @classmethod
+    def failed(cls, problem: str) -> GateCheck:
+        """A failing line that is no gate's: why the candidate cannot be judged."""
+        return cls(False, problem)
+
+    @property
+    def line(self) -> str:
+        """``pass``/``FAIL``, the gate, then the figure (``metric = value``) or the note."""
+        head = f"{'pass' if self.passed else 'FAIL'} {self.gate}"
+        if self.value is not None:
+            return f"{head}: {self.metric} = {self.value:.4g}"
+        return f"{head}: {self.note}" if self.note else head
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """Whether a version may become ``current``, with one :class:`GateCheck` per gate."""
+
+    passed: bool
+    rows: tuple[GateCheck, ...]
+
+    @property
+    def checks(self) -> tuple[str, ...]:
+        """One line per gate, each starting ``pass`` or ``FAIL``."""
+        return tuple(row.line for row in self.rows)
 
     @property
     def reason(self) -> str:
         return "; ".join(self.checks)
+
+    def table(self) -> pd.DataFrame:
+        """One row per gate, the outcome first: outcome (``pass``/``FAIL``), gate, metric, figure (the note
+        when there is none: missing or not applicable), threshold."""
+        return pd.DataFrame([{"outcome": "pass" if r.passed else "FAIL", "gate": r.gate, "metric": r.metric or "",
+                              "figure": r.value if r.value is not None else r.note, "threshold": r.threshold}
+                             for r in self.rows], columns=["outcome", "gate", "metric", "figure", "threshold"])
 
 
 @dataclass(frozen=True)
@@ -139,16 +176,18 @@ POLICY_GATES = (  # every family's gates (module docstring: a, b, c), before its
 )
 
 
-def _check(gate: Gate, metrics: dict[str, float], policy: PromotionPolicy) -> str:
-    """One gate line: ``pass``/``FAIL``, the gate, the metric's value (``FAIL`` when the metric is missing)."""
+def _check(gate: Gate, metrics: dict[str, float], policy: PromotionPolicy) -> GateCheck:
+    """One gate's outcome: passed or not on the metric's value (failed when the metric is missing)."""
     threshold = getattr(policy, gate.setting)
     description = gate.description.format(threshold=threshold)
     if gate.applies_when is not None and metrics.get(gate.applies_when) == 0:
-        return f"pass {description}: not applicable ({gate.applies_when} = 0)"
+        return GateCheck(True, description, gate.metric, None, threshold,
+                         f"not applicable ({gate.applies_when} = 0)")
     if gate.metric not in metrics:
-        return f"FAIL {description}: metric {gate.metric} missing ({gate.missing})"
-    value = metrics[gate.metric]
-    return f"{'pass' if gate.passes(value, threshold) else 'FAIL'} {description}: {gate.metric} = {value:.4g}"
+        return GateCheck(False, description, gate.metric, None, threshold,
+                         f"metric {gate.metric} missing ({gate.missing})")
+    value = float(metrics[gate.metric])
+    return GateCheck(bool(gate.passes(value, threshold)), description, gate.metric, value, threshold)
 
 
 def evaluate_gates(family_gates: Sequence[Gate], metrics: dict[str, float], policy: PromotionPolicy,
@@ -158,8 +197,8 @@ def evaluate_gates(family_gates: Sequence[Gate], metrics: dict[str, float], poli
     has no walk-forward forecasts (the coverage gates' missing reason, instead of :data:`NO_WALK_FORWARD`)."""
     gates = tuple(replace(g, missing=no_walk_forward) if no_walk_forward and g.missing == NO_WALK_FORWARD else g
                   for g in (*POLICY_GATES, *family_gates))
-    checks = tuple(_check(gate, metrics, policy) for gate in gates)
-    return GateResult(all(c.startswith("pass") for c in checks), checks)
+    rows = tuple(_check(gate, metrics, policy) for gate in gates)
+    return GateResult(all(row.passed for row in rows), rows)
 
 
 def _now() -> pd.Timestamp:
@@ -168,18 +207,25 @@ def _now() -> pd.Timestamp:
 
 def move_alias(registry: ModelRegistry, audit: AuditLog, model_key: str, alias: str, version: str, reason: str,
                actor: str, validation_run_id: str | None = None, now: pd.Timestamp | None = None) -> AuditRecord:
-    """Point ``alias`` at ``version``, log the move and mirror it as a tag on the model version."""
+    """Point ``alias`` at ``version``, log the move and mirror it on the model version as its
+    :data:`~risk_platform.models.registry.ALIAS_HISTORY_TAG` (:func:`alias_history`)."""
     name = registered_name(model_key)
-    previous = registry.aliases(model_key).get(alias)
+    aliases = registry.aliases(model_key)
     when = (now or _now()).isoformat()
-    record = AuditRecord(when, "alias_move", model_key, alias, previous, version, reason, validation_run_id, actor)
+    record = AuditRecord(when, "alias_move", model_key, alias, aliases.get(alias), version, reason,
+                         validation_run_id, actor)
     audit.append(record)  # the record first: an alias never moves without one
     registry.client.set_registered_model_alias(name, alias, version)
-    stamp = (now or _now()).strftime("%Y%m%dT%H%M%S%fZ")
-    registry.client.set_model_version_tag(name, version, f"audit.{alias}.{stamp}",
-                                          json.dumps({"from": previous, "reason": reason, "actor": actor,
-                                                      "validation_run_id": validation_run_id})[:5000])
+    held = sorted(a for a, v in aliases.items() if v == version and a != alias)
+    registry.client.set_model_version_tag(name, version, ALIAS_HISTORY_TAG, alias_history(record, held))
     return record
+
+
+def alias_history(record: AuditRecord, held: Sequence[str] = ()) -> str:
+    """A move to a version in words, e.g. ``experimental -> current by dagster run r1 at 2026-01-05T00:00:00+00:00
+    (replaces v2)``: the aliases the version ``held`` before (``no alias`` when none), the alias, who and when."""
+    replaced = f" (replaces v{record.from_version})" if record.from_version not in (None, record.to_version) else ""
+    return f"{'+'.join(held) or 'no alias'} -> {record.alias} by {record.actor} at {record.time}{replaced}"
 
 
 def restore_audited_aliases(registry: ModelRegistry, audit: AuditLog, model_key: str, actor: str,

@@ -3,7 +3,10 @@ version; aliases move only through :mod:`risk_platform.models.governance`, which
 explicit :class:`MlflowClient` (no global tracking URI).
 
 Every run carries the lineage tags ``dagster_run_id, dagster_asset_key, partition_key, git_sha,
-data_sha256, gx_validation_id`` and its training data logged with ``log_inputs`` (name and digest).
+data_sha256, gx_validation_id`` and its training data logged with ``log_inputs`` (name and digest). Every
+experiment is tagged ``mlflow.experimentKind = custom_model_development`` (MLflow 3 then opens its classic
+layout, not the GenAI one). A model version carries few tags (:data:`VERSION_TAGS`); what a reviewer reads is
+its Markdown description (:mod:`risk_platform.models.version_page`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -41,6 +44,21 @@ VALIDATION_EXPERIMENT = "risk_platform-validation"
 TRAINING_WINDOW_PARAMS = ("train_start", "train_end", "validation_train_start", "validation_train_end",
                           "evaluation_start", "evaluation_end", "evaluation_note")  # what `risk-platform models` shows
 ARTIFACT_HASH_TAG = "artifact_sha256"  # version tag: JSON {relative path: sha256} of the logged model's files
+VALIDATION_RUN_TAG = "validation_run_id"  # version tag: the latest validation run of the version (the promotion's)
+VALIDATION_STATUS_TAG = "validation_status"  # version tag: ``passed`` or ``refused``, the latest promotion decision
+ALIAS_HISTORY_TAG = "alias_history"  # version tag: the latest alias move to the version, in words
+VERSION_TAGS = (ARTIFACT_HASH_TAG, VALIDATION_RUN_TAG, VALIDATION_STATUS_TAG, ALIAS_HISTORY_TAG)  # all a version has
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+
+
+def training_window_text(params: Mapping[str, str | None]) -> str:
+    """A version's training window in words from its run's :data:`TRAINING_WINDOW_PARAMS` (``?`` when a version
+    predates them): ``trained on A..B; evaluated: trained C..D, scored E..F`` and the evaluation note, if any."""
+    evaluated = (f"; evaluated: trained {params.get('validation_train_start')}..{params.get('validation_train_end')},"
+                 f" scored {params.get('evaluation_start')}..{params.get('evaluation_end')}"
+                 if params.get("evaluation_start") not in (None, "none") else "")
+    note = f" ({params['evaluation_note']})" if params.get("evaluation_note") not in (None, "none") else ""
+    return (f"trained on {params.get('train_start') or '?'}..{params.get('train_end') or '?'}{evaluated}{note}")
 
 
 def registered_name(model_key: str) -> str:
@@ -120,19 +138,23 @@ class ModelRegistry:
         self.artifact_root = artifact_root
         self.audit = audit
 
-    def _experiment_id(self) -> str:
-        """The experiment's id, created on first training only (reading never creates anything)."""
-        found = self.client.get_experiment_by_name(self.experiment)
-        if found is not None:
-            return found.experiment_id
-        return self.client.create_experiment(self.experiment, artifact_location=self.artifact_root)
+    def experiment_id(self, name: str) -> str:
+        """The id of experiment ``name``, created on first write only (reading never creates anything), tagged
+        :data:`EXPERIMENT_KIND` on creation and, when it lacks the tag, on an existing one."""
+        found = self.client.get_experiment_by_name(name)
+        if found is None:
+            return self.client.create_experiment(name, artifact_location=self.artifact_root,
+                                                 tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+        if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+            self.client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        return found.experiment_id
 
     def log_training(self, *, model_key: str, registration: Registration, tags: dict[str, str],
-                     dataset: pd.DataFrame, dataset_name: str, run_name: str | None = None) -> RegisteredVersion:
-        """One run: the registration's params, metrics and artifacts, lineage tags, the input dataset, the model
-        with its metadata (stored in the MLmodel file: what a user needs to build inputs, e.g. the series order
-        and sequence length); then register it, the version tagged with its training window
-        (:data:`TRAINING_WINDOW_PARAMS` the registration's params hold).
+                     dataset: pd.DataFrame, dataset_name: str, preset: str | None = None) -> RegisteredVersion:
+        """One run: the registration's params (and ``preset``), metrics and artifacts, lineage tags, the input
+        dataset, the model with its metadata (stored in the MLmodel file: what a user needs to build inputs, e.g.
+        the series order and sequence length); then register it, the version tagged with its artifacts' hashes,
+        and name the run ``<family> v<version> data:<first 8 of data_sha256>``.
 
         If anything fails, the run is marked FAILED and nothing is registered (no alias moves).
         """
@@ -144,14 +166,16 @@ class ModelRegistry:
         bad = {k: v for k, v in metrics.items() if not np.isfinite(v)}
         if bad:
             raise ComputationError(f"non-finite metrics, refusing to register {name}: {bad}")
-        run = self.client.create_run(self._experiment_id(), run_name=run_name or model_key,
+        data = f"data:{tags['data_sha256'][:8]}"
+        run = self.client.create_run(self.experiment_id(self.experiment), run_name=f"{model_key} {data}",
                                      tags={**tags, "model_key": model_key, "registered_model": name})
         run_id = run.info.run_id
+        params = {**registration.params, **({"preset": preset} if preset else {})}
         try:
             self.client.log_batch(
                 run_id,
                 metrics=[Metric(k, float(v), int(time.time() * 1000), 0) for k, v in metrics.items()],
-                params=[Param(k, str(v)[:6000]) for k, v in registration.params.items()],
+                params=[Param(k, str(v)[:6000]) for k, v in params.items()],
             )
             source = mlflow.data.from_pandas(dataset, name=dataset_name)
             self.client.log_inputs(run_id, [DatasetInput(source._to_mlflow_entity(),
@@ -177,22 +201,21 @@ class ModelRegistry:
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        window = {p: str(registration.params[p]) for p in TRAINING_WINDOW_PARAMS if p in registration.params}
         version = self.client.create_model_version(name, f"runs:/{run_id}/model", run_id,
-                                                   tags={**{t: tags[t] for t in LINEAGE_TAGS}, **window,
-                                                         ARTIFACT_HASH_TAG: json.dumps(hashes, sort_keys=True)})
+                                                   tags={ARTIFACT_HASH_TAG: json.dumps(hashes, sort_keys=True)})
+        self.client.update_run(run_id, name=f"{model_key} v{version.version} {data}")
         return RegisteredVersion(name, str(version.version), run_id, f"models:/{name}/{version.version}")
 
     def log_validation(self, *, model_key: str, version: str, metrics: dict[str, float], tags: dict[str, str],
-                       artifacts: list[tuple[Path, str]]) -> str:
-        """One run in the validation experiment for a model version: metrics, report artifacts, lineage tags.
-        The version is tagged with the run id and each metric (``validation.<name>``); returns the run id."""
+                       artifacts: list[tuple[Path, str]], scope: str) -> str:
+        """One run in the validation experiment for a model version, named ``validate <family> v<version>
+        <scope>`` (what it validated, e.g. ``5 crisis windows + walk-forward``): metrics (the figures stay there,
+        not on the version), report artifacts, lineage tags. The version's :data:`VALIDATION_RUN_TAG` is set to
+        the run id; returns it."""
         name = registered_name(model_key)
-        found = self.client.get_experiment_by_name(VALIDATION_EXPERIMENT)
-        experiment = found.experiment_id if found is not None else self.client.create_experiment(
-            VALIDATION_EXPERIMENT, artifact_location=self.artifact_root)
+        experiment = self.experiment_id(VALIDATION_EXPERIMENT)
         source = self.client.get_model_version(name, version)
-        run = self.client.create_run(experiment, run_name=f"validate {model_key} v{version}",
+        run = self.client.create_run(experiment, run_name=f"validate {model_key} v{version} {scope}",
                                      tags={**tags, "model_key": model_key, "validated_model": name,
                                            "validated_version": str(version), "model_run_id": source.run_id})
         run_id = run.info.run_id
@@ -205,9 +228,7 @@ class ModelRegistry:
         except Exception:
             self.client.set_terminated(run_id, "FAILED")
             raise
-        self.client.set_model_version_tag(name, version, "validation_run_id", run_id)
-        for key, value in finite.items():
-            self.client.set_model_version_tag(name, version, f"validation.{key}", f"{value:.6g}")
+        self.client.set_model_version_tag(name, version, VALIDATION_RUN_TAG, run_id)
         return run_id
 
     def aliases(self, model_key: str) -> dict[str, str]:

@@ -27,10 +27,13 @@ Gate metrics (the names the report's summary table shows and the gates read):
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -41,11 +44,16 @@ import pandas as pd  # noqa: E402
 
 from risk_platform.crisis_windows import CRISIS_WINDOWS  # noqa: E402
 from risk_platform.errors import InputError  # noqa: E402
+from risk_platform.io import atomic_write_text  # noqa: E402
+from risk_platform.models.mlflow_ui import REPORT_HTML_FILE, html_table, markdown_table  # noqa: E402
 from risk_platform.validation import crisis  # noqa: E402
 from risk_platform.validation.backtest import kupiec_pof, tick_losses  # noqa: E402
 from risk_platform.validation.crisis import WindowValidation  # noqa: E402
 from risk_platform.validation.significance import Comparison, compare_methods, diebold_mariano, same_days  # noqa: E402
 from risk_platform.validation.var_forecasts import VarForecast  # noqa: E402
+
+if TYPE_CHECKING:  # the governance module imports the registry and with it MLflow: not for reading a report
+    from risk_platform.models.governance import GateResult
 
 GATE_ALPHA = 0.99
 COVERAGE_ALPHAS = (0.99, 0.975)  # the walk-forward coverage gates
@@ -262,43 +270,83 @@ def window_plot(window: WindowValidation, baselines: WindowValidation | None, pa
     return path
 
 
+INTRO = ("Validation book: the risk book's first-order USD exposures held fixed; 1-day VaR/ES, losses positive."
+         " Each window's model was trained only on data before the window starts.")
+COMPARISON_NOTE = ("Per crisis window at 99% and over the walk-forward out-of-sample period at 99% and 97.5%:"
+                   " p-values asymptotic and bootstrap (Monte Carlo under the null), mean tick loss, membership of"
+                   " the 90% model confidence set, one-sided Diebold-Mariano p of 'worse than the best baseline' on"
+                   " tick loss.")
+HTML_STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:1em auto;color:#222}table{border-collapse:"
+              "collapse;font-size:12px;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+              "td.fail,td.red{background:#f8d0d0}td.pass,td.green{background:#d4f0d4}td.yellow{background:#fff3c4}"
+              "img{max-width:100%}")
+Block = tuple[str, "str | Path | pd.DataFrame"]  # ("h1" | "h2" | "p", text), ("table", frame), ("img", png)
+
+
+def _metric_table(metrics: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame({"metric": list(metrics), "value": [float(v) for v in metrics.values()]})
+
+
+def report_blocks(model_label: str, summary: FamilySummary, windows: list[WindowValidation],
+                  plots: dict[str, Path], gates: GateResult) -> list[Block]:
+    """The validation report as a list of blocks (headings, paragraphs, tables, window plots), rendered to
+    Markdown (:func:`markdown_text`) and to self-contained HTML (:func:`html_text`)."""
+    names = {w.key: f"{w.name} ({w.start:%Y-%m-%d}..{w.end:%Y-%m-%d})" for w in CRISIS_WINDOWS}
+    blocks: list[Block] = [
+        ("h1", f"Crisis-window validation: {model_label}"), ("p", INTRO),
+        ("h2", f"Gates: {'passed' if gates.passed else 'refused'}"), ("table", gates.table()),
+        ("h2", "Summary"), ("table", _metric_table(summary.metrics)),
+        ("h2", "Zones and p-values (model and baselines)"), ("table", summary.table),
+        ("h2", "The model against the baselines on the same days"), ("p", COMPARISON_NOTE),
+        ("table", summary.comparisons)]
+    for window in windows:
+        trained = (f" Trained on {window.train_start}..{window.train_end} ({window.n_train} rows)."
+                   if window.train_start else "")
+        blocks += [("h2", names.get(window.window, window.window)), ("p", f"Status: {window.status}.{trained}")]
+        if window.window in plots:
+            blocks.append(("img", plots[window.window]))
+        if window.metrics:
+            blocks.append(("table", _metric_table(window.metrics)))
+    return blocks
+
+
+def markdown_text(blocks: list[Block]) -> str:
+    """The blocks as Markdown (plots linked by file name, beside the report)."""
+    render = {"h1": lambda b: f"# {b}", "h2": lambda b: f"## {b}", "p": str, "table": markdown_table,
+              "img": lambda b: f"![{Path(b).stem}]({Path(b).name})"}
+    return "\n\n".join(render[kind](body) for kind, body in blocks) + "\n"
+
+
+def html_text(blocks: list[Block], title: str) -> str:
+    """The blocks as one self-contained HTML page: tables as HTML with figures at 4 significant figures, plots
+    inline as base64 PNG ``<img>`` tags (MLflow shows an ``.html`` artifact as a page)."""
+    def image(path: Path) -> str:
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        return f'<img alt="{html.escape(Path(path).stem)}" src="data:image/png;base64,{data}">'
+
+    render = {"h1": lambda b: f"<h1>{html.escape(b)}</h1>", "h2": lambda b: f"<h2>{html.escape(b)}</h2>",
+              "p": lambda b: f"<p>{html.escape(b)}</p>", "table": html_table, "img": image}
+    body = "\n".join(render[kind](content) for kind, content in blocks)
+    return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{HTML_STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+
+
 def write_report(out_dir: Path, family: str, model_label: str, summary: FamilySummary,
-                 windows: list[WindowValidation], baselines: list[WindowValidation], gates: str) -> list[Path]:
-    """``report.md`` plus one PNG per evaluated window in ``out_dir``; returns the files written."""
+                 windows: list[WindowValidation], baselines: list[WindowValidation], gates: GateResult
+                 ) -> list[Path]:
+    """In ``out_dir``: ``report.md`` with one PNG per evaluated window beside it, the same report as one
+    self-contained ``validation_report.html`` (plots inline), and the window forecasts (:data:`WINDOWS_FILE`);
+    returns the files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     by_window = {b.window: b for b in baselines}
-    names = {w.key: f"{w.name} ({w.start:%Y-%m-%d}..{w.end:%Y-%m-%d})" for w in CRISIS_WINDOWS}
-    files: list[Path] = []
-    lines = [f"# Crisis-window validation: {model_label}", "",
-             "Validation book: the risk book's first-order USD exposures held fixed; 1-day VaR/ES, losses "
-             "positive. Each window's model was trained only on data before the window starts.", "",
-             "## Gates", "", *[f"- {g}" for g in gates.split("; ")], "",
-             "## Summary", "", "| metric | value |", "|---|---|",
-             *[f"| {k} | {v:.4g} |" for k, v in summary.metrics.items()], "",
-             "## Zones and p-values (model and baselines)", "", _markdown(summary.table), "",
-             "## The model against the baselines on the same days", "",
-             "Per crisis window at 99% and over the walk-forward out-of-sample period at 99% and 97.5%: p-values"
-             " asymptotic and bootstrap (Monte Carlo under the null), mean tick loss, membership of the 90% model"
-             " confidence set, one-sided Diebold-Mariano p of 'worse than the best baseline' on tick loss.", "",
-             _markdown(summary.comparisons), ""]
-    for window in windows:
-        lines += [f"## {names.get(window.window, window.window)}", "", f"Status: {window.status}."]
-        if window.train_start:
-            lines.append(f"Trained on {window.train_start}..{window.train_end} ({window.n_train} rows).")
-        plot = window_plot(window, by_window.get(window.window), out_dir / f"{window.window}.png",
-                           summary.method)
-        if plot is not None:
-            files.append(plot)
-            lines += ["", f"![{window.window}]({plot.name})"]
-        if window.metrics:
-            lines += ["", "| metric | value |", "|---|---|",
-                      *[f"| {k} | {v:.4g} |" for k, v in window.metrics.items()]]
-        lines.append("")
-    report = out_dir / "report.md"
-    report.write_text("\n".join(lines))
+    plots = {w.window: plot for w in windows if (plot := window_plot(
+        w, by_window.get(w.window), out_dir / f"{w.window}.png", summary.method)) is not None}
+    blocks = report_blocks(model_label, summary, windows, plots, gates)
+    report = atomic_write_text(out_dir / "report.md", markdown_text(blocks))
+    page = atomic_write_text(out_dir / REPORT_HTML_FILE, html_text(blocks, f"{family}: {model_label}"))
     stored = out_dir / WINDOWS_FILE  # the window forecasts a later promotion compares its challenger against
-    stored.write_text(json.dumps([w.to_dict() for w in windows]))
-    return [report, stored, *files]
+    atomic_write_text(stored, json.dumps([w.to_dict() for w in windows]))
+    return [report, page, stored, *plots.values()]
 
 
 def read_windows(path: Path) -> list[WindowValidation]:
@@ -307,17 +355,3 @@ def read_windows(path: Path) -> list[WindowValidation]:
         return [WindowValidation.from_dict(d) for d in json.loads(Path(path).read_text())]
     except (OSError, ValueError, TypeError) as exc:
         raise InputError(f"{path}: cannot read stored window validations ({exc.__class__.__name__})") from None
-
-
-def _markdown(table: pd.DataFrame) -> str:
-    if table.empty:
-        return "(no backtest)"
-    shown = table.copy()
-    numeric = ("kupiec_p", "christoffersen_p", "conditional_coverage_p", "es_z2", "tick_loss", "expected_exceptions",
-               "kupiec_p_boot", "christoffersen_p_boot", "conditional_coverage_p_boot", "dm_p_worse_vs_best_baseline")
-    for column in (c for c in numeric if c in shown.columns):
-        shown[column] = shown[column].map(lambda v: "" if v is None or pd.isna(v) else f"{v:.3g}")
-    header = "| " + " | ".join(shown.columns) + " |"
-    rule = "|" + "---|" * len(shown.columns)
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False)]
-    return "\n".join([header, rule, *body])

@@ -28,14 +28,17 @@ from risk_platform.families import FAMILIES, ModelFamily
 from risk_platform.io import exclusive_run
 from risk_platform.models.audit import AuditLog
 from risk_platform.models.governance import (
+    GateCheck,
     GateResult,
     PromotionPolicy,
     apply_policy,
     evaluate_gates,
     restore_audited_aliases,
 )
-from risk_platform.models.registry import ModelRegistry, registered_name
+from risk_platform.models.mlflow_ui import REPORT_DIR, REPORT_HTML
+from risk_platform.models.registry import VALIDATION_RUN_TAG, ModelRegistry, registered_name
 from risk_platform.models.reports import EVALUATION_FOLDER, EVALUATION_VARIANCES
+from risk_platform.models.version_page import Decision, write_version_page
 from risk_platform.validation.crisis import WindowValidation, walk_forward_forecasts
 from risk_platform.validation.report import (
     COVERAGE_ALPHAS,
@@ -45,8 +48,6 @@ from risk_platform.validation.report import (
     write_report,
 )
 from risk_platform.validation.var_forecasts import VarForecast
-
-REPORT_DIR = "validation_report"
 
 
 @dataclass(frozen=True)
@@ -202,18 +203,20 @@ def decide(family: ModelFamily, registry: ModelRegistry, audit: AuditLog, policy
     gates = evaluate_gates(family.gates, metrics, policy, walk_forward.missing)
     for problem in (candidate.problem, incumbent_problem):
         if problem:
-            gates = GateResult(False, (f"FAIL {problem}", *gates.checks))
+            gates = GateResult(False, (GateCheck.failed(problem), *gates.rows))
     label = f"{family.registered_name} v{candidate.version}"
+    scope = (f"{summary.metrics['windows_evaluated']:.0f} of {summary.metrics['windows_total']:.0f} crisis windows"
+             + (" + walk-forward" if walk_forward.forecasts else ""))
     with tempfile.TemporaryDirectory() as tmp:
-        files = write_report(Path(tmp), family.key, label, summary, windows, baselines, gates.reason)
+        files = write_report(Path(tmp), family.key, label, summary, windows, baselines, gates)
         run_id = registry.log_validation(model_key=family.key, version=candidate.version, metrics=metrics, tags=tags,
-                                         artifacts=[(f, REPORT_DIR) for f in files])
+                                         artifacts=[(f, REPORT_DIR) for f in files], scope=scope)
     moves = apply_policy(registry, audit, family.key, candidate.version, gates, policy, actor=actor,
                          validation_run_id=run_id)
-    decision = PromotionDecision(
-        family.key, candidate.version, gates.passed,
-        ", ".join(f"{m.alias}: {m.from_version} -> {m.to_version}" for m in moves) or "none", run_id,
-        f"runs:/{run_id}/{REPORT_DIR}/report.md", gates.reason, registry.aliases(family.key))
+    moved = ", ".join(f"{m.alias}: {m.from_version} -> {m.to_version}" for m in moves) or "none"
+    write_version_page(registry, family.key, candidate.version, Decision(gates, run_id, moved))
+    decision = PromotionDecision(family.key, candidate.version, gates.passed, moved, run_id,
+                                 f"runs:/{run_id}/{REPORT_HTML}", gates.reason, registry.aliases(family.key))
     return decision, summary.table
 
 
@@ -224,7 +227,7 @@ def incumbent_windows(registry: ModelRegistry, family: ModelFamily, candidate: s
     version = registry.aliases(family.key).get("current")
     if version is None or version == candidate:
         return None, None
-    run_id = registry.client.get_model_version(family.registered_name, version).tags.get("validation_run_id")
+    run_id = registry.client.get_model_version(family.registered_name, version).tags.get(VALIDATION_RUN_TAG)
     if run_id is None:
         return [], f"the incumbent current v{version} has no validation run to compare with"
     try:

@@ -15,7 +15,7 @@ from risk_platform.models.governance import (
     move_alias,
     record_monitoring,
 )
-from risk_platform.models.registry import ModelRegistry
+from risk_platform.models.registry import ALIAS_HISTORY_TAG, ModelRegistry
 
 GOOD = {"oos_kupiec_p_boot_99": 0.4, "oos_christoffersen_p_boot_99": 0.5, "oos_kupiec_p_boot_975": 0.3,
         "oos_christoffersen_p_boot_975": 0.6, "windows_compared": 7, "crisis_excess_exceptions_99": 0,
@@ -85,8 +85,10 @@ def test_promotion_moves_current_then_stable_after_six_months(registry, tmp_path
     assert len(moves_logged) == 4 and {line["actor"] for line in lines} == {"schedule"}
     assert [line["validation_run_id"] for line in lines if line["event"] == "gates_passed"] == ["val-1", "val-2",
                                                                                               "val-3"]
-    tags = registry.client.get_model_version(MODEL_NAMES["lstm_vol"], "2").tags
-    assert any(k.startswith("audit.stable.") for k in tags) and any(k.startswith("audit.current.") for k in tags)
+    tags = registry.client.get_model_version(MODEL_NAMES["lstm_vol"], "2").tags  # one entry: the latest move
+    assert tags == {ALIAS_HISTORY_TAG: f"current -> stable by schedule at {(T0 + pd.Timedelta(days=300)).isoformat()}"}
+    latest = registry.client.get_model_version(MODEL_NAMES["lstm_vol"], "3").tags[ALIAS_HISTORY_TAG]
+    assert latest == f"no alias -> current by schedule at {(T0 + pd.Timedelta(days=300)).isoformat()} (replaces v2)"
 
 
 def test_failed_gates_move_nothing(registry, tmp_path):

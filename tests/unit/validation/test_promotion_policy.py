@@ -3,6 +3,7 @@ deliberately worse one fails with the gate naming the figure, the incumbent bloc
 gates read the metrics the report shows. Crisis windows: SPX as a one-series book (real bundled data), the
 baselines' rolling forecasts; walk-forward coverage: simulated Student-t losses with their exact VaR."""
 
+import base64
 import re
 
 import numpy as np
@@ -15,7 +16,8 @@ from risk_platform.families import FAMILIES
 from risk_platform.models.audit import AuditLog
 from risk_platform.models.baselines import series_returns
 from risk_platform.models.governance import POLICY_GATES, PromotionPolicy, evaluate_gates
-from risk_platform.models.registry import ModelRegistry
+from risk_platform.models.mlflow_ui import sig4
+from risk_platform.models.registry import VERSION_TAGS, ModelRegistry
 from risk_platform.validation import crisis
 from risk_platform.validation.crisis import WindowValidation
 from risk_platform.validation.report import read_windows, summarize_family, write_report
@@ -113,16 +115,36 @@ def test_the_gates_read_the_metrics_the_report_shows(baselines, best, tmp_path):
     summary = _summary(baselines, best, 0.7)
     windows = _model_windows(best, 0.7, ["covid_2020"])  # one window's plot is enough here
     gates = evaluate_gates(LSTM.gates, summary.metrics, PromotionPolicy())
-    files = write_report(tmp_path, "lstm_vol", "lstm v1", summary, windows, [], gates.reason)
+    files = write_report(tmp_path, "lstm_vol", "lstm v1", summary, windows, [], gates)
     text = (tmp_path / "report.md").read_text()
     shown = dict(re.findall(r"^\| (\w+) \| ([^|]+) \|$", text.split("## Zones")[0], flags=re.M))
     for gate in (*POLICY_GATES, *LSTM.gates):
         if gate.metric in summary.metrics:
-            assert shown[gate.metric] == f"{summary.metrics[gate.metric]:.4g}", gate.metric
+            assert shown[gate.metric] == sig4(summary.metrics[gate.metric]), gate.metric
             assert f"{gate.metric} = {summary.metrics[gate.metric]:.4g}" in gates.reason
     assert "## The model against the baselines on the same days" in text and "in_mcs_90" in text
     assert set(summary.comparisons["period"]) == {w.key for w in CRISIS_WINDOWS} | {"walk_forward"}
     assert read_windows(tmp_path / "windows.json") == windows and tmp_path / "windows.json" in files
+
+
+def test_the_html_report_is_self_contained_with_rounded_figures(baselines, best, tmp_path):
+    """``validation_report.html``: the window plot inline as a base64 PNG (no link to a file beside it), the
+    gate table first with the refusal marked, every figure at 4 significant figures."""
+    summary = _summary(baselines, best, 0.7)
+    windows = _model_windows(best, 0.7, ["covid_2020"])
+    gates = evaluate_gates(LSTM.gates, summary.metrics, PromotionPolicy())
+    files = write_report(tmp_path, "lstm_vol", "lstm v1", summary, windows, [], gates)
+    page = (tmp_path / "validation_report.html").read_text()
+    assert tmp_path / "validation_report.html" in files and tmp_path / "covid_2020.png" in files
+    [png] = re.findall(r'<img alt="covid_2020" src="data:image/png;base64,([A-Za-z0-9+/=]+)">', page)
+    assert base64.b64decode(png) == (tmp_path / "covid_2020.png").read_bytes()
+    assert "covid_2020.png" not in page and "](" not in page
+    assert page.index("<h2>Gates: refused</h2>") < page.index("<h2>Summary</h2>")
+    assert '<td class="fail">FAIL</td>' in page and '<td class="pass">pass</td>' in page
+    excess = summary.metrics["crisis_excess_exceptions_99"]
+    assert f"<td>crisis_excess_exceptions_99</td>\n      <td>{sig4(excess)}</td>" in page
+    cells = re.findall(r"<td[^>]*>(-?[0-9][0-9,]*\.[0-9]+)</td>", page)
+    assert cells and all(len(c.replace(",", "").replace("-", "").replace(".", "").lstrip("0")) <= 4 for c in cells)
 
 
 def test_promotion_compares_the_challenger_with_the_stored_incumbent(baselines, best, tmp_path):
@@ -150,3 +172,22 @@ def test_promotion_compares_the_challenger_with_the_stored_incumbent(baselines, 
     assert not second.passed and registry.aliases("lstm_vol")["current"] == "1"
     assert "FAIL at most 0 exceptions at 99% more than the incumbent current" in second.gates
     assert registry.run(second.validation_run_id).data.metrics["has_incumbent"] == 1
+    assert registry.run(second.validation_run_id).info.run_name == "validate lstm_vol v2 1 of 7 crisis windows +" \
+        " walk-forward"
+    assert second.report == f"runs:/{second.validation_run_id}/validation_report/validation_report.html"
+    # the refusal is on the version's page: its status tag, the decision section and the gate table
+    for decision, status in ((first, "passed"), (second, "refused")):
+        version = registry.client.get_model_version(LSTM.registered_name, decision.version)
+        assert set(version.tags) <= set(VERSION_TAGS) and not any(k.startswith("validation.") for k in version.tags)
+        assert version.tags["validation_status"] == status
+        assert version.tags["validation_run_id"] == decision.validation_run_id  # one validation run id
+        assert f"## Promotion decision: {status}" in version.description
+        experiment = registry.run(decision.validation_run_id).info.experiment_id
+        assert (f"(#/experiments/{experiment}/runs/{decision.validation_run_id}/artifacts/validation_report/"
+                "validation_report.html)") in version.description
+    excess = registry.run(second.validation_run_id).data.metrics["incumbent_excess_exceptions_99"]
+    assert (f"| FAIL | at most 0 exceptions at 99% more than the incumbent current on the same days |"
+            f" incumbent_excess_exceptions_99 | {sig4(excess)} | 0 |") in version.description
+    assert "**Alias moves**: none." in version.description
+    first_page = registry.client.get_model_version(LSTM.registered_name, "1").description
+    assert "**Alias moves**: current: None -> 1." in first_page

@@ -16,7 +16,13 @@ from risk_platform.models.generators import GANConfig, VAEConfig
 from risk_platform.models.gnn import GNNConfig
 from risk_platform.models.governance import POLICY_GATES, PromotionPolicy
 from risk_platform.models.lstm import LSTMConfig
-from risk_platform.models.registry import LINEAGE_TAGS, ModelRegistry
+from risk_platform.models.registry import (
+    ALIAS_HISTORY_TAG,
+    ARTIFACT_HASH_TAG,
+    EXPERIMENT_KIND_TAG,
+    LINEAGE_TAGS,
+    ModelRegistry,
+)
 from risk_platform.models.reports import Registration
 from risk_platform.validation.crisis import WindowValidation
 from risk_platform.workflows.promotion import Candidate, promote_families
@@ -77,7 +83,7 @@ def _registry(tmp_path):
     return ModelRegistry(f"sqlite:///{tmp_path}/mlflow.db", artifact_root=str(tmp_path / "artifacts"))
 
 
-def test_a_training_run_registers_the_familys_registration_and_moves_experimental(tmp_path):
+def test_a_training_run_registers_the_familys_registration_and_moves_experimental(tmp_path, monkeypatch):
     """The whole path of a training asset with a stand-in model: params, metrics, artifacts, metadata, alias."""
     plot = tmp_path / "loss_curves.png"
     plot.write_bytes(b"png")
@@ -91,16 +97,31 @@ def test_a_training_run_registers_the_familys_registration_and_moves_experimenta
     family = replace(FAMILIES["lstm_vol"], register=register,
                      train=lambda daily, instruments, config, fast_dev_run: f"trained on {len(daily)} rows")
     registry, audit = _registry(tmp_path), AuditLog(tmp_path / "audit.jsonl")
-    tags = {t: "x" for t in LINEAGE_TAGS}
+    registry.client.create_experiment(registry.experiment)  # as older releases made it: without the kind tag
+    monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "http://dagster.example:3000/")
+    tags = {**{t: "x" for t in LINEAGE_TAGS}, "data_sha256": "c0ffee12" + "0" * 56, "dagster_run_id": "dagster-run-1"}
     daily = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=3), "ret": [0.0, 0.1, -0.1]})
     trained = train_and_register(family, registry, audit, daily, pd.DataFrame(), preset="demo", fast_dev_run=True,
                                  tags=tags, dataset_name="daily_features@abc", actor="dagster run r1")
     assert trained.to_dict() == {"model_uri": "models:/risk_platform-lstm_vol/1", "version": "1",
                                  "run_id": trained.version.run_id, "metrics": {"qlike_lstm": 1.5}}
     assert registry.aliases("lstm_vol") == {"experimental": "1"}
-    assert [(r.alias, r.to_version, r.actor) for r in audit.records()] == [("experimental", "1", "dagster run r1")]
+    assert [(r.alias, r.to_version, r.actor, r.validation_run_id) for r in audit.records()] == [
+        ("experimental", "1", "dagster run r1", None)]  # a training run is no validation run
     run = registry.run(trained.version.run_id)
-    assert run.data.params == {"epochs": "2"} and run.data.metrics == {"qlike_lstm": 1.5}
+    assert run.data.params == {"epochs": "2", "preset": "demo"} and run.data.metrics == {"qlike_lstm": 1.5}
+    assert run.info.run_name == "lstm_vol v1 data:c0ffee12"
+    experiment = registry.client.get_experiment(run.info.experiment_id)
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == "custom_model_development"
+    version = registry.client.get_model_version(MODEL_NAMES["lstm_vol"], "1")
+    assert set(version.tags) == {ARTIFACT_HASH_TAG, ALIAS_HISTORY_TAG}  # no lineage, window or metric tags
+    assert version.tags[ALIAS_HISTORY_TAG].startswith("no alias -> experimental by dagster run r1 at ")
+    page = version.description
+    assert page.startswith("## risk_platform-lstm_vol v1\n") and "preset `demo`; trained on ?..?." in page
+    assert f"data_sha256 `{tags['data_sha256']}`" in page and "`daily_features@abc` (MLflow digest" in page
+    link = f"#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}"
+    assert f"[training run lstm_vol v1 data:c0ffee12]({link})" in page
+    assert "[Dagster run dagster-](http://dagster.example:3000/runs/dagster-run-1)" in page  # base read when called
     assert {a.path for a in registry.client.list_artifacts(run.info.run_id, "plots")} == {"plots/loss_curves.png"}
     assert registry.load("lstm_vol", "experimental").metadata == {"symbols": ["A", "B"]}
 
@@ -136,7 +157,14 @@ def test_promotion_decides_every_family_in_table_order(tmp_path):
     assert gan.data.metrics["stress_disc_score"] == 0.6 and "train_seconds" not in gan.data.metrics
     assert "FAIL stress-regime portfolio risk within 10% of historical" in promotion.decisions[2].gates
     assert [r.event for r in audit.records()] == ["gates_failed"] * len(FAMILIES)
-    assert promotion.decisions[0].to_dict()["report"].endswith("/validation_report/report.md")
+    assert promotion.decisions[0].to_dict()["report"].endswith("/validation_report/validation_report.html")
+    validation = registry.client.get_experiment(lstm.info.experiment_id)
+    assert validation.tags[EXPERIMENT_KIND_TAG] == "custom_model_development"  # set on creation
+    assert lstm.info.run_name == "validate lstm_vol v1 1 of 7 crisis windows"  # no walk-forward reached it
+    for key, name in MODEL_NAMES.items():
+        version = registry.client.get_model_version(name, "1")
+        assert version.tags["validation_status"] == "refused" and "## Promotion decision: refused" in \
+            version.description, key
 
 
 def test_the_registered_lstm_is_refit_through_the_last_date_and_carries_its_validation_window(
@@ -157,8 +185,9 @@ def test_the_registered_lstm_is_refit_through_the_last_date_and_carries_its_vali
     assert params["evaluation_start"] > "2020-12-29" and params["evaluation_end"] <= "2023-12-29"
     assert params["train_start"] <= params["validation_train_start"] and params["evaluation_note"] == "none"
     assert np.isfinite(trained.metrics["qlike_ratio_to_ewma"]) and "refit_seconds" in trained.metrics
-    tags = registry.client.get_model_version(MODEL_NAMES["lstm_vol"], "1").tags  # shown on the version's page
-    assert (tags["train_end"], tags["validation_train_end"]) == ("2023-12-29", "2020-12-29")
+    page = registry.client.get_model_version(MODEL_NAMES["lstm_vol"], "1").description  # the version's page
+    assert (f"trained on {params['train_start']}..2023-12-29; evaluated: trained {params['validation_train_start']}"
+            f"..2020-12-29, scored {params['evaluation_start']}..{params['evaluation_end']}.") in page
     assert trained_through([registry.load("lstm_vol", "experimental")]) == {"lstm_vol v1": "2023-12-29"}  # risk age
     uri = ["--mlflow-uri", registry.tracking_uri, "--audit-log", str(audit.path)]
     assert main(["models", "--model", "lstm_vol", *uri]) == 0
