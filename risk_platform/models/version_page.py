@@ -5,22 +5,39 @@ preset, training window), the data it was trained on (digest, GX validation, git
 run and the Dagster run that trained it, and, once a promotion decided, the decision (passed or refused) with
 each gate's figure, threshold and outcome as a table, linked to the validation run, its HTML report and the
 Dagster run of the promotion. A refusal is recorded on the version (this section and the tag
-``validation_status = refused``), not only in the alias audit log. Links inside MLflow are relative UI routes;
-the Dagster ones absolute (:func:`~risk_platform.models.mlflow_ui.dagster_run_url`).
+``validation_status = refused``), not only in the alias audit log. The training and validation runs' own
+descriptions link back to the version. Links inside MLflow are relative UI routes; the Dagster ones absolute
+(:func:`~risk_platform.models.mlflow_ui.dagster_run_url`); :func:`version_links` gives the absolute MLflow URLs
+for Dagster metadata.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+
 from risk_platform.models.governance import GateResult
-from risk_platform.models.mlflow_ui import REPORT_HTML, artifact_path, dagster_run_url, markdown_table, run_path
+from risk_platform.models.mlflow_ui import (
+    REPORT_HTML,
+    artifact_path,
+    dagster_run_url,
+    markdown_table,
+    mlflow_artifact_url,
+    mlflow_model_version_url,
+    mlflow_run_url,
+    model_version_path,
+    run_path,
+)
 from risk_platform.models.registry import (
+    VALIDATION_RUN_TAG,
     VALIDATION_STATUS_TAG,
     ModelRegistry,
     registered_name,
     training_window_text,
 )
+
+NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
 
 
 @dataclass(frozen=True)
@@ -65,8 +82,9 @@ def decision_section(registry: ModelRegistry, decision: Decision) -> list[str]:
     run of the promotion, then the gate table."""
     run = registry.run(decision.validation_run_id)
     info, tags = run.info, run.data.tags
+    decided = pd.Timestamp(info.start_time, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
     return ["", f"## Promotion decision: {decision.status}", "",
-            f"**Alias moves**: {decision.moves}.", "",
+            f"**Decided** {decided}; **alias moves**: {decision.moves}.", "",
             f"**Links**: [validation run {info.run_name}]({run_path(info.experiment_id, info.run_id)}) ·"
             f" [validation report]({artifact_path(info.experiment_id, info.run_id, REPORT_HTML)}) ·"
             f" {_dagster_link(tags.get('dagster_run_id'))}", "",
@@ -83,6 +101,26 @@ def write_version_page(registry: ModelRegistry, model_key: str, version: str,
     text = "\n".join(lines) + "\n"
     name = registered_name(model_key)
     registry.client.update_model_version(name, version, description=text)
+    page = f"[{name} v{version}]({model_version_path(name, version)})"
+    run_id = registry.client.get_model_version(name, version).run_id
+    registry.client.set_tag(run_id, NOTE_TAG, f"Trained {page} (its description: data, validation, gates).")
     if decision is not None:
         registry.client.set_model_version_tag(name, version, VALIDATION_STATUS_TAG, decision.status)
+        registry.client.set_tag(decision.validation_run_id, NOTE_TAG,
+                                f"Validated {page}: {decision.status}. Report: `{REPORT_HTML}` (artifacts below).")
     return text
+
+
+def version_links(registry: ModelRegistry, model_key: str, version: str) -> dict[str, str]:
+    """Absolute MLflow UI URLs of a version (for Dagster metadata, ``MetadataValue.url``): ``mlflow_version``,
+    ``mlflow_training_run`` and, once validated, ``mlflow_validation_run`` and ``validation_report``."""
+    name = registered_name(model_key)
+    found = registry.client.get_model_version(name, version)
+    training = registry.run(found.run_id).info
+    links = {"mlflow_version": mlflow_model_version_url(name, version),
+             "mlflow_training_run": mlflow_run_url(training.experiment_id, training.run_id)}
+    if VALIDATION_RUN_TAG in found.tags:
+        validation = registry.run(found.tags[VALIDATION_RUN_TAG]).info
+        links["mlflow_validation_run"] = mlflow_run_url(validation.experiment_id, validation.run_id)
+        links["validation_report"] = mlflow_artifact_url(validation.experiment_id, validation.run_id, REPORT_HTML)
+    return links

@@ -277,7 +277,8 @@ COMPARISON_NOTE = ("Per crisis window at 99% and over the walk-forward out-of-sa
                    " the 90% model confidence set, one-sided Diebold-Mariano p of 'worse than the best baseline' on"
                    " tick loss.")
 HTML_STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:1em auto;color:#222}table{border-collapse:"
-              "collapse;font-size:12px;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}"
+              "collapse;font-size:12px;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;"
+              "vertical-align:top}"
               "td.fail,td.red{background:#f8d0d0}td.pass,td.green{background:#d4f0d4}td.yellow{background:#fff3c4}"
               "img{max-width:100%}")
 Block = tuple[str, "str | Path | pd.DataFrame"]  # ("h1" | "h2" | "p", text), ("table", frame), ("img", png)

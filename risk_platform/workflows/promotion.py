@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -38,7 +38,7 @@ from risk_platform.models.governance import (
 from risk_platform.models.mlflow_ui import REPORT_DIR, REPORT_HTML
 from risk_platform.models.registry import VALIDATION_RUN_TAG, ModelRegistry, registered_name
 from risk_platform.models.reports import EVALUATION_FOLDER, EVALUATION_VARIANCES
-from risk_platform.models.version_page import Decision, write_version_page
+from risk_platform.models.version_page import Decision, version_links, write_version_page
 from risk_platform.validation.crisis import WindowValidation, walk_forward_forecasts
 from risk_platform.validation.report import (
     COVERAGE_ALPHAS,
@@ -144,6 +144,7 @@ class PromotionDecision:
     gates: str
     aliases: dict[str, str]
     restored: tuple[str, ...] = ()  # unaudited alias moves found and put back before judging
+    links: dict[str, str] = field(default_factory=dict)  # MLflow UI URLs (version_page.version_links)
 
     def to_dict(self) -> dict:
         return {"model": self.model, "version": self.version, "passed": self.passed, "moves": self.moves,
@@ -216,7 +217,8 @@ def decide(family: ModelFamily, registry: ModelRegistry, audit: AuditLog, policy
     moved = ", ".join(f"{m.alias}: {m.from_version} -> {m.to_version}" for m in moves) or "none"
     write_version_page(registry, family.key, candidate.version, Decision(gates, run_id, moved))
     decision = PromotionDecision(family.key, candidate.version, gates.passed, moved, run_id,
-                                 f"runs:/{run_id}/{REPORT_HTML}", gates.reason, registry.aliases(family.key))
+                                 f"runs:/{run_id}/{REPORT_HTML}", gates.reason, registry.aliases(family.key),
+                                 links=version_links(registry, family.key, candidate.version))
     return decision, summary.table
 
 

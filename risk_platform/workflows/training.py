@@ -13,7 +13,7 @@ from risk_platform.families import ModelFamily
 from risk_platform.models.audit import AuditLog
 from risk_platform.models.governance import move_alias
 from risk_platform.models.registry import ModelRegistry, RegisteredVersion
-from risk_platform.models.version_page import write_version_page
+from risk_platform.models.version_page import version_links, write_version_page
 
 NEW_VERSION_ALIAS = "experimental"
 
@@ -26,6 +26,7 @@ class TrainedVersion:
     version: RegisteredVersion
     metrics: dict[str, float]
     tables: dict[str, pd.DataFrame]
+    links: dict[str, str]  # the version's MLflow UI URLs (:func:`~risk_platform.models.version_page.version_links`)
 
     def to_dict(self) -> dict:
         """What the training asset returns (downstream assets read the version and the metrics)."""
@@ -45,4 +46,5 @@ def train_and_register(family: ModelFamily, registry: ModelRegistry, audit: Audi
                                         dataset_name=dataset_name, preset=preset)
     write_version_page(registry, family.key, version.version)
     move_alias(registry, audit, family.key, NEW_VERSION_ALIAS, version.version, "new training run", actor=actor)
-    return TrainedVersion(family.key, version, registration.metrics, registration.tables)
+    return TrainedVersion(family.key, version, registration.metrics, registration.tables,
+                          version_links(registry, family.key, version.version))

@@ -188,6 +188,10 @@ def test_promotion_compares_the_challenger_with_the_stored_incumbent(baselines, 
     excess = registry.run(second.validation_run_id).data.metrics["incumbent_excess_exceptions_99"]
     assert (f"| FAIL | at most 0 exceptions at 99% more than the incumbent current on the same days |"
             f" incumbent_excess_exceptions_99 | {sig4(excess)} | 0 |") in version.description
-    assert "**Alias moves**: none." in version.description
+    assert "; **alias moves**: none." in version.description
     first_page = registry.client.get_model_version(LSTM.registered_name, "1").description
-    assert "**Alias moves**: current: None -> 1." in first_page
+    assert "; **alias moves**: current: None -> 1." in first_page
+    assert second.links["validation_report"].endswith(f"/runs/{second.validation_run_id}/artifacts/"
+                                                      "validation_report/validation_report.html")
+    assert registry.run(second.validation_run_id).data.tags["mlflow.note.content"].startswith(
+        "Validated [risk_platform-lstm_vol v2](#/models/risk_platform-lstm_vol/versions/2): refused.")

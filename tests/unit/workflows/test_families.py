@@ -99,6 +99,7 @@ def test_a_training_run_registers_the_familys_registration_and_moves_experimenta
     registry, audit = _registry(tmp_path), AuditLog(tmp_path / "audit.jsonl")
     registry.client.create_experiment(registry.experiment)  # as older releases made it: without the kind tag
     monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "http://dagster.example:3000/")
+    monkeypatch.delenv("MLFLOW_UI_URL", raising=False)
     tags = {**{t: "x" for t in LINEAGE_TAGS}, "data_sha256": "c0ffee12" + "0" * 56, "dagster_run_id": "dagster-run-1"}
     daily = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=3), "ret": [0.0, 0.1, -0.1]})
     trained = train_and_register(family, registry, audit, daily, pd.DataFrame(), preset="demo", fast_dev_run=True,
@@ -122,6 +123,10 @@ def test_a_training_run_registers_the_familys_registration_and_moves_experimenta
     link = f"#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}"
     assert f"[training run lstm_vol v1 data:c0ffee12]({link})" in page
     assert "[Dagster run dagster-](http://dagster.example:3000/runs/dagster-run-1)" in page  # base read when called
+    assert run.data.tags["mlflow.note.content"].startswith(  # the run's own description links back to the version
+        "Trained [risk_platform-lstm_vol v1](#/models/risk_platform-lstm_vol/versions/1)")
+    assert trained.links == {"mlflow_version": "http://127.0.0.1:5000/#/models/risk_platform-lstm_vol/versions/1",
+                             "mlflow_training_run": f"http://127.0.0.1:5000/{link}"}
     assert {a.path for a in registry.client.list_artifacts(run.info.run_id, "plots")} == {"plots/loss_curves.png"}
     assert registry.load("lstm_vol", "experimental").metadata == {"symbols": ["A", "B"]}
 
