@@ -38,13 +38,13 @@ def train_and_register(family: ModelFamily, registry: ModelRegistry, audit: Audi
                        instruments: pd.DataFrame, *, preset: str, fast_dev_run: bool, tags: dict[str, str],
                        dataset_name: str, actor: str) -> TrainedVersion:
     """Train ``family`` on ``daily``, register the version with lineage ``tags`` and the training data logged as
-    ``dataset_name``, describe it on its MLflow page, then move ``experimental`` to it (audited; a training run
-    is no validation run). A failed training registers nothing."""
+    ``dataset_name``, move ``experimental`` to it (audited; a training run is no validation run), then describe
+    it on its MLflow page. A failed training registers nothing."""
     with tempfile.TemporaryDirectory() as tmp:
         registration = family.fit(daily, instruments, preset, fast_dev_run, Path(tmp))
         version = registry.log_training(model_key=family.key, registration=registration, tags=tags, dataset=daily,
                                         dataset_name=dataset_name, preset=preset)
-    write_version_page(registry, family.key, version.version)
     move_alias(registry, audit, family.key, NEW_VERSION_ALIAS, version.version, "new training run", actor=actor)
+    write_version_page(registry, family.key, version.version)
     return TrainedVersion(family.key, version, registration.metrics, registration.tables,
                           version_links(registry, family.key, version.version))
