@@ -145,6 +145,7 @@ class PromotionDecision:
     aliases: dict[str, str]
     restored: tuple[str, ...] = ()  # unaudited alias moves found and put back before judging
     links: dict[str, str] = field(default_factory=dict)  # MLflow UI URLs (version_page.version_links)
+    gate_result: GateResult | None = None  # the gates one by one (``gate_result.table()``: outcome first)
 
     def to_dict(self) -> dict:
         return {"model": self.model, "version": self.version, "passed": self.passed, "moves": self.moves,
@@ -218,7 +219,7 @@ def decide(family: ModelFamily, registry: ModelRegistry, audit: AuditLog, policy
     write_version_page(registry, family.key, candidate.version, Decision(gates, run_id, moved))
     decision = PromotionDecision(family.key, candidate.version, gates.passed, moved, run_id,
                                  f"runs:/{run_id}/{REPORT_HTML}", gates.reason, registry.aliases(family.key),
-                                 links=version_links(registry, family.key, candidate.version))
+                                 links=version_links(registry, family.key, candidate.version), gate_result=gates)
     return decision, summary.table
 
 

@@ -171,6 +171,9 @@ def test_promotion_compares_the_challenger_with_the_stored_incumbent(baselines, 
     second = promote("2", 0.85)
     assert not second.passed and registry.aliases("lstm_vol")["current"] == "1"
     assert "FAIL at most 0 exceptions at 99% more than the incumbent current" in second.gates
+    table = second.gate_result.table()  # for a coloured gate table in the Dagster metadata
+    assert list(table.columns[:2]) == ["outcome", "gate"] and "; ".join(second.gate_result.checks) == second.gates
+    assert table.loc[table["metric"] == "incumbent_excess_exceptions_99", "outcome"].tolist() == ["FAIL"]
     assert registry.run(second.validation_run_id).data.metrics["has_incumbent"] == 1
     assert registry.run(second.validation_run_id).info.run_name == "validate lstm_vol v2 1 of 7 crisis windows +" \
         " walk-forward"
