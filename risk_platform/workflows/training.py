@@ -4,7 +4,7 @@ MLflow as a new registered version, and point ``experimental`` at it through the
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +25,7 @@ class TrainedVersion:
     version: RegisteredVersion
     metrics: dict[str, float]
     tables: dict[str, pd.DataFrame]
+    charts: dict[str, bytes] = field(default_factory=dict)  # the run's PNG plots by file name (shown in the UI)
 
     def to_dict(self) -> dict:
         """What the training asset returns (downstream assets read the version and the metrics)."""
@@ -41,6 +42,7 @@ def train_and_register(family: ModelFamily, registry: ModelRegistry, audit: Audi
         registration = family.fit(daily, instruments, preset, fast_dev_run, Path(tmp))
         version = registry.log_training(model_key=family.key, registration=registration, tags=tags, dataset=daily,
                                         dataset_name=dataset_name)
+        charts = {path.stem: path.read_bytes() for path, _ in registration.artifacts if path.suffix == ".png"}
     move_alias(registry, audit, family.key, NEW_VERSION_ALIAS, version.version, "new training run", actor=actor,
                validation_run_id=version.run_id)
-    return TrainedVersion(family.key, version, registration.metrics, registration.tables)
+    return TrainedVersion(family.key, version, registration.metrics, registration.tables, charts)
