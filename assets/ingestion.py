@@ -70,7 +70,7 @@ def market_panel(context: dg.AssetExecutionContext, raw_prices: pd.DataFrame, in
     outcome = market_data.gate(raw_prices, instruments)
     panel = outcome.panel(raw_prices, instruments)
     lineage.record(context.run_id, "market_panel", ["raw_prices", "instruments"], outcome.lineage_facts())
-    feeds, accepted = gate_outputs_metadata(outcome, panel)
+    feeds, accepted = gate_outputs_metadata(outcome, panel, raw_prices, instruments)
     yield dg.Output(outcome.feed_table(), output_name="feed_quality", metadata=feeds)
     yield dg.Output(panel, output_name="market_panel", metadata=accepted)
     yield gate_check(outcome, GATE_CHECK, "market_panel")

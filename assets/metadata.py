@@ -12,9 +12,26 @@ from risk_platform.alerts import AlertSink, LimitCheck
 from risk_platform.data.loading import RawPrices
 from risk_platform.data.quality import GateOutcome
 from risk_platform.portfolio.positions import Portfolio
+from risk_platform.render.charts import markdown_image
+from risk_platform.render.formatting import money
+from risk_platform.reporting.data_views import missing_share_map
+from risk_platform.reporting.model_views import failed_gates, gate_table_markdown, promotion_headline
+from risk_platform.reporting.risk_views import (
+    component_var_chart,
+    crisis_window_chart,
+    headline_utilisation,
+    limits_table,
+    report_headline,
+    stress_chart,
+    stress_frame,
+    utilisation_chart,
+    var_against_pnl_chart,
+    var_headline,
+)
 from risk_platform.risk.limits import LimitResult, family_outcome
 from risk_platform.risk.report import PortfolioRisk
 from risk_platform.validation.crisis import WindowValidation
+from risk_platform.validation.var_forecasts import VarForecast
 from risk_platform.workflows.modelled_risk import ModelledRisk
 from risk_platform.workflows.monitoring import MONITORED_MODEL, Monitoring
 from risk_platform.workflows.promotion import Promotion
@@ -63,35 +80,61 @@ def latest_gx_validation_id(context: dg.AssetExecutionContext) -> str:
 
 
 def model_version_metadata(trained: TrainedVersion) -> dict:
-    """A registered version: its URI, number, run, alias, the metrics its run logged and its tables."""
+    """A registered version: a one-line headline, its charts inline, its URI, number, run, alias, the metrics its
+    run logged (4 significant figures) and its tables."""
     version = trained.version
-    return {"model_uri": version.model_uri, "model_version": version.version, "mlflow_run_id": version.run_id,
-            "alias": NEW_VERSION_ALIAS, **{k: round(v, 6) for k, v in trained.metrics.items()},
+    return {"headline": f"{trained.family} v{version.version} registered as {NEW_VERSION_ALIAS}",
+            **{f"chart_{name}": dg.MetadataValue.md(markdown_image(png, name)) for name, png in trained.charts.items()},
+            **{name: dg.MetadataValue.url(url) for name, url in trained.links.items()},
+            "model_uri": version.model_uri, "model_version": version.version, "mlflow_run_id": version.run_id,
+            "alias": NEW_VERSION_ALIAS, **{k: float(f"{v:.4g}") for k, v in trained.metrics.items()},
             **{name: table(frame) for name, frame in trained.tables.items()}}
 
 
-def window_validation_metadata(result: WindowValidation) -> dict:
-    """One family in one crisis window: status, the backtests per method and confidence, the family's figures."""
+def window_validation_metadata(result: WindowValidation, judged_method: str = "fhs") -> dict:
+    """One family in one crisis window: a headline (the judged method's 99% exceptions and zone), the VaR against
+    loss chart, status, the backtests per method and confidence, the family's figures."""
     rows = pd.DataFrame(result.backtests)
+    judged = rows[(rows["method"] == judged_method) & (rows["alpha"] == 0.99)] if len(rows) else rows
+    headline = (f"{result.window}: {judged_method} VaR 99% {judged['exceptions'].iat[0]} exceptions in"
+                f" {judged['n'].iat[0]} days ({judged['expected_exceptions'].iat[0]:.1f} expected), zone"
+                f" {judged['zone'].iat[0]}" if len(judged) else f"{result.window}: {result.status}")
+    chart = crisis_window_chart(result.series, judged_method, f"{result.family}: VaR 99% 1-day in {result.window}")
     shown = rows[["method", "alpha", "n", "exceptions", "expected_exceptions", "zone", "kupiec_p",
                   "christoffersen_p", "es_z2", "tick_loss"]].round(4) if len(rows) else pd.DataFrame(
         [{"status": result.status}])
-    return {"window": result.window, "status": result.status, "backtests": table(shown),
+    return {"headline": headline, "var_against_loss": dg.MetadataValue.md(chart),
+            "window": result.window, "status": result.status, "backtests": table(shown),
             "trained_on": f"{result.train_start}..{result.train_end}" if result.train_start else "n/a",
             **{k: round(v, 6) for k, v in result.metrics.items() if pd.notna(v)}}
 
 
 def promotion_metadata(promotion: Promotion) -> dict:
-    """The decisions, each family's gate lines, the 99% zones per window and method, how many were promoted, and
-    how many aliases moved outside the audited path were put back first."""
+    """The outcome per family first (one line), the gate table coloured (one row per gate), the decisions, the 99%
+    zones per window and method, how many were promoted, and how many aliases moved outside the audited path were
+    put back first."""
     decided = pd.DataFrame([d.to_dict() for d in promotion.decisions])
     decided["restored"] = decided["restored"].map(lambda found: "; ".join(found) or "none")
-    return {"decisions": table(decided.drop(columns="gates")),
+    links = {f"{d.model}.{name}": dg.MetadataValue.url(url) for d in promotion.decisions
+             for name, url in d.links.items()}
+    return {"headline": promotion_headline(promotion.decisions),
+            "gates": dg.MetadataValue.md(gate_table_markdown(promotion.decisions)),
+            **links,
+            "decisions": table(decided.drop(columns="gates")),
             "unaudited_aliases_restored": sum(len(d.restored) for d in promotion.decisions),
-            "gates": dg.MetadataValue.md("\n".join(f"- **{d.model} v{d.version}**: {d.gates}"
-                                                   for d in promotion.decisions)),
             "zones_99": table(promotion.zones_99().reset_index()),
             "promoted": int(decided["passed"].sum())}
+
+
+def promotion_check(promotion: Promotion, check_name: str) -> dg.AssetCheckResult:
+    """WARN when a version was refused: the check names each refused version and the gates it failed."""
+    refused = [d for d in promotion.decisions if not d.passed]
+    lines = [f"- **{d.model} v{d.version}** refused: " + "; ".join(failed_gates(d)) for d in refused]
+    return dg.AssetCheckResult(
+        check_name=check_name, passed=not refused, severity=dg.AssetCheckSeverity.WARN,
+        description="\n".join(lines) or "every version judged passed its gates",
+        metadata={"refused": ", ".join(f"{d.model} v{d.version}" for d in refused) or "none",
+                  "promoted": ", ".join(f"{d.model} v{d.version}" for d in promotion.decisions if d.passed) or "none"})
 
 
 def monitoring_metadata(monitoring: Monitoring) -> dict:
@@ -134,8 +177,19 @@ def _gate_common(outcome: GateOutcome) -> dict[str, Any]:
             "gx_result": dg.MetadataValue.path(str(outcome.gx_result_path))}
 
 
+GATE_DECISION_COLUMNS = ("symbol", "accepted", "recent_missing_%", "missing_%", "missing_sessions",
+                         "suspect_points")
+
+
 def _gate_table(outcome: GateOutcome) -> dg.TableMetadataValue:
-    return table(outcome.feed_table().sort_values(["accepted", "missing_share"], ascending=[True, False]))
+    """The feeds, rejected first, the decisive columns first (shares in %), the detail after them."""
+    feeds = outcome.feed_table().sort_values(["accepted", "recent_missing_share", "missing_share"],
+                                             ascending=[True, False, False])
+    feeds = feeds.assign(**{"recent_missing_%": (100 * feeds["recent_missing_share"]).round(1),
+                            "missing_%": (100 * feeds["missing_share"]).round(2)})
+    rest = [c for c in feeds.columns if c not in GATE_DECISION_COLUMNS
+            and c not in ("missing_share", "recent_missing_share", "flag_points_json")]
+    return table(feeds[[*GATE_DECISION_COLUMNS, *rest]])
 
 
 def _suspect_metadata(outcome: GateOutcome) -> dict[str, Any]:
@@ -145,10 +199,16 @@ def _suspect_metadata(outcome: GateOutcome) -> dict[str, Any]:
             "suspect_files": ", ".join(str(p) for p in outcome.suspect_files) or "none"}
 
 
-def gate_outputs_metadata(outcome: GateOutcome, panel: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The metadata of ``feed_quality`` and of ``market_panel``."""
+def gate_outputs_metadata(outcome: GateOutcome, panel: pd.DataFrame, raw: pd.DataFrame,
+                          instruments: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metadata of ``feed_quality`` and of ``market_panel`` (its headline and missing-share map first)."""
     decision = outcome.decision
-    panel_metadata = {"rows": len(panel), "accepted_feeds": len(outcome.accepted),
+    panel_metadata = {"headline": f"{len(outcome.accepted) + len(outcome.rejected)} feeds: {len(outcome.accepted)}"
+                                  f" accepted, {len(outcome.rejected)} rejected"
+                                  + (f" ({', '.join(outcome.rejected)})" if outcome.rejected else ""),
+                      "missing_share_map": dg.MetadataValue.md(missing_share_map(raw, instruments, outcome.rejected,
+                                                                                 decision.threshold)),
+                      "rows": len(panel), "accepted_feeds": len(outcome.accepted),
                       "rejected_feeds": ", ".join(outcome.rejected) or "none",
                       "not_evaluated_feeds": ", ".join(decision.not_evaluated) or "none", **_suspect_metadata(outcome),
                       **_gate_common(outcome)}
@@ -181,34 +241,49 @@ def portfolio_metadata(book: Portfolio) -> dict[str, Any]:
 
 
 def _figures(report: PortfolioRisk) -> pd.DataFrame:
-    return pd.DataFrame([{"method": name, **{k: round(m[k]) for k in ("var_95", "var_99", "es_95", "es_99")
-                                             if isinstance(m.get(k), int | float) and m[k] == m[k]}}
-                         for name, m in report.methods.items() if isinstance(m, dict)])
+    """Every method's figures, money formatted (``USD 6.19m``), the binding method first."""
+    keys = ("var_95", "var_99", "es_95", "es_99")
+    rows = [{"method": name, **{f"{k}_{report.currency.lower()}": money(m[k], report.currency) for k in keys
+                                if isinstance(m.get(k), int | float)}, "_sort": -float(m.get("var_99") or 0.0)}
+            for name, m in report.methods.items() if isinstance(m, dict)]
+    return pd.DataFrame(rows).sort_values("_sort", kind="stable").drop(columns="_sort")
 
 
-def _stress_table(report: PortfolioRisk) -> pd.DataFrame:
-    return pd.DataFrame([{"scenario": k, **{f: v for f, v in r.items() if isinstance(v, int | float | str)}}
-                         for k, r in report.stress_test_results.items()])
+def bound_by_lines(bound_by: dict[str, str]) -> str:
+    """One Markdown bullet per distinct binding, naming the figures it bound."""
+    figures: dict[str, list[str]] = {}
+    for figure, source in bound_by.items():
+        figures.setdefault(source, []).append(figure)
+    return "\n".join(f"- **{', '.join(names)}**: {source}" for source, names in figures.items()) or "none"
 
 
-def portfolio_risk_metadata(risk: ModelledRisk) -> dict[str, Any]:
+def portfolio_risk_metadata(risk: ModelledRisk, recent: VarForecast | str,
+                            limit_utilisation: float | None) -> dict[str, Any]:
+    """The headline first (formatted, with units), then the charts (VaR against P&L with exceptions, component VaR
+    by asset class, stress ranked), the figures with units in their names, and the detail tables."""
     report, models = risk.report, risk.models
+    currency = report.currency
     return {
+        "headline": var_headline(report.var_99, report.nav, report.bound_by.get("var_99", ""), currency,
+                                 limit_utilisation),
+        "var_against_pnl": dg.MetadataValue.md(var_against_pnl_chart(recent, currency)
+                                               if isinstance(recent, VarForecast) else f"not shown: {recent}"),
+        "component_var_by_asset_class": dg.MetadataValue.md(component_var_chart(report.positions, currency)),
+        "stress_ranked": dg.MetadataValue.md(stress_chart(report.stress_test_results, currency)
+                                             if report.stress_test_results else "no stress test run"),
+        "bound_by": dg.MetadataValue.md(bound_by_lines(report.bound_by)),
         "asof": report.asof,
-        "var_95": round(report.var_95),
-        "var_99": round(report.var_99),
-        "cvar_95": round(report.cvar_95),
-        "es_99": round(report.es_99),
-        "var_99_pct_nav": round(100 * report.var_99 / report.nav, 3),
-        "bound_by": dg.MetadataValue.json(report.bound_by),
+        f"var_99_{currency.lower()}": dg.MetadataValue.float(round(report.var_99, 2)),
+        f"var_95_{currency.lower()}": dg.MetadataValue.float(round(report.var_95, 2)),
+        f"es_99_{currency.lower()}": dg.MetadataValue.float(round(report.es_99, 2)),
+        "var_99_pct_nav": dg.MetadataValue.float(round(100 * report.var_99 / report.nav, 3)),
         "model_versions": ", ".join(report.model_versions) or "none (no aliased model)",
         "aliases": dg.MetadataValue.json(models.aliases),
-        "portfolio_volatility": round(report.portfolio_volatility),
         "current_regime": report.current_regime,
         "days_to_liquidate_portfolio": round(report.days_to_liquidate_portfolio, 2),
         "figures": table(_figures(report)),
+        "stress_tests": table(stress_frame(report.stress_test_results).round(2)),
         "positions": table(pd.DataFrame(report.positions).round(2)),
-        "stress_tests": table(_stress_table(report)),
         "flagged_positions": table(pd.DataFrame(report.flagged_positions or [{"symbol": "none"}])),
         "data_flags": dg.MetadataValue.md("\n".join(f"- {f['statement']}" for f in report.data_flags) or "none"),
         "model_notes": "; ".join(models.notes) or "none",
@@ -244,10 +319,16 @@ def aliases_audited_check(risk: ModelledRisk, check_name: str) -> dg.AssetCheckR
 
 
 def limits_metadata(check: LimitCheck, report: dict, sink: AlertSink, limits_file: str) -> dict[str, Any]:
-    frame = pd.DataFrame([r.to_dict() for r in check.results])[
-        ["limit", "family", "status", "figure", "threshold", "utilisation", "unit", "limit_severity"]
-    ].astype({"figure": str, "threshold": str})
+    """The headline with the VaR limit's utilisation first, the utilisation chart, the readable limits table
+    (decision columns first, units formatted), then the alerting facts and the raw figures."""
+    results = [r.to_dict() for r in check.results]
+    raw = pd.DataFrame(results)[["limit", "family", "status", "figure", "threshold", "utilisation", "unit",
+                                 "limit_severity"]].astype({"figure": str, "threshold": str})
     return {
+        "headline": report_headline(report, headline_utilisation(results)) + " | " + ", ".join(
+            f"{n} {status}" for status, n in check.status_counts().items() if n),
+        "utilisation": dg.MetadataValue.md(utilisation_chart(results)),
+        "limits": table(limits_table(results, str(report.get("currency", "USD")))),
         "asof": str(report.get("asof")),
         **check.status_counts(),
         "alerts_written": len(check.alerts),
@@ -256,7 +337,7 @@ def limits_metadata(check: LimitCheck, report: dict, sink: AlertSink, limits_fil
         "alert_log": dg.MetadataValue.path(str(sink.jsonl_path)),
         "webhook": sink.webhook_status(check.delivery),
         "limits_file": dg.MetadataValue.path(limits_file),
-        "limits": table(frame),
+        "limits_raw": table(raw),
     }
 
 

@@ -15,13 +15,13 @@ from assets.metadata import (
     portfolio_risk_metadata,
 )
 from assets.models import MODEL_ASSETS
-from resources import FeatureStoreResource, LineageResource, MlflowResource, PortfolioResource
+from resources import FeatureStoreResource, LineageResource, MlflowResource, PortfolioResource, RiskLimitsResource
 from risk_platform.data.loading import sha256_file
 from risk_platform.errors import InputError
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.risk.config import MAX_DATA_AGE_SESSIONS, MAX_MODEL_AGE_DAYS, RiskConfig
 from risk_platform.workflows.market_inputs import stored_market_inputs
-from risk_platform.workflows.modelled_risk import assess_with_models
+from risk_platform.workflows.modelled_risk import assess_with_models, headline_limit_utilisation, recent_var_backtest
 
 COVERAGE_CHECK = "all_positions_valued"
 MODELS_CHECK = "model_registry_read"
@@ -116,19 +116,22 @@ def portfolio_risk(context: dg.AssetExecutionContext, config: PortfolioRiskConfi
                    instruments: pd.DataFrame,
                    market_panel: pd.DataFrame, returns: pd.DataFrame, feed_quality: pd.DataFrame,
                    daily_features: dict, feature_store: FeatureStoreResource, mlflow: MlflowResource,
-                   lineage: LineageResource):
+                   lineage: LineageResource, limits_source: RiskLimitsResource):
     """Every VaR/ES method side by side (historical, EWMA and model parametric, GAN/VAE/vine-copula Monte
     Carlo, FHS, regime blend), computed with each aliased model set (stable, current, experimental) as pinned
     for the run; the headline figures, which limits use, are the most conservative. Stress tests, liquidity,
     concentration. Losses positive, USD, 1 day."""
     market = stored_market_inputs(instruments, market_panel, returns, feed_quality)
     daily = feature_store.store().read(daily_features["table"], verify=True)
-    risk = assess_with_models(Portfolio.from_dict(portfolio), market, mlflow.pinned_registry(context.run_id), daily,
+    book = Portfolio.from_dict(portfolio)
+    risk = assess_with_models(book, market, mlflow.pinned_registry(context.run_id), daily,
                               override_log=mlflow.override_log(), config=config.risk_config(),
                               actor=f"dagster run {context.run_id}")
     lineage.record(context.run_id, "portfolio_risk", ["portfolio", "instruments", "market_panel", "returns",
                                                       "feed_quality", "daily_features"], risk.lineage_facts())
-    yield dg.Output(risk.to_dict(), metadata=portfolio_risk_metadata(risk))
+    utilisation = headline_limit_utilisation(risk.report.to_dict(), limits_source.limits_path)
+    yield dg.Output(risk.to_dict(), metadata=portfolio_risk_metadata(risk, recent_var_backtest(book, market),
+                                                                     utilisation))
     yield coverage_check(risk.report, COVERAGE_CHECK)
     yield data_fresh_check(risk.report, FRESHNESS_CHECK, config.error_data_age_sessions)
     yield data_plausible_check(risk.report, PLAUSIBLE_CHECK)

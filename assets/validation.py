@@ -9,7 +9,13 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from assets.metadata import monitoring_metadata, promotion_metadata, table, window_validation_metadata
+from assets.metadata import (
+    monitoring_metadata,
+    promotion_check,
+    promotion_metadata,
+    table,
+    window_validation_metadata,
+)
 from assets.models import MODEL_ASSETS
 from resources import FeatureStoreResource, LineageResource, MlflowResource
 from risk_platform.crisis_windows import CRISIS_WINDOWS, WINDOW_KEYS, crisis_window
@@ -79,7 +85,7 @@ def validation_asset(family: ModelFamily) -> dg.AssetsDefinition:
         result = family.validate_window(daily, instruments, crisis_window(context.partition_key),
                                         exposure, config.preset, config.fast_dev_run)
         return dg.Output({**result.to_dict(), "candidate_version": candidate["version"], "preset": config.preset},
-                         metadata=window_validation_metadata(result))
+                         metadata=window_validation_metadata(result, family.judged_method))
 
     return family_validation
 
@@ -89,10 +95,16 @@ PROMOTION_INS = {**VALIDATION_INS, "crisis_baselines": dg.AssetIn(),
                  **{f.validation_asset_name: dg.AssetIn() for f in FAMILIES.values()}}
 
 
-@dg.asset(group_name="validation", compute_kind="mlflow", ins=PROMOTION_INS, deps=MODEL_ASSETS)
+PROMOTION_CHECK = "promotion_gates"
+
+
+@dg.asset(group_name="validation", compute_kind="mlflow", ins=PROMOTION_INS, deps=MODEL_ASSETS,
+          check_specs=[dg.AssetCheckSpec(PROMOTION_CHECK, asset="model_promotion",
+                                         description="Every version judged passed the promotion gates: WARN naming"
+                                         " each refused version and the gates it failed.")])
 def model_promotion(context: dg.AssetExecutionContext, config: PromotionConfig, daily_features: dict, portfolio: dict,
                     market_panel: pd.DataFrame, instruments: pd.DataFrame, feature_store: FeatureStoreResource,
-                    mlflow: MlflowResource, lineage: LineageResource, **inputs: dict) -> dg.Output[dict]:
+                    mlflow: MlflowResource, lineage: LineageResource, **inputs: dict):
     """Per family: the crisis-window summary and the walk-forward evidence on the validation book, the report
     logged to MLflow (validation experiment, linked from the model version), then the promotion policy:
     ``experimental`` -> ``current`` if the gates pass, the replaced ``current`` -> ``stable`` after its period;
@@ -113,8 +125,9 @@ def model_promotion(context: dg.AssetExecutionContext, config: PromotionConfig, 
     for decision in promotion.decisions:
         lineage.record(context.run_id, "model_promotion",
                        [FAMILIES[decision.model].validation_asset_name, "crisis_baselines"], decision.lineage_facts())
-    return dg.Output({"decisions": [d.to_dict() for d in promotion.decisions], "policy": policy.__dict__},
-                     metadata=promotion_metadata(promotion))
+    yield dg.Output({"decisions": [d.to_dict() for d in promotion.decisions], "policy": policy.__dict__},
+                    metadata=promotion_metadata(promotion))
+    yield promotion_check(promotion, PROMOTION_CHECK)
 
 
 @dg.asset(group_name="monitoring", compute_kind="mlflow", ins=VALIDATION_INS, deps=MODEL_ASSETS)

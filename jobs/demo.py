@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from jobs.launch import JobExecutionResult, run_job
 from jobs.recovery import launcher_tags, recover_after_crash
 from risk_platform import paths
 from risk_platform.errors import BusyError, InputError
@@ -27,17 +28,14 @@ def _instance() -> dg.DagsterInstance:
 
 def intraday() -> int:
     """``risk-platform-demo --intraday``: one ``intraday_risk`` run on the instance the main job filled."""
-    from risk_platform.definitions import defs
-
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with _instance() as instance:
         started = time.perf_counter()
-        risk = defs.resolve_job_def("intraday_risk").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=quiet, tags=launcher_tags())
-        print(f"intraday_risk run {risk.run_id}: {'SUCCESS' if risk.success else 'FAILURE'}"
-              f" in {time.perf_counter() - started:.1f} s")
-        return 0 if risk.success else 1
+        with run_job(instance, "intraday_risk", run_config=quiet, tags=launcher_tags()) as risk:
+            print(f"intraday_risk run {risk.run_id}: {'SUCCESS' if risk.success else 'FAILURE'}"
+                  f" in {time.perf_counter() - started:.1f} s")
+            return 0 if risk.success else 1
 
 
 def main() -> int:
@@ -67,40 +65,37 @@ def _main_job() -> int:
     with _instance() as instance:
         _recover(instance, defs)
         _print_data(defs)
-        result = defs.resolve_job_def("risk_pipeline").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=quiet, tags=tags)
-        print(f"risk_pipeline run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}"
-              f" in {time.perf_counter() - started:.1f} s")
-        _print_checks(result)
-        if not result.success:
-            return 1
-        _print_models(result)
-        validation = defs.resolve_job_def("crisis_validation")
+        with run_job(instance, "risk_pipeline", run_config=quiet, tags=tags) as result:
+            print(f"risk_pipeline run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}"
+                  f" in {time.perf_counter() - started:.1f} s")
+            _print_checks(result)
+            if not result.success:
+                return 1
+            _print_models(result)
         for key in WINDOW_KEYS:
             window_started = time.perf_counter()
-            run = validation.execute_in_process(instance=instance, partition_key=key, raise_on_error=False,
-                                                run_config=quiet, tags=tags)
-            print(f"  crisis_validation[{key}] {'SUCCESS' if run.success else 'FAILURE'}"
-                  f" in {time.perf_counter() - window_started:.1f} s")
-            if not run.success:
+            with run_job(instance, "crisis_validation", run_config=quiet, tags=tags, partition_key=key) as run:
+                print(f"  crisis_validation[{key}] {'SUCCESS' if run.success else 'FAILURE'}"
+                      f" in {time.perf_counter() - window_started:.1f} s")
+                if not run.success:
+                    return 1
+        with run_job(instance, "promote_models", run_config=quiet, tags=tags) as promotion:
+            if not promotion.success:
+                print("  promote_models FAILURE")
                 return 1
-        promotion = defs.resolve_job_def("promote_models").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=quiet, tags=tags)
-        if not promotion.success:
-            print("  promote_models FAILURE")
-            return 1
-        _print_promotion(promotion.output_for_node("model_promotion"))
-        risk = defs.resolve_job_def("intraday_risk").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=quiet, tags=tags)
-        print(f"intraday_risk run {risk.run_id} (after promotion): {'SUCCESS' if risk.success else 'FAILURE'}")
-        _print_checks(risk)
-        if risk.success:
-            _print_risk(risk.output_for_node("portfolio_risk"))
+            _print_checks(promotion)
+            _print_promotion(promotion.output_for_node("model_promotion"))
+        with run_job(instance, "intraday_risk", run_config=quiet, tags=tags) as risk:
+            print(f"intraday_risk run {risk.run_id} (after promotion): {'SUCCESS' if risk.success else 'FAILURE'}")
+            _print_checks(risk)
+            if risk.success:
+                _print_risk(risk.output_for_node("portfolio_risk"))
         state = paths.state_dir()
         print(f"  main job (pipeline, seven crisis windows, promotion, risk) in {time.perf_counter() - started:.1f} s")
         print(f"  results: {state / 'assets'} (asset values), {state / 'feature_store'} (features),"
               f" {state / 'quarantine'} (rejected files)")
-        print(f"  Dagster instance: {instance.root_directory}; UI: make ui -> http://127.0.0.1:3000")
+        print(f"  Dagster instance: {instance.root_directory}; UI: make ui -> http://127.0.0.1:3000 (Overview and Jobs"
+              " list these runs)")
         print(f"  lineage of the risk run: .venv/bin/risk-platform lineage {risk.run_id}")
         return 0 if risk.success else 1
 
@@ -120,7 +115,7 @@ def _recover(instance: dg.DagsterInstance, defs: dg.Definitions) -> None:
         print(recovered)
 
 
-def _print_checks(result: dg.ExecuteInProcessResult) -> None:
+def _print_checks(result: JobExecutionResult) -> None:
     for event in result.get_asset_check_evaluations():
         status = "passed" if event.passed else f"FAILED ({event.severity.value})"
         print(f"  check {event.asset_key.to_user_string()}:{event.check_name} {status}")
@@ -152,7 +147,7 @@ def _print_promotion(output: dict) -> None:
 HEADLINE_METRICS = {family.asset_name: family.headline_metrics for family in FAMILIES.values()}
 
 
-def _print_models(result: dg.ExecuteInProcessResult) -> None:
+def _print_models(result: JobExecutionResult) -> None:
     """One line per registered model: name, version, alias, headline out-of-sample metrics."""
     print("  models registered in MLflow (make mlflow-ui -> http://127.0.0.1:5000):")
     for node, keys in HEADLINE_METRICS.items():

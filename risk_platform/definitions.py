@@ -12,5 +12,7 @@ defs = dg.Definitions(
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=resources_for_env(),
-    executor=dg.multiprocess_executor.configured({"max_concurrent": 2}),
+    # multiprocess by default (runs launched from the UI, schedules, sensors: one process per step, as many at a
+    # time as cores); the main job runs its steps in process (run config execution.config.in_process, jobs/launch.py)
+    executor=dg.multi_or_in_process_executor,
 )

@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import pandas as pd
 
+from risk_platform.render.formatting import sig4
+
 REPORT_DIR = "validation_report"  # a validation run's artifact folder
 REPORT_HTML_FILE = "validation_report.html"  # in it, the self-contained report a reviewer opens
 REPORT_HTML = f"{REPORT_DIR}/{REPORT_HTML_FILE}"
@@ -67,21 +69,6 @@ def dagster_run_url(dagster_run_id: str) -> str:
     """The Dagster UI URL of a run: ``<DAGSTER_WEBSERVER_URL>/runs/<id>`` (base read now, default
     ``http://127.0.0.1:3000``)."""
     return f"{_base(DAGSTER_UI_ENV, DAGSTER_UI_DEFAULT)}/runs/{dagster_run_id}"
-
-
-def sig4(value: float | None) -> str:
-    """A figure as people read it: 4 significant figures, thousands separated, no exponent between 1e-4 and
-    1e15, trailing zeros dropped; ``n/a`` for None or NaN (``0.012345 -> 0.01235``, ``1234567 -> 1,235,000``)."""
-    if value is None or not math.isfinite(float(value)):
-        return "n/a"
-    rounded = float(f"{float(value):.4g}")
-    if rounded == 0:
-        return "0"
-    if not 1e-4 <= abs(rounded) < 1e15:
-        return f"{rounded:.4g}"
-    decimals = max(0, 3 - math.floor(math.log10(abs(rounded))))
-    text = f"{rounded:,.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _cell(value: object) -> str:

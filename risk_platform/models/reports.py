@@ -26,6 +26,7 @@ from risk_platform.models.gnn import GNNResult, forecaster_input
 from risk_platform.models.lstm import STEP_FEATURES, LSTMResult, build_sequences
 from risk_platform.models.plots import distributions, forecast_vs_realized, loss_curves
 from risk_platform.models.sampler_inputs import scenario_inputs
+from risk_platform.render.charts import heatmap, quantile_quantile, write_png
 
 EVALUATION_FOLDER = "evaluation"
 EVALUATION_VARIANCES = "evaluation_variances.parquet"  # the LSTM evaluation fit's variances: walk-forward evidence
@@ -111,6 +112,9 @@ def gnn_registration(result: GNNResult, daily: pd.DataFrame, folder: Path) -> Re
                               columns=list(result.symbols))
     forecast_csv = folder / f"forecast_correlation_{as_of:%Y-%m-%d}.csv"
     latest.to_csv(forecast_csv)
+    matrix = write_png(heatmap(latest, f"GNN forecast correlation, next {cfg.horizon} days from {as_of:%Y-%m-%d}",
+                               "correlation", -1.0, 1.0, cmap="RdBu_r", max_xticks=len(latest.columns)),
+                       folder / "forecast_correlation.png")
     scores = folder / "evaluation_out_of_sample.csv"
     pd.Series(result.metrics, name="value").to_csv(scores, index_label="metric")
     curves = loss_curves(history_rows(result.history), folder / "loss_curves.png", "GNN training / validation loss")
@@ -124,7 +128,7 @@ def gnn_registration(result: GNNResult, daily: pd.DataFrame, folder: Path) -> Re
         metadata={"symbols": list(result.symbols), "corr_windows": list(cfg.corr_windows), "horizon": cfg.horizon,
                   "n_lags": cfg.n_lags, "ewma_window": cfg.ewma_window, "point_in_time_blend": True,
                   "train_start": str(result.train_start.date()), "train_end": str(cfg.train_end)},
-        artifacts=[(curves, "plots"), (forecast_csv, "forecasts"), (scores, "evaluation")],
+        artifacts=[(matrix, "plots"), (curves, "plots"), (forecast_csv, "forecasts"), (scores, "evaluation")],
         tables={"out_of_sample_vs_baselines": baselines},
     )
 
@@ -196,6 +200,9 @@ def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFra
                            " state, 1 = the given volatility]",
                   "output": "one-day returns in original units (log returns; bp for yields)"},
         artifacts=[
+            (write_png(quantile_quantile(stressed[:, columns], generated, shown,
+                                         f"{name.upper()} and FHS against real quantiles, high-volatility regime"
+                                         " (0.1%..99.9%, own units)"), folder / "qq_generated_vs_real.png"), "plots"),
             (loss_curves(result.history, folder / "loss_curves.png", f"{name.upper()} training losses"), "plots"),
             (distributions(stressed[:, columns], generated, shown, folder / "generated_vs_real_high_regime.png",
                            f"{name.upper()}: generated vs real returns, high-volatility regime"), "plots"),

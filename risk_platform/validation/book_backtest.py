@@ -112,3 +112,21 @@ def book_forecast(daily: pd.DataFrame, exposure: pd.Series, method: str, alpha: 
     (normal,) = lstm_book_forecasts(wide_var, daily, exposure, days, (alpha,))
     return normal if method == "lstm" else evt_lstm_forecast(pnl, normal, scored.index[0], alpha)
 
+
+
+RECENT_DAYS = 250  # the Basel backtest window: what the risk report's VaR-against-P&L chart shows
+RECENT_METHOD = "fhs"  # a rolling method of its own: the headline is a composite of methods and model versions
+
+
+def recent_book_backtest(portfolio: Portfolio, panel: pd.DataFrame, instruments: pd.DataFrame,
+                         unavailable: dict[str, str], returns: pd.DataFrame, alpha: float = 0.99,
+                         days: int = RECENT_DAYS, method: str = RECENT_METHOD, window: int = 500) -> VarForecast:
+    """The validation book's rolling ``method`` VaR/ES at ``alpha`` on its last ``days`` P&L days (exposures as
+    of the panel's last date held fixed; the forecast for day t from data up to t-1). Only the recent rows are
+    read: ``days`` + 2 ``window`` dates of ``returns`` (the window and the method's warm-up). Raises
+    :class:`InputError` when the history is shorter than the window."""
+    book = validation_book(portfolio, panel, instruments, unavailable)
+    dates = np.sort(returns["date"].unique())
+    recent = returns[returns["date"] >= dates[max(0, len(dates) - days - 2 * window)]]
+    forecast = book_forecast(recent, book.exposure, method, alpha, window)
+    return forecast.take(np.arange(max(0, len(forecast.dates) - days), len(forecast.dates)))

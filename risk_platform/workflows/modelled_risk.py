@@ -8,12 +8,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from risk_platform.errors import InputError
 from risk_platform.families import MODEL_NAMES
 from risk_platform.models.inference import AliasedInputs, aliased_model_inputs
 from risk_platform.models.registry import ModelRegistry
 from risk_platform.portfolio.positions import Portfolio
+from risk_platform.reporting.risk_views import headline_utilisation
 from risk_platform.risk.config import RiskConfig
+from risk_platform.risk.limits import evaluate_limits, load_limits
 from risk_platform.risk.report import PortfolioRisk
+from risk_platform.validation.book_backtest import recent_book_backtest
+from risk_platform.validation.var_forecasts import VarForecast
 from risk_platform.workflows.assessment import assess
 from risk_platform.workflows.market_inputs import MarketInputs
 
@@ -49,3 +54,22 @@ def assess_with_models(portfolio: Portfolio, market: MarketInputs, registry: Mod
     ``config``: the methodology and the evaluation date (default :class:`RiskConfig`: today, UTC)."""
     models = aliased_model_inputs(registry, daily, tuple(MODEL_NAMES), override_log=override_log, actor=actor)
     return ModelledRisk(assess(portfolio, market, config, model_inputs=models.inputs), models)
+
+
+def recent_var_backtest(portfolio: Portfolio, market: MarketInputs) -> VarForecast | str:
+    """The book's VaR 99% against its P&L over the last 250 days (:func:`recent_book_backtest`), or why not (a
+    history shorter than the method's window, every position on an unavailable feed)."""
+    try:
+        return recent_book_backtest(portfolio, market.panel, market.instruments, market.unavailable, market.returns)
+    except InputError as exc:
+        return str(exc)
+
+
+def headline_limit_utilisation(report: dict, limits_path: str) -> float | None:
+    """The utilisation of the headline VaR limit under the limits file (None when the file lacks that limit or
+    cannot be read: the risk_limits asset reports the file's error)."""
+    try:
+        limits = load_limits(limits_path)
+    except InputError:
+        return None
+    return headline_utilisation([r.to_dict() for r in evaluate_limits(report, limits)])

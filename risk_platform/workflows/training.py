@@ -4,7 +4,7 @@ MLflow as a new registered version, and point ``experimental`` at it through the
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +27,7 @@ class TrainedVersion:
     metrics: dict[str, float]
     tables: dict[str, pd.DataFrame]
     links: dict[str, str]  # the version's MLflow UI URLs (:func:`~risk_platform.models.version_page.version_links`)
+    charts: dict[str, bytes] = field(default_factory=dict)  # the run's PNG plots by file name (shown in the UI)
 
     def to_dict(self) -> dict:
         """What the training asset returns (downstream assets read the version and the metrics)."""
@@ -44,7 +45,8 @@ def train_and_register(family: ModelFamily, registry: ModelRegistry, audit: Audi
         registration = family.fit(daily, instruments, preset, fast_dev_run, Path(tmp))
         version = registry.log_training(model_key=family.key, registration=registration, tags=tags, dataset=daily,
                                         dataset_name=dataset_name, preset=preset)
+        charts = {path.stem: path.read_bytes() for path, _ in registration.artifacts if path.suffix == ".png"}
     move_alias(registry, audit, family.key, NEW_VERSION_ALIAS, version.version, "new training run", actor=actor)
     write_version_page(registry, family.key, version.version)
     return TrainedVersion(family.key, version, registration.metrics, registration.tables,
-                          version_links(registry, family.key, version.version))
+                          version_links(registry, family.key, version.version), charts)

@@ -147,12 +147,13 @@ def test_benchmarks_are_not_shipped():
 # --- layers: each part of the library imports only its own layer and the ones below (docs/ARCHITECTURE.md) ------
 LAYERS = (
     # conventions and plumbing
-    {"errors", "io", "paths", "project_config", "ewma", "regime", "crisis_windows", "scoring"},
+    {"errors", "io", "paths", "project_config", "ewma", "regime", "crisis_windows", "scoring", "render"},
     {"data"},
     {"features", "portfolio"},
     {"risk"},
     {"models"},
     {"validation"},
+    {"reporting"},
     {"families", "alerts", "lineage"},
     {"workflows"},
     {"cli", "definitions"},

@@ -16,8 +16,8 @@ from risk_platform.families import FAMILIES
 from risk_platform.models.audit import AuditLog
 from risk_platform.models.baselines import series_returns
 from risk_platform.models.governance import POLICY_GATES, PromotionPolicy, evaluate_gates
-from risk_platform.models.mlflow_ui import sig4
 from risk_platform.models.registry import VERSION_TAGS, ModelRegistry
+from risk_platform.render.formatting import sig4
 from risk_platform.validation import crisis
 from risk_platform.validation.crisis import WindowValidation
 from risk_platform.validation.report import read_windows, summarize_family, write_report
