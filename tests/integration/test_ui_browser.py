@@ -85,13 +85,25 @@ def wait_until_loaded(url: str, process: subprocess.Popen, log: Path, timeout: f
     pytest.fail(f"dagster-webserver not ready after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
 
 
+SMALL_JOB = "ingest_and_risk"  # the data and the risk of the main job (no training: the model tests train)
+RUN_SMALL_JOB = ("import sys; import dagster as dg; from jobs.launch import run_job;"
+                 " instance = dg.DagsterInstance.get();"
+                 f" sys.exit(0 if run_job(instance, '{SMALL_JOB}', run_config={{}}, tags={{}}).success else 1)")
+
+
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory) -> Iterator[str]:
+    """The webserver on an instance holding one run of :data:`SMALL_JOB` started as the main job starts its runs
+    (:func:`jobs.launch.run_job`: with the workspace code location's origin), its state in a temp folder."""
     home = tmp_path_factory.mktemp("dagster_home")
     shutil.copy(REPO / "resources" / "instance" / "embedded.yaml", home / "dagster.yaml")
     port = free_port()
     log = home / "webserver.log"
-    env = {**os.environ, "DAGSTER_HOME": str(home), "RISK_PLATFORM_ENV": "embedded"}
+    env = {**os.environ, "DAGSTER_HOME": str(home), "RISK_PLATFORM_ENV": "embedded",
+           "RISK_PLATFORM_VAR": str(tmp_path_factory.mktemp("var"))}
+    done = subprocess.run([sys.executable, "-c", RUN_SMALL_JOB], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, f"{SMALL_JOB} failed:\n{done.stderr[-3000:]}"
     command = [str(Path(sys.executable).with_name("dagster-webserver")), "-h", "127.0.0.1", "-p", str(port),
                "-w", str(REPO / "workspace.yaml")]
     with log.open("w") as out:
@@ -157,3 +169,110 @@ def test_the_asset_graph_shows_the_risk_assets_and_their_checks(webserver):
     ingestion = {"raw_prices", "market_panel", "missing_data_gate"}
     dom = render(graph_url(webserver, "ingestion", "market_panel"), ingestion, SCREENSHOTS / "market_panel_gate.png")
     assert ingestion <= labels(dom)
+
+
+class Page:
+    """One headless Chromium tab driven over the DevTools protocol (a real browser a test can click in): start it
+    with :meth:`open`, then :meth:`goto`, :meth:`wait_for` a JavaScript condition, :meth:`evaluate` and
+    :meth:`screenshot`."""
+
+    def __init__(self, process: subprocess.Popen, socket_url: str, profile: tempfile.TemporaryDirectory) -> None:
+        from websockets.sync.client import connect
+
+        self.process, self.profile = process, profile
+        self.socket = connect(socket_url, max_size=64 * 2**20, open_timeout=30)
+        self.next_id = 0
+
+    @classmethod
+    def open(cls) -> Page:
+        browser = chromium_binary()
+        if browser is None:
+            pytest.skip("headless Chromium not installed (apt-get install chromium; CI does: make system-deps)")
+        profile = tempfile.TemporaryDirectory(prefix="risk-platform-chromium-")
+        process = subprocess.Popen([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile.name}",
+                                    "--remote-debugging-port=0", "about:blank"], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID"
+            line = process.stderr.readline()
+            if "DevTools listening on" in line:
+                port = int(re.search(r"127\.0\.0\.1:(\d+)/", line).group(1))
+                break
+        else:
+            stop(process)
+            pytest.fail("chromium did not open its DevTools port within 60 s")
+        tabs = requests.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
+        return cls(process, next(t["webSocketDebuggerUrl"] for t in tabs if t["type"] == "page"), profile)
+
+    def close(self) -> None:
+        self.socket.close()
+        stop(self.process)
+        self.profile.cleanup()
+
+    def call(self, method: str, **params) -> dict:
+        import json
+
+        self.next_id += 1
+        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            reply = json.loads(self.socket.recv(timeout=60))
+            if reply.get("id") == self.next_id:
+                assert "error" not in reply, f"{method}: {reply['error']}"
+                return reply["result"]
+
+    def evaluate(self, expression: str):
+        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
+    def goto(self, url: str) -> None:
+        self.call("Page.navigate", url=url)
+
+    def wait_for(self, condition: str, timeout: float = 60) -> None:
+        """Until the JavaScript ``condition`` is true in the page (the React app renders after its queries)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.evaluate(f"Boolean({condition})"):
+                return
+            time.sleep(0.5)
+        text = self.evaluate("document.body ? document.body.innerText.slice(0, 1500) : ''")
+        pytest.fail(f"page never satisfied {condition!r} in {timeout:.0f} s; it shows:\n{text}")
+
+    def screenshot(self, path: Path) -> None:
+        import base64
+
+        png = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(png)
+        os.replace(tmp, path)
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    tab = Page.open()
+    try:
+        yield tab
+    finally:
+        tab.close()
+
+
+def test_an_operator_sees_the_runs_today_s_risk_with_its_chart_and_the_promotion_check(webserver, page):
+    page.goto(f"{webserver}/overview")  # the landing page: the runs the job made, under their job
+    page.wait_for("document.body.innerText.includes('ingest_and_risk')")
+    assert "No runs or scheduled ticks" not in page.evaluate("document.body.innerText")
+    page.screenshot(SCREENSHOTS / "overview.png")
+
+    page.goto(f"{webserver}/assets/portfolio_risk")  # two clicks from the landing page: Catalog, portfolio_risk
+    page.wait_for("document.body.innerText.includes('VaR 99% 1-day USD')")
+    headline = page.evaluate("[...document.querySelectorAll('td')].map(td => td.innerText)"
+                             ".find(t => t.startsWith('VaR 99% 1-day USD'))")
+    assert re.fullmatch(r"VaR 99% 1-day USD [\d.]+[km]?, [\d.]+% of NAV, \d+% of limit, bound by .+", headline)
+    page.screenshot(SCREENSHOTS / "portfolio_risk.png")
+    page.evaluate("[...document.querySelectorAll('tr')].find(r => r.innerText.startsWith('var_against_pnl'))"
+                  ".querySelector('a').click()")  # [Show Markdown]: Dagster opens long Markdown in a dialog
+    page.wait_for("[...document.querySelectorAll('img')].some(i => i.src.startsWith('data:image/png;base64,')"
+                  " && i.naturalWidth > 300)")
+    page.screenshot(SCREENSHOTS / "portfolio_risk_var_against_pnl.png")
+
+    page.goto(f"{webserver}/assets/model_promotion?view=checks")  # the promotion's check, named with its status
+    page.wait_for("document.body.innerText.includes('promotion_gates')")
+    page.screenshot(SCREENSHOTS / "model_promotion_checks.png")
