@@ -39,7 +39,7 @@ def daily_features(context: dg.AssetExecutionContext, returns: pd.DataFrame, mar
     store = feature_store.store()
     manifest = {**store.write(DAILY_TABLE, frame).to_dict(), "store_root": str(store.root),
                 "gx_validation_id": latest_gx_validation_id(context)}
-    lineage.record(context.run_id, "daily_features", ["returns", "market_panel", "instruments"],
+    lineage.record(context, "daily_features", ["returns", "market_panel", "instruments"],
                    partition_facts(manifest))
     latest = frame.sort_values("date").groupby("symbol").tail(1)[["symbol", "date", "ewma_vol", "rv_21", "regime"]]
     return dg.Output(
@@ -61,7 +61,7 @@ def correlation_features(context: dg.AssetExecutionContext, returns: pd.DataFram
     frame = rolling_correlations(wide_returns(returns))
     store = feature_store.store()
     manifest = {**store.write(CORR_TABLE, frame).to_dict(), "store_root": str(store.root)}
-    lineage.record(context.run_id, "correlation_features", ["returns"], partition_facts(manifest))
+    lineage.record(context, "correlation_features", ["returns"], partition_facts(manifest))
     return dg.Output(manifest, metadata={"rows": manifest["rows"], "partitions": manifest_table(manifest)})
 
 

@@ -20,7 +20,7 @@ def instruments(context: dg.AssetExecutionContext, market_data: MarketDataResour
     per run, with the sha256 of its file."""
     frame = market_data.instruments()
     sha256 = sha256_file(Path(market_data.instruments_path))
-    lineage.record(context.run_id, "instruments", [], {"file": market_data.instruments_path, "sha256": sha256})
+    lineage.record(context, "instruments", [], {"file": market_data.instruments_path, "sha256": sha256})
     return dg.Output(frame, metadata=instruments_metadata(frame, market_data.instruments_path, sha256))
 
 
@@ -30,7 +30,7 @@ def raw_prices(context: dg.AssetExecutionContext, instruments: pd.DataFrame, mar
     """Prices as delivered (long format, parsed and validated against the instruments), with the sha256 of
     every source file."""
     raw = market_data.load(instruments)
-    lineage.record(context.run_id, "raw_prices", ["instruments"], {
+    lineage.record(context, "raw_prices", ["instruments"], {
         "files": [{"file": f.path, "sha256": f.sha256, "rows": f.rows} for f in raw.files]})
     return dg.Output(raw.frame, metadata=raw_prices_metadata(raw))
 
@@ -69,7 +69,7 @@ def market_panel(context: dg.AssetExecutionContext, raw_prices: pd.DataFrame, in
     without their suspect points."""
     outcome = market_data.gate(raw_prices, instruments)
     panel = outcome.panel(raw_prices, instruments)
-    lineage.record(context.run_id, "market_panel", ["raw_prices", "instruments"], outcome.lineage_facts())
+    lineage.record(context, "market_panel", ["raw_prices", "instruments"], outcome.lineage_facts())
     feeds, accepted = gate_outputs_metadata(outcome, panel, raw_prices, instruments)
     yield dg.Output(outcome.feed_table(), output_name="feed_quality", metadata=feeds)
     yield dg.Output(panel, output_name="market_panel", metadata=accepted)

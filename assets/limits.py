@@ -40,7 +40,7 @@ def risk_limits(context: dg.AssetExecutionContext, portfolio_risk: dict, limits_
     if checked.delivery is not None and not checked.delivery.ok:
         context.log.warning(f"alert webhook delivery failed ({checked.delivery.error}); alerts are in"
                             f" {sink.jsonl_path}")
-    lineage.record(context.run_id, "risk_limits", ["portfolio_risk"],
+    lineage.record(context, "risk_limits", ["portfolio_risk"],
                    checked.lineage_facts(portfolio_risk, limits_file))
     yield dg.Output(checked.to_dict(portfolio_risk, limits_file),
                     metadata=limits_metadata(checked, portfolio_risk, sink, limits_file))

@@ -257,8 +257,8 @@ def bound_by_lines(bound_by: dict[str, str]) -> str:
     return "\n".join(f"- **{', '.join(names)}**: {source}" for source, names in figures.items()) or "none"
 
 
-def portfolio_risk_metadata(risk: ModelledRisk, recent: VarForecast | str,
-                            limit_utilisation: float | None) -> dict[str, Any]:
+def portfolio_risk_metadata(risk: ModelledRisk, recent: VarForecast | str, limit_utilisation: float | None,
+                            lineage: str) -> dict[str, Any]:
     """The headline first (formatted, with units), then the charts (VaR against P&L with exceptions, component VaR
     by asset class, stress ranked), the figures with units in their names, and the detail tables."""
     report, models = risk.report, risk.models
@@ -272,6 +272,7 @@ def portfolio_risk_metadata(risk: ModelledRisk, recent: VarForecast | str,
         "stress_ranked": dg.MetadataValue.md(stress_chart(report.stress_test_results, currency)
                                              if report.stress_test_results else "no stress test run"),
         "bound_by": dg.MetadataValue.md(bound_by_lines(report.bound_by)),
+        "lineage": dg.MetadataValue.md(lineage),
         "asof": report.asof,
         f"var_99_{currency.lower()}": dg.MetadataValue.float(round(report.var_99, 2)),
         f"var_95_{currency.lower()}": dg.MetadataValue.float(round(report.var_95, 2)),

@@ -47,13 +47,11 @@ def lineage_tags(context: dg.AssetExecutionContext, data_sha256: str,
 
 def record_lineage(context: dg.AssetExecutionContext, lineage: LineageResource, trained: TrainedVersion,
                    tags: dict[str, str]) -> None:
-    """The model's lineage: its MLflow run and version, the feature data and the run that built it."""
-    features = context.instance.get_latest_materialization_event(dg.AssetKey(DAILY_TABLE))
+    """The model's lineage: its MLflow run and version, the feature data (the run that built it: the resource)."""
     version = trained.version
-    lineage.record(context.run_id, context.asset_key.to_user_string(), [DAILY_TABLE],
+    lineage.record(context, context.asset_key.to_user_string(), [DAILY_TABLE],
                    {"mlflow_run_id": version.run_id, "model_uri": version.model_uri, "alias": NEW_VERSION_ALIAS,
-                    "data_sha256": tags["data_sha256"], "gx_validation_id": tags["gx_validation_id"],
-                    "upstream_runs": {DAILY_TABLE: features.run_id if features else context.run_id}})
+                    "data_sha256": tags["data_sha256"], "gx_validation_id": tags["gx_validation_id"]})
 
 
 @dg.asset(group_name="models", compute_kind="arch")

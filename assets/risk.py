@@ -19,6 +19,7 @@ from resources import FeatureStoreResource, LineageResource, MlflowResource, Por
 from risk_platform.data.loading import sha256_file
 from risk_platform.errors import InputError
 from risk_platform.portfolio.positions import Portfolio
+from risk_platform.reporting.risk_views import lineage_markdown
 from risk_platform.risk.config import MAX_DATA_AGE_SESSIONS, MAX_MODEL_AGE_DAYS, RiskConfig
 from risk_platform.workflows.market_inputs import stored_market_inputs
 from risk_platform.workflows.modelled_risk import assess_with_models, headline_limit_utilisation, recent_var_backtest
@@ -70,7 +71,7 @@ def portfolio(context: dg.AssetExecutionContext, instruments: pd.DataFrame, port
               lineage: LineageResource) -> dg.Output[dict]:
     """The positions file, validated against the instruments."""
     book = portfolio_source.load(instruments)
-    lineage.record(context.run_id, "portfolio", ["instruments"], {"positions_file": book.source,
+    lineage.record(context, "portfolio", ["instruments"], {"positions_file": book.source,
                                                                   "sha256": sha256_file(Path(book.source))})
     return dg.Output(book.to_dict(), metadata=portfolio_metadata(book))
 
@@ -127,11 +128,12 @@ def portfolio_risk(context: dg.AssetExecutionContext, config: PortfolioRiskConfi
     risk = assess_with_models(book, market, mlflow.pinned_registry(context.run_id), daily,
                               override_log=mlflow.override_log(), config=config.risk_config(),
                               actor=f"dagster run {context.run_id}")
-    lineage.record(context.run_id, "portfolio_risk", ["portfolio", "instruments", "market_panel", "returns",
-                                                      "feed_quality", "daily_features"], risk.lineage_facts())
+    facts = lineage.record(context, "portfolio_risk", ["portfolio", "instruments", "market_panel", "returns",
+                                                       "feed_quality", "daily_features"], risk.lineage_facts())
     utilisation = headline_limit_utilisation(risk.report.to_dict(), limits_source.limits_path)
-    yield dg.Output(risk.to_dict(), metadata=portfolio_risk_metadata(risk, recent_var_backtest(book, market),
-                                                                     utilisation))
+    yield dg.Output(risk.to_dict(), metadata=portfolio_risk_metadata(
+        risk, recent_var_backtest(book, market), utilisation,
+        lineage_markdown(context.run_id, facts["upstream_runs"], risk.model_lineage)))
     yield coverage_check(risk.report, COVERAGE_CHECK)
     yield data_fresh_check(risk.report, FRESHNESS_CHECK, config.error_data_age_sessions)
     yield data_plausible_check(risk.report, PLAUSIBLE_CHECK)

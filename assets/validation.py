@@ -123,7 +123,7 @@ def model_promotion(context: dg.AssetExecutionContext, config: PromotionConfig, 
               "partition_key": "none"},
         actor=f"dagster run {context.run_id}", walk_forward=walk_forward)
     for decision in promotion.decisions:
-        lineage.record(context.run_id, "model_promotion",
+        lineage.record(context, "model_promotion",
                        [FAMILIES[decision.model].validation_asset_name, "crisis_baselines"], decision.lineage_facts())
     yield dg.Output({"decisions": [d.to_dict() for d in promotion.decisions], "policy": policy.__dict__},
                     metadata=promotion_metadata(promotion))
@@ -144,7 +144,7 @@ def model_monitoring(context: dg.AssetExecutionContext, daily_features: dict, po
                               _book_exposure(portfolio, market_panel, instruments), run_id=context.run_id,
                               actor=f"dagster run {context.run_id}")
     if monitoring.drift is not None:
-        lineage.record(context.run_id, "model_monitoring", list(VALIDATION_INS), monitoring.lineage_facts())
+        lineage.record(context, "model_monitoring", list(VALIDATION_INS), monitoring.lineage_facts())
     return dg.Output(monitoring.to_dict(), metadata=monitoring_metadata(monitoring))
 
 

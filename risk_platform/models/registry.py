@@ -61,6 +61,9 @@ def training_window_text(params: Mapping[str, str | None]) -> str:
     return (f"trained on {params.get('train_start') or '?'}..{params.get('train_end') or '?'}{evaluated}{note}")
 
 
+LINEAGE_TAGS = ("dagster_run_id", "data_sha256", "gx_validation_id", "git_sha")  # what a training run is tagged with
+
+
 def registered_name(model_key: str) -> str:
     """The registered model name of a family key: ``risk_platform-<key>``."""
     return f"{REGISTERED_PREFIX}{model_key}"
@@ -355,6 +358,18 @@ class ModelRegistry:
             except (OSError, ValueError, InputError, MlflowException) as exc:
                 raise InputError(f"run {run_id} has no readable {artifact_path} ({exc.__class__.__name__})"
                                  ) from None
+
+    def version_lineage(self, model_key: str, version: str) -> dict[str, str]:
+        """What a version was trained from, read from its training run: ``mlflow_run_id``,
+        ``mlflow_experiment_id`` and the lineage tags ``dagster_run_id``, ``data_sha256``, ``gx_validation_id``,
+        ``git_sha`` (``unknown`` for a tag the run lacks); InputError when the registry has no such version."""
+        try:
+            run_id = self.client.get_model_version(registered_name(model_key), version).run_id
+        except MlflowException as exc:
+            raise InputError(f"{model_key} v{version}: {str(exc).splitlines()[0]}") from None
+        run = self.run(run_id)
+        return {"mlflow_run_id": run_id, "mlflow_experiment_id": run.info.experiment_id,
+                **{k: run.data.tags.get(k, "unknown") for k in LINEAGE_TAGS}}
 
     def run(self, run_id: str):
         """An MLflow run; :class:`InputError` when the store has no such run."""

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
-from risk_platform.models.governance import GateCheck
+from risk_platform.models.governance import GateCheck, GateResult
 from risk_platform.render.formatting import sig4
-from risk_platform.workflows.promotion import PromotionDecision
+
+
+class PromotionDecision(Protocol):
+    """A promotion decision as the views read it (:class:`risk_platform.workflows.promotion.PromotionDecision`)."""
+
+    model: str
+    version: str
+    passed: bool
+    gate_result: GateResult | None
 
 PASS_MARK, FAIL_MARK = "🟢 pass", "🔴 FAIL"
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from risk_platform.models.mlflow_ui import dagster_run_url, mlflow_run_url
 from risk_platform.render.charts import (
     STATUS_COLOURS,
     markdown_image,
@@ -170,3 +171,21 @@ def crisis_window_chart(series: Sequence[Mapping], marked: str, title: str, curr
     png = var_against_pnl(pd.DatetimeIndex(pd.to_datetime(frame["date"])), frame["loss"].to_numpy(dtype=float), var,
                           marked, title, currency)
     return f"**{title}** (losses positive, {currency})\n\n{markdown_image(png, 'VaR against loss')}"
+
+
+def lineage_markdown(run_id: str, upstream_runs: Mapping[str, str], model_training: Mapping[str, Mapping]) -> str:
+    """Where this run's figures come from, as links: the runs that produced its inputs (Dagster), each model
+    version's training run (MLflow, with its data digest), and the command that prints the whole chain."""
+    lines = [f"`risk-platform lineage {run_id}` prints the chain back to the raw files and the GX validation.", ""]
+    for name, source in upstream_runs.items():
+        if name not in model_training:
+            lines.append(f"- {name}: Dagster run [{source[:8]}]({dagster_run_url(source)})")
+    for version, facts in model_training.items():
+        if "error" in facts:
+            lines.append(f"- {version}: {facts['error']}")
+            continue
+        lines.append(f"- {version}: MLflow training run [{facts['mlflow_run_id'][:8]}]"
+                     f"({mlflow_run_url(facts['mlflow_experiment_id'], facts['mlflow_run_id'])}), data sha256"
+                     f" {facts['data_sha256'][:12]}, Dagster run [{facts['dagster_run_id'][:8]}]"
+                     f"({dagster_run_url(facts['dagster_run_id'])})")
+    return "\n".join(lines)

@@ -3,12 +3,12 @@ registry (:mod:`risk_platform.models.pinned`), on the gated market inputs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from risk_platform.errors import InputError
+from risk_platform.errors import InputError, RegistryUnavailable
 from risk_platform.families import MODEL_NAMES
 from risk_platform.models.inference import AliasedInputs, aliased_model_inputs
 from risk_platform.models.registry import ModelRegistry
@@ -29,6 +29,7 @@ class ModelledRisk:
 
     report: PortfolioRisk
     models: AliasedInputs
+    model_lineage: dict[str, dict[str, str]] = field(default_factory=dict)  # "lstm_vol v3" -> its training lineage
 
     def to_dict(self) -> dict:
         """The stored value: the report with the models' notes and guardrail outcomes."""
@@ -43,7 +44,10 @@ class ModelledRisk:
                 "es_99": report.es_99, "bound_by": report.bound_by, "flagged": report.flagged_positions,
                 "model_versions": report.model_versions, "aliases": self.models.aliases,
                 "guardrails": self.models.guardrails,
-                "unaudited_alias_moves": [move.to_dict() for move in self.models.unaudited]}
+                "unaudited_alias_moves": [move.to_dict() for move in self.models.unaudited],
+                "model_training": self.model_lineage,
+                "upstream_runs": {version: facts["dagster_run_id"] for version, facts in self.model_lineage.items()
+                                  if facts.get("dagster_run_id", "unknown") != "unknown"}}
 
 
 def assess_with_models(portfolio: Portfolio, market: MarketInputs, registry: ModelRegistry, daily: pd.DataFrame,
@@ -53,7 +57,21 @@ def assess_with_models(portfolio: Portfolio, market: MarketInputs, registry: Mod
     :class:`~risk_platform.models.pinned.PinnedRegistry` so every step of a run uses the same versions);
     ``config``: the methodology and the evaluation date (default :class:`RiskConfig`: today, UTC)."""
     models = aliased_model_inputs(registry, daily, tuple(MODEL_NAMES), override_log=override_log, actor=actor)
-    return ModelledRisk(assess(portfolio, market, config, model_inputs=models.inputs), models)
+    return ModelledRisk(assess(portfolio, market, config, model_inputs=models.inputs), models,
+                        versions_lineage(registry, models.aliases))
+
+
+def versions_lineage(registry: ModelRegistry, aliases: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Each aliased version's training lineage (:meth:`ModelRegistry.version_lineage`), keyed ``'<model> v<n>'``;
+    a version the registry cannot answer for says why (``error``)."""
+    out = {}
+    for key, by_alias in aliases.items():
+        for version in sorted(set(by_alias.values())):
+            try:
+                out[f"{key} v{version}"] = registry.version_lineage(key, version)
+            except (InputError, RegistryUnavailable) as exc:
+                out[f"{key} v{version}"] = {"error": str(exc)}
+    return out
 
 
 def recent_var_backtest(portfolio: Portfolio, market: MarketInputs) -> VarForecast | str:

@@ -165,9 +165,12 @@ class Promotion:
     zones: pd.DataFrame  # report.TABLE_COLUMNS and ``family``, one row per window, method and confidence
 
     def zones_99(self) -> pd.DataFrame:
-        """Window x method: the Basel zone at 99% (the baselines once)."""
+        """Window x method: the Basel zone at 99% (the baselines once), the worst window first (most red, then
+        yellow cells; ties in window order)."""
         table = self.zones.drop_duplicates(["window", "method", "alpha"])
-        return table[table["alpha"] == 0.99].pivot(index="window", columns="method", values="zone")
+        pivot = table[table["alpha"] == 0.99].pivot(index="window", columns="method", values="zone")
+        severity = pivot.apply(lambda row: (row == "red").sum() * 100 + (row == "yellow").sum(), axis=1)
+        return pivot.loc[severity.sort_values(ascending=False, kind="stable").index]
 
 
 def promote_families(registry: ModelRegistry, audit: AuditLog, policy: PromotionPolicy,

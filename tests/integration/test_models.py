@@ -262,6 +262,26 @@ def test_risk_uses_every_aliased_version_and_monitoring_runs(validated):
     assert monitoring["var_days"] == 250 and monitoring["qlike_days"] > 0
     events = [r.event for r in AuditLog(state / "mlruns" / "alias_audit.jsonl").records("lstm_vol")]
     assert events[-1] in ("monitoring_pass", "monitoring_failure")
+    _assert_the_risk_run_traces_back_across_runs(run.run_id, registry, state, expected)
+
+
+def _assert_the_risk_run_traces_back_across_runs(run_id, registry, state, versions_used) -> None:
+    """From a risk run of its own (no data, no training in it), lineage reaches the training runs of every model
+    version it used (with their data digests), the data run behind them, the GX validation and the raw files."""
+    from risk_platform.lineage import LineageStore, trace
+
+    chain = trace(LineageStore(state / "lineage"), run_id)
+    assets = {a["asset"]: a["facts"] for a in chain["assets"]}
+    training = assets["portfolio_risk"]["model_training"]
+    assert {v.rsplit(" (", 1)[0] for v in versions_used} == set(training)
+    for version, facts in training.items():
+        key, number = version.rsplit(" v", 1)
+        run = registry.client.get_run(registry.client.get_model_version(MODEL_NAMES[key], number).run_id)
+        assert facts["mlflow_run_id"] == run.info.run_id and facts["data_sha256"] == run.data.tags["data_sha256"]
+        assert facts["dagster_run_id"] in chain["runs"]  # the training run was followed
+    assert chain["runs"][0] == run_id and len(chain["runs"]) >= 3  # the risk run, the trainings, the data run
+    assert len(assets["raw_prices"]["files"][0]["sha256"]) == 64 and assets["market_panel"]["gx_validation_id"]
+    assert {"lstm_vol_model", "daily_features"} <= set(assets)
 
 
 def test_a_named_human_sets_current_and_the_new_experimental_runs_in_shadow(validated, capsys):

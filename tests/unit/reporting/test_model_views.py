@@ -25,3 +25,14 @@ def test_the_headline_and_the_coloured_table_say_which_gate_refused_and_by_what_
                         " crisis_excess_exceptions = 2 | 0 |")
     assert table[5].endswith("| 🔴 FAIL | walk-forward coverage 97.5% | no walk-forward producer for this family |  |")
     assert failed_gates(decisions[1]) == [CHECKS[1].line, CHECKS[2].line]
+
+
+def test_the_zone_table_opens_on_the_worst_window():
+    import pandas as pd
+
+    from risk_platform.workflows.promotion import Promotion
+
+    rows = [("covid_2020", "hs", "red"), ("covid_2020", "lstm", "red"), ("euro_2011", "hs", "green"),
+            ("euro_2011", "lstm", "yellow"), ("gfc_2008", "hs", "red"), ("gfc_2008", "lstm", "green")]
+    zones = pd.DataFrame([{"window": w, "method": m, "alpha": 0.99, "zone": z} for w, m, z in rows])
+    assert list(Promotion([], zones).zones_99().index) == ["covid_2020", "gfc_2008", "euro_2011"]
