@@ -309,6 +309,11 @@ def evaluate_limits(report: dict, limits: LimitSet | list[Limit] | tuple[Limit, 
     return [evaluate_limit(report, limit) for limit in items]
 
 
+def limit_on(results: list[LimitResult], metric: str = "var_99") -> LimitResult | None:
+    """The first evaluated limit on ``metric`` (by default the headline 99% VaR's), or None when there is none."""
+    return next((r for r in results if r.metric == metric and r.status != "not_evaluated"), None)
+
+
 @dataclass(frozen=True)
 class FamilyOutcome:
     """The result of one limit family: what its asset check reports."""
