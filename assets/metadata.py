@@ -161,7 +161,7 @@ def gate_check(outcome: GateOutcome, check_name: str, asset_key: str) -> dg.Asse
     decision = outcome.decision
     return dg.AssetCheckResult(
         check_name=check_name, asset_key=asset_key, passed=outcome.passed, severity=CHECK_SEVERITY[outcome.severity],
-        description=outcome.summary(),
+        description=outcome.markdown(),
         metadata={
             "threshold": decision.threshold,
             "rejected": ", ".join(outcome.rejected) or "none",

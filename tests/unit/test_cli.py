@@ -31,8 +31,9 @@ def test_check_data_rejects_an_incomplete_feed_with_exit_3(bundled_prices_text, 
     out = json.loads(done.stdout)
     assert [r["symbol"] for r in out["rejected"]] == ["HYG"]
     assert out["rejected"][0]["missing_share"] > 0.05 and out["rejected"][0]["first_missing_dates"]
+    assert out["rejected"][0]["latest_missing_dates"] > "2024"  # newest first: what caused the rejection
     text = cli("check-data", "--prices", str(write_prices(prices)), "--instruments", INSTRUMENTS)
-    assert "REJECTED HYG: 6.0" in text.stdout
+    assert "REJECTED HYG: 6.0% of " in text.stdout and "missing (max 5%); latest missing: 2024-" in text.stdout
 
 
 def test_check_data_quarantines_the_files_of_rejected_feeds_on_request(bundled_prices_text, instruments,
