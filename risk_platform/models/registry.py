@@ -24,12 +24,13 @@ from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
-from torch import nn
 
 from risk_platform.errors import ComputationError, InputError, RegistryUnavailable
 from risk_platform.models.audit import AuditLog, UnauditedMove, reconcile_aliases
 
 if TYPE_CHECKING:  # reports imports the generators and with them Lightning: not for loading a model
+    from torch import nn
+
     from risk_platform.models.reports import Registration
 
 T = TypeVar("T")

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from risk_platform.families import MODEL_NAMES
-from risk_platform.models.inference import AliasedInputs, aliased_model_inputs
 from risk_platform.models.registry import ModelRegistry
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.risk.config import RiskConfig
 from risk_platform.risk.report import PortfolioRisk
 from risk_platform.workflows.assessment import assess
 from risk_platform.workflows.market_inputs import MarketInputs
+
+if TYPE_CHECKING:
+    from risk_platform.models.inference import AliasedInputs
 
 
 @dataclass(frozen=True)
@@ -47,5 +50,7 @@ def assess_with_models(portfolio: Portfolio, market: MarketInputs, registry: Mod
     """Every method with each aliased model set (``registry``: pass the run's
     :class:`~risk_platform.models.pinned.PinnedRegistry` so every step of a run uses the same versions);
     ``config``: the methodology and the evaluation date (default :class:`RiskConfig`: today, UTC)."""
+    from risk_platform.models.inference import aliased_model_inputs  # torch: not at the code location's start-up
+
     models = aliased_model_inputs(registry, daily, tuple(MODEL_NAMES), override_log=override_log, actor=actor)
     return ModelledRisk(assess(portfolio, market, config, model_inputs=models.inputs), models)

@@ -35,7 +35,6 @@ from risk_platform.models.governance import (
     restore_audited_aliases,
 )
 from risk_platform.models.registry import ModelRegistry, registered_name
-from risk_platform.models.reports import EVALUATION_FOLDER, EVALUATION_VARIANCES
 from risk_platform.validation.crisis import WindowValidation, walk_forward_forecasts
 from risk_platform.validation.report import (
     COVERAGE_ALPHAS,
@@ -100,6 +99,8 @@ def lstm_walk_forward(registry: ModelRegistry, version: str, daily: pd.DataFrame
     if train_end == "none":
         return WalkForward(missing=f"{label} was not evaluated out of sample"
                                    f" ({params.get('evaluation_note', 'no validation_train_end param')})")
+    from risk_platform.models.reports import EVALUATION_FOLDER, EVALUATION_VARIANCES  # Lightning: not at start-up
+
     try:
         wide_var = registry.read_artifact(run_id, f"{EVALUATION_FOLDER}/{EVALUATION_VARIANCES}", pd.read_parquet)
     except InputError as exc:
