@@ -23,7 +23,7 @@ import pandas as pd
 from risk_platform.crisis_windows import CrisisWindow
 from risk_platform.errors import InputError
 from risk_platform.models.governance import Gate
-from risk_platform.models.registry import registered_name
+from risk_platform.models.names import registered_name
 from risk_platform.validation import crisis
 from risk_platform.validation.crisis import WindowValidation
 

@@ -27,6 +27,7 @@ from mlflow.models import Model
 
 from risk_platform.errors import ComputationError, InputError, RegistryUnavailable
 from risk_platform.models.audit import AuditLog, UnauditedMove, reconcile_aliases
+from risk_platform.models.names import registered_name
 
 if TYPE_CHECKING:  # reports imports the generators and with them Lightning: not for loading a model
     from torch import nn
@@ -34,7 +35,6 @@ if TYPE_CHECKING:  # reports imports the generators and with them Lightning: not
     from risk_platform.models.reports import Registration
 
 T = TypeVar("T")
-REGISTERED_PREFIX = "risk_platform-"
 LINEAGE_TAGS = ("dagster_run_id", "dagster_asset_key", "partition_key", "git_sha", "data_sha256", "gx_validation_id")
 ALIASES = ("stable", "current", "experimental")
 EXPERIMENT = "risk_platform"
@@ -42,11 +42,6 @@ VALIDATION_EXPERIMENT = "risk_platform-validation"
 TRAINING_WINDOW_PARAMS = ("train_start", "train_end", "validation_train_start", "validation_train_end",
                           "evaluation_start", "evaluation_end", "evaluation_note")  # what `risk-platform models` shows
 ARTIFACT_HASH_TAG = "artifact_sha256"  # version tag: JSON {relative path: sha256} of the logged model's files
-
-
-def registered_name(model_key: str) -> str:
-    """The registered model name of a family key: ``risk_platform-<key>``."""
-    return f"{REGISTERED_PREFIX}{model_key}"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from risk_platform.families import MODEL_NAMES
-from risk_platform.models.registry import ModelRegistry
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.risk.config import RiskConfig
 from risk_platform.risk.report import PortfolioRisk
@@ -19,6 +18,7 @@ from risk_platform.workflows.market_inputs import MarketInputs
 
 if TYPE_CHECKING:
     from risk_platform.models.inference import AliasedInputs
+    from risk_platform.models.registry import ModelRegistry
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ import pandas as pd
 
 from risk_platform.models.audit import AuditLog
 from risk_platform.models.governance import record_monitoring
-from risk_platform.models.registry import ModelRegistry
 from risk_platform.models.shadow import append_shadow_log, monitoring_plan
 
 if TYPE_CHECKING:
+    from risk_platform.models.registry import ModelRegistry
     from risk_platform.validation.drift import DriftReport
 
 MONITORED_MODEL = "lstm_vol"

@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -34,7 +35,7 @@ from risk_platform.models.governance import (
     evaluate_gates,
     restore_audited_aliases,
 )
-from risk_platform.models.registry import ModelRegistry, registered_name
+from risk_platform.models.names import registered_name
 from risk_platform.validation.crisis import WindowValidation, walk_forward_forecasts
 from risk_platform.validation.report import (
     COVERAGE_ALPHAS,
@@ -44,6 +45,9 @@ from risk_platform.validation.report import (
     write_report,
 )
 from risk_platform.validation.var_forecasts import VarForecast
+
+if TYPE_CHECKING:
+    from risk_platform.models.registry import ModelRegistry
 
 REPORT_DIR = "validation_report"
 

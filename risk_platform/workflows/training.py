@@ -6,13 +6,16 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from risk_platform.families import ModelFamily
 from risk_platform.models.audit import AuditLog
 from risk_platform.models.governance import move_alias
-from risk_platform.models.registry import ModelRegistry, RegisteredVersion
+
+if TYPE_CHECKING:
+    from risk_platform.models.registry import ModelRegistry, RegisteredVersion
 
 NEW_VERSION_ALIAS = "experimental"
 

@@ -1,11 +1,11 @@
-"""The Dagster code location starts without the model stack: torch, Lightning, torch_geometric, MLflow's model
-flavours, shap and arch are imported where a model is trained, loaded or plotted, not when definitions load."""
+"""The Dagster code location starts without the model stack: torch, Lightning, torch_geometric, MLflow, shap, arch
+and scikit-learn are imported where a model is trained, loaded, registered or plotted, not when definitions load."""
 
 import json
 import subprocess
 import sys
 
-HEAVY = ("torch", "lightning", "torch_geometric", "shap", "arch", "sklearn")
+HEAVY = ("torch", "lightning", "torch_geometric", "mlflow", "shap", "arch", "sklearn")
 
 
 def test_loading_the_definitions_imports_no_model_stack():
