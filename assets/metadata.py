@@ -26,7 +26,6 @@ from risk_platform.reporting.risk_views import (
     stress_frame,
     utilisation_chart,
     var_against_pnl_chart,
-    var_headline,
 )
 from risk_platform.risk.limits import LimitResult, family_outcome
 from risk_platform.risk.report import PortfolioRisk
@@ -221,7 +220,7 @@ def gate_check(outcome: GateOutcome, check_name: str, asset_key: str) -> dg.Asse
     decision = outcome.decision
     return dg.AssetCheckResult(
         check_name=check_name, asset_key=asset_key, passed=outcome.passed, severity=CHECK_SEVERITY[outcome.severity],
-        description=outcome.summary(),
+        description=outcome.markdown(),
         metadata={
             "threshold": decision.threshold,
             "rejected": ", ".join(outcome.rejected) or "none",
@@ -264,8 +263,7 @@ def portfolio_risk_metadata(risk: ModelledRisk, recent: VarForecast | str, limit
     report, models = risk.report, risk.models
     currency = report.currency
     return {
-        "headline": var_headline(report.var_99, report.nav, report.bound_by.get("var_99", ""), currency,
-                                 limit_utilisation),
+        "headline": report.headline(limit_utilisation),
         "var_against_pnl": dg.MetadataValue.md(var_against_pnl_chart(recent, currency)
                                                if isinstance(recent, VarForecast) else f"not shown: {recent}"),
         "component_var_by_asset_class": dg.MetadataValue.md(component_var_chart(report.positions, currency)),
@@ -322,9 +320,10 @@ def aliases_audited_check(risk: ModelledRisk, check_name: str) -> dg.AssetCheckR
 def limits_metadata(check: LimitCheck, report: dict, sink: AlertSink, limits_file: str) -> dict[str, Any]:
     """The headline with the VaR limit's utilisation first, the utilisation chart, the readable limits table
     (decision columns first, units formatted), then the alerting facts and the raw figures."""
-    results = [r.to_dict() for r in check.results]
-    raw = pd.DataFrame(results)[["limit", "family", "status", "figure", "threshold", "utilisation", "unit",
-                                 "limit_severity"]].astype({"figure": str, "threshold": str})
+    results = check.results
+    raw = pd.DataFrame([r.to_dict() for r in results])[
+        ["limit", "family", "status", "figure", "threshold", "utilisation", "unit", "limit_severity"]
+    ].astype({"figure": str, "threshold": str})
     return {
         "headline": report_headline(report, headline_utilisation(results)) + " | " + ", ".join(
             f"{n} {status}" for status, n in check.status_counts().items() if n),

@@ -380,7 +380,7 @@ CASES: tuple[Case, ...] = (
          {"book.csv": f"{CSV_HEADER}\nSPX,1e300,equity,x,US,1e9,1\n".encode()}),
     Case("book csv: byte-order mark", RISK_CSV, 0, VAR_LINE, {"book.csv": b"\xef\xbb\xbf" + BOOK_CSV.encode()}),
     # ---- limits YAML (risk --limits)
-    Case("limits: the bundled limits", (*RISK, "--limits", LIMITS), 0, "limit var_99_pct_nav: "),
+    Case("limits: the bundled limits", (*RISK, "--limits", LIMITS), 0, "    var_99_pct_nav: "),
     Case("limits: alias bomb", (*RISK, "--limits", LIMITS), 2,
          f"{LIMITS} line 1: YAML anchors and aliases are not accepted", _limits(ALIAS_BOMB + "limits: *i\n")),
     Case("limits: !!python/object tag", (*RISK, "--limits", LIMITS), 2, f"{LIMITS} line 1: not valid YAML",

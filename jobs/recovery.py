@@ -18,7 +18,6 @@ from pathlib import Path
 import dagster as dg
 
 from risk_platform.io import remove_staging_files
-from risk_platform.models.recovery import fail_orphan_runs
 
 HOST_TAG = "risk_platform/host"
 PID_TAG = "risk_platform/pid"
@@ -69,6 +68,8 @@ def dagster_run_over(instance: dg.DagsterInstance, run_id: str) -> str | None:
 def recover_after_crash(instance: dg.DagsterInstance, tracking_uri: str, staging_roots: Iterable[Path]) -> str | None:
     """Fail dead runs, then the MLflow runs they (or any ended run) left RUNNING, then remove abandoned staging
     files under ``staging_roots``. The one line to print, or None when there was nothing to recover."""
+    from risk_platform.models.recovery import fail_orphan_runs  # MLflow: on use, not at the code location's start-up
+
     runs = fail_dead_runs(instance)
     mlflow_runs = fail_orphan_runs(tracking_uri, lambda run_id: dagster_run_over(instance, run_id))
     staging = remove_staging_files(staging_roots)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from risk_platform.families import MODEL_NAMES
 from risk_platform.models.audit import AuditLog
-from risk_platform.models.pinned import PinnedRegistry
-from risk_platform.models.registry import ModelRegistry
+
+if TYPE_CHECKING:  # the registry imports MLflow: on use, not at the code location's start-up
+    from risk_platform.models.pinned import PinnedRegistry
+    from risk_platform.models.registry import ModelRegistry
 
 
 class MlflowResource(dg.ConfigurableResource):
@@ -20,11 +23,15 @@ class MlflowResource(dg.ConfigurableResource):
     artifact_root: str | None = None
 
     def registry(self) -> ModelRegistry:
+        from risk_platform.models.registry import ModelRegistry
+
         return ModelRegistry(self.tracking_uri, artifact_root=self.artifact_root, audit=self.audit())
 
     def pinned_registry(self, run_id: str) -> PinnedRegistry:
         """The registry as the Dagster run ``run_id`` sees it: one alias -> version map for all its steps
         (:mod:`risk_platform.models.pinned`), kept under ``model_pins/`` beside the audit log."""
+        from risk_platform.models.pinned import PinnedRegistry
+
         return PinnedRegistry(self.registry(), Path(self.audit_log).parent / "model_pins", run_id, tuple(MODEL_NAMES))
 
     def audit(self) -> AuditLog:

@@ -173,26 +173,30 @@ NO_MODELS = "none: the command line runs the non-model methods only (historical,
 
 
 def cmd_risk(args: argparse.Namespace) -> int:
-    from risk_platform.risk.limits import evaluate_limits, load_limits
+    from risk_platform.risk.limits import evaluate_limits, limit_on, load_limits
 
-    limits = load_limits(args.limits) if args.limits else None  # a bad limits file fails before any figure
+    limits = load_limits(args.limits)  # a bad limits file fails before any figure
     report, market = _portfolio_report(args, copula=args.mc_scenarios > 0, stress=not args.no_stress)
-    checked = evaluate_limits(report.to_dict(), limits) if limits else []
+    checked = evaluate_limits(report.to_dict(), limits)
+    var_limit = limit_on(checked)
     if args.json:
-        print(json.dumps({**report.to_dict(), "rejected_feeds": list(market.unavailable),
-                          "flagged_feeds": market.flagged, "models": NO_MODELS,
+        print(json.dumps({**report.to_dict(), "headline": report.headline(var_limit and var_limit.of_limit()[0]),
+                          "rejected_feeds": list(market.unavailable), "flagged_feeds": market.flagged,
+                          "models": NO_MODELS, "limits_file": limits.source,
                           "limits": [r.to_dict() for r in checked]}, indent=1, default=str))
     else:
-        print(report.summary())
+        print(report.summary(var_limit))
         print(f"  models: {NO_MODELS}")
+        print(f"  limits ({limits.source}):")
         for result in checked:
-            print(f"  limit {result.limit}: {result.status}{f' ({result.message})' if result.message else ''}")
+            print(f"    {result.message}")
     return _risk_exit(report)
 
 
 def cmd_stress(args: argparse.Namespace) -> int:
+    """Stress losses worst first; the counterfactual correlation apart, as the VaR it is (text: losses positive;
+    JSON: ``pnl`` in USD, gains positive)."""
     report, market = _portfolio_report(args, copula=False, stress=True)
-    results = report.stress_test_results
     if args.json:
         print(json.dumps({"asof": report.asof, "portfolio": report.portfolio, "nav": report.nav,
                           "currency": report.currency, "stale": report.stale, "stale_symbols": report.stale_symbols,
@@ -201,15 +205,13 @@ def cmd_stress(args: argparse.Namespace) -> int:
                           "stale_against_clock_reason": report.stale_against_clock_reason,
                           "flagged_positions": report.flagged_positions, "rejected_feeds": list(market.unavailable),
                           "flagged_feeds": market.flagged, "data_flags": report.data_flags,
-                          "models": NO_MODELS, "stress_test_results": results}, indent=1, default=float))
+                          "models": NO_MODELS, "sign_convention": "pnl in USD, gains positive (a loss is negative)",
+                          "stress_test_results": {s["name"]: s for s in report.stress_losses()},
+                          "counterfactual_correlation": report.counterfactual_var()}, indent=1, default=float))
     else:
-        print(f"{report.portfolio} as of {report.asof}: stress tests (P&L USD, gains positive; NAV {report.nav:,.0f})"
+        print(f"{report.portfolio} as of {report.asof}: NAV {report.nav:,.0f} {report.currency}"
               + (f"  [STALE: {', '.join(report.stale_symbols)}]" if report.stale else ""))
-        for name, res in results.items():
-            classes = ", ".join(f"{k} {v:,.0f}" for k, v in res["pnl_by_asset_class"].items() if v)
-            print(f"  {name:<44}{res['pnl']:>15,.0f} {res['pnl_pct_nav']:>7.2f}%   {classes}")
-            if "statement" in res["details"]:
-                print(f"    {res['details']['statement']}")
+        print("\n".join(report.stress_lines(by_asset_class=True)))
     return _risk_exit(report)
 
 
@@ -591,7 +593,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     """Every registered version of each model (or of --model) with its aliases and training window: the
     version's own (``train_start..train_end``) and, for a refit version, the evaluation fit behind its metrics."""
     from risk_platform.families import MODEL_NAMES
-    from risk_platform.models.registry import training_window_text
+    from risk_platform.models.names import training_window_text
 
     if args.model is not None and args.model not in MODEL_NAMES:
         raise InputError(f"unknown model {args.model!r}; expected one of {', '.join(MODEL_NAMES)}")
@@ -740,8 +742,8 @@ def build_parser() -> argparse.ArgumentParser:
     risk = sub.add_parser("risk", help="portfolio risk metrics: every VaR method, liquidity, concentration, stress")
     book_args(risk)
     risk.add_argument("--no-stress", action="store_true", help="skip the stress suite")
-    risk.add_argument("--limits", help="limits YAML to check the figures against (e.g. the bundled"
-                      " risk_platform/bundled/limits/limits.yaml); each limit's status is printed")
+    risk.add_argument("--limits", help="limits YAML the figures are checked against, each limit's status printed;"
+                      " default: RISK_PLATFORM_LIMITS, risk_platform.yaml, else the bundled limits")
     risk.set_defaults(func=cmd_risk)
 
     stress = sub.add_parser("stress", help="stress results per scenario (P&L by position and asset class)")
@@ -769,18 +771,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _with_project_data(args: argparse.Namespace) -> argparse.Namespace:
-    """Fill ``--prices``, ``--instruments`` (and ``--portfolio`` of ``risk``/``stress``) not given on the command
-    line from the project configuration (:mod:`risk_platform.project_config`): environment, file, bundled."""
+    """Fill ``--prices``, ``--instruments`` (``--portfolio`` of ``risk``/``stress``, ``--limits`` of ``risk``) not given
+    on the command line from the project configuration (:mod:`risk_platform.project_config`): environment, file,
+    bundled."""
     if not hasattr(args, "prices"):
         return args
     from risk_platform.project_config import load_project_config
 
     book = getattr(args, "book_from_config", False)
     config = load_project_config({"prices": args.prices, "instruments": args.instruments,
-                                  "positions": args.portfolio if book else None})
+                                  "positions": args.portfolio if book else None,
+                                  "limits": getattr(args, "limits", None)})
     args.prices, args.instruments = str(config.prices), str(config.instruments)
     if book:
         args.portfolio = str(config.positions)
+    if hasattr(args, "limits"):
+        args.limits = str(config.limits)
     return args
 
 

@@ -11,27 +11,54 @@ validation, window metrics) and add one :class:`ModelFamily` row to :data:`FAMIL
 
 from __future__ import annotations
 
+import importlib
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
 from risk_platform.crisis_windows import CrisisWindow
 from risk_platform.errors import InputError
-from risk_platform.models.generators import GANConfig, VAEConfig, train_gan, train_vae
-from risk_platform.models.gnn import GNNConfig, train_gnn_corr
 from risk_platform.models.governance import Gate
-from risk_platform.models.lstm import LSTMConfig, refit_lstm_vol, train_lstm_vol
-from risk_platform.models.registry import registered_name
-from risk_platform.models.reports import Registration, generator_registration, gnn_registration, lstm_registration
+from risk_platform.models.names import registered_name
 from risk_platform.validation import crisis
 from risk_platform.validation.crisis import WindowValidation
-from risk_platform.validation.report import generator_window_metrics, gnn_window_metrics, lstm_window_metrics
+
+if TYPE_CHECKING:
+    from risk_platform.models.reports import Registration
 
 PRESETS = ("demo", "full")
+
+
+def imported(path: str) -> Any:
+    """The object at ``'package.module:name'``, imported when first used: the families' model code (torch,
+    Lightning, torch_geometric, matplotlib) stays out of the Dagster code location's start-up."""
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def deferred(path: str) -> Callable[..., Any]:
+    """The function at ``'package.module:name'`` (:func:`imported`), imported at its first call."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return imported(path)(*args, **kwargs)
+
+    call.__name__ = path.split(":")[1]
+    return call
+
+
+GENERATORS, GNN, LSTM = "risk_platform.models.generators", "risk_platform.models.gnn", "risk_platform.models.lstm"
+REPORTS, VALIDATION_REPORT = "risk_platform.models.reports", "risk_platform.validation.report"
+train_gan, train_vae = deferred(f"{GENERATORS}:train_gan"), deferred(f"{GENERATORS}:train_vae")
+train_gnn_corr = deferred(f"{GNN}:train_gnn_corr")
+train_lstm_vol, refit_lstm_vol = deferred(f"{LSTM}:train_lstm_vol"), deferred(f"{LSTM}:refit_lstm_vol")
+generator_registration, gnn_registration, lstm_registration = (
+    deferred(f"{REPORTS}:{name}_registration") for name in ("generator", "gnn", "lstm"))
+generator_window_metrics, gnn_window_metrics, lstm_window_metrics = (
+    deferred(f"{VALIDATION_REPORT}:{name}_window_metrics") for name in ("generator", "gnn", "lstm"))
 
 
 class Train(Protocol):
@@ -72,7 +99,7 @@ class ModelFamily:
     key: str
     description: str
     validation_description: str
-    config_class: Any  # a frozen dataclass with classmethods demo(**overrides) and full(**overrides)
+    config_path: str  # 'module:name' of a frozen dataclass with classmethods demo(**overrides) and full(**overrides)
     validation_overrides: Mapping[str, Mapping[str, Any]]
     train: Train
     register: Register
@@ -84,6 +111,11 @@ class ModelFamily:
     no_walk_forward: str = ""
     carried_metrics: tuple[str, ...] = ()
     runs_after: tuple[str, ...] = ()
+
+    @property
+    def config_class(self) -> Any:
+        """The training config class (imported on use, with its model module)."""
+        return imported(self.config_path)
 
     @property
     def registered_name(self) -> str:
@@ -138,17 +170,18 @@ GENERATOR_GATE_METRICS = ("stress_var99_rel_err_equal_weight", "stress_es975_rel
 GENERATOR_HEADLINE = ("stress_disc_score", "stress_var99_rel_err_equal_weight", "stress_es975_rel_err_60_40")
 
 
-def _generator_family(key: str, config_class: Any, train: Callable[..., Any], full_validation_epochs: int,
+def _generator_family(key: str, config_path: str, train: Callable[..., Any], validation_epochs: tuple[int, int],
                       description: str, validation_description: str) -> ModelFamily:
-    """A scenario generator (GAN, VAE): the same registration, validation, gates and headline figures."""
+    """A scenario generator (GAN, VAE): the same registration, validation, gates and headline figures;
+    ``validation_epochs``: the crisis retraining's epochs of the demo preset (half its training's) and the full."""
     name = key.split("_")[0]  # "gan", "vae": the backtest method and the quality table's column
     return ModelFamily(
         key=key,
         description=description,
         validation_description=validation_description,
-        config_class=config_class,
-        validation_overrides={"demo": {"max_epochs": max(1, config_class.demo().max_epochs // 2)},
-                              "full": {"max_epochs": full_validation_epochs}},
+        config_path=config_path,
+        validation_overrides={"demo": {"max_epochs": validation_epochs[0]},
+                              "full": {"max_epochs": validation_epochs[1]}},
         train=lambda daily, instruments, config, fast_dev_run: train(daily, config, fast_dev_run=fast_dev_run),
         register=lambda result, daily, instruments, folder: generator_registration(name, result, daily, instruments,
                                                                                    folder),
@@ -172,7 +205,7 @@ LSTM_VOL = ModelFamily(
     " and EWMA.",
     validation_description="LSTM volatility forecaster retrained before the window: QLIKE against EWMA and GARCH-t"
     " inside it, and the book's VaR with LSTM volatilities and EWMA correlations.",
-    config_class=LSTMConfig,
+    config_path=f"{LSTM}:LSTMConfig",
     validation_overrides={"demo": {"epochs": 2}, "full": {"epochs": 10}},
     train=lambda daily, instruments, config, fast_dev_run: refit_lstm_vol(  # evaluated, then refit on all days
         daily, train_lstm_vol(daily, config, fast_dev_run=fast_dev_run), fast_dev_run=fast_dev_run),
@@ -192,7 +225,7 @@ GNN_CORR = ModelFamily(
     " and EWMA correlations (Frobenius error, 2020-2024).",
     validation_description="GNN correlation retrained before the window: Frobenius error against the sample and"
     " EWMA correlations inside it, and the book's VaR with the GNN correlation.",
-    config_class=GNNConfig,
+    config_path=f"{GNN}:GNNConfig",
     validation_overrides={"demo": {"max_epochs": 5}, "full": {"max_epochs": 10}},
     train=lambda daily, instruments, config, fast_dev_run: train_gnn_corr(daily, instruments, config,
                                                                           fast_dev_run=fast_dev_run),
@@ -209,14 +242,14 @@ GNN_CORR = ModelFamily(
 )
 
 GAN_SCENARIOS = _generator_family(
-    "gan_scenarios", GANConfig, train_gan, 300,
+    "gan_scenarios", f"{GENERATORS}:GANConfig", train_gan, (60, 300),
     "Conditional WGAN-GP stress-scenario generator (joint one-day returns of every series by regime); quality"
     " in the high-volatility regime against real returns, beside a filtered-historical-simulation bootstrap.",
     "GAN retrained before the window: quality against the window's returns and the book's VaR from"
     " regime-conditional scenarios.")
 
 VAE_SCENARIOS = _generator_family(
-    "vae_scenarios", VAEConfig, train_vae, 200,
+    "vae_scenarios", f"{GENERATORS}:VAEConfig", train_vae, (50, 200),
     "Conditional VAE stress-scenario generator with the GAN's interface; same quality evaluation.",
     "VAE retrained before the window: quality against the window's returns and the book's VaR from"
     " regime-conditional scenarios.")

@@ -73,14 +73,26 @@ class GateDecision:
         return not self.rejected
 
     def rejection_lines(self) -> list[str]:
-        """One line per rejected feed: symbol, share, first missing dates."""
+        """One line per rejected feed: the rule(s) it failed with the figures, and the latest missing dates (newest
+        first, runs of consecutive sessions as ranges: the gap behind a recent-sessions rejection)."""
         rows = self.table[~self.table["accepted"]]
-        return [
-            f"{r.symbol}: {r.missing_share:.2%} of {r.expected_sessions} {r.calendar} sessions missing"
-            f" ({r.missing_sessions} days; first: {r.first_missing_dates});"
-            f" last {r.recent_sessions} sessions: {r.recent_missing_share:.2%} missing"
-            for r in rows.itertuples()
-        ]
+        return [f"{r.symbol}: {'; '.join(self.failed_rules(r))}; latest missing: {r.latest_missing_dates}"
+                for r in rows.itertuples()]
+
+    def failed_rules(self, row: Any) -> list[str]:
+        """The suite's bounds a feed's ``row`` (a table row as a named tuple) breaks, each with its figure."""
+        said = {"missing_share": f"{row.missing_share:.1%} of {row.expected_sessions} {row.calendar} sessions"
+                                 f" {row.window_start}..{row.window_end} missing",
+                "recent_missing_share": f"last {row.recent_sessions} sessions {row.recent_missing_share:.1%} missing"}
+        failed = []
+        for column, low, high in self.rules:
+            value = getattr(row, column)
+            over, under = high is not None and value > high, low is not None and value < low
+            if over or under:
+                bound = high if over else low
+                shown = f"{bound:.0%}" if column.endswith("_share") else f"{bound:g}"
+                failed.append(f"{said.get(column, f'{column} {value:g}')} ({'max' if over else 'min'} {shown})")
+        return failed
 
     def summary(self) -> str:
         head = f"missing-data gate (max {self.threshold:.0%}): {len(self.accepted)} feeds accepted, "
@@ -168,12 +180,25 @@ def completeness_table(
                 "recent_missing_share": recent_missing / len(recent),
                 "off_session_values": int((~in_window.isin(venue_days)).sum()),
                 "first_missing_dates": ", ".join(d.strftime("%Y-%m-%d") for d in missing[:MISSING_DATES_SHOWN]),
+                "latest_missing_dates": latest_missing_runs(missing, venue_days),
             }
         )
     columns = ["symbol", "calendar", "window_start", "window_end", "expected_sessions", "observed_sessions",
                "missing_sessions", "missing_share", "recent_sessions", "recent_missing_share", "off_session_values",
-               "first_missing_dates"]
+               "first_missing_dates", "latest_missing_dates"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def latest_missing_runs(missing: pd.DatetimeIndex, venue_days: pd.DatetimeIndex, shown: int = MISSING_DATES_SHOWN
+                        ) -> str:
+    """The missing sessions newest first, each run of consecutive venue sessions as one range, e.g.
+    ``'2024-12-02..2024-12-31 (21 sessions), 2024-11-15, ... and 40 earlier runs'``; ``''`` when none is missing."""
+    position = venue_days.get_indexer(missing)
+    runs = np.split(missing, np.flatnonzero(np.diff(position) != 1) + 1) if len(missing) else []
+    texts = [f"{run[0]:%Y-%m-%d}..{run[-1]:%Y-%m-%d} ({len(run)} sessions)" if len(run) > 1 else f"{run[0]:%Y-%m-%d}"
+             for run in reversed(runs[-shown:])]
+    earlier = len(runs) - shown
+    return ", ".join(texts) + (f", ... and {earlier} earlier run(s)" if earlier > 0 else "")
 
 
 def apply_gate(table: pd.DataFrame, suite: dict[str, Any], delivered: list[str] | None = None) -> GateDecision:
@@ -268,6 +293,7 @@ def quarantine_rejected(decision: GateDecision, raw: pd.DataFrame, quarantine_di
                     "calendar": rejected.at[s, "calendar"],
                     "recent_missing_share": float(rejected.at[s, "recent_missing_share"]),
                     "first_missing_dates": [d for d in rejected.at[s, "first_missing_dates"].split(", ") if d],
+                    "latest_missing_dates": rejected.at[s, "latest_missing_dates"],
                 }
                 for s in sorted(symbols)
             ],
@@ -433,6 +459,12 @@ class GateOutcome:
         if self.plausibility is not None:
             parts.append(self.plausibility.summary())
         return "\n".join(parts)
+
+    def markdown(self) -> str:
+        """:meth:`summary` as Markdown (the Dagster check's description): each gate's head line a paragraph, each
+        rejected feed, suspect or unconfirmed point a bullet of its own."""
+        return "\n".join(f"- {line.strip()}" if line.startswith("  ") else f"\n{line}\n"
+                         for line in self.summary().splitlines()).strip()
 
     def lineage_facts(self) -> dict[str, Any]:
         """What lineage keeps of the gate: the GX validation, the suite, the feeds' fate, the quarantine."""

@@ -43,13 +43,17 @@ import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import yaml
 
 from risk_platform.errors import InputError
 from risk_platform.models.audit import RESTORED_EVENT, AuditLog, AuditRecord, UnauditedMove, record_unaudited
-from risk_platform.models.registry import ALIAS_HISTORY_TAG, ModelRegistry, registered_name
+from risk_platform.models.names import ALIAS_HISTORY_TAG, registered_name
+
+if TYPE_CHECKING:
+    from risk_platform.models.registry import ModelRegistry
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -27,46 +27,27 @@ from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
-from torch import nn
 
 from risk_platform.errors import ComputationError, InputError, RegistryUnavailable
 from risk_platform.models.audit import AuditLog, UnauditedMove, reconcile_aliases
+from risk_platform.models.names import (
+    ARTIFACT_HASH_TAG,
+    TRAINING_WINDOW_PARAMS,
+    VALIDATION_RUN_TAG,
+    registered_name,
+)
 
 if TYPE_CHECKING:  # reports imports the generators and with them Lightning: not for loading a model
+    from torch import nn
+
     from risk_platform.models.reports import Registration
 
 T = TypeVar("T")
-REGISTERED_PREFIX = "risk_platform-"
 LINEAGE_TAGS = ("dagster_run_id", "dagster_asset_key", "partition_key", "git_sha", "data_sha256", "gx_validation_id")
 ALIASES = ("stable", "current", "experimental")
 EXPERIMENT = "risk_platform"
 VALIDATION_EXPERIMENT = "risk_platform-validation"
-TRAINING_WINDOW_PARAMS = ("train_start", "train_end", "validation_train_start", "validation_train_end",
-                          "evaluation_start", "evaluation_end", "evaluation_note")  # what `risk-platform models` shows
-ARTIFACT_HASH_TAG = "artifact_sha256"  # version tag: JSON {relative path: sha256} of the logged model's files
-VALIDATION_RUN_TAG = "validation_run_id"  # version tag: the latest validation run of the version (the promotion's)
-VALIDATION_STATUS_TAG = "validation_status"  # version tag: ``passed`` or ``refused``, the latest promotion decision
-ALIAS_HISTORY_TAG = "alias_history"  # version tag: the latest alias move to the version, in words
-VERSION_TAGS = (ARTIFACT_HASH_TAG, VALIDATION_RUN_TAG, VALIDATION_STATUS_TAG, ALIAS_HISTORY_TAG)  # all a version has
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
-
-
-def training_window_text(params: Mapping[str, str | None]) -> str:
-    """A version's training window in words from its run's :data:`TRAINING_WINDOW_PARAMS` (``?`` when a version
-    predates them): ``trained on A..B; evaluated: trained C..D, scored E..F`` and the evaluation note, if any."""
-    evaluated = (f"; evaluated: trained {params.get('validation_train_start')}..{params.get('validation_train_end')},"
-                 f" scored {params.get('evaluation_start')}..{params.get('evaluation_end')}"
-                 if params.get("evaluation_start") not in (None, "none") else "")
-    note = f" ({params['evaluation_note']})" if params.get("evaluation_note") not in (None, "none") else ""
-    return (f"trained on {params.get('train_start') or '?'}..{params.get('train_end') or '?'}{evaluated}{note}")
-
-
-LINEAGE_TAGS = ("dagster_run_id", "data_sha256", "gx_validation_id", "git_sha")  # what a training run is tagged with
-
-
-def registered_name(model_key: str) -> str:
-    """The registered model name of a family key: ``risk_platform-<key>``."""
-    return f"{REGISTERED_PREFIX}{model_key}"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ for Dagster metadata.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -29,13 +30,10 @@ from risk_platform.models.mlflow_ui import (
     model_version_path,
     run_path,
 )
-from risk_platform.models.registry import (
-    VALIDATION_RUN_TAG,
-    VALIDATION_STATUS_TAG,
-    ModelRegistry,
-    registered_name,
-    training_window_text,
-)
+from risk_platform.models.names import VALIDATION_RUN_TAG, VALIDATION_STATUS_TAG, registered_name, training_window_text
+
+if TYPE_CHECKING:
+    from risk_platform.models.registry import ModelRegistry
 
 NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
 

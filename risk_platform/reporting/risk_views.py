@@ -18,35 +18,19 @@ from risk_platform.render.charts import (
     utilisation_bars,
     var_against_pnl,
 )
-from risk_platform.render.formatting import money, percent, share
+from risk_platform.render.formatting import money, percent
+from risk_platform.risk.limits import LimitResult, limit_on
+from risk_platform.risk.report import var_headline
 from risk_platform.validation.backtest import traffic_light
 from risk_platform.validation.var_forecasts import VarForecast
 
 NOT_A_PNL = ("counterfactual_correlation",)  # stress kinds whose figure is a VaR, shown apart from the P&Ls
-HEADLINE_LIMIT = "var_99_pct_nav"  # the limit whose utilisation the headline quotes (when the limits file has it)
-
-
-def bound_method(bound_by: str) -> str:
-    """The method named by a ``bound_by`` entry (``'vine_copula: vine copula (26 factors...)'`` -> ``'vine
-    copula'``)."""
-    return bound_by.split(":", 1)[0].strip().replace("_", " ") if bound_by else "unknown"
-
-
-def var_headline(var_99: float, nav: float, bound_by: str, currency: str = "USD",
-                 limit_utilisation: float | None = None) -> str:
-    """``'VaR 99% 1-day USD 6.19m, 1.24% of NAV, 62% of limit, bound by vine copula'`` (the limit part only when
-    ``limit_utilisation``, a fraction of the breach threshold, is known)."""
-    parts = [f"VaR 99% 1-day {money(var_99, currency)}",
-             f"{percent(100.0 * var_99 / nav) if nav else 'n/a'} of NAV"]
-    if limit_utilisation is not None and math.isfinite(limit_utilisation):
-        parts.append(f"{share(limit_utilisation)} of limit")
-    return ", ".join(parts) + f", bound by {bound_method(bound_by)}"
 
 
 def report_headline(report: Mapping, limit_utilisation: float | None = None) -> str:
-    """:func:`var_headline` of a risk report (:meth:`PortfolioRisk.to_dict` or the object's fields)."""
+    """:func:`~risk_platform.risk.report.var_headline` of a stored risk report (:meth:`PortfolioRisk.to_dict`)."""
     return var_headline(float(report["var_99"]), float(report["nav"]), report.get("bound_by", {}).get("var_99", ""),
-                        report.get("currency", "USD"), limit_utilisation)
+                        report.get("currency", "USD"), int(report.get("horizon_days", 1)), limit_utilisation)
 
 
 def var_against_pnl_chart(forecast: VarForecast, currency: str = "USD") -> str:
@@ -90,49 +74,36 @@ def stress_chart(stress: Mapping[str, Mapping], currency: str = "USD") -> str:
     return f"**{title}**\n\n{markdown_image(png, 'stress losses ranked')}"
 
 
-def _number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def utilisation_frame(limits: Sequence[Mapping]) -> pd.DataFrame:
-    """Numeric limits indexed by name: ``status``, ``used_pct`` (the figure as % of the breach threshold, or of
-    the warn threshold when there is none; floors inverted so that more is worse) and ``warn_pct`` (the warn
-    level on the same scale, NaN without one)."""
+def utilisation_frame(limits: Sequence[LimitResult]) -> pd.DataFrame:
+    """Numeric limits indexed by name: ``status``, ``used_pct`` and ``warn_pct`` (the figure and the warn level as %
+    of the limit, :meth:`LimitResult.of_limit`; NaN without a warn level)."""
     rows = []
     for r in limits:
-        figure, warn, breach = r.get("figure"), r.get("warn_threshold"), r.get("breach_threshold")
-        if not _number(figure) or not any(_number(t) for t in (warn, breach)):
-            continue
-        reference = breach if _number(breach) else warn
-        if reference == 0:  # a zero threshold has no utilisation scale (its status still shows in the table)
-            continue
-        floor = _number(warn) and _number(breach) and warn > breach
-        used = (reference / figure if figure else math.inf) if floor else figure / reference
-        warn_pct = (reference / warn if floor else warn / reference) if _number(warn) else np.nan
-        rows.append({"limit": r["limit"], "status": r["status"], "used_pct": 100.0 * used,
-                     "warn_pct": 100.0 * warn_pct})
+        used, warn = r.of_limit()
+        if used is not None:
+            rows.append({"limit": r.limit, "status": r.status, "used_pct": 100.0 * used,
+                         "warn_pct": np.nan if warn is None else 100.0 * warn})
     return pd.DataFrame(rows, columns=["limit", "status", "used_pct", "warn_pct"]).set_index("limit")
 
 
-def utilisation_chart(limits: Sequence[Mapping]) -> str:
+def utilisation_chart(limits: Sequence[LimitResult]) -> str:
     """The numeric limits' utilisation bars with their warn and breach levels."""
     frame = utilisation_frame(limits)
     title = "Limit utilisation (% of breach threshold; green ok, amber warn, red breach)"
     return f"**{title}**\n\n{markdown_image(utilisation_bars(frame, title), 'limit utilisation')}"
 
 
-def headline_utilisation(limits: Sequence[Mapping]) -> float | None:
-    """The headline limit's utilisation as a fraction of its breach threshold (None when the file lacks it)."""
-    frame = utilisation_frame(limits)
-    if HEADLINE_LIMIT not in frame.index:
-        return None
-    return float(frame.at[HEADLINE_LIMIT, "used_pct"]) / 100.0
+def headline_utilisation(limits: Sequence[LimitResult]) -> float | None:
+    """The utilisation of the limit on the headline VaR 99% (a fraction of its breach threshold; None without
+    one): the figure the headline quotes."""
+    var_limit = limit_on(list(limits))
+    return None if var_limit is None else var_limit.of_limit()[0]
 
 
-def limits_table(limits: Sequence[Mapping], currency: str = "USD") -> pd.DataFrame:
+def limits_table(limits: Sequence[LimitResult], currency: str = "USD") -> pd.DataFrame:
     """The limits a person reads: decision columns first (limit, status, utilisation %), figures formatted with
     their unit, thresholds beside them, then the family and the breach severity."""
-    frame = pd.DataFrame(list(limits))
+    frame = pd.DataFrame([r.to_dict() for r in limits])
     used = utilisation_frame(limits)["used_pct"]
 
     def shown(value, unit: str) -> str:

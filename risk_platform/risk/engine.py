@@ -36,7 +36,14 @@ from risk_platform.risk.data_flags import DataFlag, data_flags
 from risk_platform.risk.liquidity import LiquidityConcentration, liquidity_concentration
 from risk_platform.risk.market import MarketState, clock_staleness, prepare_market
 from risk_platform.risk.measures import ewma_covariance, historical_es_contributions
-from risk_platform.risk.report import ModelInputs, PortfolioRisk, ScenarioSet, model_age_flags, model_columns
+from risk_platform.risk.report import (
+    ModelInputs,
+    PortfolioRisk,
+    ScenarioSet,
+    model_age_flags,
+    model_columns,
+    worst_first,
+)
 from risk_platform.risk.stress import StressResult, nearest_correlation, stress_notes, stress_suite
 from risk_platform.risk.valuation import ValuedBook, value_book
 
@@ -401,7 +408,7 @@ def build_report(portfolio: Portfolio, market: MarketState, config: RiskConfig, 
         region_concentration=liq.region_concentration, liquidity_score=liq.liquidity_score,
         days_to_liquidate_portfolio=liq.days_to_liquidate_portfolio,
         liquidity={k: v for k, v in liq.to_dict().items() if k != "days_to_liquidate"},
-        stress_test_results={name: s.to_dict() for name, s in stress_results.items()},
+        stress_test_results=worst_first({name: s.to_dict() for name, s in stress_results.items()}),
         current_regime=regime.current, regime_probability=regime.probability,
         regime_calibration=regime.calibration.to_dict(), model_versions=versions, stale=bool(stale_symbols),
         stale_symbols=stale_symbols, timings_ms=timings_ms, evaluation_date=f"{market.evaluation_date:%Y-%m-%d}",

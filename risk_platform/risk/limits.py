@@ -106,6 +106,17 @@ class LimitResult:
     limit_severity: str
     bound_by: Any = None
     message: str = ""
+    direction: str = "above"  # the limit's: ``above`` (a figure above is bad) or ``below`` (a floor)
+
+    def of_limit(self) -> tuple[float | None, float | None]:
+        """(the figure, the warn threshold) as fractions of the limit: the breach threshold, or the warn threshold
+        when there is no breach; floors inverted so that more is always worse (1.0 = at the limit). None where
+        undefined (a categorical or unevaluated limit, a zero threshold or figure)."""
+        limit = self.breach_threshold if _is_number(self.breach_threshold) else self.warn_threshold
+        if not _is_number(self.figure) or not _is_number(limit):
+            return None, None
+        warn = _utilisation(self.warn_threshold, limit, self.direction) if _is_number(self.warn_threshold) else None
+        return _utilisation(self.figure, limit, self.direction), warn
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -257,7 +268,7 @@ def evaluate_limit(report: dict, limit: Limit) -> LimitResult:
     """Evaluate one limit on a report (a :meth:`PortfolioRisk.to_dict`)."""
     figure, reason = _figure(report, limit)
     common = dict(limit=limit.name, family=limit.family, metric=limit.metric, unit=limit.unit,
-                  limit_severity=limit.severity, bound_by=_bound_by(report, limit.metric))
+                  limit_severity=limit.severity, bound_by=_bound_by(report, limit.metric), direction=limit.direction)
     if limit.categorical:
         warn_t = list(limit.warn_values) or None
         breach_t = list(limit.breach_values) or None
@@ -295,6 +306,10 @@ def evaluate_limit(report: dict, limit: Limit) -> LimitResult:
                        breach_threshold=breach_t, utilisation=utilisation, message=message, **common)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _utilisation(figure: float, threshold: float | None, direction: str) -> float | None:
     if threshold is None:
         return None
@@ -307,6 +322,11 @@ def evaluate_limits(report: dict, limits: LimitSet | list[Limit] | tuple[Limit, 
     """Evaluate every limit on ``report``; one result per limit, in file order."""
     items = limits.limits if isinstance(limits, LimitSet) else tuple(limits)
     return [evaluate_limit(report, limit) for limit in items]
+
+
+def limit_on(results: list[LimitResult], metric: str = "var_99") -> LimitResult | None:
+    """The first evaluated limit on ``metric`` (by default the headline 99% VaR's), or None when there is none."""
+    return next((r for r in results if r.metric == metric and r.status != "not_evaluated"), None)
 
 
 @dataclass(frozen=True)

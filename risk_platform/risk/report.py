@@ -4,11 +4,43 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from risk_platform.errors import InputError
+from risk_platform.render.formatting import money, percent, share
+
+if TYPE_CHECKING:
+    from risk_platform.risk.limits import LimitResult
+
+COUNTERFACTUAL_KIND = "counterfactual_correlation"  # the one stress entry that is a VaR, not a P&L
+
+
+def bound_method(bound_by: str) -> str:
+    """The method a ``bound_by`` entry names, readable: ``'vine_copula: vine copula (26 factors...)'`` ->
+    ``'vine copula'``, ``'monte_carlo_gan[current]: ...'`` -> ``'monte carlo gan (current)'``."""
+    method = (bound_by or "unknown").split(": ", 1)[0]
+    return method.replace("_", " ").replace("[", " (").replace("]", ")")
+
+
+def var_headline(var_99: float, nav: float, bound_by: str, currency: str = "USD", horizon_days: int = 1,
+                 limit_utilisation: float | None = None) -> str:
+    """``'VaR 99% 1-day USD 6.19m, 1.24% of NAV, 62% of limit, bound by vine copula'``: the limit part only when
+    ``limit_utilisation`` (a fraction of the limit) is known; ``bound_by`` the figure's :attr:`PortfolioRisk.bound_by`
+    entry."""
+    parts = [f"VaR 99% {horizon_days}-day {money(var_99, currency)}",
+             f"{percent(100.0 * var_99 / nav) if nav else 'n/a'} of NAV"]
+    if limit_utilisation is not None and np.isfinite(limit_utilisation):
+        parts.append(f"{share(limit_utilisation)} of limit")
+    return ", ".join([*parts, f"bound by {bound_method(bound_by)}"])
+
+
+def worst_first(results: Mapping[str, dict]) -> dict[str, dict]:
+    """Stress results (``StressResult.to_dict``) by name, the largest loss first, the counterfactual correlation
+    (a VaR, not a P&L) last."""
+    return dict(sorted(results.items(), key=lambda item: (item[1]["kind"] == COUNTERFACTUAL_KIND, item[1]["pnl"])))
 
 
 @dataclass(frozen=True)
@@ -154,11 +186,58 @@ class PortfolioRisk:
     def to_dict(self) -> dict:
         return _json_ready(asdict(self))
 
-    def summary(self) -> str:
+    def binding(self, figure: str = "var_99") -> str:
+        """The method that produced ``figure``, readable: ``'vine copula'``, ``'monte carlo gan (current)'``."""
+        return bound_method(self.bound_by.get(figure, "unknown"))
+
+    def headline(self, limit_utilisation: float | None = None) -> str:
+        """One line with units (:func:`var_headline`): "VaR 99% 1-day USD 6.19m, 1.24% of NAV, 62% of limit,
+        bound by vine copula" (the limit part only when ``limit_utilisation``, a fraction of the limit, is given)."""
+        return var_headline(self.var_99, self.nav, self.bound_by.get("var_99", ""), self.currency, self.horizon_days,
+                            limit_utilisation)
+
+    def stress_losses(self) -> list[dict]:
+        """The stress scenarios that are P&Ls (every one but the counterfactual correlation), largest loss first."""
+        return [s for s in worst_first(self.stress_test_results).values() if s["kind"] != COUNTERFACTUAL_KIND]
+
+    def counterfactual_var(self) -> dict | None:
+        """The counterfactual correlation entry (a parametric VaR under crisis correlations), or None."""
+        return next((s for s in self.stress_test_results.values() if s["kind"] == COUNTERFACTUAL_KIND), None)
+
+    def stress_lines(self, by_asset_class: bool = False) -> list[str]:
+        """The stress section: losses positive in USD and % of NAV, worst first (each over its own horizon),
+        then the counterfactual correlation apart, as the VaR it is."""
+        lines = [f"  stress losses ({self.currency}, losses positive, each over its scenario's horizon),"
+                 f" worst first:"]
+        for s in self.stress_losses():
+            classes = ", ".join(f"{k} {-v:,.0f}" for k, v in s["pnl_by_asset_class"].items() if v)
+            lines.append(f"    {s['name']:<44}{-s['pnl']:>15,.0f}{-s['pnl_pct_nav']:>8.2f}%"
+                         + (f"   {classes}" if by_asset_class else ""))
+        counterfactual = self.counterfactual_var()
+        if counterfactual is not None:
+            details = counterfactual["details"]
+            lines.append(f"  counterfactual correlation (a VaR, not a stress P&L): VaR {details['confidence']:.0%}"
+                         f" {self.horizon_days}-day {money(-counterfactual['pnl'], self.currency)},"
+                         f" {-counterfactual['pnl_pct_nav']:.2f}% of NAV under crisis correlations with the hedges"
+                         f" inverted")
+            lines.append(f"    {details['statement']}")
+        return lines
+
+    def summary(self, var_limit: LimitResult | None = None) -> str:
+        """The report as text: conventions once at the top (1-day, USD, losses positive), the headline with % of
+        NAV and, given ``var_limit`` (the limit on ``var_99``), its utilisation and status."""
+        limit = "" if var_limit is None else (f"; limit {var_limit.limit} {var_limit.status}"
+                                              f" (warn {var_limit.warn_threshold}, breach"
+                                              f" {var_limit.breach_threshold} {var_limit.unit})")
+        bindings: dict[str, list[str]] = {}
+        for figure, text in self.bound_by.items():
+            bindings.setdefault(text, []).append(figure)
         lines = [
-            f"{self.portfolio} as of {self.asof}: NAV {self.nav:,.0f} {self.currency} ({self.nav_source})"
+            f"{self.portfolio} as of {self.asof}: NAV {self.nav:,.0f} {self.currency} ({self.nav_source});"
+            f" figures {self.horizon_days}-day horizon, {self.currency}, losses positive"
             + ("  [STALE PRICES: " + ", ".join(self.stale_symbols) + "]" if self.stale else ""),
             f"  {self.data_age_line()}",
+            f"  {self.headline(None if var_limit is None else var_limit.of_limit()[0])}{limit}",
             f"  headline (most conservative): VaR95 {self.var_95:,.0f}  VaR99 {self.var_99:,.0f}"
             f"  ES95 {self.cvar_95:,.0f}  ES99 {self.es_99:,.0f}  daily vol {self.portfolio_volatility:,.0f}",
             f"  {'method':<34}{'VaR95':>13}{'VaR99':>13}{'ES95':>13}{'ES99':>13}  bound by",
@@ -166,7 +245,7 @@ class PortfolioRisk:
         for m in self.methods.values():
             lines.append(f"  {m['name']:<34}{m['var_95']:>13,.0f}{m['var_99']:>13,.0f}{m['es_95']:>13,.0f}"
                          f"{m['es_99']:>13,.0f}  {m['bound_by']}{'' if m['complete'] else ' (INCOMPLETE)'}")
-        lines += [f"  bound_by {k}: {v}" for k, v in self.bound_by.items()]
+        lines += [f"  {', '.join(figures)} bound by {text}" for text, figures in bindings.items()]
         lines.append(f"  largest position {self.largest_position} {self.largest_position_pct:.1f}% of NAV,"
                      f" HHI {self.herfindahl_index:.3f}, coverage {self.coverage_pct_gross:.1f}% of gross")
         if self.liquidity:
@@ -178,9 +257,7 @@ class PortfolioRisk:
         lines.append(f"  regime {self.current_regime}, next-day probability "
                      + ", ".join(f"{k} {v:.2f}" for k, v in self.regime_probability.items()))
         if self.stress_test_results:
-            lines.append("  stress tests (P&L, % NAV):")
-            for name, s in self.stress_test_results.items():
-                lines.append(f"    {name:<44}{s['pnl']:>15,.0f}{s['pnl_pct_nav']:>8.2f}%")
+            lines += self.stress_lines()
         lines += [f"  FLAGGED {f['symbol']}: {f['reason']}" for f in self.flagged_positions]
         lines += [f"  DATA FLAG {f['statement']}" for f in self.data_flags]
         lines += [f"  WARN MODEL AGE {f['statement']}" for f in self.model_age_flags]

@@ -31,7 +31,7 @@ from risk_platform.data.roles import rate_reference
 from risk_platform.risk.config import STRESS_TAIL_SHARE, RiskConfig
 from risk_platform.risk.market import MarketState
 from risk_platform.risk.methods import covariance_from
-from risk_platform.risk.report import ModelInputs, model_columns
+from risk_platform.risk.report import COUNTERFACTUAL_KIND, ModelInputs, model_columns
 from risk_platform.risk.revaluation import BookArrays, growth_from_returns
 from risk_platform.risk.valuation import ValuedBook
 
@@ -247,8 +247,9 @@ def counterfactual_correlation(book: BookArrays, vols: np.ndarray, corr_now: np.
                                crisis_label: str = "crisis windows") -> StressResult:
     """Parametric VaR at ``alpha`` under today's, crisis and crisis-with-inverted-hedges correlations.
 
-    The result's ``pnl`` is minus the VaR under crisis correlations with the hedges inverted; positions'
-    figures are their Euler VaR contributions under that matrix (minus sign: losses negative)."""
+    A VaR, not a P&L (``details['confidence']``): the result's ``pnl`` is minus the VaR under crisis correlations
+    with the hedges inverted; positions' figures are their Euler VaR contributions under that matrix (minus sign:
+    losses negative)."""
     e = book.exposures()
     total = e.sum(axis=0)
     z = norm.ppf(alpha)
@@ -269,7 +270,8 @@ def counterfactual_correlation(book: BookArrays, vols: np.ndarray, corr_now: np.
                  f" move to crisis levels ({crisis_label}), and to {figures['crisis_hedges_inverted']:,.0f}"
                  f" ({rise_inv:+.0%}) if the hedges also invert")
     figures = {k: float(v) for k, v in figures.items()}
-    return _result("counterfactual correlation", "counterfactual_correlation", contrib, book.labels, asset_class, nav,
+    return _result("counterfactual correlation", COUNTERFACTUAL_KIND, contrib, book.labels, asset_class, nav,
+                   confidence=alpha,
                    **{f"var_{p}_now": figures["now"], f"var_{p}_crisis_correlation": figures["crisis"],
                       f"var_{p}_crisis_hedges_inverted": figures["crisis_hedges_inverted"],
                       "increase_crisis_pct": float(100 * rise), "increase_hedges_inverted_pct": float(100 * rise_inv),

@@ -35,10 +35,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -252,6 +248,11 @@ def window_plot(window: WindowValidation, baselines: WindowValidation | None, pa
         table = table.merge(other.drop(columns="loss"), on="date", how="outer")
     table["date"] = pd.to_datetime(table["date"])
     table = table.sort_values("date")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # here, not at import: the code location starts without matplotlib
+
     fig, ax = plt.subplots(figsize=(8, 3.6))
     ax.bar(table["date"], table["loss"], color="0.7", label="realized loss (book)", width=1.0)
     methods = [c for c in table.columns if c.startswith("var_")]

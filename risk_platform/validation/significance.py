@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from arch.bootstrap import MCS
 from scipy.stats import norm
 
 from risk_platform.errors import InputError
@@ -127,6 +126,8 @@ def mcs_members(losses: pd.DataFrame, size: float = MCS_SIZE, reps: int = MCS_RE
     first = [names[0] for names in same.values()]
     if len(first) == 1:
         return set(map(str, losses.columns))
+    from arch.bootstrap import MCS  # here, not at import: arch is slow to import and rarely needed
+
     mcs = MCS(losses[first], size=size, reps=reps, method="R", bootstrap="stationary", seed=seed)
     mcs.compute()
     included = {str(c) for c in mcs.included}

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from risk_platform.errors import InputError, RegistryUnavailable
 from risk_platform.families import MODEL_NAMES
-from risk_platform.models.inference import AliasedInputs, aliased_model_inputs
-from risk_platform.models.registry import ModelRegistry
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.reporting.risk_views import headline_utilisation
 from risk_platform.risk.config import RiskConfig
@@ -21,6 +20,10 @@ from risk_platform.validation.book_backtest import recent_book_backtest
 from risk_platform.validation.var_forecasts import VarForecast
 from risk_platform.workflows.assessment import assess
 from risk_platform.workflows.market_inputs import MarketInputs
+
+if TYPE_CHECKING:
+    from risk_platform.models.inference import AliasedInputs
+    from risk_platform.models.registry import ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ def assess_with_models(portfolio: Portfolio, market: MarketInputs, registry: Mod
     """Every method with each aliased model set (``registry``: pass the run's
     :class:`~risk_platform.models.pinned.PinnedRegistry` so every step of a run uses the same versions);
     ``config``: the methodology and the evaluation date (default :class:`RiskConfig`: today, UTC)."""
+    from risk_platform.models.inference import aliased_model_inputs  # torch: not at the code location's start-up
+
     models = aliased_model_inputs(registry, daily, tuple(MODEL_NAMES), override_log=override_log, actor=actor)
     return ModelledRisk(assess(portfolio, market, config, model_inputs=models.inputs), models,
                         versions_lineage(registry, models.aliases))
@@ -90,4 +95,4 @@ def headline_limit_utilisation(report: dict, limits_path: str) -> float | None:
         limits = load_limits(limits_path)
     except InputError:
         return None
-    return headline_utilisation([r.to_dict() for r in evaluate_limits(report, limits)])
+    return headline_utilisation(evaluate_limits(report, limits))

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from risk_platform.models.audit import AuditLog
 from risk_platform.models.governance import record_monitoring
-from risk_platform.models.registry import ModelRegistry
 from risk_platform.models.shadow import append_shadow_log, monitoring_plan
-from risk_platform.validation.drift import DriftReport, lstm_drift, shadow_comparison
+
+if TYPE_CHECKING:
+    from risk_platform.models.registry import ModelRegistry
+    from risk_platform.validation.drift import DriftReport
 
 MONITORED_MODEL = "lstm_vol"
 NO_CHALLENGER = "no experimental version beside current"
@@ -47,6 +50,8 @@ def monitor_lstm(registry: ModelRegistry, audit: AuditLog, shadow_log: Path, dai
     plan = monitoring_plan(registry.aliases(MONITORED_MODEL))
     if plan is None:
         return Monitoring(None, None)
+    from risk_platform.validation.drift import lstm_drift, shadow_comparison  # torch: not at start-up
+
     monitored = registry.load(MONITORED_MODEL, plan.monitored)
     symbols, seq_len = monitored.metadata["symbols"], int(monitored.metadata["seq_len"])
     drift = lstm_drift(monitored.module, symbols, seq_len, daily, exposure, monitored.version)

@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -36,8 +37,7 @@ from risk_platform.models.governance import (
     restore_audited_aliases,
 )
 from risk_platform.models.mlflow_ui import REPORT_DIR, REPORT_HTML
-from risk_platform.models.registry import VALIDATION_RUN_TAG, ModelRegistry, registered_name
-from risk_platform.models.reports import EVALUATION_FOLDER, EVALUATION_VARIANCES
+from risk_platform.models.names import VALIDATION_RUN_TAG, registered_name
 from risk_platform.models.version_page import Decision, version_links, write_version_page
 from risk_platform.validation.crisis import WindowValidation, walk_forward_forecasts
 from risk_platform.validation.report import (
@@ -48,6 +48,9 @@ from risk_platform.validation.report import (
     write_report,
 )
 from risk_platform.validation.var_forecasts import VarForecast
+
+if TYPE_CHECKING:
+    from risk_platform.models.registry import ModelRegistry
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ def lstm_walk_forward(registry: ModelRegistry, version: str, daily: pd.DataFrame
     if train_end == "none":
         return WalkForward(missing=f"{label} was not evaluated out of sample"
                                    f" ({params.get('evaluation_note', 'no validation_train_end param')})")
+    from risk_platform.models.reports import EVALUATION_FOLDER, EVALUATION_VARIANCES  # Lightning: not at start-up
+
     try:
         wide_var = registry.read_artifact(run_id, f"{EVALUATION_FOLDER}/{EVALUATION_VARIANCES}", pd.read_parquet)
     except InputError as exc:

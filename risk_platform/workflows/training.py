@@ -6,14 +6,17 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from risk_platform.families import ModelFamily
 from risk_platform.models.audit import AuditLog
 from risk_platform.models.governance import move_alias
-from risk_platform.models.registry import ModelRegistry, RegisteredVersion
 from risk_platform.models.version_page import version_links, write_version_page
+
+if TYPE_CHECKING:
+    from risk_platform.models.registry import ModelRegistry, RegisteredVersion
 
 NEW_VERSION_ALIAS = "experimental"
 

@@ -31,8 +31,9 @@ def test_check_data_rejects_an_incomplete_feed_with_exit_3(bundled_prices_text, 
     out = json.loads(done.stdout)
     assert [r["symbol"] for r in out["rejected"]] == ["HYG"]
     assert out["rejected"][0]["missing_share"] > 0.05 and out["rejected"][0]["first_missing_dates"]
+    assert out["rejected"][0]["latest_missing_dates"] > "2024"  # newest first: what caused the rejection
     text = cli("check-data", "--prices", str(write_prices(prices)), "--instruments", INSTRUMENTS)
-    assert "REJECTED HYG: 6.0" in text.stdout
+    assert "REJECTED HYG: 6.0% of " in text.stdout and "missing (max 5%); latest missing: 2024-" in text.stdout
 
 
 def test_check_data_quarantines_the_files_of_rejected_feeds_on_request(bundled_prices_text, instruments,
@@ -90,6 +91,10 @@ def test_risk_json_has_the_reference_fields():
     assert methods <= set(out["methods"])
     assert out["models"].startswith("none") and not out["stale"]
     assert "gfc_2008: worst 10-day" in out["stress_test_results"]
+    assert out["limits_file"] == str(paths.BUNDLED_LIMITS)  # the limits by default: the project's, else bundled
+    var_limit = next(r for r in out["limits"] if r["metric"] == "var_99")
+    assert out["headline"].startswith("VaR 99% 1-day USD ")
+    assert f", {var_limit['utilisation']:.0%} of limit, bound by " in out["headline"]
 
 
 def test_stress_json_per_scenario():
@@ -97,10 +102,14 @@ def test_stress_json_per_scenario():
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     results = out["stress_test_results"]
-    assert len(results) >= 7 * 3 + 5 + 2
+    assert len(results) >= 7 * 3 + 5 + 1
     for res in results.values():
         assert {"pnl", "pnl_pct_nav", "pnl_by_position", "pnl_by_asset_class", "details"} <= set(res)
-    assert "equities -20%" in results and "counterfactual correlation" in results
+    assert "equities -20%" in results and "counterfactual correlation" not in results  # a VaR, apart
+    pnls = [res["pnl"] for res in results.values()]
+    assert pnls == sorted(pnls) and out["sign_convention"].startswith("pnl in USD, gains positive")
+    counterfactual = out["counterfactual_correlation"]
+    assert counterfactual["kind"] == "counterfactual_correlation" and counterfactual["details"]["confidence"] == 0.99
 
 
 def test_risk_exits_3_when_a_held_feed_is_rejected(bundled_prices_text, instruments, write_prices):
@@ -121,6 +130,9 @@ def test_stale_prices_give_figures_with_a_stale_flag(bundled_prices_text, write_
                str(write_prices(bundled_prices_text[~cut])), "--window-end", "2024-12-20", "--mc-scenarios", "500")
     assert done.returncode == 0, done.stderr
     assert "[STALE: SPX]" in done.stdout and "if correlations move to crisis levels" in done.stdout
+    lines = done.stdout.splitlines()
+    assert lines[1] == "  stress losses (USD, losses positive, each over its scenario's horizon), worst first:"
+    assert lines[-2].startswith("  counterfactual correlation (a VaR, not a stress P&L): VaR 99% 1-day USD ")
     assert "stale prices for SPX" in done.stderr
 
 

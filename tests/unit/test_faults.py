@@ -15,7 +15,8 @@ from risk_platform.models.audit import AuditLog, AuditRecord
 from risk_platform.models.governance import move_alias
 from risk_platform.models.guardrails import OverrideLog, OverrideRecord
 from risk_platform.models.inference import aliased_model_inputs, load_or_note
-from risk_platform.models.registry import ARTIFACT_HASH_TAG, ModelRegistry, RegisteredVersion
+from risk_platform.models.names import ARTIFACT_HASH_TAG
+from risk_platform.models.registry import ModelRegistry, RegisteredVersion
 from risk_platform.risk.limits import parse_limits
 from tests.registered_models import register_tiny_generator
 

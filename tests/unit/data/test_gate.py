@@ -8,6 +8,7 @@ import pytest
 
 from risk_platform.data.loading import load_prices, sha256_file
 from risk_platform.data.quality import (
+    MISSING_DATES_SHOWN,
     GateOutcome,
     accepted_panel,
     apply_gate,
@@ -53,7 +54,10 @@ def test_injected_gaps_on_a_real_symbol(bundled_prices_text, instruments, suite,
     assert row["missing_share"] == pytest.approx(share, abs=1 / row["expected_sessions"])
     if not accepted:
         (line,) = decision.rejection_lines()
-        assert line.startswith("SPX: 6.0") and "first: 2000-" in line
+        assert line.startswith(f"SPX: 6.0% of {row['expected_sessions']} XNYS sessions ")
+        assert "missing (max 5%);" in line
+        newest = sorted(row["latest_missing_dates"].split(", ")[:MISSING_DATES_SHOWN], reverse=True)
+        assert line.endswith(f"; latest missing: {row['latest_missing_dates']}") and newest[0] > "2024-06"
 
 
 def test_missing_tokens_count_as_missing(instruments, suite, tmp_path):
@@ -113,6 +117,23 @@ def test_a_feed_silent_for_its_last_months_is_rejected_despite_a_complete_histor
     row = decision.table.set_index("symbol").loc["TLT"]
     assert row["missing_share"] < 0.01 and row["recent_missing_share"] > 0.4
     assert decision.rejected == ("TLT",)
+    assert decision.rejection_lines() == ["TLT: last 63 sessions 47.6% missing (max 5%); latest missing:"
+                                          " 2024-11-18..2024-12-31 (30 sessions)"]
+
+
+def test_a_rejection_names_the_gap_that_caused_it_not_the_oldest_missing_dates(bundled_prices_text, instruments,
+                                                                               suite, write_prices):
+    prices = bundled_prices_text
+    silent = (prices["symbol"] == "GOLD") & (prices["date"] > "2024-12-13")
+    decision = apply_gate(completeness_table(load_prices(write_prices(prices[~silent]), instruments).frame,
+                                             instruments), suite)
+    row = decision.table.set_index("symbol").loc["GOLD"]
+    (line,) = decision.rejection_lines()
+    assert line.startswith("GOLD: last 63 sessions 17.5% missing (max 5%); latest missing: 2024-12-16..2024-12-31"
+                           " (11 sessions), 2018-01-29, ")
+    assert row["first_missing_dates"].startswith("200") and line.endswith(row["latest_missing_dates"])
+    markdown = GateOutcome(decision).markdown().splitlines()  # the Dagster check's description: a bullet per feed
+    assert markdown[:3] == ["missing-data gate (max 5%): 27 feeds accepted, 1 rejected", "", f"- REJECTED {line}"]
 
 
 def test_a_feed_starting_after_the_window_is_not_evaluated(raw, instruments, suite):

@@ -15,7 +15,8 @@ from risk_platform.models.governance import (
     move_alias,
     record_monitoring,
 )
-from risk_platform.models.registry import ALIAS_HISTORY_TAG, ModelRegistry
+from risk_platform.models.names import ALIAS_HISTORY_TAG
+from risk_platform.models.registry import ModelRegistry
 
 GOOD = {"oos_kupiec_p_boot_99": 0.4, "oos_christoffersen_p_boot_99": 0.5, "oos_kupiec_p_boot_975": 0.3,
         "oos_christoffersen_p_boot_975": 0.6, "windows_compared": 7, "crisis_excess_exceptions_99": 0,

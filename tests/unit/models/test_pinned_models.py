@@ -4,8 +4,9 @@ import pytest
 
 from risk_platform.errors import InputError, RegistryUnavailable
 from risk_platform.io import write_once
+from risk_platform.models.names import registered_name
 from risk_platform.models.pinned import PinnedRegistry, pinned_aliases
-from risk_platform.models.registry import LoadedModel, ModelRegistry, registered_name
+from risk_platform.models.registry import LoadedModel, ModelRegistry
 
 KEYS = ("lstm_vol", "gnn_corr")
 

@@ -17,8 +17,9 @@ from risk_platform.reporting.risk_views import (
     stress_frame,
     utilisation_frame,
     var_against_pnl_chart,
-    var_headline,
 )
+from risk_platform.risk.limits import LimitResult
+from risk_platform.risk.report import var_headline
 from risk_platform.validation.backtest import traffic_light
 from risk_platform.validation.book_backtest import recent_book_backtest, validation_book
 from risk_platform.validation.crisis import book_pnl
@@ -35,7 +36,8 @@ def test_money_has_a_currency_three_figures_and_a_magnitude(value, shown):
 
 
 def test_the_headline_reads_like_the_issue_asks():
-    line = var_headline(6_190_471, 500_000_000, "vine_copula: vine copula (26 factors, 424 days)", "USD", 0.619)
+    line = var_headline(6_190_471, 500_000_000, "vine_copula: vine copula (26 factors, 424 days)", "USD",
+                        limit_utilisation=0.619)
     assert line == "VaR 99% 1-day USD 6.19m, 1.24% of NAV, 62% of limit, bound by vine copula"
     assert var_headline(1e6, 1e8, "", "EUR") == "VaR 99% 1-day EUR 1.00m, 1.00% of NAV, bound by unknown"
     assert percent(1.2381) == "1.24%" and share(0.5) == "50%"
@@ -51,17 +53,19 @@ def test_stress_is_ranked_worst_first_with_losses_positive_and_the_correlation_v
     assert list(frame["loss_usd"]) == [30e6, 20e6, -5e6] and frame["loss_pct_nav"].iloc[0] == 6.0
 
 
+def limit(name, status, figure, warn, breach, unit="", direction="above", metric="x"):
+    return LimitResult(limit=name, family="f", metric=metric, status=status, severity=None, figure=figure,
+                       threshold=breach, warn_threshold=warn, breach_threshold=breach, utilisation=None, unit=unit,
+                       limit_severity="warn", direction=direction)
+
+
 def test_utilisation_is_the_share_of_the_breach_threshold_floors_inverted():
-    limits = [
-        {"limit": "var_99_pct_nav", "status": "ok", "figure": 1.24, "warn_threshold": 1.5, "breach_threshold": 2.0,
-         "unit": "% of NAV", "family": "var", "limit_severity": "error"},
-        {"limit": "liquidity_floor", "status": "warn", "figure": 0.5, "warn_threshold": 0.6, "breach_threshold": 0.4,
-         "unit": "", "family": "liquidity", "limit_severity": "warn"},
-        {"limit": "regime", "status": "ok", "figure": "normal", "warn_threshold": ["high"], "breach_threshold": None,
-         "unit": "", "family": "regime", "limit_severity": "warn"},
-    ]
+    limits = [limit("var_99_pct_nav", "ok", 1.24, 1.5, 2.0, "% of NAV", metric="var_99"),
+              limit("liquidity_floor", "warn", 0.5, 0.6, 0.4, direction="below"),
+              limit("regime", "ok", "normal", ["high"], None),
+              limit("zero", "ok", 0.1, None, 0.0)]
     frame = utilisation_frame(limits)
-    assert list(frame.index) == ["var_99_pct_nav", "liquidity_floor"]  # a categorical limit has no utilisation
+    assert list(frame.index) == ["var_99_pct_nav", "liquidity_floor"]  # categorical and zero limits: no scale
     assert frame.at["var_99_pct_nav", "used_pct"] == pytest.approx(62.0)
     assert frame.at["var_99_pct_nav", "warn_pct"] == pytest.approx(75.0)
     assert frame.at["liquidity_floor", "used_pct"] == pytest.approx(80.0)  # 0.4 / 0.5: nearer the floor is worse

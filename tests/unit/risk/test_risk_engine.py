@@ -90,7 +90,40 @@ def test_stress_suite_replays_every_window_and_the_hypothetical_shocks(report):
     assert gen["n_scenarios_kept"] == 50 and gen["details"]["n_tail"] == 50
     cf = stress["counterfactual correlation"]["details"]
     assert "if correlations move to crisis levels" in cf["statement"]
-    assert cf["var_99_crisis_hedges_inverted"] > cf["var_99_now"]
+    assert cf["var_99_crisis_hedges_inverted"] > cf["var_99_now"] and cf["confidence"] == 0.99
+
+
+def test_stress_results_run_worst_first_with_the_counterfactual_var_apart(report):
+    kinds = [s["kind"] for s in report.stress_test_results.values()]
+    assert kinds[-1] == "counterfactual_correlation" and kinds.count("counterfactual_correlation") == 1
+    losses = report.stress_losses()
+    assert [s["pnl"] for s in losses] == sorted(s["pnl"] for s in losses)  # largest loss first
+    assert len(losses) == len(kinds) - 1 and report.counterfactual_var()["name"] == "counterfactual correlation"
+    lines = report.stress_lines()
+    worst = losses[0]
+    assert lines[1].split() == [*worst["name"].split(), f"{-worst['pnl']:,.0f}", f"{-worst['pnl_pct_nav']:.2f}%"]
+    assert lines[-2].startswith("  counterfactual correlation (a VaR, not a stress P&L): VaR 99% 1-day USD ")
+
+
+def test_summary_states_the_conventions_once_and_groups_what_bound_the_figures(report):
+    lines = report.summary().splitlines()
+    assert lines[0].endswith("figures 1-day horizon, USD, losses positive")
+    assert sum("losses positive" in line for line in lines) == 2  # the top line and the stress section
+    assert lines[2] == "  " + report.headline()
+    grouped = [line for line in lines if "bound by" in line and line.startswith("  var_")]
+    assert grouped == [f"  var_95, var_99, cvar_95, es_99, es_95 bound by {report.bound_by['var_99']}"]
+    assert not any(line.startswith("  bound_by ") for line in lines)
+
+
+def test_headline_in_units_with_percent_of_nav_limit_and_binding(report):
+    method = report.bound_by["var_99"].split(": ")[0]
+    pct = 100 * report.var_99 / report.nav
+    assert report.headline() == (f"VaR 99% 1-day USD {report.var_99 / 1e6:.3g}m, {pct:.2f}% of NAV,"
+                                 f" bound by {method.replace('_', ' ')}")
+    assert ", 62% of limit, bound by " in report.headline(limit_utilisation=0.62)
+    rich = replace(report, var_99=6_190_471.0, nav=500e6, bound_by={"var_99": "monte_carlo_gan[current]: gan v3"})
+    assert rich.headline(0.619) == "VaR 99% 1-day USD 6.19m, 1.24% of NAV, 62% of limit, bound by monte carlo gan" \
+        " (current)"
 
 
 def test_model_inputs_add_methods_bound_by_their_versions(setting, instruments, report):

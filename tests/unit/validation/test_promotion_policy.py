@@ -16,7 +16,8 @@ from risk_platform.families import FAMILIES
 from risk_platform.models.audit import AuditLog
 from risk_platform.models.baselines import series_returns
 from risk_platform.models.governance import POLICY_GATES, PromotionPolicy, evaluate_gates
-from risk_platform.models.registry import VERSION_TAGS, ModelRegistry
+from risk_platform.models.names import VERSION_TAGS
+from risk_platform.models.registry import ModelRegistry
 from risk_platform.render.formatting import sig4
 from risk_platform.validation import crisis
 from risk_platform.validation.crisis import WindowValidation

@@ -16,13 +16,8 @@ from risk_platform.models.generators import GANConfig, VAEConfig
 from risk_platform.models.gnn import GNNConfig
 from risk_platform.models.governance import POLICY_GATES, PromotionPolicy
 from risk_platform.models.lstm import LSTMConfig
-from risk_platform.models.registry import (
-    ALIAS_HISTORY_TAG,
-    ARTIFACT_HASH_TAG,
-    EXPERIMENT_KIND_TAG,
-    LINEAGE_TAGS,
-    ModelRegistry,
-)
+from risk_platform.models.names import ALIAS_HISTORY_TAG, ARTIFACT_HASH_TAG
+from risk_platform.models.registry import EXPERIMENT_KIND_TAG, LINEAGE_TAGS, ModelRegistry
 from risk_platform.models.reports import Registration
 from risk_platform.validation.crisis import WindowValidation
 from risk_platform.workflows.promotion import Candidate, promote_families
