@@ -32,10 +32,10 @@ def intraday() -> int:
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with _instance() as instance:
         started = time.perf_counter()
-        with run_job(instance, "intraday_risk", run_config=quiet, tags=launcher_tags()) as risk:
-            print(f"intraday_risk run {risk.run_id}: {'SUCCESS' if risk.success else 'FAILURE'}"
-                  f" in {time.perf_counter() - started:.1f} s")
-            return 0 if risk.success else 1
+        risk = run_job(instance, "intraday_risk", run_config=quiet, tags=launcher_tags())
+        print(f"intraday_risk run {risk.run_id}: {'SUCCESS' if risk.success else 'FAILURE'}"
+              f" in {time.perf_counter() - started:.1f} s")
+        return 0 if risk.success else 1
 
 
 def main() -> int:
@@ -65,31 +65,31 @@ def _main_job() -> int:
     with _instance() as instance:
         _recover(instance, defs)
         _print_data(defs)
-        with run_job(instance, "risk_pipeline", run_config=quiet, tags=tags) as result:
-            print(f"risk_pipeline run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}"
-                  f" in {time.perf_counter() - started:.1f} s")
-            _print_checks(result)
-            if not result.success:
-                return 1
-            _print_models(result)
+        result = run_job(instance, "risk_pipeline", run_config=quiet, tags=tags)
+        print(f"risk_pipeline run {result.run_id}: {'SUCCESS' if result.success else 'FAILURE'}"
+              f" in {time.perf_counter() - started:.1f} s")
+        _print_checks(result)
+        if not result.success:
+            return 1
+        _print_models(defs, instance)
         for key in WINDOW_KEYS:
             window_started = time.perf_counter()
-            with run_job(instance, "crisis_validation", run_config=quiet, tags=tags, partition_key=key) as run:
-                print(f"  crisis_validation[{key}] {'SUCCESS' if run.success else 'FAILURE'}"
-                      f" in {time.perf_counter() - window_started:.1f} s")
-                if not run.success:
-                    return 1
-        with run_job(instance, "promote_models", run_config=quiet, tags=tags) as promotion:
-            if not promotion.success:
-                print("  promote_models FAILURE")
+            run = run_job(instance, "crisis_validation", run_config=quiet, tags=tags, partition_key=key)
+            print(f"  crisis_validation[{key}] {'SUCCESS' if run.success else 'FAILURE'}"
+                  f" in {time.perf_counter() - window_started:.1f} s")
+            if not run.success:
                 return 1
-            _print_checks(promotion)
-            _print_promotion(promotion.output_for_node("model_promotion"))
-        with run_job(instance, "intraday_risk", run_config=quiet, tags=tags) as risk:
-            print(f"intraday_risk run {risk.run_id} (after promotion): {'SUCCESS' if risk.success else 'FAILURE'}")
-            _print_checks(risk)
-            if risk.success:
-                _print_risk(risk.output_for_node("portfolio_risk"))
+        promotion = run_job(instance, "promote_models", run_config=quiet, tags=tags)
+        if not promotion.success:
+            print("  promote_models FAILURE")
+            return 1
+        _print_checks(promotion)
+        _print_promotion(defs.load_asset_value("model_promotion", instance=instance))
+        risk = run_job(instance, "intraday_risk", run_config=quiet, tags=tags)
+        print(f"intraday_risk run {risk.run_id} (after promotion): {'SUCCESS' if risk.success else 'FAILURE'}")
+        _print_checks(risk)
+        if risk.success:
+            _print_risk(defs.load_asset_value("portfolio_risk", instance=instance))
         state = paths.state_dir()
         print(f"  main job (pipeline, seven crisis windows, promotion, risk) in {time.perf_counter() - started:.1f} s")
         print(f"  results: {state / 'assets'} (asset values), {state / 'feature_store'} (features),"
@@ -147,11 +147,12 @@ def _print_promotion(output: dict) -> None:
 HEADLINE_METRICS = {family.asset_name: family.headline_metrics for family in FAMILIES.values()}
 
 
-def _print_models(result: JobExecutionResult) -> None:
-    """One line per registered model: name, version, alias, headline out-of-sample metrics."""
+def _print_models(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+    """One line per registered model (the training assets' stored values): name, version, alias, headline
+    out-of-sample metrics."""
     print("  models registered in MLflow (make mlflow-ui -> http://127.0.0.1:5000):")
     for node, keys in HEADLINE_METRICS.items():
-        out = result.output_for_node(node)
+        out = defs.load_asset_value(node, instance=instance)
         figures = "  ".join(f"{k} {out['metrics'][k]:.3f}" for k in keys if k in out["metrics"])
         print(f"    {out['model_uri']} (alias experimental)  {figures}")
 

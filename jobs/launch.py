@@ -49,8 +49,8 @@ def location_origin() -> RemoteRepositoryOrigin:
 
 def run_job(instance: dg.DagsterInstance, job_name: str, *, run_config: dict[str, Any], tags: dict[str, str],
             partition_key: str | None = None) -> JobExecutionResult:
-    """Create ``job_name``'s run with the code location's origin and execute it here, in process; the result
-    reads outputs and events like ``execute_in_process``'s."""
+    """Create ``job_name``'s run with the code location's origin and execute it here, in process; the result has
+    the run's events (success, check evaluations); read asset values with ``Definitions.load_asset_value``."""
     module, _ = workspace_module()
     recon_job = ReconstructableRepository.for_module(module, DEFINITIONS_ATTRIBUTE, str(REPO)) \
         .get_reconstructable_job(job_name)
