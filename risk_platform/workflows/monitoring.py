@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from risk_platform.features.market_stress import MarketRoles
 from risk_platform.models.audit import AuditLog
 from risk_platform.models.governance import record_monitoring
 from risk_platform.models.registry import ModelRegistry
@@ -49,7 +50,8 @@ def monitor_lstm(registry: ModelRegistry, audit: AuditLog, shadow_log: Path, dai
         return Monitoring(None, None)
     monitored = registry.load(MONITORED_MODEL, plan.monitored)
     symbols, seq_len = monitored.metadata["symbols"], int(monitored.metadata["seq_len"])
-    drift = lstm_drift(monitored.module, symbols, seq_len, daily, exposure, monitored.version)
+    drift = lstm_drift(monitored.module, symbols, seq_len, daily, exposure, monitored.version,
+                       market=MarketRoles.from_metadata(monitored.metadata.get("market_inputs")))
     record_monitoring(audit, MONITORED_MODEL, monitored.version, not drift.breach, drift.summary(), actor=actor)
     if not plan.shadow:
         return Monitoring(plan.monitored, drift)
