@@ -90,3 +90,15 @@ def test_the_crisis_variance_table_reads_the_volatility_levels_year(fitted, pane
     whole = variance_table(fitted.forecaster, panel, TINY.seq_len, fitted.market, ["SPX", "GOLD"])
     assert cut.index[0] >= since and len(cut) > 1000
     assert_allclose(cut.to_numpy(), whole.loc[cut.index].to_numpy(), rtol=1e-5)
+
+
+def test_the_explanation_attributes_the_market_figures_too(fitted, panel):
+    from risk_platform.models.explain import ExplainConfig, explain_lstm
+
+    config = ExplainConfig(background=16, nsamples=50, train_end="2019-12-31")
+    explanation = explain_lstm(fitted.forecaster, panel, ["2020-03-16"], config, seq_len=TINY.seq_len,
+                               series=["SPX"], market=fitted.market)
+    assert set(explanation.by_lag["feature"]) == {*STEP_FEATURES, *MARKET_FEATURES}
+    row = explanation.forecasts.iloc[0]
+    direct = forecast_latest(fitted.forecaster, panel[panel["date"] <= "2020-03-16"], [], TINY.seq_len, fitted.market)
+    assert row["variance"] == pytest.approx(direct.set_index("symbol").at["SPX", "variance"], rel=1e-4)
