@@ -28,16 +28,22 @@ from risk_platform.data.loading import load_instruments, load_prices
 from risk_platform.data.quality import load_suite
 from risk_platform.features.engineering import series_features
 from risk_platform.models.lstm import LSTMConfig, fit_lstm_vol, out_of_sample_forecasts, score_forecasts, with_split
-from risk_platform.workflows.market_inputs import gated_market_inputs
+from risk_platform.workflows.market_inputs import MarketInputs, gated_market_inputs
 
 SUITE = Path(__file__).resolve().parents[1] / "expectations" / "market_panel_completeness.json"
 
 
-def bundled_features() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The bundled panel through the gate, as the feature store's ``daily_features`` table, and the instruments."""
+def bundled_inputs() -> MarketInputs:
+    """The bundled panel through the gate (panel, returns, instruments)."""
     instruments = load_instruments(paths.BUNDLED_INSTRUMENTS)
-    inputs = gated_market_inputs(load_prices(paths.BUNDLED_PRICES, instruments).frame, instruments, load_suite(SUITE))
-    return series_features(inputs.returns, inputs.panel, inputs.instruments), instruments
+    return gated_market_inputs(load_prices(paths.BUNDLED_PRICES, instruments).frame, instruments, load_suite(SUITE))
+
+
+def bundled_features(inputs: MarketInputs | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The bundled panel through the gate (or ``inputs``), as the feature store's ``daily_features`` table, and
+    the instruments."""
+    inputs = inputs or bundled_inputs()
+    return series_features(inputs.returns, inputs.panel, inputs.instruments), inputs.instruments
 
 
 def stratified_folds(instruments: pd.DataFrame, symbols: list[str], n_folds: int) -> list[list[str]]:

@@ -338,12 +338,14 @@ def _book_lstm(registered: tuple, market, book):
     table, the :class:`~risk_platform.validation.book_backtest.LstmModel` and which version it is (with the
     book's series it forecasts zero-shot)."""
     from risk_platform.features.engineering import series_features
+    from risk_platform.features.market_stress import MarketRoles
     from risk_platform.validation.book_backtest import LstmModel
 
     loaded, model = registered
     daily = series_features(market.returns, market.panel, market.instruments)
     lstm = LstmModel(loaded.module, list(loaded.metadata["symbols"]), int(loaded.metadata["seq_len"]),
-                     pd.Timestamp(model["train_end"]) if model.get("train_end") else None)
+                     pd.Timestamp(model["train_end"]) if model.get("train_end") else None,
+                     MarketRoles.from_metadata(loaded.metadata.get("market_inputs")))
     return daily, lstm, {**model, "zero_shot_series": sorted(set(book.exposure.index) - set(lstm.symbols))}
 
 
@@ -518,11 +520,13 @@ def _lstm_variance(registered: tuple, symbol: str, panel, returns, instruments):
     """The registered LSTM's (``registered``: :func:`_registered_lstm`) variance forecasts for ``symbol`` (seen
     in its training or forecast zero-shot), and which version produced them."""
     from risk_platform.features.engineering import series_features
+    from risk_platform.features.market_stress import MarketRoles
     from risk_platform.models.lstm import variance_forecasts
 
     loaded, model = registered
     features = series_features(returns, panel, instruments)
-    variance = variance_forecasts(loaded.module, features, int(loaded.metadata["seq_len"]), symbol)
+    variance = variance_forecasts(loaded.module, features, int(loaded.metadata["seq_len"]), symbol,
+                                  MarketRoles.from_metadata(loaded.metadata.get("market_inputs")))
     return variance, {**model, "seen_in_training": symbol in loaded.metadata["symbols"]}
 
 

@@ -208,10 +208,11 @@ LSTM_VOL = ModelFamily(
     config_path=f"{LSTM}:LSTMConfig",
     validation_overrides={"demo": {"epochs": 2}, "full": {"epochs": 10}},
     train=lambda daily, instruments, config, fast_dev_run: refit_lstm_vol(  # evaluated, then refit on all days
-        daily, train_lstm_vol(daily, config, fast_dev_run=fast_dev_run), fast_dev_run=fast_dev_run),
+        daily, train_lstm_vol(daily, config, fast_dev_run=fast_dev_run, instruments=instruments),
+        fast_dev_run=fast_dev_run, instruments=instruments),
     register=lambda result, daily, instruments, folder: lstm_registration(result, daily, instruments, folder),
     validate=lambda daily, instruments, window, exposure, config, fast_dev_run: crisis.validate_lstm(
-        daily, window, exposure, config, fast_dev_run=fast_dev_run),
+        daily, window, exposure, config, fast_dev_run=fast_dev_run, instruments=instruments),
     window_metrics=lstm_window_metrics,
     gates=(at_most("qlike_ratio_to_ewma", "max_qlike_ratio_to_ewma", "QLIKE no worse than EWMA"),),
     headline_metrics=("qlike_lstm", "qlike_garch_t", "qlike_ewma", "qlike_ratio_to_garch_t"),

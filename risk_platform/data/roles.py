@@ -10,7 +10,11 @@ role has no candidate, the choice is empty and says why; the feature that needs 
 * **rate reference** (the yield that price-quoted rates instruments are regressed on for the rates shock):
   the yield (``yield_pct``) whose tenor, read from the symbol or name (``10Y``, ``10-year``, ``3M``,
   ``3-month``), is closest to 10 years; a yield without a readable tenor ranks after those with one.
-* **volatility reference** (the option vega shock): the ``volatility`` instrument listed first.
+* **volatility reference** (the option vega shock, the LSTM's market inputs): the ``volatility`` instrument
+  listed first.
+* **credit reference** (the LSTM's market inputs): the price-quoted rates series (bond, bond ETF) whose name says
+  ``high yield`` listed first, else the one whose name says ``corporate``, USD first (a credit spread's risk,
+  not a Treasury's); none when no name says either.
 * **plotted series**: one per asset class, in the order the classes first appear (volatility indices left
   out: not a price), each class's reference: equity leg, rate reference (else the bond leg), else the first.
 * **FX feeds**: currency -> (FX series, sign) from the ``fx_rate`` instruments: ``currency`` is the quote
@@ -31,6 +35,7 @@ REPORTING_CURRENCY = "USD"
 SIXTY_FORTY_SHARES = (0.6, 0.4)
 REFERENCE_TENOR_YEARS = 10.0
 NOT_PLOTTED_CLASSES = ("volatility",)
+CREDIT_NAMES = ("high yield", "corporate")  # in order of preference: the riskier credit leads
 _TENOR = re.compile(r"(\d+(?:\.\d+)?)\s*-?\s*(y|yr|year|years|m|mo|month|months)\b", re.IGNORECASE)
 
 
@@ -124,6 +129,18 @@ def vol_reference(instruments: pd.DataFrame, symbols: Iterable[str] | None = Non
     if len(vol):
         return Choice((str(vol["symbol"].iat[0]),))
     return Choice((), "no volatility index (asset_class volatility)")
+
+
+def credit_reference(instruments: pd.DataFrame, symbols: Iterable[str] | None = None) -> Choice:
+    """The price-quoted rates series whose name says ``high yield`` (else ``corporate``) listed first, USD first."""
+    rows = _rows(instruments, symbols)
+    bonds = _usd_first(rows[(rows["asset_class"] == "rates") & (rows["quote_type"] != "yield_pct")])
+    names = bonds["name"].astype(str).str.lower() if "name" in bonds.columns else pd.Series("", index=bonds.index)
+    for words in CREDIT_NAMES:
+        found = bonds[names.str.contains(words, regex=False)]
+        if len(found):
+            return Choice((str(found["symbol"].iat[0]),))
+    return Choice((), "no credit series (a price-quoted rates series whose name says high yield or corporate)")
 
 
 def plotted_series(instruments: pd.DataFrame, symbols: Iterable[str]) -> tuple[str, ...]:

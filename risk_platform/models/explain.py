@@ -11,7 +11,9 @@ What is explained
 How
     ``shap.GradientExplainer`` (expected gradients; DeepExplainer has no rules for the LSTM's LayerNorm or
     the GNN's GAT layers). Inputs are the raw step features of :data:`~risk_platform.models.lstm.STEP_FEATURES`
-    over the ``seq_len`` days of the window ending at the date. The background is per series: ``background``
+    (and, for a model with market inputs, the market figures of
+    :data:`~risk_platform.features.market_stress.MARKET_FEATURES`, read from the whole table) over the
+    ``seq_len`` days of the window ending at the date. The background is per series: ``background``
     windows of the same series (seeded sample) whose origins lie on or before the model's ``train_end``
     (default: the earliest explained date), so the baseline is "this series in its training history" and
     the one-hot series identity is held fixed (it gets no attribution). Attributions are summed over the
@@ -46,6 +48,7 @@ import torch
 from torch import nn
 
 from risk_platform.errors import InputError
+from risk_platform.features.market_stress import MARKET_FEATURES, MarketRoles
 from risk_platform.models.lstm import INTERVAL_DAYS, STEP_FEATURES, build_sequences
 
 TARGET = "log next-day variance (series' own units)"
@@ -66,7 +69,7 @@ class ExplainConfig:
 
 
 class _LogVariance(nn.Module):
-    """(n, seq_len, 6) step features of one series -> (n, 1) log next-day variance.
+    """(n, seq_len, 6 [+ 5 market figures]) inputs of one series -> (n, 1) log next-day variance.
 
     The forecaster is held outside the module tree (``object.__setattr__``): GradientExplainer calls
     ``eval()`` on what it explains, and an exported program's module refuses ``eval()``."""
@@ -161,13 +164,15 @@ class Explanation:
 
 
 def explain_lstm(model: nn.Module, daily: pd.DataFrame, dates: Sequence, config: ExplainConfig = ExplainConfig(),
-                 *, seq_len: int, series: list[str] | None = None) -> Explanation:
+                 *, seq_len: int, series: list[str] | None = None, market: MarketRoles | None = None
+                 ) -> Explanation:
     """SHAP attributions of the next-day log variance forecast per series at each of ``dates``.
 
     Parameters
     ----------
     model : a :class:`~risk_platform.models.lstm.VolForecaster` or the same model loaded from MLflow (an
-        exported program's ``.module()``); input (n, seq_len, 6), output column 0 the variance.
+        exported program's ``.module()``); input (n, seq_len, 6 [+ 5 market figures]), output column 0 the
+        variance.
     daily : the feature store's ``daily_features`` table (``date, symbol, ret, ewma_vol, rv_21, rv_63,
         vol_rank``, ...).
     dates : dates to explain; each series is explained at its last origin on or before the date (a holiday
@@ -175,6 +180,8 @@ def explain_lstm(model: nn.Module, daily: pd.DataFrame, dates: Sequence, config:
     seq_len : the trained window length.
     series : explain only these series (default every series of ``daily``; the model is global: a series it
         was not trained on is explained like any other).
+    market : the model's market roles (None: a model without market inputs); their figures are attributed
+        like the step features.
 
     Returns an :class:`Explanation`; (date, series) pairs without a complete window or with fewer than 8
     background windows are listed in ``skipped``. :class:`InputError` when nothing could be explained.
@@ -204,8 +211,8 @@ def explain_lstm(model: nn.Module, daily: pd.DataFrame, dates: Sequence, config:
             if rows is None:
                 skipped += [(f"{d:%Y-%m-%d}", symbol, "no rows in the feature table") for d in stamps]
                 continue
-            _explain_series(shap.GradientExplainer, model, rows, symbol, stamps, seq_len, background_end,
-                            config, lag_rows, forecast_rows, skipped)
+            _explain_series(shap.GradientExplainer, model, (daily, rows, market), symbol, stamps, seq_len,
+                            background_end, config, lag_rows, forecast_rows, skipped)
     finally:
         torch.set_num_threads(threads)
         np.random.set_state(numpy_state)  # GradientExplainer seeds numpy's global generator
@@ -219,12 +226,16 @@ def explain_lstm(model: nn.Module, daily: pd.DataFrame, dates: Sequence, config:
     return Explanation(by_lag, forecasts, tuple(skipped), TARGET, config)
 
 
-def _explain_series(explainer_cls, model: nn.Module, rows: pd.DataFrame, symbol: str,
-                    stamps: list[pd.Timestamp], seq_len: int, background_end: pd.Timestamp, config: ExplainConfig,
-                    lag_rows: list, forecast_rows: list, skipped: list) -> None:
-    """Explain one series at every date; appends to the three lists."""
-    try:  # every complete window of the series at once
-        seq = build_sequences(rows, seq_len, "all", pd.Timestamp.max)
+def _explain_series(explainer_cls, model: nn.Module, tables: tuple[pd.DataFrame, pd.DataFrame, MarketRoles | None],
+                    symbol: str, stamps: list[pd.Timestamp], seq_len: int, background_end: pd.Timestamp,
+                    config: ExplainConfig, lag_rows: list, forecast_rows: list, skipped: list) -> None:
+    """Explain one series at every date (``tables``: the whole table, the series' rows, the market roles);
+    appends to the three lists."""
+    daily, rows, market = tables
+    features = (*STEP_FEATURES, *(MARKET_FEATURES if market is not None else ()))
+    try:  # every complete window of the series at once (market figures read from the whole table)
+        seq = build_sequences(daily if market is not None else rows, seq_len, "all", pd.Timestamp.max,
+                              market=market, symbols=[symbol])
     except InputError as exc:
         skipped += [(f"{d:%Y-%m-%d}", symbol, str(exc)) for d in stamps]
         return
@@ -238,7 +249,7 @@ def _explain_series(explainer_cls, model: nn.Module, rows: pd.DataFrame, symbol:
             skipped.append((f"{d:%Y-%m-%d}", symbol, f"no complete {seq_len}-day window ending on its last day"
                                                       " on or before the date"))
             continue
-        windows.append(seq.x[at[0], :, :len(STEP_FEATURES)])
+        windows.append(seq.x[at[0], :, :len(features)])
         kept_dates.append(d)
         kept_origins.append(origins[at[0]])
     if not windows:
@@ -253,7 +264,7 @@ def _explain_series(explainer_cls, model: nn.Module, rows: pd.DataFrame, symbol:
         return
     rng = np.random.default_rng([config.seed, zlib.crc32(symbol.encode())])  # a series' result ignores the others
     pick = np.sort(rng.choice(eligible, size=min(config.background, len(eligible)), replace=False))
-    background = np.ascontiguousarray(seq.x[pick, :, :len(STEP_FEATURES)])
+    background = np.ascontiguousarray(seq.x[pick, :, :len(features)])
     wrapped = _LogVariance(model)
     bg = torch.from_numpy(background)
     x = torch.from_numpy(np.stack(windows))
@@ -270,7 +281,7 @@ def _explain_series(explainer_cls, model: nn.Module, rows: pd.DataFrame, symbol:
         for bucket in dict.fromkeys(bucket_of_step[::-1]):  # t first
             sums = phi[j][bucket_of_step == bucket].sum(axis=0)
             lag_rows += [(date_text, origin_text, symbol, feature, str(bucket), float(sums[k]))
-                         for k, feature in enumerate(STEP_FEATURES)]
+                         for k, feature in enumerate(features)]
         total = float(phi[j].sum())
         forecast_rows.append((date_text, origin_text, symbol, float(np.exp(f_x[j])), float(f_x[j]), f_bg, total,
                               total - (float(f_x[j]) - f_bg)))
@@ -282,7 +293,7 @@ def explain_result(result, daily: pd.DataFrame, dates: Sequence, config: Explain
     background ends at the result's ``train_end`` unless ``config.train_end`` says otherwise."""
     config = config or ExplainConfig(train_end=result.train_end)
     return explain_lstm(result.forecaster, daily, dates, config,
-                        seq_len=result.config.seq_len, series=series)
+                        seq_len=result.config.seq_len, series=series, market=result.market)
 
 
 def explain_loaded(loaded, daily: pd.DataFrame, dates: Sequence, config: ExplainConfig | None = None,
@@ -293,8 +304,8 @@ def explain_loaded(loaded, daily: pd.DataFrame, dates: Sequence, config: Explain
     if "seq_len" not in meta:
         raise InputError(f"{loaded.name} version {loaded.version}: no seq_len in its MLflow metadata")
     config = config or ExplainConfig(train_end=meta.get("train_end"))
-    return explain_lstm(loaded.module, daily, dates, config,
-                        seq_len=int(meta["seq_len"]), series=series)
+    return explain_lstm(loaded.module, daily, dates, config, seq_len=int(meta["seq_len"]), series=series,
+                        market=MarketRoles.from_metadata(meta.get("market_inputs")))
 
 
 def _bar_chart(mean_abs: pd.Series, path: Path, target: str) -> Path:
@@ -322,8 +333,9 @@ def _heatmap(frame: pd.DataFrame, path: Path, target: str, max_panels: int = 6) 
     import matplotlib.pyplot as plt
 
     dates = sorted(frame["date"].unique())[-max_panels:]
+    features = [f for f in (*STEP_FEATURES, *MARKET_FEATURES) if f in set(frame["feature"])]
     grids = [frame[frame["date"] == d].pivot(index="series", columns="feature", values="attribution")
-             .reindex(columns=list(STEP_FEATURES)) for d in dates]
+             .reindex(columns=features) for d in dates]
     limit = max(float(np.nanmax(np.abs(g.to_numpy()))) for g in grids) or 1.0
     n_series = max(len(g) for g in grids)
     fig, axes = plt.subplots(1, len(grids), figsize=(3.2 * len(grids) + 1.2, 0.25 * n_series + 1.6), squeeze=False)

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from risk_platform.errors import ComputationError, InputError, RegistryUnavailable
+from risk_platform.features.market_stress import MarketRoles
 from risk_platform.models.audit import UnauditedMove, record_unaudited
 from risk_platform.models.datasets import market_regime
 from risk_platform.models.guardrails import (
@@ -59,11 +60,12 @@ def current_regime(daily: pd.DataFrame) -> str:
 def lstm_outputs(loaded: LoadedModel, daily: pd.DataFrame) -> pd.DataFrame:
     """Latest next-day forecasts of a registered LSTM for every series of ``daily``: per symbol ``variance, vol,
     p_low, p_normal, p_high, seen_in_training`` (False: not among the version's training series, forecast
-    zero-shot); a version from before the global LSTM is left out by :func:`load_or_note`."""
+    zero-shot); a version from before the global LSTM is left out by :func:`load_or_note`. A version with
+    market inputs reads them from every series of ``daily`` (its roles in metadata ``market_inputs``)."""
     from risk_platform.models.lstm import forecast_latest
 
-    return forecast_latest(loaded.module, daily, loaded.metadata["symbols"], int(loaded.metadata["seq_len"])
-                           ).set_index("symbol")
+    return forecast_latest(loaded.module, daily, loaded.metadata["symbols"], int(loaded.metadata["seq_len"]),
+                           MarketRoles.from_metadata(loaded.metadata.get("market_inputs"))).set_index("symbol")
 
 
 def gnn_correlation(loaded: LoadedModel, daily: pd.DataFrame) -> np.ndarray:

@@ -20,7 +20,7 @@ def fit_network(train: Sequences, config: LSTMConfig, fast_dev_run: bool = False
                 ) -> tuple[VolRegimeLSTM, list[dict], float]:
     """Train a seeded :class:`VolRegimeLSTM` on ``train``: the network, its epoch-mean losses, the seconds taken."""
     seed_everything(config.seed)
-    net = VolRegimeLSTM(config.hidden, config.layers)
+    net = VolRegimeLSTM(config.hidden, config.layers, train.x.shape[-1])
     history = EpochHistory()
     started = time.perf_counter()
     with torch_threads(config.torch_threads):

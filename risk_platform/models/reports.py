@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from risk_platform.data.roles import plotted_series
+from risk_platform.features.market_stress import MARKET_FEATURES
 from risk_platform.models.datasets import REGIME_INDEX
 from risk_platform.models.generator_quality import (
     correlation_by_regime,
@@ -57,11 +58,13 @@ def lstm_registration(result: LSTMResult, daily: pd.DataFrame, instruments: pd.D
     promotion forecasts the validation book after ``validation_train_end``, out of sample); params and
     metadata ``train_start``/``train_end`` (the forecaster's own training window) and the evaluation fit's window
     (:meth:`ValidationEvidence.params`); metadata ``symbols`` (the series trained on: any other is forecast
-    zero-shot), ``seq_len``, ``features``, ``series_identity`` (false: the global model)."""
+    zero-shot), ``seq_len``, ``features``, ``series_identity`` (false: the global model) and, for a model with
+    market inputs, ``market_inputs`` (its roles and why one is absent: :meth:`MarketRoles.metadata`)."""
     cfg = result.config
     if series not in result.symbols:
         series = (plotted_series(instruments, result.symbols) or tuple(result.symbols))[0]
-    latest = build_sequences(daily[daily["symbol"].isin(result.symbols)], cfg.seq_len, "latest", pd.Timestamp.max)
+    latest = build_sequences(daily, cfg.seq_len, "latest", pd.Timestamp.max, market=result.market,
+                             symbols=result.symbols)
     artifacts = [(loss_curves(result.history, folder / "loss_curves.png", "LSTM training losses"), "plots")]
     tables = {}
     if len(result.evaluation):
@@ -85,8 +88,10 @@ def lstm_registration(result: LSTMResult, daily: pd.DataFrame, instruments: pd.D
         input_example=latest.x[:2],
         params={**cfg.__dict__, "symbols": ",".join(result.symbols), "n_train": result.n_train, **window},
         metrics=result.metrics,
-        metadata={"symbols": result.symbols, "seq_len": cfg.seq_len, "features": list(STEP_FEATURES),
-                  "series_identity": False, **window},
+        metadata={"symbols": result.symbols, "seq_len": cfg.seq_len,
+                  "features": [*STEP_FEATURES, *(MARKET_FEATURES if result.market is not None else ())],
+                  "series_identity": False, **window,
+                  **({"market_inputs": result.market.metadata()} if result.market is not None else {})},
         artifacts=artifacts,
         tables=tables,
     )

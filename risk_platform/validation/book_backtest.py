@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from risk_platform.errors import InputError
+from risk_platform.features.market_stress import MarketRoles
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.risk.revaluation import lookup
 from risk_platform.risk.valuation import dependencies, value_positions
@@ -56,12 +57,14 @@ class ValidationBook:
 @dataclass(frozen=True)
 class LstmModel:
     """A registered LSTM as the book backtest uses it: the network, the series it was trained on (any other is
-    forecast zero-shot), its window length and the end of its training data (days up to it are not scored)."""
+    forecast zero-shot), its window length, the end of its training data (days up to it are not scored) and its
+    market roles (None: a version without market inputs)."""
 
     forecaster: Any
     symbols: list[str]
     seq_len: int
     train_end: pd.Timestamp | None
+    market: MarketRoles | None = None
 
 
 def validation_book(portfolio: Portfolio, panel: pd.DataFrame, instruments: pd.DataFrame,
@@ -106,9 +109,8 @@ def book_forecast(daily: pd.DataFrame, exposure: pd.Series, method: str, alpha: 
         raise InputError(f"no book P&L day after the LSTM's training end ({lstm.train_end:%Y-%m-%d}) and the"
                          f" first {max(window, CORRELATION_SEED_DAYS)} days")
     days = scored if method == "lstm" else pnl.iloc[max(window, CORRELATION_SEED_DAYS):]  # EVT: residuals before
-    rows = daily[daily["symbol"].isin(exposure.index)]
-    wide_var = lstm_variance_table(lstm.forecaster, rows, list(exposure.index), lstm.seq_len,
-                                   since=days.index[0] - LSTM_ORIGINS_BEFORE)
+    wide_var = lstm_variance_table(lstm.forecaster, daily, list(exposure.index), lstm.seq_len,
+                                   since=days.index[0] - LSTM_ORIGINS_BEFORE, market=lstm.market)
     (normal,) = lstm_book_forecasts(wide_var, daily, exposure, days, (alpha,))
     return normal if method == "lstm" else evt_lstm_forecast(pnl, normal, scored.index[0], alpha)
 

@@ -40,6 +40,7 @@ from scipy.stats import norm
 from risk_platform.crisis_windows import CrisisWindow
 from risk_platform.errors import InputError, LeakageError
 from risk_platform.ewma import EWMA_LAMBDA
+from risk_platform.features.market_stress import LEVEL_DAYS, MarketRoles
 from risk_platform.models.datasets import market_regime, wide_feature
 from risk_platform.regime import REGIMES
 from risk_platform.risk.config import ALPHAS, HS_WINDOW
@@ -290,8 +291,9 @@ def validate_baselines(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.S
 
 
 def validate_lstm(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.Series, config,
-                  fast_dev_run: bool = False) -> WindowValidation:
-    """Train the LSTM before the window; QLIKE/MSE in it against EWMA and GARCH-t; the book's LSTM VaR."""
+                  fast_dev_run: bool = False, instruments: pd.DataFrame | None = None) -> WindowValidation:
+    """Train the LSTM before the window; QLIKE/MSE in it against EWMA and GARCH-t; the book's LSTM VaR.
+    ``instruments``: where the market roles are chosen (needed with ``config.market_inputs``)."""
     from risk_platform.models.baselines import MIN_TRAIN_DAYS
     from risk_platform.models.lstm import (
         evaluate_out_of_sample,
@@ -302,15 +304,16 @@ def validate_lstm(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.Series
     config = replace(config, train_end=f"{window.train_end:%Y-%m-%d}")
     train = training_rows(daily, window)
     try:
-        fitted = fit_lstm_vol(train, config, fast_dev_run=fast_dev_run)
+        fitted = fit_lstm_vol(train, config, fast_dev_run=fast_dev_run, instruments=instruments)
     except InputError as exc:
         return not_evaluable(window, "lstm_vol", str(exc))
     history = history_through(daily, window)
     counts = train.dropna(subset=["ret"]).groupby("symbol").size()
     short = sorted(counts.index[counts < MIN_TRAIN_DAYS])  # GARCH-t cannot be fitted: left out of the QLIKE table
-    evaluation = evaluate_out_of_sample(fitted.forecaster, history[~history["symbol"].isin(short)], config)
+    scored = sorted(set(history["symbol"]) - set(short))
+    evaluation = evaluate_out_of_sample(fitted.forecaster, history, config, fitted.market, scored)
     wide_var = lstm_variance_table(fitted.forecaster, history, list(exposure.index), config.seq_len,
-                                   since=pd.Timestamp(train["date"].min()))
+                                   since=pd.Timestamp(train["date"].min()), market=fitted.market)
     forecasts = lstm_book_methods(wide_var, history, exposure, window.start)
     metrics = {**evaluation_metrics(evaluation), "train_seconds": fitted.seconds,
                "series_scored": float(len(evaluation) - 1), "series_without_garch_history": float(len(short))}
@@ -382,13 +385,18 @@ def walk_forward_forecasts(wide_var: pd.DataFrame, daily: pd.DataFrame, exposure
 
 
 def lstm_variance_table(forecaster, daily: pd.DataFrame, symbols: list[str], seq_len: int,
-                        since: pd.Timestamp) -> pd.DataFrame:
+                        since: pd.Timestamp, market: MarketRoles | None = None) -> pd.DataFrame:
     """origin dates x ``symbols`` (the series to forecast, seen in training or not): the LSTM's next-day
-    variance at every origin from ``since`` (window inputs may reach back before it)."""
+    variance at every origin from ``since`` (window inputs may reach back before it; ``market``: the model's
+    market roles, whose figures are read from every series of ``daily``, the volatility level's trailing year
+    included)."""
     from risk_platform.models.lstm import variance_table
 
-    rows = daily[(daily["date"] >= since - pd.Timedelta(days=2 * seq_len + 30)) & daily["symbol"].isin(symbols)]
-    table = variance_table(forecaster, rows, seq_len)
+    lookback = 2 * seq_len + 30 + (2 * LEVEL_DAYS if market is not None else 0)  # calendar days
+    rows = daily[daily["date"] >= since - pd.Timedelta(days=lookback)]
+    if market is None:
+        rows = rows[rows["symbol"].isin(symbols)]
+    table = variance_table(forecaster, rows, seq_len, market, symbols)
     return table[table.index >= since]
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from risk_platform.features.market_stress import MarketRoles
 from risk_platform.models.baselines import ewma_forecasts, series_returns
 from risk_platform.models.datasets import wide_feature
 from risk_platform.models.shadow import ShadowComparison, compare_versions
@@ -69,11 +70,13 @@ class DriftReport:
 
 def lstm_drift(forecaster: nn.Module, symbols: list[str], seq_len: int, daily: pd.DataFrame, exposure: pd.Series,
                version: str, window: int = WINDOW, qlike_window: int = QLIKE_WINDOW, max_qlike_ratio: float = 1.1,
-               min_kupiec_p: float = 0.01) -> DriftReport:
-    """Drift signals of a (registered) LSTM over the most recent days of ``daily``."""
+               min_kupiec_p: float = 0.01, market: MarketRoles | None = None) -> DriftReport:
+    """Drift signals of a (registered) LSTM over the most recent days of ``daily`` (``market``: its market
+    roles, None for a version without market inputs)."""
     dates = pd.DatetimeIndex(sorted(daily["date"].unique()))
     recent = dates[-window:]
-    variance = lstm_variance_table(forecaster, daily, symbols, seq_len, since=recent[0] - pd.Timedelta(days=120))
+    variance = lstm_variance_table(forecaster, daily, symbols, seq_len, since=recent[0] - pd.Timedelta(days=120),
+                                   market=market)
     realized, model, baseline = [], [], []
     for symbol in symbols:
         returns = series_returns(daily, symbol)
@@ -108,7 +111,8 @@ def shadow_comparison(current, experimental, daily: pd.DataFrame) -> ShadowCompa
     """Both versions' forecasts made on the previous day, scored against the latest day's squared return."""
     last = daily["date"].max()
     since = last - pd.Timedelta(days=10)
-    tables = [lstm_variance_table(m.module, daily, m.metadata["symbols"], int(m.metadata["seq_len"]), since)
+    tables = [lstm_variance_table(m.module, daily, m.metadata["symbols"], int(m.metadata["seq_len"]), since,
+                                  MarketRoles.from_metadata(m.metadata.get("market_inputs")))
               for m in (current, experimental)]
     previous = [t[t.index < last].iloc[-1] for t in tables]
     realized = (wide_feature(daily[daily["date"] == last], "ret").iloc[-1] ** 2).dropna()

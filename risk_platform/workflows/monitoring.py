@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from risk_platform.features.market_stress import MarketRoles
 from risk_platform.models.audit import AuditLog
 from risk_platform.models.governance import record_monitoring
 from risk_platform.models.shadow import append_shadow_log, monitoring_plan
@@ -54,7 +55,8 @@ def monitor_lstm(registry: ModelRegistry, audit: AuditLog, shadow_log: Path, dai
 
     monitored = registry.load(MONITORED_MODEL, plan.monitored)
     symbols, seq_len = monitored.metadata["symbols"], int(monitored.metadata["seq_len"])
-    drift = lstm_drift(monitored.module, symbols, seq_len, daily, exposure, monitored.version)
+    drift = lstm_drift(monitored.module, symbols, seq_len, daily, exposure, monitored.version,
+                       market=MarketRoles.from_metadata(monitored.metadata.get("market_inputs")))
     record_monitoring(audit, MONITORED_MODEL, monitored.version, not drift.breach, drift.summary(), actor=actor)
     if not plan.shadow:
         return Monitoring(plan.monitored, drift)

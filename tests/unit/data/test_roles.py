@@ -11,6 +11,7 @@ import pytest
 from risk_platform.data.loading import load_instruments
 from risk_platform.data.roles import (
     bond_leg,
+    credit_reference,
     equity_leg,
     fx_feeds,
     plotted_series,
@@ -42,6 +43,7 @@ def test_the_rules_pick_the_bundled_symbols_on_the_bundled_instruments(instrumen
     assert sixty_forty(instruments) == ({"SPX": 0.6, "TLT": 0.4}, "")
     assert rate_reference(instruments).symbol == "UST10Y"
     assert vol_reference(instruments).symbol == "VIX"
+    assert credit_reference(instruments).symbol == "HYG"
     assert plotted_series(instruments, instruments["symbol"]) == ("SPX", "UST10Y", "EURUSD", "WTI")
     assert fx_feeds(instruments) == BUNDLED_FX
 
@@ -94,3 +96,11 @@ def test_tenors_read_from_symbols_and_names():
     got = [tenor_years(s, n) for s, n in (("UST3M", ""), ("A", "US Treasury 2-year yield"), ("GILT10Y", ""),
                                            ("B", "30 year"), ("C", "no tenor"))]
     assert got[:4] == [0.25, 2.0, 10.0, 30.0] and np.isnan(got[4])
+
+
+def test_the_credit_reference_is_read_from_the_name_high_yield_before_corporate(instruments, tmp_path):
+    table, names = renamed(instruments, ("rates",), tmp_path, "B")  # symbols say nothing: the names decide
+    assert credit_reference(table).symbol == names["HYG"]
+    assert credit_reference(table, [names["TLT"], names["LQD"]]).symbol == names["LQD"]  # "Corporate" next
+    assert credit_reference(table, [names["TLT"], names["UST10Y"]]).reason == (
+        "no credit series (a price-quoted rates series whose name says high yield or corporate)")
