@@ -421,7 +421,7 @@ CASES: tuple[Case, ...] = (
     Case("risk: a held feed rejected", RISK, 3, "excluded because their feed was rejected: WTI",
          {"prices.csv": b"".join(line for line in base_files()["prices.csv"].splitlines(True)
                                  if not (b",WTI," in line and line[:7] >= b"2024-10"))}),
-    Case("stress: as delivered", STRESS, 0, "stress tests"),
+    Case("stress: as delivered", STRESS, 0, "stress losses"),
     Case("stress: fat finger", STRESS, 0, REMOVED + "2024-12-30",
          prices((PREV_SPX, "2024-12-30,SPX,59069.399"))),
     # ---- command-line arguments
