@@ -120,7 +120,7 @@ def _print_checks(result: JobExecutionResult) -> None:
         status = "passed" if event.passed else f"FAILED ({event.severity.value})"
         print(f"  check {event.asset_key.to_user_string()}:{event.check_name} {status}")
         if not event.passed and event.description:
-            print(f"    {event.description}")
+            print("\n".join(f"    {line}" for line in event.description.splitlines()))
 
 
 def _print_risk(report: dict) -> None:
