@@ -150,7 +150,7 @@ HEADLINE_METRICS = {family.asset_name: family.headline_metrics for family in FAM
 def _print_models(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
     """One line per registered model (the training assets' stored values): name, version, alias, headline
     out-of-sample metrics."""
-    print("  models registered in MLflow (make mlflow-ui -> http://127.0.0.1:5000):")
+    print("  models registered in MLflow (make mlflow-ui -> http://127.0.0.1:5000/#/experiments?workflowType=machine_learning):")
     for node, keys in HEADLINE_METRICS.items():
         out = defs.load_asset_value(node, instance=instance)
         figures = "  ".join(f"{k} {out['metrics'][k]:.3f}" for k in keys if k in out["metrics"])

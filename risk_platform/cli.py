@@ -644,13 +644,15 @@ def cmd_mlflow_ui(args: argparse.Namespace) -> int:
     """The MLflow UI on the embedded store, read-only: reviewers browse runs, models and aliases, and nothing
     (an alias move, a deleted run) can be written through it; aliases move only through ``risk-platform alias``
     and the promotion, which audit every move. Replaces this process with the server (127.0.0.1)."""
+    from risk_platform.models.mlflow_ui import CLASSIC_LAYOUT
+
     db = Path(args.db) if args.db else paths.mlruns_dir() / "mlflow.db"
     if not db.is_file():
         raise InputError(f"{db}: no MLflow store there yet (run make demo first)")
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", paths.read_only_sqlite_uri(db),
                "--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"]
-    print(f"MLflow UI, read-only on {db}: http://127.0.0.1:{args.port} (aliases move only through"
-          " 'risk-platform alias' and the promotion)", file=sys.stderr, flush=True)
+    print(f"MLflow UI, read-only on {db}: http://127.0.0.1:{args.port}/#/experiments{CLASSIC_LAYOUT} (aliases move"
+          " only through 'risk-platform alias' and the promotion)", file=sys.stderr, flush=True)
     os.execv(sys.executable, command)
     return EXIT_OK  # not reached: the server replaces this process
 

@@ -30,19 +30,24 @@ def _base(env: str, default: str) -> str:
     return (os.environ.get(env) or default).rstrip("/")
 
 
+# MLflow 3.17's UI picks its layout from a sidebar toggle kept in the browser (GenAI by default, whatever the
+# experiment's kind: mlflow/mlflow#24498); the route's ``workflowType`` parameter selects the classic one.
+CLASSIC_LAYOUT = "?workflowType=machine_learning"
+
+
 def run_path(experiment_id: str, run_id: str) -> str:
-    """The MLflow UI route of a run: ``#/experiments/<id>/runs/<run_id>``."""
-    return f"#/experiments/{experiment_id}/runs/{run_id}"
+    """The MLflow UI route of a run in the classic layout: ``#/experiments/<id>/runs/<run_id>?workflowType=...``."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}{CLASSIC_LAYOUT}"
 
 
 def artifact_path(experiment_id: str, run_id: str, artifact: str) -> str:
     """The MLflow UI route of one artifact of a run (the run page with the file open)."""
-    return f"{run_path(experiment_id, run_id)}/artifacts/{artifact}"
+    return f"#/experiments/{experiment_id}/runs/{run_id}/artifacts/{artifact}{CLASSIC_LAYOUT}"
 
 
 def model_version_path(name: str, version: str) -> str:
-    """The MLflow UI route of a registered model version: ``#/models/<name>/versions/<version>``."""
-    return f"#/models/{quote(name, safe='')}/versions/{version}"
+    """The MLflow UI route of a registered model version: ``#/models/<name>/versions/<version>?workflowType=...``."""
+    return f"#/models/{quote(name, safe='')}/versions/{version}{CLASSIC_LAYOUT}"
 
 
 def mlflow_url(path: str) -> str:

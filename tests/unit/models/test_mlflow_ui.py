@@ -28,14 +28,15 @@ def test_urls_read_their_base_when_called(monkeypatch):
     monkeypatch.delenv("MLFLOW_UI_URL", raising=False)
     monkeypatch.delenv("DAGSTER_WEBSERVER_URL", raising=False)
     assert dagster_run_url("abc-123") == "http://127.0.0.1:3000/runs/abc-123"
-    assert mlflow_run_url("4", "r1") == "http://127.0.0.1:5000/#/experiments/4/runs/r1"
+    assert mlflow_run_url("4", "r1") == "http://127.0.0.1:5000/#/experiments/4/runs/r1?workflowType=machine_learning"
     monkeypatch.setenv("MLFLOW_UI_URL", "https://mlflow.internal/")
     monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "https://dagster.internal")
     assert dagster_run_url("abc-123") == "https://dagster.internal/runs/abc-123"
     assert mlflow_model_version_url("risk_platform-lstm_vol", "3") == (
-        "https://mlflow.internal/#/models/risk_platform-lstm_vol/versions/3")
+        "https://mlflow.internal/#/models/risk_platform-lstm_vol/versions/3?workflowType=machine_learning")
     assert mlflow_artifact_url("4", "r1", "validation_report/validation_report.html") == (
-        "https://mlflow.internal/#/experiments/4/runs/r1/artifacts/validation_report/validation_report.html")
+        "https://mlflow.internal/#/experiments/4/runs/r1/artifacts/validation_report/validation_report.html"
+        "?workflowType=machine_learning")
 
 
 def test_tables_round_floats_keep_integers_and_escape_pipes():

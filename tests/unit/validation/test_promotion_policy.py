@@ -188,7 +188,7 @@ def test_promotion_compares_the_challenger_with_the_stored_incumbent(baselines, 
         assert f"## Promotion decision: {status}" in version.description
         experiment = registry.run(decision.validation_run_id).info.experiment_id
         assert (f"(#/experiments/{experiment}/runs/{decision.validation_run_id}/artifacts/validation_report/"
-                "validation_report.html)") in version.description
+                "validation_report.html?workflowType=machine_learning)") in version.description
     excess = registry.run(second.validation_run_id).data.metrics["incumbent_excess_exceptions_99"]
     assert (f"| FAIL | at most 0 exceptions at 99% more than the incumbent current on the same days |"
             f" incumbent_excess_exceptions_99 | {sig4(excess)} | 0 |") in version.description
@@ -196,6 +196,8 @@ def test_promotion_compares_the_challenger_with_the_stored_incumbent(baselines, 
     first_page = registry.client.get_model_version(LSTM.registered_name, "1").description
     assert "; **alias moves**: current: None -> 1." in first_page
     assert second.links["validation_report"].endswith(f"/runs/{second.validation_run_id}/artifacts/"
-                                                      "validation_report/validation_report.html")
+                                                      "validation_report/validation_report.html"
+                                                      "?workflowType=machine_learning")
     assert registry.run(second.validation_run_id).data.tags["mlflow.note.content"].startswith(
-        "Validated [risk_platform-lstm_vol v2](#/models/risk_platform-lstm_vol/versions/2): refused.")
+        "Validated [risk_platform-lstm_vol v2](#/models/risk_platform-lstm_vol/versions/2"
+        "?workflowType=machine_learning): refused.")

@@ -115,12 +115,13 @@ def test_a_training_run_registers_the_familys_registration_and_moves_experimenta
     page = version.description
     assert page.startswith("## risk_platform-lstm_vol v1\n") and "preset `demo`; trained on ?..?." in page
     assert f"data_sha256 `{tags['data_sha256']}`" in page and "`daily_features@abc` (MLflow digest" in page
-    link = f"#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}"
+    link = f"#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}?workflowType=machine_learning"
     assert f"[training run lstm_vol v1 data:c0ffee12]({link})" in page
     assert "[Dagster run dagster-](http://dagster.example:3000/runs/dagster-run-1)" in page  # base read when called
     assert run.data.tags["mlflow.note.content"].startswith(  # the run's own description links back to the version
-        "Trained [risk_platform-lstm_vol v1](#/models/risk_platform-lstm_vol/versions/1)")
-    assert trained.links == {"mlflow_version": "http://127.0.0.1:5000/#/models/risk_platform-lstm_vol/versions/1",
+        "Trained [risk_platform-lstm_vol v1](#/models/risk_platform-lstm_vol/versions/1?workflowType=machine_learning)")
+    assert trained.links == {"mlflow_version": "http://127.0.0.1:5000/#/models/risk_platform-lstm_vol/versions/1"
+                                              "?workflowType=machine_learning",
                              "mlflow_training_run": f"http://127.0.0.1:5000/{link}"}
     assert {a.path for a in registry.client.list_artifacts(run.info.run_id, "plots")} == {"plots/loss_curves.png"}
     assert registry.load("lstm_vol", "experimental").metadata == {"symbols": ["A", "B"]}
