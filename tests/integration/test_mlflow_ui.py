@@ -73,3 +73,47 @@ def test_the_mlflow_ui_without_a_store_says_so_in_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr == f"risk-platform: error: {tmp_path / 'none.db'}: no MLflow store there yet (run make demo" \
                           " first)\n"
+
+
+def test_a_reviewer_reads_a_versions_description_in_the_classic_layout(tmp_path):
+    """The version page the platform writes (:func:`write_version_page`), opened in a real browser by the link the
+    platform writes: the classic layout (its sidebar has the model registry) and the description's data and links."""
+    from risk_platform.models.mlflow_ui import mlflow_model_version_url
+    from risk_platform.models.registry import ModelRegistry
+    from risk_platform.models.version_page import write_version_page
+    from tests.integration.test_ui_browser import SCREENSHOTS, Page
+
+    db = tmp_path / "mlflow.db"
+    registry = ModelRegistry(f"sqlite:///{db}", artifact_root=str(tmp_path / "artifacts"))
+    experiment = registry.client.create_experiment("risk_platform")
+    run = registry.client.create_run(experiment, run_name="lstm_vol v1 data:c0ffee12",
+                                     tags={"data_sha256": "c0ffee12" * 8, "dagster_run_id": "0123abcd-run"})
+    registry.client.set_terminated(run.info.run_id)
+    registry.client.create_registered_model(NAME)
+    registry.client.create_model_version(NAME, f"file://{tmp_path}/model", run_id=run.info.run_id)
+    write_version_page(registry, "lstm_vol", "1")
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "risk_platform.cli", "mlflow-ui", "--db", str(db), "--port",
+                               str(port)], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    page = None
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None and time.monotonic() < deadline, server.stdout.read()
+                time.sleep(1)
+        page = Page.open()
+        page.goto(mlflow_model_version_url(NAME, "1").replace("http://127.0.0.1:5000", f"http://127.0.0.1:{port}"))
+        page.wait_for("document.body.innerText.includes('What it is')")
+        text = page.evaluate("document.body.innerText")
+        assert "Model registry" in text  # the classic sidebar (the GenAI one has none)
+        assert "c0ffee12" * 8 in text and "training run lstm_vol v1 data:c0ffee12" in text
+        page.screenshot(SCREENSHOTS / "mlflow_model_version.png")
+    finally:
+        if page is not None:
+            page.close()
+        server.terminate()
+        server.wait(timeout=30)
