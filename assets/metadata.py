@@ -290,6 +290,20 @@ def portfolio_risk_metadata(risk: ModelledRisk, recent: VarForecast | str, limit
     }
 
 
+def risk_history_metadata(report: PortfolioRisk, limit_utilisation: float | None) -> dict[str, Any]:
+    """One as-of date's headline figures (numbers, for the Plots tab; the headline line first)."""
+    unit = report.currency.lower()
+    figures = {"headline": report.headline(limit_utilisation),
+               f"var_99_{unit}": dg.MetadataValue.float(round(report.var_99, 2)),
+               f"es_99_{unit}": dg.MetadataValue.float(round(report.es_99, 2)),
+               f"var_95_{unit}": dg.MetadataValue.float(round(report.var_95, 2)),
+               "var_99_pct_nav": dg.MetadataValue.float(round(100 * report.var_99 / report.nav, 4)),
+               "bound_by": report.binding("var_99")}
+    if limit_utilisation is not None:
+        figures["var_99_pct_of_limit"] = dg.MetadataValue.float(round(100 * limit_utilisation, 2))
+    return figures
+
+
 def coverage_check(report: PortfolioRisk, check_name: str) -> dg.AssetCheckResult:
     """Every position valued (WARN when some are flagged)."""
     return dg.AssetCheckResult(

@@ -13,6 +13,7 @@ from assets.metadata import (
     models_check,
     portfolio_metadata,
     portfolio_risk_metadata,
+    risk_history_metadata,
 )
 from assets.models import MODEL_ASSETS
 from resources import FeatureStoreResource, LineageResource, MlflowResource, PortfolioResource, RiskLimitsResource
@@ -22,13 +23,36 @@ from risk_platform.portfolio.positions import Portfolio
 from risk_platform.reporting.risk_views import lineage_markdown
 from risk_platform.risk.config import MAX_DATA_AGE_SESSIONS, MAX_MODEL_AGE_DAYS, RiskConfig
 from risk_platform.workflows.market_inputs import stored_market_inputs
-from risk_platform.workflows.modelled_risk import assess_with_models, headline_limit_utilisation, recent_var_backtest
+from risk_platform.workflows.modelled_risk import (
+    ModelledRisk,
+    assess_with_models,
+    headline_limit_utilisation,
+    recent_var_backtest,
+)
 
 COVERAGE_CHECK = "all_positions_valued"
 MODELS_CHECK = "model_registry_read"
 FRESHNESS_CHECK = "data_fresh"
 ALIASES_CHECK = "model_aliases_audited"
 PLAUSIBLE_CHECK = "market_data_plausible"
+
+
+RISK_ASOF = dg.DynamicPartitionsDefinition(name="risk_asof")  # one partition per as-of date risk was computed for
+risk_history = dg.AssetSpec(
+    "risk_history", group_name="risk_history", deps=["portfolio_risk"], partitions_def=RISK_ASOF,
+    description="The headline risk figures keyed by as-of date (the market panel's last business day): each"
+    " portfolio_risk run records its partition (VaR/ES in USD, VaR 99% in % of NAV and of its limit, the binding"
+    " method), so the Plots tab shows one point per business day, not one per run. Recorded, not materialized"
+    " on its own.")
+
+
+def record_asof(context: dg.AssetExecutionContext, risk: ModelledRisk, utilisation: float | None) -> None:
+    """Record the run's headline figures as the ``risk_history`` partition of its as-of date (added if new); a
+    later run for the same date supersedes it."""
+    report = risk.report
+    context.instance.add_dynamic_partitions(RISK_ASOF.name, [report.asof])
+    context.log_event(dg.AssetMaterialization("risk_history", partition=report.asof,
+                                              metadata=risk_history_metadata(report, utilisation)))
 
 
 class PortfolioRiskConfig(dg.Config):
@@ -131,6 +155,7 @@ def portfolio_risk(context: dg.AssetExecutionContext, config: PortfolioRiskConfi
     facts = lineage.record(context, "portfolio_risk", ["portfolio", "instruments", "market_panel", "returns",
                                                        "feed_quality", "daily_features"], risk.lineage_facts())
     utilisation = headline_limit_utilisation(risk.report.to_dict(), limits_source.limits_path)
+    record_asof(context, risk, utilisation)
     yield dg.Output(risk.to_dict(), metadata=portfolio_risk_metadata(
         risk, recent_var_backtest(book, market), utilisation,
         lineage_markdown(context.run_id, facts["upstream_runs"], risk.model_lineage)))
@@ -141,4 +166,4 @@ def portfolio_risk(context: dg.AssetExecutionContext, config: PortfolioRiskConfi
     yield aliases_audited_check(risk, ALIASES_CHECK)
 
 
-ASSETS = [portfolio, portfolio_risk]
+ASSETS = [portfolio, portfolio_risk, risk_history]

@@ -128,6 +128,14 @@ def test_job_runs_twice_on_a_persistent_instance(tmp_path):
         record = instance.get_latest_asset_check_evaluation_record(GATE)
         assert record.run_id == second.run_id and record.evaluation.passed
         assert len(instance.get_runs()) == 2
+        # the history keyed by as-of date: two runs for one as-of date are one partition (one point in its plot)
+        report = second.output_for_node("portfolio_risk")
+        assert instance.get_dynamic_partitions("risk_asof") == [report["asof"]] == ["2024-12-31"]
+        history = instance.get_latest_materialization_event(dg.AssetKey("risk_history"))
+        materialization = history.asset_materialization
+        assert history.run_id == second.run_id and materialization.partition == "2024-12-31"
+        assert materialization.metadata["var_99_usd"].value == round(report["var_99"], 2)
+        assert next(iter(materialization.metadata)) == "headline"
 
 
 def test_resources_are_picked_by_environment(monkeypatch):
