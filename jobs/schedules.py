@@ -24,7 +24,7 @@ def training_run_config(preset: str) -> dict:
     (``TrainingConfig``)."""
     ops = {}
     for asset in ALL_ASSETS:
-        if set(asset.group_names_by_key.values()) != {"models"}:
+        if not isinstance(asset, dg.AssetsDefinition) or set(asset.group_names_by_key.values()) != {"models"}:
             continue
         schema = asset.op.config_schema
         fields = getattr(schema.config_type, "fields", None) if schema is not None else None
