@@ -170,10 +170,11 @@ class Promotion:
     zones: pd.DataFrame  # report.TABLE_COLUMNS and ``family``, one row per window, method and confidence
 
     def zones_99(self) -> pd.DataFrame:
-        """Window x method: the Basel zone at 99% (the baselines once), the worst window first (most red, then
-        yellow cells; ties in window order)."""
+        """Window x method: the Basel zone at 99% (the baselines once; ``not evaluable`` where a method has no
+        forecast in the window), the worst window first (most red, then yellow cells; ties in window order)."""
         table = self.zones.drop_duplicates(["window", "method", "alpha"])
         pivot = table[table["alpha"] == 0.99].pivot(index="window", columns="method", values="zone")
+        pivot = pivot.fillna("not evaluable")
         severity = pivot.apply(lambda row: (row == "red").sum() * 100 + (row == "yellow").sum(), axis=1)
         return pivot.loc[severity.sort_values(ascending=False, kind="stable").index]
 

@@ -33,6 +33,9 @@ def test_the_zone_table_opens_on_the_worst_window():
     from risk_platform.workflows.promotion import Promotion
 
     rows = [("covid_2020", "hs", "red"), ("covid_2020", "lstm", "red"), ("euro_2011", "hs", "green"),
-            ("euro_2011", "lstm", "yellow"), ("gfc_2008", "hs", "red"), ("gfc_2008", "lstm", "green")]
+            ("euro_2011", "lstm", "yellow"), ("gfc_2008", "hs", "red"), ("gfc_2008", "lstm", "green"),
+            ("svb_2023", "hs", "green")]
     zones = pd.DataFrame([{"window": w, "method": m, "alpha": 0.99, "zone": z} for w, m, z in rows])
-    assert list(Promotion([], zones).zones_99().index) == ["covid_2020", "gfc_2008", "euro_2011"]
+    table = Promotion([], zones).zones_99()
+    assert list(table.index) == ["covid_2020", "gfc_2008", "euro_2011", "svb_2023"]
+    assert table.at["svb_2023", "lstm"] == "not evaluable"
