@@ -42,6 +42,7 @@ from risk_platform.crisis_windows import CRISIS_WINDOWS  # noqa: E402
 from risk_platform.errors import InputError  # noqa: E402
 from risk_platform.io import atomic_write_text  # noqa: E402
 from risk_platform.models.mlflow_ui import REPORT_HTML_FILE, html_table, markdown_table  # noqa: E402
+from risk_platform.render.charts import var_against_pnl, write_png  # noqa: E402
 from risk_platform.validation import crisis  # noqa: E402
 from risk_platform.validation.backtest import kupiec_pof, tick_losses  # noqa: E402
 from risk_platform.validation.crisis import WindowValidation  # noqa: E402
@@ -248,27 +249,11 @@ def window_plot(window: WindowValidation, baselines: WindowValidation | None, pa
         table = table.merge(other.drop(columns="loss"), on="date", how="outer")
     table["date"] = pd.to_datetime(table["date"])
     table = table.sort_values("date")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # here, not at import: the code location starts without matplotlib
-
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    ax.bar(table["date"], table["loss"], color="0.7", label="realized loss (book)", width=1.0)
-    methods = [c for c in table.columns if c.startswith("var_")]
-    for column in methods:
-        ax.plot(table["date"], table[column], label=column.removeprefix("var_"), linewidth=1.4)
-    if f"var_{method}" in methods:
-        hits = table["loss"] > table[f"var_{method}"]
-        ax.scatter(table.loc[hits, "date"], table.loc[hits, "loss"], color="red", zorder=3, s=18,
-                   label=f"exception ({method})")
-    ax.set(title=f"{window.family}: VaR 99% in {window.window}", ylabel="USD (loss positive)")
-    ax.legend(fontsize=7, ncol=3)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    var = {c.removeprefix("var_"): table[c].to_numpy(dtype=float) for c in table.columns if c.startswith("var_")}
+    marked = method if method in var else next(iter(var))
+    title = f"{window.family}: VaR 99% 1-day in {window.window} (book, losses positive)"
+    return write_png(var_against_pnl(pd.DatetimeIndex(table["date"]), table["loss"].to_numpy(dtype=float), var,
+                                     marked, title), path)
 
 
 INTRO = ("Validation book: the risk book's first-order USD exposures held fixed; 1-day VaR/ES, losses positive."
