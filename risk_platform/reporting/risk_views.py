@@ -20,11 +20,9 @@ from risk_platform.render.charts import (
 )
 from risk_platform.render.formatting import money, percent
 from risk_platform.risk.limits import LimitResult, limit_on
-from risk_platform.risk.report import var_headline
+from risk_platform.risk.report import COUNTERFACTUAL_KIND, var_headline, worst_first
 from risk_platform.validation.backtest import traffic_light
 from risk_platform.validation.var_forecasts import VarForecast
-
-NOT_A_PNL = ("counterfactual_correlation",)  # stress kinds whose figure is a VaR, shown apart from the P&Ls
 
 
 def report_headline(report: Mapping, limit_utilisation: float | None = None) -> str:
@@ -57,11 +55,9 @@ def component_var_chart(positions: Sequence[Mapping], currency: str = "USD") -> 
 def stress_frame(stress: Mapping[str, Mapping]) -> pd.DataFrame:
     """The stress scenarios, worst loss first: ``scenario, kind, loss_usd`` (losses positive) and
     ``loss_pct_nav``; the counterfactual correlation, a VaR rather than a scenario's P&L, is left out."""
-    rows = [{"scenario": name, "kind": r.get("kind", ""), "loss_usd": -float(r["pnl"]),
-             "loss_pct_nav": -float(r["pnl_pct_nav"])}
-            for name, r in stress.items() if r.get("kind") not in NOT_A_PNL and isinstance(r.get("pnl"), int | float)]
-    frame = pd.DataFrame(rows, columns=["scenario", "kind", "loss_usd", "loss_pct_nav"])
-    return frame.sort_values("loss_usd", ascending=False, kind="stable").reset_index(drop=True)
+    rows = [{"scenario": name, "kind": r["kind"], "loss_usd": -float(r["pnl"]),
+             "loss_pct_nav": -float(r["pnl_pct_nav"])} for name, r in worst_first(stress).items() if r["kind"] != COUNTERFACTUAL_KIND]
+    return pd.DataFrame(rows, columns=["scenario", "kind", "loss_usd", "loss_pct_nav"])
 
 
 def stress_chart(stress: Mapping[str, Mapping], currency: str = "USD") -> str:
