@@ -56,7 +56,8 @@ def stress_frame(stress: Mapping[str, Mapping]) -> pd.DataFrame:
     """The stress scenarios, worst loss first: ``scenario, kind, loss_usd`` (losses positive) and
     ``loss_pct_nav``; the counterfactual correlation, a VaR rather than a scenario's P&L, is left out."""
     rows = [{"scenario": name, "kind": r["kind"], "loss_usd": -float(r["pnl"]),
-             "loss_pct_nav": -float(r["pnl_pct_nav"])} for name, r in worst_first(stress).items() if r["kind"] != COUNTERFACTUAL_KIND]
+             "loss_pct_nav": -float(r["pnl_pct_nav"])}
+            for name, r in worst_first(stress).items() if r["kind"] != COUNTERFACTUAL_KIND]
     return pd.DataFrame(rows, columns=["scenario", "kind", "loss_usd", "loss_pct_nav"])
 
 
