@@ -23,9 +23,11 @@ stages mirror the main job's assets, with the same ``risk_platform`` calls:
   :mod:`bench.risk_assessment` does (random arrays shaped like them; the vine copula fitted and sampled).
 
 Each stage runs in a fresh subprocess: its wall time includes Python's start and imports, its peak RSS is that
-process's own (``wait4``'s ``ru_maxrss``). Stages pass their outputs through files in a temporary folder; a stage
-asked for runs its prerequisites first (recorded too). A failing stage is recorded with its exit status and last
-error line; stages needing it are recorded as skipped, with the reason.
+process's own (``wait4``'s ``ru_maxrss``); its CPU seconds (user + system) and the 1-minute load average when it
+started are recorded beside them (on a shared machine the wall time depends on the load). Stages pass their
+outputs through files in a temporary folder; a stage asked for runs its prerequisites first (recorded too). A
+failing stage is recorded with its exit status and last error line; stages needing it are recorded as skipped, with
+the reason.
 """
 
 from __future__ import annotations
@@ -171,7 +173,7 @@ def stage_train(ctx: StageContext, family_key: str) -> str:
     out = ctx.workdir / "trained"
     out.mkdir(exist_ok=True)
     (out / f"{family_key}.json").write_text(json.dumps(trained.to_dict(), default=float))
-    return f"{PRESET} preset, registered v{trained.version.version}"
+    return f"{PRESET} preset{' (fast_dev_run)' if ctx.fast_dev_run else ''}, registered v{trained.version.version}"
 
 
 def stage_validation(ctx: StageContext) -> str:
@@ -284,15 +286,16 @@ def stages_with_prerequisites(requested: list[str]) -> list[str]:
     return [s for s in STAGES if s in wanted]
 
 
-def measured_child(args: list[str], log: Path) -> tuple[int, float, float]:
-    """Run ``python -m bench.scale <args>`` as a child: (exit status, wall seconds, peak RSS MB of that child)."""
+def measured_child(args: list[str], log: Path) -> tuple[int, float, float, float]:
+    """Run ``python -m bench.scale <args>`` as a child: (exit status, wall seconds, peak RSS MB of that child, its
+    user + system CPU seconds)."""
     t0 = time.perf_counter()
     with open(log, "wb") as err:
         child = subprocess.Popen([sys.executable, "-m", "bench.scale", *args], stdout=err, stderr=err)
         _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - t0
     child.returncode = os.waitstatus_to_exitcode(status)
-    return child.returncode, wall, usage.ru_maxrss / 1024.0  # Linux: kB
+    return child.returncode, wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime  # ru_maxrss: kB
 
 
 def failure_reason(code: int, log: Path) -> str:
@@ -312,7 +315,7 @@ def run_universe(n_series: int, stages: list[str], positions: int, seed: int, fa
         workdir = keep or Path(tmp)
         common = ["--workdir", str(workdir), "--positions", str(positions), "--seed", str(seed),
                   "--windows", ",".join(windows)] + (["--fast-dev-run"] if fast_dev_run else [])
-        code, wall, rss = measured_child(["--build-universe", str(n_series), *common], workdir / "universe.log")
+        code, wall, rss, _ = measured_child(["--build-universe", str(n_series), *common], workdir / "universe.log")
         universe = {"wall_s": round(wall, 2), "peak_rss_mb": round(rss, 1)}
         if code != 0:
             universe["error"] = failure_reason(code, workdir / "universe.log")
@@ -324,10 +327,11 @@ def run_universe(n_series: int, stages: list[str], positions: int, seed: int, fa
                 why = results.get(blocked[0], {}).get("status", "not run")
                 results[stage] = _skipped(f"needs {blocked[0]} ({why})")
                 continue
-            log = workdir / f"{stage}.log"
-            code, wall, rss = measured_child(["--child-stage", stage, *common], log)
+            log, load = workdir / f"{stage}.log", os.getloadavg()[0]
+            code, wall, rss, cpu = measured_child(["--child-stage", stage, *common], log)
             entry: dict[str, Any] = {"wall_s": round(wall, 2), "peak_rss_mb": round(rss, 1),
-                                     "status": "ok" if code == 0 else "failed"}
+                                     "status": "ok" if code == 0 else "failed", "cpu_s": round(cpu, 2),
+                                     "load_1m_at_start": round(load, 2)}
             entry["note"] = (json.loads((workdir / f"{stage}.{RESULT_FILE}").read_text())["note"] if code == 0
                              else failure_reason(code, log))
             results[stage] = entry
@@ -398,19 +402,20 @@ def merge_results(existing: dict[str, Any], new: dict[str, Any]) -> dict[str, An
 
 
 def table_text(results: dict[str, Any]) -> str:
-    """A table per N: stage, wall s, peak RSS MB, status and note."""
+    """A table per N: stage, wall s, peak RSS MB, CPU s, status and note."""
     lines = []
     for n, entry in results["universes"].items():
         universe = entry.get("universe", {})
         lines.append(f"N = {n}: {universe.get('construction', '')}")
-        lines.append(f"  {'stage':<11} {'wall s':>8} {'peak RSS MB':>12}  status   note")
+        lines.append(f"  {'stage':<11} {'wall s':>8} {'peak RSS MB':>12} {'CPU s':>8}  status   note")
         if "wall_s" in universe:
-            lines.append(f"  {'(universe)':<11} {universe['wall_s']:>8.1f} {universe['peak_rss_mb']:>12.0f}  "
+            lines.append(f"  {'(universe)':<11} {universe['wall_s']:>8.1f} {universe['peak_rss_mb']:>12.0f} {'':>8}  "
                          f"{'ok' if 'error' not in universe else 'failed':<8} building the files (not a stage)")
         for stage, row in entry["stages"].items():
             wall = f"{row['wall_s']:.1f}" if row["wall_s"] is not None else "-"
             rss = f"{row['peak_rss_mb']:.0f}" if row["peak_rss_mb"] is not None else "-"
-            lines.append(f"  {stage:<11} {wall:>8} {rss:>12}  {row['status']:<8} {row['note']}")
+            cpu = f"{row['cpu_s']:.1f}" if row.get("cpu_s") is not None else "-"
+            lines.append(f"  {stage:<11} {wall:>8} {rss:>12} {cpu:>8}  {row['status']:<8} {row['note']}")
     return "\n".join(lines)
 
 

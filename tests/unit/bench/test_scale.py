@@ -35,28 +35,30 @@ def test_ingest_measured_in_its_own_process(tmp_path, capsys):
 
 def test_failing_child_reports_its_last_error_line(tmp_path):
     log = tmp_path / "child.log"
-    code, wall, rss = scale.measured_child(["--child-stage", "features", "--workdir", str(tmp_path / "empty")], log)
-    assert code == 1 and wall > 0 and rss > 0
+    code, wall, rss, cpu = scale.measured_child(["--child-stage", "features", "--workdir", str(tmp_path / "empty")],
+                                                log)
+    assert code == 1 and wall > 0 and rss > 0 and cpu > 0
     assert scale.failure_reason(code, log).startswith("exit 1: ")
     assert "empty" in scale.failure_reason(code, log)
     assert scale.failure_reason(-9, log) == "killed by SIGKILL (out of memory?)"
 
 
 def test_failed_stage_skips_the_stages_that_need_it(tmp_path, monkeypatch):
-    def fake_child(args: list[str], log: Path) -> tuple[int, float, float]:
+    def fake_child(args: list[str], log: Path) -> tuple[int, float, float, float]:
         workdir = Path(args[args.index("--workdir") + 1])
         if "--build-universe" in args:
             (workdir / "universe").mkdir(parents=True)
             (workdir / "universe" / "construction.json").write_text(json.dumps({"series": 3}))
-            return 0, 0.1, 10.0
+            return 0, 0.1, 10.0, 0.1
         log.write_text("Traceback ...\nMemoryError: cannot allocate\n")
-        return 1, 2.0, 5000.0
+        return 1, 2.0, 5000.0, 1.5
 
     monkeypatch.setattr(scale, "measured_child", fake_child)
     measured = scale.run_universe(3, ["ingest", "features", "risk"], 10, 0, False, ("covid_2020",), keep=tmp_path)
     stages = measured["stages"]
-    assert stages["ingest"] == {"wall_s": 2.0, "peak_rss_mb": 5000.0, "status": "failed",
-                                "note": "exit 1: MemoryError: cannot allocate"}
+    assert {k: stages["ingest"][k] for k in ("wall_s", "peak_rss_mb", "status", "cpu_s", "note")} == {
+        "wall_s": 2.0, "peak_rss_mb": 5000.0, "status": "failed", "cpu_s": 1.5,
+        "note": "exit 1: MemoryError: cannot allocate"}
     assert stages["features"]["status"] == "skipped" and stages["features"]["note"] == "needs ingest (failed)"
     assert stages["risk"]["status"] == "skipped"
 
