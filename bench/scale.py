@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import signal
@@ -419,27 +420,44 @@ def table_text(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def growth_exponent(n: tuple[int, ...], cost: tuple[float, ...]) -> float | None:
+    """The log-log slope of ``cost`` against ``n`` from the smallest to the largest N (1: linear, 2: N squared);
+    None with fewer than two N."""
+    if len(n) < 2 or n[0] == n[-1] or min(cost[0], cost[-1]) <= 0:
+        return None
+    return math.log(cost[-1] / cost[0]) / math.log(n[-1] / n[0])
+
+
 def cost_curves_png(results: dict[str, Any]) -> bytes:
-    """Wall time and peak RSS against N per stage (log-log; completed stages only), as PNG bytes."""
+    """Wall time and peak RSS against N per stage (log-log; completed stages only; the legend gives each curve's
+    slope from the smallest to the largest N), as PNG bytes."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     from risk_platform.render.charts import plt, png_bytes
 
-    fig, (time_ax, rss_ax) = plt.subplots(1, 2, figsize=(9.0, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6))
+    measured_n: set[int] = set()
     for stage in STAGES:
         points = sorted((int(n), row["wall_s"], row["peak_rss_mb"]) for n, entry in results["universes"].items()
                         if (row := entry["stages"].get(stage)) and row["status"] == "ok")
         if not points:
             continue
         n, wall, rss = zip(*points, strict=True)
-        time_ax.plot(n, wall, marker="o", ms=3, lw=1, label=stage)
-        rss_ax.plot(n, rss, marker="o", ms=3, lw=1, label=stage)
-    for ax, label in ((time_ax, "wall time per stage (s)"), (rss_ax, "peak RSS per stage (MB)")):
+        measured_n.update(n)
+        for ax, cost in zip(axes, (wall, rss), strict=True):
+            slope = growth_exponent(n, cost)
+            ax.plot(n, cost, marker="o", ms=3, lw=1, label=stage + (f" (N^{slope:.1f})" if slope is not None else ""))
+    for ax, label in zip(axes, ("wall time per stage (s)", "peak RSS per stage (MB)"), strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(sorted(measured_n))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("series in the universe (N)", fontsize=8)
         ax.set_title(label, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(True, which="both", lw=0.3, alpha=0.5)
-    time_ax.legend(fontsize=6, ncol=2)
+        ax.legend(fontsize=6, ncol=2)
     return png_bytes(fig)
 
 

@@ -87,3 +87,9 @@ def test_plot_writes_the_cost_curves(tmp_path):
     source.write_text(json.dumps(results))
     assert scale.main(["--plot", str(source), "--png", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
+
+
+def test_growth_exponent_is_the_log_log_slope():  # ln 100 / ln(1000 / 28) = 1.288
+    assert scale.growth_exponent((28, 100, 1000), (1.0, 5.0, 100.0)) == pytest.approx(1.288, abs=1e-3)
+    assert scale.growth_exponent((100, 1000), (3.0, 30.0)) == pytest.approx(1.0)
+    assert scale.growth_exponent((28,), (1.0,)) is None
