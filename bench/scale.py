@@ -287,39 +287,90 @@ def stages_with_prerequisites(requested: list[str]) -> list[str]:
     return [s for s in STAGES if s in wanted]
 
 
-def measured_child(args: list[str], log: Path) -> tuple[int, float, float, float]:
-    """Run ``python -m bench.scale <args>`` as a child: (exit status, wall seconds, peak RSS MB of that child, its
-    user + system CPU seconds)."""
+@dataclass(frozen=True)
+class ChildRun:
+    """One measured child process: exit status (negative: the signal), wall and CPU (user + system) seconds, peak
+    RSS (``wait4``'s ``ru_maxrss``), and ``stopped``: why the parent killed it ('' when it did not)."""
+
+    code: int
+    wall_s: float
+    peak_rss_mb: float
+    cpu_s: float
+    stopped: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Optional guards of a shared machine: a child whose RSS exceeds ``max_rss_mb`` (sampled from ``/proc``
+    every ``POLL_S``) or that runs longer than ``timeout_s`` is killed and recorded as failed with the reason."""
+
+    max_rss_mb: float | None = None
+    timeout_s: float | None = None
+
+
+POLL_S = 0.2
+
+
+def _current_rss_mb(pid: int) -> float:
+    """The resident set of process ``pid`` now (``/proc/<pid>/status`` VmRSS; 0 where unreadable)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
+def measured_child(args: list[str], log: Path, limits: Limits = Limits()) -> ChildRun:
+    """Run ``python -m bench.scale <args>`` as a child and measure it (its own peak RSS and CPU time: ``wait4``),
+    killing it when it breaks ``limits``."""
     t0 = time.perf_counter()
+    stopped = ""
     with open(log, "wb") as err:
         child = subprocess.Popen([sys.executable, "-m", "bench.scale", *args], stdout=err, stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - t0
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            if not stopped and limits.max_rss_mb is not None and _current_rss_mb(child.pid) > limits.max_rss_mb:
+                stopped = f"stopped: RSS above the {limits.max_rss_mb:,.0f} MB limit"
+            if not stopped and limits.timeout_s is not None and time.perf_counter() - t0 > limits.timeout_s:
+                stopped = f"stopped: still running after the {limits.timeout_s:,.0f} s limit"
+            if stopped:
+                child.kill()
+                _, status, usage = os.wait4(child.pid, 0)
+                break
+            time.sleep(POLL_S)
     child.returncode = os.waitstatus_to_exitcode(status)
-    return child.returncode, wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime  # ru_maxrss: kB
+    return ChildRun(child.returncode, time.perf_counter() - t0, usage.ru_maxrss / 1024.0,  # ru_maxrss: kB
+                    usage.ru_utime + usage.ru_stime, stopped)
 
 
-def failure_reason(code: int, log: Path) -> str:
-    """One line: the signal that ended the child, or the last line of its output."""
-    if code < 0:
-        name = signal.Signals(-code).name
-        return f"killed by {name}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
+def failure_reason(run: ChildRun, log: Path) -> str:
+    """One line: why the parent stopped the child, the signal that ended it, or the last line of its output."""
+    if run.stopped:
+        return run.stopped
+    if run.code < 0:
+        name = signal.Signals(-run.code).name
+        return f"killed by {name}" + (" (out of memory?)" if -run.code == signal.SIGKILL else "")
     lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    return f"exit {code}: {lines[-1].strip()[:300] if lines else 'no output'}"
+    return f"exit {run.code}: {lines[-1].strip()[:300] if lines else 'no output'}"
 
 
 def run_universe(n_series: int, stages: list[str], positions: int, seed: int, fast_dev_run: bool,
-                 windows: tuple[str, ...], keep: Path | None = None) -> dict[str, Any]:
+                 windows: tuple[str, ...], keep: Path | None = None, limits: Limits = Limits()) -> dict[str, Any]:
     """Build the universe, then run each stage in its own process; per stage wall_s, peak_rss_mb, status, note."""
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix=f"scale{n_series}_") as tmp:
         workdir = keep or Path(tmp)
         common = ["--workdir", str(workdir), "--positions", str(positions), "--seed", str(seed),
                   "--windows", ",".join(windows)] + (["--fast-dev-run"] if fast_dev_run else [])
-        code, wall, rss, _ = measured_child(["--build-universe", str(n_series), *common], workdir / "universe.log")
-        universe = {"wall_s": round(wall, 2), "peak_rss_mb": round(rss, 1)}
-        if code != 0:
-            universe["error"] = failure_reason(code, workdir / "universe.log")
+        log = workdir / "universe.log"
+        run = measured_child(["--build-universe", str(n_series), *common], log, limits)
+        universe = {"wall_s": round(run.wall_s, 2), "peak_rss_mb": round(run.peak_rss_mb, 1)}
+        if run.code != 0:
+            universe["error"] = failure_reason(run, log)
             return {"universe": universe, "stages": {s: _skipped("the universe could not be built") for s in stages}}
         universe.update(json.loads((workdir / "universe" / "construction.json").read_text()))
         for stage in stages:
@@ -329,14 +380,15 @@ def run_universe(n_series: int, stages: list[str], positions: int, seed: int, fa
                 results[stage] = _skipped(f"needs {blocked[0]} ({why})")
                 continue
             log, load = workdir / f"{stage}.log", os.getloadavg()[0]
-            code, wall, rss, cpu = measured_child(["--child-stage", stage, *common], log)
-            entry: dict[str, Any] = {"wall_s": round(wall, 2), "peak_rss_mb": round(rss, 1),
-                                     "status": "ok" if code == 0 else "failed", "cpu_s": round(cpu, 2),
-                                     "load_1m_at_start": round(load, 2)}
-            entry["note"] = (json.loads((workdir / f"{stage}.{RESULT_FILE}").read_text())["note"] if code == 0
-                             else failure_reason(code, log))
-            results[stage] = entry
-            print(f"  N={n_series} {stage}: {entry['status']} {wall:.1f} s {rss:.0f} MB", file=sys.stderr)
+            run = measured_child(["--child-stage", stage, *common], log, limits)
+            ok = run.code == 0 and not run.stopped
+            results[stage] = {"wall_s": round(run.wall_s, 2), "peak_rss_mb": round(run.peak_rss_mb, 1),
+                              "status": "ok" if ok else "failed", "cpu_s": round(run.cpu_s, 2),
+                              "load_1m_at_start": round(load, 2),
+                              "note": (json.loads((workdir / f"{stage}.{RESULT_FILE}").read_text())["note"] if ok
+                                       else failure_reason(run, log))}
+            print(f"  N={n_series} {stage}: {results[stage]['status']} {run.wall_s:.1f} s {run.peak_rss_mb:.0f} MB",
+                  file=sys.stderr)
     return {"universe": universe, "stages": results}
 
 
@@ -383,9 +435,11 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version()}
 
 
-def conditions(positions: int, seed: int, fast_dev_run: bool, windows: tuple[str, ...]) -> dict[str, Any]:
+def conditions(positions: int, seed: int, fast_dev_run: bool, windows: tuple[str, ...], limits: Limits
+               ) -> dict[str, Any]:
     """What the figures depend on besides N: settings, the niceness and the machine's load when measured."""
     return {"positions": positions, "seed": seed, "preset": PRESET, "fast_dev_run": fast_dev_run,
+            "max_rss_mb": limits.max_rss_mb, "stage_timeout_s": limits.timeout_s,
             "crisis_windows": list(windows), "nice": os.nice(0),
             "load_average_1m_at_start": round(os.getloadavg()[0], 2)}
 
@@ -411,7 +465,8 @@ def table_text(results: dict[str, Any]) -> str:
         lines.append(f"  {'stage':<11} {'wall s':>8} {'peak RSS MB':>12} {'CPU s':>8}  status   note")
         if "wall_s" in universe:
             lines.append(f"  {'(universe)':<11} {universe['wall_s']:>8.1f} {universe['peak_rss_mb']:>12.0f} {'':>8}  "
-                         f"{'ok' if 'error' not in universe else 'failed':<8} building the files (not a stage)")
+                         f"{'ok' if 'error' not in universe else 'failed':<8} "
+                         + universe.get("error", "building the files (not a stage)"))
         for stage, row in entry["stages"].items():
             wall = f"{row['wall_s']:.1f}" if row["wall_s"] is not None else "-"
             rss = f"{row['peak_rss_mb']:.0f}" if row["peak_rss_mb"] is not None else "-"
@@ -471,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", default="", help="crisis windows to validate (default: all seven)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--out", type=Path, help="merge the results into this JSON file")
+    parser.add_argument("--max-rss-gb", type=float, help="kill a stage whose RSS exceeds this (a shared machine)")
+    parser.add_argument("--stage-timeout-s", type=float, help="kill a stage running longer than this")
     parser.add_argument("--keep", type=Path, help="keep the run's files in this folder (one N only)")
     parser.add_argument("--plot", type=Path, help="a results JSON to draw (with --png)")
     parser.add_argument("--png", type=Path)
@@ -504,14 +561,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep and len(args.universe) > 1:
         parser.error("--keep takes one --universe")
     stages = stages_with_prerequisites([s.strip() for s in args.stages.split(",") if s.strip()])
+    limits = Limits(args.max_rss_gb * 1024 if args.max_rss_gb else None, args.stage_timeout_s)
     header = {"benchmark": "bench.scale", "git_commit": _git_commit(), "machine": machine(),
               "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "conditions": conditions(args.positions, args.seed, args.fast_dev_run, windows)}
+              "conditions": conditions(args.positions, args.seed, args.fast_dev_run, windows, limits)}
     results = {**header, "universes": {}}
     for n_series in args.universe:
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
-        measured = run_universe(n_series, stages, args.positions, args.seed, args.fast_dev_run, windows, args.keep)
+        measured = run_universe(n_series, stages, args.positions, args.seed, args.fast_dev_run, windows, args.keep,
+                                limits)
         results["universes"][str(n_series)] = {**header, **measured}
     if args.out:
         existing = json.loads(args.out.read_text()) if args.out.exists() else {}
