@@ -6,7 +6,8 @@ Redis (``redis-server`` on 127.0.0.1, a free port, no persistence) and PostgreSQ
 system binaries, which CI installs (``.ci/run`` -> ``make system-deps``); the workers and the run are separate
 processes that share nothing but the environment: the instance (``DAGSTER_HOME``, ``DAGSTER_PG_*``), the broker
 and the production locations (``RISK_PLATFORM_*``, MLflow in a temporary SQLite store). Smoke trainings on the
-five-series universe of ``test_any_universe_pipeline.py``; about 4 minutes on the 2-core reference machine.
+five-series universe of ``test_any_universe_pipeline.py``; about 2 min 40 s on the 2-core reference machine
+(15 steps, 7 or 8 per worker).
 """
 
 from __future__ import annotations
