@@ -257,3 +257,15 @@ def test_the_executor_comes_from_the_environment_and_only_the_default_one_runs_s
     monkeypatch.setenv("RISK_PLATFORM_EXECUTOR", "k8s")
     with pytest.raises(InputError, match="RISK_PLATFORM_EXECUTOR must be 'multiprocess' or 'celery', got 'k8s'"):
         executor_for_env()
+
+
+def test_the_workers_read_the_executors_broker_from_celery_yaml(monkeypatch):
+    """dagster-celery reads a worker's broker under ``execution.config``; anywhere else in the file the worker
+    silently falls back to ``amqp://guest@localhost:5672`` and never sees the tasks queued in Redis."""
+    pytest.importorskip("dagster_celery", reason="the distributed extra: pip install -e '.[distributed]'")
+    from dagster_celery.cli import get_validated_config
+
+    monkeypatch.setenv("DAGSTER_CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("DAGSTER_CELERY_BACKEND_URL", "redis://127.0.0.1:6379/1")
+    config = get_validated_config(str(INSTANCE_DIR / "celery.yaml"))
+    assert (config["broker"], config["backend"]) == ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/1")
