@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,distributed]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -28,7 +28,8 @@ test: install
 test-all: install
 	$(BIN)/pytest
 
-# PostgreSQL and Chromium for the integration tests (PostgreSQL-backed instance, UI in a browser): apt-get
+# PostgreSQL, Chromium and redis-server for the integration tests (PostgreSQL-backed instance, UI in a browser,
+# the Celery executor's broker): apt-get
 # installs what is missing when run as root or with password-less sudo (.ci/run does this before make test)
 .PHONY: system-deps
 system-deps:

@@ -47,16 +47,25 @@ def location_origin() -> RemoteRepositoryOrigin:
     return RemoteRepositoryOrigin(ManagedGrpcPythonEnvCodeLocationOrigin(target, location), REPOSITORY_NAME)
 
 
+def with_in_process_steps(job_def: dg.JobDefinition, run_config: dict[str, Any]) -> dict[str, Any]:
+    """``run_config`` plus ``execution.config.in_process`` when the job has the default executor (steps in this
+    process); another executor (Celery, resources/environments.py) keeps its own config and runs steps elsewhere."""
+    if job_def.executor_def.name == dg.multi_or_in_process_executor.name:
+        return {**run_config, **IN_PROCESS}
+    return run_config
+
+
 def run_job(instance: dg.DagsterInstance, job_name: str, *, run_config: dict[str, Any], tags: dict[str, str],
             partition_key: str | None = None) -> JobExecutionResult:
-    """Create ``job_name``'s run with the code location's origin and execute it here, in process; the result has
-    the run's events (success, check evaluations); read asset values with ``Definitions.load_asset_value``."""
+    """Create ``job_name``'s run with the code location's origin and execute it here (its steps in this process,
+    or with the Celery executor on the workers, this process waiting for them); the result has the run's events
+    (success, check evaluations); read asset values with ``Definitions.load_asset_value``."""
     module, _ = workspace_module()
     recon_job = ReconstructableRepository.for_module(module, DEFINITIONS_ATTRIBUTE, str(REPO)) \
         .get_reconstructable_job(job_name)
     job_def = recon_job.get_definition()
     partition_tags = {"dagster/partition": partition_key} if partition_key else {}
     run = instance.create_run_for_job(
-        job_def=job_def, run_config={**run_config, **IN_PROCESS}, tags={**tags, **partition_tags},
+        job_def=job_def, run_config=with_in_process_steps(job_def, run_config), tags={**tags, **partition_tags},
         remote_job_origin=location_origin().get_job_origin(job_name), job_code_origin=recon_job.get_python_origin())
     return execute_run(recon_job, run, instance)

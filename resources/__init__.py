@@ -2,11 +2,18 @@
 
 ``market_data`` (prices, instruments, positions, landing folders), ``feature_store``, ``mlflow`` (registry,
 audit and run-pinned model versions), ``lineage``, ``alerts`` (limits and the alert sink), ``io_manager``;
-``environments.resources_for_env`` is the one place that picks embedded or production resources.
+``environments`` is the one place that picks what depends on the environment: ``resources_for_env`` embedded or
+production resources, ``executor_for_env`` the multiprocess or the Celery executor.
 """
 
 from resources.alerts import AlertSinkResource, RiskLimitsResource
-from resources.environments import WEBHOOK_ENV, embedded_resources, production_resources, resources_for_env
+from resources.environments import (
+    WEBHOOK_ENV,
+    embedded_resources,
+    executor_for_env,
+    production_resources,
+    resources_for_env,
+)
 from resources.feature_store import FeatureStoreResource
 from resources.io_manager import LocalTableIOManager
 from resources.lineage import LineageResource
@@ -26,6 +33,7 @@ __all__ = [
     "RiskLimitsResource",
     "embedded_mlflow",
     "embedded_resources",
+    "executor_for_env",
     "production_resources",
     "resources_for_env",
 ]

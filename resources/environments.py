@@ -1,5 +1,6 @@
-"""Embedded or production: ``resources_for_env`` is the one place that picks the resources, from
-``RISK_PLATFORM_ENV`` (``embedded`` by default, or ``production``)."""
+"""The one place that picks what depends on the environment: ``resources_for_env`` the resources, from
+``RISK_PLATFORM_ENV`` (``embedded`` by default, or ``production``); ``executor_for_env`` the executor, from
+``RISK_PLATFORM_EXECUTOR`` (``multiprocess`` by default, or ``celery``)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from risk_platform.errors import InputError
 from risk_platform.project_config import ProjectConfig, load_project_config
 
 WEBHOOK_ENV = "RISK_PLATFORM_ALERT_WEBHOOK_URL"
+EXECUTOR_ENV = "RISK_PLATFORM_EXECUTOR"
+CELERY_BROKER_ENV = "DAGSTER_CELERY_BROKER_URL"
+CELERY_BACKEND_ENV = "DAGSTER_CELERY_BACKEND_URL"
 
 
 def embedded_resources(state_dir: Path | None = None, config: ProjectConfig | None = None) -> dict[str, Any]:
@@ -86,3 +90,27 @@ def resources_for_env(env: str | None = None) -> dict[str, Any]:
     if env == "production":
         return production_resources()
     raise InputError(f"RISK_PLATFORM_ENV must be 'embedded' or 'production', got '{env}'")
+
+
+def celery_executor_from_env() -> dg.ExecutorDefinition:
+    """``dagster_celery.celery_executor`` on the broker ``DAGSTER_CELERY_BROKER_URL`` and the result backend
+    ``DAGSTER_CELERY_BACKEND_URL`` (a Redis URL serves as both), resolved by Dagster when a run starts. The
+    workers read the same two variables through ``resources/instance/celery.yaml``."""
+    try:
+        from dagster_celery import celery_executor
+    except ImportError as exc:
+        raise InputError(f"{EXECUTOR_ENV}=celery needs dagster-celery: pip install -e '.[distributed]'") from exc
+    return celery_executor.configured({"broker": {"env": CELERY_BROKER_ENV}, "backend": {"env": CELERY_BACKEND_ENV}})
+
+
+def executor_for_env(executor: str | None = None) -> dg.ExecutorDefinition:
+    """The executor of every job, by ``executor`` or ``RISK_PLATFORM_EXECUTOR``: ``multiprocess`` (default: one
+    process per step on this machine, or in process with run config ``execution.config.in_process``) or ``celery``
+    (each step a task on a Celery queue, run by ``dagster-celery`` workers on any machine that reaches the broker,
+    the Dagster instance and the same code and environment)."""
+    executor = executor or os.environ.get(EXECUTOR_ENV, "multiprocess")
+    if executor == "multiprocess":
+        return dg.multi_or_in_process_executor
+    if executor == "celery":
+        return celery_executor_from_env()
+    raise InputError(f"{EXECUTOR_ENV} must be 'multiprocess' or 'celery', got '{executor}'")

@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets import ALL_ASSETS
 from jobs import JOBS, SCHEDULES, SENSORS
-from resources import resources_for_env
+from resources import executor_for_env, resources_for_env
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
@@ -13,6 +13,7 @@ defs = dg.Definitions(
     sensors=SENSORS,
     resources=resources_for_env(),
     # multiprocess by default (runs launched from the UI, schedules, sensors: one process per step, as many at a
-    # time as cores); the main job runs its steps in process (run config execution.config.in_process, jobs/launch.py)
-    executor=dg.multi_or_in_process_executor,
+    # time as cores; the main job runs its steps in process, run config execution.config.in_process, jobs/launch.py),
+    # or Celery workers with RISK_PLATFORM_EXECUTOR=celery (README, Distributed executor)
+    executor=executor_for_env(),
 )

@@ -124,11 +124,18 @@ class ModelRegistry:
 
     def experiment_id(self, name: str) -> str:
         """The id of experiment ``name``, created on first write only (reading never creates anything), tagged
-        :data:`EXPERIMENT_KIND` on creation and, when it lacks the tag, on an existing one."""
+        :data:`EXPERIMENT_KIND` on creation and, when it lacks the tag, on an existing one. Two trainings running
+        at once (other processes or machines: the multiprocess or Celery executor) may both find it missing: the
+        one whose creation is refused as existing uses the other's."""
         found = self.client.get_experiment_by_name(name)
         if found is None:
-            return self.client.create_experiment(name, artifact_location=self.artifact_root,
-                                                 tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+            try:
+                return self.client.create_experiment(name, artifact_location=self.artifact_root,
+                                                     tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
+            except MlflowException as exc:
+                found = self.client.get_experiment_by_name(name)
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS" or found is None:
+                    raise
         if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
             self.client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return found.experiment_id

@@ -149,3 +149,22 @@ def test_gate_lines_name_the_threshold_and_the_value():
     strict = PromotionPolicy(max_frobenius_ratio_to_sample=0.9)
     gnn = evaluate_gates(GATES["gnn_corr"], {"ratio_gnn_to_sample63": 1.0}, strict)
     assert gnn.checks[-1] == ("FAIL correlation error no worse than the 63-day sample: ratio_gnn_to_sample63 = 1")
+
+
+def test_an_experiment_created_meanwhile_by_a_concurrent_training_is_used(registry, monkeypatch):
+    """Two trainings at once (multiprocess or Celery executor) may both find the experiment missing: the second
+    creation is refused by MLflow as existing, and that training uses the experiment the other created."""
+    other = ModelRegistry(registry.tracking_uri, artifact_root=registry.artifact_root)
+    lookup = registry.client.get_experiment_by_name
+    lookups = []
+
+    def created_by_the_other_after_this_lookup(name):
+        lookups.append(name)
+        if len(lookups) == 1:
+            other.experiment_id(name)
+            return None
+        return lookup(name)
+
+    monkeypatch.setattr(registry.client, "get_experiment_by_name", created_by_the_other_after_this_lookup)
+    assert registry.experiment_id("risk_platform-race") == lookup("risk_platform-race").experiment_id
+    assert len(lookups) == 2
