@@ -27,6 +27,7 @@ fallback for a non-positive price; 1 when the venue was closed). :func:`growth_f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -208,82 +209,37 @@ class BookArrays:
     def with_horizon(self, days: float) -> BookArrays:
         """The same book over a horizon of ``days`` (option theta), keeping the cached groupings."""
         out = replace(self, horizon_days=float(days))
-        for name in ("_groups", "_unit_book", "_aggregate"):
+        for name in ("_groups", "_unit_book", "_factor_map"):
             if name in self.__dict__:
                 out.__dict__[name] = self.__dict__[name]
         return out
 
     @cached_property
-    def _aggregate(self) -> dict:
-        """The book folded onto the factors: coefficients of ``g - 1`` (linear without FX, FX quoted in USD),
-        of ``1 - 1/g`` (USD-based FX), of the bp return (rates), and the few (instrument, FX feed) pairs of
-        non-USD linear positions and options."""
-        k = len(self.factors)
-        kind = self.kind
-
-        def fold(mask: np.ndarray, weights: np.ndarray) -> np.ndarray:
-            return np.bincount(self.sym[mask], weights=weights[mask], minlength=k)
-
-        plain = ((kind == LINEAR) & (self.fx < 0)) | (kind == FX_QUOTE)
-        pairs = self.grouped()
-        linear_fx = (pairs.kind == LINEAR) & (pairs.fx >= 0)
-        option = pairs.kind == OPTION
-        return {"a": fold(plain, self.value), "b": fold(kind == FX_BASE, self.value),
-                "c": fold(kind == RATES, -self.dv01), "pairs": pairs, "linear_fx": linear_fx, "option": option}
+    def _factor_map(self) -> FactorMap:
+        """The book folded onto factor exposures (:class:`FactorMap`), computed once per book."""
+        return FactorMap.of(self)
 
     def total_pnl(self, returns: np.ndarray, growth: np.ndarray) -> np.ndarray:
-        """Portfolio P&L per scenario, shape (n,): the position formulas folded onto the factors, so the cost
-        is a few matrix-vector products over (n, k) whatever the number of positions."""
-        agg = self._aggregate
-        if growth.dtype == np.float32:
-            return self._fold(returns, growth - np.float32(1.0))
-        out = growth @ agg["a"] - agg["a"].sum()  # no (n, k) temporary
-        return out + self._fold(returns, growth - 1.0, skip_plain=True)
+        """Portfolio P&L per scenario, shape (n,): the position formulas folded onto the factors
+        (:class:`FactorMap`), so the cost is a few matrix products over (n, k) whatever the number of positions.
+        float32 scenarios stay float32 in the products (float32 rounding); the result is float64."""
+        growth = np.asarray(growth)
+        return self._factor_map.pnl(returns, lambda rows, out: np.subtract(growth[rows], 1.0, out=out),
+                                    growth.dtype, self.horizon_days)
 
     def total_pnl_from_returns(self, returns: np.ndarray, is_bp: np.ndarray) -> np.ndarray:
-        """:meth:`total_pnl` of generated scenarios (log returns, bp for yields) in one pass:
-        ``g - 1 = expm1(r)`` (exact for small moves, and float32 model output stays float32)."""
+        """:meth:`total_pnl` of generated scenarios (log returns, bp for yields): ``g - 1 = expm1(r)`` (exact for
+        small moves; float32 model output stays float32), 0 on the bp columns (a bp change is not a log return)."""
         r = _float(returns)
-        return self._fold(r, np.expm1(_zero_bp(r, is_bp)))
+        bp = np.flatnonzero(np.asarray(is_bp, dtype=bool))
 
-    def _fold(self, returns: np.ndarray, gm1: np.ndarray, skip_plain: bool = False) -> np.ndarray:
-        """The folded formulas on ``gm1 = growth - 1`` (n, k)."""
-        agg = self._aggregate
-        dtype = np.float32 if gm1.dtype == np.float32 else np.float64
-        b = agg["b"]
-        if b.any():
-            cols = np.flatnonzero(b)
-            x = gm1[:, cols]
-            extra = (1.0 - 1.0 / (1.0 + x)) @ b[cols]
-        else:
-            extra = 0.0
-        c = agg["c"]
-        rates = np.flatnonzero(c)
-        if skip_plain:
-            out = returns[:, rates] @ c[rates] if len(rates) else np.zeros(gm1.shape[0])
-        else:  # yields carry no linear position: one product over [g - 1 | bp change] with [a | c]
-            if len(rates):
-                gm1 = gm1.copy() if not gm1.flags.writeable else gm1
-                gm1[:, rates] = returns[:, rates]
-            out = (gm1 @ (agg["a"] + c).astype(dtype)).astype(float)
-        out = out + extra
-        p = agg["pairs"]
-        for mask in (agg["linear_fx"], agg["option"]):
-            if not mask.any():
-                continue
-            g = 1.0 + gm1[:, p.sym[mask]]
-            fx = p.fx[mask]
-            if (fx >= 0).any():
-                gf = 1.0 + gm1[:, np.where(fx >= 0, fx, 0)]
-                g = g * np.where(fx >= 0, np.where(p.fx_sign[mask] > 0, gf, 1.0 / gf), 1.0)
-            r = g - 1.0
-            if mask is agg["linear_fx"]:
-                out += r @ p.value[mask]
-            else:
-                dv = self.vix_level * gm1[:, p.vix] if p.vix >= 0 else 0.0
-                out += r @ p.delta[mask] + 0.5 * (r * r) @ p.gamma[mask] + dv * p.vega[mask].sum()
-                out += p.theta[mask].sum() * self.horizon_days
-        return out
+        def growth_minus_one(rows: slice, out: np.ndarray) -> np.ndarray:
+            with np.errstate(over="ignore"):  # bp columns overflow float32: overwritten next
+                np.expm1(r[rows], out=out)
+            out[:, bp] = 0.0
+            return out
+
+        return self._factor_map.pnl(r, growth_minus_one, r.dtype, self.horizon_days)
 
     def exposures(self) -> np.ndarray:
         """First-order USD exposure of each position to each factor return, shape (m, k).
@@ -300,4 +256,113 @@ class BookArrays:
         if self.vix >= 0:
             opt = self.kind == OPTION
             np.add.at(out, (rows[opt], np.full(opt.sum(), self.vix)), self.vega[opt] * self.vix_level)
+        return out
+
+
+CHUNK_ROWS = 4096  # scenarios revalued per block: the block's (rows, k) matrix stays in the CPU cache
+
+
+@dataclass(frozen=True)
+class FactorMap:
+    """A book folded onto its ``k`` factors, so that revaluing ``n`` scenarios costs a few (n, k) x (k, q) products
+    with q small (the number of FX feeds), whatever the number of positions; exact algebra of the position
+    formulas, not an approximation.
+
+    With ``x`` the scenario's ``g - 1`` per factor (the bp change on yields), and for each FX feed ``f`` the
+    conversion ``h_f`` of a local-currency move into USD (``1 + x_f`` for CCYUSD, ``1 / (1 + x_f)`` for USDCCY):
+    a position's USD simple return on instrument ``s`` in currency ``f`` is ``r = h_f (1 + x_s) - 1
+    = h_f x_s + (h_f - 1)``, so
+
+    * linear positions and option deltas: ``sum_f [h_f (x @ lin[:, f]) + (h_f - 1) lin_sum[f]]`` (column 0 of
+      ``lin``: USD instruments, FX quoted in USD and rates by -DV01 on the bp change, ``h = 1``);
+    * option gammas, ``1/2 gamma r^2 = 1/2 gamma (h_f^2 x_s^2 + 2 h_f (h_f - 1) x_s + (h_f - 1)^2)``:
+      ``sum_f [h_f^2 (x^2 @ gam[:, f]) + 2 h_f (h_f - 1) (x @ gam[:, f]) + (h_f - 1)^2 gam_sum[f]]``;
+    * USD-based FX held directly (``fx_usd_base``): ``v (1 - 1 / (1 + x))`` on those few columns;
+    * vega: ``vega_total x VIX level x x_VIX``; theta: ``theta_total x horizon``.
+
+    Per-position figures are linear in each position's own parameters, so they come from per-unit revaluations
+    (:meth:`BookArrays.mean_position_pnl`, :meth:`BookArrays.weighted_position_pnl`).
+    """
+
+    fx_cols: np.ndarray  # (F,) factor column of each FX feed a position is converted through
+    fx_sign: np.ndarray  # (F,) +1 CCYUSD, -1 USDCCY
+    lin: np.ndarray  # (k, 1 + F) USD per unit x: column 0 without conversion, column 1 + j through feed j
+    lin_sum: np.ndarray  # (F,) value + delta converted through feed j (the (h - 1) term)
+    gamma_cols: np.ndarray  # factor columns with an option gamma (none without options)
+    gam: np.ndarray  # (len(gamma_cols), 1 + F) 1/2 dollar gamma per underlying and feed
+    gam_sum: np.ndarray  # (F,)
+    base_cols: np.ndarray  # factor columns of USD-based FX rates held directly
+    base_value: np.ndarray  # (len(base_cols),) USD amounts
+    rate_cols: np.ndarray  # factor columns of yields held by DV01
+    rate_dv01: np.ndarray  # (len(rate_cols),) USD per bp change (-DV01)
+    vix: int
+    vega_points: float  # sum of vegas x the VIX level (USD per unit VIX simple return)
+    theta: float  # sum of thetas (USD per day)
+
+    @classmethod
+    def of(cls, book: BookArrays) -> FactorMap:
+        """The map of ``book`` (positions with no FX feed have ``fx = -1``)."""
+        k = len(book.factors)
+        kind, sym, fx = book.kind, book.sym, book.fx
+        feeds = sorted({(int(c), int(s)) for c, s in zip(fx, book.fx_sign, strict=True) if c >= 0})
+        feed_index = {f: j for j, f in enumerate(feeds)}
+        column = np.array([1 + feed_index[(int(c), int(s))] if c >= 0 else 0
+                           for c, s in zip(fx, book.fx_sign, strict=True)], dtype=int)
+        n_cols = 1 + len(feeds)
+        linear, option = kind == LINEAR, kind == OPTION
+        first = np.where(linear | (kind == FX_QUOTE), book.value, 0.0) + np.where(option, book.delta, 0.0)
+        lin = np.zeros((k, n_cols))
+        np.add.at(lin, (sym, column), first)
+        converted = np.bincount(column, weights=first, minlength=n_cols)[1:]
+        gam_full = np.zeros((k, n_cols))
+        np.add.at(gam_full, (sym[option], column[option]), 0.5 * book.gamma[option])
+        gamma_cols = np.flatnonzero(np.abs(gam_full).sum(axis=1) > 0)
+        base = kind == FX_BASE
+        base_value = np.bincount(sym[base], weights=book.value[base], minlength=k)
+        base_cols = np.flatnonzero(base_value)
+        rates = kind == RATES
+        dv01 = np.bincount(sym[rates], weights=-book.dv01[rates], minlength=k)
+        rate_cols = np.flatnonzero(dv01)
+        return cls(fx_cols=np.array([c for c, _ in feeds], dtype=int), fx_sign=np.array([s for _, s in feeds]),
+                   lin=lin, lin_sum=converted, gamma_cols=gamma_cols, gam=gam_full[gamma_cols],
+                   gam_sum=np.bincount(column[option], weights=0.5 * book.gamma[option], minlength=n_cols)[1:],
+                   base_cols=base_cols, base_value=base_value[base_cols], rate_cols=rate_cols,
+                   rate_dv01=dv01[rate_cols],
+                   vix=book.vix, vega_points=float(book.vega[option].sum() * book.vix_level) if book.vix >= 0 else 0.0,
+                   theta=float(book.theta[option].sum()))
+
+    def pnl(self, returns: np.ndarray, growth_minus_one: Callable[[slice, np.ndarray], np.ndarray],
+            dtype: np.dtype, horizon_days: float) -> np.ndarray:
+        """P&L (n,) float64 of scenarios given by ``returns`` (n, k) (the bp change is read on the rates columns)
+        and ``growth_minus_one(rows, out)``, which writes ``g - 1`` of the scenario ``rows`` into ``out``;
+        computed block by block (``CHUNK_ROWS``) in ``dtype`` (float32 or float64)."""
+        returns = np.atleast_2d(returns)
+        n, k = returns.shape
+        dtype = np.float32 if np.dtype(dtype) == np.float32 else np.float64
+        lin = self.lin.astype(dtype)
+        gam = self.gam.astype(dtype)
+        n_feeds = len(self.fx_cols)
+        out = np.empty(n)
+        buffer = np.empty((min(n, CHUNK_ROWS), k), dtype=dtype)
+        for start in range(0, n, CHUNK_ROWS):
+            rows = slice(start, min(n, start + CHUNK_ROWS))
+            x = growth_minus_one(rows, buffer[: rows.stop - start])
+            fx = x[:, self.fx_cols].astype(float)
+            first = (x @ lin).astype(float)  # (b, 1 + F)
+            h = np.where(self.fx_sign > 0, 1.0 + fx, 1.0 / (1.0 + fx))  # (b, F)
+            hm1 = np.where(self.fx_sign > 0, fx, -fx / (1.0 + fx))
+            total = first[:, 0] + (h * first[:, 1:]).sum(axis=1) + hm1 @ self.lin_sum
+            if len(self.gamma_cols):
+                xg = x[:, self.gamma_cols]
+                sq = ((xg * xg) @ gam).astype(float)
+                lg = (xg @ gam[:, 1:]).astype(float) if n_feeds else np.zeros((len(xg), 0))
+                total += sq[:, 0] + (h * h * sq[:, 1:] + 2.0 * h * hm1 * lg).sum(axis=1) + (hm1 * hm1) @ self.gam_sum
+            if len(self.base_cols):
+                base = x[:, self.base_cols].astype(float)
+                total += (base / (1.0 + base)) @ self.base_value
+            if len(self.rate_cols):
+                total += returns[rows, self.rate_cols].astype(float) @ self.rate_dv01
+            if self.vix >= 0:
+                total += self.vega_points * x[:, self.vix].astype(float)
+            out[rows] = total + self.theta * horizon_days
         return out

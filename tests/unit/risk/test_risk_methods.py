@@ -12,7 +12,7 @@ from risk_platform.risk.copula import fit_vine_copula
 from risk_platform.risk.liquidity import liquidity_concentration
 from risk_platform.risk.measures import historical_var_es
 from risk_platform.risk.options import delta_gamma_vega_pnl
-from risk_platform.risk.revaluation import BookArrays, growth_from_returns
+from risk_platform.risk.revaluation import CHUNK_ROWS, BookArrays, growth_from_returns
 
 FACTORS = ["EURUSD", "LQD", "SPX", "USDJPY", "UST10Y", "VIX", "WTI"]
 
@@ -78,6 +78,52 @@ def test_generated_scenarios_with_large_bp_moves_revalue_without_overflow(small_
         pnl = small_book.total_pnl_from_returns(r, is_bp)
     assert np.all(g[:, is_bp] == 1.0)
     assert_allclose(pnl, small_book.position_pnl(r.astype(float), g.astype(float)).sum(axis=1), rtol=1e-4, atol=5.0)
+
+
+FX_FACTORS = ["EURUSD", "N225", "SPX", "SX5E", "USDJPY", "UST10Y", "VIX"]
+
+
+@pytest.fixture
+def fx_book():
+    """EUR and JPY equities converted through EURUSD (+1) and USDJPY (-1), an option on the EUR one, USD held
+    against JPY, a Treasury by DV01 and a USD equity."""
+    table = book_table([
+        ("SX5E", "SX5E", "linear", 1e6, "EURUSD", 1, np.nan, np.nan, np.nan, np.nan, np.nan),
+        ("N225", "N225", "linear", 2e6, "USDJPY", -1, np.nan, np.nan, np.nan, np.nan, np.nan),
+        ("SX5E call", "SX5E", "option", 5e4, "EURUSD", 1, np.nan, 1e6, 4e6, 1e4, -100.0),
+        ("USDJPY", "USDJPY", "fx_usd_base", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan),
+        ("UST10Y", "UST10Y", "rates_dv01", 1e7, "", 0, 1000.0, np.nan, np.nan, np.nan, np.nan),
+        ("SPX", "SPX", "linear", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan),
+    ])
+    return BookArrays.from_book(table, FX_FACTORS, vix_level=20.0, vol_symbol="VIX")
+
+
+def test_grouped_revaluation_equals_per_position_revaluation_by_hand(fx_book):
+    # SX5E +10% and EUR +5% against USD; N225 -10% and USDJPY 100 -> 125; VIX 20 -> 25; UST10Y +10 bp; SPX -2%
+    move = {"EURUSD": 1.05, "N225": 0.9, "SPX": 0.98, "SX5E": 1.1, "USDJPY": 1.25, "UST10Y": 1.0, "VIX": 1.25}
+    g = np.array([[move[f] for f in FX_FACTORS]])
+    r = np.log(g)
+    r[0, FX_FACTORS.index("UST10Y")] = 10.0
+    by_hand = [1e6 * (1.1 * 1.05 - 1),  # 155,000
+               2e6 * (0.9 / 1.25 - 1),  # -560,000
+               1e6 * 0.155 + 0.5 * 4e6 * 0.155**2 + 1e4 * 20 * 0.25 - 100,  # 252,950
+               1e6 * (1 - 1 / 1.25),  # 200,000
+               -1000.0 * 10,
+               -20_000.0]
+    assert_allclose(fx_book.position_pnl(r, g)[0], by_hand)
+    assert_allclose(fx_book.total_pnl(r, g), [17_950.0])
+    assert_allclose(fx_book.mean_position_pnl(r, g), by_hand)
+    # many scenarios: the grouped totals equal the per-position sums, float64 exactly, float32 within its rounding
+    rng = np.random.default_rng(7)
+    r = rng.normal(0, 0.03, (3 * CHUNK_ROWS // 2, len(FX_FACTORS)))  # more than one block
+    is_bp = np.array([f == "UST10Y" for f in FX_FACTORS])
+    r[:, is_bp] *= 300
+    g = growth_from_returns(r, is_bp)
+    full = fx_book.position_pnl(r, g)
+    assert_allclose(fx_book.total_pnl(r, g), full.sum(axis=1), rtol=1e-10, atol=1e-6)
+    assert_allclose(fx_book.total_pnl_from_returns(r, is_bp), full.sum(axis=1), rtol=1e-10, atol=1e-6)
+    assert_allclose(fx_book.total_pnl_from_returns(r.astype(np.float32), is_bp), full.sum(axis=1), atol=2.0)
+    assert_allclose(fx_book.mean_position_pnl(r, g), full.mean(axis=0), rtol=1e-10, atol=1e-6)
 
 
 def test_parametric_two_assets_by_hand():
