@@ -288,13 +288,11 @@ class FactorMap:
     fx_sign: np.ndarray  # (F,) +1 CCYUSD, -1 USDCCY
     lin: np.ndarray  # (k, 1 + F) USD per unit x: column 0 without conversion, column 1 + j through feed j
     lin_sum: np.ndarray  # (F,) value + delta converted through feed j (the (h - 1) term)
-    gamma_cols: np.ndarray  # factor columns with an option gamma (none without options)
-    gam: np.ndarray  # (len(gamma_cols), 1 + F) 1/2 dollar gamma per underlying and feed
+    gam: np.ndarray  # (k, 1 + F) 1/2 dollar gamma per underlying, without conversion and through each feed
     gam_sum: np.ndarray  # (F,)
+    dv01: np.ndarray  # (k,) USD per bp change of each yield (-DV01), 0 elsewhere
     base_cols: np.ndarray  # factor columns of USD-based FX rates held directly
     base_value: np.ndarray  # (len(base_cols),) USD amounts
-    rate_cols: np.ndarray  # factor columns of yields held by DV01
-    rate_dv01: np.ndarray  # (len(rate_cols),) USD per bp change (-DV01)
     vix: int
     vega_points: float  # sum of vegas x the VIX level (USD per unit VIX simple return)
     theta: float  # sum of thetas (USD per day)
@@ -309,60 +307,68 @@ class FactorMap:
         column = np.array([1 + feed_index[(int(c), int(s))] if c >= 0 else 0
                            for c, s in zip(fx, book.fx_sign, strict=True)], dtype=int)
         n_cols = 1 + len(feeds)
-        linear, option = kind == LINEAR, kind == OPTION
-        first = np.where(linear | (kind == FX_QUOTE), book.value, 0.0) + np.where(option, book.delta, 0.0)
+        option = kind == OPTION
+        first = np.where((kind == LINEAR) | (kind == FX_QUOTE), book.value, 0.0) + np.where(option, book.delta, 0.0)
         lin = np.zeros((k, n_cols))
         np.add.at(lin, (sym, column), first)
-        converted = np.bincount(column, weights=first, minlength=n_cols)[1:]
-        gam_full = np.zeros((k, n_cols))
-        np.add.at(gam_full, (sym[option], column[option]), 0.5 * book.gamma[option])
-        gamma_cols = np.flatnonzero(np.abs(gam_full).sum(axis=1) > 0)
+        gam = np.zeros((k, n_cols))
+        np.add.at(gam, (sym[option], column[option]), 0.5 * book.gamma[option])
         base = kind == FX_BASE
         base_value = np.bincount(sym[base], weights=book.value[base], minlength=k)
         base_cols = np.flatnonzero(base_value)
         rates = kind == RATES
-        dv01 = np.bincount(sym[rates], weights=-book.dv01[rates], minlength=k)
-        rate_cols = np.flatnonzero(dv01)
         return cls(fx_cols=np.array([c for c, _ in feeds], dtype=int), fx_sign=np.array([s for _, s in feeds]),
-                   lin=lin, lin_sum=converted, gamma_cols=gamma_cols, gam=gam_full[gamma_cols],
+                   lin=lin, lin_sum=np.bincount(column, weights=first, minlength=n_cols)[1:], gam=gam,
                    gam_sum=np.bincount(column[option], weights=0.5 * book.gamma[option], minlength=n_cols)[1:],
-                   base_cols=base_cols, base_value=base_value[base_cols], rate_cols=rate_cols,
-                   rate_dv01=dv01[rate_cols],
-                   vix=book.vix, vega_points=float(book.vega[option].sum() * book.vix_level) if book.vix >= 0 else 0.0,
+                   dv01=np.bincount(sym[rates], weights=-book.dv01[rates], minlength=k), base_cols=base_cols,
+                   base_value=base_value[base_cols], vix=book.vix,
+                   vega_points=float(book.vega[option].sum() * book.vix_level) if book.vix >= 0 else 0.0,
                    theta=float(book.theta[option].sum()))
 
     def pnl(self, returns: np.ndarray, growth_minus_one: Callable[[slice, np.ndarray], np.ndarray],
             dtype: np.dtype, horizon_days: float) -> np.ndarray:
-        """P&L (n,) float64 of scenarios given by ``returns`` (n, k) (the bp change is read on the rates columns)
-        and ``growth_minus_one(rows, out)``, which writes ``g - 1`` of the scenario ``rows`` into ``out``;
-        computed block by block (``CHUNK_ROWS``) in ``dtype`` (float32 or float64)."""
+        """P&L (n,) float64 of scenarios given by ``returns`` (n, k) (the bp change is read on the yields) and
+        ``growth_minus_one(rows, out)``, which writes ``g - 1`` of the scenario ``rows`` into ``out`` (finite, 0 on
+        the yields); computed block by block (``CHUNK_ROWS``) in ``dtype`` (float32 or float64), with one
+        matrix-vector product per used column of the map (thinner than a matrix product in BLAS)."""
         returns = np.atleast_2d(returns)
         n, k = returns.shape
         dtype = np.float32 if np.dtype(dtype) == np.float32 else np.float64
-        lin = self.lin.astype(dtype)
-        gam = self.gam.astype(dtype)
-        n_feeds = len(self.fx_cols)
+
+        def columns(matrix: np.ndarray) -> list[tuple[int, np.ndarray]]:
+            return [(j, np.ascontiguousarray(matrix[:, j], dtype=dtype)) for j in range(matrix.shape[1])
+                    if matrix[:, j].any()]
+
+        lin, gam = columns(self.lin), columns(self.gam)
+        dv01 = self.dv01.astype(dtype) if self.dv01.any() else None
         out = np.empty(n)
         buffer = np.empty((min(n, CHUNK_ROWS), k), dtype=dtype)
+        square = np.empty_like(buffer) if gam else None
         for start in range(0, n, CHUNK_ROWS):
             rows = slice(start, min(n, start + CHUNK_ROWS))
             x = growth_minus_one(rows, buffer[: rows.stop - start])
-            fx = x[:, self.fx_cols].astype(float)
-            first = (x @ lin).astype(float)  # (b, 1 + F)
+            fx = np.take(x, self.fx_cols, axis=1).astype(float)
             h = np.where(self.fx_sign > 0, 1.0 + fx, 1.0 / (1.0 + fx))  # (b, F)
             hm1 = np.where(self.fx_sign > 0, fx, -fx / (1.0 + fx))
-            total = first[:, 0] + (h * first[:, 1:]).sum(axis=1) + hm1 @ self.lin_sum
-            if len(self.gamma_cols):
-                xg = x[:, self.gamma_cols]
-                sq = ((xg * xg) @ gam).astype(float)
-                lg = (xg @ gam[:, 1:]).astype(float) if n_feeds else np.zeros((len(xg), 0))
-                total += sq[:, 0] + (h * h * sq[:, 1:] + 2.0 * h * hm1 * lg).sum(axis=1) + (hm1 * hm1) @ self.gam_sum
+            one = np.ones(len(x))
+            total = hm1 @ self.lin_sum + self.theta * horizon_days
+            for j, v in lin:
+                total += (one if j == 0 else h[:, j - 1]) * (x @ v)
+            if gam:
+                sq = np.multiply(x, x, out=square[: len(x)])
+                total += (hm1 * hm1) @ self.gam_sum
+                for j, v in gam:
+                    if j == 0:
+                        total += sq @ v
+                    else:
+                        hj, mj = h[:, j - 1], hm1[:, j - 1]
+                        total += hj * hj * (sq @ v) + 2.0 * hj * mj * (x @ v)
+            if dv01 is not None:
+                total += returns[rows] @ dv01
             if len(self.base_cols):
-                base = x[:, self.base_cols].astype(float)
+                base = np.take(x, self.base_cols, axis=1).astype(float)
                 total += (base / (1.0 + base)) @ self.base_value
-            if len(self.rate_cols):
-                total += returns[rows, self.rate_cols].astype(float) @ self.rate_dv01
             if self.vix >= 0:
                 total += self.vega_points * x[:, self.vix].astype(float)
-            out[rows] = total + self.theta * horizon_days
+            out[rows] = total
         return out
