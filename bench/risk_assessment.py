@@ -104,7 +104,8 @@ def market_data(n_factors: int | None, seed: int = 0) -> tuple[pd.DataFrame, pd.
         return instruments, load_prices(paths.BUNDLED_PRICES, instruments).frame
     from bench.universe import build_universe
 
-    return build_universe(n_factors, seed)
+    universe = build_universe(n_factors, seed)
+    return universe.instruments, universe.prices
 
 
 def copula_scenarios(market: MarketState, n: int, trunc_lvl: int | None) -> tuple[ScenarioSet | None, dict]:
