@@ -35,7 +35,7 @@ from risk_platform.risk.copula import VineCopulaModel, fit_vine_copula
 from risk_platform.risk.data_flags import DataFlag, data_flags
 from risk_platform.risk.liquidity import LiquidityConcentration, liquidity_concentration
 from risk_platform.risk.market import MarketState, clock_staleness, prepare_market
-from risk_platform.risk.measures import ewma_covariance, historical_es_contributions
+from risk_platform.risk.measures import es_scenario_weights, ewma_covariance
 from risk_platform.risk.report import (
     ModelInputs,
     PortfolioRisk,
@@ -163,14 +163,14 @@ def historical_method(valued: ValuedBook, market: MarketState) -> tuple[M.Method
     """Historical simulation over the window, each position's Euler contribution to its ES99, and the book's
     P&L on each day of the window (oldest first)."""
     factors = valued.factors
-    pos_pnl = valued.arrays.position_pnl(factors.take(market.returns, factors.window),
-                                         factors.take(market.growth, factors.window))
+    returns, growth = factors.take(market.returns, factors.window), factors.take(market.growth, factors.window)
     dates = market.dates[factors.window]
     start, end = f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}"
     label = f"historical simulation ({len(dates)} days {start}..{end})"
-    pnl = pos_pnl.sum(axis=1)
+    pnl = valued.arrays.total_pnl(returns, growth)
     result = M.historical_method(pnl, bound_by=label, window_start=start, window_end=end)
-    return result, historical_es_contributions(pos_pnl, 0.99), pnl
+    contributions = -valued.arrays.weighted_position_pnl(returns, growth, es_scenario_weights(pnl, 0.99))
+    return result, contributions, pnl
 
 
 def evt_method(hs_pnl: np.ndarray, historical: M.MethodResult, config: RiskConfig
@@ -210,7 +210,7 @@ def parametric_methods(valued: ValuedBook, market: MarketState, config: RiskConf
     """Delta-normal VaR/ES with the EWMA covariance of the window, then with each model's volatilities and
     correlation (EWMA where the model has none)."""
     factors = valued.factors
-    exposures = valued.arrays.exposures()
+    exposures = valued.arrays.exposures(sparse=True)
     ewma_vols, ewma_corr = M.correlation_from(ewma_covariance(factors.take(market.returns, factors.window),
                                                               config.ewma_lambda))
     label = f"EWMA covariance (lambda {config.ewma_lambda}, {len(factors.window)} days)"

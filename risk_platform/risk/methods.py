@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import issparse
 from scipy.stats import norm
 
 from risk_platform.errors import ComputationError
@@ -112,14 +113,15 @@ def parametric_method(exposures: np.ndarray, vols: np.ndarray, correlation: np.n
                       name: str = "parametric", alphas=ALPHAS) -> tuple[MethodResult, np.ndarray]:
     """Delta-normal VaR/ES (zero mean) of factor exposures.
 
-    ``exposures``: (m, k) USD per unit factor return (or (k,) for the book); ``vols``: (k,) 1-day factor
+    ``exposures``: (m, k) USD per unit factor return, dense or ``scipy.sparse`` (or (k,) for the book);
+    ``vols``: (k,) 1-day factor
     volatilities in return units; ``correlation``: (k, k). Returns the result (``sigma`` = 1-day P&L
     standard deviation) and the Euler volatility contribution of each row of ``exposures`` (sums to sigma).
     ``VaR = z_a sigma``, ``ES = sigma phi(z_a) / (1 - a)``.
     """
-    e = np.atleast_2d(np.asarray(exposures, dtype=float))
+    e = exposures if issparse(exposures) else np.atleast_2d(np.asarray(exposures, dtype=float))
     cov = covariance_from(vols, correlation)
-    total = e.sum(axis=0)
+    total = np.asarray(e.sum(axis=0)).ravel()
     sigma = float(np.sqrt(max(total @ cov @ total, 0.0)))
     marginal = cov @ total / sigma if sigma > 0 else np.zeros_like(total)
     figures = {}
@@ -127,7 +129,7 @@ def parametric_method(exposures: np.ndarray, vols: np.ndarray, correlation: np.n
         var, es = normal_var_es(sigma, a)
         figures[f"var_{round(a * 100)}"], figures[f"es_{round(a * 100)}"] = float(var), float(es)
     result = MethodResult(name=name, bound_by=bound_by, kind="parametric", sigma=sigma, **figures)
-    return result, e @ marginal
+    return result, np.asarray(e @ marginal).ravel()
 
 
 def monte_carlo_method(book: BookArrays, scenario_returns: np.ndarray, is_bp: np.ndarray, bound_by: str,

@@ -33,6 +33,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import csr_array
 
 from risk_platform.portfolio.positions import position_labels
 from risk_platform.risk.options import delta_gamma_vega_pnl
@@ -197,14 +198,22 @@ class BookArrays:
                        theta=np.zeros(g * len(UNIT_PARAMS)), **dict(zip(UNIT_PARAMS, eye, strict=True)))
 
     def mean_position_pnl(self, returns: np.ndarray, growth: np.ndarray) -> np.ndarray:
-        """Mean P&L per position over the scenarios (n, k) -> (m,), without an (n, m) array: every formula
-        is linear in the position's own parameters (value, dv01, greeks), so the scenario means of the
-        per-unit P&L of each (kind, instrument, FX feed) group are combined with each position's parameters."""
+        """Mean P&L per position over the scenarios (n, k) -> (m,) (:meth:`weighted_position_pnl`, equal weights)."""
+        n = np.atleast_2d(growth).shape[0]
+        return self.weighted_position_pnl(returns, growth, np.full(n, 1.0 / n))
+
+    def weighted_position_pnl(self, returns: np.ndarray, growth: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``weights @ P&L`` per position over the scenarios (n, k), (n,) -> (m,), without an (n, m) array: every
+        formula is linear in the position's own parameters (value, dv01, greeks), so the weighted per-unit P&L
+        of each (kind, instrument, FX feed) group, on the scenarios with a non-zero weight only, is combined
+        with each position's parameters (e.g. the Euler ES contributions: the tail scenarios' weights)."""
         _, inverse = self._groups
-        unit = self._unit_book
-        basis = unit.position_pnl(returns, growth).mean(axis=0).reshape(len(UNIT_PARAMS), -1)[:, inverse]
+        returns, growth = np.atleast_2d(returns), np.atleast_2d(growth)
+        used = np.flatnonzero(weights)
+        unit = self._unit_book.position_pnl(returns[used], growth[used])
+        basis = (weights[used] @ unit).reshape(len(UNIT_PARAMS), -1)[:, inverse]
         params = np.stack([getattr(self, p) for p in UNIT_PARAMS])
-        return (params * basis).sum(axis=0) + self.theta * self.horizon_days
+        return (params * basis).sum(axis=0) + self.theta * self.horizon_days * float(np.sum(weights))
 
     def with_horizon(self, days: float) -> BookArrays:
         """The same book over a horizon of ``days`` (option theta), keeping the cached groupings."""
@@ -241,23 +250,28 @@ class BookArrays:
 
         return self._factor_map.pnl(r, growth_minus_one, r.dtype, self.horizon_days)
 
-    def exposures(self) -> np.ndarray:
-        """First-order USD exposure of each position to each factor return, shape (m, k).
+    def exposures(self, sparse: bool = False) -> np.ndarray | csr_array:
+        """First-order USD exposure of each position to each factor return, shape (m, k) (``sparse``: as a
+        ``scipy.sparse.csr_array``, at most three entries a position; dense it is m x k floats).
 
         Log-return factors: USD per unit log return; yields: USD per bp (``-dv01``); options: dollar delta
         to the underlying (and its FX feed) and ``vega x VIX level`` to the VIX log return.
         """
-        out = np.zeros((self.m, len(self.factors)))
+        matrix = self._exposures
+        return matrix if sparse else matrix.toarray()
+
+    @cached_property
+    def _exposures(self) -> csr_array:
         rows = np.arange(self.m)
         first = np.where(self.kind == RATES, -self.dv01, np.where(self.kind == OPTION, self.delta, self.value))
-        np.add.at(out, (rows, self.sym), first)
         fx_linked = (self.fx >= 0) & np.isin(self.kind, (LINEAR, OPTION))
-        np.add.at(out, (rows[fx_linked], self.fx[fx_linked]), self.fx_sign[fx_linked] * first[fx_linked])
+        parts = [(rows, self.sym, first),
+                 (rows[fx_linked], self.fx[fx_linked], self.fx_sign[fx_linked] * first[fx_linked])]
         if self.vix >= 0:
             opt = self.kind == OPTION
-            np.add.at(out, (rows[opt], np.full(opt.sum(), self.vix)), self.vega[opt] * self.vix_level)
-        return out
-
+            parts.append((rows[opt], np.full(opt.sum(), self.vix), self.vega[opt] * self.vix_level))
+        r, c, v = (np.concatenate(p) for p in zip(*parts, strict=True))
+        return csr_array((v, (r, c)), shape=(self.m, len(self.factors)))  # duplicates are summed
 
 CHUNK_ROWS = 4096  # scenarios revalued per block: the block's (rows, k) matrix stays in the CPU cache
 

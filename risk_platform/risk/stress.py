@@ -244,16 +244,16 @@ def inverted_hedges(exposure: np.ndarray, correlation: np.ndarray) -> np.ndarray
 
 def counterfactual_correlation(book: BookArrays, vols: np.ndarray, corr_now: np.ndarray, corr_crisis: np.ndarray,
                                asset_class: np.ndarray, nav: float, alpha: float = 0.99,
-                               crisis_label: str = "crisis windows") -> StressResult:
+                               crisis_label: str = "crisis windows", crisis_is_valid: bool = False) -> StressResult:
     """Parametric VaR at ``alpha`` under today's, crisis and crisis-with-inverted-hedges correlations.
 
     A VaR, not a P&L (``details['confidence']``): the result's ``pnl`` is minus the VaR under crisis correlations
     with the hedges inverted; positions' figures are their Euler VaR contributions under that matrix (minus sign:
-    losses negative)."""
-    e = book.exposures()
-    total = e.sum(axis=0)
+    losses negative). ``crisis_is_valid``: ``corr_crisis`` is already :func:`nearest_correlation`'s output."""
+    e = book.exposures(sparse=True)
+    total = np.asarray(e.sum(axis=0)).ravel()
     z = norm.ppf(alpha)
-    crisis = nearest_correlation(corr_crisis)
+    crisis = corr_crisis if crisis_is_valid else nearest_correlation(corr_crisis)
     inverted = inverted_hedges(total, crisis)
     figures, contrib = {}, None
     for label, corr in (("now", corr_now), ("crisis", crisis), ("crisis_hedges_inverted", inverted)):
@@ -261,7 +261,7 @@ def counterfactual_correlation(book: BookArrays, vols: np.ndarray, corr_now: np.
         sigma = float(np.sqrt(max(total @ cov @ total, 0.0)))
         figures[label] = z * sigma
         if label == "crisis_hedges_inverted":
-            contrib = -(e @ (cov @ total)) * z / sigma if sigma > 0 else np.zeros(book.m)
+            contrib = -np.asarray(e @ (cov @ total)).ravel() * z / sigma if sigma > 0 else np.zeros(book.m)
     p = round(alpha * 100)
     rise = figures["crisis"] / figures["now"] - 1.0 if figures["now"] > 0 else float("nan")
     rise_inv = figures["crisis_hedges_inverted"] / figures["now"] - 1.0 if figures["now"] > 0 else float("nan")
@@ -310,8 +310,10 @@ def stress_suite(valued: ValuedBook, market: MarketState, config: RiskConfig, mo
                                          config.stress_share, growth=gen.growth)
     crisis_corr, crisis_label = crisis_correlation(market, valued.factors.cols)
     if crisis_label:
-        res = counterfactual_correlation(arrays, ewma_vols, ewma_corr, crisis_corr, asset_class, nav,
-                                         crisis_label=crisis_label)
+        key = ("nearest crisis correlation", valued.factors.cols.tobytes())
+        crisis_valid = market.once(key, lambda: nearest_correlation(crisis_corr))
+        res = counterfactual_correlation(arrays, ewma_vols, ewma_corr, crisis_valid, asset_class, nav,
+                                         crisis_label=crisis_label, crisis_is_valid=True)
         out[res.name] = res
     return out
 
@@ -406,7 +408,13 @@ def generated_scenarios(valued: ValuedBook, market: MarketState, config: RiskCon
 
 def crisis_correlation(market: MarketState, cols: np.ndarray) -> tuple[np.ndarray, str]:
     """Correlation of the market columns ``cols`` pooled over the crisis windows' days up to the as-of date
-    (each pair on the days both moved), and the keys of the windows used ('' when none lies in the data)."""
+    (each pair on the days both moved, 0 with fewer than ``CRISIS_CORRELATION_MIN_DAYS``), and the keys of the
+    windows used ('' when none lies in the data). Computed once per market for all its feeds."""
+    corr, label = market.once(("crisis_correlation",), lambda: _crisis_correlation_all(market))
+    return corr[np.ix_(cols, cols)], label
+
+
+def _crisis_correlation_all(market: MarketState) -> tuple[np.ndarray, str]:
     mask = np.zeros(len(market.dates), dtype=bool)
     used = []
     for window in CRISIS_WINDOWS:
@@ -414,8 +422,22 @@ def crisis_correlation(market: MarketState, cols: np.ndarray) -> tuple[np.ndarra
         if sel.any():
             mask |= sel
             used.append(window.key)
-    x = np.where(market.observed[np.ix_(mask, cols)], market.returns[np.ix_(mask, cols)], np.nan)
-    corr = pd.DataFrame(x).corr(min_periods=CRISIS_CORRELATION_MIN_DAYS).to_numpy()
-    corr = np.nan_to_num(corr)
-    np.fill_diagonal(corr, 1.0)
+    corr = pairwise_correlation(market.returns[mask], market.observed[mask], CRISIS_CORRELATION_MIN_DAYS)
     return corr, ("pooled " + ", ".join(used)) if used else ""
+
+
+def pairwise_correlation(x: np.ndarray, observed: np.ndarray, min_days: int) -> np.ndarray:
+    """Pearson correlation (k, k) of the columns of ``x`` (n, k), each pair over the rows where both are
+    ``observed`` (as ``DataFrame.corr(min_periods=min_days)``, in matrix products: O(n k^2) in BLAS); 0 for pairs
+    with fewer than ``min_days`` common rows or no variance, 1 on the diagonal."""
+    m = np.asarray(observed, dtype=float)
+    x = np.where(observed, x, 0.0)
+    n = m.T @ m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = (x.T @ m) / n  # [i, j]: mean of i over the rows both i and j moved
+        var = ((x * x).T @ m) / n - mean**2
+        cov = (x.T @ x) / n - mean * mean.T
+        corr = cov / np.sqrt(var * var.T)
+    corr = np.where((n >= min_days) & np.isfinite(corr), np.clip(corr, -1.0, 1.0), 0.0)
+    np.fill_diagonal(corr, 1.0)
+    return corr

@@ -353,3 +353,14 @@ def test_conditional_evt_method_refuses_a_tail_without_a_finite_es():
     pnl[shocks] = -np.geomspace(10, 1e12, len(shocks))  # ever larger losses, each far beyond the last: xi ~ 2.4
     with pytest.raises(ComputationError, match="its ES is infinite"):
         M.conditional_evt_method(pnl, "x")
+
+
+def test_pairwise_correlation_matches_pandas_on_pairwise_complete_days():
+    rng = np.random.default_rng(11)
+    x = rng.standard_t(4, (300, 6)) @ rng.normal(size=(6, 6))
+    observed = rng.random((300, 6)) > 0.2
+    observed[:, 5] = np.arange(300) < 15  # too few common days with anyone: 0
+    x[:, 4] = np.where(observed[:, 4], 0.5, x[:, 4])  # no variance: 0
+    expected = pd.DataFrame(np.where(observed, x, np.nan)).corr(min_periods=20).fillna(0.0).to_numpy(copy=True)
+    np.fill_diagonal(expected, 1.0)
+    assert_allclose(S.pairwise_correlation(x, observed, 20), expected, atol=1e-12)
