@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import tempfile
 import time
 
 import numpy as np
@@ -97,15 +98,18 @@ def model_inputs_for(symbols: tuple[str, ...], vols: np.ndarray, n: int = N_SCEN
 
 
 def market_data(n_factors: int | None, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The instruments and raw prices: the bundled data, or a universe of ``n_factors`` series built from them
-    (:func:`bench.universe.build_universe`)."""
+    """The instruments and the raw delivery (:attr:`~risk_platform.data.loading.RawPrices.frame`): the bundled data,
+    or a universe of ``n_factors`` series built from them (:func:`bench.universe.build_universe`), written to files
+    and loaded as a delivery is."""
     if n_factors is None:
         instruments = load_instruments(paths.BUNDLED_INSTRUMENTS)
         return instruments, load_prices(paths.BUNDLED_PRICES, instruments).frame
     from bench.universe import build_universe
 
-    universe = build_universe(n_factors, seed)
-    return universe.instruments, universe.prices
+    with tempfile.TemporaryDirectory() as folder:
+        prices_path, instruments_path = build_universe(n_factors, seed).write(folder)
+        instruments = load_instruments(instruments_path)
+        return instruments, load_prices(prices_path, instruments).frame
 
 
 def copula_scenarios(market: MarketState, n: int, trunc_lvl: int | None) -> tuple[ScenarioSet | None, dict]:

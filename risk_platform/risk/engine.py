@@ -40,8 +40,8 @@ from risk_platform.risk.report import (
     ModelInputs,
     PortfolioRisk,
     ScenarioSet,
+    column_index,
     model_age_flags,
-    model_columns,
     worst_first,
 )
 from risk_platform.risk.stress import StressResult, nearest_correlation, stress_notes, stress_suite
@@ -277,9 +277,9 @@ def filtered_and_model_monte_carlo(valued: ValuedBook, market: MarketState, mode
     results = {result.name: result}
     for mi in model_inputs:
         for key, scen in mi.scenarios.items():
-            r, missing = model_columns(scen, mi.symbols, valued.names)
+            r, columns, missing = column_index(scen, mi.symbols, valued.names)
             res, _ = M.monte_carlo_method(valued.arrays, r, valued.is_bp, bound_by=mi.version(key),
-                                          name=f"monte_carlo_{key}[{mi.label}]")
+                                          name=f"monte_carlo_{key}[{mi.label}]", columns=columns)
             results[res.name] = _incomplete(res, missing)
     return results
 
@@ -289,8 +289,9 @@ def copula_method(valued: ValuedBook, market: MarketState, config: RiskConfig,
     """Vine-copula Monte Carlo from pre-drawn scenarios, a fitted model, or a model fitted here on the last
     ``config.copula_window`` days of the history; (None, why) when skipped, else (result, '')."""
     if isinstance(copula, ScenarioSet):
-        r, missing = model_columns(copula.returns, copula.symbols, valued.names)
-        res, _ = M.monte_carlo_method(valued.arrays, r, valued.is_bp, bound_by=copula.label, name="vine_copula")
+        r, columns, missing = column_index(copula.returns, copula.symbols, valued.names)
+        res, _ = M.monte_carlo_method(valued.arrays, r, valued.is_bp, bound_by=copula.label, name="vine_copula",
+                                      columns=columns)
         return _incomplete(res, missing), ""
     model = copula
     if model is None:
@@ -300,10 +301,10 @@ def copula_method(valued: ValuedBook, market: MarketState, config: RiskConfig,
             model = _fit_copula(valued, market, config)
         except ComputationError as exc:
             return None, f"vine copula Monte Carlo skipped: {exc}"
-    r, missing = model_columns(model.sample(config.mc_scenarios, config.seed, config.threads), model.symbols,
-                               valued.names)
+    r, columns, missing = column_index(model.sample(config.mc_scenarios, config.seed, config.threads),
+                                       model.symbols, valued.names)
     res, _ = M.monte_carlo_method(valued.arrays, r, valued.is_bp, bound_by=model.label, name="vine_copula",
-                                  **model.tail_dependence())
+                                  columns=columns, **model.tail_dependence())
     return _incomplete(res, missing), ""
 
 

@@ -35,6 +35,7 @@ from risk_platform.ewma import EWMA_LAMBDA, ewma_sigma_forecast, ewma_variance
 from risk_platform.regime import REGIMES
 from risk_platform.risk.config import ALPHAS, EVT_THRESHOLD, FHS_VOL_FLOOR, HS_WINDOW
 from risk_platform.risk.measures import fit_pot_tail, normal_var_es
+from risk_platform.risk.report import take_columns
 from risk_platform.risk.revaluation import BookArrays
 
 
@@ -134,12 +135,14 @@ def parametric_method(exposures: np.ndarray, vols: np.ndarray, correlation: np.n
 
 def monte_carlo_method(book: BookArrays, scenario_returns: np.ndarray, is_bp: np.ndarray, bound_by: str,
                        name: str = "monte_carlo", kind: str = "monte_carlo", growth: np.ndarray | None = None,
-                       **details) -> tuple[MethodResult, np.ndarray]:
-    """VaR/ES of the book over scenario factor returns (n, k) in the book's factor order, by full
-    revaluation (``growth`` defaults to ``exp(r)`` for log-return factors). Returns the result and the
+                       columns: np.ndarray | None = None, **details) -> tuple[MethodResult, np.ndarray]:
+    """VaR/ES of the book over scenario factor returns (n, k') by full revaluation (``growth`` defaults to
+    ``exp(r)`` for log-return factors); ``columns``: the column of each of the book's factors in the scenarios
+    (-1: absent, no move; None: the scenarios are in the book's factor order). Returns the result and the
     portfolio P&L per scenario (n,)."""
     r = np.asarray(scenario_returns)  # float32 model output is kept as float32 (half the memory traffic)
-    pnl = book.total_pnl_from_returns(r, is_bp) if growth is None else book.total_pnl(r, growth)
+    pnl = (book.total_pnl_from_returns(r, is_bp, columns) if growth is None
+           else book.total_pnl(take_columns(r, columns), take_columns(growth, columns)))
     result = MethodResult(name=name, bound_by=bound_by, kind=kind, n_scenarios=len(pnl), details=details,
                           **_tails(pnl))
     return result, pnl

@@ -236,19 +236,33 @@ class BookArrays:
         return self._factor_map.pnl(returns, lambda rows, out: np.subtract(growth[rows], 1.0, out=out),
                                     growth.dtype, self.horizon_days)
 
-    def total_pnl_from_returns(self, returns: np.ndarray, is_bp: np.ndarray) -> np.ndarray:
-        """:meth:`total_pnl` of generated scenarios (log returns, bp for yields): ``g - 1 = expm1(r)`` (exact for
-        small moves; float32 model output stays float32), 0 on the bp columns (a bp change is not a log return)."""
+    def total_pnl_from_returns(self, returns: np.ndarray, is_bp: np.ndarray, columns: np.ndarray | None = None
+                               ) -> np.ndarray:
+        """:meth:`total_pnl` of generated scenarios (log returns, bp for yields; ``is_bp`` over the book's factors):
+        ``g - 1 = expm1(r)`` (exact for small moves; float32 model output stays float32), 0 on the bp columns (a
+        bp change is not a log return). ``columns``: the column of each of the book's factors in ``returns``
+        (n, k') (-1: absent, no move; None: the book's order), so a model's array is revalued without a copy."""
         r = _float(returns)
-        bp = np.flatnonzero(np.asarray(is_bp, dtype=bool))
+        is_bp = np.asarray(is_bp, dtype=bool)
+        factor_map = self._factor_map
+        if columns is not None:
+            factor_map = factor_map.on_columns(columns, r.shape[1])
+            present = columns >= 0
+            unused = np.ones(r.shape[1], dtype=bool)
+            unused[columns[present]] = False
+            bp = np.zeros(r.shape[1], dtype=bool)
+            bp[columns[present]] = is_bp[present]
+            zero = np.flatnonzero(bp | unused)  # columns the book does not use may be bp: exp would overflow
+        else:
+            zero = np.flatnonzero(is_bp)
 
         def growth_minus_one(rows: slice, out: np.ndarray) -> np.ndarray:
             with np.errstate(over="ignore"):  # bp columns overflow float32: overwritten next
                 np.expm1(r[rows], out=out)
-            out[:, bp] = 0.0
+            out[:, zero] = 0.0
             return out
 
-        return self._factor_map.pnl(r, growth_minus_one, r.dtype, self.horizon_days)
+        return factor_map.pnl(r, growth_minus_one, r.dtype, self.horizon_days)
 
     def exposures(self, sparse: bool = False) -> np.ndarray | csr_array:
         """First-order USD exposure of each position to each factor return, shape (m, k) (``sparse``: as a
@@ -338,6 +352,29 @@ class FactorMap:
                    base_value=base_value[base_cols], vix=book.vix,
                    vega_points=float(book.vega[option].sum() * book.vix_level) if book.vix >= 0 else 0.0,
                    theta=float(book.theta[option].sum()))
+
+    def on_columns(self, columns: np.ndarray, width: int) -> FactorMap:
+        """The same map over scenario arrays of ``width`` columns where factor ``i`` is column ``columns[i]``
+        (-1: absent from the scenarios, i.e. no move: its terms vanish, and an absent FX feed converts at 1)."""
+        present = columns >= 0
+
+        def spread(a: np.ndarray) -> np.ndarray:
+            out = np.zeros((width, *a.shape[1:]))
+            out[columns[present]] = a[present]
+            return out
+
+        feed_cols = columns[self.fx_cols]
+        kept = feed_cols >= 0
+        keep_cols = np.concatenate([[0], 1 + np.flatnonzero(kept)])
+        lin, gam = spread(self.lin), spread(self.gam)
+        lin[:, 0] += lin[:, 1:][:, ~kept].sum(axis=1)  # h = 1 through an absent feed
+        gam[:, 0] += gam[:, 1:][:, ~kept].sum(axis=1)
+        base = columns[self.base_cols]
+        return FactorMap(fx_cols=feed_cols[kept], fx_sign=self.fx_sign[kept], lin=lin[:, keep_cols],
+                         lin_sum=self.lin_sum[kept], gam=gam[:, keep_cols], gam_sum=self.gam_sum[kept],
+                         dv01=spread(self.dv01), base_cols=base[base >= 0], base_value=self.base_value[base >= 0],
+                         vix=int(columns[self.vix]) if self.vix >= 0 else -1, vega_points=self.vega_points,
+                         theta=self.theta)
 
     def pnl(self, returns: np.ndarray, growth_minus_one: Callable[[slice, np.ndarray], np.ndarray],
             dtype: np.dtype, horizon_days: float) -> np.ndarray:

@@ -31,7 +31,7 @@ from risk_platform.data.roles import rate_reference
 from risk_platform.risk.config import STRESS_TAIL_SHARE, RiskConfig
 from risk_platform.risk.market import MarketState
 from risk_platform.risk.methods import covariance_from
-from risk_platform.risk.report import COUNTERFACTUAL_KIND, ModelInputs, model_columns
+from risk_platform.risk.report import COUNTERFACTUAL_KIND, ModelInputs, column_index, take_columns
 from risk_platform.risk.revaluation import BookArrays, growth_from_returns
 from risk_platform.risk.valuation import ValuedBook
 
@@ -129,24 +129,27 @@ def replay_window(book: BookArrays, name: str, dates: pd.DatetimeIndex, returns:
 
 def generated_stress(book: BookArrays, scenarios: np.ndarray, is_bp: np.ndarray, name: str, bound_by: str,
                      asset_class: np.ndarray, nav: float, share: float = STRESS_TAIL_SHARE,
-                     growth: np.ndarray | None = None) -> StressResult:
-    """The worst ``share`` of ``scenarios`` (n, k) by book P&L: mean P&L by position over them, the worst
-    scenario, and the tail scenario vectors kept (``scenarios`` of the result, worst first)."""
+                     growth: np.ndarray | None = None, columns: np.ndarray | None = None) -> StressResult:
+    """The worst ``share`` of ``scenarios`` (n, k') by book P&L: mean P&L by position over them, the worst
+    scenario, and the tail scenario vectors kept (``scenarios`` of the result, worst first, in the book's factor
+    order); ``columns``: the column of each of the book's factors in ``scenarios`` (-1: absent, no move; None:
+    the book's order)."""
     r = np.asarray(scenarios)
-    total = book.total_pnl_from_returns(r, is_bp) if growth is None else book.total_pnl(r, growth)
+    total = (book.total_pnl_from_returns(r, is_bp, columns) if growth is None
+             else book.total_pnl(take_columns(r, columns), take_columns(growth, columns)))
     n_tail = max(1, int(np.ceil(share * len(total))))
     tail = np.argpartition(total, n_tail - 1)[:n_tail] if n_tail < len(total) else np.arange(len(total))
     tail = tail[np.argsort(total[tail], kind="stable")]
-    g = growth_from_returns(r[tail], is_bp) if growth is None else growth[tail]
-    by_position = book.mean_position_pnl(r[tail], g)
-    worst = tail[0]
+    kept = take_columns(r[tail], columns)
+    g = growth_from_returns(kept, is_bp) if growth is None else take_columns(growth[tail], columns)
+    by_position = book.mean_position_pnl(kept, g)
     return StressResult(**{
         **_result(name, "generated", by_position, book.labels, asset_class, nav).__dict__,
         "details": {"bound_by": bound_by, "n_scenarios": int(len(total)), "tail_share": share, "n_tail": n_tail,
-                    "worst_pnl": float(total[worst]),
-                    "worst_scenario": dict(zip(book.factors, r[worst].tolist(), strict=True)),
-                    "tail_mean_scenario": dict(zip(book.factors, r[tail].mean(axis=0).tolist(), strict=True))},
-        "scenarios": r[tail],
+                    "worst_pnl": float(total[tail[0]]),
+                    "worst_scenario": dict(zip(book.factors, kept[0].tolist(), strict=True)),
+                    "tail_mean_scenario": dict(zip(book.factors, kept.mean(axis=0).tolist(), strict=True))},
+        "scenarios": kept,
     })
 
 
@@ -289,6 +292,7 @@ class GeneratedScenarios:
     returns: np.ndarray
     bound_by: str
     growth: np.ndarray | None = None
+    columns: np.ndarray | None = None  # the column of each of the book's factors in ``returns`` (None: in order)
 
 
 def stress_suite(valued: ValuedBook, market: MarketState, config: RiskConfig, model_inputs: Sequence[ModelInputs],
@@ -307,7 +311,7 @@ def stress_suite(valued: ValuedBook, market: MarketState, config: RiskConfig, mo
     out.update((res.name, res) for res in hypothetical_stress(arrays, moves, asset_class, nav, rate_beta))
     for gen in generated_scenarios(valued, market, config, model_inputs):
         out[gen.name] = generated_stress(arrays, gen.returns, valued.is_bp, gen.name, gen.bound_by, asset_class, nav,
-                                         config.stress_share, growth=gen.growth)
+                                         config.stress_share, growth=gen.growth, columns=gen.columns)
     crisis_corr, crisis_label = crisis_correlation(market, valued.factors.cols)
     if crisis_label:
         key = ("nearest crisis correlation", valued.factors.cols.tobytes())
@@ -389,9 +393,12 @@ def generated_scenarios(valued: ValuedBook, market: MarketState, config: RiskCon
                         model_inputs: Sequence[ModelInputs]) -> list[GeneratedScenarios]:
     """The models' stress scenarios over the book's factors, else (non-model) ``config.mc_scenarios`` draws
     of the high-regime days of the history (none when there are no such days or draws)."""
-    generated = [GeneratedScenarios(f"generated stress: {key} [{mi.label}]",
-                                    model_columns(scen, mi.symbols, valued.names)[0], mi.version(key))
-                 for mi in model_inputs for key, scen in mi.stress_scenarios.items()]
+    generated = []
+    for mi in model_inputs:
+        for key, scen in mi.stress_scenarios.items():
+            returns, columns, _ = column_index(scen, mi.symbols, valued.names)
+            generated.append(GeneratedScenarios(f"generated stress: {key} [{mi.label}]", returns, mi.version(key),
+                                                columns=columns))
     if generated or config.mc_scenarios <= 0:
         return generated
     history = valued.factors.history

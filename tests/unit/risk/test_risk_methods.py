@@ -126,6 +126,24 @@ def test_grouped_revaluation_equals_per_position_revaluation_by_hand(fx_book):
     assert_allclose(fx_book.mean_position_pnl(r, g), full.mean(axis=0), rtol=1e-10, atol=1e-6)
 
 
+def test_scenarios_in_another_column_order_revalue_in_place(fx_book):
+    """A model's columns in its own order, with a series the book does not hold (a yield: exp would overflow)
+    and without EURUSD (no move: EUR converts at 1): the same P&L as the array reordered to the book."""
+    rng = np.random.default_rng(8)
+    is_bp = np.array([f == "UST10Y" for f in FX_FACTORS])
+    symbols = ["UST30Y", "VIX", "SX5E", "UST10Y", "USDJPY", "SPX", "N225"]
+    r = rng.normal(0, 0.02, (500, len(symbols))).astype(np.float32)
+    r[:, 0] = 150.0
+    r[:, 3] *= 300
+    columns = np.array([symbols.index(f) if f in symbols else -1 for f in FX_FACTORS])
+    in_order = np.where(columns >= 0, r[:, np.maximum(columns, 0)], 0.0)
+    with np.errstate(over="raise", invalid="raise"):
+        pnl = fx_book.total_pnl_from_returns(r, is_bp, columns)
+    assert_allclose(pnl, fx_book.total_pnl_from_returns(in_order.astype(np.float32), is_bp), rtol=1e-6, atol=1.0)
+    res, _ = M.monte_carlo_method(fx_book, r, is_bp, "in place", columns=columns)
+    assert_allclose(res.var_99, historical_var_es(pnl, 0.99).var)
+
+
 def test_parametric_two_assets_by_hand():
     e = np.array([[1e6, 0.0], [0.0, -5e5]])
     vols, corr = np.array([0.01, 0.02]), np.array([[1.0, 0.3], [0.3, 1.0]])
