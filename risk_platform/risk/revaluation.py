@@ -28,8 +28,9 @@ fallback for a non-positive price; 1 when the venue was closed). :func:`growth_f
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 import pandas as pd
@@ -288,6 +289,13 @@ class BookArrays:
         return csr_array((v, (r, c)), shape=(self.m, len(self.factors)))  # duplicates are summed
 
 CHUNK_ROWS = 4096  # scenarios revalued per block: the block's (rows, k) matrix stays in the CPU cache
+REVALUATION_THREADS = 2  # threads over the row blocks of a large scenario array (numpy and BLAS release the GIL)
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """The threads that revalue row blocks in parallel (created once)."""
+    return ThreadPoolExecutor(REVALUATION_THREADS, thread_name_prefix="revaluation")
 
 
 @dataclass(frozen=True)
@@ -393,33 +401,46 @@ class FactorMap:
         lin, gam = columns(self.lin), columns(self.gam)
         dv01 = self.dv01.astype(dtype) if self.dv01.any() else None
         out = np.empty(n)
-        buffer = np.empty((min(n, CHUNK_ROWS), k), dtype=dtype)
-        square = np.empty_like(buffer) if gam else None
-        for start in range(0, n, CHUNK_ROWS):
-            rows = slice(start, min(n, start + CHUNK_ROWS))
-            x = growth_minus_one(rows, buffer[: rows.stop - start])
-            fx = np.take(x, self.fx_cols, axis=1).astype(float)
-            h = np.where(self.fx_sign > 0, 1.0 + fx, 1.0 / (1.0 + fx))  # (b, F)
-            hm1 = np.where(self.fx_sign > 0, fx, -fx / (1.0 + fx))
-            one = np.ones(len(x))
-            total = hm1 @ self.lin_sum + self.theta * horizon_days
-            for j, v in lin:
-                total += (one if j == 0 else h[:, j - 1]) * (x @ v)
-            if gam:
-                sq = np.multiply(x, x, out=square[: len(x)])
-                total += (hm1 * hm1) @ self.gam_sum
-                for j, v in gam:
-                    if j == 0:
-                        total += sq @ v
-                    else:
-                        hj, mj = h[:, j - 1], hm1[:, j - 1]
-                        total += hj * hj * (sq @ v) + 2.0 * hj * mj * (x @ v)
-            if dv01 is not None:
-                total += returns[rows] @ dv01
-            if len(self.base_cols):
-                base = np.take(x, self.base_cols, axis=1).astype(float)
-                total += (base / (1.0 + base)) @ self.base_value
-            if self.vix >= 0:
-                total += self.vega_points * x[:, self.vix].astype(float)
-            out[rows] = total
+
+        def blocks(part: range) -> None:
+            buffer = np.empty((min(len(part), CHUNK_ROWS), k), dtype=dtype)
+            square = np.empty_like(buffer) if gam else None
+            for start in range(part.start, part.stop, CHUNK_ROWS):
+                rows = slice(start, min(part.stop, start + CHUNK_ROWS))
+                x = growth_minus_one(rows, buffer[: rows.stop - start])
+                out[rows] = self._block_pnl(x, returns[rows], lin, gam, dv01, square, horizon_days)
+
+        threads = min(REVALUATION_THREADS, max(1, n // (2 * CHUNK_ROWS)))
+        if threads == 1:
+            blocks(range(n))
+        else:  # numpy and BLAS release the GIL: the row blocks split over the cores
+            edges = [round(n * i / threads / CHUNK_ROWS) * CHUNK_ROWS for i in range(threads)] + [n]
+            list(_pool().map(blocks, [range(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]))
         return out
+
+    def _block_pnl(self, x: np.ndarray, returns: np.ndarray, lin: list, gam: list, dv01: np.ndarray | None,
+                   square: np.ndarray | None, horizon_days: float) -> np.ndarray:
+        """P&L of one block: ``x`` (b, k) its ``g - 1``, ``returns`` (b, k) (the bp changes); see :meth:`pnl`."""
+        fx = np.take(x, self.fx_cols, axis=1).astype(float)
+        h = np.where(self.fx_sign > 0, 1.0 + fx, 1.0 / (1.0 + fx))  # (b, F)
+        hm1 = np.where(self.fx_sign > 0, fx, -fx / (1.0 + fx))
+        total = hm1 @ self.lin_sum + self.theta * horizon_days
+        for j, v in lin:
+            total += (x @ v) if j == 0 else h[:, j - 1] * (x @ v)
+        if gam:
+            sq = np.multiply(x, x, out=square[: len(x)])
+            total += (hm1 * hm1) @ self.gam_sum
+            for j, v in gam:
+                if j == 0:
+                    total += sq @ v
+                else:
+                    hj, mj = h[:, j - 1], hm1[:, j - 1]
+                    total += hj * hj * (sq @ v) + 2.0 * hj * mj * (x @ v)
+        if dv01 is not None:
+            total += returns @ dv01
+        if len(self.base_cols):
+            base = np.take(x, self.base_cols, axis=1).astype(float)
+            total += (base / (1.0 + base)) @ self.base_value
+        if self.vix >= 0:
+            total += self.vega_points * x[:, self.vix].astype(float)
+        return total

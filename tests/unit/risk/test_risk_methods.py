@@ -115,7 +115,7 @@ def test_grouped_revaluation_equals_per_position_revaluation_by_hand(fx_book):
     assert_allclose(fx_book.mean_position_pnl(r, g), by_hand)
     # many scenarios: the grouped totals equal the per-position sums, float64 exactly, float32 within its rounding
     rng = np.random.default_rng(7)
-    r = rng.normal(0, 0.03, (3 * CHUNK_ROWS // 2, len(FX_FACTORS)))  # more than one block
+    r = rng.normal(0, 0.03, (4 * CHUNK_ROWS + 100, len(FX_FACTORS)))  # blocks over two threads, a partial one
     is_bp = np.array([f == "UST10Y" for f in FX_FACTORS])
     r[:, is_bp] *= 300
     g = growth_from_returns(r, is_bp)
