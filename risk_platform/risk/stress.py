@@ -27,7 +27,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from risk_platform.crisis_windows import CRISIS_WINDOWS, CrisisWindow
-from risk_platform.data.roles import rate_reference
+from risk_platform.data.roles import Choice, rate_reference
 from risk_platform.risk.config import STRESS_TAIL_SHARE, RiskConfig
 from risk_platform.risk.market import MarketState
 from risk_platform.risk.methods import covariance_from
@@ -342,12 +342,13 @@ def crisis_replays(valued: ValuedBook, market: MarketState, asset_class: tuple[n
                    ) -> list[StressResult]:
     """:func:`replay_window` of every crisis window that ended by the as-of date and has market rows."""
     out = []
-    first = market.first_observed()
+    first = market.dates[np.argmax(market.observed[:, valued.factors.cols], axis=0)]  # each factor's first return
+    names = np.array(valued.names, dtype=object)
     for window in CRISIS_WINDOWS:
         rows, _ = window_rows(window, market)
         if len(rows) == 0:
             continue
-        missing = [f for f in valued.names if first[f] > window.start]
+        missing = names[first > window.start].tolist()
         out += replay_window(valued.arrays, window.key, market.dates[rows], valued.factors.take(market.returns, rows),
                              valued.factors.take(market.growth, rows), valued.is_bp, asset_class, valued.nav, missing)
     return out
@@ -359,10 +360,8 @@ def stress_notes(valued: ValuedBook, market: MarketState) -> list[str]:
     notes = [f"{reason}, not replayed" for w in CRISIS_WINDOWS if (reason := window_rows(w, market)[1])]
     if len(notes) == len(CRISIS_WINDOWS):
         notes.append("no crisis window inside the data: counterfactual crisis correlation not evaluated")
-    inst = market.instruments
-    bonds = [f for f in valued.names
-             if inst.at[f, "asset_class"] == "rates" and inst.at[f, "quote_type"] != "yield_pct"]
-    reference = rate_reference(inst.reset_index(), market.symbols)
+    bonds = [valued.names[i] for i in _price_quoted_rates(valued.names, market.instruments)]
+    reference = market_rate_reference(market)
     if bonds and reference.symbol is None:
         notes.append(f"rates +200bp parallel: {reference.reason} in the market, so the price-quoted rates"
                      f" instruments ({', '.join(bonds)}) are not shocked")
@@ -375,18 +374,28 @@ def book_rate_betas(valued: ValuedBook, market: MarketState) -> dict[str, float]
     the historical window (empty when the market has no yield: :func:`stress_notes` says so)."""
     names, factors = valued.names, valued.factors
     window_r = factors.take(market.returns, factors.window)
-    reference = rate_reference(market.instruments.reset_index(), market.symbols).symbol
+    reference = market_rate_reference(market).symbol
     if reference in names:
         ref_series = window_r[:, names.index(reference)]
     elif reference is not None:
         ref_series = market.returns[factors.window, market.columns([reference])[0]]
     else:
         return {}
-    inst = market.instruments
-    rates_price = [i for i, f in enumerate(names) if inst.at[f, "asset_class"] == "rates"
-                   and inst.at[f, "quote_type"] != "yield_pct"]
+    rates_price = _price_quoted_rates(names, market.instruments).tolist()
     betas = rate_betas(window_r[:, rates_price], ref_series) if rates_price else []
     return {names[i]: float(b) for i, b in zip(rates_price, betas, strict=True)}
+
+
+def market_rate_reference(market: MarketState) -> Choice:
+    """:func:`~risk_platform.data.roles.rate_reference` among the market's feeds (once per market)."""
+    return market.once(("rate_reference",), lambda: rate_reference(market.instruments.reset_index(), market.symbols))
+
+
+def _price_quoted_rates(names: Sequence[str], instruments: pd.DataFrame) -> np.ndarray:
+    """Positions in ``names`` of the price-quoted rates instruments (bonds, bond ETFs: ``rates``, not a yield);
+    ``instruments`` indexed by symbol."""
+    inst = instruments.reindex(list(names))
+    return np.flatnonzero(inst["asset_class"].eq("rates").to_numpy() & inst["quote_type"].ne("yield_pct").to_numpy())
 
 
 def generated_scenarios(valued: ValuedBook, market: MarketState, config: RiskConfig,

@@ -216,7 +216,8 @@ class ValuedBook:
 
 def book_factors(book: pd.DataFrame) -> list[str]:
     """The factors a valued book moves with: its instruments, their FX feeds, the options' volatility reference."""
-    return sorted((set(book["symbol"]) | set(book["fx_symbol"]) | set(book["vol_symbol"])) - {""})
+    feeds = np.unique(np.concatenate([book[c].to_numpy(dtype=str) for c in ("symbol", "fx_symbol", "vol_symbol")]))
+    return [f for f in feeds.tolist() if f]
 
 
 def value_book(portfolio: Portfolio, market: MarketState, hs_window: int) -> ValuedBook:
