@@ -238,6 +238,23 @@ def test_vine_copula_mc_var_is_close_to_analytic_for_a_gaussian_case():
     assert_allclose(historical_var_es(pnl, 0.95).var, norm.ppf(0.95) * sigma, rtol=0.04)
 
 
+def test_truncated_vine_fits_only_its_trees_and_keeps_a_markov_chains_dependence():
+    """A Gaussian Markov chain (each factor 0.8 x the previous plus noise) is conditionally independent beyond the
+    first tree: truncated after one tree the vine has one tree of 4 pairs, and its draws still give the
+    chain's correlations 0.8**lag between factors that no pair copula links directly."""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((2000, 5))
+    x = np.empty_like(z)
+    x[:, 0] = z[:, 0]
+    for j in range(1, 5):
+        x[:, j] = 0.8 * x[:, j - 1] + 0.6 * z[:, j]
+    model = fit_vine_copula(x, list("ABCDE"), families=("gaussian",), trunc_lvl=1)
+    assert model.vine.trunc_lvl == 1 and [len(tree) for tree in model.vine.pair_copulas] == [4]
+    corr = np.corrcoef(model.sample(20_000, seed=1).T)
+    assert_allclose([corr[0, 2], corr[0, 4]], [0.8**2, 0.8**4], atol=0.05)
+    assert [len(tree) for tree in fit_vine_copula(x, list("ABCDE"), trunc_lvl=2).vine.pair_copulas] == [4, 3]
+
+
 # ---------------------------------------------------------------------------------------------- stress
 
 
