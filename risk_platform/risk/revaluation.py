@@ -107,7 +107,7 @@ class BookArrays:
         option = kind == OPTION
         return cls(
             factors=tuple(factors),
-            labels=tuple(position_labels(book)),
+            labels=tuple(book["position"] if "position" in book.columns else position_labels(book)),
             kind=kind,
             sym=lookup(book["symbol"], col, -1).astype(int),
             fx=lookup(fx_sym, col, -1).astype(int),
