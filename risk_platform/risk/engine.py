@@ -10,8 +10,13 @@ Monte Carlo, vine copula, regime, liquidity, stress (:func:`~risk_platform.risk.
 the report. The formulas of each part live in ``valuation``, ``revaluation``, ``methods``, ``options``,
 ``copula``, ``stress`` and ``liquidity``.
 
-The hot path is vectorised: positions are revalued as arrays and portfolio totals go through positions
-grouped by factor, so 1,000 positions x 50,000 scenarios cost as much as the few dozen distinct factor groups.
+The hot path is linear in positions: the book is folded once onto per-factor exposures
+(:class:`~risk_platform.risk.revaluation.FactorMap`: value and delta per factor and FX feed, half gammas, DV01s,
+vega, theta), every scenario set is revalued through them in float32 blocks (a model's array in its own column
+order, without a copy), and per-position figures (ES and volatility contributions, stress P&L by position) come
+from per-unit revaluations of the few scenarios that carry weight and from sparse exposures, by linear maps.
+Figures derived from the market alone (crisis correlation, rate reference) are computed once per market state
+(:meth:`~risk_platform.risk.market.MarketState.once`).
 """
 
 from __future__ import annotations
@@ -93,8 +98,9 @@ def assess_portfolio(portfolio: Portfolio, market: MarketState, config: RiskConf
                      stress: bool = True) -> PortfolioRisk:
     """The full report of ``portfolio`` on ``market`` (see :func:`compute_portfolio_risk` for the arguments).
 
-    BLAS runs single-threaded here: every product is thin (n x k with k <= ~30 factors), and on two shared
-    cores OpenBLAS's thread hand-offs cost 3-4x more than they save (measured by the risk benchmark).
+    BLAS runs single-threaded here: every product is thin (n x k by a few columns), and on two shared cores
+    OpenBLAS's thread hand-offs cost 3-4x more than they save (measured by the risk benchmark); large scenario
+    sets are split over two threads by row blocks instead (:data:`~risk_platform.risk.revaluation.REVALUATION_THREADS`).
     """
     with _blas().limit(limits=1, user_api="blas"):
         return _assess(portfolio, market, config, model_inputs, copula, stress)

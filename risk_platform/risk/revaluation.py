@@ -27,10 +27,11 @@ fallback for a non-positive price; 1 when the venue was closed). :func:`growth_f
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from functools import cache, cached_property
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -292,10 +293,16 @@ CHUNK_ROWS = 4096  # scenarios revalued per block: the block's (rows, k) matrix 
 REVALUATION_THREADS = 2  # threads over the row blocks of a large scenario array (numpy and BLAS release the GIL)
 
 
-@cache
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
 def _pool() -> ThreadPoolExecutor:
-    """The threads that revalue row blocks in parallel (created once)."""
-    return ThreadPoolExecutor(REVALUATION_THREADS, thread_name_prefix="revaluation")
+    """The threads that revalue row blocks in parallel: one pool per process (a forked child has none of its
+    parent's threads, so it makes its own)."""
+    pid = os.getpid()
+    if pid not in _POOLS:
+        _POOLS[pid] = ThreadPoolExecutor(REVALUATION_THREADS, thread_name_prefix="revaluation")
+    return _POOLS[pid]
 
 
 @dataclass(frozen=True)
