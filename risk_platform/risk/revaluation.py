@@ -289,8 +289,10 @@ class BookArrays:
         r, c, v = (np.concatenate(p) for p in zip(*parts, strict=True))
         return csr_array((v, (r, c)), shape=(self.m, len(self.factors)))  # duplicates are summed
 
-CHUNK_ROWS = 1024  # scenarios revalued per block: its (rows, k) float32 matrix (2 MB at k = 500) stays in the
-#   CPU cache across the block's products (4,096 rows: 1.5x the CPU time at k = 500, measured)
+BLOCK_BYTES = 2 << 20  # scenarios are revalued in blocks of about 2 MB ((rows, k) values): a block stays in the CPU
+#   cache across its products (4 x larger blocks: 1.5x the CPU time at k = 500, measured), and few factors make
+#   long blocks (less Python per scenario)
+CHUNK_ROWS = 1024  # the fewest rows a block has
 REVALUATION_THREADS = 2  # threads over the row blocks of a large scenario array (numpy and BLAS release the GIL)
 
 
@@ -396,7 +398,7 @@ class FactorMap:
             dtype: np.dtype, horizon_days: float) -> np.ndarray:
         """P&L (n,) float64 of scenarios given by ``returns`` (n, k) (the bp change is read on the yields) and
         ``growth_minus_one(rows, out)``, which writes ``g - 1`` of the scenario ``rows`` into ``out`` (finite, 0 on
-        the yields); computed block by block (``CHUNK_ROWS``) in ``dtype`` (float32 or float64), with one
+        the yields); computed block by block (``BLOCK_BYTES``) in ``dtype`` (float32 or float64), with one
         matrix-vector product per used column of the map (thinner than a matrix product in BLAS)."""
         returns = np.atleast_2d(returns)
         n, k = returns.shape
@@ -409,20 +411,21 @@ class FactorMap:
         lin, gam = columns(self.lin), columns(self.gam)
         dv01 = self.dv01.astype(dtype) if self.dv01.any() else None
         out = np.empty(n)
+        block = max(CHUNK_ROWS, BLOCK_BYTES // (max(k, 1) * np.dtype(dtype).itemsize))
 
         def blocks(part: range) -> None:
-            buffer = np.empty((min(len(part), CHUNK_ROWS), k), dtype=dtype)
+            buffer = np.empty((min(len(part), block), k), dtype=dtype)
             square = np.empty_like(buffer) if gam else None
-            for start in range(part.start, part.stop, CHUNK_ROWS):
-                rows = slice(start, min(part.stop, start + CHUNK_ROWS))
+            for start in range(part.start, part.stop, block):
+                rows = slice(start, min(part.stop, start + block))
                 x = growth_minus_one(rows, buffer[: rows.stop - start])
                 out[rows] = self._block_pnl(x, returns[rows], lin, gam, dv01, square, horizon_days)
 
-        threads = min(REVALUATION_THREADS, max(1, n // (2 * CHUNK_ROWS)))
+        threads = min(REVALUATION_THREADS, max(1, n // (2 * block)))
         if threads == 1:
             blocks(range(n))
         else:  # numpy and BLAS release the GIL: the row blocks split over the cores
-            edges = [round(n * i / threads / CHUNK_ROWS) * CHUNK_ROWS for i in range(threads)] + [n]
+            edges = [round(n * i / threads / block) * block for i in range(threads)] + [n]
             list(_pool().map(blocks, [range(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]))
         return out
 

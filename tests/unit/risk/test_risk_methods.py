@@ -7,6 +7,7 @@ from numpy.testing import assert_allclose
 from scipy.stats import norm
 
 from risk_platform.risk import methods as M
+from risk_platform.risk import revaluation
 from risk_platform.risk import stress as S
 from risk_platform.risk.copula import fit_vine_copula
 from risk_platform.risk.liquidity import liquidity_concentration
@@ -98,7 +99,7 @@ def fx_book():
     return BookArrays.from_book(table, FX_FACTORS, vix_level=20.0, vol_symbol="VIX")
 
 
-def test_grouped_revaluation_equals_per_position_revaluation_by_hand(fx_book):
+def test_grouped_revaluation_equals_per_position_revaluation_by_hand(fx_book, monkeypatch):
     # SX5E +10% and EUR +5% against USD; N225 -10% and USDJPY 100 -> 125; VIX 20 -> 25; UST10Y +10 bp; SPX -2%
     move = {"EURUSD": 1.05, "N225": 0.9, "SPX": 0.98, "SX5E": 1.1, "USDJPY": 1.25, "UST10Y": 1.0, "VIX": 1.25}
     g = np.array([[move[f] for f in FX_FACTORS]])
@@ -114,6 +115,7 @@ def test_grouped_revaluation_equals_per_position_revaluation_by_hand(fx_book):
     assert_allclose(fx_book.total_pnl(r, g), [17_950.0])
     assert_allclose(fx_book.mean_position_pnl(r, g), by_hand)
     # many scenarios: the grouped totals equal the per-position sums, float64 exactly, float32 within its rounding
+    monkeypatch.setattr(revaluation, "BLOCK_BYTES", 1)  # blocks of CHUNK_ROWS
     rng = np.random.default_rng(7)
     r = rng.normal(0, 0.03, (4 * CHUNK_ROWS + 100, len(FX_FACTORS)))  # blocks over two threads, a partial one
     is_bp = np.array([f == "UST10Y" for f in FX_FACTORS])
