@@ -185,19 +185,20 @@ class BookArrays:
         return self._groups[0]
 
     @cached_property
-    def _unit_book(self) -> BookArrays:
-        """Five copies of the grouped book stacked, each with one parameter (value, dv01, delta, gamma, vega)
-        set to 1 and the others 0: its P&L columns are the per-unit P&L of every group and parameter."""
-        grouped, _ = self._groups
+    def _unit_book(self) -> tuple[BookArrays, np.ndarray]:
+        """The grouped book's (group, parameter) pairs that some position has (a parameter among value, dv01,
+        delta, gamma, vega non-zero), one unit row each (that parameter 1, the others 0), and their flat index
+        into (5, groups): its P&L columns are the per-unit P&L of every group and parameter in use."""
+        grouped, inverse = self._groups
         g = grouped.m
-        eye = np.repeat(np.eye(len(UNIT_PARAMS)), g, axis=1)  # (5, 5g)
-
-        def tile(x: np.ndarray) -> np.ndarray:
-            return np.tile(x, len(UNIT_PARAMS))
-
-        return replace(grouped, labels=tuple(range(g * len(UNIT_PARAMS))), kind=tile(grouped.kind),
-                       sym=tile(grouped.sym), fx=tile(grouped.fx), fx_sign=tile(grouped.fx_sign),
-                       theta=np.zeros(g * len(UNIT_PARAMS)), **dict(zip(UNIT_PARAMS, eye, strict=True)))
+        params = np.stack([getattr(self, p) for p in UNIT_PARAMS])  # (5, m)
+        in_use = np.stack([np.bincount(inverse, weights=np.abs(row), minlength=g) > 0 for row in params])
+        flat = np.flatnonzero(in_use.ravel())
+        param, group = np.divmod(flat, g)
+        units = {name: (param == i).astype(float) for i, name in enumerate(UNIT_PARAMS)}
+        unit = replace(grouped, labels=tuple(range(len(flat))), kind=grouped.kind[group], sym=grouped.sym[group],
+                       fx=grouped.fx[group], fx_sign=grouped.fx_sign[group], theta=np.zeros(len(flat)), **units)
+        return unit, flat
 
     def mean_position_pnl(self, returns: np.ndarray, growth: np.ndarray) -> np.ndarray:
         """Mean P&L per position over the scenarios (n, k) -> (m,) (:meth:`weighted_position_pnl`, equal weights)."""
@@ -212,8 +213,10 @@ class BookArrays:
         _, inverse = self._groups
         returns, growth = np.atleast_2d(returns), np.atleast_2d(growth)
         used = np.flatnonzero(weights)
-        unit = self._unit_book.position_pnl(returns[used], growth[used])
-        basis = (weights[used] @ unit).reshape(len(UNIT_PARAMS), -1)[:, inverse]
+        unit, flat = self._unit_book
+        basis = np.zeros((len(UNIT_PARAMS), len(self._groups[0].kind)))
+        basis.ravel()[flat] = weights[used] @ unit.position_pnl(returns[used], growth[used])
+        basis = basis[:, inverse]
         params = np.stack([getattr(self, p) for p in UNIT_PARAMS])
         return (params * basis).sum(axis=0) + self.theta * self.horizon_days * float(np.sum(weights))
 
