@@ -48,10 +48,10 @@ UNIT_PARAMS = ("value", "dv01", "delta", "gamma", "vega")
 
 def lookup(values, table: dict, default) -> np.ndarray:
     """``table.get(v, default)`` for every element, evaluated once per distinct value (vectorised)."""
-    uniq, inverse = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+    codes, uniq = pd.factorize(np.asarray(values, dtype=str))  # hashing, not sorting: O(n)
     if not len(uniq):
         return np.array([], dtype=object)
-    return np.array([table.get(u, default) for u in uniq.tolist()], dtype=object)[inverse.ravel()]
+    return np.array([table.get(u, default) for u in uniq.tolist()], dtype=object)[codes]
 
 
 def growth_from_returns(returns: np.ndarray, is_bp: np.ndarray) -> np.ndarray:
