@@ -11,7 +11,8 @@ Simulation: uniforms from the vine mapped back through each factor's empirical q
 (linear interpolation between order statistics; so scenarios never exceed the fitted sample's extremes).
 Size: the truncation keeps the fit and the draws linear in the number of factors beyond the first tree's pair
 search; with 491 factors (``python -m bench.risk_assessment --factors 500``), 3 trees, on two shared cores: fit
-17 s on 424 complete days, 50,000 draws 27 s (once per market update, not per assessment).
+14-26 s on 424 complete days, 50,000 draws 22-54 s; with 981 factors 186 s and 116 s (once per market update,
+not per assessment).
 """
 
 from __future__ import annotations
