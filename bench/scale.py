@@ -23,9 +23,11 @@ stages mirror the main job's assets, with the same ``risk_platform`` calls:
   :mod:`bench.risk_assessment` does (random arrays shaped like them; the vine copula fitted and sampled).
 
 Each stage runs in a fresh subprocess: its wall time includes Python's start and imports, its peak RSS is that
-process's own (``wait4``'s ``ru_maxrss``). Stages pass their outputs through files in a temporary folder; a stage
-asked for runs its prerequisites first (recorded too). A failing stage is recorded with its exit status and last
-error line; stages needing it are recorded as skipped, with the reason.
+process's own (``wait4``'s ``ru_maxrss``); its CPU seconds (user + system) and the 1-minute load average when it
+started are recorded beside them (on a shared machine the wall time depends on the load). Stages pass their
+outputs through files in a temporary folder; a stage asked for runs its prerequisites first (recorded too). A
+failing stage is recorded with its exit status and last error line; stages needing it are recorded as skipped, with
+the reason.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import signal
@@ -171,7 +174,7 @@ def stage_train(ctx: StageContext, family_key: str) -> str:
     out = ctx.workdir / "trained"
     out.mkdir(exist_ok=True)
     (out / f"{family_key}.json").write_text(json.dumps(trained.to_dict(), default=float))
-    return f"{PRESET} preset, registered v{trained.version.version}"
+    return f"{PRESET} preset{' (fast_dev_run)' if ctx.fast_dev_run else ''}, registered v{trained.version.version}"
 
 
 def stage_validation(ctx: StageContext) -> str:
@@ -284,38 +287,90 @@ def stages_with_prerequisites(requested: list[str]) -> list[str]:
     return [s for s in STAGES if s in wanted]
 
 
-def measured_child(args: list[str], log: Path) -> tuple[int, float, float]:
-    """Run ``python -m bench.scale <args>`` as a child: (exit status, wall seconds, peak RSS MB of that child)."""
+@dataclass(frozen=True)
+class ChildRun:
+    """One measured child process: exit status (negative: the signal), wall and CPU (user + system) seconds, peak
+    RSS (``wait4``'s ``ru_maxrss``), and ``stopped``: why the parent killed it ('' when it did not)."""
+
+    code: int
+    wall_s: float
+    peak_rss_mb: float
+    cpu_s: float
+    stopped: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Optional guards of a shared machine: a child whose RSS exceeds ``max_rss_mb`` (sampled from ``/proc``
+    every ``POLL_S``) or that runs longer than ``timeout_s`` is killed and recorded as failed with the reason."""
+
+    max_rss_mb: float | None = None
+    timeout_s: float | None = None
+
+
+POLL_S = 0.2
+
+
+def _current_rss_mb(pid: int) -> float:
+    """The resident set of process ``pid`` now (``/proc/<pid>/status`` VmRSS; 0 where unreadable)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
+def measured_child(args: list[str], log: Path, limits: Limits = Limits()) -> ChildRun:
+    """Run ``python -m bench.scale <args>`` as a child and measure it (its own peak RSS and CPU time: ``wait4``),
+    killing it when it breaks ``limits``."""
     t0 = time.perf_counter()
+    stopped = ""
     with open(log, "wb") as err:
         child = subprocess.Popen([sys.executable, "-m", "bench.scale", *args], stdout=err, stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - t0
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            if not stopped and limits.max_rss_mb is not None and _current_rss_mb(child.pid) > limits.max_rss_mb:
+                stopped = f"stopped: RSS above the {limits.max_rss_mb:,.0f} MB limit"
+            if not stopped and limits.timeout_s is not None and time.perf_counter() - t0 > limits.timeout_s:
+                stopped = f"stopped: still running after the {limits.timeout_s:,.0f} s limit"
+            if stopped:
+                child.kill()
+                _, status, usage = os.wait4(child.pid, 0)
+                break
+            time.sleep(POLL_S)
     child.returncode = os.waitstatus_to_exitcode(status)
-    return child.returncode, wall, usage.ru_maxrss / 1024.0  # Linux: kB
+    return ChildRun(child.returncode, time.perf_counter() - t0, usage.ru_maxrss / 1024.0,  # ru_maxrss: kB
+                    usage.ru_utime + usage.ru_stime, stopped)
 
 
-def failure_reason(code: int, log: Path) -> str:
-    """One line: the signal that ended the child, or the last line of its output."""
-    if code < 0:
-        name = signal.Signals(-code).name
-        return f"killed by {name}" + (" (out of memory?)" if -code == signal.SIGKILL else "")
+def failure_reason(run: ChildRun, log: Path) -> str:
+    """One line: why the parent stopped the child, the signal that ended it, or the last line of its output."""
+    if run.stopped:
+        return run.stopped
+    if run.code < 0:
+        name = signal.Signals(-run.code).name
+        return f"killed by {name}" + (" (out of memory?)" if -run.code == signal.SIGKILL else "")
     lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    return f"exit {code}: {lines[-1].strip()[:300] if lines else 'no output'}"
+    return f"exit {run.code}: {lines[-1].strip()[:300] if lines else 'no output'}"
 
 
 def run_universe(n_series: int, stages: list[str], positions: int, seed: int, fast_dev_run: bool,
-                 windows: tuple[str, ...], keep: Path | None = None) -> dict[str, Any]:
+                 windows: tuple[str, ...], keep: Path | None = None, limits: Limits = Limits()) -> dict[str, Any]:
     """Build the universe, then run each stage in its own process; per stage wall_s, peak_rss_mb, status, note."""
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix=f"scale{n_series}_") as tmp:
         workdir = keep or Path(tmp)
         common = ["--workdir", str(workdir), "--positions", str(positions), "--seed", str(seed),
                   "--windows", ",".join(windows)] + (["--fast-dev-run"] if fast_dev_run else [])
-        code, wall, rss = measured_child(["--build-universe", str(n_series), *common], workdir / "universe.log")
-        universe = {"wall_s": round(wall, 2), "peak_rss_mb": round(rss, 1)}
-        if code != 0:
-            universe["error"] = failure_reason(code, workdir / "universe.log")
+        log = workdir / "universe.log"
+        run = measured_child(["--build-universe", str(n_series), *common], log, limits)
+        universe = {"wall_s": round(run.wall_s, 2), "peak_rss_mb": round(run.peak_rss_mb, 1)}
+        if run.code != 0:
+            universe["error"] = failure_reason(run, log)
             return {"universe": universe, "stages": {s: _skipped("the universe could not be built") for s in stages}}
         universe.update(json.loads((workdir / "universe" / "construction.json").read_text()))
         for stage in stages:
@@ -324,14 +379,16 @@ def run_universe(n_series: int, stages: list[str], positions: int, seed: int, fa
                 why = results.get(blocked[0], {}).get("status", "not run")
                 results[stage] = _skipped(f"needs {blocked[0]} ({why})")
                 continue
-            log = workdir / f"{stage}.log"
-            code, wall, rss = measured_child(["--child-stage", stage, *common], log)
-            entry: dict[str, Any] = {"wall_s": round(wall, 2), "peak_rss_mb": round(rss, 1),
-                                     "status": "ok" if code == 0 else "failed"}
-            entry["note"] = (json.loads((workdir / f"{stage}.{RESULT_FILE}").read_text())["note"] if code == 0
-                             else failure_reason(code, log))
-            results[stage] = entry
-            print(f"  N={n_series} {stage}: {entry['status']} {wall:.1f} s {rss:.0f} MB", file=sys.stderr)
+            log, load = workdir / f"{stage}.log", os.getloadavg()[0]
+            run = measured_child(["--child-stage", stage, *common], log, limits)
+            ok = run.code == 0 and not run.stopped
+            results[stage] = {"wall_s": round(run.wall_s, 2), "peak_rss_mb": round(run.peak_rss_mb, 1),
+                              "status": "ok" if ok else "failed", "cpu_s": round(run.cpu_s, 2),
+                              "load_1m_at_start": round(load, 2),
+                              "note": (json.loads((workdir / f"{stage}.{RESULT_FILE}").read_text())["note"] if ok
+                                       else failure_reason(run, log))}
+            print(f"  N={n_series} {stage}: {results[stage]['status']} {run.wall_s:.1f} s {run.peak_rss_mb:.0f} MB",
+                  file=sys.stderr)
     return {"universe": universe, "stages": results}
 
 
@@ -378,9 +435,11 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version()}
 
 
-def conditions(positions: int, seed: int, fast_dev_run: bool, windows: tuple[str, ...]) -> dict[str, Any]:
+def conditions(positions: int, seed: int, fast_dev_run: bool, windows: tuple[str, ...], limits: Limits
+               ) -> dict[str, Any]:
     """What the figures depend on besides N: settings, the niceness and the machine's load when measured."""
     return {"positions": positions, "seed": seed, "preset": PRESET, "fast_dev_run": fast_dev_run,
+            "max_rss_mb": limits.max_rss_mb, "stage_timeout_s": limits.timeout_s,
             "crisis_windows": list(windows), "nice": os.nice(0),
             "load_average_1m_at_start": round(os.getloadavg()[0], 2)}
 
@@ -398,43 +457,62 @@ def merge_results(existing: dict[str, Any], new: dict[str, Any]) -> dict[str, An
 
 
 def table_text(results: dict[str, Any]) -> str:
-    """A table per N: stage, wall s, peak RSS MB, status and note."""
+    """A table per N: stage, wall s, peak RSS MB, CPU s, status and note."""
     lines = []
     for n, entry in results["universes"].items():
         universe = entry.get("universe", {})
         lines.append(f"N = {n}: {universe.get('construction', '')}")
-        lines.append(f"  {'stage':<11} {'wall s':>8} {'peak RSS MB':>12}  status   note")
+        lines.append(f"  {'stage':<11} {'wall s':>8} {'peak RSS MB':>12} {'CPU s':>8}  status   note")
         if "wall_s" in universe:
-            lines.append(f"  {'(universe)':<11} {universe['wall_s']:>8.1f} {universe['peak_rss_mb']:>12.0f}  "
-                         f"{'ok' if 'error' not in universe else 'failed':<8} building the files (not a stage)")
+            lines.append(f"  {'(universe)':<11} {universe['wall_s']:>8.1f} {universe['peak_rss_mb']:>12.0f} {'':>8}  "
+                         f"{'ok' if 'error' not in universe else 'failed':<8} "
+                         + universe.get("error", "building the files (not a stage)"))
         for stage, row in entry["stages"].items():
             wall = f"{row['wall_s']:.1f}" if row["wall_s"] is not None else "-"
             rss = f"{row['peak_rss_mb']:.0f}" if row["peak_rss_mb"] is not None else "-"
-            lines.append(f"  {stage:<11} {wall:>8} {rss:>12}  {row['status']:<8} {row['note']}")
+            cpu = f"{row['cpu_s']:.1f}" if row.get("cpu_s") is not None else "-"
+            lines.append(f"  {stage:<11} {wall:>8} {rss:>12} {cpu:>8}  {row['status']:<8} {row['note']}")
     return "\n".join(lines)
 
 
+def growth_exponent(n: tuple[int, ...], cost: tuple[float, ...]) -> float | None:
+    """The log-log slope of ``cost`` against ``n`` from the smallest to the largest N (1: linear, 2: N squared);
+    None with fewer than two N."""
+    if len(n) < 2 or n[0] == n[-1] or min(cost[0], cost[-1]) <= 0:
+        return None
+    return math.log(cost[-1] / cost[0]) / math.log(n[-1] / n[0])
+
+
 def cost_curves_png(results: dict[str, Any]) -> bytes:
-    """Wall time and peak RSS against N per stage (log-log; completed stages only), as PNG bytes."""
+    """Wall time and peak RSS against N per stage (log-log; completed stages only; the legend gives each curve's
+    slope from the smallest to the largest N), as PNG bytes."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     from risk_platform.render.charts import plt, png_bytes
 
-    fig, (time_ax, rss_ax) = plt.subplots(1, 2, figsize=(9.0, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6))
+    measured_n: set[int] = set()
     for stage in STAGES:
         points = sorted((int(n), row["wall_s"], row["peak_rss_mb"]) for n, entry in results["universes"].items()
                         if (row := entry["stages"].get(stage)) and row["status"] == "ok")
         if not points:
             continue
         n, wall, rss = zip(*points, strict=True)
-        time_ax.plot(n, wall, marker="o", ms=3, lw=1, label=stage)
-        rss_ax.plot(n, rss, marker="o", ms=3, lw=1, label=stage)
-    for ax, label in ((time_ax, "wall time per stage (s)"), (rss_ax, "peak RSS per stage (MB)")):
+        measured_n.update(n)
+        for ax, cost in zip(axes, (wall, rss), strict=True):
+            slope = growth_exponent(n, cost)
+            ax.plot(n, cost, marker="o", ms=3, lw=1, label=stage + (f" (N^{slope:.1f})" if slope is not None else ""))
+    for ax, label in zip(axes, ("wall time per stage (s)", "peak RSS per stage (MB)"), strict=True):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(sorted(measured_n))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("series in the universe (N)", fontsize=8)
         ax.set_title(label, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(True, which="both", lw=0.3, alpha=0.5)
-    time_ax.legend(fontsize=6, ncol=2)
+        ax.legend(fontsize=6, ncol=2)
     return png_bytes(fig)
 
 
@@ -448,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", default="", help="crisis windows to validate (default: all seven)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--out", type=Path, help="merge the results into this JSON file")
+    parser.add_argument("--max-rss-gb", type=float, help="kill a stage whose RSS exceeds this (a shared machine)")
+    parser.add_argument("--stage-timeout-s", type=float, help="kill a stage running longer than this")
     parser.add_argument("--keep", type=Path, help="keep the run's files in this folder (one N only)")
     parser.add_argument("--plot", type=Path, help="a results JSON to draw (with --png)")
     parser.add_argument("--png", type=Path)
@@ -481,14 +561,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep and len(args.universe) > 1:
         parser.error("--keep takes one --universe")
     stages = stages_with_prerequisites([s.strip() for s in args.stages.split(",") if s.strip()])
+    limits = Limits(args.max_rss_gb * 1024 if args.max_rss_gb else None, args.stage_timeout_s)
     header = {"benchmark": "bench.scale", "git_commit": _git_commit(), "machine": machine(),
               "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "conditions": conditions(args.positions, args.seed, args.fast_dev_run, windows)}
+              "conditions": conditions(args.positions, args.seed, args.fast_dev_run, windows, limits)}
     results = {**header, "universes": {}}
     for n_series in args.universe:
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
-        measured = run_universe(n_series, stages, args.positions, args.seed, args.fast_dev_run, windows, args.keep)
+        measured = run_universe(n_series, stages, args.positions, args.seed, args.fast_dev_run, windows, args.keep,
+                                limits)
         results["universes"][str(n_series)] = {**header, **measured}
     if args.out:
         existing = json.loads(args.out.read_text()) if args.out.exists() else {}

@@ -35,28 +35,38 @@ def test_ingest_measured_in_its_own_process(tmp_path, capsys):
 
 def test_failing_child_reports_its_last_error_line(tmp_path):
     log = tmp_path / "child.log"
-    code, wall, rss = scale.measured_child(["--child-stage", "features", "--workdir", str(tmp_path / "empty")], log)
-    assert code == 1 and wall > 0 and rss > 0
-    assert scale.failure_reason(code, log).startswith("exit 1: ")
-    assert "empty" in scale.failure_reason(code, log)
-    assert scale.failure_reason(-9, log) == "killed by SIGKILL (out of memory?)"
+    run = scale.measured_child(["--child-stage", "features", "--workdir", str(tmp_path / "empty")], log)
+    assert run.code == 1 and run.wall_s > 0 and run.peak_rss_mb > 0 and run.cpu_s > 0 and not run.stopped
+    assert scale.failure_reason(run, log).startswith("exit 1: ")
+    assert "empty" in scale.failure_reason(run, log)
+    killed = scale.ChildRun(-9, 1.0, 10.0, 1.0)
+    assert scale.failure_reason(killed, log) == "killed by SIGKILL (out of memory?)"
+
+
+def test_child_over_the_memory_limit_is_stopped(tmp_path):
+    log = tmp_path / "child.log"
+    run = scale.measured_child(["--child-stage", "features", "--workdir", str(tmp_path / "empty")], log,
+                               scale.Limits(max_rss_mb=1.0))
+    assert run.code == -9 and run.stopped == "stopped: RSS above the 1 MB limit"
+    assert scale.failure_reason(run, log) == run.stopped
 
 
 def test_failed_stage_skips_the_stages_that_need_it(tmp_path, monkeypatch):
-    def fake_child(args: list[str], log: Path) -> tuple[int, float, float]:
+    def fake_child(args: list[str], log: Path, limits: scale.Limits) -> scale.ChildRun:
         workdir = Path(args[args.index("--workdir") + 1])
         if "--build-universe" in args:
             (workdir / "universe").mkdir(parents=True)
             (workdir / "universe" / "construction.json").write_text(json.dumps({"series": 3}))
-            return 0, 0.1, 10.0
+            return scale.ChildRun(0, 0.1, 10.0, 0.1)
         log.write_text("Traceback ...\nMemoryError: cannot allocate\n")
-        return 1, 2.0, 5000.0
+        return scale.ChildRun(1, 2.0, 5000.0, 1.5)
 
     monkeypatch.setattr(scale, "measured_child", fake_child)
     measured = scale.run_universe(3, ["ingest", "features", "risk"], 10, 0, False, ("covid_2020",), keep=tmp_path)
     stages = measured["stages"]
-    assert stages["ingest"] == {"wall_s": 2.0, "peak_rss_mb": 5000.0, "status": "failed",
-                                "note": "exit 1: MemoryError: cannot allocate"}
+    assert {k: stages["ingest"][k] for k in ("wall_s", "peak_rss_mb", "status", "cpu_s", "note")} == {
+        "wall_s": 2.0, "peak_rss_mb": 5000.0, "status": "failed", "cpu_s": 1.5,
+        "note": "exit 1: MemoryError: cannot allocate"}
     assert stages["features"]["status"] == "skipped" and stages["features"]["note"] == "needs ingest (failed)"
     assert stages["risk"]["status"] == "skipped"
 
@@ -85,3 +95,9 @@ def test_plot_writes_the_cost_curves(tmp_path):
     source.write_text(json.dumps(results))
     assert scale.main(["--plot", str(source), "--png", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5_000
+
+
+def test_growth_exponent_is_the_log_log_slope():  # ln 100 / ln(1000 / 28) = 1.288
+    assert scale.growth_exponent((28, 100, 1000), (1.0, 5.0, 100.0)) == pytest.approx(1.288, abs=1e-3)
+    assert scale.growth_exponent((100, 1000), (3.0, 30.0)) == pytest.approx(1.0)
+    assert scale.growth_exponent((28,), (1.0,)) is None
