@@ -167,9 +167,10 @@ def fx_feeds(instruments: pd.DataFrame) -> dict[str, tuple[str, int]]:
     rows = _rows(instruments, None)
     rows = rows[rows["quote_type"] == "fx_rate"]
     out: dict[str, tuple[str, int]] = {}
-    for _, row in rows.iterrows():
-        symbol, quote = str(row["symbol"]), str(row["currency"])
-        base = str(row.get("base_currency", "") or "").strip().upper()
+    bases = rows["base_currency"].tolist() if "base_currency" in rows.columns else [""] * len(rows)
+    for symbol, quote, base in zip(rows["symbol"].astype(str).tolist(), rows["currency"].astype(str).tolist(), bases,
+                                   strict=True):
+        base = str(base or "").strip().upper()
         if not base and len(symbol) == 6 and symbol.isalpha():
             base = symbol[:3].upper()
         if quote == REPORTING_CURRENCY and base and base != REPORTING_CURRENCY:

@@ -10,8 +10,13 @@ Monte Carlo, vine copula, regime, liquidity, stress (:func:`~risk_platform.risk.
 the report. The formulas of each part live in ``valuation``, ``revaluation``, ``methods``, ``options``,
 ``copula``, ``stress`` and ``liquidity``.
 
-The hot path is vectorised: positions are revalued as arrays and portfolio totals go through positions
-grouped by factor, so 1,000 positions x 50,000 scenarios cost as much as the few dozen distinct factor groups.
+The hot path is linear in positions: the book is folded once onto per-factor exposures
+(:class:`~risk_platform.risk.revaluation.FactorMap`: value and delta per factor and FX feed, half gammas, DV01s,
+vega, theta), every scenario set is revalued through them in float32 blocks (a model's array in its own column
+order, without a copy), and per-position figures (ES and volatility contributions, stress P&L by position) come
+from per-unit revaluations of the few scenarios that carry weight and from sparse exposures, by linear maps.
+Figures derived from the market alone (crisis correlation, rate reference) are computed once per market state
+(:meth:`~risk_platform.risk.market.MarketState.once`).
 """
 
 from __future__ import annotations
@@ -35,13 +40,13 @@ from risk_platform.risk.copula import VineCopulaModel, fit_vine_copula
 from risk_platform.risk.data_flags import DataFlag, data_flags
 from risk_platform.risk.liquidity import LiquidityConcentration, liquidity_concentration
 from risk_platform.risk.market import MarketState, clock_staleness, prepare_market
-from risk_platform.risk.measures import ewma_covariance, historical_es_contributions
+from risk_platform.risk.measures import es_scenario_weights, ewma_covariance
 from risk_platform.risk.report import (
     ModelInputs,
     PortfolioRisk,
     ScenarioSet,
+    column_index,
     model_age_flags,
-    model_columns,
     worst_first,
 )
 from risk_platform.risk.stress import StressResult, nearest_correlation, stress_notes, stress_suite
@@ -93,8 +98,9 @@ def assess_portfolio(portfolio: Portfolio, market: MarketState, config: RiskConf
                      stress: bool = True) -> PortfolioRisk:
     """The full report of ``portfolio`` on ``market`` (see :func:`compute_portfolio_risk` for the arguments).
 
-    BLAS runs single-threaded here: every product is thin (n x k with k <= ~30 factors), and on two shared
-    cores OpenBLAS's thread hand-offs cost 3-4x more than they save (measured by the risk benchmark).
+    BLAS runs single-threaded here: every product is thin (n x k by a few columns), and on two shared cores
+    OpenBLAS's thread hand-offs cost 3-4x more than they save (measured by the risk benchmark); large scenario
+    sets are split over two threads by row blocks instead (:data:`~risk_platform.risk.revaluation.REVALUATION_THREADS`).
     """
     with _blas().limit(limits=1, user_api="blas"):
         return _assess(portfolio, market, config, model_inputs, copula, stress)
@@ -163,14 +169,14 @@ def historical_method(valued: ValuedBook, market: MarketState) -> tuple[M.Method
     """Historical simulation over the window, each position's Euler contribution to its ES99, and the book's
     P&L on each day of the window (oldest first)."""
     factors = valued.factors
-    pos_pnl = valued.arrays.position_pnl(factors.take(market.returns, factors.window),
-                                         factors.take(market.growth, factors.window))
+    returns, growth = factors.take(market.returns, factors.window), factors.take(market.growth, factors.window)
     dates = market.dates[factors.window]
     start, end = f"{dates[0]:%Y-%m-%d}", f"{dates[-1]:%Y-%m-%d}"
     label = f"historical simulation ({len(dates)} days {start}..{end})"
-    pnl = pos_pnl.sum(axis=1)
+    pnl = valued.arrays.total_pnl(returns, growth)
     result = M.historical_method(pnl, bound_by=label, window_start=start, window_end=end)
-    return result, historical_es_contributions(pos_pnl, 0.99), pnl
+    contributions = -valued.arrays.weighted_position_pnl(returns, growth, es_scenario_weights(pnl, 0.99))
+    return result, contributions, pnl
 
 
 def evt_method(hs_pnl: np.ndarray, historical: M.MethodResult, config: RiskConfig
@@ -210,7 +216,7 @@ def parametric_methods(valued: ValuedBook, market: MarketState, config: RiskConf
     """Delta-normal VaR/ES with the EWMA covariance of the window, then with each model's volatilities and
     correlation (EWMA where the model has none)."""
     factors = valued.factors
-    exposures = valued.arrays.exposures()
+    exposures = valued.arrays.exposures(sparse=True)
     ewma_vols, ewma_corr = M.correlation_from(ewma_covariance(factors.take(market.returns, factors.window),
                                                               config.ewma_lambda))
     label = f"EWMA covariance (lambda {config.ewma_lambda}, {len(factors.window)} days)"
@@ -277,9 +283,9 @@ def filtered_and_model_monte_carlo(valued: ValuedBook, market: MarketState, mode
     results = {result.name: result}
     for mi in model_inputs:
         for key, scen in mi.scenarios.items():
-            r, missing = model_columns(scen, mi.symbols, valued.names)
+            r, columns, missing = column_index(scen, mi.symbols, valued.names)
             res, _ = M.monte_carlo_method(valued.arrays, r, valued.is_bp, bound_by=mi.version(key),
-                                          name=f"monte_carlo_{key}[{mi.label}]")
+                                          name=f"monte_carlo_{key}[{mi.label}]", columns=columns)
             results[res.name] = _incomplete(res, missing)
     return results
 
@@ -289,8 +295,9 @@ def copula_method(valued: ValuedBook, market: MarketState, config: RiskConfig,
     """Vine-copula Monte Carlo from pre-drawn scenarios, a fitted model, or a model fitted here on the last
     ``config.copula_window`` days of the history; (None, why) when skipped, else (result, '')."""
     if isinstance(copula, ScenarioSet):
-        r, missing = model_columns(copula.returns, copula.symbols, valued.names)
-        res, _ = M.monte_carlo_method(valued.arrays, r, valued.is_bp, bound_by=copula.label, name="vine_copula")
+        r, columns, missing = column_index(copula.returns, copula.symbols, valued.names)
+        res, _ = M.monte_carlo_method(valued.arrays, r, valued.is_bp, bound_by=copula.label, name="vine_copula",
+                                      columns=columns)
         return _incomplete(res, missing), ""
     model = copula
     if model is None:
@@ -300,10 +307,10 @@ def copula_method(valued: ValuedBook, market: MarketState, config: RiskConfig,
             model = _fit_copula(valued, market, config)
         except ComputationError as exc:
             return None, f"vine copula Monte Carlo skipped: {exc}"
-    r, missing = model_columns(model.sample(config.mc_scenarios, config.seed, config.threads), model.symbols,
-                               valued.names)
+    r, columns, missing = column_index(model.sample(config.mc_scenarios, config.seed, config.threads),
+                                       model.symbols, valued.names)
     res, _ = M.monte_carlo_method(valued.arrays, r, valued.is_bp, bound_by=model.label, name="vine_copula",
-                                  **model.tail_dependence())
+                                  columns=columns, **model.tail_dependence())
     return _incomplete(res, missing), ""
 
 

@@ -13,7 +13,7 @@ so an intraday run re-assesses a changed book without rebuilding it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -57,6 +57,15 @@ class MarketState:
     age: dict  # usable symbol -> venue sessions after its last value up to the evaluation date
     ewma_lambda: float = EWMA_LAMBDA
     flag_points: pd.DataFrame | None = None  # the plausibility gate's removed and unconfirmed points (data_flags)
+    derived: dict = field(default_factory=dict, init=False, compare=False, repr=False)  # figures computed once per
+    #   market state, shared by every book assessed on it (e.g. the crisis correlation): see :meth:`once`
+
+    def once(self, key: tuple, compute):
+        """``compute()`` the first time ``key`` is asked for on this market, the stored value afterwards (the
+        market's arrays never change, so neither do figures derived from them alone)."""
+        if key not in self.derived:
+            self.derived[key] = compute()
+        return self.derived[key]
 
     def columns(self, factors: list[str]) -> np.ndarray:
         index = {s: i for i, s in enumerate(self.symbols)}

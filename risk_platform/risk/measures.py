@@ -64,6 +64,12 @@ def historical_var_es(pnl: np.ndarray, alpha: float) -> TailEstimate:
     return TailEstimate(alpha, var, float(weights @ losses))
 
 
+def es_scenario_weights(pnl: np.ndarray, alpha: float) -> np.ndarray:
+    """The Acerbi-Tasche weights (n,) of the P&L scenarios ``pnl`` (n,) whose weighted mean loss is the ES at
+    ``alpha``: a position's Euler ES contribution is minus the same weighted mean of its P&L."""
+    return _tail_weights(-np.asarray(pnl, dtype=float), alpha)[1]
+
+
 def historical_es_contributions(pnl_by_position: np.ndarray, alpha: float) -> np.ndarray:
     """Euler (component) ES per position: the weighted tail mean of each position's loss.
 

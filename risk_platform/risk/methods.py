@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import issparse
 from scipy.stats import norm
 
 from risk_platform.errors import ComputationError
@@ -34,6 +35,7 @@ from risk_platform.ewma import EWMA_LAMBDA, ewma_sigma_forecast, ewma_variance
 from risk_platform.regime import REGIMES
 from risk_platform.risk.config import ALPHAS, EVT_THRESHOLD, FHS_VOL_FLOOR, HS_WINDOW
 from risk_platform.risk.measures import fit_pot_tail, normal_var_es
+from risk_platform.risk.report import take_columns
 from risk_platform.risk.revaluation import BookArrays
 
 
@@ -112,14 +114,15 @@ def parametric_method(exposures: np.ndarray, vols: np.ndarray, correlation: np.n
                       name: str = "parametric", alphas=ALPHAS) -> tuple[MethodResult, np.ndarray]:
     """Delta-normal VaR/ES (zero mean) of factor exposures.
 
-    ``exposures``: (m, k) USD per unit factor return (or (k,) for the book); ``vols``: (k,) 1-day factor
+    ``exposures``: (m, k) USD per unit factor return, dense or ``scipy.sparse`` (or (k,) for the book);
+    ``vols``: (k,) 1-day factor
     volatilities in return units; ``correlation``: (k, k). Returns the result (``sigma`` = 1-day P&L
     standard deviation) and the Euler volatility contribution of each row of ``exposures`` (sums to sigma).
     ``VaR = z_a sigma``, ``ES = sigma phi(z_a) / (1 - a)``.
     """
-    e = np.atleast_2d(np.asarray(exposures, dtype=float))
+    e = exposures if issparse(exposures) else np.atleast_2d(np.asarray(exposures, dtype=float))
     cov = covariance_from(vols, correlation)
-    total = e.sum(axis=0)
+    total = np.asarray(e.sum(axis=0)).ravel()
     sigma = float(np.sqrt(max(total @ cov @ total, 0.0)))
     marginal = cov @ total / sigma if sigma > 0 else np.zeros_like(total)
     figures = {}
@@ -127,17 +130,19 @@ def parametric_method(exposures: np.ndarray, vols: np.ndarray, correlation: np.n
         var, es = normal_var_es(sigma, a)
         figures[f"var_{round(a * 100)}"], figures[f"es_{round(a * 100)}"] = float(var), float(es)
     result = MethodResult(name=name, bound_by=bound_by, kind="parametric", sigma=sigma, **figures)
-    return result, e @ marginal
+    return result, np.asarray(e @ marginal).ravel()
 
 
 def monte_carlo_method(book: BookArrays, scenario_returns: np.ndarray, is_bp: np.ndarray, bound_by: str,
                        name: str = "monte_carlo", kind: str = "monte_carlo", growth: np.ndarray | None = None,
-                       **details) -> tuple[MethodResult, np.ndarray]:
-    """VaR/ES of the book over scenario factor returns (n, k) in the book's factor order, by full
-    revaluation (``growth`` defaults to ``exp(r)`` for log-return factors). Returns the result and the
+                       columns: np.ndarray | None = None, **details) -> tuple[MethodResult, np.ndarray]:
+    """VaR/ES of the book over scenario factor returns (n, k') by full revaluation (``growth`` defaults to
+    ``exp(r)`` for log-return factors); ``columns``: the column of each of the book's factors in the scenarios
+    (-1: absent, no move; None: the scenarios are in the book's factor order). Returns the result and the
     portfolio P&L per scenario (n,)."""
     r = np.asarray(scenario_returns)  # float32 model output is kept as float32 (half the memory traffic)
-    pnl = book.total_pnl_from_returns(r, is_bp) if growth is None else book.total_pnl(r, growth)
+    pnl = (book.total_pnl_from_returns(r, is_bp, columns) if growth is None
+           else book.total_pnl(take_columns(r, columns), take_columns(growth, columns)))
     result = MethodResult(name=name, bound_by=bound_by, kind=kind, n_scenarios=len(pnl), details=details,
                           **_tails(pnl))
     return result, pnl

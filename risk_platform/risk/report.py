@@ -89,20 +89,37 @@ class ModelInputs:
 def model_columns(array: np.ndarray | ScenarioSet, symbols: Sequence[str], names: Sequence[str]
                   ) -> tuple[np.ndarray, list[str]]:
     """Columns of a model ``array`` (.., len(symbols)) reordered to the book's factors ``names``; factors the
-    model lacks are 0 (no move) and listed. A :class:`ScenarioSet` carries its own symbols."""
+    model lacks are 0 (no move) and listed. A :class:`ScenarioSet` carries its own symbols. (A copy of the
+    columns unless the order is already the book's: revalue large scenario arrays in place with
+    :func:`column_index` instead.)"""
+    array, columns, missing = column_index(array, symbols, names)
+    if columns is None:
+        return array, []
+    return take_columns(array, columns), missing
+
+
+def column_index(array: np.ndarray | ScenarioSet, symbols: Sequence[str], names: Sequence[str]
+                 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """(the model ``array``, the column of each of the book's factors ``names`` in it (-1 where the model lacks
+    the factor; None when the columns are already the book's), the factors lacked)."""
     if isinstance(array, ScenarioSet):
         array, symbols = array.returns, array.symbols
     array = np.asarray(array)
     if array.shape[-1] != len(symbols):
         raise InputError(f"model array has {array.shape[-1]} columns but {len(symbols)} symbols are named")
     if tuple(symbols) == tuple(names):
-        return array, []
+        return array, None, []
     index = {s: i for i, s in enumerate(symbols)}
-    missing = [n for n in names if n not in index]
-    out = array[..., [index.get(n, 0) for n in names]]
-    if missing:
-        out[..., [j for j, n in enumerate(names) if n not in index]] = 0.0
-    return out, missing
+    return array, np.array([index.get(n, -1) for n in names], dtype=int), [n for n in names if n not in index]
+
+
+def take_columns(array: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
+    """``array[..., columns]`` with 0 where ``columns`` is -1 (``columns`` None: ``array`` itself)."""
+    if columns is None:
+        return array
+    out = array[..., np.maximum(columns, 0)]
+    out[..., columns < 0] = 0.0
+    return out
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,11 @@ import pandas as pd
 from scipy.stats import norm
 
 from risk_platform.crisis_windows import CRISIS_WINDOWS, CrisisWindow
-from risk_platform.data.roles import rate_reference
+from risk_platform.data.roles import Choice, rate_reference
 from risk_platform.risk.config import STRESS_TAIL_SHARE, RiskConfig
 from risk_platform.risk.market import MarketState
 from risk_platform.risk.methods import covariance_from
-from risk_platform.risk.report import COUNTERFACTUAL_KIND, ModelInputs, model_columns
+from risk_platform.risk.report import COUNTERFACTUAL_KIND, ModelInputs, column_index, take_columns
 from risk_platform.risk.revaluation import BookArrays, growth_from_returns
 from risk_platform.risk.valuation import ValuedBook
 
@@ -129,24 +129,27 @@ def replay_window(book: BookArrays, name: str, dates: pd.DatetimeIndex, returns:
 
 def generated_stress(book: BookArrays, scenarios: np.ndarray, is_bp: np.ndarray, name: str, bound_by: str,
                      asset_class: np.ndarray, nav: float, share: float = STRESS_TAIL_SHARE,
-                     growth: np.ndarray | None = None) -> StressResult:
-    """The worst ``share`` of ``scenarios`` (n, k) by book P&L: mean P&L by position over them, the worst
-    scenario, and the tail scenario vectors kept (``scenarios`` of the result, worst first)."""
+                     growth: np.ndarray | None = None, columns: np.ndarray | None = None) -> StressResult:
+    """The worst ``share`` of ``scenarios`` (n, k') by book P&L: mean P&L by position over them, the worst
+    scenario, and the tail scenario vectors kept (``scenarios`` of the result, worst first, in the book's factor
+    order); ``columns``: the column of each of the book's factors in ``scenarios`` (-1: absent, no move; None:
+    the book's order)."""
     r = np.asarray(scenarios)
-    total = book.total_pnl_from_returns(r, is_bp) if growth is None else book.total_pnl(r, growth)
+    total = (book.total_pnl_from_returns(r, is_bp, columns) if growth is None
+             else book.total_pnl(take_columns(r, columns), take_columns(growth, columns)))
     n_tail = max(1, int(np.ceil(share * len(total))))
     tail = np.argpartition(total, n_tail - 1)[:n_tail] if n_tail < len(total) else np.arange(len(total))
     tail = tail[np.argsort(total[tail], kind="stable")]
-    g = growth_from_returns(r[tail], is_bp) if growth is None else growth[tail]
-    by_position = book.mean_position_pnl(r[tail], g)
-    worst = tail[0]
+    kept = take_columns(r[tail], columns)
+    g = growth_from_returns(kept, is_bp) if growth is None else take_columns(growth[tail], columns)
+    by_position = book.mean_position_pnl(kept, g)
     return StressResult(**{
         **_result(name, "generated", by_position, book.labels, asset_class, nav).__dict__,
         "details": {"bound_by": bound_by, "n_scenarios": int(len(total)), "tail_share": share, "n_tail": n_tail,
-                    "worst_pnl": float(total[worst]),
-                    "worst_scenario": dict(zip(book.factors, r[worst].tolist(), strict=True)),
-                    "tail_mean_scenario": dict(zip(book.factors, r[tail].mean(axis=0).tolist(), strict=True))},
-        "scenarios": r[tail],
+                    "worst_pnl": float(total[tail[0]]),
+                    "worst_scenario": dict(zip(book.factors, kept[0].tolist(), strict=True)),
+                    "tail_mean_scenario": dict(zip(book.factors, kept.mean(axis=0).tolist(), strict=True))},
+        "scenarios": kept,
     })
 
 
@@ -244,16 +247,16 @@ def inverted_hedges(exposure: np.ndarray, correlation: np.ndarray) -> np.ndarray
 
 def counterfactual_correlation(book: BookArrays, vols: np.ndarray, corr_now: np.ndarray, corr_crisis: np.ndarray,
                                asset_class: np.ndarray, nav: float, alpha: float = 0.99,
-                               crisis_label: str = "crisis windows") -> StressResult:
+                               crisis_label: str = "crisis windows", crisis_is_valid: bool = False) -> StressResult:
     """Parametric VaR at ``alpha`` under today's, crisis and crisis-with-inverted-hedges correlations.
 
     A VaR, not a P&L (``details['confidence']``): the result's ``pnl`` is minus the VaR under crisis correlations
     with the hedges inverted; positions' figures are their Euler VaR contributions under that matrix (minus sign:
-    losses negative)."""
-    e = book.exposures()
-    total = e.sum(axis=0)
+    losses negative). ``crisis_is_valid``: ``corr_crisis`` is already :func:`nearest_correlation`'s output."""
+    e = book.exposures(sparse=True)
+    total = np.asarray(e.sum(axis=0)).ravel()
     z = norm.ppf(alpha)
-    crisis = nearest_correlation(corr_crisis)
+    crisis = corr_crisis if crisis_is_valid else nearest_correlation(corr_crisis)
     inverted = inverted_hedges(total, crisis)
     figures, contrib = {}, None
     for label, corr in (("now", corr_now), ("crisis", crisis), ("crisis_hedges_inverted", inverted)):
@@ -261,7 +264,7 @@ def counterfactual_correlation(book: BookArrays, vols: np.ndarray, corr_now: np.
         sigma = float(np.sqrt(max(total @ cov @ total, 0.0)))
         figures[label] = z * sigma
         if label == "crisis_hedges_inverted":
-            contrib = -(e @ (cov @ total)) * z / sigma if sigma > 0 else np.zeros(book.m)
+            contrib = -np.asarray(e @ (cov @ total)).ravel() * z / sigma if sigma > 0 else np.zeros(book.m)
     p = round(alpha * 100)
     rise = figures["crisis"] / figures["now"] - 1.0 if figures["now"] > 0 else float("nan")
     rise_inv = figures["crisis_hedges_inverted"] / figures["now"] - 1.0 if figures["now"] > 0 else float("nan")
@@ -289,6 +292,7 @@ class GeneratedScenarios:
     returns: np.ndarray
     bound_by: str
     growth: np.ndarray | None = None
+    columns: np.ndarray | None = None  # the column of each of the book's factors in ``returns`` (None: in order)
 
 
 def stress_suite(valued: ValuedBook, market: MarketState, config: RiskConfig, model_inputs: Sequence[ModelInputs],
@@ -307,11 +311,13 @@ def stress_suite(valued: ValuedBook, market: MarketState, config: RiskConfig, mo
     out.update((res.name, res) for res in hypothetical_stress(arrays, moves, asset_class, nav, rate_beta))
     for gen in generated_scenarios(valued, market, config, model_inputs):
         out[gen.name] = generated_stress(arrays, gen.returns, valued.is_bp, gen.name, gen.bound_by, asset_class, nav,
-                                         config.stress_share, growth=gen.growth)
+                                         config.stress_share, growth=gen.growth, columns=gen.columns)
     crisis_corr, crisis_label = crisis_correlation(market, valued.factors.cols)
     if crisis_label:
-        res = counterfactual_correlation(arrays, ewma_vols, ewma_corr, crisis_corr, asset_class, nav,
-                                         crisis_label=crisis_label)
+        key = ("nearest crisis correlation", valued.factors.cols.tobytes())
+        crisis_valid = market.once(key, lambda: nearest_correlation(crisis_corr))
+        res = counterfactual_correlation(arrays, ewma_vols, ewma_corr, crisis_valid, asset_class, nav,
+                                         crisis_label=crisis_label, crisis_is_valid=True)
         out[res.name] = res
     return out
 
@@ -336,12 +342,13 @@ def crisis_replays(valued: ValuedBook, market: MarketState, asset_class: tuple[n
                    ) -> list[StressResult]:
     """:func:`replay_window` of every crisis window that ended by the as-of date and has market rows."""
     out = []
-    first = market.first_observed()
+    first = market.dates[np.argmax(market.observed[:, valued.factors.cols], axis=0)]  # each factor's first return
+    names = np.array(valued.names, dtype=object)
     for window in CRISIS_WINDOWS:
         rows, _ = window_rows(window, market)
         if len(rows) == 0:
             continue
-        missing = [f for f in valued.names if first[f] > window.start]
+        missing = names[first > window.start].tolist()
         out += replay_window(valued.arrays, window.key, market.dates[rows], valued.factors.take(market.returns, rows),
                              valued.factors.take(market.growth, rows), valued.is_bp, asset_class, valued.nav, missing)
     return out
@@ -353,10 +360,8 @@ def stress_notes(valued: ValuedBook, market: MarketState) -> list[str]:
     notes = [f"{reason}, not replayed" for w in CRISIS_WINDOWS if (reason := window_rows(w, market)[1])]
     if len(notes) == len(CRISIS_WINDOWS):
         notes.append("no crisis window inside the data: counterfactual crisis correlation not evaluated")
-    inst = market.instruments
-    bonds = [f for f in valued.names
-             if inst.at[f, "asset_class"] == "rates" and inst.at[f, "quote_type"] != "yield_pct"]
-    reference = rate_reference(inst.reset_index(), market.symbols)
+    bonds = [valued.names[i] for i in _price_quoted_rates(valued.names, market.instruments)]
+    reference = market_rate_reference(market)
     if bonds and reference.symbol is None:
         notes.append(f"rates +200bp parallel: {reference.reason} in the market, so the price-quoted rates"
                      f" instruments ({', '.join(bonds)}) are not shocked")
@@ -369,27 +374,40 @@ def book_rate_betas(valued: ValuedBook, market: MarketState) -> dict[str, float]
     the historical window (empty when the market has no yield: :func:`stress_notes` says so)."""
     names, factors = valued.names, valued.factors
     window_r = factors.take(market.returns, factors.window)
-    reference = rate_reference(market.instruments.reset_index(), market.symbols).symbol
+    reference = market_rate_reference(market).symbol
     if reference in names:
         ref_series = window_r[:, names.index(reference)]
     elif reference is not None:
         ref_series = market.returns[factors.window, market.columns([reference])[0]]
     else:
         return {}
-    inst = market.instruments
-    rates_price = [i for i, f in enumerate(names) if inst.at[f, "asset_class"] == "rates"
-                   and inst.at[f, "quote_type"] != "yield_pct"]
+    rates_price = _price_quoted_rates(names, market.instruments).tolist()
     betas = rate_betas(window_r[:, rates_price], ref_series) if rates_price else []
     return {names[i]: float(b) for i, b in zip(rates_price, betas, strict=True)}
+
+
+def market_rate_reference(market: MarketState) -> Choice:
+    """:func:`~risk_platform.data.roles.rate_reference` among the market's feeds (once per market)."""
+    return market.once(("rate_reference",), lambda: rate_reference(market.instruments.reset_index(), market.symbols))
+
+
+def _price_quoted_rates(names: Sequence[str], instruments: pd.DataFrame) -> np.ndarray:
+    """Positions in ``names`` of the price-quoted rates instruments (bonds, bond ETFs: ``rates``, not a yield);
+    ``instruments`` indexed by symbol."""
+    inst = instruments.reindex(list(names))
+    return np.flatnonzero(inst["asset_class"].eq("rates").to_numpy() & inst["quote_type"].ne("yield_pct").to_numpy())
 
 
 def generated_scenarios(valued: ValuedBook, market: MarketState, config: RiskConfig,
                         model_inputs: Sequence[ModelInputs]) -> list[GeneratedScenarios]:
     """The models' stress scenarios over the book's factors, else (non-model) ``config.mc_scenarios`` draws
     of the high-regime days of the history (none when there are no such days or draws)."""
-    generated = [GeneratedScenarios(f"generated stress: {key} [{mi.label}]",
-                                    model_columns(scen, mi.symbols, valued.names)[0], mi.version(key))
-                 for mi in model_inputs for key, scen in mi.stress_scenarios.items()]
+    generated = []
+    for mi in model_inputs:
+        for key, scen in mi.stress_scenarios.items():
+            returns, columns, _ = column_index(scen, mi.symbols, valued.names)
+            generated.append(GeneratedScenarios(f"generated stress: {key} [{mi.label}]", returns, mi.version(key),
+                                                columns=columns))
     if generated or config.mc_scenarios <= 0:
         return generated
     history = valued.factors.history
@@ -406,7 +424,13 @@ def generated_scenarios(valued: ValuedBook, market: MarketState, config: RiskCon
 
 def crisis_correlation(market: MarketState, cols: np.ndarray) -> tuple[np.ndarray, str]:
     """Correlation of the market columns ``cols`` pooled over the crisis windows' days up to the as-of date
-    (each pair on the days both moved), and the keys of the windows used ('' when none lies in the data)."""
+    (each pair on the days both moved, 0 with fewer than ``CRISIS_CORRELATION_MIN_DAYS``), and the keys of the
+    windows used ('' when none lies in the data). Computed once per market for all its feeds."""
+    corr, label = market.once(("crisis_correlation",), lambda: _crisis_correlation_all(market))
+    return corr[np.ix_(cols, cols)], label
+
+
+def _crisis_correlation_all(market: MarketState) -> tuple[np.ndarray, str]:
     mask = np.zeros(len(market.dates), dtype=bool)
     used = []
     for window in CRISIS_WINDOWS:
@@ -414,8 +438,22 @@ def crisis_correlation(market: MarketState, cols: np.ndarray) -> tuple[np.ndarra
         if sel.any():
             mask |= sel
             used.append(window.key)
-    x = np.where(market.observed[np.ix_(mask, cols)], market.returns[np.ix_(mask, cols)], np.nan)
-    corr = pd.DataFrame(x).corr(min_periods=CRISIS_CORRELATION_MIN_DAYS).to_numpy()
-    corr = np.nan_to_num(corr)
-    np.fill_diagonal(corr, 1.0)
+    corr = pairwise_correlation(market.returns[mask], market.observed[mask], CRISIS_CORRELATION_MIN_DAYS)
     return corr, ("pooled " + ", ".join(used)) if used else ""
+
+
+def pairwise_correlation(x: np.ndarray, observed: np.ndarray, min_days: int) -> np.ndarray:
+    """Pearson correlation (k, k) of the columns of ``x`` (n, k), each pair over the rows where both are
+    ``observed`` (as ``DataFrame.corr(min_periods=min_days)``, in matrix products: O(n k^2) in BLAS); 0 for pairs
+    with fewer than ``min_days`` common rows or no variance, 1 on the diagonal."""
+    m = np.asarray(observed, dtype=float)
+    x = np.where(observed, x, 0.0)
+    n = m.T @ m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = (x.T @ m) / n  # [i, j]: mean of i over the rows both i and j moved
+        var = ((x * x).T @ m) / n - mean**2
+        cov = (x.T @ x) / n - mean * mean.T
+        corr = cov / np.sqrt(var * var.T)
+    corr = np.where((n >= min_days) & np.isfinite(corr), np.clip(corr, -1.0, 1.0), 0.0)
+    np.fill_diagonal(corr, 1.0)
+    return corr

@@ -160,9 +160,9 @@ def short_histories(book: pd.DataFrame, market: MarketState, factors: FactorRows
     sessions in the historical window (the worst of its dependencies is named)."""
     start, end = market.dates[factors.window[0]], market.dates[factors.window[-1]]
     observed = factors.take(market.observed, factors.window).sum(axis=0)
-    cal = market.instruments["calendar"]
-    coverage = {f: (observed[i] / n if (n := session_count(cal[f], start, end)) else 0.0)
-                for i, f in enumerate(factors.names)}
+    calendars = market.instruments["calendar"].reindex(factors.names).tolist()
+    coverage = {f: (observed[i] / n if (n := session_count(c, start, end)) else 0.0)
+                for i, (f, c) in enumerate(zip(factors.names, calendars, strict=True))}
     worst_cov = np.full(len(book), np.inf)
     worst_dep = np.full(len(book), "", dtype=object)
     for dep in dependencies(book):
@@ -216,7 +216,8 @@ class ValuedBook:
 
 def book_factors(book: pd.DataFrame) -> list[str]:
     """The factors a valued book moves with: its instruments, their FX feeds, the options' volatility reference."""
-    return sorted((set(book["symbol"]) | set(book["fx_symbol"]) | set(book["vol_symbol"])) - {""})
+    feeds = np.unique(np.concatenate([book[c].to_numpy(dtype=str) for c in ("symbol", "fx_symbol", "vol_symbol")]))
+    return [f for f in feeds.tolist() if f]
 
 
 def value_book(portfolio: Portfolio, market: MarketState, hs_window: int) -> ValuedBook:

@@ -7,12 +7,13 @@ from numpy.testing import assert_allclose
 from scipy.stats import norm
 
 from risk_platform.risk import methods as M
+from risk_platform.risk import revaluation
 from risk_platform.risk import stress as S
 from risk_platform.risk.copula import fit_vine_copula
 from risk_platform.risk.liquidity import liquidity_concentration
 from risk_platform.risk.measures import historical_var_es
 from risk_platform.risk.options import delta_gamma_vega_pnl
-from risk_platform.risk.revaluation import BookArrays, growth_from_returns
+from risk_platform.risk.revaluation import CHUNK_ROWS, BookArrays, growth_from_returns
 
 FACTORS = ["EURUSD", "LQD", "SPX", "USDJPY", "UST10Y", "VIX", "WTI"]
 
@@ -78,6 +79,71 @@ def test_generated_scenarios_with_large_bp_moves_revalue_without_overflow(small_
         pnl = small_book.total_pnl_from_returns(r, is_bp)
     assert np.all(g[:, is_bp] == 1.0)
     assert_allclose(pnl, small_book.position_pnl(r.astype(float), g.astype(float)).sum(axis=1), rtol=1e-4, atol=5.0)
+
+
+FX_FACTORS = ["EURUSD", "N225", "SPX", "SX5E", "USDJPY", "UST10Y", "VIX"]
+
+
+@pytest.fixture
+def fx_book():
+    """EUR and JPY equities converted through EURUSD (+1) and USDJPY (-1), an option on the EUR one, USD held
+    against JPY, a Treasury by DV01 and a USD equity."""
+    table = book_table([
+        ("SX5E", "SX5E", "linear", 1e6, "EURUSD", 1, np.nan, np.nan, np.nan, np.nan, np.nan),
+        ("N225", "N225", "linear", 2e6, "USDJPY", -1, np.nan, np.nan, np.nan, np.nan, np.nan),
+        ("SX5E call", "SX5E", "option", 5e4, "EURUSD", 1, np.nan, 1e6, 4e6, 1e4, -100.0),
+        ("USDJPY", "USDJPY", "fx_usd_base", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan),
+        ("UST10Y", "UST10Y", "rates_dv01", 1e7, "", 0, 1000.0, np.nan, np.nan, np.nan, np.nan),
+        ("SPX", "SPX", "linear", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan),
+    ])
+    return BookArrays.from_book(table, FX_FACTORS, vix_level=20.0, vol_symbol="VIX")
+
+
+def test_grouped_revaluation_equals_per_position_revaluation_by_hand(fx_book, monkeypatch):
+    # SX5E +10% and EUR +5% against USD; N225 -10% and USDJPY 100 -> 125; VIX 20 -> 25; UST10Y +10 bp; SPX -2%
+    move = {"EURUSD": 1.05, "N225": 0.9, "SPX": 0.98, "SX5E": 1.1, "USDJPY": 1.25, "UST10Y": 1.0, "VIX": 1.25}
+    g = np.array([[move[f] for f in FX_FACTORS]])
+    r = np.log(g)
+    r[0, FX_FACTORS.index("UST10Y")] = 10.0
+    by_hand = [1e6 * (1.1 * 1.05 - 1),  # 155,000
+               2e6 * (0.9 / 1.25 - 1),  # -560,000
+               1e6 * 0.155 + 0.5 * 4e6 * 0.155**2 + 1e4 * 20 * 0.25 - 100,  # 252,950
+               1e6 * (1 - 1 / 1.25),  # 200,000
+               -1000.0 * 10,
+               -20_000.0]
+    assert_allclose(fx_book.position_pnl(r, g)[0], by_hand)
+    assert_allclose(fx_book.total_pnl(r, g), [17_950.0])
+    assert_allclose(fx_book.mean_position_pnl(r, g), by_hand)
+    # many scenarios: the grouped totals equal the per-position sums, float64 exactly, float32 within its rounding
+    monkeypatch.setattr(revaluation, "BLOCK_BYTES", 1)  # blocks of CHUNK_ROWS
+    rng = np.random.default_rng(7)
+    r = rng.normal(0, 0.03, (4 * CHUNK_ROWS + 100, len(FX_FACTORS)))  # blocks over two threads, a partial one
+    is_bp = np.array([f == "UST10Y" for f in FX_FACTORS])
+    r[:, is_bp] *= 300
+    g = growth_from_returns(r, is_bp)
+    full = fx_book.position_pnl(r, g)
+    assert_allclose(fx_book.total_pnl(r, g), full.sum(axis=1), rtol=1e-10, atol=1e-6)
+    assert_allclose(fx_book.total_pnl_from_returns(r, is_bp), full.sum(axis=1), rtol=1e-10, atol=1e-6)
+    assert_allclose(fx_book.total_pnl_from_returns(r.astype(np.float32), is_bp), full.sum(axis=1), atol=2.0)
+    assert_allclose(fx_book.mean_position_pnl(r, g), full.mean(axis=0), rtol=1e-10, atol=1e-6)
+
+
+def test_scenarios_in_another_column_order_revalue_in_place(fx_book):
+    """A model's columns in its own order, with a series the book does not hold (a yield: exp would overflow)
+    and without EURUSD (no move: EUR converts at 1): the same P&L as the array reordered to the book."""
+    rng = np.random.default_rng(8)
+    is_bp = np.array([f == "UST10Y" for f in FX_FACTORS])
+    symbols = ["UST30Y", "VIX", "SX5E", "UST10Y", "USDJPY", "SPX", "N225"]
+    r = rng.normal(0, 0.02, (500, len(symbols))).astype(np.float32)
+    r[:, 0] = 150.0
+    r[:, 3] *= 300
+    columns = np.array([symbols.index(f) if f in symbols else -1 for f in FX_FACTORS])
+    in_order = np.where(columns >= 0, r[:, np.maximum(columns, 0)], 0.0)
+    with np.errstate(over="raise", invalid="raise"):
+        pnl = fx_book.total_pnl_from_returns(r, is_bp, columns)
+    assert_allclose(pnl, fx_book.total_pnl_from_returns(in_order.astype(np.float32), is_bp), rtol=1e-6, atol=1.0)
+    res, _ = M.monte_carlo_method(fx_book, r, is_bp, "in place", columns=columns)
+    assert_allclose(res.var_99, historical_var_es(pnl, 0.99).var)
 
 
 def test_parametric_two_assets_by_hand():
@@ -172,6 +238,23 @@ def test_vine_copula_mc_var_is_close_to_analytic_for_a_gaussian_case():
     sigma = np.sqrt(e @ sample_cov @ e)
     assert_allclose(historical_var_es(pnl, 0.99).var, norm.ppf(0.99) * sigma, rtol=0.06)
     assert_allclose(historical_var_es(pnl, 0.95).var, norm.ppf(0.95) * sigma, rtol=0.04)
+
+
+def test_truncated_vine_fits_only_its_trees_and_keeps_a_markov_chains_dependence():
+    """A Gaussian Markov chain (each factor 0.8 x the previous plus noise) is conditionally independent beyond the
+    first tree: truncated after one tree the vine has one tree of 4 pairs, and its draws still give the
+    chain's correlations 0.8**lag between factors that no pair copula links directly."""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((2000, 5))
+    x = np.empty_like(z)
+    x[:, 0] = z[:, 0]
+    for j in range(1, 5):
+        x[:, j] = 0.8 * x[:, j - 1] + 0.6 * z[:, j]
+    model = fit_vine_copula(x, list("ABCDE"), families=("gaussian",), trunc_lvl=1)
+    assert model.vine.trunc_lvl == 1 and [len(tree) for tree in model.vine.pair_copulas] == [4]
+    corr = np.corrcoef(model.sample(20_000, seed=1).T)
+    assert_allclose([corr[0, 2], corr[0, 4]], [0.8**2, 0.8**4], atol=0.05)
+    assert [len(tree) for tree in fit_vine_copula(x, list("ABCDE"), trunc_lvl=2).vine.pair_copulas] == [4, 3]
 
 
 # ---------------------------------------------------------------------------------------------- stress
@@ -307,3 +390,14 @@ def test_conditional_evt_method_refuses_a_tail_without_a_finite_es():
     pnl[shocks] = -np.geomspace(10, 1e12, len(shocks))  # ever larger losses, each far beyond the last: xi ~ 2.4
     with pytest.raises(ComputationError, match="its ES is infinite"):
         M.conditional_evt_method(pnl, "x")
+
+
+def test_pairwise_correlation_matches_pandas_on_pairwise_complete_days():
+    rng = np.random.default_rng(11)
+    x = rng.standard_t(4, (300, 6)) @ rng.normal(size=(6, 6))
+    observed = rng.random((300, 6)) > 0.2
+    observed[:, 5] = np.arange(300) < 15  # too few common days with anyone: 0
+    x[:, 4] = np.where(observed[:, 4], 0.5, x[:, 4])  # no variance: 0
+    expected = pd.DataFrame(np.where(observed, x, np.nan)).corr(min_periods=20).fillna(0.0).to_numpy(copy=True)
+    np.fill_diagonal(expected, 1.0)
+    assert_allclose(S.pairwise_correlation(x, observed, 20), expected, atol=1e-12)
