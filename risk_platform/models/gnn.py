@@ -90,6 +90,7 @@ EDGE_ATTRS = ("corr", "dynamic", "same_class", "same_region")
 VOL_FLOOR = 1e-8  # floor before logs and divisions by a volatility (a pegged currency can have rv == 0)
 EIG_FLOOR = 1e-6  # eigenvalue floor when repairing a trailing correlation
 SUMMARY_FEATURES = ("mean_abs_corr_neighbours", "mean_corr", "pc1_loading")  # node context (graph_context)
+CACHE_CELLS = 20_000_000  # a GraphDataset keeps its built whole graphs up to this many matrix cells (80 MB)
 POWER_STEPS = 50  # power-iteration steps for the first principal component of a trailing correlation
 
 
@@ -617,7 +618,8 @@ class GraphDataset(torch.utils.data.Dataset):
     """The graphs of a :class:`GraphSet` built on access, one ``Data`` per date: x (s, F), node_ids (s,),
     summaries (s, S), edges, corr (1, K, s, s), y (1, s, s). ``subgraph_nodes``: s nodes per graph by
     :func:`sample_nodes` (None, or n <= it: the whole graph); ``resample``: a new subset at every access (seeded by
-    date and access count: reproducible), else one fixed subset per date."""
+    date and access count: reproducible), else one fixed subset per date. Whole graphs are kept once built while
+    all of them hold at most :data:`CACHE_CELLS` matrix cells (a small universe builds each date once)."""
 
     def __init__(self, graphs: GraphSet, model: GNNCorrelation, subgraph_nodes: int | None = None, seed: int = 0,
                  resample: bool = False) -> None:
@@ -625,6 +627,10 @@ class GraphDataset(torch.utils.data.Dataset):
         self.classes, self.regions = model.class_codes.cpu(), model.region_codes.cpu()
         self.static = model.static_pairs.cpu()
         self.draws = np.zeros(len(graphs), dtype=np.int64)
+        m, n = graphs.x.shape[:2]
+        whole = subgraph_nodes is None or subgraph_nodes >= n
+        cells = m * (len(graphs.corr_windows) + 2) * n * n  # K components and the target per date
+        self._cache: dict[int, Data] | None = {} if whole and cells <= CACHE_CELLS else None
 
     def __len__(self) -> int:
         return len(self.graphs)
@@ -638,6 +644,14 @@ class GraphDataset(torch.utils.data.Dataset):
         return sample_nodes(self.graphs.neighbours[j], self.subgraph_nodes, rng)
 
     def __getitem__(self, j: int) -> Data:
+        if self._cache is not None and j in self._cache:
+            return self._cache[j]
+        graph = self._build(j)
+        if self._cache is not None:
+            self._cache[j] = graph
+        return graph
+
+    def _build(self, j: int) -> Data:
         g, nodes = self.graphs, self.nodes(j)
         corr = torch.as_tensor(g.components(j, nodes), dtype=torch.float32)
         edge_index, dynamic = graph_edges(torch.as_tensor(g.neighbours[j]), self.static)
