@@ -14,14 +14,23 @@ with a per-node, per-feature mean and std fitted on the training dates only (buf
 * ``vol_rank`` (percentile of today's EWMA vol in the series' history) and ``drawdown`` (to date);
 * ``ret_lag0`` .. ``ret_lag{n_lags-1}``: the last ``n_lags`` complete-day returns (lag 0 is day t) / ``rv_63``;
 
-and, not standardised, the asset-class one-hot, a learned per-node identity embedding, and the node's rows of the
-K point-in-time correlations it blends (:func:`components`: the trailing 63-, 252- and 378-complete-day sample
-correlations, ``corr_windows``, then the EWMA correlation).
+and, not standardised, the asset-class one-hot, a learned per-node identity embedding, and the node's graph
+context (:data:`SUMMARY_FEATURES`, :func:`graph_context` of the trailing 63-day correlation: mean |corr| to its
+top-k neighbours, mean corr to the other nodes, its loading on the first principal component): nothing N wide.
 
-Edges (both directions, no self loops; GATConv adds them): static edges between series of the same asset class
-and between series of the same region, plus dynamic edges where the trailing 63-day (first of ``corr_windows``)
-absolute sample correlation exceeds ``edge_threshold``. Edge attributes (:data:`EDGE_ATTRS`): ``corr, dynamic,
-same_class, same_region``.
+Edges, O(N k) (:func:`graph_edges`; GATConv adds self loops): each node's ``top_k`` neighbours by trailing 63-day
+(first of ``corr_windows``) |corr|, both directions, plus ``static_per_node`` static peers per node of the same
+asset class and of the same region (the next ones in symbol order, cyclically). Edge attributes
+(:data:`EDGE_ATTRS`): ``corr, dynamic, same_class, same_region``. The top-k lists are computed here from the
+trailing correlation of each date (:func:`graph_context`); a stored point-in-time neighbour table can replace
+that one function.
+
+Scale: no date's N x N matrices are kept. A :class:`GraphSet` holds per date the node features and the O(N k)
+context; the K components and the target of a date are computed when a batch needs them (:class:`GraphDataset`),
+over ``subgraph_nodes`` nodes grown from random seeds and their neighbours (a new subset each epoch; the output
+blend needs only the subset's blocks of the components). Fitting stops at ``max_epochs`` or ``max_train_seconds``
+(Lightning ``max_time``); the test dates are thinned evenly to ``max_test_cells`` (dates x N x N) and scored a
+batch at a time on whole graphs. Forecasting one date builds the whole graph (O(N^2 K) for the blend).
 
 Output, always a valid correlation matrix. Residual GATConv layers give node states h_i, from which per-node
 weights w_ik (softmax over the K components). With C_k the components made valid (symmetrised, eigenvalues
@@ -54,7 +63,7 @@ from __future__ import annotations
 import copy
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import lightning as L
@@ -80,7 +89,9 @@ PANEL_COLUMNS = ("ret", "ewma_vol", "rv_21", "rv_63", "vol_rank", "drawdown")  #
 EDGE_ATTRS = ("corr", "dynamic", "same_class", "same_region")
 VOL_FLOOR = 1e-8  # floor before logs and divisions by a volatility (a pegged currency can have rv == 0)
 EIG_FLOOR = 1e-6  # eigenvalue floor when repairing a trailing correlation
-EdgeBuilder = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+SUMMARY_FEATURES = ("mean_abs_corr_neighbours", "mean_corr", "pc1_loading")  # node context (graph_context)
+CACHE_CELLS = 20_000_000  # a GraphDataset keeps its built whole graphs up to this many matrix cells (80 MB)
+POWER_STEPS = 50  # power-iteration steps for the first principal component of a trailing correlation
 
 
 def feature_names(n_lags: int) -> tuple[str, ...]:
@@ -99,7 +110,11 @@ class GNNConfig:
     corr_windows: tuple[int, ...] = (CORR_WINDOW, 252, 378)  # the first: edges and the sample baseline
     ewma_window: int = 252
     n_lags: int = 5
-    edge_threshold: float = 0.3
+    top_k: int = 10  # dynamic neighbours per node: the largest trailing |corr| (first of corr_windows)
+    static_per_node: int = 2  # static peers per node of the same class, and of the same region (cyclic order)
+    subgraph_nodes: int = 64  # nodes per training / validation graph (neighbourhood-sampled); all when n <= it
+    max_train_seconds: float | None = 300.0  # Lightning max_time on fitting (None: epochs only)
+    max_test_cells: int = 25_000_000  # test dates thinned evenly so that dates * n * n stays below
     train_end: str | None = None
     val_start: str | None = None  # None with a given train_end: no validation split
     test_start: str | None = None
@@ -132,7 +147,10 @@ class GNNConfig:
             "corr_windows: at least one, each >= 3": len(self.corr_windows) >= 1 and min(self.corr_windows) >= 3,
             "ewma_window >= 2": self.ewma_window >= 2,
             "n_lags >= 0": self.n_lags >= 0,
-            "0 <= edge_threshold < 1": 0.0 <= self.edge_threshold < 1.0,
+            "top_k >= 0 and static_per_node >= 0": self.top_k >= 0 and self.static_per_node >= 0,
+            "subgraph_nodes >= 2": self.subgraph_nodes >= 2,
+            "max_train_seconds > 0 or None": self.max_train_seconds is None or self.max_train_seconds > 0,
+            "max_test_cells >= 1": self.max_test_cells >= 1,
             "train_stride >= 1 and test_stride >= 1": self.train_stride >= 1 and self.test_stride >= 1,
             "min_train_graphs >= 2": self.min_train_graphs >= 2,
             "hidden, heads, layers >= 1": min(self.hidden, self.heads, self.layers) >= 1,
@@ -152,7 +170,7 @@ class GNNConfig:
     @classmethod
     def full(cls, **overrides) -> GNNConfig:
         return replace(cls(train_stride=1, hidden=32, node_id_dim=8, max_epochs=30, lr=3e-4, batch_size=64,
-                           preset="full"), **overrides)
+                           subgraph_nodes=128, max_train_seconds=1800.0, preset="full"), **overrides)
 
 
 # ---------------------------------------------------------------------------------------------- numpy side
@@ -172,7 +190,7 @@ def sample_correlation(returns: np.ndarray) -> np.ndarray:
     """Pearson correlation of returns (..., w dates, n series) -> (..., n, n)."""
     x = np.asarray(returns, dtype=float)
     x = x - x.mean(axis=-2, keepdims=True)
-    return cov_to_corr(np.einsum("...wi,...wj->...ij", x, x))
+    return cov_to_corr(np.swapaxes(x, -1, -2) @ x)  # BLAS: O(w n^2) per window
 
 
 def ewma_correlation(returns: np.ndarray, lam: float = EWMA_LAMBDA) -> np.ndarray:
@@ -183,8 +201,14 @@ def ewma_correlation(returns: np.ndarray, lam: float = EWMA_LAMBDA) -> np.ndarra
 def score_correlation(realized: np.ndarray, gnn: np.ndarray, sample63: np.ndarray,
                       ewma: np.ndarray) -> dict[str, float]:
     """Mean over dates of the Frobenius error ||forecast - realized||_F (all (m, n, n)) and the GNN's ratios."""
-    err = {name: float(np.linalg.norm(f - realized, axis=(-2, -1)).mean())
-           for name, f in (("gnn", gnn), ("sample63", sample63), ("ewma", ewma))}
+    return scores_from_errors({name: np.linalg.norm(f - realized, axis=(-2, -1))
+                               for name, f in (("gnn", gnn), ("sample63", sample63), ("ewma", ewma))})
+
+
+def scores_from_errors(errors: dict[str, np.ndarray]) -> dict[str, float]:
+    """The scores of :func:`score_correlation` from per-date Frobenius errors (m,) of ``gnn``, ``sample63``,
+    ``ewma``."""
+    err = {name: float(np.mean(errors[name])) for name in ("gnn", "sample63", "ewma")}
     return {
         "frobenius_gnn": err["gnn"],
         "frobenius_sample63": err["sample63"],
@@ -258,38 +282,70 @@ def node_attributes(instruments: pd.DataFrame, symbols: Sequence[str]) -> tuple[
 
 @dataclass(frozen=True)
 class GraphSet:
-    """Per graph date t (m,): raw node features x (m, n, F), trailing sample correlations ``corr`` (m, K, n, n)
-    over ``corr_windows``, realised target correlation over t+1..t+horizon (m, n, n), EWMA correlation
-    (m, n, n), and the last day of each target window."""
+    """The graphs of the panel rows ``rows`` (m,), built on access (never m x K x n x n at once): per date t the
+    raw node features ``x`` (m, n, F), the point-in-time graph context (:func:`graph_context` of the trailing
+    ``corr_windows[0]``-day correlation: ``neighbours`` (m, n, k) and ``summaries`` (m, n, S)), the last day of
+    each target window; the K components and the target of date j over a node subset by :meth:`components` and
+    :meth:`target_at`. ``returns``: the panel's complete-day returns (T, n), shared, read up to t (features) and
+    over t+1..t+horizon (target) only."""
 
     dates: pd.DatetimeIndex
     target_end: pd.DatetimeIndex
     x: np.ndarray
-    corr: np.ndarray
-    target: np.ndarray
-    ewma: np.ndarray
+    neighbours: np.ndarray
+    summaries: np.ndarray
+    rows: np.ndarray
+    returns: np.ndarray
+    corr_windows: tuple[int, ...]
+    ewma_window: int
+    horizon: int
 
+    def __len__(self) -> int:
+        return len(self.dates)
 
-def _windows(returns: np.ndarray, ends: np.ndarray, length: int) -> np.ndarray:
-    """Rows ends-length+1..ends of returns (T, n) for each end (m,) -> (m, length, n)."""
-    return returns[ends[:, None] + np.arange(1 - length, 1)[None, :]]
+    def components(self, j: int, nodes: np.ndarray | None = None) -> np.ndarray:
+        """The K point-in-time correlations (K, s, s) of date j over ``nodes`` (s,) (None: all): the trailing
+        ``corr_windows`` sample correlations, then the EWMA(0.94) one over ``ewma_window`` days."""
+        t = int(self.rows[j])
+        span = self.returns[max(0, t + 1 - max(*self.corr_windows, self.ewma_window)):t + 1]
+        r = span if nodes is None else span[:, nodes]
+        trailing = [sample_correlation(r[len(r) - w:]) for w in self.corr_windows]
+        return np.stack([*trailing, ewma_correlation(r[max(0, len(r) - self.ewma_window):])])
 
+    def target_at(self, j: int, nodes: np.ndarray | None = None) -> np.ndarray:
+        """Realised correlation (s, s) over t+1..t+horizon of date j over ``nodes`` (None: all)."""
+        t = int(self.rows[j])
+        future = self.returns[t + 1:t + 1 + self.horizon]
+        return sample_correlation(future if nodes is None else future[:, nodes])
 
-def trailing_correlations(returns: np.ndarray, ends: np.ndarray, windows: Sequence[int]) -> np.ndarray:
-    """Sample correlations (m, K, n, n) of the returns (T, n) over the ``windows`` rows up to each end (m,)."""
-    return np.stack([sample_correlation(_windows(returns, ends, w)) for w in windows], axis=1)
+    # whole-set stacks (m, ..., n, n): for small sets (tests, crisis windows, the N=28 benchmark) only
+    @property
+    def corr(self) -> np.ndarray:
+        return np.stack([self.components(j)[:-1] for j in range(len(self))])
+
+    @property
+    def ewma(self) -> np.ndarray:
+        return np.stack([self.components(j)[-1] for j in range(len(self))])
+
+    @property
+    def target(self) -> np.ndarray:
+        return np.stack([self.target_at(j) for j in range(len(self))])
 
 
 def graph_set(panel: SeriesPanel, idx: np.ndarray, config: GNNConfig) -> GraphSet:
-    """The graphs of the panel days ``idx`` (m,), each with a complete target window."""
+    """The graphs of the panel days ``idx`` (m,), each with a complete target window; the graph context of each
+    date computed here (O(n k) kept per date), the matrices on access."""
     x = panel.features[idx]
     check_finite("GNN node features", x)
-    future = _windows(panel.returns, idx + config.horizon, config.horizon)
     first = max(0, idx.min() + 1 - max(*config.corr_windows, config.ewma_window))
     check_finite("GNN returns", panel.returns[first:idx.max() + config.horizon + 1])
-    ewma = np.stack([ewma_correlation(panel.returns[max(0, k - config.ewma_window + 1):k + 1]) for k in idx])
-    return GraphSet(panel.dates[idx], panel.dates[idx + config.horizon], x,
-                    trailing_correlations(panel.returns, idx, config.corr_windows), sample_correlation(future), ewma)
+    window = config.corr_windows[0]
+    context = [graph_context(torch.as_tensor(sample_correlation(panel.returns[t + 1 - window:t + 1]),
+                                             dtype=torch.float32), config.top_k) for t in idx]
+    neighbours = np.stack([c[0].numpy() for c in context]).astype(np.int32)
+    summaries = np.stack([c[1].numpy() for c in context])
+    return GraphSet(panel.dates[idx], panel.dates[idx + config.horizon], x, neighbours, summaries, np.asarray(idx),
+                    panel.returns, tuple(config.corr_windows), config.ewma_window, config.horizon)
 
 
 def with_dates(daily: pd.DataFrame, config: GNNConfig) -> GNNConfig:
@@ -311,6 +367,8 @@ def with_dates(daily: pd.DataFrame, config: GNNConfig) -> GNNConfig:
                    if config.val_years > 0 else None, test_start=f"{split.train_end + pd.Timedelta(days=1):%Y-%m-%d}")
 
 
+
+
 @dataclass(frozen=True)
 class GraphData:
     """Fit, validation (None without ``val_start``) and test graphs, with the node attributes (n,) they share."""
@@ -321,6 +379,13 @@ class GraphData:
     train: GraphSet
     val: GraphSet | None
     test: GraphSet
+
+
+def thin_evenly(idx: np.ndarray, cap: int) -> np.ndarray:
+    """At most ``cap`` (>= 1) of ``idx``, evenly spaced, first and last kept."""
+    if len(idx) <= cap:
+        return idx
+    return idx[np.unique(np.linspace(0, len(idx) - 1, max(cap, 1)).round().astype(int))]
 
 
 def build_graph_data(daily: pd.DataFrame, instruments: pd.DataFrame, config: GNNConfig) -> GraphData:
@@ -340,7 +405,8 @@ def build_graph_data(daily: pd.DataFrame, instruments: pd.DataFrame, config: GNN
     in_test = panel.dates >= pd.Timestamp(config.test_start)
     if config.test_end is not None:
         in_test &= panel.dates <= pd.Timestamp(config.test_end)
-    test_idx = np.flatnonzero(candidates & in_test)[::config.test_stride]
+    n = len(panel.symbols)
+    test_idx = thin_evenly(np.flatnonzero(candidates & in_test)[::config.test_stride], config.max_test_cells // (n * n))
     if len(fit_idx) < config.min_train_graphs:
         raise InputError(f"too little history for the GNN: {len(fit_idx)} training dates with targets ending before "
                          f"{val_start.date()} (need {config.min_train_graphs})")
@@ -355,17 +421,85 @@ def build_graph_data(daily: pd.DataFrame, instruments: pd.DataFrame, config: GNN
 # ---------------------------------------------------------------------------------------------- torch side
 
 
-def correlation_edges(corr: torch.Tensor, same_class: torch.Tensor, same_region: torch.Tensor,
-                      threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Edges of one graph from its trailing correlation (n, n) and the static (n, n) bool relations ->
-    edge_index (2, E), edge_attr (E, 4) as in :data:`EDGE_ATTRS`."""
-    c = torch.nan_to_num(corr.float(), nan=0.0)
-    dynamic = c.abs() > threshold
-    adj = (same_class | same_region | dynamic) & ~torch.eye(c.shape[-1], dtype=torch.bool, device=c.device)
-    src, dst = adj.nonzero(as_tuple=True)
-    attr = torch.stack([c[src, dst], dynamic[src, dst].float(), same_class[src, dst].float(),
-                        same_region[src, dst].float()], dim=1)
-    return torch.stack([src, dst]), attr
+def graph_context(corr: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Point-in-time context of one graph from its trailing correlation (n, n) (NaN read as 0): each node's
+    ``top_k`` neighbours by |corr| (n, k) long (k = min(top_k, n - 1)) and its summaries (n, S) float32 as in
+    :data:`SUMMARY_FEATURES`: mean |corr| to those neighbours, mean corr to the other nodes, and the loading
+    sqrt(lambda_1) v_1 on the first principal component (power iteration from the equal-weight vector, sign:
+    loadings summing >= 0). O(n^2) time for the one matrix, O(n k) kept."""
+    c = torch.nan_to_num(corr.double(), nan=0.0).clamp(-1.0, 1.0)
+    n = c.shape[-1]
+    eye = torch.eye(n, dtype=torch.bool, device=c.device)
+    c = c.masked_fill(eye, 1.0)
+    off = c.masked_fill(eye, 0.0)
+    k = min(top_k, n - 1)
+    strength, neighbours = off.abs().masked_fill(eye, -1.0).topk(k, dim=1)
+    mean_abs = strength.mean(dim=1) if k > 0 else torch.zeros(n, dtype=c.dtype, device=c.device)
+    v = torch.full((n,), n ** -0.5, dtype=c.dtype, device=c.device)
+    for _ in range(POWER_STEPS):
+        v = c @ v
+        v = v / v.norm().clamp_min(1e-12)
+    v = v * torch.where(v.sum() < 0, -1.0, 1.0)
+    loading = v * (v @ c @ v).clamp_min(0.0).sqrt()
+    return neighbours, torch.stack([mean_abs, off.sum(dim=1) / max(n - 1, 1), loading], dim=1).float()
+
+
+def static_pairs(class_codes: np.ndarray, region_codes: np.ndarray, per_node: int) -> np.ndarray:
+    """Static edges (2, E) source -> node, E <= 2 n ``per_node``: for each node, the next ``per_node`` nodes
+    (cyclically, in node order) of its asset class, then of its region (deterministic, no N x N relation)."""
+    pairs = [np.zeros((2, 0), dtype=np.int64)]
+    for codes in (np.asarray(class_codes), np.asarray(region_codes)):
+        for code in np.unique(codes):
+            group = np.flatnonzero(codes == code)
+            pairs += [np.stack([np.roll(group, -d), group]) for d in range(1, min(per_node, len(group) - 1) + 1)]
+    return np.concatenate(pairs, axis=1).astype(np.int64)
+
+
+def graph_edges(neighbours: torch.Tensor, static: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Edges (2, 2 n k + E_s) of the whole graph: neighbour -> node and node -> neighbour for the top-k lists
+    (n, k), then the static pairs (2, E_s); and which are dynamic (bool). A mutual pair appears twice (fixed
+    count: the serving graph exports without data-dependent shapes)."""
+    n, k = neighbours.shape
+    node = torch.arange(n, device=neighbours.device).repeat_interleave(k)
+    near = neighbours.reshape(-1).long()
+    edge_index = torch.stack([torch.cat([near, node, static[0]]), torch.cat([node, near, static[1]])])
+    dynamic = torch.cat([torch.ones(2 * n * k, dtype=torch.bool, device=neighbours.device),
+                         torch.zeros(static.shape[1], dtype=torch.bool, device=neighbours.device)])
+    return edge_index, dynamic
+
+
+def edge_attributes(edge_index: torch.Tensor, dynamic: torch.Tensor, corr: torch.Tensor, class_codes: torch.Tensor,
+                    region_codes: torch.Tensor) -> torch.Tensor:
+    """Edge attributes (E, 4) as in :data:`EDGE_ATTRS` from the trailing correlation (s, s) and the codes (s,)
+    of the graph's nodes (edge_index indexes them)."""
+    src, dst = edge_index
+    c = torch.nan_to_num(corr.float(), nan=0.0).clamp(-1.0, 1.0)
+    return torch.stack([c[src, dst], dynamic.float(), (class_codes[src] == class_codes[dst]).float(),
+                        (region_codes[src] == region_codes[dst]).float()], dim=1)
+
+
+def subgraph_edges(edge_index: np.ndarray, dynamic: np.ndarray, nodes: np.ndarray,
+                   n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The edges of the whole graph between ``nodes`` (s,) sorted, renumbered 0..s-1 (order kept)."""
+    local = np.full(n, -1)
+    local[nodes] = np.arange(len(nodes))
+    src, dst = local[edge_index[0]], local[edge_index[1]]
+    keep = (src >= 0) & (dst >= 0)
+    return np.stack([src[keep], dst[keep]]), dynamic[keep]
+
+
+def sample_nodes(neighbours: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` nodes (sorted) grown from random seeds, each with its top-k neighbours (n, k), so the sampled
+    subgraph keeps most of its nodes' edges."""
+    seen = np.zeros(len(neighbours), dtype=bool)
+    count = 0
+    for seed in rng.permutation(len(neighbours)):
+        for node in (seed, *neighbours[seed]):
+            if not seen[node]:
+                seen[node], count = True, count + 1
+                if count == size:
+                    return np.flatnonzero(seen)
+    return np.flatnonzero(seen)
 
 
 def valid_correlation(corr: torch.Tensor, floor: float = EIG_FLOOR) -> torch.Tensor:
@@ -385,31 +519,33 @@ class GNNCorrelation(nn.Module):
     """Graph attention network over the series -> forecast correlation matrix (always valid).
 
     Buffers (fitted outside, saved in the state dict): the per-node feature mean/std (n, F), the asset-class
-    one-hot (n, C), the static same-class / same-region relations (n, n). ``n_components``: the point-in-time
-    correlations blended (the trailing windows, then EWMA).
+    one-hot (n, C), the class and region codes (n,) and the static pairs (2, E_s) (:func:`static_pairs`); nothing
+    N x N. ``n_components``: the point-in-time correlations blended (the trailing windows, then EWMA). A forward
+    pass runs on a node subset (s nodes per graph, their universe indices ``node_ids``) or on all of them.
     """
 
     def __init__(self, n_nodes: int, n_features: int, n_classes: int, *, n_components: int = 3, hidden: int = 16,
-                 heads: int = 2, layers: int = 2, node_id_dim: int = 4,
-                 edge_threshold: float = 0.3, ridge: float = 1e-4, dropout: float = 0.0,
+                 heads: int = 2, layers: int = 2, node_id_dim: int = 4, top_k: int = 10, static_per_node: int = 2,
+                 ridge: float = 1e-4, dropout: float = 0.0,
                  class_codes: Sequence[int] | None = None, region_codes: Sequence[int] | None = None,
                  feature_mean: np.ndarray | None = None, feature_std: np.ndarray | None = None) -> None:
         super().__init__()
         self.n_nodes, self.n_features, self.n_components = n_nodes, n_features, n_components
-        self.edge_threshold, self.ridge = float(edge_threshold), float(ridge)
-        classes = torch.as_tensor(np.zeros(n_nodes, int) if class_codes is None else class_codes, dtype=torch.long)
-        regions = torch.as_tensor(np.arange(n_nodes) if region_codes is None else region_codes, dtype=torch.long)
+        self.top_k, self.ridge = int(top_k), float(ridge)
+        classes = np.zeros(n_nodes, int) if class_codes is None else np.asarray(class_codes)
+        regions = np.arange(n_nodes) if region_codes is None else np.asarray(region_codes)
         buffers = {
             "feature_mean": np.zeros((n_nodes, n_features)) if feature_mean is None else feature_mean,
             "feature_std": np.ones((n_nodes, n_features)) if feature_std is None else feature_std,
         }
         for name, value in buffers.items():
             self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32).reshape(n_nodes, -1))
-        self.register_buffer("class_onehot", F.one_hot(classes, n_classes).float())
-        self.register_buffer("same_class", classes[:, None] == classes[None, :])
-        self.register_buffer("same_region", regions[:, None] == regions[None, :])
+        self.register_buffer("class_codes", torch.as_tensor(classes, dtype=torch.long))
+        self.register_buffer("region_codes", torch.as_tensor(regions, dtype=torch.long))
+        self.register_buffer("class_onehot", F.one_hot(self.class_codes, n_classes).float())
+        self.register_buffer("static_pairs", torch.as_tensor(static_pairs(classes, regions, static_per_node)))
         self.node_id = nn.Parameter(0.1 * torch.randn(n_nodes, node_id_dim))
-        self.inp = nn.Linear(n_features + n_classes + node_id_dim + n_components * n_nodes, hidden)
+        self.inp = nn.Linear(n_features + n_classes + node_id_dim + len(SUMMARY_FEATURES), hidden)
         self.convs = nn.ModuleList(
             GATConv(hidden, hidden, heads=heads, concat=False, edge_dim=len(EDGE_ATTRS), dropout=dropout)
             for _ in range(layers)
@@ -423,38 +559,41 @@ class GNNCorrelation(nn.Module):
                     **structure) -> GNNCorrelation:
         """A model with the architecture of ``config``; ``structure``: codes, feature mean/std."""
         return cls(n_nodes, n_features, n_classes, n_components=len(config.corr_windows) + 1, hidden=config.hidden,
-                   heads=config.heads, layers=config.layers,
-                   node_id_dim=config.node_id_dim, edge_threshold=config.edge_threshold, ridge=config.ridge,
-                   dropout=config.dropout, **structure)
+                   heads=config.heads, layers=config.layers, node_id_dim=config.node_id_dim, top_k=config.top_k,
+                   static_per_node=config.static_per_node, ridge=config.ridge, dropout=config.dropout, **structure)
 
-    def edges(self, corr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Static + dynamic edges of one graph from its first trailing correlation (n, n)."""
-        return correlation_edges(corr, self.same_class, self.same_region, self.edge_threshold)
+    def whole_graph(self, corr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Node summaries (n, S), edge_index (2, E), edge_attr (E, 4) of the whole graph from its first trailing
+        correlation (n, n): E = 2 n k + E_s."""
+        neighbours, summaries = graph_context(corr, self.top_k)
+        edge_index, dynamic = graph_edges(neighbours, self.static_pairs)
+        return summaries, edge_index, edge_attributes(edge_index, dynamic, corr, self.class_codes, self.region_codes)
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
-                corr: torch.Tensor) -> torch.Tensor:
-        """x (B*n, F) raw node features of B stacked graphs, edge_index (2, E) into those rows, edge_attr (E, 4),
-        corr (B, K, n, n) point-in-time correlations (trailing windows, then EWMA) -> (B, n, n) forecasts."""
-        b, n = corr.shape[0], self.n_nodes
-        z = (x - self.feature_mean.repeat(b, 1)) / self.feature_std.repeat(b, 1)
+    def forward(self, x: torch.Tensor, node_ids: torch.Tensor, summaries: torch.Tensor, edge_index: torch.Tensor,
+                edge_attr: torch.Tensor, corr: torch.Tensor) -> torch.Tensor:
+        """B stacked graphs of s nodes each: x (B*s, F) raw node features, node_ids (B*s,) their universe indices,
+        summaries (B*s, S), edge_index (2, E) into those rows, edge_attr (E, 4), corr (B, K, s, s) the nodes'
+        point-in-time correlations (trailing windows, then EWMA) -> (B, s, s) forecasts."""
+        b, s = corr.shape[0], corr.shape[-1]
+        z = (x - self.feature_mean[node_ids]) / self.feature_std[node_ids]
         z = torch.nan_to_num(z, nan=0.0, posinf=0.0, neginf=0.0).clamp(-10.0, 10.0)
-        trailing = valid_correlation(corr).to(z.dtype)  # (B, K, n, n)
-        rows = trailing.transpose(1, 2).reshape(b * n, -1)  # node i: its rows of the K matrices
-        h = F.elu(self.inp(torch.cat([z, self.class_onehot.repeat(b, 1), self.node_id.repeat(b, 1), rows], dim=1)))
+        trailing = valid_correlation(corr).to(z.dtype)  # (B, K, s, s)
+        context = torch.nan_to_num(summaries.to(z.dtype), nan=0.0).clamp(-1.0, 1.0)
+        h = F.elu(self.inp(torch.cat([z, self.class_onehot[node_ids], self.node_id[node_ids], context], dim=1)))
         edge_attr = torch.nan_to_num(edge_attr, nan=0.0).clamp(-1.0, 1.0)
         for conv in self.convs:
             h = h + F.elu(conv(h, edge_index, edge_attr))
-        root = torch.exp(0.5 * F.log_softmax(self.mix(h), dim=-1)).view(b, n, -1).transpose(1, 2)  # sqrt(w)
+        root = torch.exp(0.5 * F.log_softmax(self.mix(h), dim=-1)).view(b, s, -1).transpose(1, 2)  # sqrt(w)
         out = (root.unsqueeze(-1) * root.unsqueeze(-2) * trailing).sum(dim=1)
-        eye = torch.eye(n, dtype=out.dtype, device=out.device)
+        eye = torch.eye(s, dtype=out.dtype, device=out.device)
         out = (1.0 - self.ridge) * 0.5 * (out + out.transpose(-1, -2)) + self.ridge * eye
         return out * (1 - eye) + eye  # exact unit diagonal (adds a non-negative diagonal at most: stays PSD)
 
 
 class CorrelationForecaster(nn.Module):
     """Single-tensor wrapper for serving: (n, F + K*n) raw node features next to the K point-in-time correlation
-    matrices (:func:`components`: trailing 63, 252 days, then EWMA) -> (n, n) forecast correlation; edges rebuilt
-    inside from the stored static relations, the threshold and the first trailing correlation."""
+    matrices (:func:`components`: trailing 63, 252 days, then EWMA) -> (n, n) forecast correlation; the graph
+    (top-k neighbours, summaries, static edges) rebuilt inside from the first trailing correlation."""
 
     def __init__(self, model: GNNCorrelation) -> None:
         super().__init__()
@@ -465,25 +604,64 @@ class CorrelationForecaster(nn.Module):
         if tuple(inputs.shape) != (n, f + k * n):
             raise InputError(f"CorrelationForecaster: input shape {tuple(inputs.shape)}, expected ({n}, {f + k * n})")
         corr = inputs[:, f:].reshape(n, k, n).transpose(0, 1)
-        edge_index, edge_attr = self.model.edges(corr[0])
-        return self.model(inputs[:, :f], edge_index, edge_attr, corr.unsqueeze(0))[0]
+        summaries, edge_index, edge_attr = self.model.whole_graph(corr[0])
+        node_ids = torch.arange(n, device=inputs.device)
+        return self.model(inputs[:, :f], node_ids, summaries, edge_index, edge_attr, corr.unsqueeze(0))[0]
 
 
 def components(graphs: GraphSet) -> np.ndarray:
-    """The point-in-time correlations the model blends (m, K, n, n): the trailing windows, then EWMA."""
-    return np.concatenate([graphs.corr, graphs.ewma[:, None]], axis=1)
+    """The point-in-time correlations the model blends (m, K, n, n): the trailing windows, then EWMA (small sets)."""
+    return np.stack([graphs.components(j) for j in range(len(graphs))])
 
 
-def to_graphs(graphs: GraphSet, edges: EdgeBuilder) -> list[Data]:
-    """One torch_geometric ``Data`` per date: x (n, F), edges, corr (1, K, n, n) (:func:`components`),
-    y (1, n, n)."""
-    out = []
-    for x, corr, y in zip(graphs.x, components(graphs), graphs.target, strict=True):
-        c = torch.as_tensor(corr, dtype=torch.float32)
-        edge_index, edge_attr = edges(c[0])
-        out.append(Data(x=torch.as_tensor(x, dtype=torch.float32), edge_index=edge_index, edge_attr=edge_attr,
-                        corr=c.unsqueeze(0), y=torch.as_tensor(y, dtype=torch.float32).unsqueeze(0)))
-    return out
+class GraphDataset(torch.utils.data.Dataset):
+    """The graphs of a :class:`GraphSet` built on access, one ``Data`` per date: x (s, F), node_ids (s,),
+    summaries (s, S), edges, corr (1, K, s, s), y (1, s, s). ``subgraph_nodes``: s nodes per graph by
+    :func:`sample_nodes` (None, or n <= it: the whole graph); ``resample``: a new subset at every access (seeded by
+    date and access count: reproducible), else one fixed subset per date. Whole graphs are kept once built while
+    all of them hold at most :data:`CACHE_CELLS` matrix cells (a small universe builds each date once)."""
+
+    def __init__(self, graphs: GraphSet, model: GNNCorrelation, subgraph_nodes: int | None = None, seed: int = 0,
+                 resample: bool = False) -> None:
+        self.graphs, self.subgraph_nodes, self.seed, self.resample = graphs, subgraph_nodes, seed, resample
+        self.classes, self.regions = model.class_codes.cpu(), model.region_codes.cpu()
+        self.static = model.static_pairs.cpu()
+        self.draws = np.zeros(len(graphs), dtype=np.int64)
+        m, n = graphs.x.shape[:2]
+        whole = subgraph_nodes is None or subgraph_nodes >= n
+        cells = m * (len(graphs.corr_windows) + 2) * n * n  # K components and the target per date
+        self._cache: dict[int, Data] | None = {} if whole and cells <= CACHE_CELLS else None
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def nodes(self, j: int) -> np.ndarray:
+        n = self.graphs.x.shape[1]
+        if self.subgraph_nodes is None or self.subgraph_nodes >= n:
+            return np.arange(n)
+        rng = np.random.default_rng([self.seed, j, int(self.draws[j])])
+        self.draws[j] += self.resample
+        return sample_nodes(self.graphs.neighbours[j], self.subgraph_nodes, rng)
+
+    def __getitem__(self, j: int) -> Data:
+        if self._cache is not None and j in self._cache:
+            return self._cache[j]
+        graph = self._build(j)
+        if self._cache is not None:
+            self._cache[j] = graph
+        return graph
+
+    def _build(self, j: int) -> Data:
+        g, nodes = self.graphs, self.nodes(j)
+        corr = torch.as_tensor(g.components(j, nodes), dtype=torch.float32)
+        edge_index, dynamic = graph_edges(torch.as_tensor(g.neighbours[j]), self.static)
+        local, dynamic = subgraph_edges(edge_index.numpy(), dynamic.numpy(), nodes, g.x.shape[1])
+        ids = torch.as_tensor(nodes)
+        edge_index = torch.as_tensor(local, dtype=torch.long)
+        attr = edge_attributes(edge_index, torch.as_tensor(dynamic), corr[0], self.classes[ids], self.regions[ids])
+        return Data(x=torch.as_tensor(g.x[j][nodes], dtype=torch.float32), node_ids=ids,
+                    summaries=torch.as_tensor(g.summaries[j][nodes]), edge_index=edge_index, edge_attr=attr,
+                    corr=corr.unsqueeze(0), y=torch.as_tensor(g.target_at(j, nodes), dtype=torch.float32).unsqueeze(0))
 
 
 def correlation_loss(forecast: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -492,14 +670,34 @@ def correlation_loss(forecast: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return ((forecast - target) ** 2)[:, off].mean()
 
 
+def run_model(model: GNNCorrelation, batch: Data) -> torch.Tensor:
+    """The model on a batch of :class:`GraphDataset` graphs -> (B, s, s)."""
+    return model(batch.x, batch.node_ids, batch.summaries, batch.edge_index, batch.edge_attr, batch.corr)
 
 
 @torch.no_grad()
-def predict(model: GNNCorrelation, graphs: GraphSet, batch_size: int = 256) -> np.ndarray:
-    """Forecast correlations (m, n, n) for every date of ``graphs``."""
+def predict(model: GNNCorrelation, graphs: GraphSet, batch_size: int = 16) -> np.ndarray:
+    """Forecast correlations (m, n, n) for every date of ``graphs`` (whole graphs; small sets)."""
     model.eval()
-    loader = DataLoader(to_graphs(graphs, model.edges), batch_size=batch_size, shuffle=False)
-    return np.concatenate([model(b.x, b.edge_index, b.edge_attr, b.corr).numpy() for b in loader]).astype(float)
+    loader = DataLoader(GraphDataset(graphs, model), batch_size=batch_size, shuffle=False)
+    return np.concatenate([run_model(model, b).numpy() for b in loader]).astype(float)
+
+
+@torch.no_grad()
+def date_errors(models: dict[str, GNNCorrelation], graphs: GraphSet, batch_size: int = 8) -> dict[str, np.ndarray]:
+    """Frobenius error (m,) of each model's whole-graph forecast and of the 63-day sample (``sample63``) and EWMA
+    (``ewma``) correlations against the realised one, per date, streamed a batch of dates at a time."""
+    for model in models.values():
+        model.eval()
+    first = next(iter(models.values()))
+    errors: dict[str, list[np.ndarray]] = {name: [] for name in (*models, "sample63", "ewma")}
+    for batch in DataLoader(GraphDataset(graphs, first), batch_size=batch_size, shuffle=False):
+        target = batch.y.double()
+        forecasts = {name: run_model(model, batch).double() for name, model in models.items()}
+        forecasts.update(sample63=batch.corr[:, 0].double(), ewma=batch.corr[:, -1].double())
+        for name, forecast in forecasts.items():
+            errors[name].append(torch.linalg.matrix_norm(forecast - target).numpy())
+    return {name: np.concatenate(values) for name, values in errors.items()}
 
 
 class GNNCorrelationModule(L.LightningModule):
@@ -513,7 +711,7 @@ class GNNCorrelationModule(L.LightningModule):
         self._losses: dict[str, list[tuple[torch.Tensor, int]]] = {"train_loss": [], "val_loss": []}
 
     def forward(self, batch: Data) -> torch.Tensor:
-        return self.model(batch.x, batch.edge_index, batch.edge_attr, batch.corr)
+        return run_model(self.model, batch)
 
     def _step(self, name: str, batch: Data, **log_options) -> torch.Tensor:
         loss = correlation_loss(self(batch), batch.y)
@@ -567,23 +765,25 @@ class BestWeights(L.Callback):
 
 
 class GraphDataModule(L.LightningDataModule):
-    """Mini-batches of the per-date graphs: shuffled fit graphs, and the validation graphs when given."""
+    """Mini-batches of graphs built on access (:class:`GraphDataset`): shuffled fit graphs, a new node subset at
+    every access, and the validation graphs, one fixed subset per date, when given."""
 
-    def __init__(self, train: GraphSet, val: GraphSet | None, edges: EdgeBuilder, batch_size: int) -> None:
+    def __init__(self, train: GraphSet, val: GraphSet | None, model: GNNCorrelation, config: GNNConfig) -> None:
         super().__init__()
-        self.sets, self.edges, self.batch_size = {"train": train, "val": val}, edges, batch_size
-        self._graphs: dict[str, list[Data]] = {}
+        self.sets, self.model, self.config = {"train": train, "val": val}, model, config
+        self._graphs: dict[str, GraphDataset] = {}
 
     def setup(self, stage: str | None = None) -> None:
         for name, graphs in self.sets.items():
             if graphs is not None and name not in self._graphs:
-                self._graphs[name] = to_graphs(graphs, self.edges)
+                self._graphs[name] = GraphDataset(graphs, self.model, self.config.subgraph_nodes, self.config.seed,
+                                                  resample=name == "train")
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self._graphs["train"], batch_size=self.batch_size, shuffle=True)
+        return DataLoader(self._graphs["train"], batch_size=self.config.batch_size, shuffle=True)
 
     def val_dataloader(self) -> DataLoader | list:
-        return DataLoader(self._graphs["val"], batch_size=256) if "val" in self._graphs else []
+        return DataLoader(self._graphs["val"], batch_size=64) if "val" in self._graphs else []
 
 
 def require_point_in_time(metadata: dict, label: str) -> None:
@@ -609,10 +809,9 @@ def forecaster_input(daily_upto_t: pd.DataFrame, symbols: Sequence[str],
     if not panel.usable[-1]:
         raise InputError(f"daily_features: {panel.dates[-1].date()} lacks node features or "
                          f"{history} complete days of returns for the GNN")
-    last = len(panel.dates) - 1
-    corr = trailing_correlations(panel.returns, np.array([last]), config.corr_windows)[0]
-    ewma = ewma_correlation(panel.returns[max(0, last - config.ewma_window + 1):])
-    check_finite("GNN returns", panel.returns[max(0, last + 1 - max(history, config.ewma_window)):])
+    check_finite("GNN returns", panel.returns[max(0, len(panel.dates) - max(history, config.ewma_window)):])
+    corr = [sample_correlation(panel.returns[len(panel.returns) - w:]) for w in config.corr_windows]
+    ewma = ewma_correlation(panel.returns[max(0, len(panel.returns) - config.ewma_window):])
     inputs = np.concatenate([panel.features[-1], *corr, ewma], axis=1)
     return panel.dates[-1], torch.as_tensor(inputs, dtype=torch.float32)
 
@@ -666,10 +865,10 @@ def train_on_graphs(data: GraphData, config: GNNConfig, fast_dev_run: bool = Fal
     )
     untrained = copy.deepcopy(model)
     module = GNNCorrelationModule(model, config.lr, config.weight_decay)
-    datamodule = GraphDataModule(data.train, data.val, model.edges, config.batch_size)
+    datamodule = GraphDataModule(data.train, data.val, model, config)
     best = BestWeights()
     trainer = make_trainer(config.max_epochs, fast_dev_run=fast_dev_run, gradient_clip_val=config.gradient_clip_val,
-                           callbacks=[best])
+                           callbacks=[best], max_seconds=config.max_train_seconds)
     start = time.perf_counter()
     with torch_threads(config.num_threads), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(does not have many workers|number of training batches|Total "
@@ -678,9 +877,9 @@ def train_on_graphs(data: GraphData, config: GNNConfig, fast_dev_run: bool = Fal
             trainer.validate(module, datamodule=datamodule, verbose=False)
         trainer.fit(module, datamodule=datamodule)
         fit_seconds = time.perf_counter() - start
-        forecasts, initial = predict(model, data.test), predict(untrained, data.test)
-    metrics = score_correlation(data.test.target, forecasts, data.test.corr[:, 0], data.test.ewma)
-    metrics["frobenius_untrained"] = float(np.linalg.norm(initial - data.test.target, axis=(-2, -1)).mean())
+        errors = date_errors({"gnn": model, "untrained": untrained}, data.test)
+    metrics = scores_from_errors(errors)
+    metrics["frobenius_untrained"] = float(errors["untrained"].mean())
     metrics.update(n_val=float(0 if data.val is None else len(data.val.dates)), n_test=float(len(data.test.dates)),
                    best_epoch=float(best.best_epoch), fit_seconds=fit_seconds)
     return GNNResult(model, config, module.history, data.symbols, data.train.dates[0], data.train.dates[-1], n_train,

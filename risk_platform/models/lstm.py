@@ -67,6 +67,7 @@ SCALE_POWERS = (1, 2, 1, 1, 1, 0)  # each step feature is divided by scale ** po
 SCALE_FLOOR = 1e-12  # a series that did not move for 63 days: keeps the division finite
 ANCHOR_FLOOR = 1e-6  # in units of the scale's variance: keeps the log finite for a series that did not move
 MIN_TRAIN_RETURNS = 250  # a series with fewer returns by train_end is not trained on (it is forecast zero-shot)
+SERIES_PER_BATCH = 64  # series whose windows are built and forecast together when forecasting every origin
 MIN_EVAL_DAYS = 21  # a held-out period shorter than this is not evaluated
 OUTPUT_COLUMNS = ("variance", "p_low", "p_normal", "p_high", "variance_q10", "variance_q90")
 
@@ -88,6 +89,8 @@ class LSTMConfig:
     train_end: str | None = None
     test_years: float = 3.0
     seed: int = 7
+    max_train_windows: int | None = 100_000  # training windows sampled (seeded) across series and dates above it
+    max_train_seconds: float | None = 300.0  # Lightning max_time on fitting (None: epochs only)
     preset: str = "demo"
     torch_threads: int | None = 1  # intra-op threads while training (a small LSTM: 1 is fastest); None = leave
     market_inputs: bool = False  # append the market-stress figures (features.market_stress) to every step; off:
@@ -100,7 +103,7 @@ class LSTMConfig:
     @classmethod
     def full(cls, **overrides) -> LSTMConfig:
         return replace(cls(seq_len=63, hidden=64, layers=2, epochs=30, batch_size=256, lr=1e-3, sample_every=1,
-                           preset="full"), **overrides)
+                           max_train_windows=500_000, max_train_seconds=3600.0, preset="full"), **overrides)
 
 
 def scaled_inputs(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,15 +208,22 @@ def with_split(daily: pd.DataFrame, config: LSTMConfig) -> LSTMConfig:
     return replace(config, train_end=f"{split.train_end or split.data_end:%Y-%m-%d}")
 
 
+class NoSequences(InputError):
+    """No series of the request has a complete window (too little history)."""
+
+
 def build_sequences(daily: pd.DataFrame, seq_len: int, origins: str, train_end: pd.Timestamp,
                     every: int = 1, market: MarketRoles | None = None,
-                    symbols: Sequence[str] | None = None) -> Sequences:
+                    symbols: Sequence[str] | None = None, max_windows: int | None = None,
+                    seed: int = 0) -> Sequences:
     """Windows ending at each origin t of every series in ``daily`` (or of ``symbols`` only), in its own units
     (the :class:`VolForecaster`'s inputs). ``origins``: ``train`` (targets up to t+5 on or before train_end),
     ``test`` (t after train_end, targets where they exist), ``latest`` (the last day of each series) or
     ``all`` (every origin with a complete window). A window uses rows up to its origin only. ``market``: the
-    model's market roles (None: a model without market inputs); their figures are read from all of ``daily``."""
-    parts: list[Sequences] = []
+    model's market roles (None: a model without market inputs); their figures are read from all of ``daily``.
+    ``max_windows``: at most that many windows, drawn uniformly (``seed``) across series and origins before any
+    window is built (None: all)."""
+    kept: list[tuple] = []
     common = market_features(daily, market) if market is not None else None
     rows_of = daily if symbols is None else daily[daily["symbol"].isin(list(symbols))]
     for symbol, rows in rows_of.groupby("symbol", sort=True):
@@ -243,19 +253,24 @@ def build_sequences(daily: pd.DataFrame, seq_len: int, origins: str, train_end: 
             keep = end[finite][-1:]
         else:
             keep = end[finite]
-        if keep.size == 0:
-            continue
-        parts.append(Sequences(
-            x=np.ascontiguousarray(windows.transpose(0, 2, 1)[keep - seq_len + 1]),
-            r2=r2_next[keep].astype(np.float32),
-            regime=regime_next[keep],
-            rv5=rv5[keep].astype(np.float32),
-            symbol=np.full(len(keep), symbol),
-            origin=dates[keep],
-        ))
+        if keep.size:
+            kept.append((symbol, windows, keep, r2_next, regime_next, rv5, dates))
+    if max_windows is not None and (total := sum(len(k[2]) for k in kept)) > max_windows:
+        chosen = np.zeros(total, dtype=bool)
+        chosen[np.random.default_rng(seed).choice(total, max_windows, replace=False)] = True
+        offsets = np.cumsum([0, *(len(k[2]) for k in kept)])
+        kept = [(*k[:2], k[2][chosen[a:b]], *k[3:]) for k, a, b in zip(kept, offsets[:-1], offsets[1:], strict=True)]
+    parts = [Sequences(
+        x=np.ascontiguousarray(windows.transpose(0, 2, 1)[keep - seq_len + 1]),
+        r2=r2_next[keep].astype(np.float32),
+        regime=regime_next[keep],
+        rv5=rv5[keep].astype(np.float32),
+        symbol=np.full(len(keep), symbol),
+        origin=dates[keep],
+    ) for symbol, windows, keep, r2_next, regime_next, rv5, dates in kept if len(keep)]
     if not parts:
         names = ", ".join(sorted(map(str, rows_of["symbol"].unique()))) or "no series"
-        raise InputError(f"no {origins} sequences for {names}: too little history (need {seq_len} days of"
+        raise NoSequences(f"no {origins} sequences for {names}: too little history (need {seq_len} days of"
                          " complete features)")
     return Sequences(*(np.concatenate([getattr(p, f) for p in parts]) for f in Sequences.__dataclass_fields__))
 
@@ -334,7 +349,8 @@ def fit_lstm_vol(daily: pd.DataFrame, config: LSTMConfig, fast_dev_run: bool = F
     train_end = pd.Timestamp(with_split(daily, config).train_end)
     symbols = training_series(daily, train_end)
     market = market_roles_for(config, daily, instruments)
-    train = build_sequences(daily, config.seq_len, "train", train_end, config.sample_every, market, symbols)
+    train = build_sequences(daily, config.seq_len, "train", train_end, config.sample_every, market, symbols,
+                            config.max_train_windows, config.seed)
     for name in ("x", "r2", "rv5"):
         check_finite(f"LSTM training {name}", getattr(train, name))
     from risk_platform.models.lstm_fit import fit_network  # Lightning: imported only to train
@@ -485,9 +501,20 @@ def variance_table(forecaster: nn.Module, daily: pd.DataFrame, seq_len: int, mar
     """Origin dates x every series of ``daily`` (or ``symbols``; seen in training or not): the model's next-day
     variance at each origin with a complete window (float32; NaN where a series has none); each uses rows up to
     its origin only (``market``: the model's market roles, read from all of ``daily``)."""
-    sequences = build_sequences(daily, seq_len, "all", pd.Timestamp.max, market=market, symbols=symbols)
-    variance = pd.DataFrame({"date": pd.DatetimeIndex(sequences.origin), "symbol": sequences.symbol,
-                             "v": predict(forecaster, sequences.x)[:, 0].astype(np.float32)})
+    names = sorted(daily["symbol"].unique()) if symbols is None else list(symbols)
+    frames, empty = [], None
+    for start in range(0, len(names), SERIES_PER_BATCH):  # bounded memory: a batch of series' windows at a time
+        try:
+            sequences = build_sequences(daily, seq_len, "all", pd.Timestamp.max, market=market,
+                                        symbols=names[start:start + SERIES_PER_BATCH])
+        except NoSequences as exc:  # an error only when no batch has a window
+            empty = exc
+            continue
+        frames.append(pd.DataFrame({"date": pd.DatetimeIndex(sequences.origin), "symbol": sequences.symbol,
+                                    "v": predict(forecaster, sequences.x)[:, 0].astype(np.float32)}))
+    if not frames:
+        raise empty or NoSequences(f"no all sequences: no series (need {seq_len} days of complete features)")
+    variance = pd.concat(frames, ignore_index=True)
     return variance.pivot(index="date", columns="symbol", values="v").rename_axis(columns=None)
 
 

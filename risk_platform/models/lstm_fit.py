@@ -24,7 +24,8 @@ def fit_network(train: Sequences, config: LSTMConfig, fast_dev_run: bool = False
     history = EpochHistory()
     started = time.perf_counter()
     with torch_threads(config.torch_threads):
-        make_trainer(config.epochs, fast_dev_run=fast_dev_run, gradient_clip_val=1.0, callbacks=[history]).fit(
+        make_trainer(config.epochs, fast_dev_run=fast_dev_run, gradient_clip_val=1.0, callbacks=[history],
+                     max_seconds=config.max_train_seconds).fit(
             LSTMVolModule(net, config), datamodule=VolSequenceDataModule(train, config.batch_size, config.seed))
     return net, history.rows, time.perf_counter() - started
 

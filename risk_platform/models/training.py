@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import lightning as L
@@ -32,11 +33,13 @@ def _quiet_lightning() -> None:
 
 
 def make_trainer(max_epochs: int, fast_dev_run: bool | int = False, gradient_clip_val: float | None = None,
-                 callbacks: list[L.Callback] | None = None) -> L.Trainer:
-    """A quiet, deterministic Trainer: no checkpoints, no logger, no progress bar."""
+                 callbacks: list[L.Callback] | None = None, max_seconds: float | None = None) -> L.Trainer:
+    """A quiet, deterministic Trainer: no checkpoints, no logger, no progress bar. ``max_seconds``: the training
+    budget (Lightning ``max_time``, checked after every step; None: epochs only)."""
     _quiet_lightning()
     return L.Trainer(
         max_epochs=max_epochs,
+        max_time=None if max_seconds is None else timedelta(seconds=max_seconds),
         accelerator="auto",
         devices=1,
         logger=False,

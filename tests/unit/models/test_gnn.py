@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -84,8 +85,8 @@ def test_output_is_a_valid_correlation_on_random_inputs(seed):
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     n, f, k, b = int(rng.integers(2, 12)), int(rng.integers(1, 8)), int(rng.integers(1, 5)), int(rng.integers(1, 4))
-    model = gnn.GNNCorrelation(n, f, 3, n_components=k, hidden=8, heads=2,
-                               edge_threshold=float(rng.uniform(0, 0.9)), class_codes=rng.integers(0, 3, n),
+    model = gnn.GNNCorrelation(n, f, 3, n_components=k, hidden=8, heads=2, top_k=int(rng.integers(0, 5)),
+                               static_per_node=int(rng.integers(0, 3)), class_codes=rng.integers(0, 3, n),
                                region_codes=rng.integers(0, 4, n), feature_mean=rng.normal(size=(n, f)),
                                feature_std=rng.uniform(0.1, 3, (n, f))).eval()
     with torch.no_grad():
@@ -98,8 +99,10 @@ def test_output_is_a_valid_correlation_on_random_inputs(seed):
     n_edges = int(rng.integers(0, 3 * b * n))
     edge_index = torch.as_tensor(rng.integers(0, b * n, size=(2, n_edges)), dtype=torch.long)
     edge_attr = torch.as_tensor(rng.normal(size=(n_edges, len(gnn.EDGE_ATTRS))), dtype=torch.float32)
+    node_ids = torch.arange(n).repeat(b)
+    summaries = torch.as_tensor(rng.normal(size=(b * n, len(gnn.SUMMARY_FEATURES))), dtype=torch.float32)
     with torch.no_grad():
-        out = model(x, edge_index, edge_attr, corr)
+        out = model(x, node_ids, summaries, edge_index, edge_attr, corr)
     assert out.shape == (b, n, n) and out.dtype == torch.float32
     assert_valid_correlation(out.numpy())
 
@@ -183,31 +186,44 @@ def test_no_training_target_uses_returns_after_train_end(tiny_data, small_daily,
     for name in ("train", "val"):
         mine, theirs = getattr(tiny_data, name), getattr(other, name)
         assert mine.dates.equals(theirs.dates)
-        for field in ("x", "corr", "target", "ewma"):
+        for field in ("x", "neighbours", "summaries", "corr", "target", "ewma"):
             np.testing.assert_array_equal(getattr(mine, field), getattr(theirs, field))
     assert not np.allclose(tiny_data.test.target, other.test.target)
 
 
 def test_graph_features_and_edges(tiny_data):
     train = tiny_data.train
-    n = len(tiny_data.symbols)
+    n, k = len(tiny_data.symbols), TINY.top_k
     assert train.x.shape[1:] == (n, len(gnn.feature_names(TINY.n_lags)))
     assert train.corr.shape[1:] == (len(TINY.corr_windows), n, n)
+    assert train.neighbours.shape[1:] == (n, k) and train.summaries.shape[1:] == (n, len(gnn.SUMMARY_FEATURES))
     assert_valid_correlation(train.target)
     classes = np.unique(tiny_data.asset_classes, return_inverse=True)[1]
     regions = np.unique(tiny_data.regions, return_inverse=True)[1]
     model = gnn.GNNCorrelation(n, train.x.shape[2], int(classes.max()) + 1, class_codes=classes,
-                               region_codes=regions, edge_threshold=0.3)
-    corr = torch.as_tensor(train.corr[0, 0], dtype=torch.float32)
-    edge_index, edge_attr = model.edges(corr)
+                               region_codes=regions, top_k=k, static_per_node=TINY.static_per_node)
+    c = train.corr[0, 0]
+    summaries, edge_index, edge_attr = model.whole_graph(torch.as_tensor(c, dtype=torch.float32))
     src, dst = edge_index.numpy()
     assert (src != dst).all()
-    static = (classes[src] == classes[dst]) | (regions[src] == regions[dst])
-    dynamic = np.abs(train.corr[0, 0][src, dst]) > 0.3
-    assert (static | dynamic).all()
-    expected = ((classes[:, None] == classes) | (regions[:, None] == regions) | (np.abs(train.corr[0, 0]) > 0.3))
-    assert len(src) == int(expected.sum() - n)
-    np.testing.assert_allclose(edge_attr[:, 0].numpy(), train.corr[0, 0][src, dst], atol=1e-6)
+    assert len(src) <= 2 * n * k + 2 * n * TINY.static_per_node  # O(n k), not O(n^2)
+    dynamic = edge_attr[:, 1].numpy() == 1
+    assert dynamic.sum() == 2 * n * k
+    # node i's dynamic in-edges from its neighbour list are its k largest |corr| (by hand)
+    off = np.abs(c) - 2 * np.eye(n)
+    for i in (0, n // 2, n - 1):
+        hand = set(np.argsort(-off[i], kind="stable")[:k])
+        assert set(src[:n * k][dst[:n * k] == i]) == hand
+    static = ~dynamic
+    assert ((classes[src[static]] == classes[dst[static]]) | (regions[src[static]] == regions[dst[static]])).all()
+    np.testing.assert_allclose(edge_attr[:, 0].numpy(), c[src, dst], atol=1e-6)
+    np.testing.assert_array_equal(edge_attr[:, 2].numpy(), classes[src] == classes[dst])
+    # summaries by hand: mean |corr| to the neighbours, mean corr, loading on the first principal component
+    values, vectors = np.linalg.eigh(c)
+    pc1 = vectors[:, -1] * np.sign(vectors[:, -1].sum()) * np.sqrt(values[-1])
+    hand = np.stack([np.sort(off, axis=1)[:, -k:].mean(axis=1), (c.sum(axis=1) - 1) / (n - 1), pc1], axis=1)
+    np.testing.assert_allclose(summaries.numpy(), hand, atol=1e-4)
+    np.testing.assert_allclose(train.summaries[0], hand, atol=1e-4)
 
 
 def test_baselines_on_a_hand_example():
@@ -255,7 +271,7 @@ def test_bad_input_raises_before_training(tiny_data, small_daily, instruments):
     with pytest.raises(InputError, match="missing columns"):
         gnn.build_graph_data(small_daily.drop(columns="rv_63"), instruments, TINY)
     with pytest.raises(InputError, match="invalid values"):
-        gnn.GNNConfig.demo(edge_threshold=1.5)
+        gnn.GNNConfig.demo(top_k=-1)
     with pytest.raises(InputError, match="lacks node features"):
         gnn.forecaster_input(small_daily[small_daily["date"] <= "2007-12-31"], sorted(small_daily["symbol"].unique()),
                              TINY)
@@ -278,3 +294,84 @@ def test_the_split_moves_with_the_data_and_a_history_too_short_to_hold_out_is_re
     two_years = daily_features[daily_features["date"] >= "2023-01-01"]
     with pytest.raises(InputError, match="GNN: history 2023-01-04..2024-12-30 too short to hold out: 438 dates"):
         gnn.with_dates(two_years, config)
+
+
+# ------------------------------------------------------------------ scale: a synthetic 60-series panel
+
+WIDE = gnn.GNNConfig.demo(corr_windows=(63, 126), ewma_window=126, train_end="2017-03-31", val_start="2016-10-01",
+                          test_start="2017-04-01", min_train_graphs=10, top_k=5, subgraph_nodes=16, hidden=8,
+                          heads=1, node_id_dim=2, max_epochs=2, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def wide_panel() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """60 series, 4 asset classes x 3 regions, class factors + a market factor + noise, 800 business days,
+    with the ``daily_features`` columns the GNN reads (rolling figures: point in time)."""
+    rng = np.random.default_rng(16)
+    n, days = 60, pd.bdate_range("2015-01-01", periods=800)
+    classes, regions = np.arange(n) % 4, np.arange(n) % 3
+    factors = rng.normal(scale=0.01, size=(len(days), 5))
+    returns = pd.DataFrame(0.6 * factors[:, [0]] + 0.8 * factors[:, 1 + classes]
+                           + rng.normal(scale=0.01, size=(len(days), n)), index=days,
+                           columns=[f"S{i:02d}" for i in range(n)])
+    frames = {"ret": returns, "ewma_vol": np.sqrt((returns**2).ewm(alpha=0.06).mean()),
+              "rv_21": returns.rolling(21).std(), "rv_63": returns.rolling(63).std()}
+    frames["vol_rank"] = frames["ewma_vol"].rolling(63).rank(pct=True)
+    level = returns.cumsum()
+    frames["drawdown"] = level - level.cummax()
+    daily = pd.concat({name: frame.stack() for name, frame in frames.items()}, axis=1)
+    daily = daily.rename_axis(["date", "symbol"]).reset_index()
+    instruments = pd.DataFrame({"symbol": returns.columns, "asset_class": np.array(list("ABCD"))[classes],
+                                "region": np.array(["US", "EU", "JP"])[regions]})
+    return daily, instruments
+
+
+def test_sparse_graph_and_sampled_subgraphs(wide_panel):
+    daily, instruments = wide_panel
+    data = gnn.build_graph_data(daily, instruments, WIDE)
+    n, k = 60, WIDE.top_k
+    model = gnn.GNNCorrelation.from_config(WIDE, n, data.train.x.shape[2], 4,
+                                           class_codes=np.unique(data.asset_classes, return_inverse=True)[1],
+                                           region_codes=np.unique(data.regions, return_inverse=True)[1])
+    whole = gnn.GraphDataset(data.train, model)[0]
+    assert whole.edge_index.shape[1] <= 2 * n * (k + 2 * WIDE.static_per_node) < n * (n - 1) // 2  # O(n k)
+    sampled = gnn.GraphDataset(data.train, model, WIDE.subgraph_nodes, seed=7, resample=True)
+    first, second = sampled[0], sampled[0]
+    assert first.x.shape[0] == 16 and first.corr.shape == (1, 3, 16, 16) and first.y.shape == (1, 16, 16)
+    assert not torch.equal(first.node_ids, second.node_ids)  # a new subset at every access ...
+    again = gnn.GraphDataset(data.train, model, WIDE.subgraph_nodes, seed=7, resample=True)[0]
+    assert torch.equal(first.node_ids, again.node_ids)  # ... reproducibly
+    nodes = first.node_ids.numpy()
+    assert (np.diff(nodes) > 0).all()
+    # the subset's components and target are the blocks of the whole graph's
+    full = data.train.components(0)
+    np.testing.assert_allclose(first.corr[0].numpy(), full[:, nodes][:, :, nodes], atol=1e-6)
+    np.testing.assert_allclose(first.y[0].numpy(), data.train.target_at(0)[np.ix_(nodes, nodes)], atol=1e-6)
+    # the subgraph keeps the whole graph's edges between its nodes, renumbered
+    src, dst = whole.edge_index.numpy()
+    inside = np.isin(src, nodes) & np.isin(dst, nodes)
+    assert first.edge_index.shape[1] == inside.sum() > 16
+    np.testing.assert_array_equal(nodes[first.edge_index.numpy()], np.stack([src[inside], dst[inside]]))
+
+
+def test_training_on_subgraphs_gives_valid_fast_forecasts(wide_panel):
+    daily, instruments = wide_panel
+    result = gnn.train_gnn_corr(daily, instruments, WIDE)
+    assert len(result.history["train_loss"]) == WIDE.max_epochs
+    assert np.isfinite([result.metrics[k] for k in ("frobenius_gnn", "frobenius_untrained")]).all()
+    started = time.perf_counter()
+    frame = result.forecast(daily)
+    assert time.perf_counter() - started < 5.0
+    assert frame.shape == (60, 60)
+    assert_valid_correlation(frame.to_numpy())
+
+
+def test_training_budget_and_test_thinning(wide_panel):
+    daily, instruments = wide_panel
+    config = replace(WIDE, max_epochs=10_000, max_train_seconds=1.0, max_test_cells=60 * 60 * 7)
+    data = gnn.build_graph_data(daily, instruments, config)
+    every = gnn.build_graph_data(daily, instruments, WIDE).test.dates
+    assert len(data.test.dates) == 7 and data.test.dates[[0, -1]].equals(every[[0, -1]])
+    result = gnn.train_on_graphs(data, config)
+    assert len(result.history["train_loss"]) < 10_000
+    assert result.metrics["fit_seconds"] < 20.0  # 1 s budget, checked after every step (+ validation, scoring)

@@ -246,3 +246,37 @@ def test_retraining_on_the_panel_extended_by_new_days_moves_train_end(refit, sub
     again = refit_lstm_vol(extended, train_lstm_vol(extended, TINY, fast_dev_run=True), fast_dev_run=True)
     assert again.train_end == "2024-12-31" > production.train_end
     assert again.validation.train_end == "2021-12-31" > evaluated.validation.train_end
+
+
+def test_training_windows_capped_by_a_seeded_draw_across_series_and_dates(subset):
+    end = pd.Timestamp("2015-12-31")
+    every = build_sequences(subset, 8, "train", end, 5)
+    capped = build_sequences(subset, 8, "train", end, 5, max_windows=500, seed=3)
+    assert len(capped.r2) == 500 < len(every.r2)
+    assert set(capped.symbol) == set(every.symbol)  # every series drawn from
+    again = build_sequences(subset, 8, "train", end, 5, max_windows=500, seed=3)
+    assert_allclose(capped.x, again.x)
+    assert not np.array_equal(build_sequences(subset, 8, "train", end, 5, max_windows=500, seed=4).origin,
+                              capped.origin)
+    # the drawn windows are windows of the full set, unchanged, spread over the dates
+    full = {(s, o): i for i, (s, o) in enumerate(zip(every.symbol, every.origin, strict=True))}
+    rows = [full[(s, o)] for s, o in zip(capped.symbol, capped.origin, strict=True)]
+    assert_allclose(capped.x, every.x[rows])
+    assert pd.Timestamp(capped.origin.min()).year <= 2002 and pd.Timestamp(capped.origin.max()).year == 2015
+    assert len(build_sequences(subset, 8, "train", end, 5, max_windows=10**9).r2) == len(every.r2)
+
+
+def test_training_stops_at_the_time_budget(subset):
+    config = replace(TINY, epochs=10_000, sample_every=1, max_train_seconds=1.0, train_end="2015-12-31")
+    fitted = lstm_module.fit_lstm_vol(subset, config)
+    assert len(fitted.history) < 10_000
+    assert fitted.seconds < 15.0  # 1 s budget, checked after every step
+
+
+def test_variance_table_batched_over_series_matches_one_batch(subset, monkeypatch):
+    result = train_lstm_vol(subset, replace(TINY, train_end="2015-12-31"), fast_dev_run=True)
+    whole = lstm_module.variance_table(result.forecaster, subset, TINY.seq_len)
+    monkeypatch.setattr(lstm_module, "SERIES_PER_BATCH", 1)
+    batched = lstm_module.variance_table(result.forecaster, subset, TINY.seq_len)
+    pd.testing.assert_frame_equal(batched, whole)
+    assert list(whole.columns) == sorted(subset["symbol"].unique())
