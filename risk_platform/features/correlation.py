@@ -1,0 +1,217 @@
+"""Rolling pairwise correlations without an N x N table per date.
+
+One pass over the union calendar keeps four N x N running sums over the trailing ``CORR_WINDOW`` dates, for every
+pair on the dates both series have a return (a rank-two add/drop per date, float64, missing values masked), so
+memory is O(N^2) whatever the length of the history. What is kept of it:
+
+- per date, the sparse top-k neighbourhood of each series by |corr| (``NEIGHBOUR_TABLE``: ``date, symbol,
+  neighbour, rank, corr``, O(N k) rows a date): the graph the GNN needs;
+- once, the full matrix of the last date (``LATEST_TABLE``: ``date, symbol_a, symbol_b, corr`` with ``symbol_a <
+  symbol_b``): the risk report and its heatmap.
+
+Definition (unchanged from the long table it replaces): a pair uses the dates of the trailing window on which both
+series have a return; fewer than ``CORR_MIN_PERIODS`` such dates, or a series constant over them, gives no
+correlation. A row dated t uses returns dated t or earlier only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from risk_platform.errors import InputError
+from risk_platform.features.engineering import CORR_MIN_PERIODS, CORR_WINDOW
+from risk_platform.features.store import FeatureStore
+
+NEIGHBOURS = 10  # k of the top-k neighbourhood per series
+NEIGHBOUR_TABLE = f"correlation_neighbours_{CORR_WINDOW}d"
+LATEST_TABLE = f"correlation_latest_{CORR_WINDOW}d"
+RECOUNT_EVERY = 252  # dates between exact recounts of the running sums from the window (bounds rounding drift)
+CONSTANT_TOLERANCE = 1e-12  # a pair's variance below this share of the squares summed since the recount is zero
+
+
+@dataclass
+class _PairMoments:
+    """Sums over the window per pair (i, j), on the dates both i and j have a value (all (N, N) but ``scale``)."""
+
+    count: np.ndarray  # dates
+    sums: np.ndarray  # sum of x_i
+    squares: np.ndarray  # sum of x_i^2
+    cross: np.ndarray  # sum of x_i x_j
+    scale: np.ndarray  # (N,): sum of x_i^2 over every date added since the last exact recount
+
+    @classmethod
+    def of_window(cls, x: np.ndarray, m: np.ndarray) -> _PairMoments:
+        """Exact sums over the rows of ``x`` (dates x N, 0 where missing) with ``m`` 1.0 where a value exists."""
+        x2 = x * x
+        return cls(m.T @ m, x.T @ m, x2.T @ m, x.T @ x, x2.sum(axis=0))
+
+    def shift(self, x_in: np.ndarray, m_in: np.ndarray, x_out: np.ndarray, m_out: np.ndarray) -> None:
+        """Add the date ``(x_in, m_in)`` and drop the date ``(x_out, m_out)``: a rank-two update of each sum."""
+        x, m = np.vstack([x_in, x_out]), np.vstack([m_in, m_out])
+        sign = np.array([[1.0], [-1.0]])
+        self.count += (sign * m).T @ m
+        self.sums += (sign * x).T @ m
+        self.squares += (sign * x * x).T @ m
+        self.cross += (sign * x).T @ x
+        self.scale += x_in * x_in
+
+    def correlation(self, min_periods: int) -> np.ndarray:
+        """(N, N) correlations on common dates; NaN below ``min_periods`` dates or for a constant series."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = self.sums / self.count  # [i, j]: mean of x_i on the dates shared with j
+            deviations = self.squares - self.sums * mean  # sum of squared deviations of x_i on those dates
+            cov = self.cross - self.sums * mean.T
+            corr = cov / np.sqrt(deviations * deviations.T)
+        constant = deviations <= CONSTANT_TOLERANCE * self.scale[:, None]
+        corr[(self.count < min_periods) | constant | constant.T] = np.nan
+        return np.clip(corr, -1.0, 1.0, out=corr)
+
+
+def rolling_correlation_matrices(wide_returns: pd.DataFrame, window: int = CORR_WINDOW,
+                                 min_periods: int = CORR_MIN_PERIODS) -> Iterator[tuple[pd.Timestamp, np.ndarray]]:
+    """``(date, (N, N) correlation)`` for each date of ``wide_returns`` (dates x symbols, NaN where no return), in
+    date order, over its trailing ``window`` dates; columns in the frame's order. Memory O(N^2) (the running sums
+    and the matrix of the date), whatever the number of dates."""
+    values = wide_returns.to_numpy(dtype=float)
+    valid = ~np.isnan(values)
+    x, m = np.where(valid, values, 0.0), valid.astype(float)
+    blank = np.zeros(values.shape[1])
+    moments = _PairMoments.of_window(x[:0], m[:0])
+    for t, date in enumerate(wide_returns.index):
+        if t % RECOUNT_EVERY == 0:  # depends on t only, so a row dated t is the same whatever follows it
+            start = max(0, t - window + 1)
+            moments = _PairMoments.of_window(x[start:t + 1], m[start:t + 1])
+        elif t >= window:
+            moments.shift(x[t], m[t], x[t - window], m[t - window])
+        else:
+            moments.shift(x[t], m[t], blank, blank)
+        yield pd.Timestamp(date), moments.correlation(min_periods)
+
+
+def top_neighbours(corr: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of an (N, N) correlation matrix, the columns of its ``min(k, N - 1)`` largest |corr| off the
+    diagonal, strongest first (equal |corr| by column; a tie across the k-th place is kept by selection order),
+    and their signed correlations: ``(columns (N, k') int, corr (N, k'))``, -1 / NaN where a row has fewer."""
+    n = corr.shape[0]
+    k = max(0, min(k, n - 1))
+    strength = np.abs(corr)
+    strength[np.isnan(strength)] = -1.0
+    np.fill_diagonal(strength, -1.0)
+    if k < n - 1:
+        columns = np.argpartition(-strength, k - 1, axis=1)[:, :k] if k else np.empty((n, 0), dtype=np.intp)
+    else:
+        columns = np.broadcast_to(np.arange(n), (n, n)).copy()
+    picked = np.take_along_axis(strength, columns, axis=1)
+    order = np.lexsort((columns, -picked), axis=-1)
+    columns = np.take_along_axis(columns, order, axis=1)[:, :k]
+    picked = np.take_along_axis(picked, order, axis=1)[:, :k]
+    values = np.take_along_axis(corr, columns, axis=1)
+    undefined = picked < 0
+    columns[undefined], values[undefined] = -1, np.nan
+    return columns, values
+
+
+@dataclass(frozen=True)
+class CorrelationTables:
+    """What is stored of the rolling correlations: the per-date neighbourhoods and the last date's matrix."""
+
+    neighbours: pd.DataFrame  # date, symbol, neighbour, rank (1 = strongest), corr (float32)
+    latest: pd.DataFrame  # date, symbol_a, symbol_b, corr (float64), symbol_a < symbol_b, defined pairs only
+    k: int
+
+    @property
+    def latest_date(self) -> pd.Timestamp:
+        return pd.Timestamp(self.latest["date"].iloc[0])
+
+    def latest_matrix(self) -> pd.DataFrame:
+        return correlation_matrix(self.latest)
+
+
+def correlation_tables(wide_returns: pd.DataFrame, k: int = NEIGHBOURS, window: int = CORR_WINDOW,
+                       min_periods: int = CORR_MIN_PERIODS) -> CorrelationTables:
+    """Top-``k`` neighbourhoods per date and the last date's matrix of ``wide_returns`` (dates x symbols)."""
+    wide = wide_returns[sorted(wide_returns.columns)].sort_index()
+    symbols = np.asarray(wide.columns, dtype=object)
+    n = len(symbols)
+    if n < 2 or k < 1:
+        raise InputError(f"correlations: need at least 2 series and k >= 1 (got {n} series, k={k})")
+    k_kept = min(k, n - 1)
+    neighbour = np.full((len(wide), n, k_kept), -1, dtype=np.int16 if n < 2**15 else np.int32)
+    corr_of = np.full((len(wide), n, k_kept), np.nan, dtype=np.float32)
+    last = np.full((n, n), np.nan)
+    for t, (_, corr) in enumerate(rolling_correlation_matrices(wide, window, min_periods)):
+        neighbour[t], corr_of[t] = top_neighbours(corr, k_kept)
+        last = corr
+    defined = neighbour >= 0
+    if not defined.any():
+        raise InputError(f"correlations: no pair of the {n} series has {min_periods} common returns in any "
+                         f"{window}-date window")
+    dates, rows, ranks = np.nonzero(defined)
+    neighbours = pd.DataFrame({
+        "date": wide.index.to_numpy()[dates],
+        "symbol": pd.Categorical.from_codes(rows.astype(neighbour.dtype), categories=symbols),
+        "neighbour": pd.Categorical.from_codes(neighbour[defined], categories=symbols),
+        "rank": (ranks + 1).astype(np.int8 if k_kept < 127 else np.int32),
+        "corr": corr_of[defined],
+    })
+    a, b = np.triu_indices(n, k=1)
+    pairs = ~np.isnan(last[a, b])
+    latest = pd.DataFrame({"date": wide.index[-1], "symbol_a": symbols[a[pairs]], "symbol_b": symbols[b[pairs]],
+                           "corr": last[a, b][pairs]}).astype({"symbol_a": "str", "symbol_b": "str"})
+    return CorrelationTables(neighbours, latest, k_kept)
+
+
+def correlation_matrix(latest: pd.DataFrame, symbols: Sequence[str] | None = None) -> pd.DataFrame:
+    """The symmetric matrix (1 on the diagonal, NaN where undefined) of a ``symbol_a, symbol_b, corr`` table."""
+    names = sorted(set(latest["symbol_a"]) | set(latest["symbol_b"])) if symbols is None else list(symbols)
+    pos = pd.Index(names)
+    ia, ib = pos.get_indexer(latest["symbol_a"]), pos.get_indexer(latest["symbol_b"])
+    keep = (ia >= 0) & (ib >= 0)
+    values = np.full((len(names), len(names)), np.nan)
+    values[ia[keep], ib[keep]] = values[ib[keep], ia[keep]] = latest["corr"].to_numpy(dtype=float)[keep]
+    np.fill_diagonal(values, 1.0)
+    return pd.DataFrame(values, index=names, columns=names)
+
+
+def latest_correlation(source: FeatureStore | pd.DataFrame) -> tuple[pd.Timestamp, pd.DataFrame]:
+    """The stored last-date matrix (``LATEST_TABLE``, from a store or as a frame): ``(its date, matrix)``."""
+    latest = source.read(LATEST_TABLE) if isinstance(source, FeatureStore) else source
+    if latest.empty:
+        raise InputError(f"feature table {LATEST_TABLE}: empty, no latest correlation matrix")
+    return pd.Timestamp(latest["date"].iloc[0]), correlation_matrix(latest)
+
+
+@dataclass(frozen=True)
+class NeighbourEdges:
+    """The top-k neighbourhood of each series on one date: ``frame`` is ``symbol, neighbour, rank, corr``."""
+
+    date: pd.Timestamp
+    frame: pd.DataFrame
+
+    def index(self, symbols: Sequence[str]) -> np.ndarray:
+        """(2, E) positions in ``symbols``: row 0 the neighbour (message source), row 1 the series it informs
+        (target), as torch_geometric's ``edge_index``; edges with an end not in ``symbols`` are left out."""
+        pos = pd.Index(list(symbols))
+        source = pos.get_indexer(self.frame["neighbour"].astype(str))
+        target = pos.get_indexer(self.frame["symbol"].astype(str))
+        keep = (source >= 0) & (target >= 0)
+        return np.vstack([source[keep], target[keep]]).astype(np.int64)
+
+
+def neighbour_edges(source: FeatureStore | pd.DataFrame, as_of: pd.Timestamp) -> NeighbourEdges:
+    """The neighbourhoods of the latest date on or before ``as_of`` (from a store, reading only the partitions
+    that date needs, or from a ``NEIGHBOUR_TABLE`` frame)."""
+    as_of = pd.Timestamp(as_of)
+    if isinstance(source, FeatureStore):
+        rows = source.read_latest(NEIGHBOUR_TABLE, as_of)
+    else:
+        dated = source[source["date"] <= as_of]
+        rows = dated[dated["date"] == dated["date"].max()] if len(dated) else dated
+    if rows.empty:
+        raise InputError(f"feature table {NEIGHBOUR_TABLE}: no neighbourhood dated on or before {as_of:%Y-%m-%d}")
+    frame = rows[["symbol", "neighbour", "rank", "corr"]].sort_values(["symbol", "rank"]).reset_index(drop=True)
+    return NeighbourEdges(pd.Timestamp(rows["date"].iloc[0]), frame)
