@@ -60,14 +60,20 @@ class _PairMoments:
         self.scale += x_in * x_in
 
     def correlation(self, min_periods: int) -> np.ndarray:
-        """(N, N) correlations on common dates; NaN below ``min_periods`` dates or for a constant series."""
+        """(N, N) correlations on common dates; NaN below ``min_periods`` dates or for a constant series
+        (in place over three N x N buffers: this runs once a date)."""
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = self.sums / self.count  # [i, j]: mean of x_i on the dates shared with j
-            deviations = self.squares - self.sums * mean  # sum of squared deviations of x_i on those dates
-            cov = self.cross - self.sums * mean.T
-            corr = cov / np.sqrt(deviations * deviations.T)
-        constant = deviations <= CONSTANT_TOLERANCE * self.scale[:, None]
-        corr[(self.count < min_periods) | constant | constant.T] = np.nan
+            mean = np.divide(self.sums, self.count)  # [i, j]: mean of x_i on the dates shared with j
+            corr = np.multiply(self.sums, mean.T)
+            np.subtract(self.cross, corr, out=corr)  # the sum of cross deviations; the correlation below
+            deviations = np.subtract(self.squares, np.multiply(self.sums, mean, out=mean), out=mean)
+            constant = deviations <= CONSTANT_TOLERANCE * self.scale[:, None]
+            denominator = np.sqrt(np.multiply(deviations, deviations.T))
+            np.divide(corr, denominator, out=corr)
+        undefined = self.count < min_periods
+        undefined |= constant
+        undefined |= constant.T
+        corr[undefined] = np.nan
         return np.clip(corr, -1.0, 1.0, out=corr)
 
 
@@ -98,17 +104,16 @@ def top_neighbours(corr: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     and their signed correlations: ``(columns (N, k') int, corr (N, k'))``, -1 / NaN where a row has fewer."""
     n = corr.shape[0]
     k = max(0, min(k, n - 1))
+    if k == 0:
+        return np.empty((n, 0), dtype=np.intp), np.empty((n, 0))
     strength = np.abs(corr)
-    strength[np.isnan(strength)] = -1.0
+    np.nan_to_num(strength, copy=False, nan=-1.0)
     np.fill_diagonal(strength, -1.0)
-    if k < n - 1:
-        columns = np.argpartition(-strength, k - 1, axis=1)[:, :k] if k else np.empty((n, 0), dtype=np.intp)
-    else:
-        columns = np.broadcast_to(np.arange(n), (n, n)).copy()
+    columns = np.argpartition(strength, n - k, axis=1)[:, n - k:]
     picked = np.take_along_axis(strength, columns, axis=1)
     order = np.lexsort((columns, -picked), axis=-1)
-    columns = np.take_along_axis(columns, order, axis=1)[:, :k]
-    picked = np.take_along_axis(picked, order, axis=1)[:, :k]
+    columns = np.take_along_axis(columns, order, axis=1)
+    picked = np.take_along_axis(picked, order, axis=1)
     values = np.take_along_axis(corr, columns, axis=1)
     undefined = picked < 0
     columns[undefined], values[undefined] = -1, np.nan
