@@ -155,13 +155,15 @@ def correlation_tables(wide_returns: pd.DataFrame, k: int = NEIGHBOURS, window: 
     if not defined.any():
         raise InputError(f"correlations: no pair of the {n} series has {min_periods} common returns in any "
                          f"{window}-date window")
-    dates, rows, ranks = np.nonzero(defined)
+    keep = defined.ravel()  # (date, series, rank) in C order; positions built in small integer types
+    per_date = n * k_kept
     neighbours = pd.DataFrame({
-        "date": wide.index.to_numpy()[dates],
-        "symbol": pd.Categorical.from_codes(rows.astype(neighbour.dtype), categories=symbols),
-        "neighbour": pd.Categorical.from_codes(neighbour[defined], categories=symbols),
-        "rank": (ranks + 1).astype(np.int8 if k_kept < 127 else np.int32),
-        "corr": corr_of[defined],
+        "date": wide.index.to_numpy()[np.repeat(np.arange(len(wide), dtype=np.int32), per_date)[keep]],
+        "symbol": pd.Categorical.from_codes(
+            np.tile(np.repeat(np.arange(n, dtype=neighbour.dtype), k_kept), len(wide))[keep], categories=symbols),
+        "neighbour": pd.Categorical.from_codes(neighbour.ravel()[keep], categories=symbols),
+        "rank": np.tile(np.arange(1, k_kept + 1, dtype=np.int8 if k_kept < 127 else np.int32), len(wide) * n)[keep],
+        "corr": corr_of.ravel()[keep],
     })
     a, b = np.triu_indices(n, k=1)
     pairs = ~np.isnan(last[a, b])
