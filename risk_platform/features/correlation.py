@@ -80,8 +80,8 @@ class _PairMoments:
 def rolling_correlation_matrices(wide_returns: pd.DataFrame, window: int = CORR_WINDOW,
                                  min_periods: int = CORR_MIN_PERIODS) -> Iterator[tuple[pd.Timestamp, np.ndarray]]:
     """``(date, (N, N) correlation)`` for each date of ``wide_returns`` (dates x symbols, NaN where no return), in
-    date order, over its trailing ``window`` dates; columns in the frame's order. Memory O(N^2) (the running sums
-    and the matrix of the date), whatever the number of dates."""
+    date order, over its trailing ``window`` dates; columns in the frame's order. Beyond the input, memory is O(N^2)
+    (the running sums and the matrix of the date) whatever the number of dates."""
     values = wide_returns.to_numpy(dtype=float)
     valid = ~np.isnan(values)
     x, m = np.where(valid, values, 0.0), valid.astype(float)
@@ -167,6 +167,9 @@ def correlation_tables(wide_returns: pd.DataFrame, k: int = NEIGHBOURS, window: 
     })
     a, b = np.triu_indices(n, k=1)
     pairs = ~np.isnan(last[a, b])
+    if not pairs.any():
+        raise InputError(f"correlations: no pair of the {n} series has {min_periods} common returns in the "
+                         f"{window} dates up to the last date, {wide.index[-1]:%Y-%m-%d}")
     latest = pd.DataFrame({"date": wide.index[-1], "symbol_a": symbols[a[pairs]], "symbol_b": symbols[b[pairs]],
                            "corr": last[a, b][pairs]}).astype({"symbol_a": "str", "symbol_b": "str"})
     return CorrelationTables(neighbours, latest, k_kept)

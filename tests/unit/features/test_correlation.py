@@ -167,5 +167,9 @@ def test_store_round_trip_and_readers(tmp_path):
 def test_fewer_than_two_series_or_too_short_a_history_is_a_named_error():
     with pytest.raises(InputError, match="at least 2 series"):
         correlation_tables(panel(100, "A"))
-    with pytest.raises(InputError, match="42 common returns"):
+    with pytest.raises(InputError, match="42 common returns in any 63-date window"):
         correlation_tables(panel(30, "AB"))
+    ended = panel(200, "ABC")
+    ended.iloc[150:, 1:] = np.nan  # B and C stop: no pair left in the last window
+    with pytest.raises(InputError, match="42 common returns in the 63 dates up to the last date"):
+        correlation_tables(ended)
