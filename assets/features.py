@@ -3,14 +3,14 @@
 import dagster as dg
 import pandas as pd
 
-from assets.metadata import latest_gx_validation_id, manifest_table, table
+from assets.metadata import correlation_metadata, latest_gx_validation_id, manifest_table, table
 from resources import FeatureStoreResource, LineageResource
-from risk_platform.features.engineering import rolling_correlations, series_features
+from risk_platform.features.correlation import LATEST_TABLE, NEIGHBOUR_TABLE, correlation_tables
+from risk_platform.features.engineering import series_features
 from risk_platform.features.returns import compute_returns, wide_returns
 from risk_platform.regime import RegimeRule
 
 DAILY_TABLE = "daily_features"
-CORR_TABLE = "correlations_63d"
 
 
 @dg.asset(group_name="features", compute_kind="pandas")
@@ -57,12 +57,16 @@ def daily_features(context: dg.AssetExecutionContext, returns: pd.DataFrame, mar
 @dg.asset(group_name="features", compute_kind="parquet")
 def correlation_features(context: dg.AssetExecutionContext, returns: pd.DataFrame,
                          feature_store: FeatureStoreResource, lineage: LineageResource) -> dg.Output[dict]:
-    """63-day rolling pairwise correlations of returns (pairs on common dates, at least 42)."""
-    frame = rolling_correlations(wide_returns(returns))
+    """63-day rolling pairwise correlations of returns (pairs on common dates, at least 42), kept as each series'
+    top-k neighbours by |corr| per date and the full matrix of the last date."""
+    tables = correlation_tables(wide_returns(returns))
     store = feature_store.store()
-    manifest = {**store.write(CORR_TABLE, frame).to_dict(), "store_root": str(store.root)}
-    lineage.record(context, "correlation_features", ["returns"], partition_facts(manifest))
-    return dg.Output(manifest, metadata={"rows": manifest["rows"], "partitions": manifest_table(manifest)})
+    manifests = {name: {**store.write(name, frame).to_dict(), "store_root": str(store.root)}
+                 for name, frame in ((NEIGHBOUR_TABLE, tables.neighbours), (LATEST_TABLE, tables.latest))}
+    lineage.record(context, "correlation_features", ["returns"],
+                   {"tables": [partition_facts(m) for m in manifests.values()]})
+    return dg.Output(manifests, metadata=correlation_metadata(tables, manifests[NEIGHBOUR_TABLE],
+                                                              manifests[LATEST_TABLE]))
 
 
 def partition_facts(manifest: dict) -> dict:

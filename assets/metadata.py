@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -11,10 +12,13 @@ import pandas as pd
 from risk_platform.alerts import AlertSink, LimitCheck
 from risk_platform.data.loading import RawPrices
 from risk_platform.data.quality import GateOutcome
+from risk_platform.features.correlation import CorrelationTables
+from risk_platform.features.engineering import CORR_WINDOW
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.render.charts import markdown_image
 from risk_platform.render.formatting import money
 from risk_platform.reporting.data_views import missing_share_map
+from risk_platform.reporting.feature_views import correlation_heatmap
 from risk_platform.reporting.model_views import failed_gates, gate_table_markdown, promotion_headline
 from risk_platform.reporting.risk_views import (
     component_var_chart,
@@ -73,6 +77,26 @@ def latest_gx_validation_id(context: dg.AssetExecutionContext) -> str:
         return "unknown"
     value = event.asset_materialization.metadata.get("gx_validation_id")
     return value.value if value is not None else "unknown"
+
+
+def correlation_metadata(tables: CorrelationTables, neighbours: dict, latest: dict) -> dict[str, Any]:
+    """The correlation tables (manifests of ``NEIGHBOUR_TABLE`` and ``LATEST_TABLE``): a headline, rows, bytes on
+    disk, partitions with their hashes, and the heatmap of the latest matrix."""
+    frame = tables.neighbours
+    on_disk = sum(Path(neighbours["store_root"], p["path"]).stat().st_size
+                  for m in (neighbours, latest) for p in m["partitions"])
+    return {
+        "headline": f"{CORR_WINDOW}-day correlations of {frame['symbol'].nunique()} series: top {tables.k} "
+                    f"neighbours by |corr| on {frame['date'].nunique():,} dates, latest matrix on "
+                    f"{tables.latest_date:%Y-%m-%d}",
+        "rows": neighbours["rows"],
+        "latest_rows": latest["rows"],
+        "bytes_on_disk": on_disk,
+        "partitions": manifest_table(neighbours),
+        "latest_partitions": manifest_table(latest),
+        "latest_heatmap": dg.MetadataValue.md(correlation_heatmap(tables.latest_matrix(), tables.latest_date,
+                                                                  CORR_WINDOW)),
+    }
 
 
 # ------------------------------------------------------------------------ models, validation and promotion

@@ -1,5 +1,6 @@
-"""Point-in-time features per series: EWMA and realized volatility, drawdown, volatility regime, and
-rolling cross-asset correlations. Every feature dated t uses data dated t or earlier only.
+"""Point-in-time features per series: EWMA and realized volatility, drawdown, volatility regime (the rolling
+cross-asset correlations, over ``CORR_WINDOW``, are in ``correlation``). Every feature dated t uses data dated t or
+earlier only.
 
 Units: volatilities are daily, in the series' return units (log return, or basis points for yields).
 """
@@ -14,8 +15,8 @@ from risk_platform.features.returns import BP_QUOTES
 from risk_platform.regime import RegimeRule, volatility_rank
 
 REALIZED_WINDOWS = (21, 63)
-CORR_WINDOW = 63
-CORR_MIN_PERIODS = 42
+CORR_WINDOW = 63  # dates of the rolling correlations (features.correlation) and the GNN's first window
+CORR_MIN_PERIODS = 42  # common returns a pair needs in the window for a correlation
 
 
 def realized_vol(returns: pd.Series, window: int) -> pd.Series:
@@ -60,50 +61,3 @@ def series_features(returns: pd.DataFrame, panel: pd.DataFrame, instruments: pd.
         )
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
-
-
-def rolling_correlations(wide_returns: pd.DataFrame, window: int = CORR_WINDOW,
-                         min_periods: int = CORR_MIN_PERIODS) -> pd.DataFrame:
-    """Pairwise rolling correlations over the last ``window`` dates of the union calendar.
-
-    A pair uses the dates on which both series have a return; fewer than ``min_periods`` such dates gives
-    NaN. Returns the long table ``date, symbol_a, symbol_b, corr`` with ``symbol_a < symbol_b``.
-    """
-    symbols = sorted(wide_returns.columns)
-    x = wide_returns[symbols].to_numpy(dtype=float)
-    n_dates, n = x.shape
-    ia, ib = np.triu_indices(n, k=1)
-    out = np.full((n_dates, len(ia)), np.nan, dtype=float)
-    valid = ~np.isnan(x)
-    for start in range(0, len(ia), 64):
-        a, b = ia[start:start + 64], ib[start:start + 64]
-        both = valid[:, a] & valid[:, b]
-        xa = np.where(both, x[:, a], 0.0)
-        xb = np.where(both, x[:, b], 0.0)
-        sums = [_rolling_sum(arr, window) for arr in (both.astype(float), xa, xb, xa * xb, xa * xa, xb * xb)]
-        cnt, sa, sb, sab, saa, sbb = sums
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cov = sab - sa * sb / cnt
-            var_a = saa - sa * sa / cnt
-            var_b = sbb - sb * sb / cnt
-            corr = cov / np.sqrt(var_a * var_b)
-        corr[(cnt < min_periods) | (var_a <= 0) | (var_b <= 0)] = np.nan
-        out[:, start:start + 64] = np.clip(corr, -1.0, 1.0)
-    dates = np.repeat(wide_returns.index.to_numpy(), len(ia))
-    frame = pd.DataFrame(
-        {
-            "date": dates,
-            "symbol_a": np.tile(np.asarray(symbols)[ia], n_dates),
-            "symbol_b": np.tile(np.asarray(symbols)[ib], n_dates),
-            "corr": out.ravel().astype(np.float32),
-        }
-    )
-    return frame[frame["corr"].notna()].reset_index(drop=True)
-
-
-def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
-    """Sum over the trailing ``window`` rows (fewer at the start), column-wise."""
-    csum = np.cumsum(values, axis=0)
-    out = csum.copy()
-    out[window:] = csum[window:] - csum[:-window]
-    return out

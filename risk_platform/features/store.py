@@ -92,23 +92,35 @@ class FeatureStore:
 
     def read(self, table: str, as_of: pd.Timestamp | None = None, start: pd.Timestamp | None = None,
              date_column: str = "date", verify: bool = False) -> pd.DataFrame:
-        """Rows of ``table`` dated in [start, as_of]; ``verify`` re-hashes each partition read."""
-        parts = []
-        for p in self.manifest(table).partitions:
-            if (as_of is not None and p.year > as_of.year) or (start is not None and p.year < start.year):
-                continue
-            path = self.root / p.path
-            if verify and sha256_file(path) != p.sha256:
-                raise InputError(f"feature table {table}: partition {p.path} does not match its manifest hash")
-            parts.append(pq.read_table(path).to_pandas())
+        """Rows of ``table`` dated in [start, as_of]; ``verify`` re-hashes each partition read. Only the year
+        partitions the manifest places in that range are opened, and rows are filtered as they are read."""
+        parts = [self._read_partition(table, p, as_of, start, date_column, verify)
+                 for p in self.manifest(table).partitions
+                 if not ((as_of is not None and p.year > as_of.year) or (start is not None and p.year < start.year))]
         if not parts:
             return pd.DataFrame()
-        frame = pd.concat(parts, ignore_index=True)
-        if as_of is not None:
-            frame = frame[frame[date_column] <= as_of]
-        if start is not None:
-            frame = frame[frame[date_column] >= start]
-        return frame.reset_index(drop=True)
+        return pd.concat(parts, ignore_index=True)
+
+    def read_latest(self, table: str, as_of: pd.Timestamp, date_column: str = "date",
+                    verify: bool = False) -> pd.DataFrame:
+        """The rows of the latest date on or before ``as_of``, opening partitions from the year of ``as_of``
+        backwards until one has rows (usually one partition); an empty frame if no row is that old."""
+        for p in sorted(self.manifest(table).partitions, key=lambda p: p.year, reverse=True):
+            if p.year > as_of.year:
+                continue
+            rows = self._read_partition(table, p, as_of, None, date_column, verify)
+            if len(rows):
+                return rows[rows[date_column] == rows[date_column].max()].reset_index(drop=True)
+        return pd.DataFrame()
+
+    def _read_partition(self, table: str, partition: Partition, as_of: pd.Timestamp | None,
+                        start: pd.Timestamp | None, date_column: str, verify: bool) -> pd.DataFrame:
+        path = self.root / partition.path
+        if verify and sha256_file(path) != partition.sha256:
+            raise InputError(f"feature table {table}: partition {partition.path} does not match its manifest hash")
+        bounds = ([(date_column, "<=", as_of)] if as_of is not None else []) + \
+                 ([(date_column, ">=", start)] if start is not None else [])
+        return pq.read_table(path, filters=bounds or None).to_pandas()
 
     @staticmethod
     def _remove_unreferenced(table_dir: Path, keep: set[Path]) -> None:

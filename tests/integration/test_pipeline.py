@@ -11,6 +11,7 @@ from assets import ALL_ASSETS, DATA_GROUPS
 from resources import MarketDataResource, embedded_resources
 from risk_platform import paths
 from risk_platform.data.loading import sha256_file
+from risk_platform.features.correlation import NEIGHBOUR_TABLE, NEIGHBOURS, latest_correlation, neighbour_edges
 from risk_platform.features.store import FeatureStore
 from tests.conftest import inject_gaps
 
@@ -60,7 +61,15 @@ def test_whole_graph_materializes_on_the_bundled_data(tmp_path):
     daily = store.manifest("daily_features")
     assert [p.year for p in daily.partitions] == list(range(2000, 2025))
     assert all(sha256_file(tmp_path / "feature_store" / p.path) == p.sha256 for p in daily.partitions)
-    assert store.manifest("correlations_63d").rows > 1_000_000
+    neighbours = store.manifest(NEIGHBOUR_TABLE)  # top-k neighbours per date, not every pair on every date
+    assert [p.year for p in neighbours.partitions] == list(range(2000, 2025))
+    assert all(sha256_file(tmp_path / "feature_store" / p.path) == p.sha256 for p in neighbours.partitions)
+    latest_date, matrix = latest_correlation(store)
+    n = len(matrix)
+    assert latest_date.year == 2024 and n > 20
+    assert 1_000_000 < neighbours.rows <= 25 * 262 * n * NEIGHBOURS
+    edges = neighbour_edges(store, latest_date)
+    assert len(edges.frame) == n * NEIGHBOURS and edges.index(list(matrix.index)).shape == (2, n * NEIGHBOURS)
     assert not (tmp_path / "quarantine").exists()
     # the GX validation result is kept under its id, as the check metadata says
     gate_meta = check_evaluation(result, GATE).metadata

@@ -7,8 +7,8 @@ from numpy.testing import assert_allclose
 
 from risk_platform.data.quality import accepted_panel, apply_gate, completeness_table
 from risk_platform.ewma import ewma_variance
-from risk_platform.features.engineering import drawdown, realized_vol, rolling_correlations, series_features
-from risk_platform.features.returns import compute_returns, wide_returns
+from risk_platform.features.engineering import drawdown, realized_vol, series_features
+from risk_platform.features.returns import compute_returns
 from risk_platform.models.datasets import market_regime
 from risk_platform.regime import RegimeRule
 
@@ -70,19 +70,6 @@ def test_realized_vol_and_drawdown_by_hand():
     assert_allclose(drawdown(yields, "yield_pct"), [0, 0, -40.0, 0])
 
 
-def test_rolling_correlations_match_numpy():
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(120, 3))
-    x[5:9, 1] = np.nan  # a venue closed
-    wide = pd.DataFrame(x, columns=["A", "B", "C"], index=pd.bdate_range("2024-01-01", periods=120))
-    corr = rolling_correlations(wide, window=63, min_periods=42)
-    day = wide.index[80]
-    got = corr[(corr["date"] == day) & (corr["symbol_a"] == "A") & (corr["symbol_b"] == "B")]["corr"].item()
-    window = wide.loc[:day].tail(63).dropna(subset=["A", "B"])
-    assert_allclose(got, np.corrcoef(window["A"], window["B"])[0, 1], atol=1e-6)
-    assert corr["date"].min() == wide.index[41]  # first date with 42 observations
-
-
 def test_regime_rule_labels():
     rule = RegimeRule(min_history=3, low_below=0.25, high_above=0.85)
     labels = rule.label(np.array([np.nan, 0.1, 0.5, 0.9]))
@@ -115,9 +102,6 @@ def test_features_are_point_in_time(raw, instruments, suite):
     cut = series_features(compute_returns(cut_panel, instruments).frame, cut_panel, instruments)
     left = full[full["date"] <= cutoff].reset_index(drop=True)
     pd.testing.assert_frame_equal(left, cut.reset_index(drop=True))
-    full_corr = rolling_correlations(wide_returns(compute_returns(panel, instruments).frame))
-    cut_corr = rolling_correlations(wide_returns(compute_returns(cut_panel, instruments).frame))
-    pd.testing.assert_frame_equal(full_corr[full_corr["date"] <= cutoff].reset_index(drop=True), cut_corr)
 
 
 def test_feature_table_columns(raw, instruments, suite):

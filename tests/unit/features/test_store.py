@@ -77,3 +77,47 @@ def test_verify_detects_a_tampered_partition(tmp_path):
                        .read_bytes())
     with pytest.raises(InputError, match="does not match its manifest hash"):
         store.read("t", verify=True)
+
+
+def opened_years(monkeypatch) -> list[int]:
+    """The year partitions ``pq.read_table`` opens from now on."""
+    opened = []
+    real = pq.read_table
+
+    def recording(source, *args, **kwargs):
+        opened.append(int(str(source).split("year=")[1][:4]))
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "read_table", recording)
+    return opened
+
+
+def test_reads_open_only_the_year_partitions_of_their_dates(tmp_path, monkeypatch):
+    store = FeatureStore(tmp_path)
+    store.write("t", frame(start="2020-12-01", periods=800))  # 2020 .. 2023
+    opened = opened_years(monkeypatch)
+    got = store.read("t", as_of=pd.Timestamp("2021-06-30"))
+    assert opened == [2020, 2021] and got["date"].max() == pd.Timestamp("2021-06-30")
+    opened.clear()
+    got = store.read("t", start=pd.Timestamp("2022-03-01"), as_of=pd.Timestamp("2022-03-31"))
+    assert opened == [2022] and len(got) == 23 and got["date"].min() == pd.Timestamp("2022-03-01")
+    opened.clear()
+    assert store.read("t", start=pd.Timestamp("2023-01-01"))["date"].min() == pd.Timestamp("2023-01-02")
+    assert opened == [2023]
+
+
+def test_read_latest_opens_the_year_of_as_of_and_steps_back_only_when_it_is_empty(tmp_path, monkeypatch):
+    store = FeatureStore(tmp_path)
+    many = pd.concat([frame(start="2020-12-01", periods=800), frame(start="2020-12-01", periods=800)
+                      .assign(symbol="UST10Y")], ignore_index=True)
+    store.write("t", many)
+    opened = opened_years(monkeypatch)
+    got = store.read_latest("t", pd.Timestamp("2022-07-03"))  # a Sunday
+    assert opened == [2022] and set(got["date"]) == {pd.Timestamp("2022-07-01")} and len(got) == 2
+    opened.clear()
+    got = store.read_latest("t", pd.Timestamp("2022-01-01"))  # before the year's first row: the year before
+    assert opened == [2022, 2021] and set(got["date"]) == {pd.Timestamp("2021-12-31")}
+    opened.clear()
+    assert store.read_latest("t", pd.Timestamp("2030-01-01"))["date"].max() == many["date"].max()
+    assert opened == [2023]
+    assert store.read_latest("t", pd.Timestamp("2019-12-31")).empty
