@@ -56,7 +56,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "ingest": (), "features": ("ingest",), **{stage: ("features",) for stage in TRAINED_FAMILY},
     "validation": ("features",), "promotion": ("validation", *TRAINED_FAMILY), "risk": ("ingest",)}
 PRESET = "demo"
-DAILY_TABLE, CORR_TABLE = "daily_features", "correlations_63d"  # the pipeline's feature tables (assets/features.py)
+DAILY_TABLE = "daily_features"  # the pipeline's daily feature table (assets/features.py)
 DEFAULT_POSITIONS = 1_000
 RESULT_FILE = "stage_result.json"
 
@@ -135,17 +135,10 @@ def stage_ingest(ctx: StageContext) -> str:
                if inputs.unavailable else ""))
 
 
-def correlation_table(returns):
-    """The correlation feature table from long returns, as ``correlation_features`` builds it (one place to switch
-    when that asset's layout changes)."""
-    from risk_platform.features.engineering import rolling_correlations
-    from risk_platform.features.returns import wide_returns
-
-    return rolling_correlations(wide_returns(returns))
-
-
 def stage_features(ctx: StageContext) -> str:
+    from risk_platform.features.correlation import LATEST_TABLE, NEIGHBOUR_TABLE, correlation_tables
     from risk_platform.features.engineering import series_features
+    from risk_platform.features.returns import wide_returns
     from risk_platform.features.store import FeatureStore
     from risk_platform.regime import RegimeRule
 
@@ -153,10 +146,13 @@ def stage_features(ctx: StageContext) -> str:
     store = FeatureStore(ctx.store_root)
     daily = store.write(DAILY_TABLE, series_features(returns, panel, instruments, RegimeRule()))
     del panel
-    correlations = store.write(CORR_TABLE, correlation_table(returns))
-    size = sum(f.stat().st_size for f in (ctx.store_root / CORR_TABLE).rglob("*.parquet"))
-    return (f"daily {sum(p.rows for p in daily.partitions):,} rows; correlations"
-            f" {sum(p.rows for p in correlations.partitions):,} rows, {size / 2**20:.1f} MB on disk")
+    tables = correlation_tables(wide_returns(returns))  # as correlation_features writes them
+    neighbours = store.write(NEIGHBOUR_TABLE, tables.neighbours)
+    latest = store.write(LATEST_TABLE, tables.latest)
+    size = sum(f.stat().st_size for table in (NEIGHBOUR_TABLE, LATEST_TABLE)
+               for f in (ctx.store_root / table).rglob("*.parquet"))
+    return (f"daily {daily.rows:,} rows; correlations: {neighbours.rows:,} neighbour rows + {latest.rows:,}"
+            f" latest pairs, {size / 2**20:.1f} MB on disk")
 
 
 def stage_train(ctx: StageContext, family_key: str) -> str:
