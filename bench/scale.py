@@ -369,6 +369,7 @@ def run_universe(n_series: int, stages: list[str], positions: int, seed: int, fa
             universe["error"] = failure_reason(run, log)
             return {"universe": universe, "stages": {s: _skipped("the universe could not be built") for s in stages}}
         universe.update(json.loads((workdir / "universe" / "construction.json").read_text()))
+        commit = _git_commit()  # per stage: a table of record may merge stages measured at different commits
         for stage in stages:
             blocked = [need for need in NEEDS[stage] if results.get(need, {}).get("status") != "ok"]
             if blocked:
@@ -380,7 +381,7 @@ def run_universe(n_series: int, stages: list[str], positions: int, seed: int, fa
             ok = run.code == 0 and not run.stopped
             results[stage] = {"wall_s": round(run.wall_s, 2), "peak_rss_mb": round(run.peak_rss_mb, 1),
                               "status": "ok" if ok else "failed", "cpu_s": round(run.cpu_s, 2),
-                              "load_1m_at_start": round(load, 2),
+                              "load_1m_at_start": round(load, 2), "git_commit": commit,
                               "note": (json.loads((workdir / f"{stage}.{RESULT_FILE}").read_text())["note"] if ok
                                        else failure_reason(run, log))}
             print(f"  N={n_series} {stage}: {results[stage]['status']} {run.wall_s:.1f} s {run.peak_rss_mb:.0f} MB",
