@@ -705,10 +705,11 @@ class GANConfig(GeneratorConfig):
 
     @classmethod
     def demo(cls, **overrides: Any) -> GANConfig:
-        """Small and fast: about 30 s on 2 CPU cores on the bundled data (~720 generator updates, Adam 1e-3);
-        at most 2 minutes of training on any universe."""
+        """Small and fast: about 30 s on 2 idle CPU cores on the bundled data (~720 generator updates, Adam
+        1e-3); at most 5 minutes of training on any universe (a guard ten times the usual time, so a loaded
+        machine does not cut the demo short)."""
         settings: dict[str, Any] = dict(hidden=(128, 128), batch_size=128, max_epochs=120, lr=1e-3,
-                                        max_train_seconds=120.0)
+                                        max_train_seconds=300.0)
         return cls(**{**settings, **overrides})
 
     @classmethod
@@ -731,10 +732,10 @@ class VAEConfig(GeneratorConfig):
 
     @classmethod
     def demo(cls, **overrides: Any) -> VAEConfig:
-        """Small and fast: about 25 s on 2 CPU cores on the bundled data; at most 90 s of training on any
-        universe."""
+        """Small and fast: about 25 s on 2 idle CPU cores on the bundled data; at most 5 minutes of training on
+        any universe (as :meth:`GANConfig.demo`)."""
         settings: dict[str, Any] = dict(hidden=(128, 128), latent_dim=16, batch_size=128, max_epochs=100, lr=2e-3,
-                                        max_train_seconds=90.0)
+                                        max_train_seconds=300.0)
         return cls(**{**settings, **overrides})
 
     @classmethod
