@@ -18,6 +18,8 @@ Run on its own: ``python -m bench.lstm_zero_shot``, the LSTM's leave-series-out 
 and GARCH-t, 2020-2024 (:mod:`bench.lstm_zero_shot`; eight demo trainings); ``python -m bench.tails``, 99% VaR
 walk-forward 2005-2024 on the 28 bundled series for every method without a registered model, passes and tick loss
 against FHS (:mod:`bench.tails`; about five minutes on one core).
+``python -m bench.scale --universe N``, the main job's stages on a universe of N series, wall time and peak RSS per
+stage (:mod:`bench.scale`, universes from :mod:`bench.universe`).
 
 Each command runs in a fresh subprocess; peak memory is that process's maximum resident set size.
 """
