@@ -151,22 +151,27 @@ def test_sampler_exports_with_torch_export(dev_runs, kind):
         assert_allclose(program.module()(inputs).numpy(), sampler(inputs).numpy(), rtol=1e-5, atol=1e-7)
 
 
-def test_regime_vol_prior_is_a_lognormal_fitted_per_regime():
+@pytest.mark.parametrize("n_factors", [0, 1])  # dense (Ledoit-Wolf, Cholesky) and factor form (1 factor + diagonal)
+def test_regime_vol_prior_is_a_lognormal_fitted_per_regime(n_factors):
     rng = np.random.default_rng(0)
     regime = np.repeat([0, 1, 2], 400)
     common = rng.normal(size=(1200, 1))  # one factor: volatilities move together
     log_sigma = np.log([0.005, 0.01, 0.03])[regime][:, None] + 0.3 * common + 0.1 * rng.normal(size=(1200, 4))
-    prior = RegimeVolPrior.fit(np.exp(log_sigma), regime)
+    prior = RegimeVolPrior.fit(np.exp(log_sigma), regime, n_factors=n_factors)
+    assert prior.noise_dim == 4 + n_factors and ("chol" in prior.state_dict()) == (n_factors == 0)
     for c in range(3):
         assert_allclose(prior.loc[c].numpy(), log_sigma[regime == c].mean(axis=0), rtol=1e-5)
     condition = torch.eye(3).repeat_interleave(50_000, dim=0)
+    noise = torch.randn(150_000, prior.noise_dim, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        drawn = np.log(prior(torch.randn(150_000, 4, generator=torch.Generator().manual_seed(1)), condition).numpy())
+        drawn = np.log(prior(noise, condition).numpy())
     for c in range(3):
         block = drawn[c * 50_000:(c + 1) * 50_000]
         assert_allclose(block.mean(axis=0), log_sigma[regime == c].mean(axis=0), atol=0.01)
         corr = np.corrcoef(block, rowvar=False)[np.triu_indices(4, 1)]
-        assert np.all(corr > 0.75)  # the common factor survives the shrinkage
+        assert np.all(corr > 0.75)  # the common factor survives the shrinkage / the one-factor form
+        if n_factors:  # the factor form keeps each series' sample variance on the diagonal
+            assert_allclose(block.var(axis=0), log_sigma[regime == c].var(axis=0, ddof=1), rtol=0.03)
 
 
 def test_dispersion_scale_solves_the_second_moment_equation_by_hand():
