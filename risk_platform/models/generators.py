@@ -369,7 +369,8 @@ class RegimeVolPrior(nn.Module):
         draw (weight 0) to the anchor (weight 1: a given volatility, e.g. today's EWMA)."""
         if self.n_factors:
             common, own = noise[:, : self.n_factors], noise[:, self.n_factors:]
-            deviation = per_regime_product(common, condition, self.loadings.transpose(1, 2)) + (condition @ self.idio) * own
+            deviation = (per_regime_product(common, condition, self.loadings.transpose(1, 2))
+                         + (condition @ self.idio) * own)
         else:
             deviation = per_regime_product(noise, condition, self.chol.transpose(1, 2))
         log_sigma = condition @ self.loc + deviation
