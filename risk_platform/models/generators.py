@@ -367,13 +367,12 @@ class RegimeVolPrior(nn.Module):
                 weight: torch.Tensor | None = None) -> torch.Tensor:
         """``anchor`` (n, k) log volatilities and ``weight`` (n, 1) in [0, 1]: ``log sigma`` moves from the regime
         draw (weight 0) to the anchor (weight 1: a given volatility, e.g. today's EWMA)."""
-        if self.n_factors:
+        if self.n_factors:  # (n, k) temporaries updated in place: memory traffic dominates at large k
             common, own = noise[:, : self.n_factors], noise[:, self.n_factors:]
-            deviation = (per_regime_product(common, condition, self.loadings.transpose(1, 2))
-                         + (condition @ self.idio) * own)
+            log_sigma = per_regime_product(common, condition, self.loadings.transpose(1, 2))
+            log_sigma = log_sigma.addcmul_(condition @ self.idio, own).add_(condition @ self.loc)
         else:
-            deviation = per_regime_product(noise, condition, self.chol.transpose(1, 2))
-        log_sigma = condition @ self.loc + deviation
+            log_sigma = condition @ self.loc + per_regime_product(noise, condition, self.chol.transpose(1, 2))
         if anchor is not None and weight is not None:
             log_sigma = log_sigma + weight * (anchor - log_sigma)
         return torch.exp(log_sigma)
@@ -535,7 +534,7 @@ class FactorModel(nn.Module):
         return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)[0, 0]
 
     def forward(self, factor_shocks: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        return factor_shocks @ self.loadings.T + self.residual(noise)
+        return self.residual(noise).addmm_(factor_shocks, self.loadings.T)
 
 
 def _sym_sqrt(matrix: np.ndarray, power: float) -> np.ndarray:
