@@ -33,6 +33,12 @@ With ``devolatilise=False`` the networks learn per-series standardized returns d
 Either standardisation (fitted on the training rows only) travels with the weights inside
 :class:`ScenarioSampler`, the object logged to MLflow, whose output is in original units.
 
+Many series (more than ``factor_space_above``, :meth:`GeneratorConfig.factors_for`): the networks learn the K
+standardized factor scores of a point-in-time :class:`FactorModel` of the shocks (PCA of the training rows) and
+each scenario adds a per-series residual (a smoothed bootstrap of that series' training residuals); the moment
+calibration is K x K and the volatility prior takes a factor form (:class:`RegimeVolPrior`), so memory is O(k K)
+and a draw O(K^2 + k K): no k x k matrix.
+
 Layout (Lightning template): plain ``nn.Module`` building blocks (:class:`ConditionalMLP`,
 :class:`LocationScaleDecoder`), LightningModules holding the training loops (:class:`GANModule` with manual
 optimization, :class:`VAEModule`), a :class:`ScenarioDataModule`, and the callables :func:`train_gan` and
