@@ -6,12 +6,17 @@ left-tail index, average pairwise correlation, lower-tail dependence between equ
 portfolios (losses positive; the 60/40 legs chosen by :func:`risk_platform.data.roles.sixty_forty`, a book
 without its series is not evaluated and :func:`portfolio_notes` says why) and a discriminative score
 (held-out classifier accuracy minus 0.5).
+
+Scale (many series): the per-series figures and the average correlation cost O(n k) (no k x k matrix); the
+figures over pairs (correlation RMSE, tail dependence) use the pairs among a seeded sample of at most
+:data:`MAX_CORRELATION_SERIES` / :data:`MAX_TAIL_SERIES` series, and the classifier of the discriminative score
+sees at most :data:`MAX_DISCRIMINATOR_SERIES` series, the same for the real and generated samples (all series
+when there are fewer: the bundled universe's figures are exact).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from itertools import combinations
 from typing import Protocol
 
 import numpy as np
@@ -31,6 +36,9 @@ PRICE_QUOTES = ("price", "index_level", "fx_rate")  # log-return series; yields 
 EXCLUDED_CLASSES = ("volatility",)  # VIX is quoted as an index level but is not an investable price
 TAIL_SHARE = 0.05  # Hill: top 5% order statistics; tail dependence at q = 5%
 MIN_TAIL_DAYS = 2.0  # expected real days beyond the VaR level below which the figure gets no bootstrap interval
+MAX_CORRELATION_SERIES = 200  # correlation RMSE over the pairs of at most this many series (19,900 pairs)
+MAX_TAIL_SERIES = 64  # tail dependence over the pairs of at most this many equity indices (2,016 pairs)
+MAX_DISCRIMINATOR_SERIES = 64  # the classifier's features: at most this many series (33 s -> 4 s at k = 500)
 
 
 class Sampler(Protocol):
@@ -59,8 +67,22 @@ def bootstrap_interval(x: np.ndarray, statistic: Callable[[np.ndarray], np.ndarr
 
 
 def kurtosis_interval(x: np.ndarray, n_boot: int = 500, level: float = 0.95, seed: int = 0) -> np.ndarray:
-    """Percentile bootstrap interval of each column's excess kurtosis (rows resampled jointly): (n, k) -> (2, k)."""
-    return bootstrap_interval(x, excess_kurtosis, n_boot, level, seed)
+    """Percentile bootstrap interval of each column's excess kurtosis (rows resampled jointly): (n, k) -> (2, k).
+
+    The resamples of :func:`bootstrap_interval` (same seed, same rows), each one's moments from its row counts:
+    four (n_boot, n) x (n, k) products instead of n_boot copies of the sample."""
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    rng = np.random.default_rng(seed)
+    weights = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_boot)]) / n
+    centred = x - x.mean(axis=0)
+    m1, m2, m3, m4 = (weights @ centred**p for p in (1, 2, 3, 4))
+    variance = m2 - m1**2
+    fourth = m4 - 4 * m1 * m3 + 6 * m1**2 * m2 - 3 * m1**4
+    with np.errstate(divide="ignore", invalid="ignore"):
+        draws = fourth / variance**2 - 3.0
+    tail = (1.0 - level) / 2.0
+    return np.nanquantile(draws, [tail, 1.0 - tail], axis=0)
 
 
 def hill_left_tail_index(x: np.ndarray, share: float = TAIL_SHARE) -> np.ndarray:
@@ -69,14 +91,15 @@ def hill_left_tail_index(x: np.ndarray, share: float = TAIL_SHARE) -> np.ndarray
     With losses sorted in decreasing order ``L_(1) >= L_(2) >= ...`` and ``m = ceil(share * n)``:
     ``1 / alpha = mean_{i<=m} log(L_(i) / L_(m+1))``. NaN when ``L_(m+1) <= 0`` (too few losses).
     """
-    losses = -np.sort(np.asarray(x, dtype=float), axis=0)  # column-wise decreasing losses
+    losses = -np.asarray(x, dtype=float)
     n = losses.shape[0]
     m = int(np.ceil(share * n))
     if m + 1 > n:
         raise InputError(f"Hill estimator: {n} observations are too few for the top {share:.0%}")
-    threshold = losses[m]
+    ordered = np.partition(losses, n - m - 1, axis=0)  # per column: the m largest after L_(m+1), in any order
+    threshold = ordered[n - m - 1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        inverse_alpha = np.log(losses[:m] / threshold).mean(axis=0)
+        inverse_alpha = np.log(ordered[n - m:] / threshold).mean(axis=0)
         alpha = 1.0 / inverse_alpha
     return np.where(threshold > 0, alpha, np.nan)
 
@@ -85,15 +108,33 @@ def hill_left_tail_index(x: np.ndarray, share: float = TAIL_SHARE) -> np.ndarray
 
 
 def average_pairwise_correlation(x: np.ndarray) -> float:
-    """Mean of the off-diagonal Pearson correlations of the columns of ``x`` (n, k)."""
-    corr = np.corrcoef(np.asarray(x, dtype=float), rowvar=False)
-    upper = corr[np.triu_indices_from(corr, k=1)]
-    return float(np.nanmean(upper))
+    """Mean of the off-diagonal Pearson correlations of the columns of ``x`` (n, k), constant columns left out
+    (their correlations are undefined); NaN with fewer than two others. O(n k): with ``z`` the standardized
+    columns, the sum of all k'^2 correlations is ``sum_t (sum_i z_ti)^2 / (n - 1)``, the diagonal adds k'."""
+    x = np.asarray(x, dtype=float)
+    std = x.std(axis=0, ddof=1)
+    varying = std > 0
+    m = int(varying.sum())
+    if m < 2:
+        return float("nan")
+    z = (x[:, varying] - x[:, varying].mean(axis=0)) / std[varying]
+    total = float((z.sum(axis=1) ** 2).sum() / (len(x) - 1))
+    return (total - m) / (m * (m - 1))
 
 
-def correlation_rmse(a: np.ndarray, b: np.ndarray) -> float:
-    """Root mean squared difference of the off-diagonal correlations of two (n, k) samples."""
-    ca, cb = (np.corrcoef(np.asarray(v, dtype=float), rowvar=False) for v in (a, b))
+def series_sample(k: int, most: int, seed: int = 0) -> np.ndarray:
+    """Sorted column indices: all k when ``k <= most``, else a seeded sample of ``most`` (the pairs among them
+    stand for all pairs: every pair is equally likely to be in the sample)."""
+    if k <= most:
+        return np.arange(k)
+    return np.sort(np.random.default_rng(seed).choice(k, most, replace=False))
+
+
+def correlation_rmse(a: np.ndarray, b: np.ndarray, most: int = MAX_CORRELATION_SERIES) -> float:
+    """Root mean squared difference of the off-diagonal correlations of two (n, k) samples, over the pairs among
+    :func:`series_sample` (all pairs up to ``most`` series)."""
+    columns = series_sample(np.shape(a)[1], most)
+    ca, cb = (np.corrcoef(np.asarray(v, dtype=float)[:, columns], rowvar=False) for v in (a, b))
     iu = np.triu_indices_from(ca, k=1)
     return float(np.sqrt(np.nanmean((ca[iu] - cb[iu]) ** 2)))
 
@@ -114,13 +155,18 @@ def equity_index_symbols(symbols: Sequence[str], instruments: pd.DataFrame) -> l
 
 
 def average_lower_tail_dependence(x: np.ndarray, symbols: Sequence[str], instruments: pd.DataFrame,
-                                  q: float = TAIL_SHARE) -> float:
-    """lambda_L(q) averaged over all pairs of equity indices; NaN with fewer than two."""
-    cols = [list(symbols).index(s) for s in equity_index_symbols(symbols, instruments)]
-    pairs = list(combinations(cols, 2))
-    if not pairs:
+                                  q: float = TAIL_SHARE, most: int = MAX_TAIL_SERIES) -> float:
+    """:func:`lower_tail_dependence` averaged over the pairs of equity indices (all pairs up to ``most`` indices,
+    else the pairs among a seeded :func:`series_sample` of them); NaN with fewer than two. Each column is ranked
+    once and all pairs come from one product of the tail indicators."""
+    cols = np.array([list(symbols).index(s) for s in equity_index_symbols(symbols, instruments)], dtype=int)
+    if len(cols) < 2:
         return float("nan")
-    return float(np.mean([lower_tail_dependence(x[:, i], x[:, j], q) for i, j in pairs]))
+    cols = cols[series_sample(len(cols), most)]
+    n = len(x)
+    in_tail = (rankdata(np.asarray(x, dtype=float)[:, cols], axis=0) / n <= q).astype(float)
+    joint = in_tail.T @ in_tail / n / q  # (m, m): lambda_L(q) of every pair
+    return float(joint[np.triu_indices(len(cols), k=1)].mean())
 
 
 # ---------------------------------------------------------------------------------------- portfolios
@@ -166,7 +212,7 @@ def portfolio_returns(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def discriminative_score(real: np.ndarray, generated: np.ndarray, seed: int = 0, test_size: float = 0.3,
-                         repeats: int = 3, match_grid: bool = True) -> float:
+                         repeats: int = 3, match_grid: bool = True, most: int = MAX_DISCRIMINATOR_SERIES) -> float:
     """Held-out accuracy minus 0.5 of a gradient-boosting classifier telling real rows from generated ones.
 
     The larger sample is subsampled (without replacement) to the size of the smaller, so the classes are
@@ -174,9 +220,12 @@ def discriminative_score(real: np.ndarray, generated: np.ndarray, seed: int = 0,
     a few hundred real rows). 0 = indistinguishable, 0.5 = perfectly separable. With ``match_grid``, series whose
     real values all lie on the whole-unit grid (yield changes are published in whole basis points) are rounded
     to that grid, real and generated alike, so the classifier judges the distribution rather than the quote
-    precision or float noise (a continuous generator is otherwise told apart on the yields alone).
+    precision or float noise (a continuous generator is otherwise told apart on the yields alone). With more
+    than ``most`` series the classifier sees a seeded :func:`series_sample` of ``most`` (the same columns of
+    both samples): the joint law of a random subset, at a cost that does not grow with k.
     """
-    real, generated = np.asarray(real, dtype=float), np.asarray(generated, dtype=float)
+    columns = series_sample(np.shape(real)[1], most)
+    real, generated = np.asarray(real, dtype=float)[:, columns], np.asarray(generated, dtype=float)[:, columns]
     if match_grid:
         grid = on_unit_grid(real)
         real, generated = (np.where(grid, np.round(v), v) for v in (real, generated))

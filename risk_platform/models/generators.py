@@ -33,6 +33,12 @@ With ``devolatilise=False`` the networks learn per-series standardized returns d
 Either standardisation (fitted on the training rows only) travels with the weights inside
 :class:`ScenarioSampler`, the object logged to MLflow, whose output is in original units.
 
+Many series (more than ``factor_space_above``, :meth:`GeneratorConfig.factors_for`): the networks learn the K
+standardized factor scores of a point-in-time :class:`FactorModel` of the shocks (PCA of the training rows) and
+each scenario adds a per-series residual (a smoothed bootstrap of that series' training residuals); the moment
+calibration is K x K and the volatility prior takes a factor form (:class:`RegimeVolPrior`), so memory is O(k K)
+and a draw O(K^2 + k K): no k x k matrix.
+
 Layout (Lightning template): plain ``nn.Module`` building blocks (:class:`ConditionalMLP`,
 :class:`LocationScaleDecoder`), LightningModules holding the training loops (:class:`GANModule` with manual
 optimization, :class:`VAEModule`), a :class:`ScenarioDataModule`, and the callables :func:`train_gan` and
@@ -53,7 +59,9 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from scipy.special import ndtr, ndtri
 from sklearn.covariance import ledoit_wolf
+from sklearn.utils.extmath import randomized_svd
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset, WeightedRandomSampler
 
@@ -67,7 +75,7 @@ from risk_platform.models.datasets import (
     wide_feature,
 )
 from risk_platform.models.sampler_inputs import regime_index, scenario_inputs
-from risk_platform.models.training import make_trainer, seed_everything, torch_threads
+from risk_platform.models.training import make_trainer, seed_everything, stopped_by_time_budget, torch_threads
 from risk_platform.regime import REGIMES
 
 DateLike = str | date | pd.Timestamp | None
@@ -154,7 +162,9 @@ def validate_training_rows(rows: ScenarioRows, min_rows: int, min_regime_rows: i
 
 
 class ScenarioDataModule(L.LightningDataModule):
-    """Serves ``(x, regime)`` batches: ``x`` (batch, k) float32 standardized targets, ``regime`` (batch,) int64.
+    """Serves ``(x, regime)`` batches: ``x`` (batch, width) float32 standardized targets, ``regime`` (batch,)
+    int64; ``width`` is k, the series, or, with ``n_factors`` K > 0, the K standardized factor scores of a
+    :class:`FactorModel` fitted on the training rows only (the networks then learn the factors' joint law).
 
     Built eagerly from ``daily_features`` so that bad input fails before any training: training rows are
     the complete days with ``date <= train_end`` (all when None). Targets: the returns or, with
@@ -167,7 +177,7 @@ class ScenarioDataModule(L.LightningDataModule):
 
     def __init__(self, daily: pd.DataFrame, train_end: DateLike = None, batch_size: int = 128, seed: int = 0,
                  balance_regimes: bool = False, min_rows: int = 200, min_regime_rows: int = 20,
-                 devolatilise: bool = True) -> None:
+                 devolatilise: bool = True, n_factors: int = 0, residual_knots: int = 65) -> None:
         super().__init__()
         self.train_end = _as_timestamp(train_end)
         if devolatilise:
@@ -182,6 +192,10 @@ class ScenarioDataModule(L.LightningDataModule):
         self.seed = seed
         self.balance_regimes = balance_regimes
         x = self.standardizer.transform(self.targets)
+        self.factors: FactorModel | None = None
+        if n_factors > 0:
+            self.factors, x = FactorModel.fit(x, n_factors, residual_knots)
+        self.model_targets = x  # (n, width) float64: what the networks learn (series or factor scores)
         self.dataset = TensorDataset(torch.as_tensor(x, dtype=torch.float32),
                                      torch.as_tensor(self.rows.regime, dtype=torch.int64))
 
@@ -191,7 +205,8 @@ class ScenarioDataModule(L.LightningDataModule):
 
     @property
     def n_features(self) -> int:
-        return len(self.rows.symbols)
+        """Width of the networks' input and output: k series, or K factors in factor space."""
+        return self.model_targets.shape[1]
 
     def train_dataloader(self) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed)
@@ -292,47 +307,78 @@ class LocationScaleDecoder(nn.Module):
 
 
 class RegimeVolPrior(nn.Module):
-    """Volatility state of a scenario: ``log sigma | regime c ~ N(loc_c, chol_c chol_c^T)``, a k-vector.
+    """Volatility state of a scenario: ``log sigma | regime c ~ N(loc_c, S_c)``, a k-vector.
 
     Fitted in closed form (:meth:`fit`) on the log previous-day EWMA volatilities of the training days of each
-    regime: the mean, and a Ledoit-Wolf shrunk covariance (well conditioned with fewer days than series); the
-    full covariance keeps the common movement of volatilities across series. Given the returns, each series'
-    deviations are scaled to match its return variance (:func:`dispersion_scale`; correlations unchanged).
-    Buffers ``loc`` (3, k) and ``chol`` (3, k, k) travel in the state_dict. ``forward(noise, condition)``:
-    standard normal (n, k), one-hot (n, 3) -> sigma (n, k) > 0, same units as the returns.
+    regime: the mean, and a covariance that keeps the common movement of volatilities across series. Dense
+    (``n_factors`` 0): a Ledoit-Wolf shrunk covariance (well conditioned with fewer days than series), drawn
+    through its Cholesky factor, buffer ``chol`` (3, k, k). Factor (``n_factors`` K > 0, for large k): K
+    principal factors plus a diagonal, ``S_c = L_c L_c^T + diag(idio_c^2)`` with the sample variance of each
+    series on the diagonal, buffers ``loadings`` (3, k, K) and ``idio`` (3, k): memory and draws O(k K), no
+    k x k matrix. Given the returns, each series' deviations are scaled to match its return variance
+    (:func:`dispersion_scale`; correlations unchanged). Buffer ``loc`` (3, k) in both.
+    ``forward(noise, condition)``: standard normal (n, :attr:`noise_dim`: k, or K + k), one-hot (n, 3) ->
+    sigma (n, k) > 0, same units as the returns.
     """
 
-    def __init__(self, k: int, n_regimes: int = N_REGIMES) -> None:
+    def __init__(self, k: int, n_factors: int = 0, n_regimes: int = N_REGIMES) -> None:
         super().__init__()
+        self.n_factors = int(n_factors)
         self.register_buffer("loc", torch.zeros(n_regimes, k))
-        self.register_buffer("chol", torch.eye(k).repeat(n_regimes, 1, 1))
+        if self.n_factors:
+            self.register_buffer("loadings", torch.zeros(n_regimes, k, self.n_factors))
+            self.register_buffer("idio", torch.ones(n_regimes, k))
+        else:
+            self.register_buffer("chol", torch.eye(k).repeat(n_regimes, 1, 1))
         self.dispersion: dict[str, float] = {}
 
+    @property
+    def noise_dim(self) -> int:
+        """Standard normal inputs per scenario: k, or K + k in factor form."""
+        return self.n_factors + self.loc.shape[1]
+
     @classmethod
-    def fit(cls, sigma: np.ndarray, regime: np.ndarray, returns: np.ndarray | None = None) -> RegimeVolPrior:
+    def fit(cls, sigma: np.ndarray, regime: np.ndarray, returns: np.ndarray | None = None,
+            n_factors: int = 0) -> RegimeVolPrior:
         """From volatilities (n, k) > 0 and regime indices (n,), every regime present (2+ days). With the
         ``returns`` (n, k) of those days, each series' log-volatility dispersion is matched to its returns
-        (:func:`dispersion_scale`; its mean over series per regime in ``dispersion``)."""
-        prior = cls(sigma.shape[1])
+        (:func:`dispersion_scale`; its mean over series per regime in ``dispersion``). ``n_factors``: 0 dense,
+        K > 0 the factor form (see the class docstring)."""
+        prior = cls(sigma.shape[1], n_factors)
         log_sigma = np.log(sigma)
         for c in range(N_REGIMES):
             days = regime == c
             loc = log_sigma[days].mean(axis=0)
-            covariance, _ = ledoit_wolf(log_sigma[days])
-            chol = np.linalg.cholesky(covariance)
+            if n_factors:
+                centred = log_sigma[days] - loc
+                variance = centred.var(axis=0, ddof=1)
+                loadings = principal_factors(centred, n_factors)
+                idio = np.sqrt(np.clip(variance - (loadings**2).sum(axis=1), 0.0, None))
+            else:
+                covariance, _ = ledoit_wolf(log_sigma[days])
+                variance, chol = np.diag(covariance), np.linalg.cholesky(covariance)
+            scale = np.ones_like(loc)
             if returns is not None:
-                scale = dispersion_scale(returns[days], sigma[days], loc, np.diag(covariance))
-                chol = scale[:, None] * chol
+                scale = dispersion_scale(returns[days], sigma[days], loc, variance)
                 prior.dispersion[REGIMES[c]] = float(scale.mean())
             prior.loc[c] = torch.as_tensor(loc)
-            prior.chol[c] = torch.as_tensor(chol)
+            if n_factors:
+                prior.loadings[c] = torch.as_tensor(scale[:, None] * loadings)
+                prior.idio[c] = torch.as_tensor(scale * idio)
+            else:
+                prior.chol[c] = torch.as_tensor(scale[:, None] * chol)
         return prior
 
     def forward(self, noise: torch.Tensor, condition: torch.Tensor, anchor: torch.Tensor | None = None,
                 weight: torch.Tensor | None = None) -> torch.Tensor:
         """``anchor`` (n, k) log volatilities and ``weight`` (n, 1) in [0, 1]: ``log sigma`` moves from the regime
         draw (weight 0) to the anchor (weight 1: a given volatility, e.g. today's EWMA)."""
-        log_sigma = condition @ self.loc + per_regime_product(noise, condition, self.chol.transpose(1, 2))
+        if self.n_factors:  # (n, k) temporaries updated in place: memory traffic dominates at large k
+            common, own = noise[:, : self.n_factors], noise[:, self.n_factors:]
+            log_sigma = per_regime_product(common, condition, self.loadings.transpose(1, 2))
+            log_sigma = log_sigma.addcmul_(condition @ self.idio, own).add_(condition @ self.loc)
+        else:
+            log_sigma = condition @ self.loc + per_regime_product(noise, condition, self.chol.transpose(1, 2))
         if anchor is not None and weight is not None:
             log_sigma = log_sigma + weight * (anchor - log_sigma)
         return torch.exp(log_sigma)
@@ -402,12 +448,99 @@ class MomentCalibration(nn.Module):
 
 
 def per_regime_product(x: torch.Tensor, condition: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
-    """Row i of ``x`` (n, k) times the matrix of its regime, ``matrices[c]`` (3, k, k), for one-hot ``condition``
+    """Row i of ``x`` (n, k) times the matrix of its regime, ``matrices[c]`` (3, k, m), for one-hot ``condition``
     (n, 3), in one product: each row is placed in its regime's slot of an (n, 3k) array, times the stacked
-    (3k, k) matrices (no per-row gather; torch.export-able)."""
-    n, k = x.shape
-    routed = (condition.unsqueeze(2) * x.unsqueeze(1)).reshape(n, -1)
-    return routed @ matrices.reshape(-1, k)
+    (3k, m) matrices (no per-row gather; torch.export-able) -> (n, m)."""
+    routed = (condition.unsqueeze(2) * x.unsqueeze(1)).reshape(x.shape[0], -1)
+    return routed @ matrices.reshape(-1, matrices.shape[-1])
+
+
+def principal_factors(centred: np.ndarray, n_factors: int, seed: int = 0) -> np.ndarray:
+    """Loadings (k, K) of the K principal components of ``centred`` (m, k) (columns of mean zero): eigenvectors of
+    the sample covariance times the square roots of their eigenvalues (ddof 1), so ``L L^T`` is the covariance's
+    best rank-K part. Randomized SVD (seeded; O(m k K), no k x k matrix); with fewer than K + 1 rows or k < K
+    the missing components are zero columns."""
+    m, k = centred.shape
+    rank = min(n_factors, m - 1, k)
+    loadings = np.zeros((k, n_factors))
+    if rank > 0:
+        _, values, vectors = randomized_svd(centred, rank, random_state=seed)
+        loadings[:, :rank] = vectors.T * (values / np.sqrt(m - 1))
+    return loadings
+
+
+class FactorModel(nn.Module):
+    """A point-in-time statistical factor model of the standardized shocks ``x`` (n, k) of many series:
+    ``x = g B^T + u``, fitted on the training rows only (:meth:`fit`).
+
+    ``B`` (buffer ``loadings``, (k, K)): the K principal components of the training rows' ``x`` (the devolatilised,
+    standardized returns; :func:`principal_factors`), so the factor scores ``g = x B / diag(B^T B)`` (n, K) have
+    unit variance: the networks learn the joint, regime-conditional law of ``g``. ``u``: each series' residual,
+    drawn independently of the factors and of the other series, from a per-series smoothed bootstrap of its
+    training residuals: the empirical quantile function of series i tabulated at ``knots`` normal scores evenly
+    spaced on ``[-z_max, z_max]`` (buffer ``residual_quantiles`` (k, knots); ``z_max = Phi^-1(1 - 1/(2m))``, m
+    training rows: about the range of normal scores that m draws cover), read at a standard normal draw by linear
+    interpolation and clamped at the ends, so a residual never exceeds the series' training extremes. Why a
+    bootstrap, not a fitted law: the residuals keep their own skew and tails (a crash day's residual stays in the
+    table) without a tail-index estimate per series; the table is O(k knots) against O(m k) for the raw rows.
+    Cross-series dependence beyond the K factors, and the regime dependence of the residuals, are not modelled.
+
+    ``forward(factor_shocks (n, K), noise (n, k))`` -> standardized shocks (n, k); O(n k K), memory O(k (K + knots)).
+    """
+
+    def __init__(self, k: int, n_factors: int, knots: int) -> None:
+        super().__init__()
+        if n_factors < 1 or knots < 2:
+            raise InputError(f"factor model: need at least 1 factor and 2 residual knots, got {n_factors} and {knots}")
+        self.register_buffer("loadings", torch.zeros(k, n_factors))
+        self.register_buffer("residual_quantiles", torch.zeros(k, knots))
+        self.register_buffer("z_max", torch.tensor(1.0))
+
+    @property
+    def n_factors(self) -> int:
+        return self.loadings.shape[1]
+
+    @classmethod
+    def fit(cls, x: np.ndarray, n_factors: int, knots: int) -> tuple[FactorModel, np.ndarray]:
+        """From the training rows' standardized shocks ``x`` (m, k), mean zero per column: the model and the
+        factor scores of those rows (m, K)."""
+        m, k = x.shape
+        model = cls(k, n_factors, knots)
+        loadings = principal_factors(x, n_factors)
+        model.loadings.copy_(torch.as_tensor(loadings))
+        scores = model.scores(x)
+        residuals = x - scores @ loadings.T
+        z_max = float(ndtri(1.0 - 0.5 / m))
+        levels = ndtr(np.linspace(-z_max, z_max, knots))
+        model.residual_quantiles.copy_(torch.as_tensor(np.quantile(residuals, levels, axis=0).T))
+        model.z_max.fill_(z_max)
+        return model, scores
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        """Factor scores (n, K) of standardized shocks (n, k): least squares on the loadings (orthogonal columns)."""
+        loadings = self.loadings.double().numpy()
+        variance = (loadings**2).sum(axis=0)
+        return x @ loadings / np.where(variance > 0, variance, 1.0)
+
+    def explained_share(self) -> float:
+        """Share of the standardized shocks' total variance (k: unit variance per series) the factors carry."""
+        return float((self.loadings.double() ** 2).sum() / self.loadings.shape[0])
+
+    def residual(self, noise: torch.Tensor) -> torch.Tensor:
+        """Idiosyncratic residuals (n, k) from standard normal ``noise`` (n, k): each series' quantile table read
+        at the noise's normal score (linear interpolation, clamped at the ends).
+
+        One ``grid_sample`` pass (a third of the time of two gathers): the table is an image of 2k rows (each
+        series' row twice) and ``knots`` columns; x = noise / z_max (the knots span [-1, 1], ``border`` clamps),
+        y = midway between a series' two identical rows, so the vertical blend never mixes two series."""
+        n, k = noise.shape
+        image = self.residual_quantiles.repeat_interleave(2, dim=0)[None, None]  # (1, 1, 2k, knots)
+        rows = (4.0 * torch.arange(k, device=noise.device, dtype=noise.dtype) + 1.0) / (2 * k - 1) - 1.0
+        grid = torch.stack([noise / self.z_max, rows.expand(n, k)], dim=-1)[None]  # (1, n, k, 2)
+        return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)[0, 0]
+
+    def forward(self, factor_shocks: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return self.residual(noise).addmm_(factor_shocks, self.loadings.T)
 
 
 def _sym_sqrt(matrix: np.ndarray, power: float) -> np.ndarray:
@@ -423,8 +556,9 @@ def one_hot(regime: torch.Tensor) -> torch.Tensor:
 
 class ScenarioSampler(nn.Module):
     """A trained generator in original units: the object logged to MLflow (its ``state_dict`` carries the
-    weights, the per-series ``mean``/``std`` buffers of the training standardisation and, when devolatilised,
-    the :class:`RegimeVolPrior` buffers ``vol.loc``/``vol.chol``).
+    weights, the per-series ``mean``/``std`` buffers of the training standardisation, when devolatilised the
+    :class:`RegimeVolPrior` buffers ``vol.loc`` and ``vol.chol`` (or ``vol.loadings``/``vol.idio``) and, in factor
+    space, the :class:`FactorModel` buffers ``factors.loadings``/``factors.residual_quantiles``/``factors.z_max``).
 
     ``forward(inputs)``: ``inputs`` (n, :attr:`input_dim`) float32 = ``[noise, onehot(regime)]`` with standard
     normal noise, followed when devolatilised by ``[log_vol (k), weight (1)]`` -> (n, k) one-day returns in
@@ -433,22 +567,27 @@ class ScenarioSampler(nn.Module):
     ``vol(noise_vol, c, log_vol, weight)`` when devolatilised: weight 0 draws the volatility state of the
     regime (stress scenarios: what a day of that regime looks like), weight 1 uses ``exp(log_vol)`` (the
     one-day-ahead forecast: today's volatility times generated shocks, as filtered historical simulation does).
-    ``noise = [noise_core, noise_vol]``: ``noise_core`` (``core_dim``) is ``[u, eps]`` for a location-scale
-    core (the VAE decoder, the GAN by default: latent noise, then the k observation noises) or the latent
-    ``z`` alone for the plain GAN generator; ``noise_vol`` (k, absent without ``vol``) draws the volatility
-    state. All randomness is in the input: the forward is pure tensor operations (torch.export-able).
+    ``noise = [noise_core, noise_idio, noise_vol]``: ``noise_core`` (``core_dim``) is ``[u, eps]`` for a
+    location-scale core (the VAE decoder, the GAN by default: latent noise, then the observation noises of its
+    k series or K factors) or the latent ``z`` alone for the plain GAN generator; ``noise_idio`` (k, factor space
+    only) draws each series' residual around the K factors (:class:`FactorModel`: the core's output are factor
+    shocks, ``factors(core, noise_idio)`` the series' shocks); ``noise_vol`` (:attr:`RegimeVolPrior.noise_dim`,
+    absent without ``vol``) draws the volatility state. All randomness is in the input: the forward is pure
+    tensor operations (torch.export-able).
     """
 
     def __init__(self, core: nn.Module, core_dim: int, symbols: Sequence[str], mean: np.ndarray | None = None,
                  std: np.ndarray | None = None, vol: RegimeVolPrior | None = None,
-                 calibration: MomentCalibration | None = None) -> None:
+                 calibration: MomentCalibration | None = None, factors: FactorModel | None = None) -> None:
         super().__init__()
         k = len(symbols)
         self.core = core
         self.vol = vol
         self.calibration = calibration
+        self.factors = factors
         self.core_dim = int(core_dim)
-        self.latent_dim = self.core_dim + (k if vol is not None else 0)
+        self.idio_dim = k if factors is not None else 0
+        self.latent_dim = self.core_dim + self.idio_dim + (vol.noise_dim if vol is not None else 0)
         self.symbols = [str(s) for s in symbols]
         self.register_buffer("mean", torch.as_tensor(np.zeros(k) if mean is None else mean, dtype=torch.float32))
         self.register_buffer("std", torch.as_tensor(np.ones(k) if std is None else std, dtype=torch.float32))
@@ -464,11 +603,19 @@ class ScenarioSampler(nn.Module):
         shocks = self.core(noise[:, : self.core_dim], condition)
         if self.calibration is not None:
             shocks = self.calibration(shocks, condition)
+        vol_from = self.core_dim + self.idio_dim
+        if self.factors is not None:
+            shocks = self.factors(shocks, noise[:, self.core_dim: vol_from])
         out = shocks * self.std + self.mean
         if self.vol is not None:
             k = len(self.symbols)
-            out = out * self.vol(noise[:, self.core_dim:], condition, inputs[:, at: at + k], inputs[:, at + k:])
+            out = out * self.vol(noise[:, vol_from:], condition, inputs[:, at: at + k], inputs[:, at + k:])
         return out
+
+    @property
+    def n_factors(self) -> int:
+        """K factors the networks learn (factor space), 0 when they learn the series themselves."""
+        return self.factors.n_factors if self.factors is not None else 0
 
     @torch.no_grad()
     def sample(self, n: int, regime: str, seed: int | None = None, volatility: np.ndarray | None = None
@@ -502,7 +649,13 @@ class GeneratorConfig:
     generated shocks' mean and covariance to the real ones per regime after training; :class:`MomentCalibration`),
     ``match_variance`` (devolatilised only: the volatility prior's dispersion is scaled per series and regime so
     that the stress scenarios have the real returns' variance; :func:`dispersion_scale`),
-    ``min_train_rows``/``min_regime_rows`` (below: InputError before training)."""
+    ``min_train_rows``/``min_regime_rows`` (below: InputError before training).
+
+    Scale: with more than ``factor_space_above`` series the networks learn K = min(``n_factors``, k // 4) factor
+    returns of a point-in-time :class:`FactorModel` (idiosyncratic residuals per series from ``residual_knots``
+    quantiles of its training residuals) instead of the k series: cost and memory O(k K), never k x k (see
+    :meth:`factors_for`). ``max_train_seconds``: training-time budget (Lightning ``max_time``; None = epochs
+    only); a run it stops is recorded (metric ``stopped_by_time_budget``) and depends on the machine's speed."""
 
     seed: int = 0
     train_end: DateLike = None
@@ -519,11 +672,22 @@ class GeneratorConfig:
     min_train_rows: int = 200
     min_regime_rows: int = 20
     torch_threads: int | None = 1  # intra-op threads while training (tiny MLPs: 1 is fastest); None = leave
+    factor_space_above: int = 64
+    n_factors: int = 16
+    residual_knots: int = 65
+    max_train_seconds: float | None = None
 
     @property
     def rows_per_step(self) -> int:
         """Rows the DataModule serves per training step."""
         return self.batch_size
+
+    def factors_for(self, n_series: int) -> int:
+        """K factors the networks learn for ``n_series`` series: 0 (the series themselves) up to
+        ``factor_space_above``, else ``min(n_factors, n_series // 4)`` (at least 1)."""
+        if n_series <= self.factor_space_above:
+            return 0
+        return max(1, min(self.n_factors, n_series // 4))
 
 
 @dataclass(frozen=True)
@@ -547,14 +711,18 @@ class GANConfig(GeneratorConfig):
 
     @classmethod
     def demo(cls, **overrides: Any) -> GANConfig:
-        """Small and fast: about 30 s on 2 CPU cores on the bundled data (~720 generator updates, Adam 1e-3)."""
-        settings: dict[str, Any] = dict(hidden=(128, 128), batch_size=128, max_epochs=120, lr=1e-3)
+        """Small and fast: about 30 s on 2 idle CPU cores on the bundled data (~720 generator updates, Adam
+        1e-3); at most 5 minutes of training on any universe (a guard ten times the usual time, so a loaded
+        machine does not cut the demo short)."""
+        settings: dict[str, Any] = dict(hidden=(128, 128), batch_size=128, max_epochs=120, lr=1e-3,
+                                        max_train_seconds=300.0)
         return cls(**{**settings, **overrides})
 
     @classmethod
     def full(cls, **overrides: Any) -> GANConfig:
-        """Real training (many minutes on CPU; ~9,000 generator updates)."""
-        settings: dict[str, Any] = dict(hidden=(256, 256, 256), batch_size=128, max_epochs=1500, lr=2e-4)
+        """Real training (many minutes on CPU; ~9,000 generator updates); at most 30 minutes of training."""
+        settings: dict[str, Any] = dict(hidden=(256, 256, 256), batch_size=128, max_epochs=1500, lr=2e-4,
+                                        max_train_seconds=1800.0)
         return cls(**{**settings, **overrides})
 
 
@@ -570,14 +738,17 @@ class VAEConfig(GeneratorConfig):
 
     @classmethod
     def demo(cls, **overrides: Any) -> VAEConfig:
-        """Small and fast: about 25 s on 2 CPU cores on the bundled data."""
-        settings: dict[str, Any] = dict(hidden=(128, 128), latent_dim=16, batch_size=128, max_epochs=100, lr=2e-3)
+        """Small and fast: about 25 s on 2 idle CPU cores on the bundled data; at most 5 minutes of training on
+        any universe (as :meth:`GANConfig.demo`)."""
+        settings: dict[str, Any] = dict(hidden=(128, 128), latent_dim=16, batch_size=128, max_epochs=100, lr=2e-3,
+                                        max_train_seconds=300.0)
         return cls(**{**settings, **overrides})
 
     @classmethod
     def full(cls, **overrides: Any) -> VAEConfig:
-        """Real training (minutes on CPU)."""
-        settings: dict[str, Any] = dict(hidden=(256, 256), latent_dim=16, batch_size=128, max_epochs=800, lr=5e-4)
+        """Real training (minutes on CPU); at most 20 minutes of training."""
+        settings: dict[str, Any] = dict(hidden=(256, 256), latent_dim=16, batch_size=128, max_epochs=800, lr=5e-4,
+                                        max_train_seconds=1200.0)
         return cls(**{**settings, **overrides})
 
 
@@ -718,12 +889,17 @@ class GeneratorResult:
 
 
 def build_sampler(config: GeneratorConfig, symbols: Sequence[str]) -> ScenarioSampler:
-    """An untrained sampler with the architecture of ``config`` (GANConfig or VAEConfig), for
-    ``load_state_dict`` of logged weights (the buffers restore the scaling and the volatility prior)."""
-    vol = RegimeVolPrior(len(symbols)) if config.devolatilise else None
-    calibration = MomentCalibration(len(symbols)) if config.moment_calibration else None
-    module = _module_for(config, len(symbols))
-    return ScenarioSampler(module.noise_map(), module.noise_dim, symbols, vol=vol, calibration=calibration)
+    """An untrained sampler with the architecture of ``config`` (GANConfig or VAEConfig) for these series, for
+    ``load_state_dict`` of logged weights (the buffers restore the scaling, the volatility prior and, in factor
+    space, the factor model)."""
+    k, n_factors = len(symbols), config.factors_for(len(symbols))
+    width = n_factors or k
+    vol = RegimeVolPrior(k, n_factors) if config.devolatilise else None
+    calibration = MomentCalibration(width) if config.moment_calibration else None
+    factors = FactorModel(k, n_factors, config.residual_knots) if n_factors else None
+    module = _module_for(config, width)
+    return ScenarioSampler(module.noise_map(), module.noise_dim, symbols, vol=vol, calibration=calibration,
+                           factors=factors)
 
 
 def _module_for(config: GeneratorConfig, n_features: int) -> GANModule | VAEModule:
@@ -736,34 +912,42 @@ def _module_for(config: GeneratorConfig, n_features: int) -> GANModule | VAEModu
 
 def _trained_sampler(module: GANModule | VAEModule, data: ScenarioDataModule, config: GeneratorConfig
                      ) -> tuple[ScenarioSampler, dict[str, float]]:
-    """The trained core with the data's standardisation, its fitted volatility prior (when devolatilised) and
-    moment calibration (when configured), and the metrics of those fits (covariance gaps, dispersion factors)."""
+    """The trained core with the data's standardisation, its fitted volatility prior (when devolatilised),
+    moment calibration (when configured) and factor model (factor space), and the metrics of those fits
+    (covariance gaps of the series or factors, dispersion factors, the factors' share of the variance)."""
+    n_factors = data.factors.n_factors if data.factors is not None else 0
     vol = None if data.sigma is None else RegimeVolPrior.fit(data.sigma, data.rows.regime,
-                                                             data.rows.returns if config.match_variance else None)
+                                                             data.rows.returns if config.match_variance else None,
+                                                             n_factors)
     core = module.noise_map().eval()
     calibration, gaps = None, {}
     if config.moment_calibration:
-        real = data.standardizer.transform(data.targets)
-        calibration, gaps = MomentCalibration.fit(core, module.noise_dim, real, data.rows.regime, seed=config.seed)
+        calibration, gaps = MomentCalibration.fit(core, module.noise_dim, data.model_targets, data.rows.regime,
+                                                  seed=config.seed)
     sampler = ScenarioSampler(core, module.noise_dim, data.symbols, data.standardizer.mean, data.standardizer.std,
-                              vol, calibration)
+                              vol, calibration, data.factors)
     scales = {f"vol_dispersion_scale_{name}": v for name, v in (vol.dispersion if vol is not None else {}).items()}
-    return sampler.eval(), {**gaps, **scales}
+    factor_metrics = {"n_factors": float(n_factors)}
+    if data.factors is not None:
+        factor_metrics["factor_variance_share"] = data.factors.explained_share()
+    return sampler.eval(), {**gaps, **scales, **factor_metrics}
 
 
 def _train(daily: pd.DataFrame, config: GeneratorConfig, fast_dev_run: bool) -> GeneratorResult:
     seed_everything(config.seed)
+    n_series = daily["symbol"].nunique()  # the columns of the joint return vectors (scenario_rows)
     data = ScenarioDataModule(daily, config.train_end, config.rows_per_step, config.seed, config.balance_regimes,
-                              config.min_train_rows, config.min_regime_rows, config.devolatilise)
+                              config.min_train_rows, config.min_regime_rows, config.devolatilise,
+                              config.factors_for(n_series), config.residual_knots)
     module = _module_for(config, data.n_features)
-    trainer = make_trainer(config.max_epochs, fast_dev_run=fast_dev_run)
+    trainer = make_trainer(config.max_epochs, fast_dev_run=fast_dev_run, max_seconds=config.max_train_seconds)
     started = time.perf_counter()
     with torch_threads(config.torch_threads):
         trainer.fit(module, datamodule=data)
     seconds = time.perf_counter() - started
     sampler, fit_metrics = _trained_sampler(module, data, config)
     metrics = {"train_seconds": seconds, "epochs": float(len(module.history)), "n_train": float(len(data.rows)),
-               **fit_metrics}
+               "stopped_by_time_budget": float(stopped_by_time_budget(trainer)), **fit_metrics}
     if module.history:
         metrics.update({f"final_{k}": v for k, v in module.history[-1].items() if k != "epoch"})
     metrics.update({f"n_train_{name}": float(n) for name, n in data.rows.regime_counts().items()})

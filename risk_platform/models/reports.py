@@ -157,12 +157,13 @@ def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFra
     """The scenario sampler; quality in the stress regime against real returns, side by side with the FHS
     bootstrap (metrics ``stress_*`` and ``fhs_stress_*``, the table ``stress_quality_vs_fhs``); loss curves;
     generated-vs-real histograms of one series per asset class (:func:`risk_platform.data.roles.plotted_series`);
-    metadata ``symbols`` (output order), ``latent_dim``, ``vol_input``, the layout of the input and output and
-    ``not_evaluated`` (why a quality book is missing on this universe, e.g. no equity/rates pair for the 60/40
-    book: its gate metrics are absent, so its promotion gates FAIL; also a table shown beside the version and in
-    the training asset's metadata). ``name``: ``gan`` or ``vae`` (labels, the
-    quality table's column). Params and metadata ``train_start``/``train_end``: the first and last training
-    day (every day up to ``config.train_end``, all data when None)."""
+    metadata ``symbols`` (output order), ``latent_dim``, ``vol_input``, ``n_factors`` (K > 0: the networks learned
+    K factors of a factor model whose loadings and residual quantiles are buffers of the model; 0: the series
+    themselves), the layout of the input and output and ``not_evaluated`` (why a quality book is missing on this
+    universe, e.g. no equity/rates pair for the 60/40 book: its gate metrics are absent, so its promotion gates
+    FAIL; also a table shown beside the version and in the training asset's metadata). ``name``: ``gan`` or
+    ``vae`` (labels, the quality table's column). Params and metadata ``train_start``/``train_end``: the first
+    and last training day (every day up to ``config.train_end``, all data when None)."""
     fhs = FHSBootstrap.fit(daily, train_end=result.config.train_end)
     quality = evaluate_generators(daily, instruments, {name: result.sampler, "fhs": fhs}, regime=STRESS_REGIME, n=n)
     real = scenario_rows(daily)
@@ -198,7 +199,7 @@ def generator_registration(name: str, result: GeneratorResult, daily: pd.DataFra
                 "not_evaluated": "; ".join(not_evaluated) or "none"},
         metrics=metrics,
         metadata={"symbols": result.symbols, "latent_dim": sampler.latent_dim, "vol_input": sampler.vol is not None,
-                  **window,
+                  "n_factors": sampler.n_factors, **window,
                   "not_evaluated": not_evaluated,
                   "input": "[noise (latent_dim), one-hot regime (low, normal, high)] then, when vol_input,"
                            " [log volatility per series (k), weight (1): 0 = the regime's volatility"

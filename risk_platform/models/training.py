@@ -34,8 +34,9 @@ def _quiet_lightning() -> None:
 
 def make_trainer(max_epochs: int, fast_dev_run: bool | int = False, gradient_clip_val: float | None = None,
                  callbacks: list[L.Callback] | None = None, max_seconds: float | None = None) -> L.Trainer:
-    """A quiet, deterministic Trainer: no checkpoints, no logger, no progress bar. ``max_seconds``: the training
-    budget (Lightning ``max_time``, checked after every step; None: epochs only)."""
+    """A quiet, deterministic Trainer: no checkpoints, no logger, no progress bar. ``max_seconds``: a training-time
+    budget (Lightning's ``max_time``, checked after every step: training stops at the first step past it; None =
+    epochs only). A run stopped by the budget depends on the machine's speed, not only on the seed."""
     _quiet_lightning()
     return L.Trainer(
         max_epochs=max_epochs,
@@ -51,6 +52,14 @@ def make_trainer(max_epochs: int, fast_dev_run: bool | int = False, gradient_cli
         gradient_clip_val=gradient_clip_val,
         callbacks=[FiniteLossGuard(), *(callbacks or [])],
     )
+
+
+def stopped_by_time_budget(trainer: L.Trainer) -> bool:
+    """Whether the trainer's ``max_time`` budget (:func:`make_trainer`) ended its fit before ``max_epochs``."""
+    from lightning.pytorch.callbacks import Timer
+
+    remaining = [c.time_remaining() for c in trainer.callbacks if isinstance(c, Timer)]
+    return any(r is not None and r <= 0 for r in remaining)
 
 
 def seed_everything(seed: int) -> None:

@@ -1,7 +1,9 @@
 """Scenario generators (conditional WGAN-GP, conditional VAE), the FHS bootstrap baseline and the generator-quality
 metrics: fast_dev_run of both modules, shapes and units of the sampler, scaling and volatility prior in the
 state_dict, the Student-t output noise, torch.export, seeded reproducibility, the training window, input errors,
-the NaN-loss guard, and metrics on hand-computable cases."""
+the NaN-loss guard, the training-time budget, the factor space of a wide universe (a synthetic 80-series panel:
+point-in-time fit, round trip through the state_dict, torch.export and the registry, covariance of the samples),
+and metrics on hand-computable cases (and their sampled forms at scale against the direct definitions)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ import pandas as pd
 import pytest
 import torch
 from numpy.testing import assert_allclose
-from scipy.stats import multivariate_t
+from scipy.stats import multivariate_t, norm
 from sklearn.covariance import ledoit_wolf
+from sklearn.decomposition import PCA
 from torch.utils.data import TensorDataset
 
 from risk_platform.errors import ComputationError, InputError
@@ -22,6 +25,7 @@ from risk_platform.models.generator_quality import (
     average_lower_tail_dependence,
     average_pairwise_correlation,
     bootstrap_interval,
+    correlation_rmse,
     discriminative_score,
     evaluate_generators,
     excess_kurtosis,
@@ -30,9 +34,11 @@ from risk_platform.models.generator_quality import (
     kurtosis_interval,
     lower_tail_dependence,
     portfolio_weights,
+    series_sample,
 )
 from risk_platform.models.generators import (
     ConditionalMLP,
+    FactorModel,
     FHSBootstrap,
     GANConfig,
     GANModule,
@@ -46,12 +52,14 @@ from risk_platform.models.generators import (
     devolatilised_rows,
     dispersion_scale,
     previous_day_vol,
+    principal_factors,
     scenario_rows,
     train_gan,
     train_vae,
 )
 from risk_platform.models.sampler_inputs import scenario_inputs
 from risk_platform.models.training import make_trainer, seed_everything
+from risk_platform.regime import volatility_rank
 
 SHORT_END = "2008-12-31"  # 378 complete days: 31 low, 231 normal, 116 high
 TRAINERS = {"gan": (train_gan, GANConfig), "vae": (train_vae, VAEConfig)}
@@ -143,22 +151,27 @@ def test_sampler_exports_with_torch_export(dev_runs, kind):
         assert_allclose(program.module()(inputs).numpy(), sampler(inputs).numpy(), rtol=1e-5, atol=1e-7)
 
 
-def test_regime_vol_prior_is_a_lognormal_fitted_per_regime():
+@pytest.mark.parametrize("n_factors", [0, 1])  # dense (Ledoit-Wolf, Cholesky) and factor form (1 factor + diagonal)
+def test_regime_vol_prior_is_a_lognormal_fitted_per_regime(n_factors):
     rng = np.random.default_rng(0)
     regime = np.repeat([0, 1, 2], 400)
     common = rng.normal(size=(1200, 1))  # one factor: volatilities move together
     log_sigma = np.log([0.005, 0.01, 0.03])[regime][:, None] + 0.3 * common + 0.1 * rng.normal(size=(1200, 4))
-    prior = RegimeVolPrior.fit(np.exp(log_sigma), regime)
+    prior = RegimeVolPrior.fit(np.exp(log_sigma), regime, n_factors=n_factors)
+    assert prior.noise_dim == 4 + n_factors and ("chol" in prior.state_dict()) == (n_factors == 0)
     for c in range(3):
         assert_allclose(prior.loc[c].numpy(), log_sigma[regime == c].mean(axis=0), rtol=1e-5)
     condition = torch.eye(3).repeat_interleave(50_000, dim=0)
+    noise = torch.randn(150_000, prior.noise_dim, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        drawn = np.log(prior(torch.randn(150_000, 4, generator=torch.Generator().manual_seed(1)), condition).numpy())
+        drawn = np.log(prior(noise, condition).numpy())
     for c in range(3):
         block = drawn[c * 50_000:(c + 1) * 50_000]
         assert_allclose(block.mean(axis=0), log_sigma[regime == c].mean(axis=0), atol=0.01)
         corr = np.corrcoef(block, rowvar=False)[np.triu_indices(4, 1)]
-        assert np.all(corr > 0.75)  # the common factor survives the shrinkage
+        assert np.all(corr > 0.75)  # the common factor survives the shrinkage / the one-factor form
+        if n_factors:  # the factor form keeps each series' sample variance on the diagonal
+            assert_allclose(block.var(axis=0), log_sigma[regime == c].var(axis=0, ddof=1), rtol=0.03)
 
 
 def test_dispersion_scale_solves_the_second_moment_equation_by_hand():
@@ -480,3 +493,203 @@ def test_quality_metrics_a_universe_leaves_undefined_are_named_with_why(instrume
     assert undefined_metrics(["stress_tail_dep_gen", "stress_tail_dep_real"], ["SPX", "TLT"], instruments) == [
         "not evaluable on this universe, not logged: stress_tail_dep_gen, stress_tail_dep_real (tail dependence"
         " needs two equity indices, found 1)"]
+
+
+# ------------------------------------------------------------------------------- factor space (wide universes)
+
+WIDE_SERIES, WIDE_FACTORS, WIDE_END = 80, 4, "2014-06-30"
+
+
+def wide_config(config_cls, **overrides):
+    """A tiny config in factor space: the synthetic 80 series are above the threshold, K = 4 factors."""
+    return tiny(config_cls, **{"train_end": WIDE_END, "n_factors": WIDE_FACTORS, "residual_knots": 33, **overrides})
+
+
+def synthetic_wide_daily(k: int = WIDE_SERIES, n_days: int = 1400, seed: int = 16) -> pd.DataFrame:
+    """A synthetic ``daily_features`` frame (``date, symbol, ret, ewma_vol, vol_rank``) of k series over ``n_days``
+    business days from 2010: four Student-t(5) factors with random loadings plus Student-t(6) own noise, times a
+    per-series level times a common log-volatility (a 350-day cycle plus AR(1) noise, so the market regime moves
+    through low, normal and high); ``ewma_vol`` is the EWMA(0.94) of the returns, ``vol_rank`` its expanding rank."""
+    rng = np.random.default_rng(seed)
+    noise = np.zeros(n_days)
+    for t in range(1, n_days):
+        noise[t] = 0.97 * noise[t - 1] + 0.05 * rng.normal()
+    level = 0.6 * np.sin(2 * np.pi * np.arange(n_days) / 350) + noise
+    loadings = rng.normal(0.0, 0.6, (k, WIDE_FACTORS))
+    factors = rng.standard_t(5, (n_days, WIDE_FACTORS)) / np.sqrt(5 / 3)
+    shocks = factors @ loadings.T + 0.7 * rng.standard_t(6, (n_days, k)) / np.sqrt(1.5)
+    returns = 0.01 * np.exp(level)[:, None] * rng.uniform(0.5, 2.0, k) * shocks / shocks.std(axis=0)
+    variance = np.empty_like(returns)
+    variance[0] = returns[:20].var(axis=0)
+    for t in range(1, n_days):
+        variance[t] = 0.94 * variance[t - 1] + 0.06 * returns[t] ** 2
+    dates = pd.bdate_range("2010-01-04", periods=n_days)
+    frames = [pd.DataFrame({"date": dates, "symbol": f"S{i:03d}", "ret": returns[:, i],
+                            "ewma_vol": np.sqrt(variance[:, i]), "vol_rank": volatility_rank(np.sqrt(variance[:, i]))})
+              for i in range(k)]
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def wide_daily() -> pd.DataFrame:
+    return synthetic_wide_daily()
+
+
+@pytest.fixture(scope="module")
+def wide_runs(wide_daily):
+    """fast_dev_run of each generator in factor space on the synthetic wide panel."""
+    return {kind: train(wide_daily, wide_config(cls), fast_dev_run=True) for kind, (train, cls) in TRAINERS.items()}
+
+
+def test_factor_space_starts_above_the_threshold():
+    config = GANConfig.demo()
+    assert config.factors_for(28) == 0 and config.factors_for(64) == 0  # the bundled universe: the series
+    assert config.factors_for(65) == 16 and config.factors_for(500) == 16 and config.factors_for(1000) == 16
+    assert GANConfig.demo(factor_space_above=20).factors_for(40) == 10  # K <= k / 4
+    assert VAEConfig.demo(n_factors=4).factors_for(WIDE_SERIES) == 4
+
+
+def test_factor_model_is_the_pca_of_the_training_rows_only(wide_daily):
+    data = ScenarioDataModule(wide_daily, train_end=WIDE_END, n_factors=WIDE_FACTORS, residual_knots=33)
+    assert data.rows.dates.max() <= pd.Timestamp(WIDE_END) and data.n_features == WIDE_FACTORS
+    x = data.standardizer.transform(data.targets)  # the training rows' standardized shocks
+    pca = PCA(WIDE_FACTORS).fit(x)  # the reference library: the same loadings, up to sign
+    loadings = data.factors.loadings.double().numpy()
+    expected = pca.components_.T * np.sqrt(pca.explained_variance_)
+    assert_allclose(np.abs(loadings), np.abs(expected), rtol=1e-3, atol=1e-4)
+    assert_allclose(loadings.T @ loadings, np.diag(pca.explained_variance_), rtol=1e-3, atol=1e-6)
+    scores = data.model_targets  # what the networks learn: unit-variance, uncorrelated factor scores
+    assert scores.shape == (len(data.rows), WIDE_FACTORS) and data.dataset.tensors[0].shape == scores.shape
+    assert_allclose(np.cov(scores, rowvar=False), np.eye(WIDE_FACTORS), atol=1e-6)
+    assert data.factors.explained_share() == pytest.approx(pca.explained_variance_.sum() / WIDE_SERIES, rel=1e-3)
+    residuals = x - scores @ loadings.T
+    table = data.factors.residual_quantiles.double().numpy()
+    assert np.all(np.diff(table, axis=1) >= 0)
+    assert data.factors.z_max.item() == pytest.approx(norm.ppf(1 - 0.5 / len(data.rows)), rel=1e-6)  # m rows
+    assert np.all(table[:, 0] >= residuals.min(axis=0) - 1e-6) and np.all(table[:, -1] <= residuals.max(axis=0) + 1e-6)
+    assert_allclose(table[:, 16], np.median(residuals, axis=0), atol=1e-5)  # the middle knot: the median
+    # point in time: rows after train_end, however wild, change nothing that is fitted
+    later = wide_daily["date"] > pd.Timestamp(WIDE_END)
+    wild = wide_daily.assign(ret=np.where(later, 5.0 * wide_daily["ret"] + 0.02, wide_daily["ret"]))
+    again = ScenarioDataModule(wild, train_end=WIDE_END, n_factors=WIDE_FACTORS, residual_knots=33)
+    for name, buffer in data.factors.state_dict().items():
+        assert torch.equal(buffer, again.factors.state_dict()[name]), name
+    assert_allclose(again.standardizer.mean, data.standardizer.mean)
+
+
+def test_residuals_are_each_series_quantiles_read_at_a_normal_score():
+    rng = np.random.default_rng(0)
+    x = rng.standard_t(4, size=(3000, 12))
+    x = (x - x.mean(axis=0)) / x.std(axis=0, ddof=1)
+    model, _ = FactorModel.fit(x, 2, 17)
+    noise = torch.randn(5000, 12, generator=torch.Generator().manual_seed(1))
+    knots = np.linspace(-model.z_max.item(), model.z_max.item(), 17)
+    expected = np.column_stack([np.interp(noise[:, i].numpy(), knots, model.residual_quantiles[i].numpy())
+                                for i in range(12)])  # np.interp clamps at the ends, as the sampler does
+    assert_allclose(model.residual(noise).numpy(), expected, atol=1e-4)
+    assert_allclose(principal_factors(x[:1, :], 3), 0.0)  # fewer rows than factors: zero columns, no error
+
+
+@pytest.mark.parametrize("kind", ["gan", "vae"])
+def test_factor_space_sampler_round_trips_and_holds_no_k_by_k_array(wide_runs, kind, tmp_path):
+    result = wide_runs[kind]
+    sampler, k = result.sampler, WIDE_SERIES
+    assert sampler.n_factors == WIDE_FACTORS and result.metrics["n_factors"] == WIDE_FACTORS
+    assert 0.2 < result.metrics["factor_variance_share"] < 1.0 and result.metrics["stopped_by_time_budget"] == 0.0
+    assert sampler.core_dim == 4 + WIDE_FACTORS + 5  # [z, eps (K), chi (df)]: the networks see K factors
+    assert sampler.latent_dim == sampler.core_dim + k + (WIDE_FACTORS + k)  # then residuals, then volatility state
+    state = sampler.state_dict()
+    assert state["factors.loadings"].shape == (k, WIDE_FACTORS) and state["calibration.weight"].shape == (3, 4, 4)
+    assert state["vol.loadings"].shape == (3, k, WIDE_FACTORS) and "vol.chol" not in state
+    assert all(list(t.shape).count(k) < 2 for t in state.values())  # memory O(k K): no k x k array anywhere
+    x = sampler.sample(300, "high", seed=2)
+    assert x.shape == (300, k) and np.isfinite(x).all()
+    fresh = build_sampler(result.config, result.symbols)
+    fresh.load_state_dict(state)
+    assert_allclose(fresh.sample(64, "low", seed=5), sampler.sample(64, "low", seed=5))
+    # the persisted form: a torch.export program with a dynamic batch, as MLflow saves it (weights and arrays)
+    example = torch.cat([scenario_inputs(1, sampler.latent_dim, "high", k, seed=0),
+                         scenario_inputs(1, sampler.latent_dim, "high", k, seed=1, volatility=np.full(k, 0.01))])
+    path = tmp_path / "model.pt2"
+    torch.export.save(torch.export.export(sampler, (example,), dynamic_shapes=({0: torch.export.Dim.AUTO},)), path)
+    loaded = torch.export.load(str(path)).module()
+    many = scenario_inputs(500, sampler.latent_dim, "normal", k, seed=3, volatility=np.full(k, 0.02))
+    with torch.no_grad():
+        assert_allclose(loaded(many).numpy(), sampler(many).numpy(), rtol=1e-5, atol=1e-8)
+
+
+def test_factor_space_scenarios_have_the_factor_models_covariance(wide_runs, wide_daily):
+    result = wide_runs["gan"]
+    sampler = result.sampler
+    data = ScenarioDataModule(wide_daily, train_end=WIDE_END, n_factors=WIDE_FACTORS, residual_knots=33)
+    loadings = sampler.factors.loadings.double().numpy()
+    residuals = data.standardizer.transform(data.targets) - data.model_targets @ loadings.T
+    std = sampler.std.double().numpy()
+    n = 100_000
+    for regime, c in REGIME_INDEX.items():
+        factors = data.model_targets[data.rows.regime == c]
+        covariance = loadings @ ledoit_wolf(factors)[0] @ loadings.T + np.diag(residuals.var(axis=0))
+        expected = covariance * np.outer(std, std)  # unit volatility: shocks in original units
+        mean = (loadings @ factors.mean(axis=0)) * std + sampler.mean.double().numpy()
+        drawn = sampler.sample(n, regime, seed=c, volatility=np.ones(WIDE_SERIES))
+        gap = np.linalg.norm(np.cov(drawn, rowvar=False) - expected) / np.linalg.norm(expected)
+        assert gap < 0.04, regime  # 1.5-2.5% measured; the diagonal alone (no factors) is 95% away
+        assert_allclose(drawn.mean(axis=0), mean, atol=0.03)
+
+
+def test_factor_space_registers_and_samples_through_the_registry(wide_runs, wide_daily, tmp_path):
+    from risk_platform.models.inference import generated
+    from risk_platform.models.registry import LINEAGE_TAGS, ModelRegistry
+    from risk_platform.models.reports import generator_registration
+
+    result = wide_runs["vae"]
+    instruments = pd.DataFrame({"symbol": result.symbols, "name": result.symbols, "asset_class": "equity",
+                                "quote_type": "index_level", "currency": "USD", "region": "US"})
+    folder = tmp_path / "report"
+    folder.mkdir()
+    registration = generator_registration("vae", result, wide_daily, instruments, folder, n=2000)
+    assert registration.metadata["n_factors"] == WIDE_FACTORS and registration.params["n_factors"] == WIDE_FACTORS
+    assert np.isfinite(registration.metrics["stress_tail_dep_gen"])  # tail figures still reported at scale
+    registry = ModelRegistry(f"sqlite:///{tmp_path}/mlflow.db", artifact_root=str(tmp_path / "artifacts"))
+    version = registry.log_training(model_key="vae_scenarios", registration=registration,
+                                    tags={tag: "test" for tag in LINEAGE_TAGS}, dataset=wide_daily.head(100),
+                                    dataset_name="daily_features")
+    loaded = registry.load("vae_scenarios", version=version.version)
+    assert loaded.metadata["n_factors"] == WIDE_FACTORS
+    today = np.full(WIDE_SERIES, 0.01)
+    assert_allclose(generated(loaded, "high", 2000, seed=4, volatility=today),
+                    result.sampler.sample(2000, "high", seed=4, volatility=today), rtol=1e-5, atol=1e-9)
+    assert_allclose(generated(loaded, "low", 2000, seed=5), result.sampler.sample(2000, "low", seed=5),
+                    rtol=1e-5, atol=1e-9)
+
+
+def test_training_time_budget_stops_training_and_is_recorded(daily_features):
+    result = train_gan(daily_features, tiny(GANConfig, max_epochs=10_000, max_train_seconds=1.0))
+    assert result.metrics["stopped_by_time_budget"] == 1.0 and result.metrics["epochs"] < 10_000
+    assert result.metrics["train_seconds"] < 30.0 and result.metrics["n_factors"] == 0.0
+    assert np.isfinite(result.sampler.sample(10, "high", seed=0)).all()
+    assert GANConfig.demo().max_train_seconds == VAEConfig.demo().max_train_seconds == 300.0
+    assert GANConfig.full().max_train_seconds > GANConfig.demo().max_train_seconds
+
+
+def test_quality_figures_at_scale_equal_their_definitions(instruments):
+    rng = np.random.default_rng(5)
+    x = rng.standard_t(5, size=(2000, 30)) + rng.normal(size=(2000, 1))  # a common factor
+    x[:, 3] = 0.0  # a constant column: undefined correlations, left out
+    corr = np.corrcoef(x, rowvar=False)
+    with np.errstate(invalid="ignore"):
+        expected = np.nanmean(corr[np.triu_indices(30, k=1)])
+    assert average_pairwise_correlation(x) == pytest.approx(expected, rel=1e-10)
+    y = x + rng.normal(scale=0.5, size=x.shape)
+    columns = series_sample(30, 12)
+    assert len(columns) == 12 and np.all(np.diff(columns) > 0) and np.array_equal(columns, series_sample(30, 12))
+    assert correlation_rmse(x, y, most=12) == pytest.approx(correlation_rmse(x[:, columns], y[:, columns]))
+    assert correlation_rmse(x, y) == correlation_rmse(x, y, most=30)  # fewer series than the cap: every pair
+    symbols = [f"E{i}" for i in range(30)]
+    equities = pd.DataFrame({"symbol": symbols, "asset_class": "equity", "quote_type": "index_level"})
+    pairs = [(i, j) for i in columns for j in columns if i < j]
+    by_pair = np.mean([lower_tail_dependence(x[:, i], x[:, j]) for i, j in pairs])
+    assert average_lower_tail_dependence(x, symbols, equities, most=12) == pytest.approx(by_pair, rel=1e-12)
+    assert kurtosis_interval(x[:300]) == pytest.approx(bootstrap_interval(x[:300], excess_kurtosis), rel=1e-9,
+                                                       nan_ok=True)  # the same resamples, moments from counts
+    assert discriminative_score(x[:400], y[:400], most=12) == discriminative_score(x[:400, columns], y[:400, columns])
