@@ -28,7 +28,8 @@ empirical margin: a monotone piecewise-linear map from the model's own quantiles
 levels estimated at fit time on ``MARGIN_PILOT_DRAWS`` draws) to the empirical quantiles at the same levels,
 tabulated at ``MARGIN_BINS`` equally spaced values for vectorised lookup, so every margin is the empirical one up
 to the pilot's sampling error. No N x N matrix: fit O(n_obs^2 N) (the SVD), sampling O(n (vine on K) + n N K)
-with memory O(N (K + n_obs + MARGIN_BINS) + n N) in float32.
+with memory O(N (K + n_obs + MARGIN_BINS) + n N) in float32. Measured (``bench.risk_assessment``, two shared
+cores, K = 12): fit 0.5-1.6 s, 50,000 draws 0.9-1.5 s at N = 491; 2.9 s and 2.5 s at N = 981.
 """
 
 from __future__ import annotations
