@@ -24,6 +24,8 @@ STRESS_TAIL_SHARE = 0.01  # generated stress: the worst share of the scenarios k
 PARTICIPATION = 0.2  # share of a position's average daily volume traded per day when liquidating
 COPULA_FAMILIES = ("gaussian", "clayton", "gumbel")  # pair-copula families of the vine (see copula.py)
 COPULA_TRUNCATION = 3  # vine trees fitted (conditional independence beyond)
+COPULA_STRUCTURED_ABOVE = 64  # above this many series the copula is factor-structured (a vine on K PCA factors)
+COPULA_MAX_FACTORS = 12  # statistical factors of the structured copula: min(this, N // 4) unless set
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,9 @@ class RiskConfig:
 
     ``mc_scenarios``: vine-copula draws and non-model stress bootstrap draws; ``fit_copula``: fit the vine
     copula when no fitted model or scenarios are passed (seconds: pass a fitted model intraday);
-    ``copula_window``: recent days it is fitted on; ``stress_share``: tail share of generated stress;
+    ``copula_window``: recent days it is fitted on; ``copula_structured_above``: above this many series the copula
+    is factor-structured (None: never), with ``copula_factors`` statistical factors (None: min(12, N // 4));
+    ``stress_share``: tail share of generated stress;
     ``participation``: share of ADV traded per day when liquidating.
 
     Staleness against the clock: ``evaluation_date`` is the day the data's age is measured on (None: today,
@@ -51,6 +55,8 @@ class RiskConfig:
     copula_window: int = 500
     copula_families: tuple[str, ...] = COPULA_FAMILIES
     copula_trunc_lvl: int | None = COPULA_TRUNCATION
+    copula_structured_above: int | None = COPULA_STRUCTURED_ABOVE
+    copula_factors: int | None = None
     stress_share: float = STRESS_TAIL_SHARE
     participation: float = PARTICIPATION
     seed: int = 0

@@ -36,7 +36,7 @@ from risk_platform.portfolio.positions import Portfolio
 from risk_platform.regime import REGIMES
 from risk_platform.risk import methods as M
 from risk_platform.risk.config import RiskConfig
-from risk_platform.risk.copula import VineCopulaModel, fit_vine_copula
+from risk_platform.risk.copula import CopulaModel, fit_vine_copula
 from risk_platform.risk.data_flags import DataFlag, data_flags
 from risk_platform.risk.liquidity import LiquidityConcentration, liquidity_concentration
 from risk_platform.risk.market import MarketState, clock_staleness, prepare_market
@@ -64,7 +64,7 @@ def compute_portfolio_risk(portfolio: Portfolio, panel: pd.DataFrame, returns: p
                            unavailable: dict[str, str] | None = None,
                            config: RiskConfig = DEFAULT_CONFIG, *,
                            model_inputs: ModelInputs | Sequence[ModelInputs] | None = None,
-                           copula: VineCopulaModel | ScenarioSet | None = None,
+                           copula: CopulaModel | ScenarioSet | None = None,
                            stress: bool = True, market: MarketState | None = None,
                            flag_points: pd.DataFrame | None = None) -> PortfolioRisk:
     """Risk of ``portfolio`` on ``asof`` (default: the last date of the panel).
@@ -73,7 +73,8 @@ def compute_portfolio_risk(portfolio: Portfolio, panel: pd.DataFrame, returns: p
     positions depending on them, or on a symbol without prices, are excluded and flagged.
     ``model_inputs``: one :class:`ModelInputs` per aliased set of model versions (LSTM vols, GNN
     correlations, GAN/VAE scenarios, regime probabilities); each adds its methods to the report.
-    ``copula``: a fitted :class:`VineCopulaModel` or pre-drawn :class:`ScenarioSet` (else fitted here when
+    ``copula``: a fitted :class:`~risk_platform.risk.copula.VineCopulaModel` (or factor-structured
+    :class:`~risk_platform.risk.copula.FactorCopulaModel`) or pre-drawn :class:`ScenarioSet` (else fitted here when
     ``config.fit_copula``). ``stress``: run the stress suite. ``market``: a prepared market (skips
     :func:`prepare_market`; ``panel``, ``returns``, ``asof``, ``unavailable``, ``flag_points`` and
     ``config.evaluation_date`` are then ignored: the prepared market carries its own). ``flag_points``: the
@@ -94,7 +95,7 @@ def _blas() -> ThreadpoolController:
 
 
 def assess_portfolio(portfolio: Portfolio, market: MarketState, config: RiskConfig,
-                     model_inputs: Sequence[ModelInputs] = (), copula: VineCopulaModel | ScenarioSet | None = None,
+                     model_inputs: Sequence[ModelInputs] = (), copula: CopulaModel | ScenarioSet | None = None,
                      stress: bool = True) -> PortfolioRisk:
     """The full report of ``portfolio`` on ``market`` (see :func:`compute_portfolio_risk` for the arguments).
 
@@ -107,7 +108,7 @@ def assess_portfolio(portfolio: Portfolio, market: MarketState, config: RiskConf
 
 
 def _assess(portfolio: Portfolio, market: MarketState, config: RiskConfig, model_inputs: Sequence[ModelInputs],
-            copula: VineCopulaModel | ScenarioSet | None, stress: bool) -> PortfolioRisk:
+            copula: CopulaModel | ScenarioSet | None, stress: bool) -> PortfolioRisk:
     """The stages in order, each timed (``timings_ms``)."""
     clock = _Clock()
     valued = value_book(portfolio, market, config.hs_window)
@@ -291,7 +292,7 @@ def filtered_and_model_monte_carlo(valued: ValuedBook, market: MarketState, mode
 
 
 def copula_method(valued: ValuedBook, market: MarketState, config: RiskConfig,
-                  copula: VineCopulaModel | ScenarioSet | None) -> tuple[M.MethodResult | None, str]:
+                  copula: CopulaModel | ScenarioSet | None) -> tuple[M.MethodResult | None, str]:
     """Vine-copula Monte Carlo from pre-drawn scenarios, a fitted model, or a model fitted here on the last
     ``config.copula_window`` days of the history; (None, why) when skipped, else (result, '')."""
     if isinstance(copula, ScenarioSet):
@@ -314,14 +315,16 @@ def copula_method(valued: ValuedBook, market: MarketState, config: RiskConfig,
     return _incomplete(res, missing), ""
 
 
-def _fit_copula(valued: ValuedBook, market: MarketState, config: RiskConfig) -> VineCopulaModel:
-    """The vine copula of the book's factors over the last ``config.copula_window`` days of the history."""
+def _fit_copula(valued: ValuedBook, market: MarketState, config: RiskConfig) -> CopulaModel:
+    """The vine copula of the book's factors over the last ``config.copula_window`` days of the history
+    (factor-structured above ``config.copula_structured_above`` factors)."""
     factors = valued.factors
     rows = factors.history[-config.copula_window:]
     x = np.where(factors.take(market.observed, rows), factors.take(market.returns, rows), np.nan)
     d = market.dates[rows]
     return fit_vine_copula(x, factors.names, config.copula_families, config.copula_trunc_lvl, config.threads,
-                           start=f"{d[0]:%Y-%m-%d}", end=f"{d[-1]:%Y-%m-%d}")
+                           start=f"{d[0]:%Y-%m-%d}", end=f"{d[-1]:%Y-%m-%d}",
+                           structured_above=config.copula_structured_above, n_factors=config.copula_factors)
 
 
 # ------------------------------------------------------------------------------------------------ regime

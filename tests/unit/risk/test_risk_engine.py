@@ -233,3 +233,16 @@ def test_conditional_evt_sits_beside_filtered_hs_on_the_historical_days_and_the_
     for key, figure in (("var_99", "var_99"), ("es_99", "es_99")):
         top = max((m for m in report.methods.values() if m["complete"]), key=lambda m: m[figure])
         assert getattr(report, key) == top[figure] and report.bound_by[key].startswith(top["name"] + ":")
+
+
+def test_the_copula_is_factor_structured_above_its_threshold(setting, instruments):
+    """The engine fits the factor-structured copula when the book has more factors than
+    ``copula_structured_above``, with ``copula_factors`` statistical factors; its VaR stays near historical's."""
+    panel, returns, market, book = setting
+    config = replace(CONFIG, mc_scenarios=2000, copula_structured_above=8, copula_factors=3)
+    methods = compute_portfolio_risk(book, panel, returns, instruments, config=config, market=market,
+                                     stress=False).methods
+    copula = methods["vine_copula"]
+    assert "factor-structured" in copula["bound_by"] and "3 PCA factors" in copula["bound_by"]
+    assert copula["statistical_factors"] == 3 and copula["n_scenarios"] == 2000
+    assert 0.5 < copula["var_99"] / methods["historical"]["var_99"] < 2.0

@@ -9,7 +9,7 @@ from scipy.stats import norm
 from risk_platform.risk import methods as M
 from risk_platform.risk import revaluation
 from risk_platform.risk import stress as S
-from risk_platform.risk.copula import fit_vine_copula
+from risk_platform.risk.copula import FactorCopulaModel, VineCopulaModel, fit_vine_copula
 from risk_platform.risk.liquidity import liquidity_concentration
 from risk_platform.risk.measures import historical_var_es
 from risk_platform.risk.options import delta_gamma_vega_pnl
@@ -255,6 +255,70 @@ def test_truncated_vine_fits_only_its_trees_and_keeps_a_markov_chains_dependence
     corr = np.corrcoef(model.sample(20_000, seed=1).T)
     assert_allclose([corr[0, 2], corr[0, 4]], [0.8**2, 0.8**4], atol=0.05)
     assert [len(tree) for tree in fit_vine_copula(x, list("ABCDE"), trunc_lvl=2).vine.pair_copulas] == [4, 3]
+
+
+@pytest.fixture(scope="module")
+def factor_panel():
+    """424 days of 80 series driven by 4 Student-t(4) factors of decreasing scale plus Student-t(5) noise."""
+    rng = np.random.default_rng(0)
+    factors = rng.standard_t(4, (424, 4)) * np.array([3.0, 2.0, 1.5, 1.0])
+    return (factors @ rng.normal(0, 1, (80, 4)).T + 1.5 * rng.standard_t(5, (424, 80))) * 1e-3
+
+
+@pytest.fixture(scope="module")
+def factor_copula(factor_panel):
+    return fit_vine_copula(factor_panel, [f"S{i}" for i in range(80)], n_factors=4, start="2024-01-02",
+                           end="2025-08-29")
+
+
+def test_factor_copula_keeps_every_empirical_margin(factor_panel, factor_copula):
+    """Above the threshold the copula is factor-structured; each series' draws have its empirical distribution:
+    at every level p the draws' p-quantile sits at probability p of the empirical margin within 0.025 (the
+    margin map is estimated on 16,384 pilot draws: a Kolmogorov-Smirnov error about 0.011 at 95% per series,
+    plus 0.006 from the 50,000 draws, over 80 series), never beyond the fitted extremes (float32)."""
+    model = factor_copula
+    assert isinstance(model, FactorCopulaModel) and model.n_factors == 4 and model.loadings.shape == (80, 4)
+    assert "factor-structured" in model.label and "4 PCA factors" in model.label
+    draws = model.sample(50_000, seed=3)
+    assert draws.shape == (50_000, 80) and draws.dtype == np.float32
+    ordered = np.sort(factor_panel, axis=0)
+    positions = np.arange(1, 425) / 425
+    levels = np.linspace(0.005, 0.995, 199)
+    for j in range(80):
+        at = np.interp(np.quantile(draws[:, j], levels), ordered[:, j], positions)
+        assert np.max(np.abs(at - levels)) < 0.025, j
+    eps = 1e-6 * np.abs(ordered).max()
+    assert np.all(draws.min(axis=0) >= ordered[0] - eps) and np.all(draws.max(axis=0) <= ordered[-1] + eps)
+
+
+def test_factor_copula_keeps_the_sample_correlation(factor_panel, factor_copula):
+    """Correlations of the draws within 0.08 of the sample's (mean error under 0.025): the residual day-bootstrap
+    keeps the residual covariance exactly, the factor vine (Kendall's-tau inversion) gives the PCA scores, exactly
+    uncorrelated in the sample, correlations up to about 0.05, the draws' sampling error is about 0.005. The
+    unstructured vine truncated after 3 trees misses this 4-factor structure by far (errors up to 0.9)."""
+    upper = np.triu_indices(80, 1)
+    error = np.abs(np.corrcoef(factor_copula.sample(50_000, seed=3).T) - np.corrcoef(factor_panel.T))[upper]
+    assert error.max() < 0.08 and error.mean() < 0.025
+    tails = factor_copula.tail_dependence()
+    assert tails["statistical_factors"] == 4 and 0.5 < tails["explained_variance"] < 1
+    assert tails["first_tree_families"] and tails["tail_pairs"] >= 1
+    assert 0 <= tails["tail_coexceedance_model_median"] <= tails["tail_coexceedance_model_max"] <= 1
+
+
+def test_factor_copula_is_deterministic_given_the_seed(factor_copula):
+    a, b = factor_copula.sample(2_000, seed=5), factor_copula.sample(2_000, seed=5)
+    assert np.array_equal(a, b) and not np.array_equal(a, factor_copula.sample(2_000, seed=6))
+
+
+def test_below_the_threshold_the_copula_is_todays_vine():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((300, 6)) @ rng.normal(0, 1, (6, 6)) * 1e-2
+    names = list("ABCDEF")
+    vine = fit_vine_copula(x, names, structured_above=6)
+    reference = fit_vine_copula(x, names, structured_above=None)
+    assert isinstance(vine, VineCopulaModel) and vine.label == reference.label
+    assert np.array_equal(vine.sample(1_000, seed=2), reference.sample(1_000, seed=2))
+    assert isinstance(fit_vine_copula(x, names, structured_above=5, n_factors=2), FactorCopulaModel)
 
 
 # ---------------------------------------------------------------------------------------------- stress
