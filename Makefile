@@ -23,7 +23,7 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/risk-platform-demo
 
 test: install
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest -m "not slow" --durations=30
 
 test-all: install
 	$(BIN)/pytest
