@@ -436,19 +436,14 @@ class FactorMap:
         dv01 = self.dv01.astype(dtype) if self.dv01.any() else None
         out = np.empty(n)
         block = max(CHUNK_ROWS, BLOCK_BYTES // (max(k, 1) * np.dtype(dtype).itemsize))
-        pick = np.concatenate([self.fx_cols, self.base_cols]).astype(np.intp)
 
         def blocks(part: range) -> None:
             buffer = np.empty((min(len(part), block), k), dtype=dtype)
             square = np.empty_like(buffer) if gam else None
-            picked = np.empty((len(buffer), len(pick)), dtype=dtype)
             for start in range(part.start, part.stop, block):
                 rows = slice(start, min(part.stop, start + block))
                 x = growth_minus_one(rows, buffer[: rows.stop - start])
-                np.take(x, pick, axis=1, out=picked[: len(x)], mode="clip")  # a gather into a buffer, without
-                #   bounds checks (valid columns): 3-5x faster than a fancy index (measured)
-                out[rows] = self._block_pnl(x, returns[rows], lin, gam, dv01, square, picked[: len(x)],
-                                            horizon_days)
+                out[rows] = self._block_pnl(x, returns[rows], lin, gam, dv01, square, horizon_days)
 
         threads = min(REVALUATION_THREADS, max(1, n // (2 * block)))
         if threads == 1:
@@ -459,10 +454,9 @@ class FactorMap:
         return out
 
     def _block_pnl(self, x: np.ndarray, returns: np.ndarray, lin: list, gam: list, dv01: np.ndarray | None,
-                   square: np.ndarray | None, picked: np.ndarray, horizon_days: float) -> np.ndarray:
-        """P&L of one block: ``x`` (b, k) its ``g - 1``, ``returns`` (b, k) (the bp changes), ``picked``
-        (b, F + len(base_cols)) the FX feeds' then the USD-based FX rates' columns of ``x``; see :meth:`pnl`."""
-        fx = picked[:, : len(self.fx_cols)].astype(float)
+                   square: np.ndarray | None, horizon_days: float) -> np.ndarray:
+        """P&L of one block: ``x`` (b, k) its ``g - 1``, ``returns`` (b, k) (the bp changes); see :meth:`pnl`."""
+        fx = np.take(x, self.fx_cols, axis=1).astype(float)
         h = np.where(self.fx_sign > 0, 1.0 + fx, 1.0 / (1.0 + fx))  # (b, F)
         hm1 = np.where(self.fx_sign > 0, fx, -fx / (1.0 + fx))
         total = hm1 @ self.lin_sum + self.theta * horizon_days
@@ -480,7 +474,7 @@ class FactorMap:
         if dv01 is not None:
             total += returns @ dv01
         if len(self.base_cols):
-            base = picked[:, len(self.fx_cols):].astype(float)
+            base = np.take(x, self.base_cols, axis=1).astype(float)
             total += (base / (1.0 + base)) @ self.base_value
         if self.vix >= 0:
             total += self.vega_points * x[:, self.vix].astype(float)
