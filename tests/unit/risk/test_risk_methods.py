@@ -305,6 +305,17 @@ def _moves(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     return r, g
 
 
+def test_unique_rows_matches_numpy_unique_by_rows():
+    keys = np.random.default_rng(9).integers(-1, 6, (500, 4))
+    keys[:, 3] = np.sign(keys[:, 3] - 3)
+    uniq, inverse = revaluation.unique_rows(keys)
+    ref, ref_inverse = np.unique(keys, axis=0, return_inverse=True)
+    assert_allclose(uniq, ref)
+    assert_allclose(inverse, ref_inverse.ravel())
+    assert_allclose(uniq[inverse], keys)
+    assert revaluation.unique_rows(keys[:0])[0].shape == (0, 4)
+
+
 def test_scenario_position_pnl_matches_per_position_revaluation_with_each_horizon(small_book):
     r, g = _moves(5, 4)
     days = np.array([1.0, 14.0, 3.0, 40.0])
