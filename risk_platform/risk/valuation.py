@@ -108,7 +108,8 @@ def flag_feeds(book: pd.DataFrame, market: MarketState) -> FeedFlags:
         reason = lookup(dep, unusable, "")
         problem = np.where(problem == "", reason, problem)
         st = lookup(dep, market.stale, "")
-        stale = np.where(st == "", stale, np.where(stale == "", st, stale + "; " + st))
+        hit = np.flatnonzero(st != "")  # joined on the stale positions only (Python strings)
+        stale[hit] = np.where(stale[hit] == "", st[hit], stale[hit] + "; " + st[hit])
     keep = problem == ""
     labels = book["position"].to_numpy(dtype=str)
     symbols = book["symbol"].to_numpy(dtype=str)
@@ -122,7 +123,7 @@ def flag_feeds(book: pd.DataFrame, market: MarketState) -> FeedFlags:
                  "excluded": False, "notional": _finite(value[j])} for j in np.flatnonzero(is_stale)]
     book = book.assign(stale=is_stale)
     gross_all = float(np.nansum(np.abs(np.where(keep, value, notional))))
-    return FeedFlags(book[keep].reset_index(drop=True), flagged, gross_all)
+    return FeedFlags((book if keep.all() else book[keep]).reset_index(drop=True), flagged, gross_all)
 
 
 @dataclass(frozen=True)
