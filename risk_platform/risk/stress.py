@@ -295,9 +295,17 @@ def nearest_correlation(c: np.ndarray, floor: float = 1e-8) -> np.ndarray:
     return out
 
 
-def inverted_hedges(exposure: np.ndarray, correlation: np.ndarray) -> np.ndarray:
-    """Correlations with every risk-offsetting pair (``e_i e_j rho_ij < 0``) given the opposite sign."""
+def inverted_hedges(exposure: np.ndarray, correlation: np.ndarray, repaired_abs: np.ndarray | None = None
+                    ) -> np.ndarray:
+    """Correlations with every risk-offsetting pair (``e_i e_j rho_ij < 0``) given the opposite sign, repaired.
+
+    ``repaired_abs``: ``nearest_correlation(|correlation|)`` when known (it depends on the market and the factors
+    only). With every exposure non-zero the flipped matrix is ``S |rho| S``, ``S = diag(sign e)``, and the repair
+    commutes with that change of signs, so the result is ``S repaired_abs S`` without an eigendecomposition."""
     e = np.asarray(exposure, dtype=float)
+    if repaired_abs is not None and np.all(e != 0):
+        sign = np.sign(e)
+        return repaired_abs * np.outer(sign, sign)
     offsetting = np.outer(e, e) * correlation < 0
     np.fill_diagonal(offsetting, False)
     return nearest_correlation(np.where(offsetting, -correlation, correlation))
@@ -305,17 +313,19 @@ def inverted_hedges(exposure: np.ndarray, correlation: np.ndarray) -> np.ndarray
 
 def counterfactual_correlation(book: BookArrays, vols: np.ndarray, corr_now: np.ndarray, corr_crisis: np.ndarray,
                                asset_class: np.ndarray, nav: float, alpha: float = 0.99,
-                               crisis_label: str = "crisis windows", crisis_is_valid: bool = False) -> StressResult:
+                               crisis_label: str = "crisis windows", crisis_is_valid: bool = False,
+                               crisis_repaired_abs: np.ndarray | None = None) -> StressResult:
     """Parametric VaR at ``alpha`` under today's, crisis and crisis-with-inverted-hedges correlations.
 
     A VaR, not a P&L (``details['confidence']``): the result's ``pnl`` is minus the VaR under crisis correlations
     with the hedges inverted; positions' figures are their Euler VaR contributions under that matrix (minus sign:
-    losses negative). ``crisis_is_valid``: ``corr_crisis`` is already :func:`nearest_correlation`'s output."""
+    losses negative). ``crisis_is_valid``: ``corr_crisis`` is already :func:`nearest_correlation`'s output;
+    ``crisis_repaired_abs``: ``nearest_correlation(|crisis|)`` when known (:func:`inverted_hedges`)."""
     e = book.exposures(sparse=True)
     total = np.asarray(e.sum(axis=0)).ravel()
     z = norm.ppf(alpha)
     crisis = corr_crisis if crisis_is_valid else nearest_correlation(corr_crisis)
-    inverted = inverted_hedges(total, crisis)
+    inverted = inverted_hedges(total, crisis, crisis_repaired_abs)
     figures, contrib = {}, None
     for label, corr in (("now", corr_now), ("crisis", crisis), ("crisis_hedges_inverted", inverted)):
         cov = covariance_from(vols, corr)
@@ -374,8 +384,11 @@ def stress_suite(valued: ValuedBook, market: MarketState, config: RiskConfig, mo
     if crisis_label:
         key = ("nearest crisis correlation", valued.factors.cols.tobytes())
         crisis_valid = market.once(key, lambda: nearest_correlation(crisis_corr))
+        repaired_abs = market.once(("nearest |crisis correlation|", *key[1:]),
+                                   lambda: nearest_correlation(np.abs(crisis_valid)))
         res = counterfactual_correlation(arrays, ewma_vols, ewma_corr, crisis_valid, asset_class, nav,
-                                         crisis_label=crisis_label, crisis_is_valid=True)
+                                         crisis_label=crisis_label, crisis_is_valid=True,
+                                         crisis_repaired_abs=repaired_abs)
         out[res.name] = res
     return out
 

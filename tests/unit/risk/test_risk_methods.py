@@ -377,6 +377,24 @@ def test_generated_stress_keeps_the_worst_one_percent():
     assert_allclose(1e6 * (np.exp(res.scenarios[:, 0]) - 1), worst)
 
 
+def test_inverted_hedges_from_the_repaired_absolute_matrix_match_the_eigendecomposition():
+    """The shortcut ``S nearest(|rho|) S`` (every exposure non-zero) against flipping and repairing directly; a zero
+    exposure falls back to the direct computation."""
+    rng = np.random.default_rng(0)
+    u = rng.uniform(-0.95, 0.95, (8, 8))
+    crisis = S.nearest_correlation((u + u.T) / 2)
+    exposure = rng.normal(size=8) * 1e6
+    flipped = np.where(np.outer(exposure, exposure) * crisis < 0, -crisis, crisis)
+    np.fill_diagonal(flipped, 1.0)
+    assert np.linalg.eigvalsh(flipped).min() < -0.1  # the repair clips eigenvalues
+    repaired_abs = S.nearest_correlation(np.abs(crisis))
+    direct = S.inverted_hedges(exposure, crisis)
+    assert np.linalg.eigvalsh(direct).min() > -1e-10 and not np.allclose(direct, flipped)
+    assert_allclose(S.inverted_hedges(exposure, crisis, repaired_abs), direct, atol=1e-12)
+    exposure[3] = 0.0
+    assert_allclose(S.inverted_hedges(exposure, crisis, repaired_abs), S.inverted_hedges(exposure, crisis))
+
+
 def test_counterfactual_correlation_inverts_hedges():
     table = book_table([("SPX", "SPX", "linear", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan),
                         ("TLT", "TLT", "linear", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan)])
