@@ -15,8 +15,8 @@ The hot path is linear in positions: the book is folded once onto per-factor exp
 vega, theta), every scenario set is revalued through them in float32 blocks (a model's array in its own column
 order, without a copy), and per-position figures (ES and volatility contributions, stress P&L by position) come
 from per-unit revaluations of the few scenarios that carry weight and from sparse exposures, by linear maps.
-Figures derived from the market alone (crisis correlation, rate reference) are computed once per market state
-(:meth:`~risk_platform.risk.market.MarketState.once`).
+Figures derived from the market alone (crisis correlation, rate reference, the crisis windows' compounded
+moves) are computed once per market state (:meth:`~risk_platform.risk.market.MarketState.once`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ counterfactual correlation. P&L in USD, gains positive (a loss is a negative ``p
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -95,33 +95,90 @@ def rolling_compound(returns: np.ndarray, growth: np.ndarray, span: int) -> tupl
     return csum[span:] - csum[:-span], np.exp(clog[span:] - clog[:-span])
 
 
+@dataclass(frozen=True)
+class ReplayMoves:
+    """The moves of crisis windows over ``k`` factors, windows stacked: every day, every run of ``TEN_DAYS``
+    consecutive days (:func:`rolling_compound`) and the full window (:func:`compound`); returns (log / bp) and
+    growth each. Rows ``day_bounds[w]:day_bounds[w + 1]`` of the day arrays are window ``w``'s (likewise
+    ``ten_bounds``; a window shorter than ``TEN_DAYS`` has none), row ``w`` of the full arrays its full move."""
+
+    names: tuple[str, ...]
+    dates: tuple[pd.DatetimeIndex, ...]
+    day_bounds: np.ndarray
+    day_returns: np.ndarray
+    day_growth: np.ndarray
+    ten_bounds: np.ndarray
+    ten_returns: np.ndarray
+    ten_growth: np.ndarray
+    full_returns: np.ndarray
+    full_growth: np.ndarray
+
+    @classmethod
+    def of(cls, names: Sequence[str], dates: Sequence[pd.DatetimeIndex], returns: Sequence[np.ndarray],
+           growth: Sequence[np.ndarray], is_bp: np.ndarray) -> ReplayMoves:
+        """From each window's rows (n_w, k) of returns and growth; ``is_bp`` (k,) the yields."""
+        k = len(is_bp)
+        ten = [rolling_compound(r, g, TEN_DAYS) if len(r) >= TEN_DAYS else (np.zeros((0, k)), np.zeros((0, k)))
+               for r, g in zip(returns, growth, strict=True)]
+        full = [compound(r, g, is_bp) for r, g in zip(returns, growth, strict=True)]
+
+        def bounds(parts: list[np.ndarray]) -> np.ndarray:
+            return np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(int)
+
+        def rows(parts: list[np.ndarray]) -> np.ndarray:  # (0, k) when there is no window
+            return np.concatenate([np.zeros((0, k)), *parts])
+
+        return cls(names=tuple(names), dates=tuple(dates), day_bounds=bounds(list(returns)),
+                   day_returns=rows(list(returns)), day_growth=rows(list(growth)),
+                   ten_bounds=bounds([r for r, _ in ten]), ten_returns=rows([r for r, _ in ten]),
+                   ten_growth=np.where(is_bp, 1.0, rows([g for _, g in ten])),
+                   full_returns=rows([r[None] for r, _ in full]), full_growth=rows([g[None] for _, g in full]))
+
+    def on_columns(self, cols: np.ndarray) -> ReplayMoves:
+        """The same moves over the factors ``cols`` (columns of these arrays)."""
+        return replace(self, **{name: getattr(self, name)[:, cols] for name in (
+            "day_returns", "day_growth", "ten_returns", "ten_growth", "full_returns", "full_growth")})
+
+
 def replay_window(book: BookArrays, name: str, dates: pd.DatetimeIndex, returns: np.ndarray, growth: np.ndarray,
                   is_bp: np.ndarray, asset_class: np.ndarray, nav: float, missing: list[str] | None = None
                   ) -> list[StressResult]:
     """Worst 1-day, worst 10-day and full-window replays of one window's rows (n, k) on ``book``."""
-    details = {"window": f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}", "days": len(dates)}
-    if missing:
-        details["factors_without_data"] = missing
-    out = []
-    daily = book.total_pnl(returns, growth)
-    i = int(np.argmin(daily))
-    out.append(_result(f"{name}: worst 1-day", "historical_replay",
-                       book.mean_position_pnl(returns[i:i + 1], growth[i:i + 1]), book.labels, asset_class, nav,
-                       date=f"{dates[i]:%Y-%m-%d}", **details))
-    if len(dates) >= TEN_DAYS:
-        r10, g10 = rolling_compound(returns, growth, TEN_DAYS)
-        g10 = np.where(is_bp, 1.0, g10)
-        ten = book.total_pnl(r10, g10)
-        j = int(np.argmin(ten))
-        span = book.with_horizon((dates[j + TEN_DAYS - 1] - dates[j]).days + 1)
-        out.append(_result(f"{name}: worst 10-day", "historical_replay",
-                           span.mean_position_pnl(r10[j:j + 1], g10[j:j + 1]), book.labels, asset_class, nav,
-                           start=f"{dates[j]:%Y-%m-%d}", end=f"{dates[j + TEN_DAYS - 1]:%Y-%m-%d}", **details))
-    r_full, g_full = compound(returns, growth, is_bp)
-    span = book.with_horizon((dates[-1] - dates[0]).days + 1)  # option theta over the span
-    out.append(_result(f"{name}: full window", "historical_replay",
-                       span.mean_position_pnl(r_full[None], g_full[None]), book.labels, asset_class, nav, **details))
-    return out
+    return replay_windows(book, ReplayMoves.of([name], [dates], [returns], [growth], is_bp), asset_class, nav,
+                          [missing])
+
+
+def replay_windows(book: BookArrays, moves: ReplayMoves, asset_class: np.ndarray, nav: float,
+                   missing: Sequence[list[str] | None]) -> list[StressResult]:
+    """Worst 1-day, worst 10-day and full-window replays of every window of ``moves`` (over the book's factors)
+    on ``book``: the book's P&L path over all windows' days, then over all their 10-day runs (one revaluation
+    each), and the per-position P&L of the chosen scenarios in one call; ``missing``: per window, the factors
+    without data in it (or None)."""
+    daily = book.total_pnl(moves.day_returns, moves.day_growth)
+    ten = book.total_pnl(moves.ten_returns, moves.ten_growth) if len(moves.ten_returns) else np.zeros(0)
+    picks, details = [], []  # (array name, row, horizon days), (result name, details)
+    for w, (name, dates) in enumerate(zip(moves.names, moves.dates, strict=True)):
+        common = {"window": f"{dates[0]:%Y-%m-%d}..{dates[-1]:%Y-%m-%d}", "days": len(dates)}
+        if missing[w]:
+            common["factors_without_data"] = missing[w]
+        a, b = moves.day_bounds[w], moves.day_bounds[w + 1]
+        i = int(np.argmin(daily[a:b]))
+        picks.append(("day", a + i, book.horizon_days))
+        details.append((f"{name}: worst 1-day", {"date": f"{dates[i]:%Y-%m-%d}", **common}))
+        a, b = moves.ten_bounds[w], moves.ten_bounds[w + 1]
+        if b > a:
+            j = int(np.argmin(ten[a:b]))
+            end = dates[j + TEN_DAYS - 1]
+            picks.append(("ten", a + j, (end - dates[j]).days + 1))
+            details.append((f"{name}: worst 10-day", {"start": f"{dates[j]:%Y-%m-%d}", "end": f"{end:%Y-%m-%d}",
+                                                      **common}))
+        picks.append(("full", w, (dates[-1] - dates[0]).days + 1))  # option theta over the span
+        details.append((f"{name}: full window", common))
+    returns = np.stack([getattr(moves, f"{kind}_returns")[row] for kind, row, _ in picks])
+    growth = np.stack([getattr(moves, f"{kind}_growth")[row] for kind, row, _ in picks])
+    by_position = book.scenario_position_pnl(returns, growth, np.array([days for _, _, days in picks]))
+    return [_result(name, "historical_replay", pnl, book.labels, asset_class, nav, **info)
+            for (name, info), pnl in zip(details, by_position, strict=True)]
 
 
 # ------------------------------------------------------------------------------------ generated stress
@@ -211,15 +268,16 @@ def hypothetical_stress(book: BookArrays, moves: dict[str, tuple[np.ndarray, np.
                         nav: float, rate_beta: Mapping[str, float] | None = None) -> list[StressResult]:
     """Each hypothetical shock applied to ``book`` (moves from :func:`hypothetical_moves`)."""
     out = []
-    for name, (r, g) in moves.items():
+    by_position = book.scenario_position_pnl(np.stack([r for r, _ in moves.values()]),
+                                             np.stack([g for _, g in moves.values()])) if moves else []
+    for (name, (r, g)), pnl in zip(moves.items(), by_position, strict=True):
         shocked = {f: (float(r[i]) if g[i] == 1.0 else float(g[i] - 1.0)) for i, f in enumerate(book.factors)
                    if r[i] != 0.0 or g[i] != 1.0}
         details = {"definition": HYPOTHETICAL_SHOCKS[name], "moves": shocked,
                    "units": "bp for yields, simple return for prices"}
         if name.startswith("rates") and rate_beta:
             details["durations"] = {s: -1e4 * b for s, b in rate_beta.items()}
-        out.append(_result(name, "hypothetical", book.mean_position_pnl(r[None], g[None]), book.labels, asset_class,
-                           nav, **details))
+        out.append(_result(name, "hypothetical", pnl, book.labels, asset_class, nav, **details))
     return out
 
 
@@ -237,9 +295,17 @@ def nearest_correlation(c: np.ndarray, floor: float = 1e-8) -> np.ndarray:
     return out
 
 
-def inverted_hedges(exposure: np.ndarray, correlation: np.ndarray) -> np.ndarray:
-    """Correlations with every risk-offsetting pair (``e_i e_j rho_ij < 0``) given the opposite sign."""
+def inverted_hedges(exposure: np.ndarray, correlation: np.ndarray, repaired_abs: np.ndarray | None = None
+                    ) -> np.ndarray:
+    """Correlations with every risk-offsetting pair (``e_i e_j rho_ij < 0``) given the opposite sign, repaired.
+
+    ``repaired_abs``: ``nearest_correlation(|correlation|)`` when known (it depends on the market and the factors
+    only). With every exposure non-zero the flipped matrix is ``S |rho| S``, ``S = diag(sign e)``, and the repair
+    commutes with that change of signs, so the result is ``S repaired_abs S`` without an eigendecomposition."""
     e = np.asarray(exposure, dtype=float)
+    if repaired_abs is not None and np.all(e != 0):
+        sign = np.sign(e)
+        return repaired_abs * np.outer(sign, sign)
     offsetting = np.outer(e, e) * correlation < 0
     np.fill_diagonal(offsetting, False)
     return nearest_correlation(np.where(offsetting, -correlation, correlation))
@@ -247,17 +313,19 @@ def inverted_hedges(exposure: np.ndarray, correlation: np.ndarray) -> np.ndarray
 
 def counterfactual_correlation(book: BookArrays, vols: np.ndarray, corr_now: np.ndarray, corr_crisis: np.ndarray,
                                asset_class: np.ndarray, nav: float, alpha: float = 0.99,
-                               crisis_label: str = "crisis windows", crisis_is_valid: bool = False) -> StressResult:
+                               crisis_label: str = "crisis windows", crisis_is_valid: bool = False,
+                               crisis_repaired_abs: np.ndarray | None = None) -> StressResult:
     """Parametric VaR at ``alpha`` under today's, crisis and crisis-with-inverted-hedges correlations.
 
     A VaR, not a P&L (``details['confidence']``): the result's ``pnl`` is minus the VaR under crisis correlations
     with the hedges inverted; positions' figures are their Euler VaR contributions under that matrix (minus sign:
-    losses negative). ``crisis_is_valid``: ``corr_crisis`` is already :func:`nearest_correlation`'s output."""
+    losses negative). ``crisis_is_valid``: ``corr_crisis`` is already :func:`nearest_correlation`'s output;
+    ``crisis_repaired_abs``: ``nearest_correlation(|crisis|)`` when known (:func:`inverted_hedges`)."""
     e = book.exposures(sparse=True)
     total = np.asarray(e.sum(axis=0)).ravel()
     z = norm.ppf(alpha)
     crisis = corr_crisis if crisis_is_valid else nearest_correlation(corr_crisis)
-    inverted = inverted_hedges(total, crisis)
+    inverted = inverted_hedges(total, crisis, crisis_repaired_abs)
     figures, contrib = {}, None
     for label, corr in (("now", corr_now), ("crisis", crisis), ("crisis_hedges_inverted", inverted)):
         cov = covariance_from(vols, corr)
@@ -316,8 +384,11 @@ def stress_suite(valued: ValuedBook, market: MarketState, config: RiskConfig, mo
     if crisis_label:
         key = ("nearest crisis correlation", valued.factors.cols.tobytes())
         crisis_valid = market.once(key, lambda: nearest_correlation(crisis_corr))
+        repaired_abs = market.once(("nearest |crisis correlation|", *key[1:]),
+                                   lambda: nearest_correlation(np.abs(crisis_valid)))
         res = counterfactual_correlation(arrays, ewma_vols, ewma_corr, crisis_valid, asset_class, nav,
-                                         crisis_label=crisis_label, crisis_is_valid=True)
+                                         crisis_label=crisis_label, crisis_is_valid=True,
+                                         crisis_repaired_abs=repaired_abs)
         out[res.name] = res
     return out
 
@@ -340,18 +411,29 @@ def window_rows(window: CrisisWindow, market: MarketState) -> tuple[np.ndarray, 
 
 def crisis_replays(valued: ValuedBook, market: MarketState, asset_class: tuple[np.ndarray, np.ndarray]
                    ) -> list[StressResult]:
-    """:func:`replay_window` of every crisis window that ended by the as-of date and has market rows."""
-    out = []
-    first = market.dates[np.argmax(market.observed[:, valued.factors.cols], axis=0)]  # each factor's first return
+    """:func:`replay_windows` of every crisis window that ended by the as-of date and has market rows (their moves
+    compounded once per market, :func:`crisis_moves`)."""
+    moves, first = crisis_moves(market)
+    if not moves.names:
+        return []
+    cols = valued.factors.cols
     names = np.array(valued.names, dtype=object)
-    for window in CRISIS_WINDOWS:
-        rows, _ = window_rows(window, market)
-        if len(rows) == 0:
-            continue
-        missing = names[first > window.start].tolist()
-        out += replay_window(valued.arrays, window.key, market.dates[rows], valued.factors.take(market.returns, rows),
-                             valued.factors.take(market.growth, rows), valued.is_bp, asset_class, valued.nav, missing)
-    return out
+    starts = {w.key: w.start for w in CRISIS_WINDOWS}
+    missing = [names[first[cols] > starts[key]].tolist() for key in moves.names]
+    return replay_windows(valued.arrays, moves.on_columns(cols), asset_class, valued.nav, missing)
+
+
+def crisis_moves(market: MarketState) -> tuple[ReplayMoves, pd.DatetimeIndex]:
+    """The replayable crisis windows' moves over every feed of ``market`` (:class:`ReplayMoves`) and each feed's
+    first date with a return; computed once per market (what a book's replays take are its factors' columns)."""
+    def compute() -> tuple[ReplayMoves, pd.DatetimeIndex]:
+        rows = {w.key: r for w in CRISIS_WINDOWS if len(r := window_rows(w, market)[0])}
+        moves = ReplayMoves.of(list(rows), [market.dates[r] for r in rows.values()],
+                               [market.returns[r] for r in rows.values()], [market.growth[r] for r in rows.values()],
+                               market.is_bp)
+        return moves, market.dates[np.argmax(market.observed, axis=0)]
+
+    return market.once(("crisis replay moves",), compute)
 
 
 def stress_notes(valued: ValuedBook, market: MarketState) -> list[str]:

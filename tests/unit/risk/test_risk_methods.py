@@ -360,6 +360,74 @@ def test_replay_worst_day_ten_day_and_full_window_by_hand():
     assert_allclose(full.pnl, 1e6 * (np.prod(growth) - 1))
 
 
+def _moves(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random daily returns and growth over FACTORS (UST10Y in bp)."""
+    r = np.random.default_rng(seed).normal(0, 0.02, (n, len(FACTORS)))
+    r[:, FACTORS.index("UST10Y")] *= 300
+    g = np.exp(r)
+    g[:, FACTORS.index("UST10Y")] = 1.0
+    return r, g
+
+
+def test_unique_rows_matches_numpy_unique_by_rows():
+    keys = np.random.default_rng(9).integers(-1, 6, (500, 4))
+    keys[:, 3] = np.sign(keys[:, 3] - 3)
+    uniq, inverse = revaluation.unique_rows(keys)
+    ref, ref_inverse = np.unique(keys, axis=0, return_inverse=True)
+    assert_allclose(uniq, ref)
+    assert_allclose(inverse, ref_inverse.ravel())
+    assert_allclose(uniq[inverse], keys)
+    assert revaluation.unique_rows(keys[:0])[0].shape == (0, 4)
+
+
+def test_scenario_position_pnl_matches_per_position_revaluation_with_each_horizon(small_book):
+    r, g = _moves(5, 4)
+    days = np.array([1.0, 14.0, 3.0, 40.0])
+    expected = np.stack([small_book.with_horizon(d).position_pnl(r[i:i + 1], g[i:i + 1])[0]
+                         for i, d in enumerate(days)])
+    assert_allclose(small_book.scenario_position_pnl(r, g, days), expected, rtol=1e-12, atol=1e-6)
+    assert_allclose(small_book.scenario_position_pnl(r, g)[1], small_book.position_pnl(r[1:2], g[1:2])[0],
+                    rtol=1e-12, atol=1e-6)
+
+
+def test_stacked_replays_match_each_window_revalued_position_by_position(small_book):
+    """All windows in one pass (:func:`replay_windows`) against the per-window computation by full per-position
+    revaluation: worst day, worst 10 consecutive days (growth multiplied, bp added), full window, theta over the
+    calendar span; a window shorter than 10 days has no 10-day replay."""
+    is_bp = np.array([f == "UST10Y" for f in FACTORS])
+    windows = [("a", pd.bdate_range("2008-09-15", periods=30), *_moves(6, 30)),
+               ("b", pd.bdate_range("2020-02-20", periods=7), *_moves(7, 7)),
+               ("c", pd.bdate_range("2022-01-03", periods=12), *_moves(8, 12))]
+    moves = S.ReplayMoves.of([w[0] for w in windows], [w[1] for w in windows], [w[2] for w in windows],
+                             [w[3] for w in windows], is_bp)
+    classes = np.array(["equity", "rates", "fx", "fx", "commodity", "credit", "equity"])
+    got = {res.name: res for res in S.replay_windows(small_book, moves, classes, 1e8, [["LQD"], None, None])}
+    expected = {}
+    for name, dates, r, g in windows:
+        day = small_book.position_pnl(r, g)
+        i = int(np.argmin(day.sum(axis=1)))
+        expected[f"{name}: worst 1-day"] = day[i]
+        if len(dates) >= 10:
+            runs = [(r[j:j + 10].sum(axis=0), np.where(is_bp, 1.0, np.prod(g[j:j + 10], axis=0)), j)
+                    for j in range(len(dates) - 9)]
+            totals = [small_book.total_pnl(a[None], b[None])[0] for a, b, _ in runs]
+            a, b, j = runs[int(np.argmin(totals))]
+            span = small_book.with_horizon((dates[j + 9] - dates[j]).days + 1)
+            expected[f"{name}: worst 10-day"] = span.position_pnl(a[None], b[None])[0]
+        span = small_book.with_horizon((dates[-1] - dates[0]).days + 1)
+        full = span.position_pnl(r.sum(axis=0)[None], np.where(is_bp, 1.0, np.prod(g, axis=0))[None])[0]
+        expected[f"{name}: full window"] = full
+    assert list(got) == list(expected) and "b: worst 10-day" not in got
+    for name, by_position in expected.items():
+        assert_allclose(list(got[name].pnl_by_position.values()), by_position, rtol=1e-9, atol=1e-6)
+        assert_allclose(got[name].pnl, by_position.sum(), rtol=1e-9, atol=1e-6)
+    assert got["a: full window"].details["factors_without_data"] == ["LQD"]
+    assert "factors_without_data" not in got["b: full window"].details
+    # one window alone gives the same as within the stack
+    alone = S.replay_window(small_book, "c", *windows[2][1:], is_bp, classes, 1e8)
+    assert [res.pnl for res in alone] == [got[res.name].pnl for res in alone]
+
+
 def test_generated_stress_keeps_the_worst_one_percent():
     table = book_table([("SPX", "SPX", "linear", 1e6, "", 0, np.nan, np.nan, np.nan, np.nan, np.nan)])
     book = BookArrays.from_book(table, ["SPX"])
@@ -371,6 +439,24 @@ def test_generated_stress_keeps_the_worst_one_percent():
     assert_allclose(res.pnl, worst.mean())
     assert_allclose(res.details["worst_pnl"], worst[0])
     assert_allclose(1e6 * (np.exp(res.scenarios[:, 0]) - 1), worst)
+
+
+def test_inverted_hedges_from_the_repaired_absolute_matrix_match_the_eigendecomposition():
+    """The shortcut ``S nearest(|rho|) S`` (every exposure non-zero) against flipping and repairing directly; a zero
+    exposure falls back to the direct computation."""
+    rng = np.random.default_rng(0)
+    u = rng.uniform(-0.95, 0.95, (8, 8))
+    crisis = S.nearest_correlation((u + u.T) / 2)
+    exposure = rng.normal(size=8) * 1e6
+    flipped = np.where(np.outer(exposure, exposure) * crisis < 0, -crisis, crisis)
+    np.fill_diagonal(flipped, 1.0)
+    assert np.linalg.eigvalsh(flipped).min() < -0.1  # the repair clips eigenvalues
+    repaired_abs = S.nearest_correlation(np.abs(crisis))
+    direct = S.inverted_hedges(exposure, crisis)
+    assert np.linalg.eigvalsh(direct).min() > -1e-10 and not np.allclose(direct, flipped)
+    assert_allclose(S.inverted_hedges(exposure, crisis, repaired_abs), direct, atol=1e-12)
+    exposure[3] = 0.0
+    assert_allclose(S.inverted_hedges(exposure, crisis, repaired_abs), S.inverted_hedges(exposure, crisis))
 
 
 def test_counterfactual_correlation_inverts_hedges():
