@@ -98,11 +98,14 @@ def _market_files(ctx: StageContext):
 
 
 def _book_exposure(ctx: StageContext, panel, instruments):
-    """The validation book (the synthetic book of ``ctx.positions`` positions) as factor exposures."""
+    """The validation book (the synthetic book of ``ctx.positions`` positions over the feeds the gate accepted: a
+    rejected feed has no features to validate against) as factor exposures."""
     from bench.risk_assessment import synthetic_book
     from risk_platform.validation.crisis import book_exposure
 
-    return book_exposure(synthetic_book(instruments, ctx.positions, ctx.seed), panel, instruments)
+    unavailable = set(json.loads((ctx.workdir / "ingest" / "unavailable.json").read_text()))
+    accepted = instruments[~instruments["symbol"].isin(unavailable)].reset_index(drop=True)
+    return book_exposure(synthetic_book(accepted, ctx.positions, ctx.seed), panel, instruments)
 
 
 def _registry(ctx: StageContext):
