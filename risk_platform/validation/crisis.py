@@ -99,12 +99,20 @@ def book_exposure(portfolio, panel: pd.DataFrame, instruments: pd.DataFrame,
 
 
 def book_pnl(daily: pd.DataFrame, exposure: pd.Series) -> pd.Series:
-    """Daily P&L (USD) of the validation book on the union calendar: ``x . r_t``, closed venues not moving."""
-    missing = sorted(set(exposure.index) - set(daily["symbol"]))
-    if missing:
-        raise InputError(f"validation book: no feature rows for {', '.join(missing)}")
+    """Daily P&L (USD) of the validation book on the union calendar: ``x . r_t``, closed venues not moving. A series
+    with no rows in ``daily`` (one that started trading after the history given, e.g. before a crisis window) does
+    not move either (:func:`series_without_history` names them); none of the book's series in ``daily`` is an
+    :class:`InputError`."""
+    if not exposure.index.isin(pd.unique(daily["symbol"])).any():
+        raise InputError(f"validation book: no feature rows for any of its {len(exposure)} series "
+                         f"({', '.join(map(str, exposure.index[:5]))}{', ...' if len(exposure) > 5 else ''})")
     wide = wide_feature(daily, "ret").reindex(columns=exposure.index)
     return pd.Series(wide.fillna(0.0).to_numpy() @ exposure.to_numpy(), index=wide.index, name="book_pnl")
+
+
+def series_without_history(daily: pd.DataFrame, exposure: pd.Series) -> list[str]:
+    """The book's series with no rows in ``daily``: they do not move in :func:`book_pnl`."""
+    return sorted(set(exposure.index) - set(pd.unique(daily["symbol"])))
 
 
 def forecasts_before(wide: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
@@ -280,13 +288,16 @@ def validate_baselines(daily: pd.DataFrame, window: CrisisWindow, exposure: pd.S
     evaluable when the window lies outside the data or has too little history before it."""
     if reason := window_outside_data(daily, window):
         return not_evaluable(window, "baselines", reason)
-    pnl = book_pnl(history_through(daily, window), exposure)
+    history = history_through(daily, window)
+    pnl = book_pnl(history, exposure)
     try:
         forecasts = baseline_forecasts(pnl, window)
     except InputError as exc:
         return not_evaluable(window, "baselines", str(exc))
     before = pnl.index[pnl.index < window.start]
-    return validated(window, "baselines", forecasts, {"book_days": float(len(forecasts[0].dates))},
+    metrics = {"book_days": float(len(forecasts[0].dates)),
+               "book_series_without_history": float(len(series_without_history(history, exposure)))}
+    return validated(window, "baselines", forecasts, metrics,
                      before[-HS_WINDOW:], HS_WINDOW)
 
 

@@ -46,8 +46,11 @@ def test_book_pnl_is_exposure_times_return_and_closed_venues_do_not_move():
     daily = _daily(dates, {"A": [0.01, -0.02, 0.0], "B": [5.0, None, -3.0]})  # B closed on the 3rd
     pnl = crisis.book_pnl(daily, pd.Series({"A": 1e6, "B": -2e4}))
     assert_allclose(pnl.to_numpy(), [0.01 * 1e6 - 5.0 * 2e4, -0.02 * 1e6, 3.0 * 2e4])
-    with pytest.raises(Exception, match="no feature rows for C"):
-        crisis.book_pnl(daily, pd.Series({"A": 1.0, "C": 1.0}))
+    late = crisis.book_pnl(daily, pd.Series({"A": 1e6, "C": 5e5}))  # C started after this history: it does not move
+    assert_allclose(late.to_numpy(), [0.01 * 1e6, -0.02 * 1e6, 0.0])
+    assert crisis.series_without_history(daily, pd.Series({"A": 1.0, "C": 1.0})) == ["C"]
+    with pytest.raises(Exception, match="no feature rows for any of its 1 series"):
+        crisis.book_pnl(daily, pd.Series({"C": 1.0}))
 
 
 def test_forecasts_before_takes_the_last_origin_strictly_before():
