@@ -233,10 +233,9 @@ def build_sequences(daily: pd.DataFrame, seq_len: int, origins: str, train_end: 
                                  *([] if common is None else [common.loc[rows["date"]].to_numpy()])]
                                 ).astype(np.float32)
         dates = rows["date"].to_numpy()
-        _reject_gaps_after_warmup(feats, symbol, dates)
         n = len(rows)
-        if n < seq_len:
-            continue
+        if not _complete_after_warmup(feats, symbol, dates) or n < seq_len:
+            continue  # still in its warm-up (a series that started late): no windows yet
         r2_next = np.append(r[1:] ** 2, np.nan)
         regime_next = np.append(rows["regime"].map(REGIME_INDEX).fillna(-100).to_numpy()[1:], -100).astype(int)
         sq = np.append(r[1:] ** 2, [np.nan] * INTERVAL_DAYS)
@@ -275,15 +274,17 @@ def build_sequences(daily: pd.DataFrame, seq_len: int, origins: str, train_end: 
     return Sequences(*(np.concatenate([getattr(p, f) for p in parts]) for f in Sequences.__dataclass_fields__))
 
 
-def _reject_gaps_after_warmup(feats: np.ndarray, symbol: str, dates: np.ndarray) -> None:
-    """Leading NaNs are the features' warm-up; a NaN or infinite value after it is bad data."""
+def _complete_after_warmup(feats: np.ndarray, symbol: str, dates: np.ndarray) -> bool:
+    """Leading NaNs are the features' warm-up: False while a series has no complete day yet (it started late); a
+    NaN or infinite value after the warm-up is bad data (:class:`InputError`)."""
     finite = np.isfinite(feats).all(axis=1)
     if not finite.any():
-        raise InputError(f"{symbol}: no day with complete features")
+        return False
     after = ~finite[int(np.argmax(finite)):]
     if after.any():
         day = pd.Timestamp(dates[int(np.argmax(finite)) + int(np.argmax(after))])
         raise InputError(f"{symbol}: NaN or infinite features on {day:%Y-%m-%d} (after the warm-up)")
+    return True
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,15 @@ def test_too_little_history_or_nan_features_fail_before_training(subset):
         train_lstm_vol(broken, TINY)
 
 
+def test_a_series_still_in_its_warm_up_gives_no_windows_and_the_others_go_on(subset):
+    symbol = sorted(subset["symbol"].unique())[0]
+    late = subset[(subset["symbol"] != symbol) | (subset["date"] >= subset["date"].max() - pd.Timedelta(days=20))]
+    late = late.copy()
+    late.loc[late["symbol"] == symbol, "rv_63"] = np.nan  # started 20 days ago: no complete day yet
+    out = build_sequences(late, TINY.seq_len, "all", pd.Timestamp.max)
+    assert symbol not in set(out.symbol) and len(set(out.symbol)) == subset["symbol"].nunique() - 1
+
+
 def test_a_nan_loss_fails_the_run(subset, monkeypatch):
     real_forward = lstm_module.VolRegimeLSTM.forward
 
