@@ -162,6 +162,10 @@ def test_the_main_job_runs_on_two_celery_workers_and_records_in_postgres(redis_u
     # resources/instance/mlflow_server.md); two workers creating a fresh SQLite store at once race in its migrations
     (tmp_path / "state" / "mlruns").mkdir(parents=True)
     MlflowClient(settings["MLFLOW_TRACKING_URI"]).search_experiments()
+    # the Dagster instance's schema likewise, once (production: `dagster instance migrate`): two workers opening a
+    # fresh PostgreSQL instance at once race in creating its tables ("type runs already exists")
+    subprocess.run([str(Path(sys.executable).parent / "dagster"), "instance", "migrate"], env=env, check=True,
+                   capture_output=True, timeout=300)
     work = tmp_path / "work"  # the workers' working directory: MLflow's default artifact root (./mlruns) lands here
     work.mkdir()
 
