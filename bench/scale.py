@@ -94,7 +94,12 @@ def _market_files(ctx: StageContext):
 
     inputs = ctx.workdir / "ingest"
     return (_instruments(ctx), pd.read_parquet(inputs / "panel.parquet"), pd.read_parquet(inputs / "returns.parquet"),
-            json.loads((inputs / "unavailable.json").read_text()))
+            _unavailable(ctx))
+
+
+def _unavailable(ctx: StageContext) -> list[str]:
+    """The feeds the ingest stage's gate rejected."""
+    return json.loads((ctx.workdir / "ingest" / "unavailable.json").read_text())
 
 
 def _book_exposure(ctx: StageContext, panel, instruments):
@@ -103,7 +108,7 @@ def _book_exposure(ctx: StageContext, panel, instruments):
     from bench.risk_assessment import synthetic_book
     from risk_platform.validation.crisis import book_exposure
 
-    unavailable = set(json.loads((ctx.workdir / "ingest" / "unavailable.json").read_text()))
+    unavailable = set(_unavailable(ctx))
     accepted = instruments[~instruments["symbol"].isin(unavailable)].reset_index(drop=True)
     return book_exposure(synthetic_book(accepted, ctx.positions, ctx.seed), panel, instruments)
 
