@@ -7,6 +7,9 @@
   ``intraday_risk`` on that file (run config of the ``portfolio_source`` resource).
 * ``model_alias_change``: any alias move in the MLflow registry (stable / current / experimental of any
   model) runs ``intraday_risk``, so the figures use the models now aliased.
+* ``live_monitor_snapshot``: the live monitor's (``risk-platform monitor``) last snapshot, read from its
+  checkpoint, recorded as an observation of ``portfolio_risk`` (headline figures, limits, anomalies, latency),
+  so the asset's page shows when the monitor last ran and what it saw. It runs nothing.
 * ``model_drift_retrain``: a ``model_monitoring`` materialization whose metadata says ``drift_breach: true``
   runs ``retrain_models`` (``full`` preset).
 
@@ -25,7 +28,7 @@ import dagster as dg
 
 from jobs.schedules import training_run_config
 from jobs.validation import crisis_validation, promote_models
-from resources import LandingResource, MarketDataResource, MlflowResource, PortfolioResource
+from resources import LandingResource, LiveMonitorResource, MarketDataResource, MlflowResource, PortfolioResource
 from risk_platform.errors import RegistryUnavailable
 from risk_platform.families import FAMILIES, LSTM_VOL
 
@@ -230,5 +233,39 @@ def validate_new_model_versions(context: dg.SensorEvaluationContext):
     return requests
 
 
+@dg.sensor(
+    name="live_monitor_snapshot",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="The live monitor's last snapshot (its checkpoint) as an observation of portfolio_risk: VaR/ES of"
+    " the day with limits, anomalies, model versions and latency. Runs nothing.",
+)
+def live_monitor_snapshot(context: dg.SensorEvaluationContext, live_monitor: LiveMonitorResource):
+    """Keyed by the snapshot id: each snapshot is observed once, the newest at each evaluation."""
+    from risk_platform.monitor.observation import last_snapshot, snapshot_markdown
+    from risk_platform.render.formatting import money, percent
+
+    snapshot = last_snapshot(live_monitor.state_dir)
+    if snapshot is None:
+        return dg.SkipReason(f"no live monitor snapshot in {live_monitor.state_dir}")
+    if context.cursor == str(snapshot["snapshot_id"]):
+        return dg.SkipReason(f"snapshot {snapshot['snapshot_id']} already observed")
+    nav = snapshot.get("nav_usd") or float("nan")
+    observation = dg.AssetObservation("portfolio_risk", metadata={
+        "live VaR 99% (day)": f"{money(snapshot['var_99'])}, {percent(100 * snapshot['var_99'] / nav)} of NAV at"
+                             f" {snapshot['time']} (snapshot {snapshot['snapshot_id']})",
+        "live_snapshot": dg.MetadataValue.md(snapshot_markdown(snapshot)),
+        "live_snapshot_id": dg.MetadataValue.int(int(snapshot["snapshot_id"])),
+        "live_snapshot_time": snapshot["time"],
+        "live_var_99_usd": dg.MetadataValue.float(float(snapshot["var_99"])),
+        "live_es_99_usd": dg.MetadataValue.float(float(snapshot["es_99"])),
+        "live_loss_so_far_usd": dg.MetadataValue.float(float(snapshot["loss_so_far_usd"])),
+        "live_latency_ms": dg.MetadataValue.float(float(snapshot.get("latency_ms") or 0.0)),
+        "live_anomalies": dg.MetadataValue.int(len(snapshot.get("anomalies", []))),
+        "live_model_versions": ", ".join(snapshot.get("model_versions", [])) or "none",
+    })
+    return dg.SensorResult(asset_events=[observation], cursor=str(snapshot["snapshot_id"]))
+
+
 SENSORS = [new_market_data_file, new_positions_file, model_alias_change, model_drift_retrain,
-           validate_new_model_versions]
+           validate_new_model_versions, live_monitor_snapshot]

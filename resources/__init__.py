@@ -19,6 +19,7 @@ from resources.io_manager import LocalTableIOManager
 from resources.lineage import LineageResource
 from resources.market_data import LandingResource, MarketDataResource, PortfolioResource
 from resources.mlflow import MlflowResource, embedded_mlflow
+from resources.monitor import LiveMonitorResource
 
 __all__ = [
     "WEBHOOK_ENV",
@@ -26,6 +27,7 @@ __all__ = [
     "FeatureStoreResource",
     "LandingResource",
     "LineageResource",
+    "LiveMonitorResource",
     "LocalTableIOManager",
     "MarketDataResource",
     "MlflowResource",

@@ -16,6 +16,7 @@ from resources.io_manager import LocalTableIOManager
 from resources.lineage import LineageResource
 from resources.market_data import LandingResource, MarketDataResource, PortfolioResource
 from resources.mlflow import MlflowResource, embedded_mlflow
+from resources.monitor import LiveMonitorResource
 from risk_platform import paths
 from risk_platform.errors import InputError
 from risk_platform.project_config import ProjectConfig, load_project_config
@@ -51,6 +52,7 @@ def embedded_resources(state_dir: Path | None = None, config: ProjectConfig | No
         "alert_sink": AlertSinkResource(jsonl_path=str(state / "alerts" / "alerts.jsonl")),
         "landing": LandingResource(prices_dir=str(data.landing_prices or state / "landing" / "prices"),
                                    positions_dir=str(data.landing_positions or state / "landing" / "positions")),
+        "live_monitor": LiveMonitorResource(state_dir=str(state / "monitor")),
     }
 
 
@@ -79,6 +81,7 @@ def production_resources() -> dict[str, Any]:
         ),
         "landing": LandingResource(prices_dir=dg.EnvVar("RISK_PLATFORM_LANDING_PRICES"),
                                    positions_dir=dg.EnvVar("RISK_PLATFORM_LANDING_POSITIONS")),
+        "live_monitor": LiveMonitorResource(state_dir=dg.EnvVar("RISK_PLATFORM_MONITOR_STATE")),
     }
 
 

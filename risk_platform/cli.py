@@ -657,6 +657,79 @@ def cmd_mlflow_ui(args: argparse.Namespace) -> int:
     return EXIT_OK  # not reached: the server replaces this process
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """The live monitor (:mod:`risk_platform.monitor`): runs until its updates end or SIGTERM; ``--json`` prints
+    the run's figures at the end (updates, p50_ms, p99_ms, published, anomalies, rss_growth_pct, ...)."""
+    from risk_platform.monitor.app import MonitorSettings, echo_stderr, run_monitor
+    from risk_platform.portfolio.positions import load_portfolio
+    from risk_platform.risk.limits import load_limits
+
+    if sum(x is not None for x in (args.replay, args.landing, args.stream)) != 1:
+        raise InputError("monitor: give exactly one source of price updates: --replay FILE, --landing DIR or"
+                         " --stream redis://...")
+    limits = load_limits(args.limits)
+    market = _market(args)
+    portfolio = load_portfolio(args.portfolio, market.instruments)
+    registry, note = None, "--no-models: non-model methods only"
+    if not args.no_models:
+        try:
+            registry = _audited_registry(args)
+        except InputError as exc:
+            note = f"no model registry ({exc}): non-model methods only"
+    settings = MonitorSettings(
+        state_dir=Path(args.state_dir) if args.state_dir else paths.state_dir() / "monitor",
+        replay=Path(args.replay) if args.replay else None, speed=args.speed, updates=args.updates,
+        start=args.start, steps_per_day=args.steps_per_day, landing=Path(args.landing) if args.landing else None,
+        stream=args.stream, duration_s=args.duration, publish=list(args.publish or []),
+        page_port=None if args.no_page else args.page_port,
+        webhook_url=args.webhook or os.environ.get("RISK_PLATFORM_ALERT_WEBHOOK_URL"),
+        alerts_jsonl=Path(args.alerts) if args.alerts else None, mc_scenarios=args.mc_scenarios,
+        alias_check_s=args.alias_check_s, evaluation_date=args.evaluation_date)
+    summary = run_monitor(settings, market, portfolio, lambda: load_portfolio(args.portfolio, market.instruments),
+                          Path(args.portfolio), limits, registry, note,
+                          echo=None if args.json else echo_stderr)
+    if args.json:
+        print(json.dumps(summary, default=str))
+    else:
+        print(f"monitor: {summary['published']} snapshots published, {summary['rejected']} updates rejected,"
+              f" p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms, {summary['anomalies']} anomalies,"
+              f" memory growth {summary['rss_growth_pct']}%")
+    return EXIT_OK
+
+
+def _add_monitor_command(sub: argparse._SubParsersAction, data_args) -> None:
+    mon = sub.add_parser("monitor", help="the live monitor: re-prices the book on each price update, publishes"
+                         " snapshots (stream, live page), alerts on limits and anomalies")
+    mon.add_argument("--portfolio", help="positions file, watched for changes (default: as for risk)")
+    mon.set_defaults(book_from_config=True)
+    mon.add_argument("--limits", help="limits YAML (default: as for risk)")
+    source = mon.add_argument_group("price updates (one of)")
+    source.add_argument("--replay", help="prices file to replay (timestamp or date, symbol, value); a daily file is"
+                        " replayed on a synthetic intraday path between its real closes (stated in the output)")
+    source.add_argument("--landing", help="folder where update files (JSON or CSV) are dropped")
+    source.add_argument("--stream", help="redis://host:port/db?stream=NAME: a stream of price updates")
+    mon.add_argument("--speed", type=float, default=1.0, help="replay rate in updates per second (0: flat out)")
+    mon.add_argument("--updates", type=_count, help="replay at most this many updates")
+    mon.add_argument("--start", type=_date, help="replay from this date (default: the file's last 250 days)")
+    mon.add_argument("--steps-per-day", type=_count, default=20, help="updates per day replaying a daily file")
+    mon.add_argument("--duration", type=float, help="stop after this many seconds (landing folder, stream)")
+    mon.add_argument("--publish", action="append", help="stream sink URL, repeatable: redis://host:port/db"
+                     "[?stream=NAME], kafka://host:port[?topic=NAME]")
+    mon.add_argument("--page-port", type=int, default=0, help="port of the live page on 127.0.0.1 (0: any free)")
+    mon.add_argument("--no-page", action="store_true", help="no live page")
+    mon.add_argument("--webhook", help="alert webhook URL (default: RISK_PLATFORM_ALERT_WEBHOOK_URL)")
+    mon.add_argument("--alerts", help="alert log JSONL (default: var/alerts/alerts.jsonl, the Dagster assets' log)")
+    mon.add_argument("--state-dir", help="checkpoint and spool folder (default: var/monitor)")
+    mon.add_argument("--mc-scenarios", type=_count, default=10_000, help="vine-copula draws held warm (0: none)")
+    mon.add_argument("--no-models", action="store_true", help="non-model methods only (no registry read)")
+    mon.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
+    mon.add_argument("--audit-log", help="alias audit log (default: beside the MLflow store)")
+    mon.add_argument("--alias-check-s", type=float, default=30.0, help="seconds between model-alias checks")
+    mon.add_argument("--evaluation-date", type=_date, help="the day the data's age is measured on (default today)")
+    data_args(mon)
+    mon.set_defaults(func=cmd_monitor)
+
+
 def _add_human_commands(sub: argparse._SubParsersAction) -> None:
     """The commands a named human runs to record a decision: ``override`` and ``alias``."""
     override = sub.add_parser("override", help="accept a forecast flagged by the guardrail (named human)")
@@ -772,6 +845,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     models.set_defaults(func=cmd_models)
 
+    _add_monitor_command(sub, data_args)
     _add_human_commands(sub)
     return parser
 

@@ -305,7 +305,7 @@ def copula_method(valued: ValuedBook, market: MarketState, config: RiskConfig,
         if not config.fit_copula or config.mc_scenarios <= 0:
             return None, "vine copula Monte Carlo skipped (disabled in the configuration)"
         try:
-            model = _fit_copula(valued, market, config)
+            model = fit_book_copula(valued, market, config)
         except ComputationError as exc:
             return None, f"vine copula Monte Carlo skipped: {exc}"
     r, columns, missing = column_index(model.sample(config.mc_scenarios, config.seed, config.threads),
@@ -315,7 +315,7 @@ def copula_method(valued: ValuedBook, market: MarketState, config: RiskConfig,
     return _incomplete(res, missing), ""
 
 
-def _fit_copula(valued: ValuedBook, market: MarketState, config: RiskConfig) -> CopulaModel:
+def fit_book_copula(valued: ValuedBook, market: MarketState, config: RiskConfig) -> CopulaModel:
     """The vine copula of the book's factors over the last ``config.copula_window`` days of the history
     (factor-structured above ``config.copula_structured_above`` factors)."""
     factors = valued.factors

@@ -122,6 +122,7 @@ def production_environment(data: Path, state: Path, home: Path, pg: dict[str, st
         "RISK_PLATFORM_ALERT_LOG": str(state / "alerts" / "alerts.jsonl"),
         "RISK_PLATFORM_LANDING_PRICES": str(state / "landing" / "prices"),
         "RISK_PLATFORM_LANDING_POSITIONS": str(state / "landing" / "positions"),
+        "RISK_PLATFORM_MONITOR_STATE": str(state / "monitor"),
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     }
 

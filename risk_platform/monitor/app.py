@@ -1,0 +1,217 @@
+"""``risk-platform monitor``: the monitor assembled from its parts (data, book, limits, models, sinks, live page,
+anomaly detector, alert sink) and run until its updates end or SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from risk_platform.alerts import Alert, AlertSink
+from risk_platform.errors import InputError, RegistryUnavailable
+from risk_platform.monitor.live import DEFAULT_CLOSE_UTC, LiveState, ModelSet, build_live_state, live_config
+from risk_platform.monitor.runner import Monitor
+from risk_platform.monitor.updates import LandingFolderSource, RedisStreamSource, paced, read_replay
+from risk_platform.portfolio.positions import Portfolio
+from risk_platform.risk.config import RiskConfig
+from risk_platform.risk.limits import LimitSet
+from risk_platform.workflows.market_inputs import MarketInputs
+
+LIVE_MC_SCENARIOS = 10_000  # vine-copula draws held warm (re-priced on every update)
+
+
+@dataclass
+class MonitorSettings:
+    """What ``risk-platform monitor`` was asked for (see the command's help)."""
+
+    state_dir: Path
+    replay: Path | None = None
+    speed: float = 1.0
+    updates: int | None = None
+    start: pd.Timestamp | None = None
+    steps_per_day: int = 20
+    landing: Path | None = None
+    stream: str | None = None
+    duration_s: float | None = None
+    publish: list[str] = field(default_factory=list)
+    page_port: int | None = 0
+    webhook_url: str | None = None
+    alerts_jsonl: Path | None = None
+    close_utc: str = DEFAULT_CLOSE_UTC
+    mc_scenarios: int = LIVE_MC_SCENARIOS
+    alias_check_s: float = 30.0
+    evaluation_date: pd.Timestamp | None = None
+
+
+def model_reader(registry, inputs: MarketInputs, override_log: Path | None = None
+                 ) -> Callable[[pd.Timestamp], ModelSet]:
+    """Reads the aliased models' inputs as of a close (the daily features up to it: no later data), or says why
+    there are none (registry down or unreadable: non-model methods only)."""
+    from risk_platform.families import MODEL_NAMES
+    from risk_platform.features.engineering import series_features
+
+    features = series_features(inputs.returns, inputs.panel, inputs.instruments)
+
+    def read(asof: pd.Timestamp) -> ModelSet:
+        from risk_platform.models.inference import aliased_model_inputs  # torch: only when models are read
+
+        daily = features[features["date"] <= asof]
+        try:
+            out = aliased_model_inputs(registry, daily, tuple(MODEL_NAMES), override_log=override_log,
+                                       actor="live monitor")
+        except (RegistryUnavailable, InputError, OSError) as exc:
+            return ModelSet((), f"model registry unavailable ({' '.join(str(exc).split())}): non-model methods only")
+        if out.registry_error:
+            return ModelSet((), f"model registry unavailable ({out.registry_error}): non-model methods only")
+        if not out.inputs:
+            return ModelSet((), "no model version carries an alias: non-model methods only", out.aliases)
+        used = sorted({mi.version(c) for mi in out.inputs for c in mi.versions})
+        return ModelSet(tuple(out.inputs), f"aliased models: {', '.join(used)}", out.aliases)
+
+    return read
+
+
+def alias_reader(registry) -> Callable[[], dict]:
+    """The registry's aliases of every model (what a refresh depends on); the error when it cannot be read."""
+    from risk_platform.families import MODEL_NAMES
+
+    def read() -> dict:
+        try:
+            return {key: registry.aliases(key) for key in MODEL_NAMES}
+        except (RegistryUnavailable, OSError) as exc:
+            return {"registry_error": str(exc).split("\n")[0]}
+
+    return read
+
+
+def updates_from(settings: MonitorSettings, instruments, stop: threading.Event, seen: set[str]
+                 ) -> tuple[Iterator[dict], str, pd.Timestamp | None, pd.Timestamp | None]:
+    """The update stream, its description, and for a replay the close it starts from and the next close."""
+    if settings.replay is not None:
+        yields = frozenset(instruments.loc[instruments["quote_type"] == "yield_pct", "symbol"])
+        plan = read_replay(settings.replay, settings.start, settings.updates, settings.steps_per_day,
+                           close_utc=settings.close_utc, yields=yields)
+        first_close = next((u["close_of"] for u in plan.updates if u["close_of"]), None)
+        how = f"replay of {settings.replay} at {settings.speed:g} updates/s" + (
+            f"; {plan.synthetic}" if plan.synthetic else "")
+        return (paced(plan.updates, settings.speed, stop.is_set), how, plan.start_close,
+                pd.Timestamp(first_close) if first_close else None)
+    if settings.landing is not None:
+        source = LandingFolderSource(settings.landing, seen)
+        return _polled(source.poll, stop, settings.duration_s, 0.1), f"landing folder {settings.landing}", None, None
+    if settings.stream is not None:
+        stream = RedisStreamSource(settings.stream)
+        updates = _polled(lambda: stream.poll(200), stop, settings.duration_s, 0.0)
+        return updates, f"stream {settings.stream}", None, None
+    raise InputError("monitor: give one source of price updates: --replay FILE, --landing DIR or --stream URL")
+
+
+def _polled(poll: Callable[[], list[dict]], stop: threading.Event, duration_s: float | None,
+            idle_s: float) -> Iterator[dict]:
+    """Updates from ``poll`` until ``stop`` or ``duration_s``."""
+    end = time.monotonic() + duration_s if duration_s else None
+    while not stop.is_set() and (end is None or time.monotonic() < end):
+        items = poll()
+        yield from items
+        if not items and idle_s:
+            stop.wait(idle_s)
+
+
+def run_monitor(settings: MonitorSettings, inputs: MarketInputs, portfolio: Portfolio,
+                load_portfolio: Callable[[], Portfolio], positions_file: Path | None, limits: LimitSet,
+                registry=None, registry_note: str = "", echo: Callable[[str], None] | None = None) -> dict:
+    """Run the monitor; returns its summary (the ``--json`` object)."""
+    from risk_platform.monitor.anomaly import AnomalyDetector
+
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    config = live_config(RiskConfig(evaluation_date=settings.evaluation_date), settings.mc_scenarios)
+    read_models = model_reader(registry, inputs) if registry is not None else None
+    no_models = ModelSet((), registry_note or "no model registry configured: non-model methods only")
+
+    def refresh(asof: pd.Timestamp | None, book: Portfolio, next_close: pd.Timestamp | None) -> LiveState:
+        state = build_live_state(book, inputs, asof, config, read_models, settings.close_utc, next_close)
+        if read_models is None:
+            from dataclasses import replace
+
+            state = replace(state, models=no_models)
+        return state
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)} \
+        if threading.current_thread() is threading.main_thread() else {}
+    publisher = _publisher(settings.publish, settings.state_dir / "spool") if settings.publish else None
+    page = _page(settings.page_port) if settings.page_port is not None else None
+    sink = AlertSink(settings.alerts_jsonl or settings.state_dir.parent / "alerts" / "alerts.jsonl",
+                     settings.webhook_url)
+    monitor = Monitor(refresh, portfolio, load_portfolio, positions_file, limits, sink, settings.state_dir,
+                      publisher=publisher, detector=AnomalyDetector(), page=page,
+                      aliases=alias_reader(registry) if registry is not None else None,
+                      alias_check_s=settings.alias_check_s,
+                      deliver_alerts=_alert_delivery(sink, settings.state_dir) if settings.webhook_url else None)
+    try:
+        url = page.start() if page is not None else None
+        if url and echo:
+            echo(f"live page: {url}")
+        updates, how, start_close, first_close = updates_from(settings, inputs.instruments, stop,
+                                                              monitor.seen_files)
+        monitor.start(start_close, first_close)
+        if echo:
+            echo(f"monitor: {how}; as of {monitor.state.asof:%Y-%m-%d}; {monitor.state.models.status}")
+        monitor.run(updates, stop, on_snapshot=_echo_snapshot(echo) if echo else None)
+        summary = {**monitor.summary(), "source": how, "page": url, "stopped_by_signal": stop.is_set(),
+                   "sinks": publisher.status() if publisher is not None else {}}
+    finally:
+        monitor.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return summary
+
+
+def _publisher(urls: list[str], spool_dir: Path):
+    from risk_platform.monitor.publish import ReliablePublisher, sink_from_url
+
+    return ReliablePublisher([sink_from_url(url) for url in urls], spool_dir)
+
+
+def _page(port: int):
+    from risk_platform.monitor.page import LivePage
+
+    return LivePage(port=port)
+
+
+def _alert_delivery(sink: AlertSink, state_dir: Path) -> Callable[[list[Alert]], None]:
+    """Alerts appended to the log, then POSTed through a spool: a webhook that is down gets them when it returns
+    (each once)."""
+    from risk_platform.alerts import append_alerts, send_webhook
+    from risk_platform.monitor.publish import DurableSpool, deliver_with_spool
+
+    spool = DurableSpool(state_dir / "spool" / "webhook.jsonl", key="alert_id")
+
+    def deliver(alerts: list[Alert]) -> None:
+        append_alerts(sink.jsonl_path, alerts)
+        items = [{**a.to_dict(), "alert_id": f"{a.portfolio}|{a.limit}|{a.event}|{a.time}"} for a in alerts]
+        deliver_with_spool(items, lambda batch: send_webhook(
+            sink.webhook_url, [Alert(**{k: v for k, v in i.items() if k != "alert_id"}) for i in batch],
+            timeout=1.0).ok, spool)
+
+    return deliver
+
+
+def _echo_snapshot(echo: Callable[[str], None]) -> Callable[[dict], None]:
+    def show(snapshot: dict) -> None:
+        echo(f"#{snapshot['snapshot_id']} {snapshot['time']} VaR99 {snapshot['var_99']:,.0f} ES99"
+             f" {snapshot['es_99']:,.0f} loss so far {snapshot['loss_so_far_usd']:,.0f} USD"
+             f" ({snapshot['latency_ms']:.0f} ms)")
+
+    return show
+
+
+def echo_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+

@@ -1,0 +1,386 @@
+"""The monitor loop: price updates in, a snapshot out for each (figures, what bound them, model versions,
+latency), published to the stream sinks and the live page; limits and anomalies through the alert episodes.
+
+:class:`Monitor` holds the warm :class:`~risk_platform.monitor.live.LiveState` and everything around it:
+
+* a bad update is rejected with one line (kept in ``rejected``), the state untouched;
+* the positions file is watched (size and mtime): a change reloads it and refreshes; a bad new file is rejected
+  with one line and the previous book kept;
+* the model aliases are re-read every ``alias_check_s`` seconds: a move refreshes (the registry down: the non-model
+  methods, with the reason in ``models_status``);
+* a day roll (an update after the next close) refreshes as of the closed day, in a background thread started at
+  the close so the next update rarely waits for it;
+* after every snapshot the checkpoint (the snapshot, the live prices, the detector's bands, the landing files read)
+  is written atomically: a killed monitor restarts from it (same close: its live prices and snapshot ids go on).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from risk_platform.alerts import Alert, AlertSink, alerts_for, read_alerts, triage_alerts
+from risk_platform.errors import InputError
+from risk_platform.io import atomic_write_text
+from risk_platform.monitor.live import DAY_FIGURES, HEADLINE_KEYS, LiveFigures, LiveState
+from risk_platform.monitor.updates import PriceUpdate, UpdateRejected, parse_update
+from risk_platform.portfolio.positions import Portfolio
+from risk_platform.risk.limits import LimitResult, LimitSet, evaluate_limits
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "monitor_checkpoint.json"
+ANOMALY_HOLD = pd.Timedelta(minutes=15)  # an anomaly's alert episode stays open this long after its last alarm
+
+
+@dataclass
+class Latency:
+    """Update-to-published latencies (ms) and resident memory samples."""
+
+    samples: list[float] = field(default_factory=list)
+    waits: list[float] = field(default_factory=list)  # time an update waited for a refresh (day roll, alias move)
+    rss_mb: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        ms = np.asarray(self.samples) if self.samples else np.array([np.nan])
+        rss = self.rss_mb
+        base = float(np.median(rss[: max(1, len(rss) // 10)])) if rss else float("nan")
+        tail = float(np.median(rss[-max(1, len(rss) // 10):])) if rss else float("nan")
+        return {"p50_ms": round(float(np.nanpercentile(ms, 50)), 2),
+                "p99_ms": round(float(np.nanpercentile(ms, 99)), 2),
+                "max_ms": round(float(np.nanmax(ms)), 2), "mean_ms": round(float(np.nanmean(ms)), 2),
+                "refresh_waits": len([w for w in self.waits if w > 1.0]),
+                "rss_start_mb": round(base, 1), "rss_end_mb": round(tail, 1),
+                "rss_growth_pct": round(100.0 * (tail - base) / base, 2) if base == base and base > 0 else None}
+
+
+def rss_mb() -> float:
+    """This process's resident set size in MB (Linux /proc; NaN elsewhere)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+class Monitor:
+    """The live monitor (module docstring). ``refresh(asof, portfolio)`` builds a :class:`LiveState` (a full
+    refresh); ``publishers`` get every snapshot (``publish(snapshot) -> dict`` of per-sink statuses);
+    ``detector`` has ``observe(values, time) -> list`` of anomalies and ``state()``; ``page`` has ``publish``."""
+
+    def __init__(self, refresh: Callable[[pd.Timestamp | None, Portfolio], LiveState], portfolio: Portfolio,
+                 load_portfolio: Callable[[], Portfolio], positions_file: Path | None, limits: LimitSet,
+                 alert_sink: AlertSink, state_dir: Path, *, publisher=None, detector=None, page=None,
+                 aliases: Callable[[], dict] | None = None, alias_check_s: float = 30.0,
+                 deliver_alerts: Callable[[list[Alert]], None] | None = None) -> None:
+        self._refresh, self._load_portfolio, self.portfolio = refresh, load_portfolio, portfolio
+        self.positions_file = positions_file
+        self._positions_stamp = _stamp(positions_file)
+        self.limits, self.alert_sink, self.state_dir = limits, alert_sink, Path(state_dir)
+        self.publisher, self.detector, self.page = publisher, detector, page
+        self._aliases, self.alias_check_s = aliases, alias_check_s
+        self._deliver_alerts = deliver_alerts
+        self.state: LiveState | None = None
+        self.live: dict[str, float] = {}
+        self.last_time: pd.Timestamp | None = None
+        self.seq = 0
+        self.latency = Latency()
+        self.rejected: list[str] = []
+        self.published = 0
+        self.anomalies = 0
+        self.alerts_sent = 0
+        self.rolls = 0
+        self.refreshes: list[str] = []
+        self._last_anomaly: dict[str, dict] = {}
+        self._records: list[dict] = []
+        self._log_stamp: tuple | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-refresh")
+        self._pending: Future | None = None
+        self._pending_reason = ""
+        self._alias_seen: dict | None = None
+        self._alias_checked = 0.0
+        self._alias_future: Future | None = None
+        self.last_snapshot: dict | None = None
+        self.seen_files: set[str] = set()
+
+    # ---------------------------------------------------------------------------------------------- state
+
+    def start(self, asof: pd.Timestamp | None = None, next_close: pd.Timestamp | None = None) -> None:
+        """The first full refresh, then the checkpoint's live state when it is for the same close."""
+        self.state = self._refresh(asof, self.portfolio, next_close)
+        self.refreshes.append(f"start: as of {self.state.asof:%Y-%m-%d} in {self.state.built_ms:.0f} ms")
+        self._alias_seen = self._aliases() if self._aliases else None
+        self._alias_checked = time.monotonic()
+        self._restore()
+
+    def _restore(self) -> None:
+        path = self.state_dir / CHECKPOINT
+        if not path.is_file():
+            return
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            log.warning("monitor checkpoint %s unreadable (%s): starting fresh", path, exc)
+            return
+        self.seq = int(saved.get("snapshot_id", 0))
+        self.seen_files.update(saved.get("seen_files", []))
+        if self.detector is not None and saved.get("detector"):
+            self.detector = type(self.detector).from_state(saved["detector"])
+        self.last_snapshot = saved.get("snapshot")
+        if saved.get("asof") == f"{self.state.asof:%Y-%m-%d}":
+            self.live = {k: float(v) for k, v in saved.get("live", {}).items()}
+            self.last_time = pd.Timestamp(saved["time"]) if saved.get("time") else None
+        self.refreshes.append(f"restarted from snapshot {self.seq} ({saved.get('time')})")
+
+    def _checkpoint(self, snapshot: dict) -> None:
+        atomic_write_text(self.state_dir / CHECKPOINT, json.dumps({
+            "snapshot_id": self.seq, "asof": f"{self.state.asof:%Y-%m-%d}", "time": snapshot["time"],
+            "live": self.live, "snapshot": snapshot, "seen_files": sorted(self.seen_files),
+            "detector": self.detector.state() if self.detector is not None else None}, default=str))
+
+    def _swap(self, state: LiveState, reason: str) -> None:
+        self.state = state
+        self.refreshes.append(f"{reason}: as of {state.asof:%Y-%m-%d} in {state.built_ms:.0f} ms")
+
+    def _maybe_refresh(self, update_time: pd.Timestamp) -> None:
+        """Positions changed, aliases moved, or a day roll due: refresh (waiting for a background one)."""
+        if self._pending is not None and (self._pending.done() or update_time > self.state.clock.next_close):
+            waited = time.perf_counter()
+            state = self._pending.result()
+            self.latency.waits.append(1000 * (time.perf_counter() - waited))
+            self._pending = None
+            self._swap(state, self._pending_reason)
+            if self._pending_reason.startswith("day roll"):
+                self.live = {}
+                self.rolls += 1
+        stamp = _stamp(self.positions_file)
+        if stamp != self._positions_stamp:
+            self._positions_stamp = stamp
+            try:
+                book = self._load_portfolio()
+            except (InputError, OSError) as exc:
+                reason = " ".join(str(exc).split())
+                self.rejected.append(f"positions file change rejected, previous book kept: {reason}")
+            else:
+                self.portfolio = book
+                self._swap(self._refresh(self.state.asof, book, self.state.clock.next_close.tz_localize(None)
+                                         .normalize()), "positions changed")
+        self._check_aliases()
+
+    def _check_aliases(self) -> None:
+        if self._aliases is None:
+            return
+        if self._alias_future is not None and self._alias_future.done():
+            seen, self._alias_future = self._alias_future.result(), None
+            if seen != self._alias_seen:
+                self._alias_seen = seen
+                state = self.state
+                self._swap(self._refresh(state.asof, self.portfolio, state.clock.next_close.tz_localize(None)
+                                         .normalize()), "model aliases moved")
+        elif self._alias_future is None and time.monotonic() - self._alias_checked >= self.alias_check_s:
+            self._alias_checked = time.monotonic()
+            self._alias_future = self._pool.submit(self._aliases)
+
+    def _start_roll(self, close_of: pd.Timestamp, next_close: pd.Timestamp | None) -> None:
+        """Refresh as of the day just closed, in the background."""
+        if self._pending is None:
+            self._pending_reason = f"day roll to {close_of:%Y-%m-%d}"
+            self._pending = self._pool.submit(self._refresh, close_of, self.portfolio, next_close)
+
+    # ---------------------------------------------------------------------------------------------- updates
+
+    def handle(self, raw: dict) -> dict | None:
+        """One raw update: the published snapshot, or None when it was rejected."""
+        received = raw.get("received", time.perf_counter())
+        if raw.get("error"):
+            self.rejected.append(raw["error"])
+            log.warning("update rejected: %s", raw["error"])
+            return None
+        try:
+            update = parse_update(raw, frozenset(self.state.market.last_value.index), raw.get("source", "update"),
+                                  self.last_time)
+        except UpdateRejected as exc:
+            self.rejected.append(str(exc))
+            log.warning("update rejected: %s", exc)
+            return None
+        self._maybe_refresh(update.time)
+        self.live.update(update.prices)
+        self.last_time = update.time
+        figures = self.state.revalue(self.live, update.time)
+        snapshot = self._snapshot(update, figures, received)
+        if raw.get("close_of"):
+            following = raw.get("next_close")
+            self._start_roll(pd.Timestamp(raw["close_of"]), pd.Timestamp(following) if following else None)
+        return snapshot
+
+    def _snapshot(self, update: PriceUpdate, figures: LiveFigures, received: float) -> dict:
+        self.seq += 1
+        report = figures.report
+        live_report = live_report_dict(figures, self.state)
+        results = evaluate_limits(live_report, self.limits)
+        metrics = {"var_99": figures.day["var_99"], "es_99": figures.day["es_99"],
+                   "portfolio_volatility": float(report.portfolio_volatility),
+                   "diversification_ratio": figures.diversification_ratio}
+        raised = self.detector.observe(metrics, update.time) if self.detector is not None else []
+        self.anomalies += len(raised)
+        for anomaly in raised:
+            self._last_anomaly[anomaly.metric] = anomaly.to_dict()
+        anomaly_results = self._anomaly_results(update.time)
+        alerts = self._alerts(results, anomaly_results, live_report)
+        state = self.state
+        snapshot = {
+            "snapshot_id": self.seq, "time": update.time.isoformat(), "asof": f"{state.asof:%Y-%m-%d}",
+            "portfolio": state.portfolio.name, "nav_usd": float(report.nav),
+            "loss_so_far_usd": figures.loss_so_far, **figures.day,
+            "var_99_1d_live": float(report.var_99), "es_99_1d_live": float(report.es_99),
+            "portfolio_volatility": float(report.portfolio_volatility),
+            "diversification_ratio": figures.diversification_ratio,
+            "horizon": {"remaining_fraction": figures.remaining_fraction,
+                        "next_close": state.clock.next_close.isoformat(),
+                        "statement": state.clock.statement(figures.remaining_fraction)},
+            "bound_by": {key: report.bound_by.get(HEADLINE_KEYS[key], "") for key in DAY_FIGURES},
+            "methods": figures.methods, "model_versions": state.models.versions,
+            "models_status": state.models.status, "current_regime": report.current_regime,
+            "stress_worst": _worst_stress(state), "symbols_updated": sorted(update.prices),
+            "source": update.source,
+            "limits": [_limit_row(r) for r in results + anomaly_results],
+            "alerts_open": self._open_alerts(live_report["portfolio"]),
+            "alerts_sent": [a.to_dict() for a in alerts],
+            "anomalies": [a.to_dict() for a in raised], "refreshes": self.refreshes[-3:],
+            "rejected_recent": self.rejected[-3:], "compute_ms": figures.compute_ms,
+        }
+        if self.page is not None:
+            self.page.publish(snapshot)
+        snapshot["published_at"] = pd.Timestamp.now(tz="UTC").isoformat()
+        snapshot["latency_ms"] = round(1000 * (time.perf_counter() - received), 2)
+        if self.publisher is not None:
+            snapshot["delivery"] = self.publisher.publish(snapshot)
+        self.published += 1
+        latency = 1000 * (time.perf_counter() - received)
+        self.latency.samples.append(latency)
+        self.latency.rss_mb.append(rss_mb())
+        self._checkpoint(snapshot)
+        self.last_snapshot = snapshot
+        return snapshot
+
+    def _anomaly_results(self, now: pd.Timestamp) -> list[LimitResult]:
+        """Each metric's anomaly as a WARN finding while its last alarm is less than ``ANOMALY_HOLD`` old (``ok``
+        after: the episode clears)."""
+        out = []
+        for metric, last in self._last_anomaly.items():
+            open_ = now - pd.Timestamp(last["time"]) <= ANOMALY_HOLD
+            out.append(LimitResult(limit=f"anomaly_{metric}", family="anomaly", metric=metric,
+                                   status="warn" if open_ else "ok", severity="warn" if open_ else None,
+                                   figure=last["value"], threshold=None, warn_threshold=None, breach_threshold=None,
+                                   utilisation=None, unit="USD" if metric != "diversification_ratio" else "ratio",
+                                   limit_severity="warn", message=last["message"] if open_ else
+                                   f"{metric} back inside its band"))
+        return out
+
+    def _alerts(self, results: list[LimitResult], anomaly_results: list[LimitResult], report: dict) -> list[Alert]:
+        """The alert episode events of this snapshot (the Dagster assets' log and triage), appended and sent."""
+        run = f"live monitor snapshot {self.seq}"
+        fired = (alerts_for(results, report, run_id=run, alert_on=self.limits.alert_on)
+                 + alerts_for(anomaly_results, report, run_id=run, alert_on=("warn",)))
+        self._reload_alert_log()
+        triage = triage_alerts(fired, results + anomaly_results, report, self._records,
+                               self.alert_sink.renotify_after, run_id=run)
+        if triage.notify:
+            if self._deliver_alerts is not None:
+                self._deliver_alerts(triage.notify)
+            else:
+                self.alert_sink.emit(triage.notify)
+            self._records.extend(a.to_dict() for a in triage.notify)
+            self._log_stamp = _stamp(self.alert_sink.jsonl_path)
+            self.alerts_sent += len(triage.notify)
+        return triage.notify
+
+    def _reload_alert_log(self) -> None:
+        """Re-read the alert log when another writer (the Dagster assets) appended to it."""
+        stamp = _stamp(self.alert_sink.jsonl_path)
+        if stamp != self._log_stamp:
+            self._records = read_alerts(self.alert_sink.jsonl_path)
+            self._log_stamp = stamp
+
+    def _open_alerts(self, portfolio: str) -> list[dict]:
+        from risk_platform.alerts import open_episodes
+
+        return [{"limit": a.limit, "status": a.status, "opened_at": a.opened_at, "message": a.message,
+                 "family": a.family}
+                for key, a in open_episodes(self._records).items() if key[0] == portfolio]
+
+    # ------------------------------------------------------------------------------------------------ loop
+
+    def run(self, updates: Iterable[dict], stop: threading.Event | None = None,
+            on_snapshot: Callable[[dict], None] | None = None) -> None:
+        """Handle ``updates`` until they end or ``stop`` is set (SIGTERM): the current update finishes, the
+        checkpoint is on disk."""
+        for raw in updates:
+            if stop is not None and stop.is_set():
+                break
+            snapshot = self.handle(raw)
+            if snapshot is not None and on_snapshot is not None:
+                on_snapshot(snapshot)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for part in (self.publisher, self.page):
+            closer = getattr(part, "close", None) or getattr(part, "stop", None)
+            if closer is not None:
+                closer()
+
+    def summary(self) -> dict:
+        """The run's figures (``--json``)."""
+        return {"updates": self.published + len(self.rejected), "published": self.published,
+                "rejected": len(self.rejected), "anomalies": self.anomalies, "alerts_sent": self.alerts_sent,
+                "day_rolls": self.rolls, **self.latency.summary(),
+                "last_snapshot_id": self.seq, "refreshes": self.refreshes, "rejections": self.rejected[-5:],
+                "models_status": self.state.models.status if self.state else None}
+
+
+def live_report_dict(figures: LiveFigures, state: LiveState) -> dict:
+    """The live report as the limits read it: the live book's report with the day's figures as its headline."""
+    report = figures.report.to_dict()
+    day = figures.day
+    report.update({"var_95": day["var_95"], "var_99": day["var_99"], "cvar_95": day["es_95"], "es_95": day["es_95"],
+                   "es_99": day["es_99"], "loss_so_far": figures.loss_so_far})
+    report["bound_by"] = {**report["bound_by"], **{
+        key: f"day: loss so far + sqrt({figures.remaining_fraction:.3f}) x {report['bound_by'].get(key, '')}"
+        for key in ("var_95", "var_99", "cvar_95", "es_95", "es_99")}}
+    report["model_versions"] = state.models.versions
+    return report
+
+
+def _limit_row(result: LimitResult) -> dict:
+    return {"limit": result.limit, "family": result.family, "metric": result.metric, "figure": result.figure,
+            "threshold": result.threshold, "utilisation": result.utilisation, "status": result.status,
+            "unit": result.unit, "message": result.message}
+
+
+def _worst_stress(state: LiveState) -> dict:
+    """The worst stress result of the refresh's daily report (name and loss, USD, losses positive)."""
+    ranked = state.daily.stress_losses()
+    if not ranked:
+        return {}
+    return {"scenario": ranked[0]["name"], "loss_usd": -float(ranked[0]["pnl"]), "asof": f"{state.asof:%Y-%m-%d}"}
+
+
+def _stamp(path: Path | None) -> tuple | None:
+    """(size, mtime) of a file, None when absent."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
