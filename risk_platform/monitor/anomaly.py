@@ -19,8 +19,8 @@ Working on changes, a level shift alarms once, at the shift, and the band re-cen
 alarm per 20 trading days, and reported once on 2010-2019 (``python -m bench.monitor_anomaly``; the defaults are
 the tuned values). Measured there: 0.062 false-alarm days per trading day on the test period (15.5 a year, above
 the target), and alarm days inside the crisis windows no more frequent than outside (0.060 a day): the detector
-flags unusual moves of the figures, it does not forecast crises. The detector's state is a JSON-serialisable dict (:meth:`AnomalyDetector.state`,
-:meth:`AnomalyDetector.from_state`), so a restarted monitor resumes its bands.
+flags unusual moves of the figures, it does not forecast crises. The detector's state is a JSON-serialisable
+dict (:meth:`AnomalyDetector.state`, :meth:`AnomalyDetector.from_state`), so a restarted monitor resumes its bands.
 """
 
 from __future__ import annotations
