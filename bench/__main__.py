@@ -20,6 +20,8 @@ walk-forward 2005-2024 on the 28 bundled series for every method without a regis
 against FHS (:mod:`bench.tails`; about five minutes on one core).
 ``python -m bench.scale --universe N``, the main job's stages on a universe of N series, wall time and peak RSS per
 stage (:mod:`bench.scale`, universes from :mod:`bench.universe`).
+``python -m bench.monitor_anomaly``, the live monitor's anomaly detector tuned on 2004-2009 and reported on
+2010-2019 on the sample book's daily risk metrics (:mod:`bench.monitor_anomaly`; about 15 s).
 
 Each command runs in a fresh subprocess; peak memory is that process's maximum resident set size.
 """
