@@ -153,7 +153,8 @@ def run_monitor(settings: MonitorSettings, inputs: MarketInputs, portfolio: Port
                       publisher=publisher, detector=AnomalyDetector(), page=page,
                       aliases=alias_reader(registry) if registry is not None else None,
                       alias_check_s=settings.alias_check_s,
-                      deliver_alerts=_alert_delivery(sink, settings.state_dir) if settings.webhook_url else None)
+                      deliver_alerts=_alert_delivery(sink, settings.state_dir) if settings.webhook_url else None,
+                      history=daily_history)
     try:
         url = page.start() if page is not None else None
         if url and echo:
@@ -171,6 +172,13 @@ def run_monitor(settings: MonitorSettings, inputs: MarketInputs, portfolio: Port
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return summary
+
+
+def daily_history(state: LiveState, days: int = 250) -> pd.DataFrame:
+    """The book's daily risk metrics over the last ``days`` up to the state's close (the detector's warm-up)."""
+    from risk_platform.monitor.metric_history import book_metric_history
+
+    return book_metric_history(state.portfolio, state.market).tail(days)
 
 
 def _publisher(urls: list[str], spool_dir: Path):

@@ -75,13 +75,15 @@ def rss_mb() -> float:
 class Monitor:
     """The live monitor (module docstring). ``refresh(asof, portfolio)`` builds a :class:`LiveState` (a full
     refresh); ``publishers`` get every snapshot (``publish(snapshot) -> dict`` of per-sink statuses);
-    ``detector`` has ``observe(values, time) -> list`` of anomalies and ``state()``; ``page`` has ``publish``."""
+    ``detector``: an :class:`~risk_platform.monitor.anomaly.AnomalyDetector` (each close observed, each update
+    checked; warmed at a fresh start on ``history(state)``, the book's daily metrics); ``page`` has ``publish``."""
 
     def __init__(self, refresh: Callable[[pd.Timestamp | None, Portfolio], LiveState], portfolio: Portfolio,
                  load_portfolio: Callable[[], Portfolio], positions_file: Path | None, limits: LimitSet,
                  alert_sink: AlertSink, state_dir: Path, *, publisher=None, detector=None, page=None,
                  aliases: Callable[[], dict] | None = None, alias_check_s: float = 30.0,
-                 deliver_alerts: Callable[[list[Alert]], None] | None = None) -> None:
+                 deliver_alerts: Callable[[list[Alert]], None] | None = None,
+                 history: Callable[[LiveState], pd.DataFrame] | None = None) -> None:
         self._refresh, self._load_portfolio, self.portfolio = refresh, load_portfolio, portfolio
         self.positions_file = positions_file
         self._positions_stamp = _stamp(positions_file)
@@ -89,6 +91,8 @@ class Monitor:
         self.publisher, self.detector, self.page = publisher, detector, page
         self._aliases, self.alias_check_s = aliases, alias_check_s
         self._deliver_alerts = deliver_alerts
+        self._history = history
+        self._close_anomalies: list = []
         self.state: LiveState | None = None
         self.live: dict[str, float] = {}
         self.last_time: pd.Timestamp | None = None
@@ -120,17 +124,21 @@ class Monitor:
         self.refreshes.append(f"start: as of {self.state.asof:%Y-%m-%d} in {self.state.built_ms:.0f} ms")
         self._alias_seen = self._aliases() if self._aliases else None
         self._alias_checked = time.monotonic()
-        self._restore()
+        if not self._restore() and self.detector is not None:
+            if self._history is not None:
+                self.detector.warm(self._history(self.state))
+            self.detector.rebase(close_metrics(self.state))
 
-    def _restore(self) -> None:
+    def _restore(self) -> bool:
+        """The checkpoint's snapshot id, detector bands and (same close) live prices; False when there is none."""
         path = self.state_dir / CHECKPOINT
         if not path.is_file():
-            return
+            return False
         try:
             saved = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             log.warning("monitor checkpoint %s unreadable (%s): starting fresh", path, exc)
-            return
+            return False
         self.seq = int(saved.get("snapshot_id", 0))
         self.seen_files.update(saved.get("seen_files", []))
         if self.detector is not None and saved.get("detector"):
@@ -140,6 +148,7 @@ class Monitor:
             self.live = {k: float(v) for k, v in saved.get("live", {}).items()}
             self.last_time = pd.Timestamp(saved["time"]) if saved.get("time") else None
         self.refreshes.append(f"restarted from snapshot {self.seq} ({saved.get('time')})")
+        return True
 
     def _checkpoint(self, snapshot: dict) -> None:
         atomic_write_text(self.state_dir / CHECKPOINT, json.dumps({
@@ -155,13 +164,14 @@ class Monitor:
         """Positions changed, aliases moved, or a day roll due: refresh (waiting for a background one)."""
         if self._pending is not None and (self._pending.done() or update_time > self.state.clock.next_close):
             waited = time.perf_counter()
-            state = self._pending.result()
+            state, metrics = self._pending.result()
             self.latency.waits.append(1000 * (time.perf_counter() - waited))
             self._pending = None
             self._swap(state, self._pending_reason)
-            if self._pending_reason.startswith("day roll"):
-                self.live = {}
-                self.rolls += 1
+            self.live = {}
+            self.rolls += 1
+            if self.detector is not None:  # the new close's 1-day figures: the bands' daily observation
+                self._close_anomalies = self.detector.observe(metrics, state.clock.last_close)
         stamp = _stamp(self.positions_file)
         if stamp != self._positions_stamp:
             self._positions_stamp = stamp
@@ -194,7 +204,12 @@ class Monitor:
         """Refresh as of the day just closed, in the background."""
         if self._pending is None:
             self._pending_reason = f"day roll to {close_of:%Y-%m-%d}"
-            self._pending = self._pool.submit(self._refresh, close_of, self.portfolio, next_close)
+            self._pending = self._pool.submit(self._roll, close_of, self.portfolio, next_close)
+
+    def _roll(self, close_of: pd.Timestamp, book: Portfolio, next_close: pd.Timestamp | None
+              ) -> tuple[LiveState, dict[str, float]]:
+        state = self._refresh(close_of, book, next_close)
+        return state, close_metrics(state)
 
     # ---------------------------------------------------------------------------------------------- updates
 
@@ -227,10 +242,9 @@ class Monitor:
         report = figures.report
         live_report = live_report_dict(figures, self.state)
         results = evaluate_limits(live_report, self.limits)
-        metrics = {"var_99": figures.day["var_99"], "es_99": figures.day["es_99"],
-                   "portfolio_volatility": float(report.portfolio_volatility),
-                   "diversification_ratio": figures.diversification_ratio}
-        raised = self.detector.observe(metrics, update.time) if self.detector is not None else []
+        raised, self._close_anomalies = self._close_anomalies, []
+        if self.detector is not None:
+            raised = raised + self.detector.check(risk_metrics(figures), update.time)
         self.anomalies += len(raised)
         for anomaly in raised:
             self._last_anomaly[anomaly.metric] = anomaly.to_dict()
@@ -345,6 +359,20 @@ class Monitor:
                 "day_rolls": self.rolls, **self.latency.summary(),
                 "last_snapshot_id": self.seq, "refreshes": self.refreshes, "rejections": self.rejected[-5:],
                 "models_status": self.state.models.status if self.state else None}
+
+
+def risk_metrics(figures: LiveFigures) -> dict[str, float]:
+    """What the anomaly detector watches: the live book's 1-day figures (not the day's, which shrink to the
+    realised loss as the session ends), the volatility and the diversification ratio."""
+    report = figures.report
+    return {"var_99": float(report.var_99), "es_99": float(report.es_99),
+            "portfolio_volatility": float(report.portfolio_volatility),
+            "diversification_ratio": figures.diversification_ratio}
+
+
+def close_metrics(state: LiveState) -> dict[str, float]:
+    """The detector's metrics at the close a state starts from (no move yet)."""
+    return risk_metrics(state.revalue({}, state.clock.last_close))
 
 
 def live_report_dict(figures: LiveFigures, state: LiveState) -> dict:
