@@ -117,7 +117,12 @@ class Page:
         text = self.evaluate("document.body ? document.body.innerText.slice(0, 1500) : ''")
         pytest.fail(f"page never satisfied {condition!r} in {timeout:.0f} s; it shows:\n{text}")
 
-    def screenshot(self, path: Path) -> None:
-        """A PNG of the viewport, written atomically."""
-        png = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+    def screenshot(self, path: Path, full_page: bool = False) -> None:
+        """A PNG of the viewport (or of the whole page, however long), written atomically."""
+        options: dict[str, Any] = {"format": "png"}
+        if full_page:
+            size = self.call("Page.getLayoutMetrics")["cssContentSize"]
+            options.update(captureBeyondViewport=True,
+                           clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+        png = base64.b64decode(self.call("Page.captureScreenshot", **options)["data"])
         atomic_write(path, lambda tmp: tmp.write_bytes(png))

@@ -20,15 +20,17 @@ def sample_snapshot(snapshot_id: int, seconds: float = 0.0, var_99: float = 2_00
                     loss_so_far_usd: float = 250_000.0, anomalies: list[dict] | None = None,
                     alerts_open: list[dict] | None = None) -> dict[str, Any]:
     """A snapshot ``seconds`` after :data:`START`; ES and VaR 95 scale with ``var_99`` as for a fat-tailed book,
-    the limits are evaluated on them (% of NAV) and the methods bracket the binding figures."""
+    the limits are evaluated on them in % of NAV as :func:`risk_platform.risk.limits.evaluate_limit` does (the
+    threshold crossed and the utilisation of it) and the methods bracket the binding figures."""
     moment = START + timedelta(seconds=seconds)
     figures = {"var_99": var_99, "es_99": var_99 * 1.22, "var_95": var_99 * 0.71, "es_95": var_99 * 0.93}
     limits = []
     for metric, (warn, breach) in LIMITS_PCT_NAV.items():
         figure = 100.0 * figures[metric] / NAV_USD
         status = "breach" if figure > breach else "warn" if figure > warn else "ok"
-        limits.append({"limit": f"{metric}_pct_nav", "metric": metric, "figure": figure,
-                       "threshold": warn if status == "warn" else breach, "utilisation": figure / breach,
+        threshold = warn if status == "warn" else breach  # as risk_platform.risk.limits: the one crossed
+        limits.append({"limit": f"{metric}_pct_nav", "metric": metric, "figure": figure, "threshold": threshold,
+                       "warn_threshold": warn, "breach_threshold": breach, "utilisation": figure / threshold,
                        "status": status, "unit": "% of NAV"})
     limits.append({"limit": "current_regime", "metric": "current_regime", "figure": "calm", "threshold": ["crisis"],
                    "utilisation": None, "status": "ok", "unit": ""})
@@ -54,4 +56,4 @@ def anomaly(seconds: float, metric: str = "var_99", value: float = 3_100_000.0) 
 
 def open_alert(seconds: float, limit: str = "var_99_pct_nav", status: str = "warn") -> dict[str, Any]:
     return {"limit": limit, "status": status, "opened_at": iso(START + timedelta(seconds=seconds)),
-            "message": f"{limit} {status}: VaR 99 above its warn threshold (1.50% of NAV)"}
+            "message": f"{limit} {status}: VaR 99 above its warn threshold (2.50% of NAV)"}

@@ -60,15 +60,19 @@ def snapshot_epoch(snapshot: Mapping[str, Any]) -> float:
 
 
 def limit_threshold_usd(snapshot: Mapping[str, Any], metric: str = "var_99") -> float | None:
-    """The threshold of the snapshot's limit on ``metric`` in USD (a ``% of NAV`` threshold converted with the
-    snapshot's NAV), None without such a limit or with a unit that is not money."""
+    """The level of the snapshot's limit on ``metric`` in USD: its ``breach_threshold`` when the limit carries one
+    (a stable line on the chart), else its ``threshold`` (the one crossed, or the tightest); a ``% of NAV``
+    level converted with the snapshot's NAV. None without such a limit or with a unit that is not money."""
     for limit in snapshot.get("limits") or ():
-        if limit.get("metric") != metric or not _finite(limit.get("threshold")):
+        if limit.get("metric") != metric:
+            continue
+        level = next((limit[key] for key in ("breach_threshold", "threshold") if _finite(limit.get(key))), None)
+        if level is None:
             continue
         unit = str(limit.get("unit") or "")
         if unit == "% of NAV":
-            return limit["threshold"] / 100.0 * snapshot["nav_usd"] if _finite(snapshot.get("nav_usd")) else None
-        return float(limit["threshold"]) if unit in ("USD", "") else None
+            return level / 100.0 * snapshot["nav_usd"] if _finite(snapshot.get("nav_usd")) else None
+        return float(level) if unit in ("USD", "") else None
     return None
 
 
@@ -334,16 +338,16 @@ PAGE_HTML = r"""<!doctype html>
   <section class="grid">
     <div class="card" id="card-var99" data-status="not_evaluated"><h2>VaR 99% (1 day)</h2>
       <div class="figure" id="var99">&mdash;</div><div class="bar"><div id="var99-bar"></div></div>
-      <div class="sub"><span id="var99-util">&mdash;</span> &middot; <span id="var99-limit">no limit</span></div></div>
+      <div class="sub"><span id="var99-util">&mdash;</span><span id="var99-limit"></span></div></div>
     <div class="card" id="card-es99" data-status="not_evaluated"><h2>ES 99% (1 day)</h2>
       <div class="figure" id="es99">&mdash;</div><div class="bar"><div id="es99-bar"></div></div>
-      <div class="sub"><span id="es99-util">&mdash;</span> &middot; <span id="es99-limit">no limit</span></div></div>
+      <div class="sub"><span id="es99-util">&mdash;</span><span id="es99-limit"></span></div></div>
     <div class="card" id="card-var95" data-status="not_evaluated"><h2>VaR 95% (1 day)</h2>
       <div class="figure" id="var95">&mdash;</div><div class="bar"><div id="var95-bar"></div></div>
-      <div class="sub"><span id="var95-util">&mdash;</span> &middot; <span id="var95-limit">no limit</span></div></div>
+      <div class="sub"><span id="var95-util">&mdash;</span><span id="var95-limit"></span></div></div>
     <div class="card" id="card-es95" data-status="not_evaluated"><h2>ES 95% (1 day)</h2>
       <div class="figure" id="es95">&mdash;</div><div class="bar"><div id="es95-bar"></div></div>
-      <div class="sub"><span id="es95-util">&mdash;</span> &middot; <span id="es95-limit">no limit</span></div></div>
+      <div class="sub"><span id="es95-util">&mdash;</span><span id="es95-limit"></span></div></div>
   </section>
 
   <section class="row2">
@@ -352,7 +356,7 @@ PAGE_HTML = r"""<!doctype html>
     <div class="card"><h2>NAV</h2><div class="value" id="nav">&mdash;</div>
       <div class="sub">vol 1d <span id="portfolio-vol">&mdash;</span> &middot; diversification
         <span id="diversification">&mdash;</span></div></div>
-    <div class="card"><h2>Remaining horizon</h2><div id="horizon">&mdash;</div>
+    <div class="card"><h2>Remaining horizon</h2><div id="horizon">&mdash;</div><div class="sub" id="horizon-left"></div>
       <h2 style="margin-top:8px">Bound by</h2><ul class="plain" id="bound-by"></ul></div>
     <div class="card"><h2>Models <span class="status" id="models-status">&mdash;</span></h2>
       <div class="sub" id="model-versions">&mdash;</div>
@@ -461,9 +465,9 @@ function render(body) {
     const used = limit && finite(limit.utilisation) ? limit.utilisation : null;
     bar.style.width = used === null ? "0" : Math.min(100, 100 * used).toFixed(1) + "%";
     const flag = limit && limit.status !== "ok" ? " (" + limit.status.replace("_", " ") + ")" : "";
-    setText(id + "-util", used === null ? (limit ? limit.status.replace("_", " ") : "no limit")
+    setText(id + "-util", used === null ? (limit ? limit.status.replace("_", " ") : "no limit on this figure")
                                         : pct(used, 0) + " of limit" + flag);
-    setText(id + "-limit", limit ? "limit " + threshold(limit, nav) : "no limit");
+    setText(id + "-limit", limit ? " · limit " + threshold(limit, nav) : "");
   }
   setText("loss-so-far", money(s.loss_so_far_usd));
   setText("loss-pct", finite(s.loss_so_far_usd) && finite(nav) && nav ? pct(s.loss_so_far_usd / nav, 2) + " of NAV" +
@@ -472,8 +476,9 @@ function render(body) {
   setText("portfolio-vol", money(s.portfolio_volatility));
   setText("diversification", finite(s.diversification_ratio) ? s.diversification_ratio.toFixed(2) + "x" : "n/a");
   const horizon = s.horizon || {};
-  setText("horizon", (horizon.statement || "n/a") +
-          (finite(horizon.remaining_fraction) ? " (" + pct(horizon.remaining_fraction, 0) + " of the day left)" : ""));
+  setText("horizon", horizon.statement || "n/a");
+  const left = horizon.remaining_fraction;
+  setText("horizon-left", finite(left) ? pct(left, 0) + " of the trading day left" : "");
   const bound = $("bound-by"); bound.replaceChildren();
   for (const [figure, text] of Object.entries(s.bound_by || {})) {
     const li = document.createElement("li"); li.textContent = figure + ": " + text; bound.appendChild(li);
@@ -527,20 +532,23 @@ function drawChart() {
     yMin = Math.min(yMin, a.value); yMax = Math.max(yMax, a.value);
   }
   if (yMax <= yMin) yMax = yMin + 1;
-  yMax += (yMax - yMin) * 0.08;
+  const rough = (yMax - yMin) * 1.05 / 4, power = Math.pow(10, Math.floor(Math.log10(rough)));
+  const step = power * [1, 2, 2.5, 5, 10].find(m => m * power >= rough);  // round ticks: $500k, $1.00m, ...
+  yMin = Math.floor(yMin / step) * step; yMax = Math.ceil(yMax * 1.05 / step) * step;
   const left = 64, right = 16, top = 28, bottom = 26;
   const x = t => left + (t - tMin) / (tMax - tMin) * (width - left - right);
   const y = v => top + (yMax - v) / (yMax - yMin) * (height - top - bottom);
   g.strokeStyle = "#dde3ea"; g.fillStyle = "#5f6b7a"; g.lineWidth = 1;
   g.textAlign = "right"; g.textBaseline = "middle";
-  for (let i = 0; i <= 4; i++) {
-    const v = yMin + (yMax - yMin) * i / 4, py = y(v);
+  for (let v = yMin; v <= yMax + step / 2; v += step) {
+    const py = y(v);
     g.beginPath(); g.moveTo(left, py); g.lineTo(width - right, py); g.stroke();
     g.fillText(money(v), left - 6, py);
   }
-  g.textAlign = "center"; g.textBaseline = "top";
+  g.textBaseline = "top";
   for (let i = 0; i <= 5; i++) {
     const t = tMin + (tMax - tMin) * i / 5, px = x(t);
+    g.textAlign = i === 0 ? "left" : i === 5 ? "right" : "center";
     g.beginPath(); g.moveTo(px, height - bottom); g.lineTo(px, height - bottom + 4); g.stroke();
     g.fillText(utcTime(t, false), px, height - bottom + 6);
   }

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from risk_platform.errors import InputError
-from risk_platform.monitor.page import HISTORY_FIELDS, RECENT_ANOMALIES, LivePage
+from risk_platform.monitor.page import HISTORY_FIELDS, RECENT_ANOMALIES, LivePage, limit_threshold_usd
 from tests.monitor_snapshots import NAV_USD, anomaly, open_alert, sample_snapshot
 
 
@@ -63,8 +63,9 @@ def test_the_page_serves_the_published_snapshot_its_history_alerts_and_anomalies
     assert column(body, "t")[1] - column(body, "t")[0] == pytest.approx(1.0)
     assert column(body, "var_limit_usd") == [pytest.approx(0.03 * NAV_USD)] * 2  # 3% of NAV, the breach level
     assert column(body, "loss_so_far_usd") == [250_000.0, 250_000.0]
-    live.publish(sample_snapshot(3, 2.0, var_99=2_600_000.0))  # 2.6% of NAV: the warn threshold is the one crossed
-    assert column(api(live), "var_limit_usd")[-1] == pytest.approx(0.025 * NAV_USD)
+    warned = sample_snapshot(3, 2.0, var_99=2_600_000.0)  # 2.6% of NAV: the warn threshold (2.5%) is the one crossed
+    live.publish(warned)
+    assert column(api(live), "var_limit_usd")[-1] == pytest.approx(0.03 * NAV_USD)  # the chart's line: the breach
 
     assert api(live, "?after=3") == {"age_s": pytest.approx(body["age_s"], abs=5), "published": 3,
                                      "history_s": 3600.0, "stale_after_s": 10.0, "unchanged": True,
@@ -88,6 +89,19 @@ def test_the_page_is_one_self_contained_document_with_the_ids_the_browser_test_r
     assert "<canvas" in text and "<style>" in text and "<script>" in text
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text), "an external file in the page"
     assert "@import" not in text and "url(" not in text
+
+
+def test_the_chart_s_limit_line_falls_back_on_the_threshold_and_converts_pct_of_nav():
+    snapshot = sample_snapshot(1, 0.0)
+    limit = next(item for item in snapshot["limits"] if item["metric"] == "var_99")
+    assert limit_threshold_usd(snapshot) == pytest.approx(0.03 * NAV_USD)
+    del limit["breach_threshold"]
+    assert limit_threshold_usd(snapshot) == pytest.approx(0.03 * NAV_USD)  # ok: the threshold is the breach one
+    limit.update(threshold=2_750_000.0, unit="USD")
+    assert limit_threshold_usd(snapshot) == 2_750_000.0
+    limit.update(unit="days")
+    assert limit_threshold_usd(snapshot) is None
+    assert limit_threshold_usd({"limits": []}) is None
 
 
 def test_the_history_keeps_history_s_seconds_before_the_newest_snapshot_time():
