@@ -195,7 +195,8 @@ class LivePage:
         with self._lock:
             latest, received_at, published = self._latest, self._received_at, self._published
             encoded = self._encoded
-            if latest is not None and (encoded is None or encoded[0] != published):
+            unchanged = latest is not None and after is not None and after == latest.get("snapshot_id")
+            if latest is not None and not unchanged and (encoded is None or encoded[0] != published):
                 history, anomalies = list(self._history), list(self._anomalies)
             else:
                 history = anomalies = None
@@ -204,7 +205,7 @@ class LivePage:
                 f'"stale_after_s": {json.dumps(self.stale_after_s)}')
         if latest is None:
             return f'{{{head}, "snapshot": null}}'.encode()
-        if after is not None and after == latest.get("snapshot_id"):
+        if unchanged:
             return f'{{{head}, "unchanged": true, "snapshot_id": {json.dumps(latest["snapshot_id"])}}}'.encode()
         if history is not None:  # first request since this publish: encode once
             data = json.dumps({**json_safe({"snapshot": latest, "alerts_open": latest.get("alerts_open") or [],
