@@ -81,7 +81,8 @@ def test_a_reviewer_reads_a_versions_description_in_the_classic_layout(tmp_path)
     from risk_platform.models.mlflow_ui import mlflow_model_version_url
     from risk_platform.models.registry import ModelRegistry
     from risk_platform.models.version_page import write_version_page
-    from tests.integration.test_ui_browser import SCREENSHOTS, Page
+    from tests.browser import Page
+    from tests.integration.test_ui_browser import SCREENSHOTS
 
     db = tmp_path / "mlflow.db"
     registry = ModelRegistry(f"sqlite:///{db}", artifact_root=str(tmp_path / "artifacts"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,47 +21,20 @@ from urllib.parse import quote
 import pytest
 import requests
 
+from tests.browser import CHROMIUM_FLAGS, NO_CHROMIUM, Page, chromium_binary, stop
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "var" / "ui"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                  "--window-size=1600,1000"]
 LOCATION_QUERY = """{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus
   locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
-
-
-def chromium_binary() -> str | None:
-    names = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-    return next((path for path in map(shutil.which, names) if path), None)
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the server's process group (the webserver and its code server), SIGKILL after 3 s: the
-    instance is a throwaway, a graceful shutdown of both (10-15 s on a busy machine) buys nothing."""
-    def group_alive() -> bool:
-        try:
-            os.killpg(process.pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-    if group_alive():
-        os.killpg(process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 3
-    while group_alive() and time.monotonic() < deadline:
-        process.poll()  # reap the webserver so that the group can empty
-        time.sleep(0.2)
-    if group_alive():
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
 
 
 def wait_until_loaded(url: str, process: subprocess.Popen, log: Path, timeout: float = 180) -> None:
@@ -131,7 +103,7 @@ def render(url: str, expected: set[str], screenshot: Path | None = None) -> str:
 def render_once(url: str, budget_ms: int, screenshot: Path | None) -> str:
     browser = chromium_binary()
     if browser is None:
-        pytest.skip("headless Chromium not installed (apt-get install chromium; CI does: make system-deps)")
+        pytest.skip(NO_CHROMIUM)
     with tempfile.TemporaryDirectory(prefix="risk-platform-chromium-") as profile:
         command = [browser, *CHROMIUM_FLAGS, f"--virtual-time-budget={budget_ms}", f"--user-data-dir={profile}",
                    "--dump-dom"]
@@ -169,81 +141,6 @@ def test_the_asset_graph_shows_the_risk_assets_and_their_checks(webserver):
     ingestion = {"raw_prices", "market_panel", "missing_data_gate"}
     dom = render(graph_url(webserver, "ingestion", "market_panel"), ingestion, SCREENSHOTS / "market_panel_gate.png")
     assert ingestion <= labels(dom)
-
-
-class Page:
-    """One headless Chromium tab driven over the DevTools protocol (a real browser a test can click in): start it
-    with :meth:`open`, then :meth:`goto`, :meth:`wait_for` a JavaScript condition, :meth:`evaluate` and
-    :meth:`screenshot`."""
-
-    def __init__(self, process: subprocess.Popen, socket_url: str, profile: tempfile.TemporaryDirectory) -> None:
-        from websockets.sync.client import connect
-
-        self.process, self.profile = process, profile
-        self.socket = connect(socket_url, max_size=64 * 2**20, open_timeout=30)
-        self.next_id = 0
-
-    @classmethod
-    def open(cls) -> Page:
-        browser = chromium_binary()
-        if browser is None:
-            pytest.skip("headless Chromium not installed (apt-get install chromium; CI does: make system-deps)")
-        profile = tempfile.TemporaryDirectory(prefix="risk-platform-chromium-")
-        process = subprocess.Popen([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile.name}",
-                                    "--remote-debugging-port=0", "about:blank"], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID"
-            line = process.stderr.readline()
-            if "DevTools listening on" in line:
-                port = int(re.search(r"127\.0\.0\.1:(\d+)/", line).group(1))
-                break
-        else:
-            stop(process)
-            pytest.fail("chromium did not open its DevTools port within 60 s")
-        tabs = requests.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
-        return cls(process, next(t["webSocketDebuggerUrl"] for t in tabs if t["type"] == "page"), profile)
-
-    def close(self) -> None:
-        self.socket.close()
-        stop(self.process)
-        self.profile.cleanup()
-
-    def call(self, method: str, **params) -> dict:
-        import json
-
-        self.next_id += 1
-        self.socket.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            reply = json.loads(self.socket.recv(timeout=60))
-            if reply.get("id") == self.next_id:
-                assert "error" not in reply, f"{method}: {reply['error']}"
-                return reply["result"]
-
-    def evaluate(self, expression: str):
-        return self.call("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
-
-    def goto(self, url: str) -> None:
-        self.call("Page.navigate", url=url)
-
-    def wait_for(self, condition: str, timeout: float = 60) -> None:
-        """Until the JavaScript ``condition`` is true in the page (the React app renders after its queries)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.evaluate(f"Boolean({condition})"):
-                return
-            time.sleep(0.5)
-        text = self.evaluate("document.body ? document.body.innerText.slice(0, 1500) : ''")
-        pytest.fail(f"page never satisfied {condition!r} in {timeout:.0f} s; it shows:\n{text}")
-
-    def screenshot(self, path: Path) -> None:
-        import base64
-
-        png = base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(png)
-        os.replace(tmp, path)
 
 
 @pytest.fixture

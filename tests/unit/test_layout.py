@@ -155,6 +155,7 @@ LAYERS = (
     {"validation"},
     {"reporting"},
     {"families", "alerts", "lineage"},
+    {"monitor"},  # the live monitor: intraday risk on price updates (uses risk, models, alerts), its web page
     {"workflows"},
     {"cli", "definitions"},
 )
