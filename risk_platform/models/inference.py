@@ -167,19 +167,21 @@ def read_aliases(registry: ModelRegistry, model_keys: Sequence[str], actor: str)
 
 def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, model_keys: Sequence[str],
                          override_log: Path | str | None = None,
-                         n_scenarios: int = N_SCENARIOS, actor: str = "risk assessment") -> AliasedInputs:
+                         n_scenarios: int = N_SCENARIOS, actor: str = "risk assessment",
+                         loaded: dict[tuple[str, str], LoadedModel | None] | None = None) -> AliasedInputs:
     """One :class:`ModelInputs` per alias that at least one model carries (each version loaded once). When the
     registry cannot be read (or lost the versions the audit log moved aliases to), no model inputs, the error in
     ``registry_error`` and a note: risk still runs on the non-model methods, and the caller fails a check.
     Aliases moved outside the audited path are refused (the audited version is used, or none), listed in
-    ``unaudited`` and recorded in the audit log by ``actor`` (once per move)."""
+    ``unaudited`` and recorded in the audit log by ``actor`` (once per move). ``loaded``: a cache of loaded versions
+    kept by a caller that reads the inputs again (the live monitor, every day), keyed (model, version)."""
     out = read_aliases(registry, model_keys, actor)
     if out.registry_error is not None:
         return out
     regime = current_regime(daily)
     asof = pd.Timestamp(daily["date"].max())
     ewma_vol_today = np.sqrt(historical_norms(daily, asof)["ewma_variance"])  # tomorrow's EWMA forecast
-    cache: dict[tuple[str, str], LoadedModel | None] = {}
+    cache: dict[tuple[str, str], LoadedModel | None] = loaded if loaded is not None else {}
 
     def load(key: str, alias: str) -> LoadedModel | None:
         version = out.aliases.get(key, {}).get(alias)  # a key not asked for carries no alias

@@ -57,14 +57,18 @@ def model_reader(registry, inputs: MarketInputs, override_log: Path | None = Non
     from risk_platform.features.engineering import series_features
 
     features = series_features(inputs.returns, inputs.panel, inputs.instruments)
+    loaded: dict = {}  # versions loaded once (a version's weights never change; an alias move loads the new one)
 
     def read(asof: pd.Timestamp) -> ModelSet:
-        from risk_platform.models.inference import aliased_model_inputs  # torch: only when models are read
+        import torch  # only when models are read
 
+        from risk_platform.models.inference import aliased_model_inputs
+
+        torch.set_num_threads(1)  # refreshes run beside the update loop: one core each
         daily = features[features["date"] <= asof]
         try:
             out = aliased_model_inputs(registry, daily, tuple(MODEL_NAMES), override_log=override_log,
-                                       actor="live monitor")
+                                       actor="live monitor", loaded=loaded)
         except (RegistryUnavailable, InputError, OSError) as exc:
             return ModelSet((), f"model registry unavailable ({' '.join(str(exc).split())}): non-model methods only")
         if out.registry_error:

@@ -9,7 +9,8 @@ latency), published to the stream sinks and the live page; limits and anomalies 
 * the model aliases are re-read every ``alias_check_s`` seconds: a move refreshes (the registry down: the non-model
   methods, with the reason in ``models_status``);
 * a day roll (an update after the next close) refreshes as of the closed day, in a background thread started at
-  the close so the next update rarely waits for it;
+  the close (a replay starts it at the day's first update: the file already holds the close, and in live use the
+  refresh runs overnight; the compressed replay has no night), so the next update rarely waits for it;
 * after every snapshot the checkpoint (the snapshot, the live prices, the detector's bands, the landing files read)
   is written atomically: a killed monitor restarts from it (same close: its live prices and snapshot ids go on).
 """
@@ -162,7 +163,7 @@ class Monitor:
 
     def _maybe_refresh(self, update_time: pd.Timestamp) -> None:
         """Positions changed, aliases moved, or a day roll due: refresh (waiting for a background one)."""
-        if self._pending is not None and (self._pending.done() or update_time > self.state.clock.next_close):
+        if self._pending is not None and update_time > self.state.clock.next_close:
             waited = time.perf_counter()
             state, metrics = self._pending.result()
             self.latency.waits.append(1000 * (time.perf_counter() - waited))
@@ -228,6 +229,9 @@ class Monitor:
             log.warning("update rejected: %s", exc)
             return None
         self._maybe_refresh(update.time)
+        if raw.get("prepare_close"):
+            following = raw.get("next_close")
+            self._start_roll(pd.Timestamp(raw["prepare_close"]), pd.Timestamp(following) if following else None)
         self.live.update(update.prices)
         self.last_time = update.time
         figures = self.state.revalue(self.live, update.time)
@@ -390,7 +394,8 @@ def live_report_dict(figures: LiveFigures, state: LiveState) -> dict:
 
 def _limit_row(result: LimitResult) -> dict:
     return {"limit": result.limit, "family": result.family, "metric": result.metric, "figure": result.figure,
-            "threshold": result.threshold, "utilisation": result.utilisation, "status": result.status,
+            "threshold": result.threshold, "warn_threshold": result.warn_threshold,
+            "breach_threshold": result.breach_threshold, "utilisation": result.utilisation, "status": result.status,
             "unit": result.unit, "message": result.message}
 
 

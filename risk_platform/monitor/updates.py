@@ -138,7 +138,11 @@ def _daily_plan(frame: pd.DataFrame, path: Path, start: pd.Timestamp | None, lim
     for day in dates[position:]:
         close = wide.loc[day]
         traded = close.dropna().index
-        out += _bridge_day(last, close[traded], day, dates[dates.get_loc(day) - 1], steps, rng, at, yields, path)
+        day_updates = _bridge_day(last, close[traded], day, dates[dates.get_loc(day) - 1], steps, rng, at, yields,
+                                  path)
+        if day_updates:  # (overnight in live use)
+            day_updates[0]["prepare_close"] = f"{day:%Y-%m-%d}"
+        out += day_updates
         last = last.copy()
         last.loc[traded] = close[traded]
         if limit and len(out) >= limit:
@@ -147,6 +151,9 @@ def _daily_plan(frame: pd.DataFrame, path: Path, start: pd.Timestamp | None, lim
     closes = [item for item in out if item["close_of"]]
     for item, following in zip(closes, closes[1:], strict=False):
         item["next_close"] = following["close_of"]  # the roll's session ends at the file's next day
+    following_of = {item["close_of"]: item.get("next_close") for item in closes}
+    for first in (item for item in out if item.get("prepare_close")):  # the file knows each close in advance:
+        first["next_close"] = following_of.get(first["prepare_close"])  # the roll is prepared while the day replays
     return ReplayPlan(out, dates[position - 1],
                       f"synthetic intraday path: {steps} updates per day on a Brownian bridge (seed {seed}) between"
                       " the file's real daily closes, the day's last update at the real close")

@@ -155,8 +155,8 @@ LAYERS = (
     {"validation"},
     {"reporting"},
     {"families", "alerts", "lineage"},
-    {"monitor"},  # the live monitor: intraday risk on price updates (uses risk, models, alerts), its web page
     {"workflows"},
+    {"monitor"},  # the live monitor: intraday risk on price updates (uses risk, workflows, alerts), its web page
     {"cli", "definitions"},
 )
 LAYER_OF = {part: i for i, layer in enumerate(LAYERS) for part in layer}
