@@ -94,25 +94,39 @@ def alias_reader(registry) -> Callable[[], dict]:
     return read
 
 
-def updates_from(settings: MonitorSettings, instruments, stop: threading.Event, seen: set[str]
-                 ) -> tuple[Iterator[dict], str, pd.Timestamp | None, pd.Timestamp | None]:
-    """The update stream, its description, and for a replay the close it starts from and the next close."""
+@dataclass(frozen=True)
+class UpdateSource:
+    """Where updates come from: ``updates`` to iterate once the monitor has started, the description, and for a
+    replay the close the monitor starts from and the close its first session ends at."""
+
+    updates: Iterator[dict]
+    description: str
+    start_close: pd.Timestamp | None = None
+    first_close: pd.Timestamp | None = None
+
+
+def updates_from(settings: MonitorSettings, instruments, stop: threading.Event, seen: set[str],
+                 resume_after: pd.Timestamp | None = None) -> UpdateSource:
+    """The update stream of the settings (a replay resumed after ``resume_after``, a restarted monitor's last
+    update: the same replay goes on where it stopped)."""
     if settings.replay is not None:
         yields = frozenset(instruments.loc[instruments["quote_type"] == "yield_pct", "symbol"])
         plan = read_replay(settings.replay, settings.start, settings.updates, settings.steps_per_day,
                            close_utc=settings.close_utc, yields=yields)
-        first_close = next((u["close_of"] for u in plan.updates if u["close_of"]), None)
+        if resume_after is not None:
+            plan = plan.resume_after(resume_after)
         how = f"replay of {settings.replay} at {settings.speed:g} updates/s" + (
-            f"; {plan.synthetic}" if plan.synthetic else "")
-        return (paced(plan.updates, settings.speed, stop.is_set), how, plan.start_close,
-                pd.Timestamp(first_close) if first_close else None)
+            f"; {plan.synthetic}" if plan.synthetic else "") + (
+            f"; resumed after {resume_after.isoformat()}" if resume_after is not None else "")
+        return UpdateSource(paced(plan.updates, settings.speed, stop.is_set), how, plan.start_close,
+                            plan.first_close())
     if settings.landing is not None:
         source = LandingFolderSource(settings.landing, seen)
-        return _polled(source.poll, stop, settings.duration_s, 0.1), f"landing folder {settings.landing}", None, None
+        return UpdateSource(_polled(source.poll, stop, settings.duration_s, 0.1), f"landing folder {settings.landing}")
     if settings.stream is not None:
         stream = RedisStreamSource(settings.stream)
-        updates = _polled(lambda: stream.poll(200), stop, settings.duration_s, 0.0)
-        return updates, f"stream {settings.stream}", None, None
+        return UpdateSource(_polled(lambda: stream.poll(200), stop, settings.duration_s, 0.0),
+                            f"stream {settings.stream}")
     raise InputError("monitor: give one source of price updates: --replay FILE, --landing DIR or --stream URL")
 
 
@@ -163,19 +177,27 @@ def run_monitor(settings: MonitorSettings, inputs: MarketInputs, portfolio: Port
         url = page.start() if page is not None else None
         if url and echo:
             echo(f"live page: {url}")
-        updates, how, start_close, first_close = updates_from(settings, inputs.instruments, stop,
-                                                              monitor.seen_files)
-        monitor.start(start_close, first_close)
+        source = updates_from(settings, inputs.instruments, stop, monitor.seen_files,
+                              resume_after=checkpoint_time(settings.state_dir) if settings.replay else None)
+        monitor.start(source.start_close, source.first_close)
         if echo:
-            echo(f"monitor: {how}; as of {monitor.state.asof:%Y-%m-%d}; {monitor.state.models.status}")
-        monitor.run(updates, stop, on_snapshot=_echo_snapshot(echo) if echo else None)
-        summary = {**monitor.summary(), "source": how, "page": url, "stopped_by_signal": stop.is_set(),
+            echo(f"monitor: {source.description}; as of {monitor.state.asof:%Y-%m-%d}; {monitor.state.models.status}")
+        monitor.run(source.updates, stop, on_snapshot=_echo_snapshot(echo) if echo else None)
+        summary = {**monitor.summary(), "source": source.description, "page": url, "stopped_by_signal": stop.is_set(),
                    "sinks": publisher.status() if publisher is not None else {}}
     finally:
         monitor.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return summary
+
+
+def checkpoint_time(state_dir: Path) -> pd.Timestamp | None:
+    """The time of the last update a monitor published from ``state_dir`` (None: it never ran there)."""
+    from risk_platform.monitor.observation import last_snapshot
+
+    snapshot = last_snapshot(state_dir)
+    return pd.Timestamp(snapshot["time"]) if snapshot else None
 
 
 def daily_history(state: LiveState, days: int = 250) -> pd.DataFrame:

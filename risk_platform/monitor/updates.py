@@ -84,6 +84,18 @@ class ReplayPlan:
     start_close: pd.Timestamp
     synthetic: str  # how an intraday path was made ('' for an intraday file)
 
+    def first_close(self) -> pd.Timestamp | None:
+        """The first close the replay reaches (the session the monitor starts in ends there)."""
+        return next((pd.Timestamp(u["close_of"]) for u in self.updates if u["close_of"]), None)
+
+    def resume_after(self, last: pd.Timestamp) -> ReplayPlan:
+        """The rest of the replay after ``last`` (a restarted monitor's last update): the updates after it, starting
+        from the last close before it."""
+        done = [u for u in self.updates if pd.Timestamp(u["time"]) <= last]
+        closed = [u["close_of"] for u in done if u["close_of"]]
+        rest = [u for u in self.updates if pd.Timestamp(u["time"]) > last]
+        return ReplayPlan(rest, pd.Timestamp(closed[-1]) if closed else self.start_close, self.synthetic)
+
 
 def read_replay(path: Path | str, start: pd.Timestamp | None = None, updates: int | None = None,
                 steps_per_day: int = 20, seed: int = 0, close_utc: str = "21:00",
