@@ -667,6 +667,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if sum(x is not None for x in (args.replay, args.landing, args.stream)) != 1:
         raise InputError("monitor: give exactly one source of price updates: --replay FILE, --landing DIR or"
                          " --stream redis://...")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")  # a registry outage: the non-model methods
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")  # within seconds, not minutes of retries
     limits = load_limits(args.limits)
     market = _market(args)
     portfolio = load_portfolio(args.portfolio, market.instruments)

@@ -118,3 +118,26 @@ def test_a_breach_opens_one_alert_episode_in_the_shared_log(monitor_on):
     assert snapshots[-1]["alerts_open"][0]["limit"] == "var_99_pct_nav"
     assert Path(tmp_path / "alerts.jsonl").read_text().count("\n") == 1
     monitor.close()
+
+
+def test_a_registry_that_does_not_answer_gives_the_non_model_methods_with_the_reason(monkeypatch, market_inputs,
+                                                                                   tmp_path):
+    import socket
+
+    from risk_platform.models.registry import ModelRegistry
+    from risk_platform.monitor.app import alias_reader, model_reader
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    with socket.socket() as probe:  # a free port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        registry = ModelRegistry(f"http://127.0.0.1:{probe.getsockname()[1]}")
+    book_file = tmp_path / "book.yaml"
+    book_file.write_text(BOOK.format(spx=100_000_000))
+    book = load_portfolio(book_file, market_inputs.instruments)
+    state = build_live_state(book, market_inputs, ASOF, CONFIG, model_reader(registry, market_inputs))
+    assert state.models.inputs == () and state.models.status.startswith("model registry unavailable")
+    assert state.models.status.endswith("non-model methods only")
+    live = state.revalue({}, state.clock.last_close)
+    assert "historical" in live.methods and not any("[" in name for name in live.methods)  # no model method
+    assert "registry_error" in alias_reader(registry)()
