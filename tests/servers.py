@@ -34,6 +34,15 @@ def wait_for(condition, timeout: float, what: str, logs: list[Path] = ()) -> Non
     pytest.fail(f"{what} not within {timeout:.0f} s\n{tails}")
 
 
+def port_open(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def stop_group(process: subprocess.Popen) -> None:
     """Terminate the process group this test started (``start_new_session``), then kill what is left."""
     if process.poll() is None or _group_alive(process.pid):

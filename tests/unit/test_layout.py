@@ -156,6 +156,7 @@ LAYERS = (
     {"reporting"},
     {"families", "alerts", "lineage"},
     {"workflows"},
+    {"monitor"},
     {"cli", "definitions"},
 )
 LAYER_OF = {part: i for i, layer in enumerate(LAYERS) for part in layer}
