@@ -200,6 +200,7 @@ class KafkaSink:
         self._producer: Any = None
         self._recent: deque[int] = deque(maxlen=self.DEDUPE_WINDOW)
         self._recent_set: set[int] = set()
+        self._producer_()  # a bad client_config fails here, not on the first snapshot
 
     def send(self, snapshot: dict) -> None:
         number = snapshot_id(snapshot)
@@ -227,7 +228,10 @@ class KafkaSink:
 
     def _producer_(self) -> Any:
         if self._producer is None:
-            self._producer = self._kafka.Producer({**self.config, "logger": log, "error_cb": self._client_error})
+            try:
+                self._producer = self._kafka.Producer({**self.config, "logger": log, "error_cb": self._client_error})
+            except self._kafka.KafkaException as exc:
+                raise InputError(f"{self.name}: Kafka client configuration refused: {exc}") from None
         return self._producer
 
     def _client_error(self, error: Any) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from risk_platform.errors import InputError
 from risk_platform.monitor.publish import KafkaSink, ReliablePublisher
 from tests.servers import free_port, port_open, stop_group, wait_for
 
@@ -81,7 +82,7 @@ def test_kafka_sink_delivers_once_each_and_spools_while_the_broker_is_down(tmp_p
     broker = Tansu(tmp_path)
     broker.start()
     try:
-        sink = KafkaSink(broker.bootstrap, TOPIC, timeout_s=1.0)
+        sink = KafkaSink(broker.bootstrap, TOPIC, timeout_s=3.0)
         publisher = ReliablePublisher([sink], tmp_path / "spool", retry_after_s=0.5, max_retry_s=1.0)
         for number in (1, 2, 3):
             assert publisher.publish(snapshot(number)) == {sink.name: "sent"}
@@ -109,3 +110,8 @@ def test_kafka_sink_delivers_once_each_and_spools_while_the_broker_is_down(tmp_p
         sink.close()
     finally:
         broker.stop()
+
+
+def test_a_client_configuration_the_library_refuses_is_an_input_error_at_once():
+    with pytest.raises(InputError, match="Kafka client configuration refused: .*no.such.setting"):
+        KafkaSink("127.0.0.1:9", client_config={"no.such.setting": 1})
