@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,7 +26,8 @@ import yaml
 from mlflow import MlflowClient
 
 from tests.integration.test_any_universe_pipeline import FAMILIES, SMOKE, UNIVERSES, write_universe
-from tests.integration.test_postgres_instance import INSTANCE_DIR, free_port, postgres  # noqa: F401 (fixture)
+from tests.integration.test_postgres_instance import INSTANCE_DIR, postgres  # noqa: F401 (fixture)
+from tests.servers import RedisServer, stop_group, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -39,68 +38,11 @@ RUN_TIMEOUT_S = 600  # the run takes about 2 minutes here
 CELERY_WORKER = "Celery worker"  # the metadata of dagster-celery's "Executing steps <key> in celery worker" event
 
 
-def redis_server() -> str | None:
-    return shutil.which("redis-server")
-
-
-def wait_for(condition, timeout: float, what: str, logs: list[Path] = ()) -> None:
-    """Poll ``condition`` every half second; fail naming ``what`` and the tails of ``logs`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    tails = "\n".join(f"--- {log}:\n{log.read_text()[-3000:]}" for log in logs if log.exists())
-    pytest.fail(f"{what} not within {timeout:.0f} s\n{tails}")
-
-
-def redis_answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    """Terminate the process group this test started (``start_new_session``), then kill what is left."""
-    if process.poll() is None or _group_alive(process.pid):
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-        if _group_alive(process.pid):
-            os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory) -> Iterator[str]:
     """A throwaway Redis on 127.0.0.1 (no RDB snapshots, no append-only file, its directory a temp dir)."""
-    binary = redis_server()
-    if binary is None:
-        pytest.skip("redis-server not found (apt-get install redis-server; CI does: make system-deps)")
-    folder = tmp_path_factory.mktemp("redis")
-    port = free_port()
-    log = folder / "redis.log"
-    server = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-                               "--dir", str(folder), "--logfile", str(log), "--protected-mode", "yes"],
-                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: redis_answers(port), 30, "redis-server answering PING", [log])
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        stop_group(server)
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
 
 
 def production_environment(data: Path, state: Path, home: Path, pg: dict[str, str], broker: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import yaml
 
 from assets import ALL_ASSETS, DATA_GROUPS
 from resources import embedded_resources
+from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -39,12 +39,6 @@ def postgres_bindir() -> Path | None:
     if shutil.which("initdb"):
         candidates.append(Path(shutil.which("initdb")).parent)
     return next((c for c in candidates if (c / "initdb").exists() and (c / "pg_ctl").exists()), None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ThrowawayPostgres:
