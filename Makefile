@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,distributed]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,distributed,kafka]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -166,15 +166,13 @@ def read_aliases(registry: ModelRegistry, model_keys: Sequence[str], actor: str)
 
 
 def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, model_keys: Sequence[str],
-                         override_log: Path | str | None = None,
-                         n_scenarios: int = N_SCENARIOS, actor: str = "risk assessment",
-                         loaded: dict[tuple[str, str], LoadedModel | None] | None = None) -> AliasedInputs:
+                         override_log: Path | str | None = None, n_scenarios: int = N_SCENARIOS,
+                         actor: str = "risk assessment", loaded: dict | None = None) -> AliasedInputs:
     """One :class:`ModelInputs` per alias that at least one model carries (each version loaded once). When the
     registry cannot be read (or lost the versions the audit log moved aliases to), no model inputs, the error in
     ``registry_error`` and a note: risk still runs on the non-model methods, and the caller fails a check.
     Aliases moved outside the audited path are refused (the audited version is used, or none), listed in
-    ``unaudited`` and recorded in the audit log by ``actor`` (once per move). ``loaded``: a cache of loaded versions
-    kept by a caller that reads the inputs again (the live monitor, every day), keyed (model, version)."""
+    ``unaudited`` and recorded in the audit log by ``actor`` (once per move). ``loaded``: a caller's cache."""
     out = read_aliases(registry, model_keys, actor)
     if out.registry_error is not None:
         return out
@@ -187,7 +185,7 @@ def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, model_key
         version = out.aliases.get(key, {}).get(alias)  # a key not asked for carries no alias
         if version is None:
             return None
-        if (key, version) not in cache:
+        if cache.get((key, version)) is None:  # a version that failed to load is tried again
             cache[(key, version)] = load_or_note(registry, key, alias, out.notes)
         return cache[(key, version)]
 

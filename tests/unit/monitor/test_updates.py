@@ -41,7 +41,8 @@ def test_a_daily_file_replays_on_a_bridge_that_ends_at_each_real_close(tmp_path)
     assert plan.start_close == days[1] and "Brownian bridge" in plan.synthetic
     assert len(plan.updates) == 4 * 5
     times = [pd.Timestamp(u["time"]) for u in plan.updates]
-    assert times == sorted(times) and times[-1] == (pd.Timestamp(days[-1]) + pd.Timedelta("21:00:00")).tz_localize("UTC")
+    last_close = (pd.Timestamp(days[-1]) + pd.Timedelta("21:00:00")).tz_localize("UTC")
+    assert times == sorted(times) and times[-1] == last_close
     closes = [u for u in plan.updates if u["close_of"]]
     assert [c["close_of"] for c in closes] == [f"{d:%Y-%m-%d}" for d in days[2:]]
     assert closes[0]["prices"] == {"SPX": 102.0, "UST10Y": 4.02} and closes[0]["next_close"] == f"{days[3]:%Y-%m-%d}"
