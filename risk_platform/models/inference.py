@@ -185,7 +185,7 @@ def aliased_model_inputs(registry: ModelRegistry, daily: pd.DataFrame, model_key
         version = out.aliases.get(key, {}).get(alias)  # a key not asked for carries no alias
         if version is None:
             return None
-        if cache.get((key, version)) is None:  # a version that failed to load is tried again
+        if (key, version) not in cache:
             cache[(key, version)] = load_or_note(registry, key, alias, out.notes)
         return cache[(key, version)]
 

@@ -69,6 +69,8 @@ def model_reader(registry, inputs: MarketInputs, override_log: Path | None = Non
         try:
             out = aliased_model_inputs(registry, daily, tuple(MODEL_NAMES), override_log=override_log,
                                        actor="live monitor", loaded=loaded)
+            for failed in [key for key, model in loaded.items() if model is None]:
+                del loaded[failed]  # a version that did not load is tried again at the next refresh
         except (RegistryUnavailable, InputError, OSError) as exc:
             return ModelSet((), f"model registry unavailable ({' '.join(str(exc).split())}): non-model methods only")
         if out.registry_error:
