@@ -34,6 +34,7 @@ from risk_platform.alerts import Alert, AlertSink, alerts_for, read_alerts, tria
 from risk_platform.errors import InputError
 from risk_platform.io import atomic_write_text
 from risk_platform.monitor.live import DAY_FIGURES, HEADLINE_KEYS, LiveFigures, LiveState
+from risk_platform.monitor.page import json_safe
 from risk_platform.monitor.updates import PriceUpdate, UpdateRejected, parse_update
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.risk.limits import LimitResult, LimitSet, evaluate_limits
@@ -276,6 +277,7 @@ class Monitor:
             "anomalies": [a.to_dict() for a in raised], "refreshes": self.refreshes[-3:],
             "rejected_recent": self.rejected[-3:], "compute_ms": figures.compute_ms,
         }
+        snapshot = json_safe(snapshot)  # strict JSON for the page and the sinks: a figure that is not finite is null
         if self.page is not None:
             self.page.publish(snapshot)
         snapshot["published_at"] = pd.Timestamp.now(tz="UTC").isoformat()
