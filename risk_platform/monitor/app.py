@@ -17,7 +17,13 @@ from risk_platform.alerts import Alert, AlertSink
 from risk_platform.errors import InputError, RegistryUnavailable
 from risk_platform.monitor.live import DEFAULT_CLOSE_UTC, LiveState, ModelSet, build_live_state, live_config
 from risk_platform.monitor.runner import Monitor
-from risk_platform.monitor.updates import LandingFolderSource, RedisStreamSource, paced, read_replay
+from risk_platform.monitor.updates import (
+    LandingFolderSource,
+    RedisStreamSource,
+    paced,
+    read_replay,
+    replay_is_intraday,
+)
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.risk.config import RiskConfig
 from risk_platform.risk.limits import LimitSet
@@ -166,7 +172,7 @@ def run_monitor(settings: MonitorSettings, inputs: MarketInputs, portfolio: Port
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)} \
         if threading.current_thread() is threading.main_thread() else {}
     publisher = _publisher(settings.publish, settings.state_dir / "spool") if settings.publish else None
-    page = _page(settings.page_port) if settings.page_port is not None else None
+    page = _page(settings.page_port, page_history_s(settings)) if settings.page_port is not None else None
     sink = AlertSink(settings.alerts_jsonl or settings.state_dir.parent / "alerts" / "alerts.jsonl",
                      settings.webhook_url)
     monitor = Monitor(refresh, portfolio, load_portfolio, positions_file, limits, sink, settings.state_dir,
@@ -215,10 +221,17 @@ def _publisher(urls: list[str], spool_dir: Path):
     return ReliablePublisher([sink_from_url(url) for url in urls], spool_dir)
 
 
-def _page(port: int):
+def page_history_s(settings: MonitorSettings) -> float:
+    """The page's chart window in market time: the last hour live; the last 5 days replaying a daily file (its
+    updates are hours apart on the synthetic path)."""
+    daily = settings.replay is not None and not replay_is_intraday(settings.replay)
+    return 5 * 86400.0 if daily else 3600.0
+
+
+def _page(port: int, history_s: float):
     from risk_platform.monitor.page import LivePage
 
-    return LivePage(port=port)
+    return LivePage(port=port, history_s=history_s)
 
 
 def _alert_delivery(sink: AlertSink, state_dir: Path) -> Callable[[list[Alert]], None]:

@@ -366,7 +366,7 @@ PAGE_HTML = r"""<!doctype html>
   </section>
 
   <section class="card chart-card">
-    <div class="head"><h2>The last hour</h2>
+    <div class="head"><h2 id="history-title">The last hour</h2>
       <span class="sub" id="history-points" data-count="0">no points yet</span></div>
     <canvas id="history-chart" data-points="0"></canvas>
   </section>
@@ -449,7 +449,14 @@ function fillRows(tbodyId, rows, columns) {
   }
 }
 
+function windowTitle(seconds) {
+  if (!finite(seconds) || seconds <= 3600) return "The last hour";
+  if (seconds < 2 * 86400) return `The last ${Math.round(seconds / 3600)} hours`;
+  return `The last ${Math.round(seconds / 86400)} days`;
+}
+
 function render(body) {
+  $("history-title").textContent = windowTitle(body.history_s);
   const s = body.snapshot, nav = s.nav_usd;
   state.data = body;
   setText("portfolio", s.portfolio ?? "portfolio");

@@ -116,10 +116,23 @@ def read_replay(path: Path | str, start: pd.Timestamp | None = None, updates: in
         row = int(np.flatnonzero(bad.to_numpy())[0]) + 2
         raise InputError(f"{path} row {row}: time or value unreadable")
     frame = frame.assign(t=stamps, value=pd.to_numeric(frame["value"]), symbol=frame["symbol"].astype(str))
-    intraday = bool((frame["t"].dt.normalize() != frame["t"]).any())
-    if intraday:
+    if _has_time_of_day(frame["t"]):
         return _intraday_plan(frame, path, start, updates)
     return _daily_plan(frame, path, start, updates, steps_per_day, seed, close_utc, yields)
+
+
+def replay_is_intraday(path: Path | str) -> bool:
+    """Whether a replay file's times carry a time of day (else a daily file, replayed on a synthetic path)."""
+    try:
+        head = pd.read_csv(path, nrows=1000)
+    except (OSError, ValueError):
+        return False
+    column = next((c for c in ("timestamp", "time", "date") if c in head.columns), None)
+    return column is not None and _has_time_of_day(pd.to_datetime(head[column], errors="coerce", utc=True).dropna())
+
+
+def _has_time_of_day(stamps: pd.Series) -> bool:
+    return bool((stamps.dt.normalize() != stamps).any())
 
 
 def _intraday_plan(frame: pd.DataFrame, path: Path, start: pd.Timestamp | None, limit: int | None) -> ReplayPlan:
