@@ -287,3 +287,15 @@ def test_backtest_compare_prints_an_aligned_table_with_units(capsys):
 def test_backtest_compare_usage_errors_exit_2_with_one_line(capsys, args, expected):
     done = cli("backtest", "--symbol", "SPX", *args)
     assert done.returncode == 2 and expected in done.stderr and done.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ((), "give exactly one source of price updates"),
+    (("--replay", "nowhere.csv", "--landing", "."), "give exactly one source of price updates"),
+    (("--replay", "nowhere.csv", "--no-page"), "nowhere.csv: cannot read the replay file"),
+    (("--replay", "x.csv", "--close-utc", "9pm"), "argument --close-utc: '9pm' is not a time HH:MM"),
+    (("--landing", "no/such/folder", "--no-page"), "no/such/folder: the landing folder does not exist"),
+])
+def test_monitor_bad_input_exits_2_with_one_line(args, expected):
+    done = cli("monitor", "--no-models", *args)
+    assert done.returncode == 2 and expected in done.stderr and done.stderr.count("\n") == 1
