@@ -235,19 +235,24 @@ def _page(port: int, history_s: float):
 
 
 def _alert_delivery(sink: AlertSink, state_dir: Path) -> Callable[[list[Alert]], None]:
-    """Alerts appended to the log, then POSTed through a spool: a webhook that is down gets them when it returns
-    (each once)."""
-    from risk_platform.alerts import append_alerts, send_webhook
-    from risk_platform.monitor.publish import DurableSpool, deliver_with_spool
+    """Alerts appended to the log, then POSTed through a spool with back-off: a webhook that is down gets them, each
+    once and in order, when it returns, and costs the updates nothing meanwhile."""
+    from risk_platform.alerts import append_alerts
+    from risk_platform.monitor.publish import (
+        ALERT_KEY,
+        Backoff,
+        DurableSpool,
+        alert_item,
+        deliver_with_spool,
+        webhook_sender,
+    )
 
-    spool = DurableSpool(state_dir / "spool" / "webhook.jsonl", key="alert_id")
+    spool = DurableSpool(state_dir / "spool" / "webhook.jsonl", key=ALERT_KEY)
+    send, backoff = webhook_sender(sink.webhook_url, timeout_s=1.0), Backoff()
 
     def deliver(alerts: list[Alert]) -> None:
         append_alerts(sink.jsonl_path, alerts)
-        items = [{**a.to_dict(), "alert_id": f"{a.portfolio}|{a.limit}|{a.event}|{a.time}"} for a in alerts]
-        deliver_with_spool(items, lambda batch: send_webhook(
-            sink.webhook_url, [Alert(**{k: v for k, v in i.items() if k != "alert_id"}) for i in batch],
-            timeout=1.0).ok, spool)
+        deliver_with_spool([alert_item(a) for a in alerts], send, spool, backoff)
 
     return deliver
 

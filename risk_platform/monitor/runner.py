@@ -314,11 +314,11 @@ class Monitor:
         self._reload_alert_log()
         triage = triage_alerts(fired, results + anomaly_results, report, self._records,
                                self.alert_sink.renotify_after, run_id=run)
+        if self._deliver_alerts is not None:
+            self._deliver_alerts(triage.notify)  # every snapshot: what a webhook outage spooled goes when it is back
+        elif triage.notify:
+            self.alert_sink.emit(triage.notify)
         if triage.notify:
-            if self._deliver_alerts is not None:
-                self._deliver_alerts(triage.notify)
-            else:
-                self.alert_sink.emit(triage.notify)
             self._records.extend(a.to_dict() for a in triage.notify)
             self._log_stamp = _stamp(self.alert_sink.jsonl_path)
             self.alerts_sent += len(triage.notify)

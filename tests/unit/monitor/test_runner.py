@@ -41,9 +41,9 @@ def monitor_on(tmp_path, market_inputs):
     def refresh(asof, book, next_close):
         return build_live_state(book, market_inputs, asof, CONFIG, None, "21:00", next_close)
 
-    def make() -> Monitor:
-        monitor = Monitor(refresh, load(), load, book_file, LIMITS, AlertSink(tmp_path / "alerts.jsonl"),
-                          tmp_path / "monitor", detector=AnomalyDetector())
+    def make(sink: AlertSink | None = None, **options) -> Monitor:
+        monitor = Monitor(refresh, load(), load, book_file, LIMITS, sink or AlertSink(tmp_path / "alerts.jsonl"),
+                          tmp_path / "monitor", detector=AnomalyDetector(), **options)
         monitor.start(ASOF)
         return monitor
 
@@ -141,3 +141,42 @@ def test_a_registry_that_does_not_answer_gives_the_non_model_methods_with_the_re
     live = state.revalue({}, state.clock.last_close)
     assert "historical" in live.methods and not any("[" in name for name in live.methods)  # no model method
     assert "registry_error" in alias_reader(registry)()
+
+
+def test_an_alert_the_webhook_missed_is_sent_once_when_it_is_back(monitor_on, tmp_path):
+    import http.server
+    import threading
+    import time
+
+    from risk_platform.monitor.app import _alert_delivery
+
+    received, answers = [], [503]
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            status = answers.pop(0) if answers else 200
+            if status == 200:
+                received.extend(body["alerts"])
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        make, _, folder = monitor_on
+        sink = AlertSink(folder / "alerts.jsonl", f"http://127.0.0.1:{server.server_address[1]}/hook")
+        monitor = make(sink, deliver_alerts=_alert_delivery(sink, folder / "monitor"))
+        spx = float(monitor.state.close_prices()["SPX"])
+        update(monitor, 10, SPX=spx * 0.99)  # opens the VaR episode: the webhook answers 503, the alert is spooled
+        assert received == [] and len(read_alerts(folder / "alerts.jsonl")) == 1
+        time.sleep(1.1)  # the back-off's first wait
+        update(monitor, 20, SPX=spx * 0.99)  # nothing new to alert (suppressed): the spooled one is re-sent
+        update(monitor, 30, SPX=spx * 0.99)
+        assert [(a["limit"], a["event"]) for a in received] == [("var_99_pct_nav", "opened")]
+        monitor.close()
+    finally:
+        server.shutdown()
