@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)/var/dagster_home
 
-.PHONY: install demo test test-all ui mlflow-ui lint bench clean
+.PHONY: install demo test test-all ui mlflow-ui monitor lint bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 
 mlflow-ui: install
 	$(BIN)/risk-platform mlflow-ui --port 5000
+
+# the live monitor replaying COVID from the bundled data at 1 update/s, its page on http://127.0.0.1:8050/
+monitor: install
+	$(BIN)/risk-platform monitor --replay risk_platform/bundled/market/prices.csv --start 2020-02-20 --speed 1 \
+		--page-port 8050
 
 lint: install
 	$(BIN)/ruff check .

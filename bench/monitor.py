@@ -29,7 +29,7 @@ from pathlib import Path
 from risk_platform import paths
 
 KEYS = ("updates", "published", "rejected", "p50_ms", "p99_ms", "max_ms", "anomalies", "alerts_sent", "day_rolls",
-        "refresh_waits", "rss_start_mb", "rss_end_mb", "rss_growth_pct", "models_status")
+        "refresh_waits", "rss_start_mb", "rss_end_mb", "rss_growth_pct", "rss_mb_by_tenth", "models_status")
 
 
 def write_book(folder: Path, n: int) -> Path:

