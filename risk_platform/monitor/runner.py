@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,17 +46,20 @@ CHECKPOINT = "monitor_checkpoint.json"
 ANOMALY_HOLD = pd.Timedelta(minutes=15)  # an anomaly's alert episode stays open this long after its last alarm
 
 
+LATENCY_WINDOW = 100_000  # updates the latency and memory figures cover (a day at 1 Hz): bounded memory
+
+
 @dataclass
 class Latency:
-    """Update-to-published latencies (ms) and resident memory samples."""
+    """Update-to-published latencies (ms) and resident memory samples over the last ``LATENCY_WINDOW`` updates."""
 
-    samples: list[float] = field(default_factory=list)
-    waits: list[float] = field(default_factory=list)  # time an update waited for a refresh (day roll, alias move)
-    rss_mb: list[float] = field(default_factory=list)
+    samples: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    waits: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))  # waits for a refresh (day roll)
+    rss_mb: deque = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
 
     def summary(self) -> dict:
         ms = np.asarray(self.samples) if self.samples else np.array([np.nan])
-        rss = self.rss_mb
+        rss = list(self.rss_mb)
         base = float(np.median(rss[: max(1, len(rss) // 10)])) if rss else float("nan")
         tail = float(np.median(rss[-max(1, len(rss) // 10):])) if rss else float("nan")
         return {"p50_ms": round(float(np.nanpercentile(ms, 50)), 2),
@@ -112,7 +116,8 @@ class Monitor:
         self.last_time: pd.Timestamp | None = None
         self.seq = 0
         self.latency = Latency()
-        self.rejected: list[str] = []
+        self.rejected: deque[str] = deque(maxlen=50)  # the latest rejections, one line each
+        self.rejected_updates = 0
         self.published = 0
         self.anomalies = 0
         self.alerts_sent = 0
@@ -233,6 +238,7 @@ class Monitor:
         received = raw.get("received", time.perf_counter())
         if raw.get("error"):
             self.rejected.append(raw["error"])
+            self.rejected_updates += 1
             log.warning("update rejected: %s", raw["error"])
             return None
         try:
@@ -240,6 +246,7 @@ class Monitor:
                                   self.last_time)
         except UpdateRejected as exc:
             self.rejected.append(str(exc))
+            self.rejected_updates += 1
             log.warning("update rejected: %s", exc)
             return None
         self._maybe_refresh(update.time)
@@ -288,7 +295,7 @@ class Monitor:
             "alerts_open": self._open_alerts(live_report["portfolio"]),
             "alerts_sent": [a.to_dict() for a in alerts],
             "anomalies": [a.to_dict() for a in raised], "refreshes": self.refreshes[-3:],
-            "rejected_recent": self.rejected[-3:], "compute_ms": figures.compute_ms,
+            "rejected_recent": list(self.rejected)[-3:], "compute_ms": figures.compute_ms,
         }
         snapshot = json_safe(snapshot)  # strict JSON for the page and the sinks: a figure that is not finite is null
         if self.page is not None:
@@ -373,10 +380,10 @@ class Monitor:
 
     def summary(self) -> dict:
         """The run's figures (``--json``)."""
-        return {"updates": self.published + len(self.rejected), "published": self.published,
-                "rejected": len(self.rejected), "anomalies": self.anomalies, "alerts_sent": self.alerts_sent,
+        return {"updates": self.published + self.rejected_updates, "published": self.published,
+                "rejected": self.rejected_updates, "anomalies": self.anomalies, "alerts_sent": self.alerts_sent,
                 "day_rolls": self.rolls, **self.latency.summary(),
-                "last_snapshot_id": self.seq, "refreshes": self.refreshes, "rejections": self.rejected[-5:],
+                "last_snapshot_id": self.seq, "refreshes": self.refreshes, "rejections": list(self.rejected)[-5:],
                 "models_status": self.state.models.status if self.state else None}
 
 
