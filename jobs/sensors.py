@@ -242,10 +242,12 @@ def validate_new_model_versions(context: dg.SensorEvaluationContext):
 )
 def live_monitor_snapshot(context: dg.SensorEvaluationContext, live_monitor: LiveMonitorResource):
     """Keyed by the snapshot id: each snapshot is observed once, the newest at each evaluation."""
-    from risk_platform.monitor.observation import last_snapshot, snapshot_markdown
+    from risk_platform.monitor.observation import read_checkpoint, recent_chart, snapshot_markdown
+    from risk_platform.render.charts import markdown_image
     from risk_platform.render.formatting import money, percent
 
-    snapshot = last_snapshot(live_monitor.state_dir)
+    checkpoint = read_checkpoint(live_monitor.state_dir)
+    snapshot = checkpoint.get("snapshot")
     if snapshot is None:
         return dg.SkipReason(f"no live monitor snapshot in {live_monitor.state_dir}")
     if context.cursor == str(snapshot["snapshot_id"]):
@@ -255,6 +257,8 @@ def live_monitor_snapshot(context: dg.SensorEvaluationContext, live_monitor: Liv
         "live VaR 99% (day)": f"{money(snapshot['var_99'])}, {percent(100 * snapshot['var_99'] / nav)} of NAV at"
                              f" {snapshot['time']} (snapshot {snapshot['snapshot_id']})",
         "live_snapshot": dg.MetadataValue.md(snapshot_markdown(snapshot)),
+        "live_chart": dg.MetadataValue.md(markdown_image(chart, "the live monitor's recent figures")
+                                          if (chart := recent_chart(checkpoint.get("recent", []))) else "no history"),
         "live_snapshot_id": dg.MetadataValue.int(int(snapshot["snapshot_id"])),
         "live_snapshot_time": snapshot["time"],
         "live_var_99_usd": dg.MetadataValue.float(float(snapshot["var_99"])),

@@ -10,13 +10,38 @@ from risk_platform.monitor.runner import CHECKPOINT
 from risk_platform.render.formatting import money, percent, share
 
 
-def last_snapshot(state_dir: Path | str) -> dict | None:
-    """The monitor's last published snapshot, None when it never ran there (or the checkpoint is unreadable)."""
-    path = Path(state_dir) / CHECKPOINT
+def read_checkpoint(state_dir: Path | str) -> dict:
+    """The monitor's checkpoint (empty when it never ran there, or the checkpoint is unreadable)."""
     try:
-        return json.loads(path.read_text()).get("snapshot")
+        return json.loads((Path(state_dir) / CHECKPOINT).read_text())
     except (OSError, ValueError):
+        return {}
+
+
+def last_snapshot(state_dir: Path | str) -> dict | None:
+    """The monitor's last published snapshot, None when it never ran there."""
+    return read_checkpoint(state_dir).get("snapshot")
+
+
+def recent_chart(rows: list[dict]) -> bytes | None:
+    """The recent snapshots' day VaR 99, ES 99 and loss so far (the day's figures shrink to the realised loss at each
+    close) and the live book's VaR 99 a full day ahead, against the VaR limit (PNG); None without rows."""
+    if not rows:
         return None
+    import numpy as np
+    import pandas as pd
+
+    from risk_platform.render.charts import live_history
+
+    frame = pd.DataFrame(rows).astype({"var_99": float, "es_99": float, "loss_so_far_usd": float})
+    limit = frame["var_99_limit_usd"].astype(float).to_numpy() if "var_99_limit_usd" in frame else None
+    return live_history(pd.DatetimeIndex(pd.to_datetime(frame["time"], utc=True, format="ISO8601")),
+                        {"VaR 99 (day)": frame["var_99"].to_numpy(), "ES 99 (day)": frame["es_99"].to_numpy(),
+                         "loss so far": frame["loss_so_far_usd"].to_numpy(),
+                         **({"VaR 99 (next 1 day, live book)": frame["var_99_1d_live"].to_numpy(dtype=float)}
+                            if "var_99_1d_live" in frame else {})}, None if limit is None else
+                        np.asarray(limit, dtype=float),
+                        f"Live monitor: the last {len(frame)} snapshots (USD, 1 day, losses positive)")
 
 
 def snapshot_markdown(snapshot: dict) -> str:

@@ -36,13 +36,14 @@ from risk_platform.alerts import Alert, AlertSink, alerts_for, read_alerts, tria
 from risk_platform.errors import InputError
 from risk_platform.io import atomic_write_text
 from risk_platform.monitor.live import DAY_FIGURES, HEADLINE_KEYS, LiveFigures, LiveState
-from risk_platform.monitor.page import json_safe
+from risk_platform.monitor.page import json_safe, limit_threshold_usd
 from risk_platform.monitor.updates import PriceUpdate, UpdateRejected, parse_update
 from risk_platform.portfolio.positions import Portfolio
 from risk_platform.risk.limits import LimitResult, LimitSet, evaluate_limits
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "monitor_checkpoint.json"
+RECENT_ROWS = 240  # headline rows kept in the checkpoint for the Dagster side's chart
 ANOMALY_HOLD = pd.Timedelta(minutes=15)  # an anomaly's alert episode stays open this long after its last alarm
 
 
@@ -133,6 +134,7 @@ class Monitor:
         self._alias_checked = 0.0
         self._alias_future: Future | None = None
         self.last_snapshot: dict | None = None
+        self.recent: deque[dict] = deque(maxlen=RECENT_ROWS)
         self.seen_files: set[str] = set()
 
     # ---------------------------------------------------------------------------------------------- state
@@ -163,6 +165,7 @@ class Monitor:
         if self.detector is not None and saved.get("detector"):
             self.detector = type(self.detector).from_state(saved["detector"])
         self.last_snapshot = saved.get("snapshot")
+        self.recent.extend(saved.get("recent", []))
         if saved.get("asof") == f"{self.state.asof:%Y-%m-%d}":
             self.live = {k: float(v) for k, v in saved.get("live", {}).items()}
             self.last_time = pd.Timestamp(saved["time"]) if saved.get("time") else None
@@ -172,7 +175,7 @@ class Monitor:
     def _checkpoint(self, snapshot: dict) -> None:
         atomic_write_text(self.state_dir / CHECKPOINT, json.dumps({
             "snapshot_id": self.seq, "asof": f"{self.state.asof:%Y-%m-%d}", "time": snapshot["time"],
-            "live": self.live, "snapshot": snapshot, "seen_files": sorted(self.seen_files),
+            "live": self.live, "snapshot": snapshot, "seen_files": sorted(self.seen_files), "recent": list(self.recent),
             "detector": self.detector.state() if self.detector is not None else None}, default=str))
 
     def _swap(self, state: LiveState, reason: str) -> None:
@@ -308,6 +311,7 @@ class Monitor:
         latency = 1000 * (time.perf_counter() - received)
         self.latency.samples.append(latency)
         self.latency.rss_mb.append(rss_mb())
+        self.recent.append(headline_row(snapshot))
         self._checkpoint(snapshot)
         self.last_snapshot = snapshot
         return snapshot
@@ -385,6 +389,13 @@ class Monitor:
                 "day_rolls": self.rolls, **self.latency.summary(),
                 "last_snapshot_id": self.seq, "refreshes": self.refreshes, "rejections": list(self.rejected)[-5:],
                 "models_status": self.state.models.status if self.state else None}
+
+
+def headline_row(snapshot: dict) -> dict:
+    """The figures of a snapshot the Dagster side charts (USD, losses positive)."""
+    return {"time": snapshot["time"], "var_99": snapshot["var_99"], "es_99": snapshot["es_99"],
+            "var_99_1d_live": snapshot["var_99_1d_live"],
+            "loss_so_far_usd": snapshot["loss_so_far_usd"], "var_99_limit_usd": limit_threshold_usd(snapshot)}
 
 
 def risk_metrics(figures: LiveFigures) -> dict[str, float]:

@@ -203,7 +203,7 @@ def _bridge_day(previous: pd.Series, close: pd.Series, day: pd.Timestamp, prior:
     start, end = pd.Timestamp(prior) + at, pd.Timestamp(day) + at
     out = []
     for j in range(steps):
-        moment = (start + (end - start) * float(u[j])).tz_localize("UTC")
+        moment = (start + (end - start) * float(u[j])).round("s").tz_localize("UTC")
         if j == steps - 1:
             prices = {s: float(close[s]) for s in symbols}
         else:

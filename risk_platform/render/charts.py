@@ -67,6 +67,23 @@ def var_against_pnl(dates: pd.DatetimeIndex, losses: np.ndarray, var: dict[str, 
     return png_bytes(fig)
 
 
+def live_history(times: pd.DatetimeIndex, lines: dict[str, np.ndarray], limit: np.ndarray | None, title: str,
+                 currency: str = "USD") -> bytes:
+    """The live monitor's recent figures against time (one line each, losses positive), the VaR limit dashed."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.0))
+    for name, values in lines.items():
+        ax.plot(times, np.asarray(values, dtype=float), lw=1.2, label=name)
+    if limit is not None and np.isfinite(np.asarray(limit, dtype=float)).any():
+        ax.plot(times, np.asarray(limit, dtype=float), ls="--", color=EXCEPTION_COLOUR, lw=1.0, label="VaR 99 limit")
+    ax.axhline(0.0, color="0.3", lw=0.5)
+    _money_axis(ax.yaxis, currency)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6, loc="upper left", ncols=4)
+    ax.tick_params(labelsize=7)
+    fig.autofmt_xdate()
+    return png_bytes(fig)
+
+
 def ranked_bars(values: pd.Series, title: str, xlabel: str, currency: str | None = None,
                 colours: Sequence[str] | None = None) -> bytes:
     """Horizontal bars in the order given (first on top): e.g. stress losses worst first, contributions."""

@@ -103,3 +103,4 @@ def test_the_monitor_replays_covid_to_the_stream_the_page_and_the_alert_log(tmp_
     assert observation.asset_key == dg.AssetKey("portfolio_risk")
     assert observation.metadata["live_snapshot_id"].value == ids[-1] and result.cursor == str(ids[-1])
     assert "Live monitor, snapshot" in observation.metadata["live_snapshot"].value
+    assert observation.metadata["live_chart"].value.startswith("![the live monitor's recent figures](data:image/png")
