@@ -45,6 +45,17 @@ def _money_axis(axis, currency: str) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _: money(v, currency)))
 
 
+def _money_over_time(fig, ax, title: str, currency: str, legend_columns: int) -> bytes:
+    """A time chart in money finished: the zero line, the money axis, title, legend, dates; as PNG bytes."""
+    ax.axhline(0.0, color="0.3", lw=0.5)
+    _money_axis(ax.yaxis, currency)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6, loc="upper left", ncols=legend_columns)
+    ax.tick_params(labelsize=7)
+    fig.autofmt_xdate()
+    return png_bytes(fig)
+
+
 def var_against_pnl(dates: pd.DatetimeIndex, losses: np.ndarray, var: dict[str, np.ndarray], marked: str, title: str,
                     currency: str = "USD") -> bytes:
     """Daily losses (bars, losses positive) against each method's VaR forecast for the day (lines); the days whose
@@ -58,13 +69,7 @@ def var_against_pnl(dates: pd.DatetimeIndex, losses: np.ndarray, var: dict[str, 
     exceptions = losses > np.asarray(var[marked], dtype=float)
     ax.scatter(dates[exceptions], losses[exceptions], color=EXCEPTION_COLOUR, s=18, zorder=3,
                label=f"exceptions of {marked} ({int(exceptions.sum())})")
-    ax.axhline(0.0, color="0.3", lw=0.5)
-    _money_axis(ax.yaxis, currency)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=6, loc="upper left", ncols=3)
-    ax.tick_params(labelsize=7)
-    fig.autofmt_xdate()
-    return png_bytes(fig)
+    return _money_over_time(fig, ax, title, currency, legend_columns=3)
 
 
 def live_history(times: pd.DatetimeIndex, lines: dict[str, np.ndarray], limit: np.ndarray | None, title: str,
@@ -75,13 +80,7 @@ def live_history(times: pd.DatetimeIndex, lines: dict[str, np.ndarray], limit: n
         ax.plot(times, np.asarray(values, dtype=float), lw=1.2, label=name)
     if limit is not None and np.isfinite(np.asarray(limit, dtype=float)).any():
         ax.plot(times, np.asarray(limit, dtype=float), ls="--", color=EXCEPTION_COLOUR, lw=1.0, label="VaR 99 limit")
-    ax.axhline(0.0, color="0.3", lw=0.5)
-    _money_axis(ax.yaxis, currency)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=6, loc="upper left", ncols=4)
-    ax.tick_params(labelsize=7)
-    fig.autofmt_xdate()
-    return png_bytes(fig)
+    return _money_over_time(fig, ax, title, currency, legend_columns=4)
 
 
 def ranked_bars(values: pd.Series, title: str, xlabel: str, currency: str | None = None,
