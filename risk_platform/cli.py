@@ -698,7 +698,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         alias_check_s=args.alias_check_s, evaluation_date=args.evaluation_date, close_utc=args.close_utc)
     summary = run_monitor(settings, market, portfolio, lambda: load_portfolio(args.portfolio, market.instruments),
                           Path(args.portfolio), limits, registry, note,
-                          echo=None if args.json else echo_stderr)
+                          echo=None if args.json else echo_stderr, load_inputs=lambda: _market(args),
+                          prices_path=Path(args.prices))
     if args.json:
         print(json.dumps(summary, default=str))
     else:

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +16,7 @@ import pandas as pd
 from risk_platform.alerts import Alert, AlertSink
 from risk_platform.errors import InputError, RegistryUnavailable
 from risk_platform.monitor.live import DEFAULT_CLOSE_UTC, LiveState, ModelSet, build_live_state, live_config
-from risk_platform.monitor.runner import Monitor
+from risk_platform.monitor.runner import Monitor, path_stamp
 from risk_platform.monitor.updates import (
     LandingFolderSource,
     RedisStreamSource,
@@ -55,7 +55,7 @@ class MonitorSettings:
     evaluation_date: pd.Timestamp | None = None
 
 
-def model_reader(registry, inputs: MarketInputs, override_log: Path | None = None
+def model_reader(registry, inputs: MarketInputs, loaded: dict | None = None, override_log: Path | None = None
                  ) -> Callable[[pd.Timestamp], ModelSet]:
     """Reads the aliased models' inputs as of a close (the daily features up to it: no later data), or says why
     there are none (registry down or unreadable: non-model methods only)."""
@@ -63,7 +63,7 @@ def model_reader(registry, inputs: MarketInputs, override_log: Path | None = Non
     from risk_platform.features.engineering import series_features
 
     features = series_features(inputs.returns, inputs.panel, inputs.instruments)
-    loaded: dict = {}  # versions loaded once (a version's weights never change; an alias move loads the new one)
+    loaded = loaded if loaded is not None else {}  # versions loaded once (weights never change; a move loads anew)
 
     def read(asof: pd.Timestamp) -> ModelSet:
         import torch  # only when models are read
@@ -113,6 +113,38 @@ class UpdateSource:
     first_close: pd.Timestamp | None = None
 
 
+class LiveInputs:
+    """The market inputs and the models' reader a refresh uses; reloaded through the gate when the prices file or
+    folder changes (``load_inputs``, ``prices_path``; a live monitor's day roll)."""
+
+    def __init__(self, inputs: MarketInputs, config: RiskConfig, close_utc: str, registry=None,
+                 registry_note: str = "", load_inputs: Callable[[], MarketInputs] | None = None,
+                 prices_path: Path | None = None) -> None:
+        self.inputs, self.config, self.close_utc, self.registry = inputs, config, close_utc, registry
+        self._load_inputs, self.prices_path = load_inputs, prices_path
+        self._loaded: dict = {}  # model versions loaded once, across reloads
+        self.read_models = model_reader(registry, inputs, self._loaded) if registry is not None else None
+        self.no_models = ModelSet((), registry_note or "no model registry configured: non-model methods only")
+
+    @property
+    def watched(self) -> bool:
+        return self._load_inputs is not None and self.prices_path is not None
+
+    def stamp(self) -> object:
+        return path_stamp(self.prices_path)
+
+    def reload(self) -> None:
+        if self._load_inputs is None:
+            return
+        self.inputs = self._load_inputs()
+        if self.registry is not None:
+            self.read_models = model_reader(self.registry, self.inputs, self._loaded)
+
+    def refresh(self, asof: pd.Timestamp | None, book: Portfolio, next_close: pd.Timestamp | None) -> LiveState:
+        state = build_live_state(book, self.inputs, asof, self.config, self.read_models, self.close_utc, next_close)
+        return state if self.read_models is not None else replace(state, models=self.no_models)
+
+
 def updates_from(settings: MonitorSettings, instruments, stop: threading.Event, seen: set[str],
                  resume_after: pd.Timestamp | None = None) -> UpdateSource:
     """The update stream of the settings (a replay resumed after ``resume_after``, a restarted monitor's last
@@ -151,23 +183,16 @@ def _polled(poll: Callable[[], list[dict]], stop: threading.Event, duration_s: f
 
 def run_monitor(settings: MonitorSettings, inputs: MarketInputs, portfolio: Portfolio,
                 load_portfolio: Callable[[], Portfolio], positions_file: Path | None, limits: LimitSet,
-                registry=None, registry_note: str = "", echo: Callable[[str], None] | None = None) -> dict:
-    """Run the monitor; returns its summary (the ``--json`` object)."""
+                registry=None, registry_note: str = "", echo: Callable[[str], None] | None = None,
+                load_inputs: Callable[[], MarketInputs] | None = None, prices_path: Path | None = None) -> dict:
+    """Run the monitor; returns its summary (the ``--json`` object). ``load_inputs``/``prices_path``: how to reload
+    the market data when the prices file or folder changes (not for a replay)."""
     from risk_platform.monitor.anomaly import AnomalyDetector
 
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     config = live_config(RiskConfig(evaluation_date=settings.evaluation_date), settings.mc_scenarios)
-    read_models = model_reader(registry, inputs) if registry is not None else None
-    no_models = ModelSet((), registry_note or "no model registry configured: non-model methods only")
-
-    def refresh(asof: pd.Timestamp | None, book: Portfolio, next_close: pd.Timestamp | None) -> LiveState:
-        state = build_live_state(book, inputs, asof, config, read_models, settings.close_utc, next_close)
-        if read_models is None:
-            from dataclasses import replace
-
-            state = replace(state, models=no_models)
-        return state
-
+    market = LiveInputs(inputs, config, settings.close_utc, registry, registry_note,
+                        None if settings.replay else load_inputs, None if settings.replay else prices_path)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)} \
         if threading.current_thread() is threading.main_thread() else {}
@@ -175,12 +200,13 @@ def run_monitor(settings: MonitorSettings, inputs: MarketInputs, portfolio: Port
     page = _page(settings.page_port, page_history_s(settings)) if settings.page_port is not None else None
     sink = AlertSink(settings.alerts_jsonl or settings.state_dir.parent / "alerts" / "alerts.jsonl",
                      settings.webhook_url)
-    monitor = Monitor(refresh, portfolio, load_portfolio, positions_file, limits, sink, settings.state_dir,
+    monitor = Monitor(market.refresh, portfolio, load_portfolio, positions_file, limits, sink, settings.state_dir,
                       publisher=publisher, detector=AnomalyDetector(), page=page,
                       aliases=alias_reader(registry) if registry is not None else None,
                       alias_check_s=settings.alias_check_s,
                       deliver_alerts=_alert_delivery(sink, settings.state_dir) if settings.webhook_url else None,
-                      history=daily_history)
+                      history=daily_history, market_stamp=market.stamp if market.watched else None,
+                      reload_market=market.reload)
     try:
         url = page.start() if page is not None else None
         if url and echo:

@@ -8,9 +8,11 @@ latency), published to the stream sinks and the live page; limits and anomalies 
   with one line and the previous book kept;
 * the model aliases are re-read every ``alias_check_s`` seconds: a move refreshes (the registry down: the non-model
   methods, with the reason in ``models_status``);
-* a day roll (an update after the next close) refreshes as of the closed day, in a background thread started at
-  the close (a replay starts it at the day's first update: the file already holds the close, and in live use the
-  refresh runs overnight; the compressed replay has no night), so the next update rarely waits for it;
+* new market data (the prices file or folder changed: the daily pipeline's delivery) are reloaded through the gate
+  and the state refreshed as of their last date, in the background, swapped in when built (the live day roll);
+* in a replay, a day roll (an update after the next close) refreshes as of the closed day, in a background thread
+  started at the day's first update (the file already holds the close; in live use the refresh runs overnight,
+  and the compressed replay has no night), so the next update rarely waits for it;
 * after every snapshot the checkpoint (the snapshot, the live prices, the detector's bands, the landing files read)
   is written atomically: a killed monitor restarts from it (same close: its live prices and snapshot ids go on).
 """
@@ -102,15 +104,20 @@ class Monitor:
                  alert_sink: AlertSink, state_dir: Path, *, publisher=None, detector=None, page=None,
                  aliases: Callable[[], dict] | None = None, alias_check_s: float = 30.0,
                  deliver_alerts: Callable[[list[Alert]], None] | None = None,
-                 history: Callable[[LiveState], pd.DataFrame] | None = None) -> None:
+                 history: Callable[[LiveState], pd.DataFrame] | None = None,
+                 market_stamp: Callable[[], object] | None = None,
+                 reload_market: Callable[[], None] | None = None) -> None:
         self._refresh, self._load_portfolio, self.portfolio = refresh, load_portfolio, portfolio
         self.positions_file = positions_file
-        self._positions_stamp = _stamp(positions_file)
+        self._positions_stamp = path_stamp(positions_file)
         self.limits, self.alert_sink, self.state_dir = limits, alert_sink, Path(state_dir)
         self.publisher, self.detector, self.page = publisher, detector, page
         self._aliases, self.alias_check_s = aliases, alias_check_s
         self._deliver_alerts = deliver_alerts
         self._history = history
+        self._market_stamp, self._reload_market = market_stamp, reload_market
+        self._market_seen = market_stamp() if market_stamp is not None else None
+        self._pending_when_done = False  # a refresh for new market data: swapped in as soon as it is built
         self._close_anomalies: list = []
         self.state: LiveState | None = None
         self.live: dict[str, float] = {}
@@ -185,17 +192,21 @@ class Monitor:
 
     def _maybe_refresh(self, update_time: pd.Timestamp) -> None:
         """Positions changed, aliases moved, or a day roll due: refresh (waiting for a background one)."""
-        if self._pending is not None and update_time > self.state.clock.next_close:
+        self._watch_market()
+        if self._pending is not None and (update_time > self.state.clock.next_close
+                                          or (self._pending_when_done and self._pending.done())):
             waited = time.perf_counter()
             state, metrics = self._pending.result()
             self.latency.waits.append(1000 * (time.perf_counter() - waited))
-            self._pending = None
+            self._pending, self._pending_when_done = None, False
+            new_close = state.asof != self.state.asof
             self._swap(state, self._pending_reason)
-            self.live = {}
-            self.rolls += 1
-            if self.detector is not None:  # the new close's 1-day figures: the bands' daily observation
-                self._close_anomalies = self.detector.observe(metrics, state.clock.last_close)
-        stamp = _stamp(self.positions_file)
+            if new_close:
+                self.live = {}
+                self.rolls += 1
+                if self.detector is not None:  # the new close's 1-day figures: the bands' daily observation
+                    self._close_anomalies = self.detector.observe(metrics, state.clock.last_close)
+        stamp = path_stamp(self.positions_file)
         if stamp != self._positions_stamp:
             self._positions_stamp = stamp
             try:
@@ -208,6 +219,23 @@ class Monitor:
                 self._swap(self._refresh(self.state.asof, book, self.state.clock.next_close.tz_localize(None)
                                          .normalize()), "positions changed")
         self._check_aliases()
+
+    def _watch_market(self) -> None:
+        """New daily market data (the prices file or folder changed): reload them through the gate and refresh as of
+        their last date, in the background; swapped in when built (a live monitor's day roll)."""
+        if self._market_stamp is None or self._pending is not None:
+            return
+        stamp = self._market_stamp()
+        if stamp == self._market_seen:
+            return
+        self._market_seen = stamp
+        self._pending_reason, self._pending_when_done = "new market data", True
+        self._pending = self._pool.submit(self._reload_and_roll)
+
+    def _reload_and_roll(self) -> tuple[LiveState, dict[str, float]]:
+        if self._reload_market is not None:
+            self._reload_market()
+        return self._roll(None, self.portfolio, None)
 
     def _check_aliases(self) -> None:
         if self._aliases is None:
@@ -229,7 +257,7 @@ class Monitor:
             self._pending_reason = f"day roll to {close_of:%Y-%m-%d}"
             self._pending = self._pool.submit(self._roll, close_of, self.portfolio, next_close)
 
-    def _roll(self, close_of: pd.Timestamp, book: Portfolio, next_close: pd.Timestamp | None
+    def _roll(self, close_of: pd.Timestamp | None, book: Portfolio, next_close: pd.Timestamp | None
               ) -> tuple[LiveState, dict[str, float]]:
         state = self._refresh(close_of, book, next_close)
         return state, close_metrics(state)
@@ -344,13 +372,13 @@ class Monitor:
             self.alert_sink.emit(triage.notify)
         if triage.notify:
             self._records.extend(a.to_dict() for a in triage.notify)
-            self._log_stamp = _stamp(self.alert_sink.jsonl_path)
+            self._log_stamp = path_stamp(self.alert_sink.jsonl_path)
             self.alerts_sent += len(triage.notify)
         return triage.notify
 
     def _reload_alert_log(self) -> None:
         """Re-read the alert log when another writer (the Dagster assets) appended to it."""
-        stamp = _stamp(self.alert_sink.jsonl_path)
+        stamp = path_stamp(self.alert_sink.jsonl_path)
         if stamp != self._log_stamp:
             self._records = read_alerts(self.alert_sink.jsonl_path)
             self._log_stamp = stamp
@@ -440,11 +468,15 @@ def _worst_stress(state: LiveState) -> dict:
     return {"scenario": ranked[0]["name"], "loss_usd": -float(ranked[0]["pnl"]), "asof": f"{state.asof:%Y-%m-%d}"}
 
 
-def _stamp(path: Path | None) -> tuple | None:
-    """(size, mtime) of a file, None when absent."""
+def path_stamp(path: Path | None) -> tuple | None:
+    """(size, mtime) of a file, or of every file directly in a folder (a delivery of several files); None when
+    absent."""
     if path is None:
         return None
     try:
+        if os.path.isdir(path):
+            return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(path)
+                                if e.is_file() and not e.name.startswith(".")))
         st = os.stat(path)
     except OSError:
         return None

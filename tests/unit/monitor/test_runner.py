@@ -180,3 +180,37 @@ def test_an_alert_the_webhook_missed_is_sent_once_when_it_is_back(monitor_on, tm
         monitor.close()
     finally:
         server.shutdown()
+
+
+def test_new_market_data_roll_the_live_monitor_to_their_last_close(tmp_path, market_inputs):
+    """The prices changing on disk (the daily pipeline's delivery): reloaded and refreshed in the background, the
+    state rolls to the new last date, the live prices start again from its close."""
+    from dataclasses import replace
+
+    from risk_platform.monitor.app import LiveInputs
+
+    def upto(day: str):
+        cut = pd.Timestamp(day)
+        return replace(market_inputs, panel=market_inputs.panel[market_inputs.panel["date"] <= cut],
+                       returns=market_inputs.returns[market_inputs.returns["date"] <= cut])
+
+    prices = tmp_path / "prices.csv"
+    prices.write_text("old delivery\n")
+    book_file = tmp_path / "book.yaml"
+    book_file.write_text(BOOK.format(spx=100_000_000))
+    book = load_portfolio(book_file, market_inputs.instruments)
+    inputs = LiveInputs(upto("2024-12-20"), CONFIG, "21:00", load_inputs=lambda: upto("2024-12-31"),
+                        prices_path=prices)
+    monitor = Monitor(inputs.refresh, book, lambda: book, book_file, LIMITS, AlertSink(tmp_path / "alerts.jsonl"),
+                      tmp_path / "monitor", market_stamp=inputs.stamp, reload_market=inputs.reload)
+    monitor.start()
+    assert monitor.state.asof == pd.Timestamp("2024-12-20")
+    assert update(monitor, 5, SPX=6000.0)["asof"] == "2024-12-20"
+    prices.write_text("new delivery, through 2024-12-31\n")
+    update(monitor, 10, SPX=6001.0)  # sees the change: the refresh starts in the background
+    monitor._pending.result(timeout=120)
+    rolled = update(monitor, 15, SPX=6002.0)
+    assert rolled["asof"] == "2024-12-31" and monitor.state.asof == pd.Timestamp("2024-12-31")
+    assert any(r.startswith("new market data: as of 2024-12-31") for r in monitor.refreshes)
+    assert monitor.live == {"SPX": 6002.0} and monitor.rolls == 1
+    monitor.close()
