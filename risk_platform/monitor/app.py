@@ -53,6 +53,8 @@ class MonitorSettings:
     mc_scenarios: int = LIVE_MC_SCENARIOS
     alias_check_s: float = 30.0
     evaluation_date: pd.Timestamp | None = None
+    record: Path | None = None
+    anomaly_k_check: float | None = None
 
 
 def model_reader(registry, inputs: MarketInputs, loaded: dict | None = None, override_log: Path | None = None
@@ -201,12 +203,12 @@ def run_monitor(settings: MonitorSettings, inputs: MarketInputs, portfolio: Port
     sink = AlertSink(settings.alerts_jsonl or settings.state_dir.parent / "alerts" / "alerts.jsonl",
                      settings.webhook_url)
     monitor = Monitor(market.refresh, portfolio, load_portfolio, positions_file, limits, sink, settings.state_dir,
-                      publisher=publisher, detector=AnomalyDetector(), page=page,
+                      publisher=publisher, detector=AnomalyDetector(k_check=settings.anomaly_k_check), page=page,
                       aliases=alias_reader(registry) if registry is not None else None,
                       alias_check_s=settings.alias_check_s,
                       deliver_alerts=_alert_delivery(sink, settings.state_dir) if settings.webhook_url else None,
                       history=daily_history, market_stamp=market.stamp if market.watched else None,
-                      reload_market=market.reload)
+                      reload_market=market.reload, record=settings.record)
     try:
         url = page.start() if page is not None else None
         if url and echo:

@@ -36,7 +36,7 @@ import pandas as pd
 
 from risk_platform.alerts import Alert, AlertSink, alerts_for, read_alerts, triage_alerts
 from risk_platform.errors import InputError
-from risk_platform.io import atomic_write_text
+from risk_platform.io import append_line, atomic_write_text
 from risk_platform.monitor.live import DAY_FIGURES, HEADLINE_KEYS, LiveFigures, LiveState
 from risk_platform.monitor.page import json_safe, limit_threshold_usd
 from risk_platform.monitor.updates import PriceUpdate, UpdateRejected, parse_update
@@ -106,7 +106,7 @@ class Monitor:
                  deliver_alerts: Callable[[list[Alert]], None] | None = None,
                  history: Callable[[LiveState], pd.DataFrame] | None = None,
                  market_stamp: Callable[[], object] | None = None,
-                 reload_market: Callable[[], None] | None = None) -> None:
+                 reload_market: Callable[[], None] | None = None, record: Path | None = None) -> None:
         self._refresh, self._load_portfolio, self.portfolio = refresh, load_portfolio, portfolio
         self.positions_file = positions_file
         self._positions_stamp = path_stamp(positions_file)
@@ -118,6 +118,8 @@ class Monitor:
         self._market_stamp, self._reload_market = market_stamp, reload_market
         self._market_seen = market_stamp() if market_stamp is not None else None
         self._pending_when_done = False  # a refresh for new market data: swapped in as soon as it is built
+        self.record = Path(record) if record is not None else None  # every snapshot's figures, one JSON line each
+        self._close_observation: dict | None = None
         self._close_anomalies: list = []
         self.state: LiveState | None = None
         self.live: dict[str, float] = {}
@@ -155,7 +157,9 @@ class Monitor:
         if not self._restore() and self.detector is not None:
             if self._history is not None:
                 self.detector.warm(self._history(self.state))
-            self.detector.rebase(close_metrics(self.state))
+            start = close_metrics(self.state)
+            self.detector.rebase(start)
+            self._close_observation = {"time": self.state.clock.last_close.isoformat(), "start": True, **start}
 
     def _restore(self) -> bool:
         """The checkpoint's snapshot id, detector bands and (same close) live prices; False when there is none."""
@@ -206,6 +210,7 @@ class Monitor:
                 self.rolls += 1
                 if self.detector is not None:  # the new close's 1-day figures: the bands' daily observation
                     self._close_anomalies = self.detector.observe(metrics, state.clock.last_close)
+                self._close_observation = {"time": state.clock.last_close.isoformat(), **metrics}
         stamp = path_stamp(self.positions_file)
         if stamp != self._positions_stamp:
             self._positions_stamp = stamp
@@ -340,6 +345,9 @@ class Monitor:
         self.latency.samples.append(latency)
         self.latency.rss_mb.append(rss_mb())
         self.recent.append(headline_row(snapshot))
+        if self.record is not None:
+            append_line(self.record, json.dumps(json_safe(record_row(snapshot, figures, self._close_observation))))
+        self._close_observation = None
         self._checkpoint(snapshot)
         self.last_snapshot = snapshot
         return snapshot
@@ -417,6 +425,16 @@ class Monitor:
                 "day_rolls": self.rolls, **self.latency.summary(),
                 "last_snapshot_id": self.seq, "refreshes": self.refreshes, "rejections": list(self.rejected)[-5:],
                 "models_status": self.state.models.status if self.state else None}
+
+
+def record_row(snapshot: dict, figures: LiveFigures, close_observation: dict | None) -> dict:
+    """What ``--record`` keeps of a snapshot (incident reviews, the detector's replay evaluation): the headline
+    figures, the detector's metrics, its close observation when the snapshot follows a new close, the anomalies
+    and the limits' statuses."""
+    return {**headline_row(snapshot), "snapshot_id": snapshot["snapshot_id"], "asof": snapshot["asof"],
+            "metrics": risk_metrics(figures), "close_observation": close_observation,
+            "anomalies": [a["metric"] for a in snapshot["anomalies"]],
+            "limits": {r["limit"]: r["status"] for r in snapshot["limits"]}, "latency_ms": snapshot["latency_ms"]}
 
 
 def headline_row(snapshot: dict) -> dict:
