@@ -33,6 +33,7 @@ def monitor_command(state: Path, redis_url: str, updates: int, speed: float, pag
             "--start", "2020-03-09", "--steps-per-day", "5", "--updates", str(updates), "--speed", str(speed),
             "--no-models", "--mc-scenarios", "2000", "--publish", redis_url, "--state-dir", str(state / "monitor"),
             "--alerts", str(state / "alerts.jsonl"), "--evaluation-date", "2024-12-31", "--json",
+            "--record", str(state / "record.jsonl"),
             *(["--page-port", str(page_port)] if page_port else ["--no-page"])]
 
 
@@ -75,6 +76,9 @@ def test_the_monitor_replays_covid_to_the_stream_the_page_and_the_alert_log(tmp_
         assert {"updates", "p50_ms", "p99_ms", "published", "anomalies", "rss_growth_pct"} <= set(summary)
         assert summary["published"] == summary["updates"] == 25 and summary["day_rolls"] == 4
         assert stream_ids(server.url) == list(range(1, 26))
+        recorded = [json.loads(line) for line in (tmp_path / "record.jsonl").read_text().splitlines()]
+        assert [r["snapshot_id"] for r in recorded] == list(range(1, 26))
+        assert recorded[0]["close_observation"]["start"] and sum(bool(r["close_observation"]) for r in recorded) == 5
         alerts = read_alerts(tmp_path / "alerts.jsonl")  # COVID: the VaR limits of the sample book breach
         assert any(a["limit"] == "var_99_pct_nav" and a["event"] == "opened" for a in alerts)
         assert all(a["dagster_run_id"].startswith("live monitor snapshot") for a in alerts)
