@@ -118,6 +118,7 @@ class Monitor:
         self._market_stamp, self._reload_market = market_stamp, reload_market
         self._market_seen = market_stamp() if market_stamp is not None else None
         self._pending_when_done = False  # a refresh for new market data: swapped in as soon as it is built
+        self._pending_close: pd.Timestamp | None = None  # a day roll's close: swapped in by the first update after it
         self.record = Path(record) if record is not None else None  # every snapshot's figures, one JSON line each
         self._close_observation: dict | None = None
         self._close_anomalies: list = []
@@ -197,12 +198,12 @@ class Monitor:
     def _maybe_refresh(self, update_time: pd.Timestamp) -> None:
         """Positions changed, aliases moved, or a day roll due: refresh (waiting for a background one)."""
         self._watch_market()
-        if self._pending is not None and (update_time > self.state.clock.next_close
+        if self._pending is not None and ((self._pending_close is not None and update_time > self._pending_close)
                                           or (self._pending_when_done and self._pending.done())):
             waited = time.perf_counter()
             state, metrics = self._pending.result()
             self.latency.waits.append(1000 * (time.perf_counter() - waited))
-            self._pending, self._pending_when_done = None, False
+            self._pending, self._pending_when_done, self._pending_close = None, False, None
             new_close = state.asof != self.state.asof
             self._swap(state, self._pending_reason)
             if new_close:
@@ -257,8 +258,11 @@ class Monitor:
             self._alias_future = self._pool.submit(self._aliases)
 
     def _start_roll(self, close_of: pd.Timestamp, next_close: pd.Timestamp | None) -> None:
-        """Refresh as of the day just closed, in the background."""
-        if self._pending is None:
+        """Refresh as of ``close_of`` in the background; swapped in by the first update after that close."""
+        if self._pending is None and close_of > self.state.asof:
+            clock = self.state.clock
+            self._pending_close = close_of.normalize().tz_localize("UTC") + (clock.last_close
+                                                                             - clock.last_close.normalize())
             self._pending_reason = f"day roll to {close_of:%Y-%m-%d}"
             self._pending = self._pool.submit(self._roll, close_of, self.portfolio, next_close)
 
@@ -272,31 +276,31 @@ class Monitor:
     def handle(self, raw: dict) -> dict | None:
         """One raw update: the published snapshot, or None when it was rejected."""
         received = raw.get("received", time.perf_counter())
-        if raw.get("error"):
-            self.rejected.append(raw["error"])
-            self.rejected_updates += 1
-            log.warning("update rejected: %s", raw["error"])
-            return None
         try:
-            update = parse_update(raw, frozenset(self.state.market.last_value.index), raw.get("source", "update"),
+            if raw.get("error"):
+                raise UpdateRejected(raw["error"])
+            update = parse_update(raw, frozenset(self.state.market.instruments.index), raw.get("source", "update"),
                                   self.last_time)
         except UpdateRejected as exc:
             self.rejected.append(str(exc))
             self.rejected_updates += 1
             log.warning("update rejected: %s", exc)
+            self._replay_schedule(raw)  # a replay's closes go on whatever the update's prices
             return None
         self._maybe_refresh(update.time)
-        if raw.get("prepare_close"):
-            following = raw.get("next_close")
-            self._start_roll(pd.Timestamp(raw["prepare_close"]), pd.Timestamp(following) if following else None)
+        self._replay_schedule(raw)
         self.live.update(update.prices)
         self.last_time = update.time
         figures = self.state.revalue(self.live, update.time)
-        snapshot = self._snapshot(update, figures, received)
-        if raw.get("close_of"):
+        return self._snapshot(update, figures, received)
+
+    def _replay_schedule(self, raw: dict) -> None:
+        """A replay's day roll: prepared from the day's first update (``prepare_close``), or at its close when that
+        was missed (``close_of``)."""
+        day = raw.get("prepare_close") or raw.get("close_of")
+        if day:
             following = raw.get("next_close")
-            self._start_roll(pd.Timestamp(raw["close_of"]), pd.Timestamp(following) if following else None)
-        return snapshot
+            self._start_roll(pd.Timestamp(day), pd.Timestamp(following) if following else None)
 
     def _snapshot(self, update: PriceUpdate, figures: LiveFigures, received: float) -> dict:
         self.seq += 1

@@ -214,3 +214,19 @@ def test_new_market_data_roll_the_live_monitor_to_their_last_close(tmp_path, mar
     assert any(r.startswith("new market data: as of 2024-12-31") for r in monitor.refreshes)
     assert monitor.live == {"SPX": 6002.0} and monitor.rolls == 1
     monitor.close()
+
+
+def test_a_replay_rolls_at_its_closes_even_when_the_updates_carrying_them_are_rejected(monitor_on):
+    make, _, _ = monitor_on
+    monitor = make()  # the close of Friday 2024-12-27; the session ends Monday 2024-12-30 21:00 UTC
+    spx = float(monitor.state.close_prices()["SPX"])
+    first = {"time": "2024-12-30T03:00:00Z", "prices": {"XYZ": 1.0}, "source": "day's first",
+             "prepare_close": "2024-12-30", "next_close": "2024-12-31"}
+    assert monitor.handle(first) is None  # rejected, but the roll to Monday's close is prepared
+    before = monitor.handle({"time": "2024-12-30T21:00:00Z", "prices": {"SPX": spx}, "source": "close",
+                             "close_of": "2024-12-30", "next_close": "2024-12-31"})
+    assert before["asof"] == "2024-12-27"  # not before Monday's close has passed
+    after = monitor.handle({"time": "2024-12-31T03:00:00Z", "prices": {"SPX": spx}, "source": "next day"})
+    assert after["asof"] == "2024-12-30" and monitor.rolls == 1
+    assert after["horizon"]["next_close"].startswith("2024-12-31T21:00")
+    monitor.close()
