@@ -696,7 +696,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         webhook_url=args.webhook or os.environ.get("RISK_PLATFORM_ALERT_WEBHOOK_URL"),
         alerts_jsonl=Path(args.alerts) if args.alerts else None, mc_scenarios=args.mc_scenarios,
         alias_check_s=args.alias_check_s, evaluation_date=args.evaluation_date, close_utc=args.close_utc,
-        record=Path(args.record) if args.record else None, anomaly_k_check=args.anomaly_k_check)
+        record=Path(args.record) if args.record else None, anomaly_k=args.anomaly_k)
     summary = run_monitor(settings, market, portfolio, lambda: load_portfolio(args.portfolio, market.instruments),
                           Path(args.portfolio), limits, registry, note,
                           echo=None if args.json else echo_stderr, load_inputs=lambda: _market(args),
@@ -738,8 +738,8 @@ def _add_monitor_command(sub: argparse._SubParsersAction, data_args) -> None:
     mon.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
     mon.add_argument("--audit-log", help="alias audit log (default: beside the MLflow store)")
     mon.add_argument("--record", help="append every snapshot's figures to this JSON-lines file (incident reviews)")
-    mon.add_argument("--anomaly-k-check", type=float,
-                     help="band width (in sd) of the anomaly checks on intraday updates (default: the tuned k)")
+    mon.add_argument("--anomaly-k", type=float, default=5.0,
+                     help="anomaly band width, in sd of each metric's log change (default 5: bench.monitor_replay)")
     mon.add_argument("--close-utc", type=_clock_time, default="21:00",
                      help="the daily close that ends the 1-day horizon, HH:MM UTC (default 21:00, New York in winter)")
     mon.add_argument("--alias-check-s", type=float, default=30.0, help="seconds between model-alias checks")

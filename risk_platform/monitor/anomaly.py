@@ -125,7 +125,6 @@ class AnomalyDetector:
     min_sigma: float = DEFAULT_MIN_SIGMA
     warmup: int = DEFAULT_WARMUP
     cooldown: int = DEFAULT_COOLDOWN
-    k_check: float | None = None  # the band width of the intraday checks (None: k); see bench.monitor_replay
     _bands: dict[str, _Band] = field(default_factory=dict, repr=False)
     _last_time: pd.Timestamp | None = field(default=None, repr=False)
 
@@ -166,10 +165,9 @@ class AnomalyDetector:
                 continue
             d = math.log(v) - band.last_log
             sigma = max(math.sqrt(band.var), self.min_sigma, SIGMA_EPSILON)
-            k = self.k_check or self.k
-            lo_d, hi_d = band.mu - k * sigma, band.mu + k * sigma
+            lo_d, hi_d = band.mu - self.k * sigma, band.mu + self.k * sigma
             if not lo_d <= d <= hi_d:
-                found.append(self._anomaly(metric, v, band.last_log, lo_d, hi_d, (d - band.mu) / sigma, stamp, k))
+                found.append(self._anomaly(metric, v, band.last_log, lo_d, hi_d, (d - band.mu) / sigma, stamp))
                 band.cooldown_left = self.cooldown + 1  # the +1: today's close observation
         return found
 
@@ -220,13 +218,13 @@ class AnomalyDetector:
         band.var = (1.0 - a) * (band.var + a * diff * diff)
 
     def _anomaly(self, metric: str, value: float, last_log: float, lo_d: float, hi_d: float, score: float,
-                 stamp: pd.Timestamp, k: float | None = None) -> Anomaly:
+                 stamp: pd.Timestamp) -> Anomaly:
         low, high = math.exp(last_log + lo_d), math.exp(last_log + hi_d)
         unit = UNITS.get(metric, "")
         side = "above" if score > 0 else "below"
         message = (f"{metric} {format_value(value, unit)} is {side} its band {format_value(low, unit)} .."
                    f" {format_value(high, unit)} (previous {format_value(math.exp(last_log), unit)}; score"
-                   f" {score:+.1f} sd of its log change, band k = {k or self.k:g})")
+                   f" {score:+.1f} sd of its log change, band k = {self.k:g})")
         return Anomaly(metric, value, low, high, stamp, score, message)
 
     # ------------------------------------------------------------------------------------------ state
@@ -234,7 +232,7 @@ class AnomalyDetector:
     def state(self) -> dict:
         """The settings and every band, as plain JSON values (:meth:`from_state` resumes from it)."""
         return {"version": STATE_VERSION, "metrics": list(self.metrics), "k": self.k, "lam": self.lam,
-                "min_sigma": self.min_sigma, "warmup": self.warmup, "cooldown": self.cooldown, "k_check": self.k_check,
+                "min_sigma": self.min_sigma, "warmup": self.warmup, "cooldown": self.cooldown,
                 "last_time": None if self._last_time is None else self._last_time.isoformat(),
                 "bands": {m: self._bands[m].to_dict() for m in self.metrics}}
 
@@ -245,8 +243,7 @@ class AnomalyDetector:
             raise InputError(f"anomaly detector state: expected a dict with version {STATE_VERSION}")
         try:
             detector = cls(tuple(state["metrics"]), float(state["k"]), float(state["lam"]),
-                           float(state["min_sigma"]), int(state["warmup"]), int(state["cooldown"]),
-                           None if state.get("k_check") is None else float(state["k_check"]))
+                           float(state["min_sigma"]), int(state["warmup"]), int(state["cooldown"]))
             for metric in detector.metrics:
                 b = state["bands"][metric]
                 detector._bands[metric] = _Band(int(b["n"]), float(b["mu"]), float(b["var"]),

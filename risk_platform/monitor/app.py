@@ -30,6 +30,8 @@ from risk_platform.risk.limits import LimitSet
 from risk_platform.workflows.market_inputs import MarketInputs
 
 LIVE_MC_SCENARIOS = 10_000  # vine-copula draws held warm (re-priced on every update)
+LIVE_ANOMALY_K = 5.0  # the anomaly bands' width on the monitor's own figures: tuned on 2004-2009 replays of the
+#   sample book through the monitor (python -m bench.monitor_replay), at most one false-alarm day in 20
 
 
 @dataclass
@@ -54,7 +56,7 @@ class MonitorSettings:
     alias_check_s: float = 30.0
     evaluation_date: pd.Timestamp | None = None
     record: Path | None = None
-    anomaly_k_check: float | None = None
+    anomaly_k: float = LIVE_ANOMALY_K
 
 
 def model_reader(registry, inputs: MarketInputs, loaded: dict | None = None, override_log: Path | None = None
@@ -203,7 +205,7 @@ def run_monitor(settings: MonitorSettings, inputs: MarketInputs, portfolio: Port
     sink = AlertSink(settings.alerts_jsonl or settings.state_dir.parent / "alerts" / "alerts.jsonl",
                      settings.webhook_url)
     monitor = Monitor(market.refresh, portfolio, load_portfolio, positions_file, limits, sink, settings.state_dir,
-                      publisher=publisher, detector=AnomalyDetector(k_check=settings.anomaly_k_check), page=page,
+                      publisher=publisher, detector=AnomalyDetector(k=settings.anomaly_k), page=page,
                       aliases=alias_reader(registry) if registry is not None else None,
                       alias_check_s=settings.alias_check_s,
                       deliver_alerts=_alert_delivery(sink, settings.state_dir) if settings.webhook_url else None,
