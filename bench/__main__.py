@@ -22,6 +22,9 @@ against FHS (:mod:`bench.tails`; about five minutes on one core).
 stage (:mod:`bench.scale`, universes from :mod:`bench.universe`).
 ``python -m bench.monitor_anomaly``, the live monitor's anomaly detector tuned on 2004-2009 and reported on
 2010-2019 on the sample book's daily risk metrics (:mod:`bench.monitor_anomaly`; about 15 s).
+``python -m bench.monitor_replay``, the same detector on the monitor's own figures: the sample book replayed through
+``risk-platform monitor --record`` over 2004-2009 (tuning) and 2010-2019 (test) (:mod:`bench.monitor_replay`;
+about 40 minutes the first time, seconds on its saved records).
 ``python -m bench.monitor [--positions P] [--updates N] [--speed X] [--redis]``, the live monitor's latency
 (update to published snapshot, p50/p99) and memory growth through ``risk-platform monitor --replay``
 (:mod:`bench.monitor`; 10 minutes at 1 Hz: ``--updates 600 --speed 1``).
