@@ -242,9 +242,8 @@ def validate_new_model_versions(context: dg.SensorEvaluationContext):
 )
 def live_monitor_snapshot(context: dg.SensorEvaluationContext, live_monitor: LiveMonitorResource):
     """Keyed by the snapshot id: each snapshot is observed once, the newest at each evaluation."""
-    from risk_platform.monitor.observation import read_checkpoint, recent_chart, snapshot_markdown
+    from risk_platform.monitor.observation import read_checkpoint, recent_chart, snapshot_headline, snapshot_markdown
     from risk_platform.render.charts import markdown_image
-    from risk_platform.render.formatting import money, percent
 
     checkpoint = read_checkpoint(live_monitor.state_dir)
     snapshot = checkpoint.get("snapshot")
@@ -252,10 +251,8 @@ def live_monitor_snapshot(context: dg.SensorEvaluationContext, live_monitor: Liv
         return dg.SkipReason(f"no live monitor snapshot in {live_monitor.state_dir}")
     if context.cursor == str(snapshot["snapshot_id"]):
         return dg.SkipReason(f"snapshot {snapshot['snapshot_id']} already observed")
-    nav = snapshot.get("nav_usd") or float("nan")
     observation = dg.AssetObservation("portfolio_risk", metadata={
-        "live VaR 99% (day)": f"{money(snapshot['var_99'])}, {percent(100 * snapshot['var_99'] / nav)} of NAV at"
-                             f" {snapshot['time']} (snapshot {snapshot['snapshot_id']})",
+        "live VaR 99% (day)": snapshot_headline(snapshot),
         "live_snapshot": dg.MetadataValue.md(snapshot_markdown(snapshot)),
         "live_chart": dg.MetadataValue.md(markdown_image(chart, "the live monitor's recent figures")
                                           if (chart := recent_chart(checkpoint.get("recent", []))) else "no history"),

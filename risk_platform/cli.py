@@ -694,9 +694,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         stream=args.stream, duration_s=args.duration, publish=list(args.publish or []),
         page_port=None if args.no_page else args.page_port,
         webhook_url=args.webhook or os.environ.get("RISK_PLATFORM_ALERT_WEBHOOK_URL"),
-        alerts_jsonl=Path(args.alerts) if args.alerts else None, mc_scenarios=args.mc_scenarios,
-        alias_check_s=args.alias_check_s, evaluation_date=args.evaluation_date, close_utc=args.close_utc,
-        record=Path(args.record) if args.record else None, anomaly_k=args.anomaly_k)
+        alerts_jsonl=Path(args.alerts) if args.alerts else None, alias_check_s=args.alias_check_s,
+        evaluation_date=args.evaluation_date, record=Path(args.record) if args.record else None,
+        **{key: value for key, value in (("mc_scenarios", args.mc_scenarios), ("close_utc", args.close_utc),
+                                         ("anomaly_k", args.anomaly_k)) if value is not None})  # else the monitor's
     summary = run_monitor(settings, market, portfolio, lambda: load_portfolio(args.portfolio, market.instruments),
                           Path(args.portfolio), limits, registry, note,
                           echo=None if args.json else echo_stderr, load_inputs=lambda: _market(args),
@@ -733,14 +734,14 @@ def _add_monitor_command(sub: argparse._SubParsersAction, data_args) -> None:
     mon.add_argument("--webhook", help="alert webhook URL (default: RISK_PLATFORM_ALERT_WEBHOOK_URL)")
     mon.add_argument("--alerts", help="alert log JSONL (default: var/alerts/alerts.jsonl, the Dagster assets' log)")
     mon.add_argument("--state-dir", help="checkpoint and spool folder (default: var/monitor)")
-    mon.add_argument("--mc-scenarios", type=_count, default=10_000, help="vine-copula draws held warm (0: none)")
+    mon.add_argument("--mc-scenarios", type=_count, help="vine-copula draws held warm (default 10000; 0: none)")
     mon.add_argument("--no-models", action="store_true", help="non-model methods only (no registry read)")
     mon.add_argument("--mlflow-uri", help="MLflow tracking URI (default: the project's mlruns/mlflow.db)")
     mon.add_argument("--audit-log", help="alias audit log (default: beside the MLflow store)")
     mon.add_argument("--record", help="append every snapshot's figures to this JSON-lines file (incident reviews)")
-    mon.add_argument("--anomaly-k", type=float, default=5.0,
+    mon.add_argument("--anomaly-k", type=float,
                      help="anomaly band width, in sd of each metric's log change (default 5: bench.monitor_replay)")
-    mon.add_argument("--close-utc", type=_clock_time, default="21:00",
+    mon.add_argument("--close-utc", type=_clock_time,
                      help="the daily close that ends the 1-day horizon, HH:MM UTC (default 21:00, New York in winter)")
     mon.add_argument("--alias-check-s", type=float, default=30.0, help="seconds between model-alias checks")
     mon.add_argument("--evaluation-date", type=_date, help="the day the data's age is measured on (default today)")

@@ -86,9 +86,9 @@ def model_reader(registry, inputs: MarketInputs, loaded: dict | None = None, ove
         if out.registry_error:
             return ModelSet((), f"model registry unavailable ({out.registry_error}): non-model methods only")
         if not out.inputs:
-            return ModelSet((), "no model version carries an alias: non-model methods only", out.aliases)
-        used = sorted({mi.version(c) for mi in out.inputs for c in mi.versions})
-        return ModelSet(tuple(out.inputs), f"aliased models: {', '.join(used)}", out.aliases)
+            return ModelSet((), "no model version carries an alias: non-model methods only")
+        models = ModelSet(tuple(out.inputs))
+        return replace(models, status=f"aliased models: {', '.join(models.versions)}")
 
     return read
 
@@ -127,8 +127,9 @@ class LiveInputs:
         self.inputs, self.config, self.close_utc, self.registry = inputs, config, close_utc, registry
         self._load_inputs, self.prices_path = load_inputs, prices_path
         self._loaded: dict = {}  # model versions loaded once, across reloads
-        self.read_models = model_reader(registry, inputs, self._loaded) if registry is not None else None
-        self.no_models = ModelSet((), registry_note or "no model registry configured: non-model methods only")
+        no_models = ModelSet((), registry_note or "no model registry configured: non-model methods only")
+        self.read_models = model_reader(registry, inputs, self._loaded) if registry is not None \
+            else (lambda _asof: no_models)
 
     @property
     def watched(self) -> bool:
@@ -145,8 +146,7 @@ class LiveInputs:
             self.read_models = model_reader(self.registry, self.inputs, self._loaded)
 
     def refresh(self, asof: pd.Timestamp | None, book: Portfolio, next_close: pd.Timestamp | None) -> LiveState:
-        state = build_live_state(book, self.inputs, asof, self.config, self.read_models, self.close_utc, next_close)
-        return state if self.read_models is not None else replace(state, models=self.no_models)
+        return build_live_state(book, self.inputs, asof, self.config, self.read_models, self.close_utc, next_close)
 
 
 def updates_from(settings: MonitorSettings, instruments, stop: threading.Event, seen: set[str],

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -70,11 +70,10 @@ class SessionClock:
 
 @dataclass(frozen=True)
 class ModelSet:
-    """The aliased models' inputs a refresh read (empty with the reason when none), their versions and status."""
+    """The aliased models' inputs a refresh read (empty with the reason when none) and their status."""
 
     inputs: tuple[ModelInputs, ...] = ()
     status: str = "no model registry configured: non-model methods only"
-    aliases: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def versions(self) -> list[str]:
@@ -127,18 +126,28 @@ class LiveState:
         live_last.loc[known] = [float(prices[s]) for s in known]
         market = replace(self.market, last_value=live_last)
         market.derived.update(self.market.derived)  # figures of the history alone stay valid
-        report = assess_portfolio(self._live_book(live_last), market, self.config, self.models.inputs, self.copula,
+        growth = self._factor_growth(live_last)
+        report = assess_portfolio(self._live_book(growth), market, self.config, self.models.inputs, self.copula,
                                   stress=False)
-        loss, growth = self._loss_since_close(live_last)
+        loss = self._loss_since_close(live_last, growth)
         remaining = self.clock.remaining_fraction(now)
         scale = math.sqrt(remaining)
         day = {key: loss + scale * float(getattr(report, HEADLINE_KEYS[key])) for key in DAY_FIGURES}
         methods = {name: {key: loss + scale * float(res[key]) for key in DAY_FIGURES if res.get(key) is not None}
                    for name, res in report.methods.items()}
-        return LiveFigures(now, report, loss, remaining, day, methods, self._diversification(growth),
+        return LiveFigures(now, report, loss, remaining, day, methods, self._diversification(growth.to_numpy()),
                            round(1000 * (time.perf_counter() - start), 2))
 
-    def _live_book(self, live_last: pd.Series) -> Portfolio:
+    def _factor_growth(self, live_last: pd.Series) -> pd.Series:
+        """Each book factor's price ratio since the close (1 for yields, which move in bp, and for a zero close)."""
+        names = self.close.names
+        close = self.market.last_value.reindex(names).to_numpy(dtype=float)
+        live = live_last.reindex(names).to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            growth = np.where(np.asarray(self.close.is_bp, dtype=bool) | (close == 0), 1.0, live / close)
+        return pd.Series(growth, index=names)
+
+    def _live_book(self, growth: pd.Series) -> Portfolio:
         """The book with its notionals moved with the prices since the close: a notional is the USD value at the
         close of a fixed holding (futures contracts, a foreign-currency amount), so it grows with its
         instrument and its currency (``linear``), or with the pair for an FX position quoted in USD; USD-based FX,
@@ -148,31 +157,27 @@ class LiveState:
         if "notional" not in positions.columns or positions["notional"].isna().all():
             return self.portfolio
         table = self.close.table
-        close = self.market.last_value
+        positive = growth.where(growth > 0, 1.0)  # a price through zero (WTI 2020) does not flip a notional
 
-        def growth(symbols: pd.Series) -> np.ndarray:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                g = (live_last.reindex(symbols).to_numpy(dtype=float) / close.reindex(symbols).to_numpy(dtype=float))
-            return np.where(np.isfinite(g) & (g > 0), g, 1.0)
+        def of(symbols: pd.Series) -> np.ndarray:
+            return positive.reindex(symbols).fillna(1.0).to_numpy(dtype=float)
 
         kind = table["kind"].to_numpy(dtype=str)
-        g_fx = growth(table["fx_symbol"]) ** table["fx_sign"].to_numpy(dtype=float)
-        factor = np.select([kind == "linear", kind == "fx_usd_quote"], [growth(table["symbol"]) * g_fx,
-                                                                         growth(table["symbol"])], 1.0)
+        g_fx = of(table["fx_symbol"]) ** table["fx_sign"].to_numpy(dtype=float)
+        factor = np.select([kind == "linear", kind == "fx_usd_quote"], [of(table["symbol"]) * g_fx,
+                                                                         of(table["symbol"])], 1.0)
         scale = pd.Series(factor, index=table.index).reindex(positions.index, fill_value=1.0)
         return replace(self.portfolio, positions=positions.assign(notional=positions["notional"] * scale))
 
-    def _loss_since_close(self, live_last: pd.Series) -> tuple[float, np.ndarray]:
-        """The book's loss (positive) from the close to ``live_last``, fully revalued, and each factor's growth."""
+    def _loss_since_close(self, live_last: pd.Series, growth: pd.Series) -> float:
+        """The book's loss (positive) from the close to ``live_last``, fully revalued."""
         names = self.close.names
-        close = self.market.last_value.reindex(names).to_numpy(dtype=float)
-        live = live_last.reindex(names).to_numpy(dtype=float)
         bp = np.asarray(self.close.is_bp, dtype=bool)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            growth = np.where(bp | (close == 0), 1.0, live / close)
-            returns = np.where(bp, 100.0 * (live - close), np.log(np.where(growth > 0, growth, 1.0)))
-        pnl = self.close.arrays.total_pnl(returns[None, :], growth[None, :])
-        return -float(pnl[0]), growth
+        g = growth.to_numpy()
+        change_bp = 100.0 * (live_last.reindex(names).to_numpy(dtype=float)
+                             - self.market.last_value.reindex(names).to_numpy(dtype=float))
+        returns = np.where(bp, change_bp, np.log(np.where(g > 0, g, 1.0)))
+        return -float(self.close.arrays.total_pnl(returns[None, :], g[None, :])[0])
 
     def _diversification(self, growth: np.ndarray) -> float:
         """Sum of the factors' standalone EWMA volatilities over the book's EWMA volatility (>= 1), on the close's

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from risk_platform.monitor.runner import CHECKPOINT
+from risk_platform.render.charts import live_history
 from risk_platform.render.formatting import money, percent, share
 
 
@@ -28,20 +31,20 @@ def recent_chart(rows: list[dict]) -> bytes | None:
     close) and the live book's VaR 99 a full day ahead, against the VaR limit (PNG); None without rows."""
     if not rows:
         return None
-    import numpy as np
-    import pandas as pd
-
-    from risk_platform.render.charts import live_history
-
-    frame = pd.DataFrame(rows).astype({"var_99": float, "es_99": float, "loss_so_far_usd": float})
-    limit = frame["var_99_limit_usd"].astype(float).to_numpy() if "var_99_limit_usd" in frame else None
+    frame = pd.DataFrame(rows)
+    lines = {"VaR 99 (day)": "var_99", "ES 99 (day)": "es_99", "loss so far": "loss_so_far_usd",
+             "VaR 99 (next 1 day, live book)": "var_99_1d_live"}
     return live_history(pd.DatetimeIndex(pd.to_datetime(frame["time"], utc=True, format="ISO8601")),
-                        {"VaR 99 (day)": frame["var_99"].to_numpy(), "ES 99 (day)": frame["es_99"].to_numpy(),
-                         "loss so far": frame["loss_so_far_usd"].to_numpy(),
-                         **({"VaR 99 (next 1 day, live book)": frame["var_99_1d_live"].to_numpy(dtype=float)}
-                            if "var_99_1d_live" in frame else {})}, None if limit is None else
-                        np.asarray(limit, dtype=float),
+                        {label: frame[key].to_numpy(dtype=float) for label, key in lines.items() if key in frame},
+                        frame["var_99_limit_usd"].to_numpy(dtype=float) if "var_99_limit_usd" in frame else None,
                         f"Live monitor: the last {len(frame)} snapshots (USD, 1 day, losses positive)")
+
+
+def snapshot_headline(snapshot: dict) -> str:
+    """One line with units: the day's VaR 99, its share of NAV, when and which snapshot."""
+    share_of_nav = percent(100 * snapshot["var_99"] / (snapshot.get("nav_usd") or float("nan")))
+    return (f"{money(snapshot['var_99'])}, {share_of_nav} of NAV at {snapshot['time']}"
+            f" (snapshot {snapshot['snapshot_id']})")
 
 
 def snapshot_markdown(snapshot: dict) -> str:

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from risk_platform.alerts import Alert, AlertSink, alerts_for, read_alerts, triage_alerts
+from risk_platform.alerts import Alert, AlertSink, alerts_for, open_episodes, read_alerts, triage_alerts
 from risk_platform.errors import InputError
 from risk_platform.io import append_line, atomic_write_text
 from risk_platform.monitor.live import DAY_FIGURES, HEADLINE_KEYS, LiveFigures, LiveState
@@ -143,7 +143,6 @@ class Monitor:
         self._alias_seen: dict | None = None
         self._alias_checked = 0.0
         self._alias_future: Future | None = None
-        self.last_snapshot: dict | None = None
         self.recent: deque[dict] = deque(maxlen=RECENT_ROWS)
         self.seen_files: set[str] = set()
 
@@ -176,7 +175,6 @@ class Monitor:
         self.seen_files.update(saved.get("seen_files", []))
         if self.detector is not None and saved.get("detector"):
             self.detector = type(self.detector).from_state(saved["detector"])
-        self.last_snapshot = saved.get("snapshot")
         self.recent.extend(saved.get("recent", []))
         if saved.get("asof") == f"{self.state.asof:%Y-%m-%d}":
             self.live = {k: float(v) for k, v in saved.get("live", {}).items()}
@@ -222,9 +220,14 @@ class Monitor:
                 self.rejected.append(f"positions file change rejected, previous book kept: {reason}")
             else:
                 self.portfolio = book
-                self._swap(self._refresh(self.state.asof, book, self.state.clock.next_close.tz_localize(None)
-                                         .normalize()), "positions changed")
+                self._refresh_same_close("positions changed")
         self._check_aliases()
+
+    def _refresh_same_close(self, reason: str) -> None:
+        """A full refresh on the current close and session (the book or the models changed, not the market)."""
+        clock = self.state.clock
+        self._swap(self._refresh(self.state.asof, self.portfolio, clock.next_close.tz_localize(None).normalize()),
+                   reason)
 
     def _watch_market(self) -> None:
         """New daily market data (the prices file or folder changed): reload them through the gate and refresh as of
@@ -250,9 +253,7 @@ class Monitor:
             seen, self._alias_future = self._alias_future.result(), None
             if seen != self._alias_seen:
                 self._alias_seen = seen
-                state = self.state
-                self._swap(self._refresh(state.asof, self.portfolio, state.clock.next_close.tz_localize(None)
-                                         .normalize()), "model aliases moved")
+                self._refresh_same_close("model aliases moved")
         elif self._alias_future is None and time.monotonic() - self._alias_checked >= self.alias_check_s:
             self._alias_checked = time.monotonic()
             self._alias_future = self._pool.submit(self._aliases)
@@ -331,7 +332,7 @@ class Monitor:
             "models_status": state.models.status, "current_regime": report.current_regime,
             "stress_worst": _worst_stress(state), "symbols_updated": sorted(update.prices),
             "source": update.source,
-            "limits": [_limit_row(r) for r in results + anomaly_results],
+            "limits": [r.to_dict() for r in results + anomaly_results],
             "alerts_open": self._open_alerts(live_report["portfolio"]),
             "alerts_sent": [a.to_dict() for a in alerts],
             "anomalies": [a.to_dict() for a in raised], "refreshes": self.refreshes[-3:],
@@ -353,7 +354,6 @@ class Monitor:
             append_line(self.record, json.dumps(json_safe(record_row(snapshot, figures, self._close_observation))))
         self._close_observation = None
         self._checkpoint(snapshot)
-        self.last_snapshot = snapshot
         return snapshot
 
     def _anomaly_results(self, now: pd.Timestamp) -> list[LimitResult]:
@@ -396,8 +396,6 @@ class Monitor:
             self._log_stamp = stamp
 
     def _open_alerts(self, portfolio: str) -> list[dict]:
-        from risk_platform.alerts import open_episodes
-
         return [{"limit": a.limit, "status": a.status, "opened_at": a.opened_at, "message": a.message,
                  "family": a.family}
                 for key, a in open_episodes(self._records).items() if key[0] == portfolio]
@@ -473,13 +471,6 @@ def live_report_dict(figures: LiveFigures, state: LiveState) -> dict:
         for key in ("var_95", "var_99", "cvar_95", "es_95", "es_99")}}
     report["model_versions"] = state.models.versions
     return report
-
-
-def _limit_row(result: LimitResult) -> dict:
-    return {"limit": result.limit, "family": result.family, "metric": result.metric, "figure": result.figure,
-            "threshold": result.threshold, "warn_threshold": result.warn_threshold,
-            "breach_threshold": result.breach_threshold, "utilisation": result.utilisation, "status": result.status,
-            "unit": result.unit, "message": result.message}
 
 
 def _worst_stress(state: LiveState) -> dict:
