@@ -40,7 +40,9 @@ class MlflowResource(dg.ConfigurableResource):
 
     def override_log(self) -> Path:
         """The append-only log of human overrides of guardrail-flagged forecasts (beside the audit log)."""
-        return Path(self.audit_log).parent / "forecast_overrides.jsonl"
+        from risk_platform.models.guardrails import override_log_beside
+
+        return override_log_beside(self.audit_log)
 
     def shadow_log(self) -> Path:
         """The daily experimental-vs-current comparison (shadow mode), beside the audit log."""

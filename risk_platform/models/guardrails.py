@@ -48,10 +48,18 @@ MACHINE_ACTORS = frozenset({"schedule", "sensor", "system", "dagster", "auto", "
                             "cron", "ci", "pipeline"})
 
 
+OVERRIDE_LOG_NAME = "forecast_overrides.jsonl"
+
+
+def override_log_beside(audit_log: Path | str) -> Path:
+    """The overrides log kept beside an alias audit log (where the risk assets and the live monitor read it)."""
+    return Path(audit_log).parent / OVERRIDE_LOG_NAME
+
+
 def default_override_log() -> Path:
     """``mlruns/forecast_overrides.jsonl``: beside the alias audit log of the embedded MLflow store, where the
     risk assets read it (``MlflowResource.override_log``)."""
-    return paths.mlruns_dir() / "forecast_overrides.jsonl"
+    return paths.mlruns_dir() / OVERRIDE_LOG_NAME
 
 
 def norm_definition(window_days: int = NORM_WINDOW_DAYS, min_obs: int = NORM_MIN_OBS) -> str:

@@ -59,12 +59,16 @@ class MonitorSettings:
     anomaly_k: float = LIVE_ANOMALY_K
 
 
-def model_reader(registry, inputs: MarketInputs, loaded: dict | None = None, override_log: Path | None = None
+def model_reader(registry, inputs: MarketInputs, loaded: dict | None = None
                  ) -> Callable[[pd.Timestamp], ModelSet]:
     """Reads the aliased models' inputs as of a close (the daily features up to it: no later data), or says why
-    there are none (registry down or unreadable: non-model methods only)."""
+    there are none (registry down or unreadable: non-model methods only). Guardrail-flagged forecasts a named human
+    accepted count as the risk assets count them: the overrides log beside the registry's alias audit log."""
     from risk_platform.families import MODEL_NAMES
     from risk_platform.features.engineering import series_features
+    from risk_platform.models.guardrails import default_override_log, override_log_beside
+
+    override_log = override_log_beside(registry.audit.path) if registry.audit is not None else default_override_log()
 
     features = series_features(inputs.returns, inputs.panel, inputs.instruments)
     loaded = loaded if loaded is not None else {}  # versions loaded once (weights never change; a move loads anew)
